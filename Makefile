@@ -1,0 +1,47 @@
+# portcullis: `make test` and `make demo` work on a fresh Debian machine (as root): they install what they need.
+
+APT_PACKAGES := docker.io busybox-static openssh-client tmux expect
+NODE_STAMP := node_modules/.package-lock.json
+
+.PHONY: all deps system-deps build test test-unit test-e2e demo bench clean
+
+all: build
+
+system-deps:
+	@missing=""; \
+	command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
+	[ -x /usr/bin/docker ] || missing="$$missing docker.io"; \
+	[ -x /usr/bin/busybox ] || missing="$$missing busybox-static"; \
+	command -v ssh >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
+	command -v expect >/dev/null 2>&1 || missing="$$missing expect"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+deps: system-deps $(NODE_STAMP)
+
+build: $(NODE_STAMP)
+	npm run build --silent
+
+test: deps build
+	npx vitest run
+
+test-unit: $(NODE_STAMP)
+	npx vitest run test/unit
+
+test-e2e: deps build
+	npx vitest run test/e2e
+
+demo: deps build
+	bash scripts/demo.sh
+
+bench: deps build
+	npm run bench --silent
+
+clean:
+	rm -rf dist

@@ -1,0 +1,26 @@
+// Opening the LevelDB behind the store, with LevelDB's failures turned into errors a user can act on.
+
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { AuditError, messageOf } from './errors.js'
+
+export type AuditDb = Level<string, string>
+
+export async function openAuditDb (dir: string, { create }: { create: boolean }): Promise<AuditDb> {
+  // LevelDB makes the directory even with createIfMissing false; look first so that verifying a wrong path
+  // leaves nothing behind.
+  if (!create && !existsSync(join(dir, 'CURRENT'))) throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [dir])
+  const db: AuditDb = new Level(dir, { createIfMissing: create, keyEncoding: 'utf8', valueEncoding: 'utf8' })
+  try {
+    await db.open()
+  } catch (err) {
+    // abstract-level reports LEVEL_DATABASE_NOT_OPEN and puts the reason in `cause`.
+    const cause = (err as { cause?: unknown }).cause
+    if ((cause as { code?: unknown } | undefined)?.code === 'LEVEL_LOCKED') {
+      throw new AuditError('PORTCULLIS_AUDIT_LOCKED', [dir], { cause: err })
+    }
+    throw new AuditError('PORTCULLIS_AUDIT_OPEN_FAILED', [dir, messageOf(cause ?? err)], { cause: err })
+  }
+  return db
+}

@@ -1,0 +1,236 @@
+// The append-only audit store. Every append resolves only once its record is on disk (a LevelDB batch
+// written with sync), and appends that arrive while a batch is being written share the next one (group
+// commit), so the cost of fsync is paid once per batch rather than once per Docker call.
+
+import pino, { type Logger } from 'pino'
+import { sealRecord } from './chain.js'
+import { AuditError, messageOf } from './errors.js'
+import { openAuditDb, type AuditDb } from './level.js'
+import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, recordKey } from './keys.js'
+import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
+import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js'
+
+export interface AuditStoreOptions {
+  logger?: Logger
+  /** Most records written in one batch. Default 1024. */
+  maxBatch?: number
+}
+
+export interface ReadOptions {
+  fromSeq?: number
+  toSeq?: number
+  limit?: number
+  /** Newest first. */
+  reverse?: boolean
+}
+
+/** Counters for the admin socket and for tests that check group commit. */
+export interface AuditStats {
+  batches: number
+  records: number
+  largestBatch: number
+}
+
+interface PendingAppend {
+  record: AuditRecord
+  value: string
+  resolve: (record: AuditRecord) => void
+  reject: (err: Error) => void
+}
+
+type Listener = (record: AuditRecord) => void
+
+const DEFAULT_MAX_BATCH = 1024
+
+export class AuditStore {
+  readonly dir: string
+  readonly #db: AuditDb
+  readonly #logger: Logger
+  readonly #maxBatch: number
+  readonly #listeners = new Set<Listener>()
+  readonly #stats: AuditStats = { batches: 0, records: 0, largestBatch: 0 }
+  /** Where the next append goes: assigned at append time, ahead of the disk by whatever is queued. */
+  #nextSeq: number
+  #lastHash: string
+  /** The last record known to be on disk. */
+  #durable: AuditHead
+  #queue: PendingAppend[] = []
+  #flushing: Promise<void> | null = null
+  #failure: Error | null = null
+  #closing: Promise<void> | null = null
+
+  private constructor (dir: string, db: AuditDb, head: AuditHead, options: AuditStoreOptions) {
+    this.dir = dir
+    this.#db = db
+    this.#logger = options.logger ?? pino({ enabled: false })
+    this.#maxBatch = options.maxBatch !== undefined && options.maxBatch >= 1 ? Math.floor(options.maxBatch) : DEFAULT_MAX_BATCH
+    this.#nextSeq = head.seq + 1
+    this.#lastHash = head.hash
+    this.#durable = head
+  }
+
+  /** Opens (or creates) the store in `dir`. Fails with PORTCULLIS_AUDIT_LOCKED when another process, or another
+   * store in this one, has it open, and with PORTCULLIS_AUDIT_HEAD_MISMATCH when its last record is not the one
+   * its head names (it was tampered with: run verify). */
+  static async open (dir: string, options: AuditStoreOptions = {}): Promise<AuditStore> {
+    const db = await openAuditDb(dir, { create: true })
+    try {
+      const head = await readHead(db, dir)
+      return new AuditStore(dir, db, head, options)
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
+
+  /** Adds a record; resolves with it once it is durable. Rejects when the record cannot be stored: the caller
+   * must then refuse whatever it was recording. */
+  append (input: AuditInput): Promise<AuditRecord> {
+    if (this.#failure !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_UNAVAILABLE', [this.#failure.message], { cause: this.#failure }))
+    if (this.#closing !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_CLOSED'))
+    if (!AUDIT_KINDS.has(input.kind)) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`unknown kind ${String(input.kind)}`]))
+    let record: AuditRecord
+    let value: string
+    try {
+      record = sealRecord(input, this.#nextSeq, new Date().toISOString(), this.#lastHash)
+      value = JSON.stringify(record)
+    } catch (err) {
+      return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [messageOf(err)], { cause: err }))
+    }
+    // Only now is the position taken, so a record that could not be built leaves no hole.
+    this.#nextSeq++
+    this.#lastHash = record.hash
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ record, value, resolve, reject })
+      this.#flushing ??= this.#flush()
+    })
+  }
+
+  /** Writes queued appends batch by batch until none are left. Never rejects. */
+  async #flush (): Promise<void> {
+    // Let appends made in the same tick join the first batch.
+    await Promise.resolve()
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch)
+      this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch)
+      const ops: Array<{ type: 'put', key: string, value: string }> = new Array(batch.length + 1)
+      for (let i = 0; i < batch.length; i++) {
+        const pending = batch[i]!
+        ops[i] = { type: 'put', key: recordKey(pending.record.seq), value: pending.value }
+      }
+      const last = batch[batch.length - 1]!.record
+      ops[batch.length] = { type: 'put', key: HEAD_KEY, value: encodeHead(last) }
+      try {
+        await this.#db.batch(ops, { sync: true })
+      } catch (err) {
+        this.#fail(err, batch)
+        break
+      }
+      this.#durable = { seq: last.seq, hash: last.hash }
+      this.#stats.batches++
+      this.#stats.records += batch.length
+      if (batch.length > this.#stats.largestBatch) this.#stats.largestBatch = batch.length
+      for (const pending of batch) pending.resolve(pending.record)
+      if (this.#listeners.size > 0) for (const pending of batch) this.#notify(pending.record)
+    }
+    this.#flushing = null
+  }
+
+  /** A failed write leaves the in-memory chain ahead of the disk; refusing every further append until the
+   * store is reopened (from the disk's head) is what keeps the stored chain free of holes. */
+  #fail (err: unknown, batch: PendingAppend[]): void {
+    const cause = err instanceof Error ? err : new Error(String(err))
+    this.#failure = cause
+    const failed = batch.concat(this.#queue)
+    this.#queue = []
+    this.#logger.error({ err: cause, dir: this.dir, firstSeq: failed[0]?.record.seq, lostAppends: failed.length },
+      'audit write failed: denying every waiting call and refusing new records until portcullis is restarted')
+    const rejection = new AuditError('PORTCULLIS_AUDIT_WRITE_FAILED', [cause.message], { cause })
+    for (const pending of failed) pending.reject(rejection)
+  }
+
+  #notify (record: AuditRecord): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(record)
+      } catch (err) {
+        this.#logger.warn({ err, seq: record.seq }, 'an audit subscriber threw; it stays subscribed')
+      }
+    }
+  }
+
+  /** The last durable record's seq and hash. */
+  head (): AuditHead {
+    return { seq: this.#durable.seq, hash: this.#durable.hash }
+  }
+
+  stats (): AuditStats {
+    return { ...this.#stats }
+  }
+
+  /** Calls `listener` with every record once it is durable, in seq order. Returns the unsubscribe function. */
+  subscribe (listener: Listener): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+
+  /** Durable records in seq order (newest first with `reverse`), streamed from disk in constant memory. */
+  async * read (options: ReadOptions = {}): AsyncIterable<AuditRecord> {
+    const range = {
+      gte: options.fromSeq !== undefined ? recordKey(Math.max(0, options.fromSeq)) : RECORD_RANGE.gte,
+      ...(options.toSeq !== undefined ? { lte: recordKey(Math.max(0, options.toSeq)) } : { lt: RECORD_RANGE.lt }),
+      limit: options.limit ?? -1,
+      reverse: options.reverse ?? false
+    }
+    for await (const [key, value] of this.#db.iterator(range)) {
+      const record = parseRecord(value)
+      if (record === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, 'not an audit record'])
+      yield record
+    }
+  }
+
+  /** The newest `n` durable records, oldest first. */
+  async tail (n: number): Promise<AuditRecord[]> {
+    const records: AuditRecord[] = []
+    if (n <= 0) return records
+    for await (const record of this.read({ reverse: true, limit: n })) records.push(record)
+    return records.reverse()
+  }
+
+  /** Checks the stored chain; see verifyChain. */
+  verify (options: VerifyOptions = {}): Promise<VerifyReport> {
+    return verifyChain(this.#db, options)
+  }
+
+  /** Refuses new appends, waits for the queued ones to be written, then closes the database. */
+  close (): Promise<void> {
+    this.#closing ??= (async () => {
+      while (this.#flushing !== null) await this.#flushing
+      await this.#db.close()
+    })()
+    return this.#closing
+  }
+}
+
+/** The head the next append builds on. The head entry and the last record are written in one batch, so they
+ * disagree only when the store was changed outside portcullis; adding to such a chain would bury the evidence. */
+async function readHead (db: AuditDb, dir: string): Promise<AuditHead> {
+  const rawHead = await db.get(HEAD_KEY) as string | undefined
+  let lastKey: string | undefined
+  let lastValue: string | undefined
+  for await (const [key, value] of db.iterator({ ...RECORD_RANGE, reverse: true, limit: 1 })) {
+    lastKey = key
+    lastValue = value
+  }
+  if (rawHead === undefined && lastKey === undefined) return { seq: 0, hash: GENESIS_HASH }
+  const refuse = (why: string): AuditError => new AuditError('PORTCULLIS_AUDIT_HEAD_MISMATCH', [dir, why, dir])
+  if (rawHead === undefined) throw refuse('records exist but the head entry is missing')
+  const head = decodeHead(rawHead)
+  if (head === null) throw refuse('the head entry is unreadable')
+  if (lastKey === undefined || lastValue === undefined) throw refuse(`the head names record ${head.seq} but there are no records`)
+  const last = parseRecord(lastValue)
+  if (lastKey !== recordKey(head.seq) || last === null || last.seq !== head.seq || last.hash !== head.hash) {
+    throw refuse(`the head names record ${head.seq} but the last stored record is ${last?.seq ?? lastKey}`)
+  }
+  return head
+}

@@ -1,0 +1,104 @@
+// Turns one AuthZReq/AuthZRes into a decision and a durable audit record, in that order, and only then
+// answers. Anything that goes wrong on the way denies: the daemon must never get an allow we cannot stand by.
+
+import type { Logger } from 'pino'
+import type { AuditStore } from '../audit/store.js'
+import type { IdentityResolver } from '../identity/resolve.js'
+import { denied, type Decision } from '../policy/decision.js'
+import { decide, TOKEN_HINT } from '../policy/evaluate.js'
+import type { PolicySource } from '../policy/source.js'
+import type { ResourceResolver } from '../docker/resolver.js'
+import { readRequest } from './read-request.js'
+import { ResponseCorrelator } from './correlate.js'
+import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
+
+export interface AuthorizerOptions {
+  pluginName: string
+}
+
+export class Authorizer {
+  private readonly pending = new ResponseCorrelator()
+
+  constructor (
+    private readonly policy: PolicySource,
+    private readonly identities: IdentityResolver,
+    private readonly resources: ResourceResolver,
+    private readonly audit: AuditStore,
+    private readonly logger: Logger,
+    private readonly options: AuthorizerOptions
+  ) {}
+
+  async authorizeRequest (req: AuthZRequest): Promise<AuthZResponse> {
+    const { decision, identity, facts } = await this.judge(req)
+    let seq: number
+    try {
+      const record = await this.audit.append({
+        kind: 'decision',
+        user: identity?.user ?? null,
+        authMethod: identity?.method ?? null,
+        tokenId: identity?.tokenId ?? null,
+        action: decision.action,
+        project: decision.project,
+        role: decision.role,
+        resource: facts?.target?.ref ?? null,
+        method: req.RequestMethod ?? null,
+        uri: req.RequestUri ?? null,
+        decision: decision.allow ? 'allow' : 'deny',
+        reason: decision.reason,
+        code: decision.code,
+        fields: facts?.auditFields ?? null
+      })
+      seq = record.seq
+    } catch (err) {
+      this.logger.error({ err }, 'could not record a decision; denying')
+      return { Allow: false, Msg: 'portcullis could not record this call in its audit store, so it refuses it (fail closed); an operator must check the portcullis log', Err: '' }
+    }
+    if (decision.allow) this.pending.remember(req, seq)
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug({ seq, user: identity?.user, action: decision.action, allow: decision.allow, reason: decision.reason }, 'decision')
+    }
+    return { Allow: decision.allow, Msg: decision.allow ? '' : decision.reason, Err: '' }
+  }
+
+  async authorizeResponse (req: AuthZRequest): Promise<AuthZResponse> {
+    const reqSeq = this.pending.take(req)
+    try {
+      await this.audit.append({
+        kind: 'response',
+        reqSeq,
+        status: typeof req.ResponseStatusCode === 'number' ? req.ResponseStatusCode : null,
+        method: req.RequestMethod ?? null,
+        uri: req.RequestUri ?? null,
+        user: req.User !== undefined && req.User !== '' ? req.User : null
+      })
+    } catch (err) {
+      this.logger.error({ err }, 'could not record a response; denying it')
+      return { Allow: false, Msg: 'portcullis could not record the response in its audit store (fail closed)', Err: '' }
+    }
+    return { Allow: true, Msg: '', Err: '' }
+  }
+
+  /** The pure part plus the look-ups it needs; never throws. */
+  private async judge (req: AuthZRequest): Promise<{ decision: Decision, identity?: Identity, facts?: RequestFacts }> {
+    let identity: Identity | undefined
+    let facts: RequestFacts | undefined
+    try {
+      const who = this.identities.resolve(req)
+      facts = readRequest(req)
+      if (!who.ok) {
+        return { decision: denied('BAD_TOKEN', `${who.reason}. ${TOKEN_HINT}`, { action: facts.action }), facts }
+      }
+      identity = who.identity
+      // Internal and anonymous callers are judged without look-ups: internal ones must never trigger another
+      // look-up (that would be a loop through the daemon), anonymous ones have nothing to look up for.
+      const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined
+      const resources: ResourceFacts = needsLookup ? await this.resources.resolve(facts) : { references: [] }
+      const decision = decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker' })
+      return { decision, identity, facts }
+    } catch (err) {
+      this.logger.error({ err, uri: req.RequestUri }, 'failed while deciding; denying')
+      const message = err instanceof Error ? err.message : String(err)
+      return { decision: denied('INTERNAL_ERROR', `portcullis could not decide (${message}); it refuses the call`, { action: facts?.action }), identity, facts }
+    }
+  }
+}

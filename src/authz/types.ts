@@ -1,0 +1,107 @@
+// Shapes shared by the request reader, the resource resolver, the policy core and the audit store.
+// The policy core only ever sees these plain values: it does no I/O.
+
+/** What the daemon POSTs to /AuthZPlugin.AuthZReq and /AuthZPlugin.AuthZRes (keys exactly as sent). */
+export interface AuthZRequest {
+  User?: string
+  UserAuthNMethod?: string
+  RequestMethod?: string
+  RequestUri?: string
+  RequestBody?: string | null // base64, only when the daemon chose to forward it
+  RequestHeaders?: Record<string, string> | null
+  RequestPeerCertificates?: unknown
+  ResponseStatusCode?: number
+  ResponseBody?: string | null
+  ResponseHeaders?: Record<string, string> | null
+}
+
+export interface AuthZResponse {
+  Allow: boolean
+  Msg: string
+  Err: string
+}
+
+/** A kind of Docker object that can belong to a project. */
+export type ResourceKind = 'container' | 'exec' | 'volume' | 'network' | 'image' | 'plugin'
+
+/** A reference to an object as the client named it (name, ID or ID prefix). */
+export interface ResourceRef {
+  kind: ResourceKind
+  ref: string
+}
+
+/** Why a body could not be judged. Every one of these denies. */
+export type BodyProblem = 'missing' | 'empty' | 'invalid-json' | 'too-large' | 'not-an-object' | 'form-encoded'
+
+/** A setting that reaches outside the container onto the host; only `unsafe` roles may ask for these. */
+export interface Escape {
+  /** Stable name, e.g. `privileged`, `cap-add`, `bind-mount`, `pid-namespace`. */
+  setting: string
+  /** What exactly was asked for, for the message and the audit record. */
+  detail: string
+}
+
+/** Facts about the exec create body that the policy judges. */
+export interface ExecFacts {
+  cmd: string[]
+  tty: boolean
+  attachStdin: boolean
+  privileged: boolean
+  user: string
+  envNames: string[]
+}
+
+/** Everything the policy needs to know about one request, read from method, URI and body. */
+export interface RequestFacts {
+  method: string
+  /** The URI as the daemon sent it. */
+  uri: string
+  /** Normalized path without API version prefix or query, e.g. `/containers/web/start`. */
+  path: string
+  query: Record<string, string[]>
+  /** `resource.verb`, or null when no route matches (always denied). */
+  action: string | null
+  /** The existing object the call acts on, if any. */
+  target?: ResourceRef
+  /** For create calls: the project named by the `portcullis.project` label, if any. */
+  labelProject?: string | null
+  /** Set when the route needs a JSON body and it could not be read. */
+  bodyProblem?: BodyProblem
+  bodyProblemDetail?: string
+  /** Host-reaching settings asked for. */
+  escapes: Escape[]
+  /** Other existing objects the request names (links, volumes-from, networks, named volumes...). */
+  references: ResourceRef[]
+  exec?: ExecFacts
+  /** Security-relevant request fields to keep in the audit record (env values already redacted). */
+  auditFields: Record<string, unknown>
+}
+
+/** What the resolver found out about the objects a request names (I/O happens before the policy). */
+export interface ResolvedResource {
+  ref: ResourceRef
+  exists: boolean
+  /** Full ID, when found. */
+  id?: string
+  /** The `portcullis.project` label, or null when the object has none. */
+  project: string | null
+  /** For exec IDs: the container they run in. */
+  containerId?: string
+  /** The object's own name (plugins: `name:tag`). */
+  name?: string
+}
+
+export interface ResourceFacts {
+  target?: ResolvedResource
+  references: ResolvedResource[]
+}
+
+export type AuthMethod = 'tls' | 'jwt' | 'anonymous' | 'internal'
+
+export interface Identity {
+  /** null for anonymous callers. */
+  user: string | null
+  method: AuthMethod
+  /** Token ID (`jti`) or a short fingerprint of the token, for the audit record. */
+  tokenId?: string
+}

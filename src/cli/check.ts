@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs'
+import type { AuthZRequest, Identity, ResolvedResource, ResourceRef } from '../authz/types.js'
+import { readRequest } from '../authz/read-request.js'
+import { PortcullisError } from '../errors.js'
+import { decide } from '../policy/evaluate.js'
+import { loadPolicyFile } from '../policy/source.js'
+import { KNOWN_ACTIONS } from '../routes/table.js'
+import { defineCommand, required } from './command.js'
+import { DEFAULTS } from './defaults.js'
+
+export const checkCommand = defineCommand({
+  name: 'check',
+  summary: 'Dry-run one request against a policy, with no daemon: prints the decision, action and reason as JSON. Exit 0 on allow, 1 on deny.',
+  usage: 'check --config FILE [--user NAME] --method METHOD --uri URI [--body FILE|-] [--target-project NAME|none] [--ref KIND:REF=PROJECT]...',
+  options: {
+    config: { type: 'string', default: DEFAULTS.config },
+    user: { type: 'string' },
+    method: { type: 'string', default: 'GET' },
+    uri: { type: 'string' },
+    body: { type: 'string' },
+    'target-project': { type: 'string' },
+    ref: { type: 'string', multiple: true, default: [] },
+    channel: { type: 'string', default: 'docker' },
+    'plugin-name': { type: 'string', default: DEFAULTS.pluginName }
+  },
+  help: {
+    '--config FILE': 'the policy to check against',
+    '--user NAME': 'the caller (omit for an anonymous caller)',
+    '--method METHOD': 'HTTP method (default GET)',
+    '--uri URI': 'request URI as the docker CLI sends it, e.g. /v1.41/containers/create',
+    '--body FILE': 'the JSON body (- for stdin)',
+    '--target-project NAME': 'the project label of the existing object the call acts on ("none": it has no label); without it the object is taken not to exist',
+    '--ref KIND:REF=PROJECT': 'the project of another object the body names, e.g. container:db=payments (repeatable)',
+    '--channel docker|bridge': 'judge as a docker API call (default) or an SSH bridge session',
+    '--plugin-name NAME': 'the name portcullis runs under (default portcullis)'
+  },
+  async run (values) {
+    const policy = loadPolicyFile(values.config, KNOWN_ACTIONS)
+    const uri = required(values.uri, '--uri', 'check')
+    const body = values.body === undefined ? undefined : readBody(values.body)
+    const request: AuthZRequest = {
+      User: '',
+      UserAuthNMethod: '',
+      RequestMethod: values.method.toUpperCase(),
+      RequestUri: uri,
+      RequestBody: body?.toString('base64') ?? null,
+      RequestHeaders: body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(body.length) }
+    }
+    const facts = readRequest(request)
+    const identity: Identity = values.user === undefined ? { user: null, method: 'anonymous' } : { user: values.user, method: 'jwt' }
+    const assumptions: string[] = []
+
+    const projects = new Map<string, string | null>()
+    for (const entry of values.ref) {
+      const match = /^(container|volume|network|exec|plugin):(.+)=(.*)$/.exec(entry)
+      if (match === null) throw new PortcullisError('PORTCULLIS_USAGE', `--ref ${entry}: use KIND:REF=PROJECT, e.g. container:db=payments`, 'check')
+      projects.set(`${match[1]}:${match[2]}`, match[3] === 'none' || match[3] === '' ? null : match[3]!)
+    }
+    const resolve = (ref: ResourceRef, given: string | null | undefined): ResolvedResource => {
+      if (given === undefined) {
+        assumptions.push(`${ref.kind} ${ref.ref} taken not to exist`)
+        return { ref, exists: false, project: null }
+      }
+      return { ref, exists: true, project: given }
+    }
+    const target = facts.target === undefined
+      ? undefined
+      : resolve(facts.target, values['target-project'] === undefined ? undefined : (values['target-project'] === 'none' ? null : values['target-project']))
+    const references = facts.references.map((ref) => resolve(ref, projects.get(`${ref.kind}:${ref.ref}`)))
+
+    const decision = decide(policy, identity, facts, { target, references }, {
+      pluginName: values['plugin-name'],
+      channel: values.channel === 'bridge' ? 'bridge' : 'docker'
+    })
+    process.stdout.write(JSON.stringify({ ...decision, decision: decision.allow ? 'allow' : 'deny', escapes: facts.escapes, assumptions }, null, 2) + '\n')
+    return decision.allow ? 0 : 1
+  }
+})
+
+function readBody (path: string): Buffer {
+  try {
+    return readFileSync(path === '-' ? 0 : path)
+  } catch (err) {
+    throw new PortcullisError('PORTCULLIS_INPUT', path, (err as Error).message)
+  }
+}

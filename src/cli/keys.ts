@@ -1,0 +1,30 @@
+import { DEFAULT_TOKEN_SETTINGS, initKeys, TOKEN_ALGORITHMS, type TokenAlgorithm } from '../identity/keys.js'
+import { PortcullisError } from '../errors.js'
+import { defineCommand } from './command.js'
+import { DEFAULTS } from './defaults.js'
+
+export const keysInitCommand = defineCommand({
+  name: 'keys init',
+  summary: 'Make the key pair that signs and verifies user tokens, with the issuer and audience tokens must carry.',
+  usage: 'keys init [--keys DIR] [--algorithm ES256] [--issuer NAME] [--audience NAME]',
+  options: {
+    keys: { type: 'string', default: DEFAULTS.keys },
+    algorithm: { type: 'string', default: DEFAULT_TOKEN_SETTINGS.algorithm },
+    issuer: { type: 'string', default: DEFAULT_TOKEN_SETTINGS.issuer },
+    audience: { type: 'string', default: DEFAULT_TOKEN_SETTINGS.audience }
+  },
+  help: {
+    '--keys DIR': `where to write token.key (private, 0600), token.pub and token.json (default ${DEFAULTS.keys})`,
+    '--algorithm ALG': `${TOKEN_ALGORITHMS.join(', ')} (default ES256); verification is pinned to it`,
+    '--issuer NAME': 'the iss every token must carry (default portcullis)',
+    '--audience NAME': 'the aud every token must carry (default docker)'
+  },
+  async run (values) {
+    if (!(TOKEN_ALGORITHMS as readonly string[]).includes(values.algorithm)) {
+      throw new PortcullisError('PORTCULLIS_USAGE', `--algorithm must be one of ${TOKEN_ALGORITHMS.join(', ')}`, 'keys init')
+    }
+    const written = initKeys(values.keys, { algorithm: values.algorithm as TokenAlgorithm, issuer: values.issuer, audience: values.audience })
+    process.stdout.write(`wrote ${written.privateKeyPath} and ${written.publicKeyPath}\n`)
+    return 0
+  }
+})

@@ -1,0 +1,55 @@
+import { createLogger } from '../log.js'
+import { startDaemon } from '../serve.js'
+import { defineCommand } from './command.js'
+import { DEFAULTS } from './defaults.js'
+
+export const serveCommand = defineCommand({
+  name: 'serve',
+  summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
+  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--docker-host URL]',
+  options: {
+    config: { type: 'string', default: DEFAULTS.config },
+    socket: { type: 'string', default: DEFAULTS.socket },
+    data: { type: 'string', default: DEFAULTS.data },
+    'admin-socket': { type: 'string', default: DEFAULTS.adminSocket },
+    keys: { type: 'string', default: DEFAULTS.keys },
+    'docker-host': { type: 'string', default: process.env.DOCKER_HOST ?? DEFAULTS.dockerHost },
+    'plugin-name': { type: 'string', default: DEFAULTS.pluginName },
+    'log-level': { type: 'string', default: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' }
+  },
+  help: {
+    '--config FILE': `the policy (default ${DEFAULTS.config}); reloaded on change and on SIGHUP`,
+    '--socket PATH': `plugin socket the daemon calls (default ${DEFAULTS.socket})`,
+    '--data DIR': `audit store directory (default ${DEFAULTS.data})`,
+    '--admin-socket PATH': `admin socket for the audit and policy commands, root only (default ${DEFAULTS.adminSocket})`,
+    '--keys DIR': `token keys made by \`portcullis keys init\` (default ${DEFAULTS.keys})`,
+    '--docker-host URL': `the daemon to look objects up in (default $DOCKER_HOST or ${DEFAULTS.dockerHost})`,
+    '--plugin-name NAME': `the name the daemon knows this plugin by; managing it needs an unsafe role (default ${DEFAULTS.pluginName})`,
+    '--log-level LEVEL': 'trace, debug, info, warn, error (default info)'
+  },
+  async run (values) {
+    const logger = createLogger(values['log-level'])
+    const daemon = await startDaemon({
+      config: values.config,
+      socket: values.socket,
+      data: values.data,
+      adminSocket: values['admin-socket'],
+      keys: values.keys,
+      dockerHost: values['docker-host'],
+      pluginName: values['plugin-name']
+    }, logger)
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        logger.info({ signal }, 'stopping')
+        daemon.close().then(resolve, (err: unknown) => {
+          logger.error({ err }, 'error while stopping')
+          resolve()
+        })
+      }
+      process.once('SIGTERM', () => stop('SIGTERM'))
+      process.once('SIGINT', () => stop('SIGINT'))
+    })
+    logger.flush()
+    return 0
+  }
+})

@@ -1,0 +1,52 @@
+// Who is calling, in order of trust: the daemon-verified TLS user, portcullis's own lookups, a signed token,
+// else anonymous. A token that is present but bad is refused outright rather than treated as anonymous.
+
+import { timingSafeEqual } from 'node:crypto'
+import type { AuthZRequest, Identity } from '../authz/types.js'
+import type { TokenVerifier } from './tokens.js'
+
+export const TOKEN_HEADER = 'X-Portcullis-Token'
+export const INTERNAL_HEADER = 'X-Portcullis-Internal'
+
+export type IdentityVerdict = { ok: true, identity: Identity } | { ok: false, reason: string }
+
+export class IdentityResolver {
+  private readonly internalSecret: Buffer
+
+  constructor (private readonly tokens: TokenVerifier | null, internalSecret: string) {
+    this.internalSecret = Buffer.from(internalSecret)
+  }
+
+  resolve (req: AuthZRequest): IdentityVerdict {
+    if (req.UserAuthNMethod === 'TLS' && typeof req.User === 'string' && req.User !== '') {
+      return { ok: true, identity: { user: req.User, method: 'tls' } }
+    }
+    const headers = req.RequestHeaders ?? {}
+    const internal = header(headers, INTERNAL_HEADER)
+    if (internal !== undefined && this.isInternal(internal)) {
+      return { ok: true, identity: { user: 'portcullis', method: 'internal' } }
+    }
+    const token = header(headers, TOKEN_HEADER)
+    if (token !== undefined && token !== '') {
+      if (this.tokens === null) return { ok: false, reason: 'tokens are not enabled on this daemon (no keys)' }
+      const verdict = this.tokens.verify(token.trim())
+      if (!verdict.ok) return verdict
+      return { ok: true, identity: { user: verdict.claims.user, method: 'jwt', tokenId: verdict.claims.tokenId } }
+    }
+    return { ok: true, identity: { user: null, method: 'anonymous' } }
+  }
+
+  private isInternal (value: string): boolean {
+    const given = Buffer.from(value)
+    return given.length === this.internalSecret.length && timingSafeEqual(given, this.internalSecret)
+  }
+}
+
+/** Go canonicalizes header names (`X-Portcullis-Token`), but match any case to be safe. */
+export function header (headers: Record<string, string>, name: string): string | undefined {
+  const exact = headers[name]
+  if (exact !== undefined) return exact
+  const lower = name.toLowerCase()
+  for (const key of Object.keys(headers)) if (key.toLowerCase() === lower) return headers[key]
+  return undefined
+}

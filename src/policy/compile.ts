@@ -1,0 +1,256 @@
+// Validates a policy document (schema, then references) and compiles it into the frozen shape the policy core
+// reads. Every problem is reported with the JSON path it is at, all at once.
+
+import { createHash } from 'node:crypto'
+import AjvModule from 'ajv'
+import { POLICY_SCHEMA } from './schema.js'
+import { GlobSet } from './glob.js'
+
+// ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
+const Ajv = AjvModule.default ?? AjvModule
+
+export type Interactive = 'allow' | 'deny' | 'bridge-only'
+
+export interface PolicyDocument {
+  version?: number
+  anonymous?: { allow?: string[] }
+  roles: Record<string, RoleDocument>
+  projects: Record<string, { description?: string, members: Record<string, string> }>
+  global?: { members?: Record<string, string> }
+  users?: Record<string, UserDocument>
+}
+
+export interface RoleDocument {
+  description?: string
+  inherits?: string | string[]
+  allow?: string[]
+  deny?: string[]
+  unsafe?: boolean
+  exec?: { interactive?: Interactive, allowCommands?: string[], denyCommands?: string[] }
+}
+
+export interface UserDocument {
+  description?: string
+  email?: string
+  level?: number
+  sshKeys?: string[]
+}
+
+export interface CompiledRole {
+  readonly name: string
+  readonly unsafe: boolean
+  /** Roles this one inherits from, directly or not. */
+  readonly ancestors: ReadonlySet<string>
+  readonly allow: GlobSet
+  readonly deny: GlobSet
+  readonly interactive: Interactive
+  /** null: any command. */
+  readonly allowCommands: GlobSet | null
+  readonly denyCommands: GlobSet
+  allows (action: string): boolean
+}
+
+/** Where a user holds a role: a project, or `null` for a global membership. */
+export interface Membership {
+  readonly project: string | null
+  readonly role: CompiledRole
+}
+
+export interface CompiledPolicy {
+  readonly document: PolicyDocument
+  /** sha256 of the canonical document, recorded in the audit trail on every load. */
+  readonly digest: string
+  readonly roles: ReadonlyMap<string, CompiledRole>
+  readonly projects: ReadonlyMap<string, ReadonlyMap<string, CompiledRole>>
+  readonly global: ReadonlyMap<string, CompiledRole>
+  readonly anonymous: GlobSet
+  readonly users: Readonly<Record<string, UserDocument>>
+  /** Every membership a user holds, project ones first. */
+  membershipsOf (user: string): readonly Membership[]
+}
+
+export interface PolicyProblem {
+  path: string
+  message: string
+}
+
+export class PolicyValidationError extends Error {
+  readonly problems: PolicyProblem[]
+  constructor (problems: PolicyProblem[]) {
+    super(problems.map((p) => `  ${p.path}: ${p.message}`).join('\n'))
+    this.name = 'PolicyValidationError'
+    this.problems = problems
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
+const validateSchema = ajv.compile(POLICY_SCHEMA)
+
+/**
+ * Validate and compile. `knownActions`, when given, makes a pattern that matches no known action an error
+ * (a typo such as `contaner.*` would otherwise silently grant nothing).
+ */
+export function compilePolicy (input: unknown, knownActions?: readonly string[]): CompiledPolicy {
+  const document = structuredClone(input) as PolicyDocument
+  if (!validateSchema(document)) {
+    throw new PolicyValidationError((validateSchema.errors ?? []).map(schemaProblem))
+  }
+
+  const problems: PolicyProblem[] = []
+  checkReferences(document, problems)
+  if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
+  if (problems.length > 0) throw new PolicyValidationError(problems)
+
+  const roles = new Map<string, CompiledRole>()
+  for (const name of Object.keys(document.roles)) roles.set(name, compileRole(document, name))
+
+  const projects = new Map<string, Map<string, CompiledRole>>()
+  for (const [project, { members }] of Object.entries(document.projects)) {
+    projects.set(project, new Map(Object.entries(members).map(([user, role]) => [user, roles.get(role)!])))
+  }
+  const global = new Map(Object.entries(document.global?.members ?? {}).map(([user, role]) => [user, roles.get(role)!]))
+
+  const membershipCache = new Map<string, Membership[]>()
+  const membershipsOf = (user: string): Membership[] => {
+    let found = membershipCache.get(user)
+    if (found === undefined) {
+      found = []
+      for (const [project, members] of projects) {
+        const role = members.get(user)
+        if (role !== undefined) found.push({ project, role })
+      }
+      const globalRole = global.get(user)
+      if (globalRole !== undefined) found.push({ project: null, role: globalRole })
+      membershipCache.set(user, found)
+    }
+    return found
+  }
+
+  return Object.freeze({
+    document,
+    digest: createHash('sha256').update(JSON.stringify(document)).digest('hex'),
+    roles,
+    projects,
+    global,
+    anonymous: new GlobSet(document.anonymous?.allow ?? []),
+    users: document.users ?? {},
+    membershipsOf
+  })
+}
+
+function schemaProblem (error: { instancePath: string, message?: string, params: Record<string, unknown>, keyword: string }): PolicyProblem {
+  let message = error.message ?? 'is invalid'
+  if (error.keyword === 'additionalProperties') message = `unknown field "${String(error.params.additionalProperty)}"`
+  if (error.keyword === 'enum') message = `must be one of ${JSON.stringify(error.params.allowedValues)}`
+  return { path: jsonPath(error.instancePath), message }
+}
+
+/** `/roles/dev/allow/0` → `$.roles.dev.allow[0]` */
+function jsonPath (pointer: string): string {
+  if (pointer === '') return '$'
+  return '$' + pointer.split('/').slice(1).map((raw) => {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (/^\d+$/.test(part)) return `[${part}]`
+    return /^[A-Za-z_$][\w$]*$/.test(part) ? `.${part}` : `[${JSON.stringify(part)}]`
+  }).join('')
+}
+
+function inheritsOf (role: RoleDocument): string[] {
+  if (role.inherits === undefined) return []
+  return typeof role.inherits === 'string' ? [role.inherits] : role.inherits
+}
+
+function checkReferences (document: PolicyDocument, problems: PolicyProblem[]): void {
+  const roleNames = Object.keys(document.roles)
+  const known = new Set(roleNames)
+  const hint = `roles are: ${roleNames.join(', ')}`
+
+  for (const [name, role] of Object.entries(document.roles)) {
+    inheritsOf(role).forEach((parent, i) => {
+      if (!known.has(parent)) {
+        const path = typeof role.inherits === 'string' ? `$.roles.${name}.inherits` : `$.roles.${name}.inherits[${i}]`
+        problems.push({ path, message: `inherits unknown role "${parent}" (${hint})` })
+      }
+    })
+  }
+
+  // Cycles: walk each role's ancestry; meeting the role itself again is a cycle.
+  for (const name of roleNames) {
+    const seen = new Set<string>()
+    const stack = [...inheritsOf(document.roles[name]!)]
+    while (stack.length > 0) {
+      const next = stack.pop()!
+      if (next === name) {
+        problems.push({ path: `$.roles.${name}.inherits`, message: `inheritance cycle back to "${name}"` })
+        break
+      }
+      if (seen.has(next) || !known.has(next)) continue
+      seen.add(next)
+      stack.push(...inheritsOf(document.roles[next]!))
+    }
+  }
+
+  for (const [project, { members }] of Object.entries(document.projects)) {
+    for (const [user, role] of Object.entries(members)) {
+      if (!known.has(role)) problems.push({ path: `$.projects.${project}.members.${user}`, message: `unknown role "${role}" (${hint})` })
+    }
+  }
+  for (const [user, role] of Object.entries(document.global?.members ?? {})) {
+    if (!known.has(role)) problems.push({ path: `$.global.members.${user}`, message: `unknown role "${role}" (${hint})` })
+  }
+}
+
+function checkPatterns (document: PolicyDocument, knownActions: readonly string[], problems: PolicyProblem[]): void {
+  const check = (patterns: string[] | undefined, path: string): void => {
+    patterns?.forEach((pattern, i) => {
+      const set = new GlobSet([pattern])
+      if (!knownActions.some((action) => set.matches(action))) {
+        problems.push({ path: `${path}[${i}]`, message: `"${pattern}" matches no action (see the action table in the README)` })
+      }
+    })
+  }
+  check(document.anonymous?.allow, '$.anonymous.allow')
+  for (const [name, role] of Object.entries(document.roles)) {
+    check(role.allow, `$.roles.${name}.allow`)
+    check(role.deny, `$.roles.${name}.deny`)
+  }
+}
+
+function compileRole (document: PolicyDocument, name: string): CompiledRole {
+  // Breadth-first ancestry, nearest first, so exec settings come from the closest role that sets them.
+  const order: string[] = []
+  const queue = [...inheritsOf(document.roles[name]!)]
+  while (queue.length > 0) {
+    const next = queue.shift()!
+    if (order.includes(next)) continue
+    order.push(next)
+    queue.push(...inheritsOf(document.roles[next]!))
+  }
+  const lineage = [name, ...order].map((n) => document.roles[n]!)
+  const own = lineage[0]!
+
+  const allow = new GlobSet(lineage.flatMap((r) => r.allow ?? []))
+  const deny = new GlobSet(lineage.flatMap((r) => r.deny ?? []))
+  const interactive = lineage.find((r) => r.exec?.interactive !== undefined)?.exec?.interactive ?? 'allow'
+  const allowCommandsList = lineage.find((r) => r.exec?.allowCommands !== undefined)?.exec?.allowCommands
+  const cache = new Map<string, boolean>()
+
+  return Object.freeze({
+    name,
+    unsafe: own.unsafe === true,
+    ancestors: new Set(order),
+    allow,
+    deny,
+    interactive,
+    allowCommands: allowCommandsList === undefined ? null : new GlobSet(allowCommandsList),
+    denyCommands: new GlobSet(lineage.flatMap((r) => r.exec?.denyCommands ?? [])),
+    allows (action: string): boolean {
+      let verdict = cache.get(action)
+      if (verdict === undefined) {
+        verdict = allow.matches(action) && !deny.matches(action)
+        if (cache.size < 4096) cache.set(action, verdict)
+      }
+      return verdict
+    }
+  })
+}

@@ -1,0 +1,44 @@
+// The verdict of the policy core, and the stable codes that say why a call was refused.
+
+export const DENY_CODES = {
+  UNKNOWN_ROUTE: 'the route is not in the action table',
+  BAD_URI: 'the request URI could not be decoded',
+  BAD_BODY: 'the JSON body is missing, empty, not JSON or too large',
+  ANONYMOUS: 'the caller has no identity and anonymous may not do this',
+  BAD_TOKEN: 'the token is expired, forged or not for this daemon',
+  NO_ROLE: 'no role the user holds allows the action',
+  NOT_MEMBER: 'the user is not a member of the object\'s project',
+  ROLE_DENIES: 'the user\'s role in the project does not allow the action',
+  NO_PROJECT_LABEL: 'a create call names no project',
+  UNKNOWN_PROJECT: 'a create call names a project the policy does not know',
+  UNOWNED_RESOURCE: 'the object has no project and the user has no global role',
+  CROSS_PROJECT: 'the request names an object of another project',
+  UNSAFE_REQUIRED: 'host-reaching settings need an unsafe role',
+  EXEC_INTERACTIVE: 'interactive exec is refused for the role',
+  EXEC_COMMAND: 'the exec command is refused for the role',
+  SELF_PROTECTION: 'management of portcullis itself needs an unsafe role',
+  INTERNAL_ONLY_READS: 'portcullis\'s own identity may only look objects up',
+  INTERNAL_ERROR: 'portcullis failed while deciding; it fails closed',
+  AUDIT_FAILED: 'the decision could not be recorded; it fails closed'
+} as const
+
+export type DenyCode = keyof typeof DENY_CODES
+
+export interface Decision {
+  allow: boolean
+  action: string | null
+  /** The project the call was judged in, null when it touches no project. */
+  project: string | null
+  /** The role that allowed it (or that was checked when refused). */
+  role: string | null
+  reason: string
+  code: DenyCode | null
+}
+
+export function allowed (action: string, project: string | null, role: string | null, reason: string): Decision {
+  return { allow: true, action, project, role, reason, code: null }
+}
+
+export function denied (code: DenyCode, reason: string, facts: { action?: string | null, project?: string | null, role?: string | null } = {}): Decision {
+  return { allow: false, action: facts.action ?? null, project: facts.project ?? null, role: facts.role ?? null, reason, code }
+}

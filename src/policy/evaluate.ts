@@ -1,0 +1,185 @@
+// The policy core: one pure function that decides every call, for the plugin socket, the SSH bridge and
+// `portcullis check` alike. No I/O here: everything it needs arrives as plain facts.
+
+import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../authz/types.js'
+import type { CompiledPolicy, CompiledRole, Membership } from './compile.js'
+import { allowed, denied, type Decision, type DenyCode } from './decision.js'
+
+export interface DecideOptions {
+  /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
+  pluginName: string
+  /** Where the call comes from: the docker API, or the SSH bridge (which may run `bridge-only` sessions). */
+  channel?: 'docker' | 'bridge'
+}
+
+/** What portcullis's own lookups may do: read-only, and nothing that needs another lookup. */
+const INTERNAL_ACTIONS = new Set([
+  'container.inspect', 'exec.inspect', 'volume.inspect', 'network.inspect', 'plugin.inspect',
+  'system.ping', 'system.version', 'system.events'
+])
+
+export const TOKEN_HINT = 'Ask a portcullis admin for a token (`portcullis token issue --user YOU`) and put it in ' +
+  'your docker CLI config (~/.docker/config.json): {"HttpHeaders": {"X-Portcullis-Token": "<token>"}}.'
+
+const PROJECT_LABEL = 'portcullis.project'
+
+interface Failure {
+  code: DenyCode
+  reason: string
+  role: string
+}
+
+export function decide (policy: CompiledPolicy, identity: Identity, req: RequestFacts, resources: ResourceFacts, options: DecideOptions): Decision {
+  const action = req.action
+  if (action === null) {
+    return denied('UNKNOWN_ROUTE', `portcullis does not know the route ${req.method} ${req.path} and refuses what it does not know`)
+  }
+  const facts = { action }
+
+  if (identity.method === 'internal') {
+    return INTERNAL_ACTIONS.has(action)
+      ? allowed(action, null, null, 'portcullis looking up an object')
+      : denied('INTERNAL_ONLY_READS', `portcullis's own identity may not ${action}`, facts)
+  }
+
+  if (req.bodyProblem !== undefined) {
+    return denied('BAD_BODY', `${action}: the request body is ${describeBodyProblem(req.bodyProblem)}` +
+      (req.bodyProblemDetail !== undefined ? ` (${req.bodyProblemDetail})` : ''), facts)
+  }
+
+  if (identity.user === null) {
+    if (policy.anonymous.matches(action) && req.escapes.length === 0 && req.labelProject === undefined && req.target === undefined) {
+      return allowed(action, null, null, 'allowed to anonymous callers')
+    }
+    return denied('ANONYMOUS', `anonymous callers may not ${action}. ${TOKEN_HINT}`, facts)
+  }
+  const user = identity.user
+  const memberships = policy.membershipsOf(user)
+
+  // Which project is the call judged in?
+  let project: string | null | undefined
+  let subject = ''
+  if (req.labelProject !== undefined) {
+    if (req.labelProject === null || req.labelProject === '') {
+      return denied('NO_PROJECT_LABEL', `${action} must name its project: add --label ${PROJECT_LABEL}=<project>` +
+        projectHint(memberships), facts)
+    }
+    if (!policy.projects.has(req.labelProject)) {
+      return denied('UNKNOWN_PROJECT', `project "${req.labelProject}" is not in the policy` + projectHint(memberships), { action, project: req.labelProject })
+    }
+    project = req.labelProject
+    subject = `project ${project}`
+  } else if (resources.target?.exists === true) {
+    project = resources.target.project
+    subject = `${describe(resources.target)}`
+  }
+
+  // The roles that may answer: the project's role and any global role; for calls outside every project, all of them.
+  let candidates: readonly Membership[]
+  if (project === undefined) {
+    candidates = memberships
+    if (candidates.length === 0) {
+      return denied('NO_ROLE', `${user} holds no role in any project; ask a project admin to add you to the policy`, facts)
+    }
+  } else if (project === null) {
+    candidates = memberships.filter((m) => m.project === null)
+    if (candidates.length === 0) {
+      return denied('UNOWNED_RESOURCE', `${subject} has no ${PROJECT_LABEL} label, so only global roles may act on it`, facts)
+    }
+  } else {
+    candidates = memberships.filter((m) => m.project === project || m.project === null)
+    if (candidates.length === 0) {
+      return denied('NOT_MEMBER', `${user} is not a member of project ${project} (${subject} belongs to it); ask a ${project} admin to add you`, { action, project })
+    }
+  }
+
+  // References to other objects must stay inside the project the call is judged in.
+  for (const ref of resources.references) {
+    if (!ref.exists) continue
+    if (project === undefined || ref.project !== project) {
+      const where = ref.project === null ? 'no project' : `project ${ref.project}`
+      return denied('CROSS_PROJECT', `${action} refers to ${describe(ref)}, which belongs to ${where}, not ${project ?? 'this call\'s project'}`, { action, project: project ?? null })
+    }
+  }
+
+  const failures: Failure[] = []
+  for (const membership of candidates) {
+    const failure = judgeRole(membership.role, action, req, resources, options)
+    if (failure === null) {
+      const where = membership.project === null ? 'global role' : `role in ${membership.project}`
+      return allowed(action, project ?? membership.project, membership.role.name, `${user} has ${where} ${membership.role.name}`)
+    }
+    failures.push(failure)
+  }
+
+  // Refused by every role: explain with the most telling failure (the least generic code wins).
+  const best = failures.find((f) => f.code !== 'ROLE_DENIES') ?? failures[0]!
+  if (best.code === 'ROLE_DENIES') {
+    const held = candidates.map((m) => `${m.role.name}${m.project === null ? ' (global)' : ` in ${m.project}`}`).join(', ')
+    const wouldAllow = [...policy.roles.values()].filter((r) => r.allows(action)).map((r) => r.name)
+    const hint = wouldAllow.length > 0 ? `; roles that allow it: ${wouldAllow.join(', ')}` : ''
+    return denied('ROLE_DENIES', `${user} may not ${action}${project ? ` in project ${project}` : ''}: role ${held} does not allow it${hint}`,
+      { action, project: project ?? null, role: best.role })
+  }
+  return denied(best.code, best.reason, { action, project: project ?? null, role: best.role })
+}
+
+/** null when the role allows the call, otherwise why not. */
+function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: DecideOptions): Failure | null {
+  const fail = (code: DenyCode, reason: string): Failure => ({ code, reason, role: role.name })
+  if (!role.allows(action)) return fail('ROLE_DENIES', '')
+
+  if (isSelf(resources.target, options.pluginName) && !role.unsafe) {
+    return fail('SELF_PROTECTION', `${action} on the portcullis plugin itself needs an unsafe role; role ${role.name} is not unsafe`)
+  }
+
+  if (req.escapes.length > 0 && !role.unsafe) {
+    const asked = req.escapes.map((e) => `${e.setting} (${e.detail})`).join(', ')
+    return fail('UNSAFE_REQUIRED', `${action} reaches the host: ${asked}. Only unsafe roles may; role ${role.name} is not. Remove these settings or ask an admin`)
+  }
+
+  const exec = req.exec
+  if (exec !== undefined) {
+    const interactive = exec.tty || exec.attachStdin
+    if (interactive && role.interactive === 'deny') {
+      return fail('EXEC_INTERACTIVE', `role ${role.name} may not run interactive exec (-i/-t); run the command without -i and -t`)
+    }
+    if (interactive && role.interactive === 'bridge-only' && options.channel !== 'bridge') {
+      return fail('EXEC_INTERACTIVE', `role ${role.name} may open interactive sessions only through the recorded SSH bridge: ` +
+        `ssh -p 2222 <you>+<container>@<docker host>; or run the command without -i and -t`)
+    }
+    const line = exec.cmd.join(' ')
+    if (role.denyCommands.matches(line) || (role.allowCommands !== null && !role.allowCommands.matches(line))) {
+      return fail('EXEC_COMMAND', `role ${role.name} may not run "${line}" in containers`)
+    }
+  }
+  return null
+}
+
+function isSelf (target: ResolvedResource | undefined, pluginName: string): boolean {
+  if (target === undefined || target.ref.kind !== 'plugin') return false
+  const name = target.name ?? target.ref.ref
+  // `localhost:5000/portcullis:1.2` and `portcullis:latest` are both portcullis.
+  const base = name.replace(/:[^:/]*$/, '').split('/').pop()
+  return base === pluginName
+}
+
+function describe (resource: ResolvedResource): string {
+  return `${resource.ref.kind} ${resource.ref.ref}`
+}
+
+function describeBodyProblem (problem: NonNullable<RequestFacts['bodyProblem']>): string {
+  switch (problem) {
+    case 'missing': return 'missing (send it as application/json)'
+    case 'empty': return 'empty'
+    case 'invalid-json': return 'not valid JSON'
+    case 'too-large': return 'too large for the daemon to show to authorization plugins (1 MiB at most)'
+    case 'not-an-object': return 'not a JSON object'
+    case 'form-encoded': return 'form-encoded (the daemon would read its values ahead of the query string)'
+  }
+}
+
+function projectHint (memberships: readonly Membership[]): string {
+  const projects = memberships.map((m) => m.project).filter((p): p is string => p !== null)
+  return projects.length > 0 ? `; your projects: ${projects.join(', ')}` : ''
+}

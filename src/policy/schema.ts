@@ -1,0 +1,120 @@
+// The policy file's JSON Schema: the single source of truth for validation, defaults and the README reference
+// (`portcullis policy schema` prints it). Checks a schema cannot express (role references, cycles) live in
+// compile.ts.
+
+const actionPattern = {
+  type: 'string',
+  pattern: '^[a-z*][a-z0-9*.-]*$',
+  description: 'An action name such as `container.start`, or a glob: `container.*`, `*`.'
+}
+
+const commandPattern = {
+  type: 'string',
+  minLength: 1,
+  description: 'A glob matched against the whole exec command line (arguments joined by one space); `*` matches anything.'
+}
+
+const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@-]*$' }
+
+export const POLICY_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://portcullis.dev/policy.schema.json',
+  title: 'portcullis policy',
+  type: 'object',
+  additionalProperties: false,
+  required: ['roles', 'projects'],
+  properties: {
+    $schema: { type: 'string', description: 'Editors may point this at the schema file; ignored by portcullis.' },
+    version: { const: 1, default: 1, description: 'Policy format version. Only 1 exists.' },
+    anonymous: {
+      type: 'object',
+      additionalProperties: false,
+      default: { allow: ['system.ping', 'system.version'] },
+      description: 'What callers without a token or TLS identity may do.',
+      properties: {
+        allow: { type: 'array', items: actionPattern, default: ['system.ping', 'system.version'] }
+      }
+    },
+    roles: {
+      type: 'object',
+      minProperties: 1,
+      description: 'Named roles. A user holds a role in a project (projects.*.members) or everywhere (global.members).',
+      propertyNames: name,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          description: { type: 'string' },
+          inherits: {
+            description: 'Role(s) whose allow/deny patterns and exec rules this role starts from.',
+            oneOf: [name, { type: 'array', items: name, uniqueItems: true }]
+          },
+          allow: { type: 'array', items: actionPattern, default: [], description: 'Actions this role may perform.' },
+          deny: { type: 'array', items: actionPattern, default: [], description: 'Actions refused even when an allow pattern matches.' },
+          unsafe: {
+            type: 'boolean',
+            default: false,
+            description: 'Alone permits host-reaching settings (privileged, capabilities, host namespaces, bind mounts, devices…). Not inherited.'
+          },
+          exec: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Rules for `docker exec` into the project\'s containers. Unset fields come from the inherited role.',
+            properties: {
+              interactive: {
+                enum: ['allow', 'deny', 'bridge-only'],
+                description: 'Interactive exec (stdin attached or a TTY). `bridge-only` refuses `docker exec -it` and points to the SSH bridge.'
+              },
+              allowCommands: { type: 'array', items: commandPattern, description: 'When set, only matching commands may run.' },
+              denyCommands: { type: 'array', items: commandPattern, description: 'Matching commands are refused.' }
+            }
+          }
+        }
+      }
+    },
+    projects: {
+      type: 'object',
+      description: 'Projects own containers, volumes and networks through the label `portcullis.project`.',
+      propertyNames: name,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['members'],
+        properties: {
+          description: { type: 'string' },
+          members: {
+            type: 'object',
+            description: 'user name → role name.',
+            propertyNames: name,
+            additionalProperties: { type: 'string' }
+          }
+        }
+      }
+    },
+    global: {
+      type: 'object',
+      additionalProperties: false,
+      default: { members: {} },
+      description: 'Roles held across every project, and the only roles that may act on objects with no project label.',
+      properties: {
+        members: { type: 'object', propertyNames: name, additionalProperties: { type: 'string' }, default: {} }
+      }
+    },
+    users: {
+      type: 'object',
+      default: {},
+      description: 'Per-user data used by the SSH bridge and access requests.',
+      propertyNames: name,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          description: { type: 'string' },
+          email: { type: 'string' },
+          level: { type: 'integer', minimum: 0, description: 'Clearance level.' },
+          sshKeys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'OpenSSH authorized_keys lines.' }
+        }
+      }
+    }
+  }
+} as const

@@ -1,0 +1,67 @@
+// The plugin socket: the three endpoints dockerd calls, spoken exactly as the daemon speaks them (POST, no
+// Content-Type, JSON keys as Go writes them). Plain node:http: this is the hot path, twice per API call.
+
+import http from 'node:http'
+import type { Logger } from 'pino'
+import type { Authorizer } from '../authz/authorizer.js'
+import type { AuthZRequest, AuthZResponse } from '../authz/types.js'
+
+/** dockerd never sends more than a 1 MiB body plus its headers; anything much larger is not the daemon. */
+const MAX_REQUEST_BYTES = 8 * 1024 * 1024
+const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json'
+const ACTIVATE = JSON.stringify({ Implements: ['authz'] })
+
+export function createPluginServer (authorizer: Authorizer, logger: Logger): http.Server {
+  const server = http.createServer((req, res) => {
+    const reply = (status: number, body: string): void => {
+      res.writeHead(status, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) })
+      res.end(body)
+    }
+    const deny = (message: string): void => reply(200, JSON.stringify({ Allow: false, Msg: message, Err: '' } satisfies AuthZResponse))
+
+    if (req.method !== 'POST') {
+      reply(405, JSON.stringify({ Err: 'portcullis plugin endpoints take POST' }))
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_REQUEST_BYTES) {
+        req.destroy()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('error', (err) => logger.warn({ err }, 'plugin request stream failed'))
+    req.on('end', () => {
+      const url = req.url ?? ''
+      if (url === '/Plugin.Activate') {
+        reply(200, ACTIVATE)
+        return
+      }
+      if (url !== '/AuthZPlugin.AuthZReq' && url !== '/AuthZPlugin.AuthZRes') {
+        reply(404, JSON.stringify({ Err: `portcullis does not implement ${url}` }))
+        return
+      }
+      let body: AuthZRequest
+      try {
+        const parsed: unknown = JSON.parse(Buffer.concat(chunks, size).toString('utf8'))
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object')
+        body = parsed as AuthZRequest
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'unreadable authorization request; denying')
+        deny('portcullis could not read the authorization request; it refuses the call')
+        return
+      }
+      const work = url === '/AuthZPlugin.AuthZReq' ? authorizer.authorizeRequest(body) : authorizer.authorizeResponse(body)
+      work.then((answer) => reply(200, JSON.stringify(answer)), (err: unknown) => {
+        logger.error({ err }, 'authorization failed; denying')
+        deny('portcullis failed while deciding; it refuses the call')
+      })
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  server.headersTimeout = 65_000
+  return server
+}

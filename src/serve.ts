@@ -1,0 +1,114 @@
+// Assembles the daemon: policy, identity, Docker look-ups, audit store, the plugin socket and the admin socket;
+// and takes them down in the reverse order so every pending audit write lands before exit.
+
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import type http from 'node:http'
+import type { Logger } from 'pino'
+import { AuditStore } from './audit/store.js'
+import { Authorizer } from './authz/authorizer.js'
+import { createAdminApp, listenAdmin } from './admin/server.js'
+import { DockerClient, parseDockerHost } from './docker/client.js'
+import { ResourceResolver } from './docker/resolver.js'
+import { readKey, readTokenSettings } from './identity/keys.js'
+import { IdentityResolver } from './identity/resolve.js'
+import { TokenVerifier } from './identity/tokens.js'
+import { PolicySource } from './policy/source.js'
+import { createPluginServer } from './protocol/server.js'
+import { prepareSocketPath } from './protocol/unix-socket.js'
+import { KNOWN_ACTIONS } from './routes/table.js'
+import { VERSION } from './version.js'
+
+export interface ServeOptions {
+  config: string
+  socket: string
+  data: string
+  adminSocket: string
+  keys: string
+  dockerHost: string
+  pluginName: string
+}
+
+export interface RunningDaemon {
+  close: () => Promise<void>
+}
+
+export async function startDaemon (options: ServeOptions, logger: Logger): Promise<RunningDaemon> {
+  const policy = new PolicySource(options.config, KNOWN_ACTIONS)
+
+  let tokens: TokenVerifier | null = null
+  if (existsSync(join(options.keys, 'token.pub'))) {
+    tokens = new TokenVerifier(readKey(options.keys, 'publicKey'), readTokenSettings(options.keys))
+  } else {
+    logger.warn({ keys: options.keys }, 'no token key: every caller without a TLS identity is anonymous. Run `portcullis keys init`.')
+  }
+
+  // A fresh secret per process marks portcullis's own look-ups; nobody else can know it.
+  const internalSecret = randomBytes(32).toString('hex')
+  const docker = new DockerClient(parseDockerHost(options.dockerHost), internalSecret)
+  const resolver = new ResourceResolver(docker, { logger })
+  const audit = await AuditStore.open(options.data, { logger })
+  const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret), resolver, audit, logger, { pluginName: options.pluginName })
+
+  await audit.append({ kind: 'system', action: 'portcullis.start', reason: `portcullis ${VERSION} started with policy ${policy.path}`, fields: { policyDigest: policy.current.digest, pid: process.pid } })
+
+  policy.on('reload', (outcome) => {
+    if (outcome.ok && !outcome.changed) return
+    if (outcome.ok) logger.info({ digest: outcome.digest }, 'policy reloaded')
+    else logger.error({ error: outcome.error }, 'policy reload refused; keeping the last good policy')
+    audit.append({
+      kind: 'system',
+      action: outcome.ok ? 'policy.reload' : 'policy.reload-failed',
+      reason: outcome.ok ? `policy reloaded from ${policy.path}` : `policy edit refused, last good policy kept: ${outcome.error ?? ''}`,
+      fields: { policyDigest: outcome.digest }
+    }).catch((err: unknown) => logger.error({ err }, 'could not record the policy reload'))
+  })
+  policy.watch()
+  const onHup = (): void => { policy.reload() }
+  process.on('SIGHUP', onHup)
+
+  const admin = await listenAdmin(createAdminApp({ audit, policy, logger, startedAt: new Date(), version: VERSION }), await prepared(options.adminSocket, 0o700))
+
+  const plugin = createPluginServer(authorizer, logger)
+  await listen(plugin, await prepared(options.socket, 0o755))
+  chmodSync(options.socket, 0o660)
+  resolver.start()
+  logger.info({ socket: options.socket, admin: options.adminSocket, data: options.data, policy: policy.path }, 'portcullis is serving')
+
+  return {
+    async close () {
+      process.off('SIGHUP', onHup)
+      policy.close()
+      resolver.stop()
+      await closeServer(plugin)
+      await closeServer(admin)
+      docker.close()
+      await audit.append({ kind: 'system', action: 'portcullis.stop', reason: 'portcullis stopped' }).catch(() => {})
+      await audit.close()
+    }
+  }
+}
+
+async function prepared (path: string, dirMode: number): Promise<string> {
+  await prepareSocketPath(path, dirMode)
+  return path
+}
+
+function listen (server: http.Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(path, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+function closeServer (server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeIdleConnections()
+    setTimeout(() => server.closeAllConnections(), 2000).unref()
+  })
+}

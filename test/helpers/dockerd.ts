@@ -1,0 +1,307 @@
+// Starts a private Docker daemon for one test file: its own socket, data root, exec root and managed
+// containerd, all under one temp dir, so it never touches another daemon on the machine.
+// Everything it starts is found again by that dir (in command lines and runc state) and stopped by pid.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { onProcessEnd } from './safety-net.js'
+
+export const DOCKERD_BINARY = '/usr/sbin/dockerd'
+
+export interface DockerdPaths {
+  dir: string
+  /** Path of the API socket. */
+  socket: string
+  /** `unix://` + socket, for `--host` / `DOCKER_HOST`. */
+  host: string
+  dataRoot: string
+  execRoot: string
+  pidFile: string
+  logFile: string
+}
+
+/** Where a daemon started in `dir` keeps its files; known before it starts (the plugin needs the socket path). */
+export function dockerdPaths(dir: string): DockerdPaths {
+  const socket = path.join(dir, 'docker.sock')
+  return {
+    dir,
+    socket,
+    host: `unix://${socket}`,
+    dataRoot: path.join(dir, 'data'),
+    execRoot: path.join(dir, 'exec'),
+    pidFile: path.join(dir, 'docker.pid'),
+    logFile: path.join(dir, 'dockerd.log'),
+  }
+}
+
+export interface StartDockerdOptions {
+  /** Directory for sockets and state. A fresh temp dir when omitted; only that one is removed on stop. */
+  dir?: string
+  /** Legacy plugin name for `--authorization-plugin`; its spec file must exist before the daemon starts. */
+  authorizationPlugin?: string
+  logLevel?: 'debug' | 'info' | 'warn' | 'error'
+  /** How long to wait for the API to answer. The daemon gives up on an unreachable authz plugin after ~30 s. */
+  startTimeoutMs?: number
+  /** How long SIGTERM may take before SIGKILL. */
+  stopTimeoutMs?: number
+}
+
+export interface Dockerd extends DockerdPaths {
+  pid: number
+  /** The daemon's own containerd, read from its pid file once the API answered. */
+  containerdPid: number | null
+  readLog(): Promise<string>
+  /** Stops the daemon, its containerd, shims and containers, then removes the dir if this helper made it. */
+  stop(): Promise<void>
+}
+
+export async function startDockerd(options: StartDockerdOptions = {}): Promise<Dockerd> {
+  const ownsDir = options.dir === undefined
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'portcullis-dockerd-')))
+  await mkdir(dir, { recursive: true })
+  const paths = dockerdPaths(dir)
+
+  const args = [
+    '--host', paths.host,
+    '--data-root', paths.dataRoot,
+    '--exec-root', paths.execRoot,
+    '--pidfile', paths.pidFile,
+    '--bridge=none',
+    '--iptables=false',
+    '--ip-forward=false',
+    '--log-level', options.logLevel ?? 'debug',
+  ]
+  if (options.authorizationPlugin !== undefined) args.push(`--authorization-plugin=${options.authorizationPlugin}`)
+
+  const logFd = openSync(paths.logFile, 'a')
+  let child: ChildProcess
+  try {
+    child = spawn(DOCKERD_BINARY, args, { stdio: ['ignore', logFd, logFd] })
+  } finally {
+    closeSync(logFd)
+  }
+  child.once('error', () => {}) // a failed spawn shows as a missing pid, reported just below
+  const pid = child.pid
+  if (pid === undefined) throw new Error(`could not start ${DOCKERD_BINARY}; is docker.io installed?`)
+
+  // Last resort if the test process ends without calling stop(): kill by pid, unmount, remove.
+  const cancelSafetyNet = onProcessEnd(() => {
+    killSync([pid, ...containerInitPids(paths.execRoot), ...processesUsing(paths.execRoot)])
+    unmountUnder(dir)
+    if (ownsDir) removeDirSync(dir)
+  })
+
+  const stopAll = async (): Promise<void> => {
+    try {
+      await stopDaemon(child, paths, options.stopTimeoutMs ?? 30_000)
+    } finally {
+      cancelSafetyNet()
+      if (ownsDir) removeDirSync(dir)
+    }
+  }
+
+  try {
+    await waitForApi(child, paths, options.startTimeoutMs ?? 60_000)
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+
+  return {
+    ...paths,
+    pid,
+    containerdPid: readPid(path.join(paths.execRoot, 'containerd', 'containerd.pid')),
+    readLog: () => readFile(paths.logFile, 'utf8'),
+    stop: stopAll,
+  }
+}
+
+async function waitForApi(child: ChildProcess, paths: DockerdPaths, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`dockerd exited during startup (${child.exitCode ?? child.signalCode}).\n${await logTail(paths.logFile)}`)
+    }
+    // Any HTTP answer means the API is served; with an authz plugin even /_ping may be refused.
+    if (existsSync(paths.socket) && (await pingStatus(paths.socket)) !== null) return
+    await sleep(200)
+  }
+  throw new Error(`dockerd did not answer on ${paths.socket} within ${timeoutMs} ms.\n${await logTail(paths.logFile)}`)
+}
+
+function pingStatus(socketPath: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: '/_ping', timeout: 2_000 }, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? null)
+    })
+    // The socket exists before the daemon serves it: a connection can sit unanswered.
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(null))
+  })
+}
+
+async function stopDaemon(child: ChildProcess, paths: DockerdPaths, timeoutMs: number): Promise<void> {
+  // Containers ignore SIGTERM as PID 1 and the daemon waits 10 s for each; they hold no state worth keeping.
+  killSync(containerInitPids(paths.execRoot))
+
+  const stoppedCleanly = await signalAndWait(child, 'SIGTERM', timeoutMs)
+  if (stoppedCleanly) {
+    // The daemon stops its containerd on the way out; let that finish.
+    await waitUntilGone(processesUsing(paths.execRoot), 10_000)
+  } else {
+    await signalAndWait(child, 'SIGKILL', 5_000)
+  }
+
+  // A daemon that was killed leaves its containerd, shims and containers behind. Only they name the exec
+  // root: the plugin and docker CLIs name the API socket, and are not the daemon's to stop.
+  const leftovers = [...containerInitPids(paths.execRoot), ...processesUsing(paths.execRoot)]
+  if (leftovers.length > 0) {
+    killSync(leftovers)
+    await waitUntilGone(leftovers, 5_000)
+  }
+  unmountUnder(paths.dir)
+}
+
+function signalAndWait(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit)
+      resolve(false)
+    }, timeoutMs)
+    const onExit = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    child.once('exit', onExit)
+    child.kill(signal)
+  })
+}
+
+async function waitUntilGone(pids: number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(100)
+}
+
+/** Pids of live processes whose command line names a path inside `dir` (dockerd, containerd, shims, CLIs). */
+export function processesUsing(dir: string): number[] {
+  const needle = dir.endsWith('/') ? dir : `${dir}/`
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid === process.pid) continue
+    let cmdline: string
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+    } catch {
+      continue // exited while we looked
+    }
+    if (cmdline.includes(needle) && isAlive(pid)) pids.push(pid)
+  }
+  return pids
+}
+
+/**
+ * Init pids of this daemon's running containers, from runc's state files. The recorded start time must
+ * match the live process, so a reused pid is never hit.
+ */
+export function containerInitPids(execRoot: string): number[] {
+  const stateRoot = path.join(execRoot, 'runtime-runc', 'moby')
+  let ids: string[]
+  try {
+    ids = readdirSync(stateRoot)
+  } catch {
+    return []
+  }
+  const pids: number[] = []
+  for (const id of ids) {
+    try {
+      const state = JSON.parse(readFileSync(path.join(stateRoot, id, 'state.json'), 'utf8')) as {
+        init_process_pid?: number
+        init_process_start?: number | string
+      }
+      const pid = state.init_process_pid
+      if (pid !== undefined && pid > 0 && String(procStat(pid)?.startTime) === String(state.init_process_start)) {
+        pids.push(pid)
+      }
+    } catch {
+      // container removed while we looked
+    }
+  }
+  return pids
+}
+
+/** True while the pid runs; a zombie counts as gone. */
+export function isAlive(pid: number): boolean {
+  const stat = procStat(pid)
+  return stat !== null && stat.state !== 'Z'
+}
+
+function procStat(pid: number): { state: string; startTime: string } | null {
+  let text: string
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return null
+  }
+  // The command name may contain spaces and parentheses: fields start after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  return { state: fields[0] ?? '', startTime: fields[19] ?? '' }
+}
+
+function killSync(pids: number[]): void {
+  for (const pid of new Set(pids)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Lazily unmounts anything still mounted inside `dir` (overlay layers, netns, the data-root bind mount). */
+function unmountUnder(dir: string): void {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`
+  const mountPoints = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => unescapeMountPath(line.split(' ')[4] ?? ''))
+    .filter((mountPoint) => mountPoint === dir || mountPoint.startsWith(prefix))
+    .sort((a, b) => b.length - a.length)
+  for (const mountPoint of mountPoints) spawnSync('umount', ['-l', mountPoint], { stdio: 'ignore' })
+}
+
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+}
+
+function readPid(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim())
+    return Number.isInteger(pid) && pid > 0 ? pid : null
+  } catch {
+    return null
+  }
+}
+
+/** Set PORTCULLIS_KEEP_TEST_DIRS=1 to keep daemon logs and state after a failing run. */
+export function removeDirSync(dir: string): void {
+  if (process.env.PORTCULLIS_KEEP_TEST_DIRS) {
+    process.stderr.write(`kept test dir ${dir}\n`)
+    return
+  }
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+}
+
+async function logTail(file: string, lines = 40): Promise<string> {
+  try {
+    const text = await readFile(file, 'utf8')
+    return `last lines of ${file}:\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`
+  } catch {
+    return `(no log at ${file})`
+  }
+}

@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import jwt from 'jsonwebtoken'
+import { afterAll, describe, expect, it } from 'vitest'
+import { initKeys, readKey, readTokenSettings } from '../../src/identity/keys.js'
+import { IdentityResolver } from '../../src/identity/resolve.js'
+import { issueToken, TokenVerifier } from '../../src/identity/tokens.js'
+import { parseDuration } from '../../src/identity/duration.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-keys-'))
+const other = mkdtempSync(join(tmpdir(), 'portcullis-keys-'))
+afterAll(() => { rmSync(dir, { recursive: true }); rmSync(other, { recursive: true }) })
+initKeys(dir)
+initKeys(other)
+const settings = readTokenSettings(dir)
+const privateKey = readKey(dir, 'privateKey')
+const publicKey = readKey(dir, 'publicKey')
+const verifier = new TokenVerifier(publicKey, settings)
+
+describe('tokens', () => {
+  it('verifies a token it issued and names the user', () => {
+    const verdict = verifier.verify(issueToken(privateKey, settings, 'alice', 60))
+    expect(verdict).toMatchObject({ ok: true, claims: { user: 'alice' } })
+  })
+
+  it('refuses an expired token and says when it expired', () => {
+    const token = issueToken(privateKey, settings, 'alice', 60)
+    const verdict = new TokenVerifier(publicKey, settings).verify(token, Date.now() + 3600_000)
+    expect(verdict.ok).toBe(false)
+    expect(!verdict.ok && verdict.reason).toMatch(/expired at .*get a new one/)
+  })
+
+  it('refuses a cached token once it has expired', () => {
+    const token = issueToken(privateKey, settings, 'alice', 60)
+    expect(verifier.verify(token).ok).toBe(true)
+    expect(verifier.verify(token, Date.now() + 3600_000).ok).toBe(false)
+  })
+
+  it('refuses a token signed by another key (forged)', () => {
+    const forged = issueToken(readKey(other, 'privateKey'), settings, 'alice', 60)
+    expect(verifier.verify(forged)).toMatchObject({ ok: false, reason: expect.stringMatching(/invalid signature/) })
+  })
+
+  it('refuses alg none and HS256 signed with the public key (algorithm confusion)', () => {
+    const none = jwt.sign({ sub: 'alice', iss: 'portcullis', aud: 'docker' }, '', { algorithm: 'none', expiresIn: 60 })
+    expect(verifier.verify(none).ok).toBe(false)
+    const hs = jwt.sign({ sub: 'alice', iss: 'portcullis', aud: 'docker' }, publicKey, { algorithm: 'HS256', expiresIn: 60 })
+    expect(verifier.verify(hs).ok).toBe(false)
+  })
+
+  it('refuses a token for another audience or issuer', () => {
+    expect(verifier.verify(issueToken(privateKey, { ...settings, audience: 'k8s' }, 'alice', 60)).ok).toBe(false)
+    expect(verifier.verify(issueToken(privateKey, { ...settings, issuer: 'evil' }, 'alice', 60)).ok).toBe(false)
+  })
+
+  it('reads durations', () => {
+    expect(parseDuration('8h')).toBe(28800)
+    expect(parseDuration('90')).toBe(90)
+    expect(() => parseDuration('8 hours')).toThrow(/30m, 8h, 7d/)
+  })
+})
+
+describe('identity order', () => {
+  const resolver = new IdentityResolver(verifier, 'secret-secret')
+  const token = issueToken(privateKey, settings, 'alice', 60)
+
+  it('trusts the daemon-verified TLS user first', () => {
+    expect(resolver.resolve({ User: 'carol', UserAuthNMethod: 'TLS', RequestHeaders: { 'X-Portcullis-Token': token } }))
+      .toEqual({ ok: true, identity: { user: 'carol', method: 'tls' } })
+  })
+
+  it('then the token header', () => {
+    expect(resolver.resolve({ User: '', RequestHeaders: { 'X-Portcullis-Token': token } }))
+      .toMatchObject({ ok: true, identity: { user: 'alice', method: 'jwt' } })
+  })
+
+  it('ignores a User the daemon did not verify', () => {
+    expect(resolver.resolve({ User: 'root', UserAuthNMethod: '', RequestHeaders: {} }))
+      .toEqual({ ok: true, identity: { user: null, method: 'anonymous' } })
+  })
+
+  it('refuses a bad token instead of falling back to anonymous', () => {
+    expect(resolver.resolve({ RequestHeaders: { 'X-Portcullis-Token': 'garbage' } }).ok).toBe(false)
+  })
+
+  it('recognises its own look-ups only with the exact secret', () => {
+    expect(resolver.resolve({ RequestHeaders: { 'X-Portcullis-Internal': 'secret-secret' } }))
+      .toEqual({ ok: true, identity: { user: 'portcullis', method: 'internal' } })
+    expect(resolver.resolve({ RequestHeaders: { 'X-Portcullis-Internal': 'secret-secreT' } }))
+      .toEqual({ ok: true, identity: { user: null, method: 'anonymous' } })
+  })
+})
