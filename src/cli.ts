@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // portcullis: one binary, a few commands. Each command parses its own options and has its own --help.
 
-import { isPortcullisError } from './errors.js'
+import { hasPortcullisCode } from './errors.js'
 import { runCommand, type Command, type Options } from './cli/command.js'
 import { serveCommand } from './cli/serve.js'
 import { checkCommand } from './cli/check.js'
@@ -53,7 +53,7 @@ async function main (argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
-  if (isPortcullisError(err)) {
+  if (hasPortcullisCode(err)) {
     process.stderr.write(`portcullis: ${err.message} [${err.code}]\n`)
   } else {
     process.stderr.write(`portcullis: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)

@@ -13,7 +13,16 @@ export const ERRORS = {
   PORTCULLIS_ADMIN_REQUEST: 'The admin socket answered %s: %s',
   PORTCULLIS_DOCKER_LOOKUP: 'Looking up %s %s in the Docker daemon failed: %s.',
   PORTCULLIS_SOCKET_IN_USE: 'Another process is already listening on %s. Stop it, or pass --socket/--admin-socket with another path.',
-  PORTCULLIS_INPUT: 'Cannot read %s: %s.'
+  PORTCULLIS_INPUT: 'Cannot read %s: %s.',
+  PORTCULLIS_AUDIT_LOCKED: 'The audit store %s is locked by another process: a running `portcullis serve` owns it. Use the admin socket commands (`portcullis audit tail|export|verify`) while it runs, or stop the daemon to open the store directly.',
+  PORTCULLIS_AUDIT_OPEN_FAILED: 'Cannot open the audit store %s: %s. Check that the directory is writable by portcullis and not damaged.',
+  PORTCULLIS_AUDIT_NOT_FOUND: 'There is no audit store at %s. Pass the data directory that `portcullis serve --data` uses.',
+  PORTCULLIS_AUDIT_HEAD_MISMATCH: 'The audit store %s does not match its own head (%s), so portcullis will not add to it. Run `portcullis audit verify --data %s` to find the first bad record, and keep a copy of the directory for investigation.',
+  PORTCULLIS_AUDIT_WRITE_FAILED: 'Writing to the audit store failed: %s. Every call waiting for it was denied; check the disk, then restart `portcullis serve`.',
+  PORTCULLIS_AUDIT_UNAVAILABLE: 'The audit store refuses new records since a write failed (%s). Restart `portcullis serve` once the disk problem is fixed.',
+  PORTCULLIS_AUDIT_CLOSED: 'The audit store is closed; no more records can be added.',
+  PORTCULLIS_AUDIT_INVALID_INPUT: 'This audit record cannot be stored: %s.',
+  PORTCULLIS_AUDIT_CORRUPT: 'The audit record under key %s cannot be read (%s). Run `portcullis audit verify` to check the whole chain.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
@@ -31,4 +40,10 @@ export class PortcullisError extends Error {
 
 export function isPortcullisError (err: unknown): err is PortcullisError {
   return err instanceof PortcullisError
+}
+
+/** Any error of ours, whichever class raised it: they all carry a declared `code`. */
+export function hasPortcullisCode (err: unknown): err is Error & { code: ErrorCode } {
+  const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined
+  return typeof code === 'string' && code in ERRORS
 }

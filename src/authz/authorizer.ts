@@ -29,7 +29,7 @@ export class Authorizer {
   ) {}
 
   async authorizeRequest (req: AuthZRequest): Promise<AuthZResponse> {
-    const { decision, identity, facts } = await this.judge(req)
+    const { decision, identity, facts, resources } = await this.judge(req)
     let seq: number
     try {
       const record = await this.audit.append({
@@ -40,7 +40,7 @@ export class Authorizer {
         action: decision.action,
         project: decision.project,
         role: decision.role,
-        resource: facts?.target?.ref ?? null,
+        resource: describeTarget(facts, resources),
         method: req.RequestMethod ?? null,
         uri: req.RequestUri ?? null,
         decision: decision.allow ? 'allow' : 'deny',
@@ -79,7 +79,7 @@ export class Authorizer {
   }
 
   /** The pure part plus the look-ups it needs; never throws. */
-  private async judge (req: AuthZRequest): Promise<{ decision: Decision, identity?: Identity, facts?: RequestFacts }> {
+  private async judge (req: AuthZRequest): Promise<{ decision: Decision, identity?: Identity, facts?: RequestFacts, resources?: ResourceFacts }> {
     let identity: Identity | undefined
     let facts: RequestFacts | undefined
     try {
@@ -94,11 +94,21 @@ export class Authorizer {
       const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined
       const resources: ResourceFacts = needsLookup ? await this.resources.resolve(facts) : { references: [] }
       const decision = decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker' })
-      return { decision, identity, facts }
+      return { decision, identity, facts, resources }
     } catch (err) {
       this.logger.error({ err, uri: req.RequestUri }, 'failed while deciding; denying')
       const message = err instanceof Error ? err.message : String(err)
       return { decision: denied('INTERNAL_ERROR', `portcullis could not decide (${message}); it refuses the call`, { action: facts?.action }), identity, facts }
     }
   }
+}
+
+/** `container pay-1 (6bb21ffec17d…)`: the name the caller used, and what it turned out to be. */
+function describeTarget (facts: RequestFacts | undefined, resources: ResourceFacts | undefined): string | null {
+  const target = facts?.target
+  if (target === undefined) return null
+  const found = resources?.target
+  const id = found?.containerId ?? found?.id
+  const suffix = id !== undefined && id !== target.ref ? ` (${found?.containerId !== undefined ? 'container ' : ''}${id.slice(0, 12)})` : ''
+  return `${target.kind} ${target.ref}${suffix}`
 }

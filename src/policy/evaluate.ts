@@ -47,12 +47,13 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
       (req.bodyProblemDetail !== undefined ? ` (${req.bodyProblemDetail})` : ''), facts)
   }
 
+  // What anonymous callers may do, everyone may: an identity never makes a caller weaker.
+  const openToAll = policy.anonymous.matches(action) && req.escapes.length === 0 && req.labelProject === undefined && req.target === undefined
   if (identity.user === null) {
-    if (policy.anonymous.matches(action) && req.escapes.length === 0 && req.labelProject === undefined && req.target === undefined) {
-      return allowed(action, null, null, 'allowed to anonymous callers')
-    }
+    if (openToAll) return allowed(action, null, null, 'allowed to anonymous callers')
     return denied('ANONYMOUS', `anonymous callers may not ${action}. ${TOKEN_HINT}`, facts)
   }
+  if (openToAll) return allowed(action, null, null, 'allowed to every caller')
   const user = identity.user
   const memberships = policy.membershipsOf(user)
 
@@ -107,7 +108,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     const failure = judgeRole(membership.role, action, req, resources, options)
     if (failure === null) {
       const where = membership.project === null ? 'global role' : `role in ${membership.project}`
-      return allowed(action, project ?? membership.project, membership.role.name, `${user} has ${where} ${membership.role.name}`)
+      return allowed(action, project ?? null, membership.role.name, `${user} may ${action} by ${where} ${membership.role.name}`)
     }
     failures.push(failure)
   }
