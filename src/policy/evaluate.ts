@@ -107,8 +107,8 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   for (const membership of candidates) {
     const failure = judgeRole(membership.role, action, req, resources, options)
     if (failure === null) {
-      const where = membership.project === null ? 'global role' : `role in ${membership.project}`
-      return allowed(action, project ?? null, membership.role.name, `${user} may ${action} by ${where} ${membership.role.name}`)
+      const where = membership.project === null ? '(global role)' : `in ${membership.project}`
+      return allowed(action, project ?? null, membership.role.name, `${user} is ${membership.role.name} ${where}`)
     }
     failures.push(failure)
   }
