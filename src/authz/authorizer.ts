@@ -60,6 +60,17 @@ export class Authorizer {
     return { Allow: decision.allow, Msg: decision.allow ? '' : decision.reason, Err: '' }
   }
 
+  /** A request we could not even parse still leaves a record: someone sent the plugin something. */
+  async refuseUnreadable (detail: string): Promise<AuthZResponse> {
+    const reason = `portcullis could not read the authorization request (${detail}); it refuses the call`
+    try {
+      await this.audit.append({ kind: 'decision', decision: 'deny', reason, code: 'UNREADABLE_REQUEST' })
+    } catch (err) {
+      this.logger.error({ err }, 'could not record an unreadable request')
+    }
+    return { Allow: false, Msg: reason, Err: '' }
+  }
+
   async authorizeResponse (req: AuthZRequest): Promise<AuthZResponse> {
     const reqSeq = this.pending.take(req)
     try {

@@ -1,6 +1,7 @@
 // The verdict of the policy core, and the stable codes that say why a call was refused.
 
 export const DENY_CODES = {
+  UNREADABLE_REQUEST: 'the daemon\'s authorization request itself could not be read',
   UNKNOWN_ROUTE: 'the route is not in the action table',
   BAD_URI: 'the request URI could not be decoded',
   BAD_BODY: 'the JSON body is missing, empty, not JSON or too large',

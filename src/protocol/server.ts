@@ -47,11 +47,10 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
       let body: AuthZRequest
       try {
         const parsed: unknown = JSON.parse(Buffer.concat(chunks, size).toString('utf8'))
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object')
-        body = parsed as AuthZRequest
+        body = checkShape(parsed)
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'unreadable authorization request; denying')
-        deny('portcullis could not read the authorization request; it refuses the call')
+        authorizer.refuseUnreadable((err as Error).message).then((answer) => reply(200, JSON.stringify(answer)), () => deny('portcullis could not read the authorization request; it refuses the call'))
         return
       }
       const work = url === '/AuthZPlugin.AuthZReq' ? authorizer.authorizeRequest(body) : authorizer.authorizeResponse(body)
@@ -64,4 +63,27 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
   server.keepAliveTimeout = 60_000
   server.headersTimeout = 65_000
   return server
+}
+
+const STRING_FIELDS = ['User', 'UserAuthNMethod', 'RequestMethod', 'RequestUri', 'RequestBody', 'ResponseBody'] as const
+const MAP_FIELDS = ['RequestHeaders', 'ResponseHeaders'] as const
+
+/** The fields the daemon sends have fixed types; anything else is not the daemon talking. */
+function checkShape (parsed: unknown): AuthZRequest {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object')
+  const fields = parsed as Record<string, unknown>
+  for (const name of STRING_FIELDS) {
+    const value = fields[name]
+    if (value !== undefined && value !== null && typeof value !== 'string') throw new Error(`${name} must be a string`)
+  }
+  for (const name of MAP_FIELDS) {
+    const value = fields[name]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'object' || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+      throw new Error(`${name} must map names to strings`)
+    }
+  }
+  const status = fields.ResponseStatusCode
+  if (status !== undefined && status !== null && typeof status !== 'number') throw new Error('ResponseStatusCode must be a number')
+  return fields as AuthZRequest
 }
