@@ -97,7 +97,8 @@ export class Authorizer {
       const who = this.identities.resolve(req)
       facts = readRequest(req)
       if (!who.ok) {
-        return { decision: denied('BAD_TOKEN', `${who.reason}. ${TOKEN_HINT}`, { action: facts.action }), facts }
+        identity = { user: null, method: 'jwt', tokenId: who.tokenId }
+        return { decision: denied('BAD_TOKEN', `${who.reason}. ${TOKEN_HINT}`, { action: facts.action }), identity, facts }
       }
       identity = who.identity
       // Internal and anonymous callers are judged without look-ups: internal ones must never trigger another

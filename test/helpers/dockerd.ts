@@ -48,6 +48,17 @@ export interface StartDockerdOptions {
   startTimeoutMs?: number
   /** How long SIGTERM may take before SIGKILL. */
   stopTimeoutMs?: number
+  /** Also serve the API on TCP with mutual TLS; the daemon then names the client certificate's CN as the user. */
+  tls?: DockerdTls
+}
+
+/** A TCP listener with `--tlsverify`: the daemon only talks to clients whose certificate `caCert` signed. */
+export interface DockerdTls {
+  /** `tcp://127.0.0.1:PORT`; the server certificate must name that address. */
+  host: string
+  caCert: string
+  cert: string
+  key: string
 }
 
 export interface Dockerd extends DockerdPaths {
@@ -76,6 +87,10 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
     '--log-level', options.logLevel ?? 'debug',
   ]
   if (options.authorizationPlugin !== undefined) args.push(`--authorization-plugin=${options.authorizationPlugin}`)
+  if (options.tls !== undefined) {
+    const { host, caCert, cert, key } = options.tls
+    args.push('--host', host, '--tlsverify', '--tlscacert', caCert, '--tlscert', cert, '--tlskey', key)
+  }
 
   const logFd = openSync(paths.logFile, 'a')
   let child: ChildProcess
