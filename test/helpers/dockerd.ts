@@ -8,6 +8,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { signalAndWait } from './process.js'
 import { onProcessEnd } from './safety-net.js'
 
 export const DOCKERD_BINARY = '/usr/sbin/dockerd'
@@ -182,21 +183,6 @@ async function stopDaemon(child: ChildProcess, paths: DockerdPaths, timeoutMs: n
   unmountUnder(paths.dir)
 }
 
-function signalAndWait(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit)
-      resolve(false)
-    }, timeoutMs)
-    const onExit = () => {
-      clearTimeout(timer)
-      resolve(true)
-    }
-    child.once('exit', onExit)
-    child.kill(signal)
-  })
-}
 
 async function waitUntilGone(pids: number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -9,6 +9,7 @@ import http from 'node:http'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { signalAndWait } from './process.js'
 import { onProcessEnd } from './safety-net.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -256,21 +257,6 @@ function activate(socketPath: string): Promise<{ status: number; body: string } 
   })
 }
 
-function signalAndWait(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit)
-      resolve(false)
-    }, timeoutMs)
-    const onExit = () => {
-      clearTimeout(timer)
-      resolve(true)
-    }
-    child.once('exit', onExit)
-    child.kill(signal)
-  })
-}
 
 async function waitForLog(logFile: string, pattern: RegExp, since: number, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs
