@@ -1,13 +1,13 @@
 // The hash chain: each record's hash covers its own content and the previous record's hash, so changing,
 // removing, inserting or reordering any stored record breaks the chain at that record.
 
-import { createHash } from 'node:crypto'
+import crypto from 'node:crypto'
 import { canonicalJSON } from './canonical-json.js'
 import type { AuditInput, AuditRecord } from './record.js'
 
 /** `sha256hex(prevHash + '\n' + canonicalJSON(body))`, where body is the record without `hash`. */
 export function chainHash (prevHash: string, body: object): string {
-  return createHash('sha256').update(prevHash).update('\n').update(canonicalJSON(body)).digest('hex')
+  return sha256hex(prevHash + '\n' + canonicalJSON(body))
 }
 
 /** Builds the record for `input` at position `seq` and seals it with its hash. Fields are always set in the
@@ -31,4 +31,10 @@ export function sealRecord (input: AuditInput, seq: number, time: string, prevHa
   record.prevHash = prevHash
   record.hash = chainHash(prevHash, record) // computed before `hash` exists on the object
   return record
+}
+
+// One-shot hashing (Node ≥ 20.12) is about twice as fast as a Hash object for short inputs; this is per record.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash
+function sha256hex (text: string): string {
+  return oneShot !== undefined ? oneShot('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex')
 }

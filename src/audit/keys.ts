@@ -1,10 +1,12 @@
 // Key layout in LevelDB. Records live under `r!` + seq as 16 hex digits, so key order is seq order;
-// `m!head` holds the last record's seq and hash and is written in the same batch as that record.
+// `s!head` holds the last record's seq and hash and is written in the same batch as that record.
 
 import type { AuditHead } from './record.js'
 
 export const RECORD_PREFIX = 'r!'
-export const HEAD_KEY = 'm!head'
+// After every record key: the head is rewritten with each batch, and keeping it at the end of the key space
+// keeps LevelDB's compactions from rewriting the record range for it.
+export const HEAD_KEY = 's!head'
 
 /** Iterator bounds that cover every record key and nothing else. */
 export const RECORD_RANGE = { gte: RECORD_PREFIX, lt: 'r"' } as const // '"' follows '!'

@@ -41,6 +41,16 @@ interface PendingAppend {
 type Listener = (record: AuditRecord) => void
 
 const DEFAULT_MAX_BATCH = 1024
+/** How long a lazy record may wait for a batch to share before it gets one of its own. */
+const LAZY_WAIT_MS = 50
+
+export interface AppendOptions {
+  /**
+   * The caller does not wait on this record: let it ride with the next batch (at most LAZY_WAIT_MS later)
+   * instead of paying for an fsync of its own. The promise still settles once it is durable.
+   */
+  lazy?: boolean
+}
 
 export class AuditStore {
   readonly dir: string
@@ -56,6 +66,7 @@ export class AuditStore {
   #durable: AuditHead
   #queue: PendingAppend[] = []
   #flushing: Promise<void> | null = null
+  #lazyTimer: NodeJS.Timeout | null = null
   #failure: Error | null = null
   #closing: Promise<void> | null = null
 
@@ -85,7 +96,7 @@ export class AuditStore {
 
   /** Adds a record; resolves with it once it is durable. Rejects when the record cannot be stored: the caller
    * must then refuse whatever it was recording. */
-  append (input: AuditInput): Promise<AuditRecord> {
+  append (input: AuditInput, options: AppendOptions = {}): Promise<AuditRecord> {
     if (this.#failure !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_UNAVAILABLE', [this.#failure.message], { cause: this.#failure }))
     if (this.#closing !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_CLOSED'))
     if (!AUDIT_KINDS.has(input.kind)) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`unknown kind ${String(input.kind)}`]))
@@ -102,8 +113,20 @@ export class AuditStore {
     this.#lastHash = record.hash
     return new Promise((resolve, reject) => {
       this.#queue.push({ record, value, resolve, reject })
-      this.#flushing ??= this.#flush()
+      if (options.lazy === true && this.#flushing === null) {
+        this.#lazyTimer ??= setTimeout(() => this.#startFlush(), LAZY_WAIT_MS)
+      } else {
+        this.#startFlush()
+      }
     })
+  }
+
+  #startFlush (): void {
+    if (this.#lazyTimer !== null) {
+      clearTimeout(this.#lazyTimer)
+      this.#lazyTimer = null
+    }
+    this.#flushing ??= this.#flush()
   }
 
   /** Writes queued appends batch by batch until none are left. Never rejects. */
@@ -205,6 +228,7 @@ export class AuditStore {
   /** Refuses new appends, waits for the queued ones to be written, then closes the database. */
   close (): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#queue.length > 0) this.#startFlush()
       while (this.#flushing !== null) await this.#flushing
       await this.#db.close()
     })()

@@ -4,19 +4,46 @@
 import { PortcullisError } from '../errors.js'
 import { header } from '../identity/resolve.js'
 import { extractFacts, readBody } from '../request/facts.js'
-import { matchRoute } from '../routes/match.js'
+import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
+
+/** What method + URI alone tell us; the same few URIs come again and again, so this is cached. */
+interface RouteFacts {
+  path: string
+  query: Record<string, string[]>
+  apiVersion?: string
+  /** Below API 1.24 (see readQueryEscapes). */
+  oldApi: boolean
+  route: RouteMatch | null
+}
+
+const ROUTE_CACHE_MAX = 10_000
+const routeCache = new Map<string, RouteFacts>()
+
+function routeFacts (method: string, uri: string): RouteFacts {
+  const key = method + ' ' + uri
+  let found = routeCache.get(key)
+  if (found === undefined) {
+    let normalized
+    try {
+      normalized = normalizeUri(uri)
+    } catch (err) {
+      throw new PortcullisError('PORTCULLIS_URI_INVALID', (err as Error).message)
+    }
+    const oldApi = normalized.apiVersion !== undefined && compareVersions(normalized.apiVersion, '1.24') < 0
+    found = { ...normalized, oldApi, route: matchRoute(method, normalized.path, normalized.query) }
+    if (routeCache.size >= ROUTE_CACHE_MAX) routeCache.clear()
+    routeCache.set(key, found)
+  }
+  return found
+}
 
 export function readRequest (req: AuthZRequest): RequestFacts {
   const method = req.RequestMethod ?? ''
   const uri = req.RequestUri ?? ''
-  let normalized
-  try {
-    normalized = normalizeUri(uri)
-  } catch (err) {
-    throw new PortcullisError('PORTCULLIS_URI_INVALID', (err as Error).message)
-  }
+  // Shared with the cache: facts.query is read-only from here on.
+  const normalized = routeFacts(method, uri)
   const facts: RequestFacts = {
     method,
     uri,
@@ -27,12 +54,12 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     references: [],
     auditFields: {}
   }
-  const route = matchRoute(method, normalized.path, normalized.query)
+  const route = normalized.route
   if (route === null) return facts
   facts.action = route.action
   if (route.target !== undefined) facts.target = route.target
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
-  readQueryEscapes(facts, normalized.apiVersion)
+  readQueryEscapes(facts, normalized)
 
   // Go's FormValue reads a form-encoded body ahead of the query string: values we judged in the query could
   // be overridden by ones we never see. No docker client sends such bodies.
@@ -64,11 +91,11 @@ export function readRequest (req: AuthZRequest): RequestFacts {
 }
 
 /** Host-reaching settings that travel in the query string or the API version rather than a body. */
-function readQueryEscapes (facts: RequestFacts, apiVersion: string | undefined): void {
+function readQueryEscapes (facts: RequestFacts, { oldApi, apiVersion }: RouteFacts): void {
   // Below API 1.24, POST /containers/{id}/start still applies a HostConfig body (privileged, binds) that the
   // daemon does not show plugins unless it is JSON; nothing current uses those versions.
-  if (apiVersion !== undefined && compareVersions(apiVersion, '1.24') < 0) {
-    facts.escapes.push({ setting: 'old-api-version', detail: `API v${apiVersion} (below 1.24)` })
+  if (oldApi) {
+    facts.escapes.push({ setting: 'old-api-version', detail: `API v${apiVersion ?? '?'} (below 1.24)` })
   }
   const query = facts.query
   switch (facts.action) {

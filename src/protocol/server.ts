@@ -10,11 +10,13 @@ import type { AuthZRequest, AuthZResponse } from '../authz/types.js'
 const MAX_REQUEST_BYTES = 8 * 1024 * 1024
 const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json'
 const ACTIVATE = JSON.stringify({ Implements: ['authz'] })
+const ALLOW_BODY = JSON.stringify({ Allow: true, Msg: '', Err: '' })
 
 export function createPluginServer (authorizer: Authorizer, logger: Logger): http.Server {
   const server = http.createServer((req, res) => {
+    res.sendDate = false
     const reply = (status: number, body: string): void => {
-      res.writeHead(status, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) })
+      res.writeHead(status, ['Content-Type', CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(body))])
       res.end(body)
     }
     const deny = (message: string): void => reply(200, JSON.stringify({ Allow: false, Msg: message, Err: '' } satisfies AuthZResponse))
@@ -54,7 +56,7 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
         return
       }
       const work = url === '/AuthZPlugin.AuthZReq' ? authorizer.authorizeRequest(body) : authorizer.authorizeResponse(body)
-      work.then((answer) => reply(200, JSON.stringify(answer)), (err: unknown) => {
+      work.then((answer) => reply(200, answer.Allow && answer.Msg === '' ? ALLOW_BODY : JSON.stringify(answer)), (err: unknown) => {
         logger.error({ err }, 'authorization failed; denying')
         deny('portcullis failed while deciding; it refuses the call')
       })

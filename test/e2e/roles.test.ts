@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectDenied, expectOk, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
-import { decisions, headSeq } from '../helpers/audit.js'
+import { auditRecords, decisions, headSeq } from '../helpers/audit.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 let stack: Stack
@@ -154,10 +154,12 @@ describe('the audit trail', () => {
   it('records the response status of allowed calls', async () => {
     const since = await headSeq(stack.plugin)
     expectOk(await stack.docker('alice', ['inspect', 'pay-1']))
-    const records = (await import('../helpers/audit.js')).auditRecords
-    const all = (await records(stack.plugin)).filter((r) => r.seq > since)
-    const request = all.find((r) => r.kind === 'decision' && r.action === 'container.inspect')!
-    expect(all.find((r) => r.kind === 'response' && r.reqSeq === request.seq)).toMatchObject({ status: 200 })
+    // Response records ride with the next batch (within 50 ms), so look until it is there.
+    await expect.poll(async () => {
+      const all = (await auditRecords(stack.plugin)).filter((r) => r.seq > since)
+      const request = all.find((r) => r.kind === 'decision' && r.action === 'container.inspect')
+      return all.find((r) => r.kind === 'response' && r.reqSeq === request?.seq)
+    }, { timeout: 5000 }).toMatchObject({ status: 200 })
   })
 
   it('the chain verifies', async () => {

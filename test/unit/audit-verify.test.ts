@@ -8,6 +8,7 @@ import { chainHash } from '../../src/audit/chain.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import type { AuditRecord } from '../../src/audit/record.js'
+import { HEAD_KEY } from '../../src/audit/keys.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-audit-verify-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -110,7 +111,7 @@ describe('verify', () => {
       const before = await getRecord(db, 5)
       const { hash: _, ...forged } = { ...before, seq: 6, user: 'mallory', prevHash: before.hash }
       await db.put(key(6), JSON.stringify({ ...forged, hash: chainHash(before.hash, forged) }))
-      await db.put('m!head', JSON.stringify({ seq: 11, hash: (await getRecord(db, 11)).hash }))
+      await db.put(HEAD_KEY, JSON.stringify({ seq: 11, hash: (await getRecord(db, 11)).hash }))
     })
     const report = await verifyDir(dir)
     expect(report).toMatchObject({ ok: false, records: 6, firstBad: { seq: 7, problem: 'prev-hash-mismatch' } })
@@ -152,7 +153,7 @@ describe('verify', () => {
 
   it('names a rewritten head', async () => {
     const dir = await storeWith(10)
-    await tamper(dir, async (db) => { await db.put('m!head', JSON.stringify({ seq: 10, hash: 'f'.repeat(64) })) })
+    await tamper(dir, async (db) => { await db.put(HEAD_KEY, JSON.stringify({ seq: 10, hash: 'f'.repeat(64) })) })
     expect((await verifyDir(dir)).firstBad).toMatchObject({ seq: 10, problem: 'head-mismatch' })
   })
 

@@ -1,0 +1,176 @@
+// A private Docker daemon for the benchmark: its own socket, data root, exec root and managed containerd, all
+// in one dir, so it never touches another daemon on the machine. The same approach as test/helpers/dockerd.ts,
+// in plain JS so `npm run bench` needs no TypeScript runner. Everything it starts is stopped by pid.
+
+import { spawn, spawnSync } from 'node:child_process'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdir, readFile } from 'node:fs/promises'
+import http from 'node:http'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { killPids, onProcessEnd } from './cleanup.js'
+import { isAlive, processesUsing, startTimeOf } from './procfs.js'
+
+export const DOCKERD_BINARY = '/usr/sbin/dockerd'
+
+/** Where a daemon started in `dir` keeps its socket; known before it starts (the plugin needs it). */
+export function dockerdSocket (dir) {
+  return path.join(dir, 'docker.sock')
+}
+
+/**
+ * Starts dockerd in `dir` (which the caller owns and removes). `authorizationPlugin` is a legacy plugin name
+ * whose spec file must already exist. Resolves once the API answers.
+ */
+export async function startDockerd ({ dir, authorizationPlugin, logLevel = 'warn', startTimeoutMs = 60_000 }) {
+  await mkdir(dir, { recursive: true })
+  const socket = dockerdSocket(dir)
+  const execRoot = path.join(dir, 'exec')
+  const logFile = path.join(dir, 'dockerd.log')
+  const args = [
+    '--host', `unix://${socket}`,
+    '--data-root', path.join(dir, 'data'),
+    '--exec-root', execRoot,
+    '--pidfile', path.join(dir, 'docker.pid'),
+    '--bridge=none',
+    '--iptables=false',
+    '--ip-forward=false',
+    '--log-level', logLevel
+  ]
+  if (authorizationPlugin !== undefined) args.push(`--authorization-plugin=${authorizationPlugin}`)
+
+  const logFd = openSync(logFile, 'a')
+  let child
+  try {
+    child = spawn(DOCKERD_BINARY, args, { stdio: ['ignore', logFd, logFd] })
+  } finally {
+    closeSync(logFd)
+  }
+  child.once('error', () => {}) // a failed spawn shows as a missing pid, reported just below
+  const pid = child.pid
+  if (pid === undefined) throw new Error(`could not start ${DOCKERD_BINARY}; install docker.io (make system-deps)`)
+
+  const cancelSafetyNet = onProcessEnd(() => {
+    killPids([pid, ...containerInitPids(execRoot), ...processesUsing(execRoot)])
+    unmountUnder(dir)
+  })
+  const stop = async () => {
+    try {
+      await stopDaemon(child, dir, execRoot)
+    } finally {
+      cancelSafetyNet()
+    }
+  }
+
+  try {
+    await waitForApi(child, socket, logFile, startTimeoutMs)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { dir, socket, pid, logFile, stop }
+}
+
+async function waitForApi (child, socket, logFile, timeoutMs) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`dockerd exited during startup (${child.exitCode ?? child.signalCode}).\n${await logTail(logFile)}`)
+    }
+    // Any HTTP answer means the API is served; with an authz plugin even /_ping may be refused.
+    if (existsSync(socket) && (await pingStatus(socket)) !== null) return
+    await sleep(200)
+  }
+  throw new Error(`dockerd did not answer on ${socket} within ${timeoutMs} ms.\n${await logTail(logFile)}`)
+}
+
+function pingStatus (socketPath) {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: '/_ping', timeout: 2_000 }, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? null)
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(null))
+  })
+}
+
+async function stopDaemon (child, dir, execRoot) {
+  // Containers ignore SIGTERM as PID 1 and the daemon waits 10 s for each; they hold nothing worth keeping.
+  killPids(containerInitPids(execRoot))
+  if (await signalAndWait(child, 'SIGTERM', 30_000)) {
+    await waitUntilGone(processesUsing(execRoot), 10_000) // its containerd stops on the way out
+  } else {
+    await signalAndWait(child, 'SIGKILL', 5_000)
+  }
+  // A killed daemon leaves its containerd and shims behind; only they name the exec root.
+  const leftovers = [...containerInitPids(execRoot), ...processesUsing(execRoot)]
+  if (leftovers.length > 0) {
+    killPids(leftovers)
+    await waitUntilGone(leftovers, 5_000)
+  }
+  unmountUnder(dir)
+}
+
+function signalAndWait (child, signal, timeoutMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const onExit = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    const timer = setTimeout(() => {
+      child.off('exit', onExit)
+      resolve(false)
+    }, timeoutMs)
+    child.once('exit', onExit)
+    child.kill(signal)
+  })
+}
+
+async function waitUntilGone (pids, timeoutMs) {
+  const deadline = Date.now() + timeoutMs
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(100)
+}
+
+/** Init pids of the daemon's running containers, from runc's state; the start time must match the live pid. */
+function containerInitPids (execRoot) {
+  const stateRoot = path.join(execRoot, 'runtime-runc', 'moby')
+  let ids
+  try {
+    ids = readdirSync(stateRoot)
+  } catch {
+    return []
+  }
+  const pids = []
+  for (const id of ids) {
+    try {
+      const state = JSON.parse(readFileSync(path.join(stateRoot, id, 'state.json'), 'utf8'))
+      const pid = state.init_process_pid
+      if (pid > 0 && String(startTimeOf(pid)) === String(state.init_process_start)) pids.push(pid)
+    } catch {
+      // container removed while we looked
+    }
+  }
+  return pids
+}
+
+/** Lazily unmounts anything still mounted inside `dir` (overlay layers, netns, the data-root bind mount). */
+export function unmountUnder (dir) {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`
+  const mountPoints = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8))))
+    .filter((mountPoint) => mountPoint === dir || mountPoint.startsWith(prefix))
+    .sort((a, b) => b.length - a.length)
+  for (const mountPoint of mountPoints) spawnSync('umount', ['-l', mountPoint], { stdio: 'ignore' })
+}
+
+async function logTail (file, lines = 30) {
+  try {
+    const text = await readFile(file, 'utf8')
+    return `last lines of ${file}:\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`
+  } catch {
+    return `(no log at ${file})`
+  }
+}
