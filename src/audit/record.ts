@@ -34,7 +34,8 @@ export interface AuditRecord {
   status?: number
   /** The previous record's hash; 64 zeros for the first record. */
   prevHash: string
-  /** sha256 hex of `prevHash + '\n' + canonicalJSON(record without hash)`. */
+  /** sha256 hex of `prevHash + '\n' + bodyText`, where bodyText is the stored JSON text of the record without
+   * `hash` (which is stored last); see chain.ts. */
   hash: string
 }
 

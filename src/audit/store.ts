@@ -3,7 +3,7 @@
 // commit), so the cost of fsync is paid once per batch rather than once per Docker call.
 
 import pino, { type Logger } from 'pino'
-import { sealRecord } from './chain.js'
+import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { openAuditDb, type AuditDb } from './level.js'
 import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, recordKey } from './keys.js'
@@ -33,7 +33,8 @@ export interface AuditStats {
 
 interface PendingAppend {
   record: AuditRecord
-  value: string
+  /** What is stored: the record serialized once, when it was sealed. */
+  text: string
   resolve: (record: AuditRecord) => void
   reject: (err: Error) => void
 }
@@ -100,19 +101,18 @@ export class AuditStore {
     if (this.#failure !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_UNAVAILABLE', [this.#failure.message], { cause: this.#failure }))
     if (this.#closing !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_CLOSED'))
     if (!AUDIT_KINDS.has(input.kind)) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`unknown kind ${String(input.kind)}`]))
-    let record: AuditRecord
-    let value: string
+    let sealed: SealedRecord
     try {
-      record = sealRecord(input, this.#nextSeq, new Date().toISOString(), this.#lastHash)
-      value = JSON.stringify(record)
+      sealed = sealRecord(input, this.#nextSeq, new Date().toISOString(), this.#lastHash)
     } catch (err) {
       return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [messageOf(err)], { cause: err }))
     }
     // Only now is the position taken, so a record that could not be built leaves no hole.
     this.#nextSeq++
+    const { record, text } = sealed
     this.#lastHash = record.hash
     return new Promise((resolve, reject) => {
-      this.#queue.push({ record, value, resolve, reject })
+      this.#queue.push({ record, text, resolve, reject })
       if (options.lazy === true && this.#flushing === null) {
         this.#lazyTimer ??= setTimeout(() => this.#startFlush(), LAZY_WAIT_MS)
       } else {
@@ -139,7 +139,7 @@ export class AuditStore {
       const ops: Array<{ type: 'put', key: string, value: string }> = new Array(batch.length + 1)
       for (let i = 0; i < batch.length; i++) {
         const pending = batch[i]!
-        ops[i] = { type: 'put', key: recordKey(pending.record.seq), value: pending.value }
+        ops[i] = { type: 'put', key: recordKey(pending.record.seq), value: pending.text }
       }
       const last = batch[batch.length - 1]!.record
       ops[batch.length] = { type: 'put', key: HEAD_KEY, value: encodeHead(last) }

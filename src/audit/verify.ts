@@ -1,6 +1,6 @@
 // Walks the stored chain and names the first record that was edited, removed, inserted or moved.
 
-import { chainHash } from './chain.js'
+import { bodyTextOf, chainHash } from './chain.js'
 import { openAuditDb, type AuditDb } from './level.js'
 import { HEAD_KEY, RECORD_RANGE, decodeHead, recordKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead } from './record.js'
@@ -70,8 +70,11 @@ async function walk (db: AuditDb, snapshot: ReturnType<AuditDb['snapshot']>, fro
     }
     const record = parseRecord(value)
     if (record === null) return bad(seq, 'unparseable', 'the stored value is not an audit record')
-    const { hash, ...body } = record
-    if (chainHash(record.prevHash, body) !== hash) {
+    // The hash covers the stored text, so it is recomputed from that text rather than from the parsed record.
+    const bodyText = bodyTextOf(value)
+    if (bodyText === null) return bad(seq, 'unparseable', 'the stored value does not end with its hash: the record was rewritten')
+    const hash = record.hash // JSON.parse keeps the last "hash" key, which is the one bodyTextOf checked
+    if (chainHash(record.prevHash, bodyText) !== hash) {
       return bad(seq, 'hash-mismatch', 'the content does not match its hash: the record was edited')
     }
     if (record.prevHash !== prevHash) {

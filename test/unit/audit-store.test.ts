@@ -7,7 +7,7 @@ import { Writable } from 'node:stream'
 import { Level } from 'level'
 import { pino } from 'pino'
 import { afterAll, afterEach, describe, expect, it, vi, type MockInstance } from 'vitest'
-import { canonicalJSON } from '../../src/audit/canonical-json.js'
+import { recordHashMatches } from '../../src/audit/chain.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { GENESIS_HASH, type AuditInput, type AuditRecord } from '../../src/audit/record.js'
 
@@ -75,13 +75,15 @@ function capturingLogger (): { logger: pino.Logger, lines: Array<Record<string, 
 }
 
 describe('append', () => {
-  it('builds the documented record, hashed over the canonical JSON of everything but the hash', async () => {
-    const store = await openStore(freshDir())
+  it('builds the documented record, hashed over the JSON text of everything but the hash', async () => {
+    const dir = freshDir()
+    const store = await openStore(dir)
     const first = await store.append(decision(1))
     expect(first).toMatchObject({ seq: 1, kind: 'decision', user: 'alice', tokenId: 'tok-1', decision: 'allow', role: 'developer', prevHash: GENESIS_HASH })
     expect(first.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
     const { hash, ...body } = first
-    expect(hash).toBe(createHash('sha256').update(GENESIS_HASH + '\n' + canonicalJSON(body)).digest('hex'))
+    expect(Object.keys(first).slice(-2)).toEqual(['prevHash', 'hash'])
+    expect(hash).toBe(createHash('sha256').update(GENESIS_HASH + '\n' + JSON.stringify(body)).digest('hex'))
 
     const system = await store.append({ kind: 'system', action: 'portcullis.start', reason: 'started', tokenId: null, code: null, fields: null })
     expect(system).toEqual({
@@ -94,6 +96,19 @@ describe('append', () => {
     expect(response).toMatchObject({ seq: 3, kind: 'response', reqSeq: 1, status: 201 })
     // What is read back is exactly what append returned.
     expect(await all(store)).toEqual([first, system, response])
+
+    // What is stored is the body's JSON with the hash as its last field, and it verifies on its own.
+    await store.close()
+    const db = new Level<string, string>(dir)
+    await db.open()
+    try {
+      const stored = (await db.get('r!' + '1'.padStart(16, '0')))!
+      expect(stored).toBe(JSON.stringify(body).slice(0, -1) + `,"hash":"${hash}"}`)
+      expect(stored).toBe(JSON.stringify(first))
+      expect(recordHashMatches(stored, GENESIS_HASH)).toBe(true)
+    } finally {
+      await db.close()
+    }
   })
 
   it('keeps seq contiguous across close and reopen', async () => {

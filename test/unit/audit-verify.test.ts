@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { afterAll, describe, expect, it } from 'vitest'
-import { canonicalJSON } from '../../src/audit/canonical-json.js'
-import { chainHash } from '../../src/audit/chain.js'
+import { chainHash, recordHashMatches, withHash } from '../../src/audit/chain.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
-import type { AuditRecord } from '../../src/audit/record.js'
+import { GENESIS_HASH, type AuditRecord } from '../../src/audit/record.js'
 import { HEAD_KEY } from '../../src/audit/keys.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-audit-verify-'))
@@ -45,6 +44,12 @@ async function getRecord (db: Level<string, string>, seq: number): Promise<Audit
   return JSON.parse((await db.get(key(seq)))!) as AuditRecord
 }
 
+/** The stored text of a record forged by someone who knows how the chain is built. */
+function forge (body: object, prevHash: string): string {
+  const bodyText = JSON.stringify(body)
+  return withHash(bodyText, chainHash(prevHash, bodyText))
+}
+
 describe('verify', () => {
   it('passes an untouched chain', async () => {
     const dir = await storeWith(10)
@@ -58,14 +63,30 @@ describe('verify', () => {
     expect(await verifyDir(dir)).toEqual({ ok: true, records: 0, head: { seq: 0, hash: '0'.repeat(64) } })
   })
 
-  it('does not care in which order a stored record lists its keys', async () => {
+  it('names a record whose keys were merely reordered: the hash covers the stored bytes, not the parsed object', async () => {
     const dir = await storeWith(5)
     await tamper(dir, async (db) => {
-      const record = await getRecord(db, 2) as unknown as Record<string, unknown>
-      const reversed = Object.fromEntries(Object.entries(record).reverse())
-      await db.put(key(2), JSON.stringify(reversed, null, 2))
+      const { hash, ...body } = await getRecord(db, 2)
+      const reversed = Object.fromEntries(Object.entries(body).reverse())
+      await db.put(key(2), JSON.stringify({ ...reversed, hash }))
     })
-    expect((await verifyDir(dir)).ok).toBe(true)
+    expect((await verifyDir(dir)).firstBad).toMatchObject({ seq: 2, problem: 'hash-mismatch' })
+  })
+
+  it('names a change of a single byte that JSON.parse cannot see', async () => {
+    const dir = await storeWith(5)
+    await tamper(dir, async (db) => {
+      await db.put(key(3), (await db.get(key(3)))!.replace('"kind":', '"kind": '))
+    })
+    expect((await verifyDir(dir)).firstBad).toMatchObject({ seq: 3, problem: 'hash-mismatch' })
+  })
+
+  it('names a record that does not end with its hash as unparseable', async () => {
+    const dir = await storeWith(5)
+    await tamper(dir, async (db) => {
+      await db.put(key(2), JSON.stringify(await getRecord(db, 2), null, 2))
+    })
+    expect((await verifyDir(dir)).firstBad).toMatchObject({ seq: 2, problem: 'unparseable', detail: expect.stringContaining('does not end with its hash') })
   })
 
   it('names an edited record', async () => {
@@ -110,7 +131,7 @@ describe('verify', () => {
       for (let seq = 10; seq >= 6; seq--) await db.put(key(seq + 1), (await db.get(key(seq)))!)
       const before = await getRecord(db, 5)
       const { hash: _, ...forged } = { ...before, seq: 6, user: 'mallory', prevHash: before.hash }
-      await db.put(key(6), JSON.stringify({ ...forged, hash: chainHash(before.hash, forged) }))
+      await db.put(key(6), forge(forged, before.hash))
       await db.put(HEAD_KEY, JSON.stringify({ seq: 11, hash: (await getRecord(db, 11)).hash }))
     })
     const report = await verifyDir(dir)
@@ -123,7 +144,7 @@ describe('verify', () => {
     await tamper(dir, async (db) => {
       const last = await getRecord(db, 10)
       const { hash: _, ...forged } = { ...last, seq: 11, prevHash: last.hash }
-      await db.put(key(11), JSON.stringify({ ...forged, hash: chainHash(last.hash, forged) }))
+      await db.put(key(11), forge(forged, last.hash))
     })
     expect((await verifyDir(dir)).firstBad).toMatchObject({ seq: 11, problem: 'head-mismatch' })
   })
@@ -211,29 +232,26 @@ describe('verifyDir', () => {
   })
 })
 
-describe('canonicalJSON', () => {
-  it('sorts keys at every depth', () => {
-    expect(canonicalJSON({ b: 1, a: { d: [{ y: 1, x: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[{"x":2,"y":1}]},"b":1}')
+describe('recordHashMatches', () => {
+  const body = { seq: 1, time: '2024-01-01T00:00:00.000Z', kind: 'system', reason: 'started "quoted" é \u0000', prevHash: GENESIS_HASH }
+  const stored = forge(body, GENESIS_HASH)
+
+  it('checks a stored line on its own, and gives the same record as the line parsed', () => {
+    expect(stored).toMatch(/,"hash":"[0-9a-f]{64}"\}$/)
+    expect(recordHashMatches(stored, GENESIS_HASH)).toBe(true)
+    expect(JSON.parse(stored)).toEqual({ ...body, hash: stored.slice(-66, -2) })
   })
 
-  it('gives the same text before storing and after a JSON round trip', () => {
-    const awkward = {
-      text: 'quote " backslash \\ newline \n tab \t nul \u0000 lone \ud800 pair \ud83d\ude00 unicode é',
-      when: new Date(0),
-      missing: undefined,
-      fn: () => 1,
-      list: [undefined, NaN, Infinity, -0, 1e21, 0.1],
-      boxed: [Object(1), Object('s'), Object(true)],
-      empty: {},
-      'key "quoted"': true
-    }
-    const text = canonicalJSON(awkward)
-    expect(canonicalJSON(JSON.parse(JSON.stringify(awkward)))).toBe(text)
-    expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(awkward)))
+  it('fails a line chained onto another hash, or changed in any byte', () => {
+    expect(recordHashMatches(stored, 'f'.repeat(64))).toBe(false)
+    expect(recordHashMatches(stored.replace('"seq":1', '"seq": 1'), GENESIS_HASH)).toBe(false)
+    expect(recordHashMatches(stored.replace(/[0-9a-f]"\}$/, (end) => (end[0] === '0' ? '1' : '0') + '"}'), GENESIS_HASH)).toBe(false)
   })
 
-  it('refuses values JSON cannot hold', () => {
-    expect(() => canonicalJSON(undefined)).toThrow(TypeError)
-    expect(() => canonicalJSON({ n: 1n })).toThrow(TypeError)
+  it('fails a line without a hash at its end', () => {
+    expect(recordHashMatches(stored + '\n', GENESIS_HASH)).toBe(false)
+    expect(recordHashMatches(stored.replace(/"\}$/, '" }'), GENESIS_HASH)).toBe(false)
+    expect(recordHashMatches(stored.slice(-75), GENESIS_HASH)).toBe(false)
+    expect(recordHashMatches('', GENESIS_HASH)).toBe(false)
   })
 })
