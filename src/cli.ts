@@ -9,12 +9,13 @@ import { keysInitCommand } from './cli/keys.js'
 import { tokenIssueCommand } from './cli/token.js'
 import { auditExportCommand, auditTailCommand, auditVerifyCommand } from './cli/audit.js'
 import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
+import { statusCommand } from './cli/status.js'
 import { VERSION } from './version.js'
 
 const COMMANDS: Array<Command<Options>> = [
   serveCommand, checkCommand, keysInitCommand, tokenIssueCommand,
   auditTailCommand, auditExportCommand, auditVerifyCommand,
-  policyValidateCommand, policySchemaCommand, policyReloadCommand
+  policyValidateCommand, policySchemaCommand, policyReloadCommand, statusCommand
 ] as unknown as Array<Command<Options>>
 
 function usage (): string {

@@ -28,7 +28,7 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       pid: process.pid,
       startedAt: deps.startedAt.toISOString(),
       policy: { path: deps.policy.path, digest: deps.policy.current.digest, loadedAt: deps.policy.loadedAt.toISOString() },
-      audit: deps.audit.head()
+      audit: { head: deps.audit.head(), ...deps.audit.stats() }
     })
   })
 

@@ -111,6 +111,13 @@ describe('the plugin socket', () => {
     expect((await post('/AuthZPlugin.Nope', '{}')).status).toBe(404)
   })
 
+  it('reports its status on the admin socket: policy digest, audit head, group-commit counters', async () => {
+    const { body } = await adminJson<any>(adminSocket, 'GET', '/v1/status')
+    expect(body.policy.digest).toMatch(/^[0-9a-f]{64}$/)
+    expect(body.audit.head.seq).toBeGreaterThan(1)
+    expect(body.audit.records).toBeGreaterThanOrEqual(body.audit.batches)
+  })
+
   it('recorded every decision before answering, in one intact chain', async () => {
     const { body } = await adminJson<{ ok: boolean, records: number }>(adminSocket, 'GET', '/v1/audit/verify')
     expect(body.ok).toBe(true)
