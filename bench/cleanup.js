@@ -47,3 +47,20 @@ export function killPids (pids) {
     }
   }
 }
+
+/** Signal a child we started; resolves true when it exited within timeoutMs. */
+export function signalAndWait (child, signal, timeoutMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const onExit = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    const timer = setTimeout(() => {
+      child.off('exit', onExit)
+      resolve(false)
+    }, timeoutMs)
+    child.once('exit', onExit)
+    child.kill(signal)
+  })
+}

@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { killPids, onProcessEnd } from './cleanup.js'
+import { killPids, onProcessEnd, signalAndWait } from './cleanup.js'
 import { isAlive, processesUsing, startTimeOf } from './procfs.js'
 
 export const DOCKERD_BINARY = '/usr/sbin/dockerd'
@@ -112,21 +112,6 @@ async function stopDaemon (child, dir, execRoot) {
   unmountUnder(dir)
 }
 
-function signalAndWait (child, signal, timeoutMs) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const onExit = () => {
-      clearTimeout(timer)
-      resolve(true)
-    }
-    const timer = setTimeout(() => {
-      child.off('exit', onExit)
-      resolve(false)
-    }, timeoutMs)
-    child.once('exit', onExit)
-    child.kill(signal)
-  })
-}
 
 async function waitUntilGone (pids, timeoutMs) {
   const deadline = Date.now() + timeoutMs

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { killPids, onProcessEnd } from './cleanup.js'
+import { killPids, onProcessEnd, signalAndWait } from './cleanup.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
 export const PORTCULLIS_CLI = path.join(REPO_ROOT, 'dist', 'cli.js')
@@ -174,18 +174,3 @@ function activate (socketPath) {
   })
 }
 
-function signalAndWait (child, signal, timeoutMs) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const onExit = () => {
-      clearTimeout(timer)
-      resolve(true)
-    }
-    const timer = setTimeout(() => {
-      child.off('exit', onExit)
-      resolve(false)
-    }, timeoutMs)
-    child.once('exit', onExit)
-    child.kill(signal)
-  })
-}
