@@ -22,6 +22,8 @@ export const TOKEN_HINT = 'Ask a portcullis admin for a token (`portcullis token
   'your docker CLI config (~/.docker/config.json): {"HttpHeaders": {"X-Portcullis-Token": "<token>"}}.'
 
 const PROJECT_LABEL = 'portcullis.project'
+/** Objects that belong to a project by label; images and plugins belong to none. */
+const PROJECT_KINDS = new Set(['container', 'exec', 'volume', 'network'])
 
 interface Failure {
   code: DenyCode
@@ -70,7 +72,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     }
     project = req.labelProject
     subject = `project ${project}`
-  } else if (resources.target?.exists === true) {
+  } else if (resources.target?.exists === true && PROJECT_KINDS.has(resources.target.ref.kind)) {
     project = resources.target.project
     subject = `${describe(resources.target)}`
   }

@@ -159,6 +159,12 @@ describe('guards', () => {
     const other = { target: { ref: { kind: 'plugin' as const, ref: 'x' }, exists: true, project: null, name: 'vieux/sshfs:latest' }, references: [] }
     expect(decide(p, as('u'), request('plugin.disable'), other, options)).toMatchObject({ allow: true })
   })
+  it('plugins and images belong to no project: any role holding the action decides', () => {
+    const plugin = { target: { ref: { kind: 'plugin' as const, ref: 'vieux/sshfs' }, exists: true, project: null, name: 'vieux/sshfs:latest' }, references: [] }
+    expect(decide(policy, as('carol'), request('plugin.inspect'), plugin, options)).toMatchObject({ allow: true, project: null })
+    expect(decide(policy, as('alice'), request('plugin.disable'), plugin, options)).toMatchObject({ allow: false, code: 'ROLE_DENIES' })
+  })
+
   it('portcullis\'s own look-ups may read, nothing more', () => {
     const internal: Identity = { user: 'portcullis', method: 'internal' }
     expect(decide(policy, internal, request('container.inspect'), none, options)).toMatchObject({ allow: true })
