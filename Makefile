@@ -1,9 +1,9 @@
 # portcullis: `make test` and `make demo` work on a fresh Debian machine (as root): they install what they need.
 
-APT_PACKAGES := docker.io busybox-static openssh-client tmux expect
+APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps build test test-unit test-e2e demo bench clean
+.PHONY: all deps system-deps build plugin test test-unit test-e2e demo bench clean
 
 all: build
 
@@ -15,6 +15,7 @@ system-deps:
 	command -v ssh >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	command -v expect >/dev/null 2>&1 || missing="$$missing expect"; \
+	command -v docker-registry >/dev/null 2>&1 || missing="$$missing docker-registry"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
@@ -27,6 +28,10 @@ deps: system-deps $(NODE_STAMP)
 
 build: $(NODE_STAMP)
 	npm run build --silent
+
+# The managed-plugin bundle: plugin/config.json + plugin/rootfs (see plugin/README.md).
+plugin: build
+	bash scripts/build-plugin.sh
 
 test: deps build
 	npx vitest run
@@ -44,4 +49,4 @@ bench: deps build
 	npm run bench --silent
 
 clean:
-	rm -rf dist
+	rm -rf dist plugin/rootfs plugin/config.json

@@ -18,6 +18,9 @@ const INTERNAL_ACTIONS = new Set([
   'system.ping', 'system.version', 'system.events'
 ])
 
+/** What may switch portcullis off or change what runs: reading it (inspect) is not management. */
+const SELF_MANAGEMENT = new Set(['plugin.disable', 'plugin.enable', 'plugin.remove', 'plugin.set', 'plugin.upgrade', 'plugin.push'])
+
 export const TOKEN_HINT = 'Ask a portcullis admin for a token (`portcullis token issue --user YOU`) and put it in ' +
   'your docker CLI config (~/.docker/config.json): {"HttpHeaders": {"X-Portcullis-Token": "<token>"}}.'
 
@@ -132,7 +135,7 @@ function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resou
   const fail = (code: DenyCode, reason: string): Failure => ({ code, reason, role: role.name })
   if (!role.allows(action)) return fail('ROLE_DENIES', '')
 
-  if (isSelf(resources.target, options.pluginName) && !role.unsafe) {
+  if (SELF_MANAGEMENT.has(action) && isSelf(resources.target, options.pluginName) && !role.unsafe) {
     return fail('SELF_PROTECTION', `${action} on the portcullis plugin itself needs an unsafe role; role ${role.name} is not unsafe`)
   }
 

@@ -51,6 +51,8 @@ export interface StartDockerdOptions {
   stopTimeoutMs?: number
   /** Also serve the API on TCP with mutual TLS; the daemon then names the client certificate's CN as the user. */
   tls?: DockerdTls
+  /** `--config-file`: a daemon.json the test may edit and apply with `reload()` (SIGHUP). */
+  configFile?: string
 }
 
 /** A TCP listener with `--tlsverify`: the daemon only talks to clients whose certificate `caCert` signed. */
@@ -88,6 +90,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
     '--log-level', options.logLevel ?? 'debug',
   ]
   if (options.authorizationPlugin !== undefined) args.push(`--authorization-plugin=${options.authorizationPlugin}`)
+  if (options.configFile !== undefined) args.push('--config-file', options.configFile)
   if (options.tls !== undefined) {
     const { host, caCert, cert, key } = options.tls
     args.push('--host', host, '--tlsverify', '--tlscacert', caCert, '--tlscert', cert, '--tlskey', key)

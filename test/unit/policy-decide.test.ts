@@ -155,6 +155,7 @@ describe('guards', () => {
     const p = compilePolicy({ roles: { pm: { allow: ['plugin.*'] }, root: { allow: ['*'], unsafe: true } }, projects: {}, global: { members: { u: 'pm', r: 'root' } } })
     const self = { target: { ref: { kind: 'plugin' as const, ref: 'abc' }, exists: true, project: null, name: 'localhost:5000/portcullis:latest' }, references: [] }
     expect(decide(p, as('u'), request('plugin.disable'), self, options)).toMatchObject({ allow: false, code: 'SELF_PROTECTION' })
+    expect(decide(p, as('u'), request('plugin.inspect'), self, options)).toMatchObject({ allow: true })
     expect(decide(p, as('r'), request('plugin.disable'), self, options)).toMatchObject({ allow: true })
     const other = { target: { ref: { kind: 'plugin' as const, ref: 'x' }, exists: true, project: null, name: 'vieux/sshfs:latest' }, references: [] }
     expect(decide(p, as('u'), request('plugin.disable'), other, options)).toMatchObject({ allow: true })
