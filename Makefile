@@ -3,7 +3,7 @@
 APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps build plugin test test-unit test-e2e demo bench clean
+.PHONY: all deps system-deps build plugin install uninstall test test-unit test-e2e demo bench clean
 
 all: build
 
@@ -32,6 +32,13 @@ build: $(NODE_STAMP)
 # The managed-plugin bundle: plugin/config.json + plugin/rootfs (see plugin/README.md).
 plugin: build
 	bash scripts/build-plugin.sh
+
+# Host mode: /usr/local/lib/portcullis, /usr/local/bin/portcullis and a systemd unit (PREFIX, SOCKET, DESTDIR).
+install: build
+	bash scripts/install.sh
+
+uninstall:
+	bash scripts/install.sh --uninstall
 
 test: deps build
 	npx vitest run

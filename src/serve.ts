@@ -15,7 +15,7 @@ import { readKey, readTokenSettings } from './identity/keys.js'
 import { IdentityResolver } from './identity/resolve.js'
 import { TokenVerifier } from './identity/tokens.js'
 import { PolicySource } from './policy/source.js'
-import { createPluginServer } from './protocol/server.js'
+import { createPluginServer, shutdownPluginServer } from './protocol/server.js'
 import { prepareSocketPath } from './protocol/unix-socket.js'
 import { KNOWN_ACTIONS } from './routes/table.js'
 import { VERSION } from './version.js'
@@ -81,7 +81,7 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       process.off('SIGHUP', onHup)
       policy.close()
       resolver.stop()
-      await closeServer(plugin)
+      await shutdownPluginServer(plugin, options.socket)
       await closeServer(admin)
       docker.close()
       await audit.append({ kind: 'system', action: 'portcullis.stop', reason: 'portcullis stopped' }).catch(() => {})

@@ -1,7 +1,9 @@
 // The plugin socket: the three endpoints dockerd calls, spoken exactly as the daemon speaks them (POST, no
 // Content-Type, JSON keys as Go writes them). Plain node:http: this is the hot path, twice per API call.
 
+import { unlinkSync } from 'node:fs'
 import http from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Authorizer } from '../authz/authorizer.js'
 import type { AuthZRequest, AuthZResponse } from '../authz/types.js'
@@ -13,8 +15,11 @@ const ACTIVATE = JSON.stringify({ Implements: ['authz'] })
 const ALLOW_BODY = JSON.stringify({ Allow: true, Msg: '', Err: '' })
 
 export function createPluginServer (authorizer: Authorizer, logger: Logger): http.Server {
+  let stopping = false
   const server = http.createServer((req, res) => {
     res.sendDate = false
+    // While stopping, every answer closes its connection, so the daemon opens a new one, to the next process.
+    if (stopping) res.shouldKeepAlive = false
     const reply = (status: number, body: string): void => {
       res.writeHead(status, ['Content-Type', CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(body))])
       res.end(body)
@@ -62,6 +67,7 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
       })
     })
   })
+  stopStarting.set(server, () => { stopping = true })
   server.keepAliveTimeout = 60_000
   server.headersTimeout = 65_000
   return server
@@ -88,4 +94,30 @@ function checkShape (parsed: unknown): AuthZRequest {
   const status = fields.ResponseStatusCode
   if (status !== undefined && status !== null && typeof status !== 'number') throw new Error('ResponseStatusCode must be a number')
   return fields as AuthZRequest
+}
+
+const stopStarting = new WeakMap<http.Server, () => void>()
+
+/**
+ * Stop without refusing the daemon's calls. The socket file goes first, so new connections fail before a
+ * request is sent (dockerd then retries with the body intact; a retry on a connection we cut mid-request is
+ * re-sent with an empty body, moby/moby#39331). Calls in flight are answered with `Connection: close`, and
+ * connections get `graceMs` to go before they are cut.
+ */
+export async function shutdownPluginServer (server: http.Server, socketPath: string, graceMs = 1000): Promise<void> {
+  stopStarting.get(server)?.()
+  try {
+    unlinkSync(socketPath)
+  } catch {}
+  // No new connection can arrive now. Let the daemon's calls on open connections finish (each answer closes
+  // its connection) before closing: Node's close() also drops idle connections, racing a request on them.
+  const deadline = Date.now() + graceMs
+  while (Date.now() < deadline && await openConnections(server) > 0) await sleep(20)
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeAllConnections()
+  await closed
+}
+
+function openConnections (server: http.Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, count) => resolve(err === null ? count : 0)))
 }

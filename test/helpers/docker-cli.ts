@@ -141,7 +141,7 @@ export function expectDenied(result: DockerResult, pluginName: string, message?:
 
 /**
  * Asserts that the daemon refused the call because it could not reach the plugin: it prints
- * `plugin NAME failed with error: ...`. The daemon retries for about 30 s per call first, and the CLI's
+ * `plugin NAME failed with error: ...`. The daemon retries for about 15 s per plugin call first, and the CLI's
  * ping fails the same way, so allow such a call 90 s or more (`timeoutMs`).
  */
 export function expectPluginUnreachable(result: DockerResult, pluginName: string): void {

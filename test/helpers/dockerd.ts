@@ -45,7 +45,7 @@ export interface StartDockerdOptions {
   /** Legacy plugin name for `--authorization-plugin`; its spec file must exist before the daemon starts. */
   authorizationPlugin?: string
   logLevel?: 'debug' | 'info' | 'warn' | 'error'
-  /** How long to wait for the API to answer. The daemon gives up on an unreachable authz plugin after ~30 s. */
+  /** How long to wait for the API to answer. The daemon gives up on an unreachable authz plugin after ~15 s. */
   startTimeoutMs?: number
   /** How long SIGTERM may take before SIGKILL. */
   stopTimeoutMs?: number
