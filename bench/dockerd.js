@@ -12,6 +12,8 @@ import { killPids, onProcessEnd, signalAndWait } from './cleanup.js'
 import { isAlive, processesUsing, startTimeOf } from './procfs.js'
 
 export const DOCKERD_BINARY = '/usr/sbin/dockerd'
+/** The containerd namespace dockerd runs managed plugins in. */
+const PLUGIN_NAMESPACE = 'plugins.moby'
 
 /** Where a daemon started in `dir` keeps its socket; known before it starts (the plugin needs it). */
 export function dockerdSocket (dir) {
@@ -51,7 +53,7 @@ export async function startDockerd ({ dir, authorizationPlugin, logLevel = 'warn
   if (pid === undefined) throw new Error(`could not start ${DOCKERD_BINARY}; install docker.io (make system-deps)`)
 
   const cancelSafetyNet = onProcessEnd(() => {
-    killPids([pid, ...containerInitPids(execRoot), ...processesUsing(execRoot)])
+    killPids([pid, ...containerInitPids(execRoot), ...containerInitPids(execRoot, PLUGIN_NAMESPACE), ...processesUsing(execRoot)])
     unmountUnder(dir)
   })
   const stop = async () => {
@@ -103,8 +105,9 @@ async function stopDaemon (child, dir, execRoot) {
   } else {
     await signalAndWait(child, 'SIGKILL', 5_000)
   }
-  // A killed daemon leaves its containerd and shims behind; only they name the exec root.
-  const leftovers = [...containerInitPids(execRoot), ...processesUsing(execRoot)]
+  // A killed daemon leaves its containerd and shims behind; only they name the exec root. A managed plugin's
+  // process does not: it is found through runc's state, like a container's.
+  const leftovers = [...containerInitPids(execRoot), ...containerInitPids(execRoot, PLUGIN_NAMESPACE), ...processesUsing(execRoot)]
   if (leftovers.length > 0) {
     killPids(leftovers)
     await waitUntilGone(leftovers, 5_000)
@@ -118,26 +121,35 @@ async function waitUntilGone (pids, timeoutMs) {
   while (pids.some(isAlive) && Date.now() < deadline) await sleep(100)
 }
 
-/** Init pids of the daemon's running containers, from runc's state; the start time must match the live pid. */
-function containerInitPids (execRoot) {
-  const stateRoot = path.join(execRoot, 'runtime-runc', 'moby')
+/** The pid of an enabled managed plugin's process on the daemon started in `dir`, or null when it runs none. */
+export function managedPluginPid (dir, pluginId) {
+  return initPidOf(path.join(dir, 'exec', 'runtime-runc', PLUGIN_NAMESPACE, pluginId))
+}
+
+/**
+ * Init pids of the daemon's running containers (containerd namespace `moby`) or managed plugins
+ * (`plugins.moby`), from runc's state.
+ */
+function containerInitPids (execRoot, namespace = 'moby') {
+  const stateRoot = path.join(execRoot, 'runtime-runc', namespace)
   let ids
   try {
     ids = readdirSync(stateRoot)
   } catch {
     return []
   }
-  const pids = []
-  for (const id of ids) {
-    try {
-      const state = JSON.parse(readFileSync(path.join(stateRoot, id, 'state.json'), 'utf8'))
-      const pid = state.init_process_pid
-      if (pid > 0 && String(startTimeOf(pid)) === String(state.init_process_start)) pids.push(pid)
-    } catch {
-      // container removed while we looked
-    }
+  return ids.map((id) => initPidOf(path.join(stateRoot, id))).filter((pid) => pid !== null)
+}
+
+/** The init pid in runc's state dir, if that process still runs: its start time must match the live pid's. */
+function initPidOf (stateDir) {
+  try {
+    const state = JSON.parse(readFileSync(path.join(stateDir, 'state.json'), 'utf8'))
+    const pid = state.init_process_pid
+    return pid > 0 && String(startTimeOf(pid)) === String(state.init_process_start) ? pid : null
+  } catch {
+    return null // removed while we looked
   }
-  return pids
 }
 
 /** Lazily unmounts anything still mounted inside `dir` (overlay layers, netns, the data-root bind mount). */

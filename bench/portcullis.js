@@ -6,6 +6,7 @@ import { closeSync, existsSync, openSync, rmSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -117,6 +118,7 @@ async function startPluginProcess ({ dir, name, socket, args, logFile }) {
   await mkdir(dir, { recursive: true })
   const specFile = path.join(PLUGIN_SPEC_DIR, `${name}.spec`)
   const logFd = openSync(logFile, 'a')
+  const spawnedAt = performance.now()
   let child
   try {
     child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', logFd, logFd] })
@@ -138,16 +140,19 @@ async function startPluginProcess ({ dir, name, socket, args, logFile }) {
     }
   }
 
+  let readyMs
   try {
     if (pid === undefined) throw new Error(`could not start ${process.execPath} ${args.join(' ')}`)
     await waitUntilActive(child, socket, logFile)
+    readyMs = performance.now() - spawnedAt
     await mkdir(PLUGIN_SPEC_DIR, { recursive: true })
     await writeFile(specFile, `unix://${socket}\n`)
   } catch (err) {
     await stop()
     throw err
   }
-  return { name, pid, socket, logFile, stop }
+  // readyMs: from spawn until POST /Plugin.Activate was answered (polled every 20 ms).
+  return { name, pid, socket, logFile, readyMs, stop }
 }
 
 async function waitUntilActive (child, socket, logFile, timeoutMs = 20_000) {
@@ -157,7 +162,7 @@ async function waitUntilActive (child, socket, logFile, timeoutMs = 20_000) {
       throw new Error(`the plugin process exited during startup (${child.exitCode ?? child.signalCode}).\n${await readFile(logFile, 'utf8').catch(() => '')}`)
     }
     if (existsSync(socket) && (await activate(socket))) return
-    await sleep(100)
+    await sleep(20)
   }
   throw new Error(`the plugin did not answer POST /Plugin.Activate on ${socket} within ${timeoutMs} ms; see ${logFile}`)
 }

@@ -86,3 +86,12 @@ export function processesUsing (dir) {
   }
   return pids
 }
+
+/** When `pid` started, in Date.now() milliseconds, to within a few clock ticks; null when it is gone. */
+export function startedAtMs (pid) {
+  const start = startTimeOf(pid)
+  if (start === null) return null
+  const ticks = Number(start)
+  const secondsSinceBoot = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0])
+  return Date.now() - secondsSinceBoot * 1000 + (ticks / CLOCK_TICKS) * 1000
+}

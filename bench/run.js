@@ -5,12 +5,17 @@
 //   2. `docker inspect` API latency through a daemon asking portcullis vs. one asking nobody (and, as the
 //      floor no plugin can beat, one asking a no-op plugin)
 //   3. peak RSS of `serve` after the load of (1)
+//   4. the same build as a managed Docker plugin (plugin/rootfs, built here when missing or older than dist/):
+//      its bundle size, the time from `docker plugin enable` to its first decision, and (1) against its socket,
+//      window by window in turns with (1) at the same levels, printed right after (1) and compared with it
 //
 // Options: --duration S (per window, default 5), --repeat N (windows per level, the median is reported; default
 // 3), --warmup S (before each level, default 2), --levels 1,16,64, --calls 2000 (figure 2),
+// --managed-levels 16,64 (figure 4), --skip-managed (no figure 4),
 // --profile DIR (run serve under `node --cpu-prof`, write the profile to DIR and summarise it; the figures
 // of such a run are slowed by the profiler), --keep (keep the temp dir, with the daemon and plugin logs),
-// --cli PATH (measure another build's cli.js, e.g. a copy of dist/ with a change to try; default dist/cli.js).
+// --cli PATH (measure another build's cli.js, e.g. a copy of dist/ with a change to try; default dist/cli.js;
+// the managed plugin always runs the bundle of dist/).
 // Everything runs on unix sockets under one temp dir, is bounded in time, and is stopped by pid at the end.
 
 import { execFileSync } from 'node:child_process'
@@ -26,15 +31,19 @@ import { onProcessEnd, runAllCleanups } from './cleanup.js'
 import { busyboxRootfsTar, dockerFor, startLabelledContainer } from './docker-cli.js'
 import { DOCKERD_BINARY, dockerdSocket, startDockerd, unmountUnder } from './dockerd.js'
 import { compareInspectLatency } from './inspect-latency.js'
+import { createManagedPlugin } from './managed-plugin.js'
+import { bundleSize, copyPluginBundle, ensurePluginBundle } from './plugin-bundle.js'
 import { issueTokens, PORTCULLIS_CLI, REPO_ROOT, startNoopPlugin, startPortcullis, usePortcullisCli } from './portcullis.js'
 import { memoryOf } from './procfs.js'
 import { summarizeProfile } from './profile-summary.js'
 import { ms, percent } from './stats.js'
 
-const TARGETS = { decisionsPerSecondAt64: 11_000, p99MsAt16: 6, inspectRatio: 1.3 }
+const TARGETS = { decisionsPerSecondAt64: 11_000, p99MsAt16: 6, inspectRatio: 1.3, bundleMiB: 120 }
 /** The whole run is cut off after this long, whatever it is waiting for. */
 const OVERALL_LIMIT_MS = 20 * 60_000
 const CONTAINER = 'bench-target'
+/** The managed plugin's name on its private daemon. */
+const MANAGED_PLUGIN = 'portcullis-bench:latest'
 /** CPU (in cores) used by others during a window above which it is measured again, at most MAX_RETRIES times. */
 const DISTURBED_ABOVE = 0.25
 const MAX_RETRIES = 2
@@ -44,6 +53,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     levels: { type: 'string', default: '1,16,64' },
+    'managed-levels': { type: 'string', default: '16,64' },
+    'skip-managed': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
     repeat: { type: 'string', default: '3' },
     profile: { type: 'string' },
@@ -54,10 +65,11 @@ const { values: args } = parseArgs({
 const durationMs = Number(args.duration) * 1000
 const warmupMs = Number(args.warmup) * 1000
 const levels = args.levels.split(',').map(Number)
+const managedLevels = args['skip-managed'] ? [] : args['managed-levels'].split(',').map(Number)
 const inspectCalls = Number(args.calls)
 const repeat = Number(args.repeat)
-if (![durationMs, warmupMs, inspectCalls, ...levels].every((n) => Number.isFinite(n) && n >= 0) || levels.some((n) => n < 1) || !(repeat >= 1)) {
-  process.stderr.write('bench: --duration, --warmup, --calls and --repeat take numbers, --levels a comma-separated list of concurrencies (e.g. 1,16,64)\n')
+if (![durationMs, warmupMs, inspectCalls, ...levels, ...managedLevels].every((n) => Number.isFinite(n) && n >= 0) || [...levels, ...managedLevels].some((n) => n < 1) || !(repeat >= 1)) {
+  process.stderr.write('bench: --duration, --warmup, --calls and --repeat take numbers, --levels and --managed-levels comma-separated lists of concurrencies (e.g. 1,16,64)\n')
   process.exit(2)
 }
 
@@ -82,12 +94,23 @@ async function main () {
 
   const stoppers = []
   try {
+    // First, while nothing runs yet: a bundle build (npm ci, copies) is the heaviest thing the run may do.
+    let bundle = null
+    if (managedLevels.length > 0) {
+      progress('checking the managed-plugin bundle (plugin/rootfs) against dist/')
+      const build = await ensurePluginBundle(progress)
+      const bundleDir = path.join(dir, 'managed-bundle')
+      mkdirSync(bundleDir)
+      await copyPluginBundle(bundleDir)
+      bundle = { dir: bundleDir, build, size: await bundleSize(path.join(bundleDir, 'rootfs')) }
+    }
+
     const keysDir = path.join(dir, 'keys')
     const policyFile = path.join(dir, 'policy.json')
     copyFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), policyFile)
     const tokens = await issueTokens(keysDir, ['alice', 'ops'])
 
-    progress('starting portcullis, a no-op plugin and three private dockerds (asking portcullis, the no-op plugin, nobody)')
+    progress(`starting portcullis, a no-op plugin and ${bundle === null ? 'three' : 'four'} private dockerds (asking portcullis, the no-op plugin, nobody${bundle === null ? '' : ', nobody with the managed plugin'})`)
     const dockerdDirWith = path.join(dir, 'dockerd-authz')
     const dockerdDirNoop = path.join(dir, 'dockerd-noop')
     const dockerdDirWithout = path.join(dir, 'dockerd-plain')
@@ -111,6 +134,10 @@ async function main () {
     stoppers.push(withNoop.stop)
     const withoutPlugin = await startDockerd({ dir: dockerdDirWithout })
     stoppers.push(withoutPlugin.stop)
+    // The managed plugin's own daemon: it asks nobody (the load goes straight to the plugin socket), but it
+    // holds the container the plugin looks the label up in.
+    const forManaged = bundle === null ? null : await startDockerd({ dir: path.join(dir, 'dockerd-managed') })
+    if (forManaged !== null) stoppers.push(forManaged.stop)
 
     progress(`importing busybox and starting container ${CONTAINER} (project payments) on each daemon`)
     const tar = await busyboxRootfsTar(path.join(dir, 'image'))
@@ -118,29 +145,58 @@ async function main () {
     const containerWith = await startLabelledContainer(asOps, { tar, name: CONTAINER, project: 'payments' })
     const containerNoop = await startLabelledContainer(await dockerFor({ socket: withNoop.socket, configDir: path.join(dir, 'cli-noop') }), { tar, name: CONTAINER, project: 'payments' })
     const containerWithout = await startLabelledContainer(await dockerFor({ socket: withoutPlugin.socket, configDir: path.join(dir, 'cli-plain') }), { tar, name: CONTAINER, project: 'payments' })
-
-    // Figure 1
+    let managed = null
+    if (forManaged !== null) {
+      const docker = await dockerFor({ socket: forManaged.socket, configDir: path.join(dir, 'cli-managed') })
+      await startLabelledContainer(docker, { tar, name: CONTAINER, project: 'payments' })
+      progress(`docker plugin create ${MANAGED_PLUGIN} (the bundle) and docker plugin set`)
+      // Its own copy of the policy and keys: the same tokens and the same request work on both.
+      managed = await createManagedPlugin({ docker, dockerd: forManaged, bundleDir: bundle.dir, name: MANAGED_PLUGIN, dir: path.join(dir, 'managed'), policyFile, keysDir })
+      stoppers.push(managed.stop) // after the daemon's stop, so it runs before it: disable and rm first
+    }
     const generator = await startLoadGenerator()
     stoppers.push(generator.stop)
     const request = pluginHttpRequest(execCreateRequest({ container: CONTAINER, token: tokens.alice }))
+
+    // Figure 4 starts here, before any load: enable → first decision.
+    const managedLines = []
+    let managedMemoryAtStart = null
+    if (managed !== null) {
+      managedLines.push(bundleLine(bundle))
+      await waitUntilQuiet(progress)
+      progress(`docker plugin enable ${MANAGED_PLUGIN}, timing its first decision on ${managed.socket}`)
+      const start = await managed.enable(request)
+      managedLines.push(managedStartLine(start, managed, plugin))
+      await probeAllowed(generator, { socket: managed.socket, request })
+      managedMemoryAtStart = memoryOf(managed.pid)
+    }
+
+    // Figure 1, and figure 4's load: at a level both are measured at, their windows alternate (host, managed,
+    // then managed, host, ...), so drift on this shared machine hits both alike and the ratio can be trusted.
     await probeAllowed(generator, { socket: plugin.socket, request })
-    const isLoadRecord = (record) => record.kind === 'decision' && record.user === 'alice' && record.action === 'container.exec' && record.decision === 'allow'
+    const hostTarget = { ...plugin, label: '' }
+    const managedTarget = managed === null ? null : { pid: managed.pid, socket: managed.socket, adminSocket: managed.adminSocket, label: 'managed plugin' }
+    const results = { host: new Map(), managed: new Map() }
+    const bothAt = (connections) => managedTarget !== null && managedLevels.includes(connections)
     for (const connections of levels) {
-      progress(`AuthZReq load at c=${connections}: ${warmupMs / 1000} s warm-up, then ${repeat} windows of ${durationMs / 1000} s`)
-      const windows = []
-      for (let w = 0; w < repeat; w++) {
-        const options = { socket: plugin.socket, request, connections, warmupMs: w === 0 ? warmupMs : 0, durationMs, plugin, isLoadRecord, progress }
-        let window = await measureWindow(generator, options)
-        // A test suite started by someone else during the window shows as CPU nobody here used: measure again.
-        for (let retry = 1; retry <= MAX_RETRIES && window.cpu.others > DISTURBED_ABOVE; retry++) {
-          progress(`other work took ${percent(window.cpu.others)} of a core during c=${connections}; measuring that window again (${retry}/${MAX_RETRIES})`)
-          window = await measureWindow(generator, options)
-        }
-        windows.push(window)
-      }
-      figure(decisionsLine(connections, windows))
+      const targets = bothAt(connections) ? [hostTarget, managedTarget] : [hostTarget]
+      const [host, managedWindows] = await measureLevel(generator, { targets, request, connections })
+      results.host.set(connections, host)
+      if (managedWindows !== undefined) results.managed.set(connections, managedWindows)
+      figure(decisionsLine(connections, host))
     }
     const memory = memoryOf(plugin.pid)
+    if (managedTarget !== null) {
+      for (const connections of managedLevels.filter((c) => !levels.includes(c))) {
+        const [managedWindows] = await measureLevel(generator, { targets: [managedTarget], request, connections })
+        results.managed.set(connections, managedWindows)
+      }
+      for (const connections of managedLevels) {
+        managedLines.push(decisionsLine(connections, results.managed.get(connections), { label: managedTarget.label, host: results.host.get(connections) }))
+      }
+    }
+    for (const line of managedLines) figure(line)
+    const managedMemory = managedTarget === null ? null : { atStart: managedMemoryAtStart, after: memoryOf(managedTarget.pid) }
 
     // Figure 2
     await waitUntilQuiet(progress)
@@ -158,6 +214,9 @@ async function main () {
     // Figure 3
     const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
     figure(`serve peak RSS (VmHWM) after the c=${levels.at(-1)} load: ${mib(memory.peakKib)} (VmRSS then ${mib(memory.rssKib)}; ${mib(memoryAtStart.rssKib)} when it had just started)`)
+    if (managedMemory !== null) {
+      figure(`managed plugin peak RSS (VmHWM) after its loads (c=${managedLevels.join(',')}): ${mib(managedMemory.after.peakKib)} (VmRSS then ${mib(managedMemory.after.rssKib)}; ${mib(managedMemory.atStart.rssKib)} after its first decision)`)
+    }
   } finally {
     progress('stopping everything this run started')
     for (const stop of stoppers.reverse()) {
@@ -181,6 +240,34 @@ async function main () {
   }
 }
 
+/** The load's own decisions, told apart from anything else recorded meanwhile (portcullis's own look-ups). */
+const isLoadRecord = (record) => record.kind === 'decision' && record.user === 'alice' && record.action === 'container.exec' && record.decision === 'allow'
+
+/**
+ * `repeat` windows at one concurrency against each of `targets` (plugins with socket, pid, adminSocket and a
+ * label), taking turns window by window and swapping the order every round. Resolves with one list of
+ * windows per target.
+ */
+async function measureLevel (generator, { targets, request, connections }) {
+  const name = (target) => `c=${connections}${target.label === '' ? '' : ` ${target.label}`}`
+  progress(`AuthZReq load at ${targets.map(name).join(' and ')}: ${warmupMs / 1000} s warm-up, then ${repeat} windows of ${durationMs / 1000} s${targets.length > 1 ? ', taking turns' : ''}`)
+  const windows = targets.map(() => [])
+  for (let w = 0; w < repeat; w++) {
+    const order = w % 2 === 0 ? targets : [...targets].reverse()
+    for (const target of order) {
+      const options = { socket: target.socket, request, connections, warmupMs: w === 0 ? warmupMs : 0, durationMs, plugin: target, isLoadRecord, progress }
+      let window = await measureWindow(generator, options)
+      // A test suite started by someone else during the window shows as CPU nobody here used: measure again.
+      for (let retry = 1; retry <= MAX_RETRIES && window.cpu.others > DISTURBED_ABOVE; retry++) {
+        progress(`other work took ${percent(window.cpu.others)} of a core during ${name(target)}; measuring that window again (${retry}/${MAX_RETRIES})`)
+        window = await measureWindow(generator, options)
+      }
+      windows[targets.indexOf(target)].push(window)
+    }
+  }
+  return windows
+}
+
 function machineLine (dir, cli) {
   const model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU'
   const dockerd = execFileSync(DOCKERD_BINARY, ['--version'], { encoding: 'utf8' }).trim().replace(/^Docker version /, '')
@@ -200,10 +287,20 @@ function buildOf (cli) {
   return cli === PORTCULLIS_CLI ? `${commit}, dist ${built}` : `${cli} (${built}; checkout ${commit})`
 }
 
-/** The median window's figures, the spread over all windows, and the checks summed over all of them. */
-function decisionsLine (connections, windows) {
+/** The window with the median decisions/s. */
+function medianWindow (windows) {
   const sorted = [...windows].sort((a, b) => a.perSecond - b.perSecond)
-  const median = sorted[Math.floor(sorted.length / 2)]
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+/**
+ * The median window's figures, the spread over all windows, and the checks summed over all of them. With
+ * `label` (the managed plugin), the line is named after it and compared with `host`, the host-mode windows
+ * at the same concurrency in this run.
+ */
+function decisionsLine (connections, windows, { label = '', host } = {}) {
+  const sorted = [...windows].sort((a, b) => a.perSecond - b.perSecond)
+  const median = medianWindow(windows)
   const { latencyMs: latency, cpu } = median
   const sum = (pick) => windows.reduce((total, window) => total + pick(window), 0)
   const calls = sum((w) => w.completed)
@@ -216,12 +313,48 @@ function decisionsLine (connections, windows) {
   if (connections === 64) targets.push(`target ≥ ${TARGETS.decisionsPerSecondAt64}/s: ${met(median.perSecond >= TARGETS.decisionsPerSecondAt64)}`)
   if (connections === 16) targets.push(`target p99 ≤ ${TARGETS.p99MsAt16} ms: ${met(latency.p99 <= TARGETS.p99MsAt16)}`)
   const spread = windows.length > 1 ? `; median of ${windows.length} windows of ${durationMs / 1000} s, range ${Math.round(sorted[0].perSecond)}–${Math.round(sorted.at(-1).perSecond)}/s` : ''
-  return `authz decisions/s c=${connections}: ${Math.round(median.perSecond)} (p50 ${ms(latency.p50)} ms, p99 ${ms(latency.p99)} ms)${spread}` +
+  let comparison = ''
+  if (label !== '') {
+    const hostMedian = host === undefined ? undefined : medianWindow(host)
+    comparison = hostMedian === undefined
+      ? `; host mode was not measured at c=${connections} (see --levels)`
+      : ` = ${(median.perSecond / hostMedian.perSecond).toFixed(2)}× host mode in this run (${Math.round(hostMedian.perSecond)}/s, p50 ${ms(hostMedian.latencyMs.p50)} ms, p99 ${ms(hostMedian.latencyMs.p99)} ms${pairedRatios(windows, host)})`
+  }
+  return `authz decisions/s c=${connections}${label === '' ? '' : ` ${label}`}: ${Math.round(median.perSecond)} (p50 ${ms(latency.p50)} ms, p99 ${ms(latency.p99)} ms)${comparison}${spread}` +
     `; ${calls} calls, ${errors} errors${firstError ? ` (first: ${firstError.slice(0, 160)})` : ''}` +
     `, audit +${sum((w) => w.audit.growth)} (${loadRecords} of them these calls' decisions${otherRecords > 0 ? `, ${otherRecords} portcullis look-ups` : ''}: ${auditOk ? 'ok' : 'MISMATCH'})` +
     `; CPU serve ${percent(cpu.serve)} (main thread ${percent(cpu.serveMain)}) + generator ${percent(cpu.generator)} + rest ${percent(cpu.others)} of a core, machine ${percent(cpu.machine)} busy${cpu.steal >= 0.01 ? `, ${percent(cpu.steal)} stolen` : ''}` +
     (windows.some((w) => w.cpu.others > DISTURBED_ABOVE) ? ' (DISTURBED by other work on the machine)' : '') +
     (targets.length > 0 ? ` [${targets.join('; ')}]` : '')
+}
+
+/** The range of managed/host ratios over windows measured in the same round, when they were taken in turns. */
+function pairedRatios (managed, host) {
+  if (host.length !== managed.length || host.length < 2) return ''
+  const ratios = managed.map((window, i) => window.perSecond / host[i].perSecond).sort((a, b) => a - b)
+  return `; measured in turns, round by round ${ratios[0].toFixed(2)}–${ratios.at(-1).toFixed(2)}×`
+}
+
+function bundleLine ({ build, size }) {
+  const mib = (bytes) => (bytes / 2 ** 20).toFixed(1)
+  const total = size.diskBytes / 2 ** 20
+  const parts = Object.entries(size.parts).map(([name, bytes]) => `${name} ${mib(bytes)}`)
+  const rest = size.diskBytes - Object.values(size.parts).reduce((sum, bytes) => sum + bytes, 0)
+  return `managed plugin bundle (plugin/rootfs): ${total.toFixed(1)} MiB on disk, ${mib(size.apparentBytes)} MiB of data in ${size.files} files` +
+    ` (${parts.join(', ')}, shared libraries and the rest ${mib(rest)} MiB)` +
+    ` [target ≤ ${TARGETS.bundleMiB} MiB: ${met(total <= TARGETS.bundleMiB)}]` +
+    (build.built ? `; built by this run (dist/ was newer) in ${(build.buildMs / 1000).toFixed(1)} s` : '; up to date with dist/')
+}
+
+/** Figure 4's start-up: `docker plugin enable` to the first answered AuthZReq, next to host mode's start. */
+function managedStartLine ({ enableMs, firstDecisionMs, reply, processStartMs }, managed, hostPlugin) {
+  const answer = reply.allowed ? 'Allow:true' : `${reply.status} ${reply.body.trim().slice(0, 160)}`
+  const processStart = processStartMs === null ? '' : `; its process started ≈ ${Math.round(processStartMs)} ms after the enable began, so ≈ ${Math.round(firstDecisionMs - processStartMs)} ms of it is node and serve starting`
+  return `managed plugin start: docker plugin enable → first decision ${Math.round(firstDecisionMs)} ms (${answer}, on ${managed.socket})` +
+    processStart +
+    `; \`docker plugin enable\` itself returned after ${Math.round(enableMs)} ms (dockerd waits 500 ms before it first dials the socket)` +
+    `; \`docker plugin create\` took ${(managed.createMs / 1000).toFixed(1)} s` +
+    `; host-mode serve for comparison: spawn → Plugin.Activate answered in ${Math.round(hostPlugin.readyMs)} ms`
 }
 
 function inspectLine ({ calls, portcullis, noop, none }) {
