@@ -38,10 +38,6 @@ export class PortcullisError extends Error {
   }
 }
 
-export function isPortcullisError (err: unknown): err is PortcullisError {
-  return err instanceof PortcullisError
-}
-
 /** Any error of ours, whichever class raised it: they all carry a declared `code`. */
 export function hasPortcullisCode (err: unknown): err is Error & { code: ErrorCode } {
   const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined

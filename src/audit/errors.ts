@@ -3,8 +3,6 @@
 import { ERRORS, type ErrorCode } from '../errors.js'
 
 /** The audit store's codes, declared with all the others in src/errors.ts. */
-export const AUDIT_ERRORS = ERRORS
-
 export type AuditErrorCode = Extract<ErrorCode, `PORTCULLIS_AUDIT_${string}`>
 
 export class AuditError extends Error {
@@ -12,14 +10,10 @@ export class AuditError extends Error {
 
   constructor (code: AuditErrorCode, args: string[] = [], options?: ErrorOptions) {
     let i = 0
-    super(AUDIT_ERRORS[code].replace(/%s/g, () => args[i++] ?? ''), options)
+    super(ERRORS[code].replace(/%s/g, () => args[i++] ?? ''), options)
     this.name = 'AuditError'
     this.code = code
   }
-}
-
-export function isAuditError (err: unknown, code?: AuditErrorCode): err is AuditError {
-  return err instanceof AuditError && (code === undefined || err.code === code)
 }
 
 /** The message of whatever was thrown, for embedding in one of ours. */
