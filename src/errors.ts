@@ -14,6 +14,7 @@ export const ERRORS = {
   PORTCULLIS_DOCKER_LOOKUP: 'Looking up %s %s in the Docker daemon failed: %s.',
   PORTCULLIS_SOCKET_IN_USE: 'Another process is already listening on %s. Stop it, or pass --socket/--admin-socket with another path.',
   PORTCULLIS_INPUT: 'Cannot read %s: %s.',
+  PORTCULLIS_SSH_KEY_INVALID: '%s',
   PORTCULLIS_CAST_INVALID: 'Line %s of the recording is not valid asciicast v2: %s.',
   PORTCULLIS_AUDIT_LOCKED: 'The audit store %s is locked by another process: a running `portcullis serve` owns it. Use the admin socket commands (`portcullis audit tail|export|verify`) while it runs, or stop the daemon to open the store directly.',
   PORTCULLIS_AUDIT_OPEN_FAILED: 'Cannot open the audit store %s: %s. Check that the directory is writable by portcullis and not damaged.',
