@@ -7,7 +7,7 @@ import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { killPids, onProcessEnd } from './cleanup.js'
 import { auditHeadSeq, countAuditRecords } from './portcullis.js'
-import { cpuSecondsOf, machineBusyOver, machineCpuSeconds, mainThreadCpuSecondsOf } from './procfs.js'
+import { cpuSecondsOf, machineBusyOver, machineCpuSeconds, mainThreadCpuSecondsOf } from '../scripts/lib/procfs.js'
 
 const WORKER = fileURLToPath(new URL('./load-worker.js', import.meta.url))
 

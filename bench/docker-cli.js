@@ -3,16 +3,16 @@
 // no registry is reachable, so it is the host's static busybox brought in with `docker import`.
 
 import { execFile } from 'node:child_process'
-import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { writeBusyboxRootfsTar } from '../scripts/lib/busybox-rootfs.js'
 import { killPids, onProcessEnd } from './cleanup.js'
 
 const run = promisify(execFile)
 
 /** The Debian docker.io CLI (20.10), matching the daemon; not whatever else is on PATH. */
 export const DOCKER_CLI = '/usr/bin/docker'
-export const BUSYBOX_BINARY = '/usr/bin/busybox'
 export const TOKEN_HEADER = 'X-Portcullis-Token'
 export const BENCH_IMAGE = 'busybox:portcullis-bench'
 
@@ -34,22 +34,8 @@ export async function dockerFor ({ socket, configDir, token }) {
 }
 
 /** Builds a rootfs tar in `workDir`: busybox and a link per applet, /etc/passwd, /tmp. */
-export async function busyboxRootfsTar (workDir) {
-  const rootfs = path.join(workDir, 'rootfs')
-  for (const dir of ['bin', 'etc', 'tmp', 'root']) await mkdir(path.join(rootfs, dir), { recursive: true })
-  await chmod(path.join(rootfs, 'tmp'), 0o1777)
-  await copyFile(BUSYBOX_BINARY, path.join(rootfs, 'bin', 'busybox'))
-  await chmod(path.join(rootfs, 'bin', 'busybox'), 0o755)
-  const { stdout } = await run(BUSYBOX_BINARY, ['--list'])
-  for (const applet of stdout.split('\n').map((name) => name.trim())) {
-    if (applet === '' || applet === 'busybox' || applet.includes('/')) continue
-    await symlink('busybox', path.join(rootfs, 'bin', applet))
-  }
-  await writeFile(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n')
-  await writeFile(path.join(rootfs, 'etc', 'group'), 'root:x:0:\n')
-  const tar = path.join(workDir, 'rootfs.tar')
-  await run('tar', ['--create', '--file', tar, '--directory', rootfs, '--numeric-owner', '--owner=0', '--group=0', '.'])
-  return tar
+export function busyboxRootfsTar (workDir) {
+  return writeBusyboxRootfsTar(workDir)
 }
 
 /** Imports the image and starts one long-running container labelled for `project`; resolves with its full ID. */

@@ -9,7 +9,7 @@ import http from 'node:http'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { killPids, onProcessEnd, signalAndWait } from './cleanup.js'
-import { isAlive, processesUsing, startTimeOf } from './procfs.js'
+import { isAlive, processesUsing, startTimeOf } from '../scripts/lib/procfs.js'
 
 export const DOCKERD_BINARY = '/usr/sbin/dockerd'
 /** The containerd namespace dockerd runs managed plugins in. */

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { waitForFirstDecision } from './authz-call.js'
 import { killPids, onProcessEnd } from './cleanup.js'
 import { managedPluginPid } from './dockerd.js'
-import { isAlive, startedAtMs } from './procfs.js'
+import { isAlive, startedAtMs } from '../scripts/lib/procfs.js'
 
 /** Where dockerd on Linux puts managed plugins' sockets (daemon getPluginExecRoot; not under --exec-root). */
 const MANAGED_SOCKET_ROOT = '/run/docker/plugins'

@@ -34,7 +34,7 @@ import { compareInspectLatency } from './inspect-latency.js'
 import { createManagedPlugin } from './managed-plugin.js'
 import { bundleSize, copyPluginBundle, ensurePluginBundle } from './plugin-bundle.js'
 import { issueTokens, PORTCULLIS_CLI, REPO_ROOT, startNoopPlugin, startPortcullis, usePortcullisCli } from './portcullis.js'
-import { memoryOf } from './procfs.js'
+import { memoryOf } from '../scripts/lib/procfs.js'
 import { summarizeProfile } from './profile-summary.js'
 import { ms, percent } from './stats.js'
 

@@ -8,7 +8,10 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { isAlive, processesUsing, startTimeOf } from '../../scripts/lib/procfs.js'
 import { signalAndWait } from './process.js'
+
+export { isAlive, processesUsing }
 import { onProcessEnd } from './safety-net.js'
 
 export const DOCKERD_BINARY = '/usr/sbin/dockerd'
@@ -192,23 +195,6 @@ async function waitUntilGone(pids: number[], timeoutMs: number): Promise<void> {
   while (pids.some(isAlive) && Date.now() < deadline) await sleep(100)
 }
 
-/** Pids of live processes whose command line names a path inside `dir` (dockerd, containerd, shims, CLIs). */
-export function processesUsing(dir: string): number[] {
-  const needle = dir.endsWith('/') ? dir : `${dir}/`
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry)
-    if (!Number.isInteger(pid) || pid === process.pid) continue
-    let cmdline: string
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
-    } catch {
-      continue // exited while we looked
-    }
-    if (cmdline.includes(needle) && isAlive(pid)) pids.push(pid)
-  }
-  return pids
-}
 
 /**
  * Init pids of this daemon's running containers, from runc's state files. The recorded start time must
@@ -230,7 +216,7 @@ export function containerInitPids(execRoot: string): number[] {
         init_process_start?: number | string
       }
       const pid = state.init_process_pid
-      if (pid !== undefined && pid > 0 && String(procStat(pid)?.startTime) === String(state.init_process_start)) {
+      if (pid !== undefined && pid > 0 && String(startTimeOf(pid)) === String(state.init_process_start)) {
         pids.push(pid)
       }
     } catch {
@@ -241,22 +227,6 @@ export function containerInitPids(execRoot: string): number[] {
 }
 
 /** True while the pid runs; a zombie counts as gone. */
-export function isAlive(pid: number): boolean {
-  const stat = procStat(pid)
-  return stat !== null && stat.state !== 'Z'
-}
-
-function procStat(pid: number): { state: string; startTime: string } | null {
-  let text: string
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  } catch {
-    return null
-  }
-  // The command name may contain spaces and parentheses: fields start after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return { state: fields[0] ?? '', startTime: fields[19] ?? '' }
-}
 
 function killSync(pids: number[]): void {
   for (const pid of new Set(pids)) {

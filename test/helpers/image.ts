@@ -1,17 +1,14 @@
 // The one image the e2e tests use. No registry is reachable, so it is made from the host's static busybox
 // and brought in with `docker import`. The rootfs tar is built once per test process.
-import { execFile } from 'node:child_process'
 import { rmSync } from 'node:fs'
-import { chmod, copyFile, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { describeResult, type Docker } from './docker-cli.js'
+import { writeBusyboxRootfsTar } from '../../scripts/lib/busybox-rootfs.js'
 import { onProcessEnd } from './safety-net.js'
 
-const run = promisify(execFile)
-
-export const BUSYBOX_BINARY = '/usr/bin/busybox'
+export { BUSYBOX_BINARY } from '../../scripts/lib/busybox-rootfs.js'
 export const TEST_IMAGE = 'busybox:portcullis'
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n'
@@ -29,24 +26,7 @@ async function buildRootfsTar(): Promise<string> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-image-'))
   onProcessEnd(() => rmSync(workDir, { recursive: true, force: true }))
 
-  const rootfs = path.join(workDir, 'rootfs')
-  for (const dir of ['bin', 'etc', 'tmp', 'root']) await mkdir(path.join(rootfs, dir), { recursive: true })
-  await chmod(path.join(rootfs, 'tmp'), 0o1777)
-  await copyFile(BUSYBOX_BINARY, path.join(rootfs, 'bin', 'busybox'))
-  await chmod(path.join(rootfs, 'bin', 'busybox'), 0o755)
-
-  // Linking every applet busybox knows gives sh, ls, cat, id, stty, sha256sum, dd, seq... and the rest.
-  const { stdout } = await run(BUSYBOX_BINARY, ['--list'])
-  for (const applet of stdout.split('\n').map((name) => name.trim())) {
-    if (applet === '' || applet === 'busybox' || applet.includes('/')) continue
-    await symlink('busybox', path.join(rootfs, 'bin', applet))
-  }
-  await writeFile(path.join(rootfs, 'etc', 'passwd'), PASSWD)
-  await writeFile(path.join(rootfs, 'etc', 'group'), GROUP)
-
-  const tar = path.join(workDir, 'rootfs.tar')
-  await run('tar', ['--create', '--file', tar, '--directory', rootfs, '--numeric-owner', '--owner=0', '--group=0', '.'])
-  return tar
+  return await writeBusyboxRootfsTar(workDir, { passwd: PASSWD, group: GROUP })
 }
 
 export interface ImportImageOptions {
