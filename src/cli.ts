@@ -7,14 +7,14 @@ import { serveCommand } from './cli/serve.js'
 import { checkCommand } from './cli/check.js'
 import { keysInitCommand } from './cli/keys.js'
 import { tokenIssueCommand } from './cli/token.js'
-import { auditExportCommand, auditTailCommand, auditVerifyCommand } from './cli/audit.js'
+import { auditExportCommand, auditReplayCommand, auditSessionsCommand, auditTailCommand, auditVerifyCommand } from './cli/audit.js'
 import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
 import { statusCommand } from './cli/status.js'
 import { VERSION } from './version.js'
 
 const COMMANDS: Array<Command<Options>> = [
   serveCommand, checkCommand, keysInitCommand, tokenIssueCommand,
-  auditTailCommand, auditExportCommand, auditVerifyCommand,
+  auditTailCommand, auditExportCommand, auditVerifyCommand, auditSessionsCommand, auditReplayCommand,
   policyValidateCommand, policySchemaCommand, policyReloadCommand, statusCommand
 ] as unknown as Array<Command<Options>>
 

@@ -8,6 +8,9 @@ import express, { type Request, type Response } from 'express'
 import type { Logger } from 'pino'
 import type { AuditStore } from '../audit/store.js'
 import type { AuditRecord } from '../audit/record.js'
+import { isSessionId } from '../audit/keys.js'
+import { findSession, listSessions, openSessionIds } from '../audit/sessions.js'
+import { PortcullisError } from '../errors.js'
 import type { PolicySource } from '../policy/source.js'
 
 export interface AdminDeps {
@@ -67,6 +70,51 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     res.json(await deps.audit.verify())
   })
 
+  app.get('/v1/audit/sessions', async (req, res) => {
+    const user = stringParam(req, 'user')
+    const container = stringParam(req, 'container')
+    res.json(await listSessions(deps.audit, {
+      limit: Math.min(intParam(req, 'limit', 50), MAX_SESSIONS),
+      ...(user !== undefined ? { user } : {}),
+      ...(container !== undefined ? { container } : {}),
+      openSessions: await openSessionIds(deps.audit)
+    }))
+  })
+
+  app.get('/v1/audit/sessions/:id', async (req, res) => {
+    const id = sessionParam(req, res)
+    if (id === null) return
+    const session = await findSession(deps.audit, id, await openSessionIds(deps.audit))
+    if (session === null) sendError(res, 404, new PortcullisError('PORTCULLIS_SESSION_NOT_FOUND', id))
+    else res.json(session)
+  })
+
+  // The recording exactly as stored, chunk after chunk, at the pace the client reads it.
+  app.get('/v1/audit/sessions/:id/cast', async (req, res) => {
+    const id = sessionParam(req, res)
+    if (id === null) return
+    const chunks = deps.audit.readCast(id)[Symbol.asyncIterator]()
+    const first = await chunks.next()
+    if (first.done === true) {
+      const known = await findSession(deps.audit, id)
+      sendError(res, 404, new PortcullisError(known === null ? 'PORTCULLIS_SESSION_NOT_FOUND' : 'PORTCULLIS_SESSION_NO_RECORDING', id))
+      return
+    }
+    res.setHeader('Content-Type', CAST_CONTENT_TYPE)
+    let next: IteratorResult<string> = first
+    try {
+      while (next.done !== true) {
+        if (res.destroyed) return
+        if (!res.write(next.value)) await drained(res)
+        next = await chunks.next()
+      }
+      res.end()
+    } finally {
+      // The client went away (or a read failed): close the LevelDB iterator now rather than at garbage collection.
+      if (next.done !== true) await chunks.return?.()
+    }
+  })
+
   app.use((err: Error, _req: Request, res: Response, _next: unknown) => {
     deps.logger.error({ err }, 'admin request failed')
     if (res.headersSent) res.destroy()
@@ -87,6 +135,35 @@ async function streamRecords (res: Response, records: AsyncIterable<AuditRecord>
     }
   }
   res.end()
+}
+
+/** asciinema's media type for asciicast files. */
+const CAST_CONTENT_TYPE = 'application/x-asciicast'
+const MAX_SESSIONS = 10_000
+
+/** Resolves when the response can take more, or is gone. */
+function drained (res: Response): Promise<void> {
+  return new Promise<void>((resolve) => {
+    res.once('drain', resolve)
+    res.once('close', resolve)
+  })
+}
+
+/** The `:id` of a sessions route, or null after answering 400 when it is not a session ID. */
+function sessionParam (req: Request, res: Response): string | null {
+  const id = req.params.id
+  if (isSessionId(id)) return id
+  sendError(res, 400, new PortcullisError('PORTCULLIS_SESSION_ID_INVALID', String(id)))
+  return null
+}
+
+function sendError (res: Response, status: number, err: PortcullisError): void {
+  res.status(status).json({ error: err.message, code: err.code })
+}
+
+function stringParam (req: Request, name: string): string | undefined {
+  const raw = req.query[name]
+  return typeof raw === 'string' && raw !== '' ? raw : undefined
 }
 
 function intParam (req: Request, name: string, fallback: number): number {

@@ -40,3 +40,62 @@ export function decodeHead (raw: string): AuditHead | null {
     return null
   }
 }
+
+// Session recordings. The asciicast text of a session is stored in chunks under `c!<session>!<index as 8 hex>`,
+// so one session's chunks are contiguous and in order; `o!<session>` marks a session whose recording is still
+// open. Both prefixes sort before `r!`, away from the records and the head.
+
+/** `s-` and 16 lowercase hex digits: what the bridge hands out, and all a key may embed. */
+export const SESSION_ID_PATTERN = /^s-[0-9a-f]{16}$/
+
+const CAST_PREFIX = 'c!'
+const MARKER_PREFIX = 'o!'
+const CHUNK_DIGITS = 8
+
+export function isSessionId (value: unknown): value is string {
+  return typeof value === 'string' && SESSION_ID_PATTERN.test(value)
+}
+
+export function castKey (sessionId: string, index: number): string {
+  return CAST_PREFIX + sessionId + '!' + index.toString(16).padStart(CHUNK_DIGITS, '0')
+}
+
+/** Iterator bounds that cover one session's chunks and nothing else. */
+export function castRange (sessionId: string): { gte: string, lt: string } {
+  return { gte: CAST_PREFIX + sessionId + '!', lt: CAST_PREFIX + sessionId + '"' } // '"' follows '!'
+}
+
+/** The chunk index a cast key stands for, or null for a key this layout never writes. */
+export function chunkIndexFromKey (key: string): number | null {
+  const match = /^c!s-[0-9a-f]{16}!([0-9a-f]{8})$/.exec(key)
+  return match === null ? null : Number.parseInt(match[1]!, 16)
+}
+
+export function markerKey (sessionId: string): string {
+  return MARKER_PREFIX + sessionId
+}
+
+/** Iterator bounds that cover every open-session marker. */
+export const MARKER_RANGE = { gte: MARKER_PREFIX, lt: 'o"' } as const
+
+/** The session a marker key names, or null for a key this layout never writes. */
+export function sessionFromMarkerKey (key: string): string | null {
+  const session = key.slice(MARKER_PREFIX.length)
+  return key.startsWith(MARKER_PREFIX) && isSessionId(session) ? session : null
+}
+
+export function encodeMarker (startSeq: number): string {
+  return JSON.stringify({ startSeq })
+}
+
+/** The seq of the session.start a marker points at, or null when the marker is unreadable. */
+export function decodeMarker (raw: string): number | null {
+  try {
+    const value = JSON.parse(raw) as { startSeq?: unknown } | null
+    return value !== null && typeof value === 'object' && Number.isSafeInteger(value.startSeq) && (value.startSeq as number) >= 1
+      ? value.startSeq as number
+      : null
+  } catch {
+    return null
+  }
+}

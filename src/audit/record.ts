@@ -3,8 +3,8 @@
 import type { AuthMethod } from '../authz/types.js'
 
 /** `decision`: a judged request; `response`: what the daemon answered to an allowed one; `system`: the store or
- * daemon itself (started, stopped, policy reloaded...). */
-export type AuditKind = 'decision' | 'response' | 'system'
+ * daemon itself (started, stopped, policy reloaded...); `session`: an SSH bridge session (start, end, denied). */
+export type AuditKind = 'decision' | 'response' | 'system' | 'session'
 
 export type AuditDecision = 'allow' | 'deny'
 
@@ -68,7 +68,7 @@ export interface AuditHead {
 
 export const GENESIS_HASH = '0'.repeat(64)
 
-export const AUDIT_KINDS: ReadonlySet<string> = new Set<AuditKind>(['decision', 'response', 'system'])
+export const AUDIT_KINDS: ReadonlySet<string> = new Set<AuditKind>(['decision', 'response', 'system', 'session'])
 
 /** A stored record parsed back, or null when the text is not JSON or lacks the fields the chain needs.
  * Other fields are not checked here: the hash covers them. */

@@ -3,10 +3,11 @@
 // commit), so the cost of fsync is paid once per batch rather than once per Docker call.
 
 import pino, { type Logger } from 'pino'
+import { CastSink, readCastChunks, readSessionMarkers, type CastOperation, type CastSinkOptions, type CastStorage, type SessionMarker } from './casts.js'
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { openAuditDb, type AuditDb } from './level.js'
-import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, recordKey } from './keys.js'
+import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, isSessionId, markerKey, recordKey } from './keys.js'
 import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js'
 
@@ -70,6 +71,16 @@ export class AuditStore {
   #lazyTimer: NodeJS.Timeout | null = null
   #failure: Error | null = null
   #closing: Promise<void> | null = null
+  /** Recordings still being written: close() lets them write what they hold first. */
+  readonly #sinks = new Set<CastSink>()
+  /** Recording writes and marker deletions not yet settled: close() waits for them. */
+  readonly #castOperations = new Set<Promise<void>>()
+  #dbClosed = false
+  readonly #castStorage: CastStorage = {
+    write: (operations: CastOperation[]) => this.#castOperation(() => this.#db.batch(operations, { sync: true })),
+    remove: (key: string) => this.#castOperation(() => this.#db.del(key)),
+    settled: (sink: CastSink) => { this.#sinks.delete(sink) }
+  }
 
   private constructor (dir: string, db: AuditDb, head: AuditHead, options: AuditStoreOptions) {
     this.dir = dir
@@ -198,18 +209,52 @@ export class AuditStore {
   }
 
   /** Durable records in seq order (newest first with `reverse`), streamed from disk in constant memory. */
-  async * read (options: ReadOptions = {}): AsyncIterable<AuditRecord> {
-    const range = {
-      gte: options.fromSeq !== undefined ? recordKey(Math.max(0, options.fromSeq)) : RECORD_RANGE.gte,
-      ...(options.toSeq !== undefined ? { lte: recordKey(Math.max(0, options.toSeq)) } : { lt: RECORD_RANGE.lt }),
-      limit: options.limit ?? -1,
-      reverse: options.reverse ?? false
-    }
-    for await (const [key, value] of this.#db.iterator(range)) {
-      const record = parseRecord(value)
-      if (record === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, 'not an audit record'])
-      yield record
-    }
+  read (options: ReadOptions = {}): AsyncIterable<AuditRecord> {
+    return readRecords(this.#db, options)
+  }
+
+  /**
+   * Opens the recording of a session whose session.start is record `startSeq`. Its first chunk also writes the
+   * open-session marker; release() removes it once session.end is durable. Throws PORTCULLIS_AUDIT_CLOSED after
+   * close(), PORTCULLIS_AUDIT_UNAVAILABLE after a failed append (the session must not start unrecorded), and
+   * PORTCULLIS_AUDIT_INVALID_INPUT for a malformed session ID or seq.
+   */
+  castSink (sessionId: string, startSeq: number, options: CastSinkOptions = {}): CastSink {
+    if (this.#failure !== null) throw new AuditError('PORTCULLIS_AUDIT_UNAVAILABLE', [this.#failure.message], { cause: this.#failure })
+    if (this.#closing !== null) throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
+    if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID (s- and 16 lowercase hex digits)`])
+    if (!Number.isSafeInteger(startSeq) || startSeq < 1) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`the session.start seq ${String(startSeq)} is not a record seq`])
+    const sink = new CastSink(this.#castStorage, sessionId, startSeq, options)
+    this.#sinks.add(sink)
+    return sink
+  }
+
+  /** A session's recording as stored: its chunk texts in order, streamed in constant memory. Empty when the
+   * session has no recording. */
+  readCast (sessionId: string): AsyncIterable<string> {
+    if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID`])
+    return readCastChunks(this.#db, sessionId)
+  }
+
+  /** Sessions whose recording was opened and not released: live ones, or, at start-up, those a previous run
+   * died in (see recoverInterruptedSessions). */
+  openSessionMarkers (): Promise<SessionMarker[]> {
+    return readSessionMarkers(this.#db)
+  }
+
+  deleteSessionMarker (sessionId: string): Promise<void> {
+    if (!isSessionId(sessionId)) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID`]))
+    return this.#castOperation(() => this.#db.del(markerKey(sessionId)))
+  }
+
+  /** Runs a write or deletion for a recording, so that close() can wait for it. */
+  #castOperation (operation: () => Promise<void>): Promise<void> {
+    if (this.#dbClosed) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_CLOSED'))
+    const pending = operation()
+    const tracked = pending.then(() => {}, () => {})
+    this.#castOperations.add(tracked)
+    void tracked.then(() => this.#castOperations.delete(tracked))
+    return pending
   }
 
   /** The newest `n` durable records, oldest first. */
@@ -225,14 +270,34 @@ export class AuditStore {
     return verifyChain(this.#db, options)
   }
 
-  /** Refuses new appends, waits for the queued ones to be written, then closes the database. */
+  /** Refuses new appends and recordings, waits for the queued records and for the text open recordings hold to
+   * be written, then closes the database. A recording still open then fails with PORTCULLIS_AUDIT_CLOSED at its
+   * next write, and its marker makes the next start record the session as interrupted. */
   close (): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#queue.length > 0) this.#startFlush()
+      await Promise.allSettled([...this.#sinks].map(async (sink) => await sink.flush()))
       while (this.#flushing !== null) await this.#flushing
+      while (this.#castOperations.size > 0) await Promise.all(this.#castOperations)
+      this.#dbClosed = true
       await this.#db.close()
     })()
     return this.#closing
+  }
+}
+
+/** Records in seq order (newest first with `reverse`), streamed from disk in constant memory. */
+export async function * readRecords (db: AuditDb, options: ReadOptions = {}): AsyncIterable<AuditRecord> {
+  const range = {
+    gte: options.fromSeq !== undefined ? recordKey(Math.max(0, options.fromSeq)) : RECORD_RANGE.gte,
+    ...(options.toSeq !== undefined ? { lte: recordKey(Math.max(0, options.toSeq)) } : { lt: RECORD_RANGE.lt }),
+    limit: options.limit ?? -1,
+    reverse: options.reverse ?? false
+  }
+  for await (const [key, value] of db.iterator(range)) {
+    const record = parseRecord(value)
+    if (record === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, 'not an audit record'])
+    yield record
   }
 }
 

@@ -1,16 +1,24 @@
+import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
+import type http from 'node:http'
 import { createInterface } from 'node:readline'
 import type { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { adminJson, adminRequest } from '../admin/client.js'
+import { readCastStream, type CastItem } from '../audit/casts.js'
+import { isSessionId } from '../audit/keys.js'
 import type { AuditRecord } from '../audit/record.js'
+import { findSession, listSessions, openSessionArchive, type ListSessionsOptions, type SessionSummary } from '../audit/sessions.js'
 import { verifyDir } from '../audit/verify.js'
 import type { VerifyReport } from '../audit/verify.js'
-import { PortcullisError } from '../errors.js'
+import type { CastHeader } from '../bridge/asciicast.js'
+import { PortcullisError, type ErrorCode } from '../errors.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
 const adminOption = { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } } as const
 const adminHelp = { '--admin-socket PATH': `the running daemon's admin socket (default ${DEFAULTS.adminSocket})` }
+const dataHelp = { '--data DIR': 'read a store directly, when no daemon owns it (stopped daemon, copied store)' }
 
 export const auditTailCommand = defineCommand({
   name: 'audit tail',
@@ -32,17 +40,36 @@ export const auditTailCommand = defineCommand({
 
 export const auditExportCommand = defineCommand({
   name: 'audit export',
-  summary: 'Stream audit records from the running daemon as JSON lines (constant memory).',
-  usage: 'audit export [--format jsonl] [--from-seq N] [--to-seq N] [--out FILE] [--admin-socket PATH]',
-  options: { ...adminOption, format: { type: 'string', default: 'jsonl' }, 'from-seq': { type: 'string', default: '1' }, 'to-seq': { type: 'string' }, out: { type: 'string' } },
-  help: { ...adminHelp, '--format jsonl': 'output format (jsonl)', '--from-seq N': 'first record (default 1)', '--to-seq N': 'last record (default: the newest)', '--out FILE': 'write to FILE instead of stdout' },
+  summary: 'Stream audit records from the running daemon as JSON lines (constant memory), or one session\'s recording as an asciicast file.',
+  usage: 'audit export [--format jsonl] [--from-seq N] [--to-seq N] [--out FILE] [--admin-socket PATH]\n' +
+    '       portcullis audit export --session ID [--format asciicast] [--out FILE] [--admin-socket PATH | --data DIR]',
+  options: { ...adminOption, format: { type: 'string' }, 'from-seq': { type: 'string' }, 'to-seq': { type: 'string' }, out: { type: 'string' }, session: { type: 'string' }, data: { type: 'string' } },
+  help: {
+    ...adminHelp,
+    '--format FORMAT': 'jsonl (records; the default) or asciicast (a session\'s recording; the default with --session)',
+    '--from-seq N': 'first record (default 1)',
+    '--to-seq N': 'last record (default: the newest)',
+    '--session ID': 'export this session\'s recording exactly as stored (asciinema play/cat/upload take it); IDs from `portcullis audit sessions`',
+    '--out FILE': 'write to FILE instead of stdout',
+    '--data DIR': 'with --session: read a store directly, when no daemon owns it'
+  },
   async run (values) {
-    if (values.format !== 'jsonl') throw new PortcullisError('PORTCULLIS_USAGE', `unknown --format ${values.format}; use jsonl`, 'audit export')
+    const format = values.format ?? (values.session !== undefined ? 'asciicast' : 'jsonl')
+    const usage = (problem: string): PortcullisError => new PortcullisError('PORTCULLIS_USAGE', problem, 'audit export')
+    if (format === 'asciicast') {
+      if (values.session === undefined) throw usage('--format asciicast exports one session\'s recording: add --session ID (`portcullis audit sessions` lists them)')
+      if (values['from-seq'] !== undefined || values['to-seq'] !== undefined) throw usage('--from-seq and --to-seq select records, not a recording')
+      await exportCast(values, requireSessionId(values.session), values.out)
+      return 0
+    }
+    if (format !== 'jsonl') throw usage(`unknown --format ${format}; use jsonl or asciicast`)
+    if (values.session !== undefined) throw usage('--session exports a recording: use --format asciicast (or leave --format out)')
+    if (values.data !== undefined) throw usage('--data works with --session only; records are exported through the running daemon')
     for (const flag of ['from-seq', 'to-seq'] as const) {
       const value = values[flag]
-      if (value !== undefined && !/^\d+$/.test(value)) throw new PortcullisError('PORTCULLIS_USAGE', `--${flag} takes a sequence number`, 'audit export')
+      if (value !== undefined && !/^\d+$/.test(value)) throw usage(`--${flag} takes a sequence number`)
     }
-    const query = `fromSeq=${values['from-seq']}` + (values['to-seq'] !== undefined ? `&toSeq=${values['to-seq']}` : '')
+    const query = `fromSeq=${values['from-seq'] ?? '1'}` + (values['to-seq'] !== undefined ? `&toSeq=${values['to-seq']}` : '')
     const res = await adminRequest(values['admin-socket'], 'GET', `/v1/audit/export?${query}`)
     if (res.statusCode !== 200) throw new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(res.statusCode), 'export refused')
     const out: Writable = values.out === undefined ? process.stdout : createWriteStream(values.out)
@@ -67,7 +94,8 @@ export const auditVerifyCommand = defineCommand({
     if (values.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n')
     } else if (report.ok) {
-      process.stdout.write(`audit chain intact: ${report.records} records, head seq ${report.head.seq} ${report.head.hash}\n`)
+      const recordings = report.sessions !== undefined ? `, ${report.sessions} session recording${report.sessions === 1 ? '' : 's'}` : ''
+      process.stdout.write(`audit chain intact: ${report.records} records${recordings}, head seq ${report.head.seq} ${report.head.hash}\n`)
     } else {
       const bad = report.firstBad!
       process.stdout.write(`audit chain BROKEN at seq ${bad.seq}: ${bad.problem}${bad.detail ? ` (${bad.detail})` : ''}\n`)
@@ -76,9 +104,316 @@ export const auditVerifyCommand = defineCommand({
   }
 })
 
+export const auditSessionsCommand = defineCommand({
+  name: 'audit sessions',
+  summary: 'List recorded SSH sessions, newest first: who, where, what ran, how long, how it ended.',
+  usage: 'audit sessions [-n 50] [--user USER] [--container NAME] [--json] [--admin-socket PATH | --data DIR]',
+  options: { ...adminOption, data: { type: 'string' }, lines: { type: 'string', short: 'n', default: '50' }, user: { type: 'string' }, container: { type: 'string' }, json: { type: 'boolean', default: false } },
+  help: {
+    ...adminHelp,
+    ...dataHelp,
+    '-n, --lines N': 'how many sessions (default 50)',
+    '--user USER': 'only this user\'s sessions',
+    '--container NAME': 'only sessions in this container (its name, or an ID of 12 digits or more)',
+    '--json': 'print the sessions as a JSON array'
+  },
+  async run (values) {
+    if (!/^\d+$/.test(values.lines)) throw new PortcullisError('PORTCULLIS_USAGE', '-n takes a whole number', 'audit sessions')
+    const options: ListSessionsOptions = { limit: Number(values.lines) }
+    if (values.user !== undefined) options.user = values.user
+    if (values.container !== undefined) options.container = values.container
+    const access = await openSessions(values)
+    let sessions: SessionSummary[]
+    try {
+      sessions = await access.list(options)
+    } finally {
+      await access.close()
+    }
+    if (values.json) process.stdout.write(JSON.stringify(sessions, null, 2) + '\n')
+    else process.stdout.write(sessions.length === 0 ? 'No sessions recorded' + (values.user !== undefined || values.container !== undefined ? ' that match.\n' : '.\n') : formatSessionTable(sessions))
+    return 0
+  }
+})
+
+export const auditReplayCommand = defineCommand({
+  name: 'audit replay',
+  summary: 'Play a recorded SSH session in this terminal at the speed it happened (what the user saw; keystrokes are not shown).',
+  usage: 'audit replay ID [--speed 1] [--idle-limit SECONDS] [--admin-socket PATH | --data DIR]',
+  options: { ...adminOption, data: { type: 'string' }, speed: { type: 'string', default: '1' }, 'idle-limit': { type: 'string' } },
+  help: {
+    ...adminHelp,
+    ...dataHelp,
+    '--speed N': 'play N times as fast (default 1; 0.5 is half speed)',
+    '--idle-limit SECONDS': 'cut every pause to at most this long (default: the recording\'s idle_time_limit, else none)'
+  },
+  async run (values, positionals) {
+    const usage = (problem: string): PortcullisError => new PortcullisError('PORTCULLIS_USAGE', problem, 'audit replay')
+    if (positionals.length !== 1) throw usage('give one session ID (`portcullis audit sessions` lists them)')
+    const id = requireSessionId(positionals[0]!)
+    const speed = positiveNumber(values.speed)
+    if (speed === null) throw usage('--speed takes a number above 0')
+    const idleLimit = values['idle-limit'] === undefined ? undefined : positiveNumber(values['idle-limit'])
+    if (idleLimit === null) throw usage('--idle-limit takes a number of seconds above 0')
+
+    const access = await openSessions(values)
+    try {
+      const session = await access.find(id)
+      const cast = await access.cast(id)
+      process.stderr.write(replayBanner(session, speed) + '\n')
+      const played = await playCast(readCastStream(cast), writeOut, {
+        speed,
+        ...(idleLimit !== undefined ? { idleLimit } : {}),
+        clock: { now: () => performance.now(), sleep: async (ms) => { await sleep(ms) } }
+      })
+      process.stderr.write('\n' + replaySummary(session, played) + '\n')
+    } finally {
+      await access.close()
+    }
+    return 0
+  }
+})
+
+/** Where a command reads sessions from: the daemon's admin socket, or a store directory with --data. */
+interface SessionAccess {
+  list: (options: ListSessionsOptions) => Promise<SessionSummary[]>
+  /** Throws PORTCULLIS_SESSION_NOT_FOUND. */
+  find: (id: string) => Promise<SessionSummary>
+  /** The recording as stored; throws PORTCULLIS_SESSION_NOT_FOUND or PORTCULLIS_SESSION_NO_RECORDING before
+   * yielding anything. */
+  cast: (id: string) => Promise<AsyncIterable<string | Buffer>>
+  close: () => Promise<void>
+}
+
+async function openSessions (values: { 'admin-socket': string, data?: string | undefined }): Promise<SessionAccess> {
+  if (values.data !== undefined) return await archiveAccess(values.data)
+  const socket = values['admin-socket']
+  return {
+    async list (options) {
+      const query = new URLSearchParams({ limit: String(options.limit ?? 50) })
+      if (options.user !== undefined) query.set('user', options.user)
+      if (options.container !== undefined) query.set('container', options.container)
+      return (await adminJson<SessionSummary[]>(socket, 'GET', `/v1/audit/sessions?${query.toString()}`)).body
+    },
+    async find (id) {
+      const { status, body } = await adminJson<SessionSummary>(socket, 'GET', `/v1/audit/sessions/${id}`, [200, 404])
+      if (status === 404) throw new PortcullisError('PORTCULLIS_SESSION_NOT_FOUND', id)
+      return body
+    },
+    async cast (id) {
+      const res = await adminRequest(socket, 'GET', `/v1/audit/sessions/${id}/cast`)
+      if (res.statusCode !== 200) throw await refusal(res, id)
+      return res
+    },
+    async close () {}
+  }
+}
+
+async function archiveAccess (dir: string): Promise<SessionAccess> {
+  const archive = await openSessionArchive(dir)
+  const find = async (id: string): Promise<SessionSummary> => {
+    const session = await findSession(archive, id)
+    if (session === null) throw new PortcullisError('PORTCULLIS_SESSION_NOT_FOUND', id)
+    return session
+  }
+  return {
+    list: async (options) => await listSessions(archive, options),
+    find,
+    async cast (id) {
+      const chunks = archive.readCast(id)[Symbol.asyncIterator]()
+      const first = await chunks.next()
+      if (first.done === true) {
+        await find(id)
+        throw new PortcullisError('PORTCULLIS_SESSION_NO_RECORDING', id)
+      }
+      return (async function * () {
+        yield first.value
+        for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) yield next.value
+      })()
+    },
+    close: async () => { await archive.close() }
+  }
+}
+
+/** The error an admin answer other than 200 stands for: ours when the daemon named one, else the raw answer. */
+async function refusal (res: http.IncomingMessage, id: string): Promise<PortcullisError> {
+  const parts: Buffer[] = []
+  for await (const part of res) parts.push(part as Buffer)
+  const text = Buffer.concat(parts).toString('utf8')
+  let code: unknown
+  try {
+    code = (JSON.parse(text) as { code?: unknown }).code
+  } catch {}
+  if (code === 'PORTCULLIS_SESSION_NOT_FOUND' || code === 'PORTCULLIS_SESSION_NO_RECORDING' || code === 'PORTCULLIS_SESSION_ID_INVALID') {
+    return new PortcullisError(code as ErrorCode, id)
+  }
+  return new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(res.statusCode), text)
+}
+
+function requireSessionId (value: string): string {
+  if (!isSessionId(value)) throw new PortcullisError('PORTCULLIS_SESSION_ID_INVALID', JSON.stringify(value))
+  return value
+}
+
+function positiveNumber (text: string): number | null {
+  const value = Number(text)
+  return text.trim() !== '' && Number.isFinite(value) && value > 0 ? value : null
+}
+
+/** Copies the recording, byte for byte as stored, to --out or stdout. */
+async function exportCast (values: { 'admin-socket': string, data?: string | undefined }, id: string, outPath: string | undefined): Promise<void> {
+  const access = await openSessions(values)
+  try {
+    const cast = await access.cast(id)
+    const out: Writable = outPath === undefined ? process.stdout : createWriteStream(outPath)
+    for await (const piece of cast) {
+      if (!out.write(piece)) await once(out, 'drain')
+    }
+    if (outPath !== undefined) await new Promise((resolve) => out.end(resolve))
+  } finally {
+    await access.close()
+  }
+}
+
+async function writeOut (text: string): Promise<void> {
+  if (!process.stdout.write(text)) await once(process.stdout, 'drain')
+}
+
+export interface ReplayClock {
+  /** Milliseconds, from any origin. */
+  now: () => number
+  sleep: (ms: number) => Promise<void>
+}
+
+export interface ReplayOptions {
+  /** 2 plays twice as fast. */
+  speed: number
+  /** Longest pause, in recorded seconds; the header's idle_time_limit when left out. */
+  idleLimit?: number
+  clock: ReplayClock
+}
+
+export interface ReplayResult {
+  header: CastHeader
+  /** Output events played. */
+  outputEvents: number
+  /** Seconds from the start of the recording to its last event. */
+  recordedSeconds: number
+  /** How long playing took. */
+  playedMs: number
+}
+
+/**
+ * When each event plays: milliseconds after the start of playback, for events given in recorded order. Every
+ * gap between two events (of any kind: typing and resizes take time too) is cut to `idleLimit` seconds, then
+ * the whole is scaled by `speed`.
+ */
+export class ReplayTimeline {
+  readonly #speed: number
+  readonly #idleLimit: number
+  #lastTime = 0
+  #position = 0
+
+  constructor (speed: number, idleLimit: number = Infinity) {
+    this.#speed = speed
+    this.#idleLimit = idleLimit
+  }
+
+  at (time: number): number {
+    this.#position += Math.min(Math.max(0, time - this.#lastTime), this.#idleLimit)
+    this.#lastTime = Math.max(this.#lastTime, time)
+    return this.#position * 1000 / this.#speed
+  }
+}
+
+/** Plays a recording's output through `write`, waiting on `clock` between events. Input and marker events are
+ * not shown; resizes cannot be applied to the viewer's terminal. */
+export async function playCast (items: AsyncIterable<CastItem>, write: (text: string) => void | Promise<void>, options: ReplayOptions): Promise<ReplayResult> {
+  const { clock } = options
+  let header: CastHeader | undefined
+  let timeline: ReplayTimeline | undefined
+  let outputEvents = 0
+  let recordedSeconds = 0
+  const start = clock.now()
+  for await (const item of items) {
+    if ('header' in item) {
+      header = item.header
+      timeline = new ReplayTimeline(options.speed, options.idleLimit ?? header.idle_time_limit ?? Infinity)
+      continue
+    }
+    const { time, code, data } = item.event
+    recordedSeconds = time
+    const due = timeline!.at(time)
+    if (code !== 'o') continue
+    const wait = due - (clock.now() - start)
+    if (wait > 0) await clock.sleep(wait)
+    await write(data)
+    outputEvents++
+  }
+  return { header: header!, outputEvents, recordedSeconds, playedMs: clock.now() - start }
+}
+
+function replayBanner (s: SessionSummary, speed: number): string {
+  const where = `${s.container ?? '?'}${s.project !== null ? ` (project ${s.project})` : ''}`
+  const what = s.command === null ? 'a login shell' : `\`${s.command.join(' ')}\``
+  return `portcullis: replaying ${s.session}: ${s.user ?? 'unknown user'} ran ${what} in ${where}, ${formatTime(s.startedAt)}` +
+    `${speed !== 1 ? `, at ${speed}x` : ''}. Ctrl-C stops.`
+}
+
+function replaySummary (s: SessionSummary, played: ReplayResult): string {
+  const ending = s.state === 'open'
+    ? 'the session is still open; this is what was recorded so far'
+    : s.state === 'interrupted' ? 'portcullis stopped before the session ended' : (s.endReason ?? `ended by ${s.endedBy ?? '?'}`)
+  return `portcullis: end of ${s.session}: ${formatDuration(played.recordedSeconds * 1000)} recorded, played in ${formatDuration(played.playedMs)}; ${ending}.`
+}
+
+const SESSION_COLUMNS = ['ID', 'START (UTC)', 'USER', 'PROJECT', 'CONTAINER', 'COMMAND', 'DURATION', 'EXIT', 'ENDED BY'] as const
+const COMMAND_WIDTH = 40
+
+export function formatSessionTable (sessions: SessionSummary[]): string {
+  const rows = sessions.map((s) => [
+    s.session,
+    formatTime(s.startedAt),
+    s.user ?? '-',
+    s.project ?? '-',
+    s.container ?? '-',
+    truncate(s.command === null ? 'shell' : s.command.join(' '), COMMAND_WIDTH),
+    s.durationMs !== undefined ? formatDuration(s.durationMs) : '-',
+    s.exitCode != null ? String(s.exitCode) : s.signal ?? '-',
+    s.endedBy ?? s.state
+  ])
+  const widths = SESSION_COLUMNS.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)))
+  const line = (cells: readonly string[]): string => cells.map((cell, i) => i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)).join('  ')
+  return [line(SESSION_COLUMNS), ...rows.map(line)].join('\n') + '\n'
+}
+
+/** `2026-11-23 15:00:00` from an ISO time, in UTC like the records. */
+function formatTime (iso: string): string {
+  return iso.replace('T', ' ').replace(/\.\d+Z$/, '').replace(/Z$/, '')
+}
+
+/** 850ms, 12s, 3m05s, 2h03m. */
+export function formatDuration (ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  const seconds = Math.round(ms / 1000)
+  if (seconds < 60) return `${seconds}s`
+  const minutes = Math.floor(seconds / 60)
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`
+}
+
+function truncate (text: string, width: number): string {
+  const oneLine = text.replace(/\s+/g, ' ')
+  return oneLine.length <= width ? oneLine : oneLine.slice(0, width - 1) + '…'
+}
+
 function formatRecord (r: AuditRecord): string {
   if (r.kind === 'response') return `${r.seq} ${r.time} response  to #${r.reqSeq ?? '?'} status ${r.status ?? '?'} ${r.method ?? ''} ${r.uri ?? ''}`
   if (r.kind === 'system') return `${r.seq} ${r.time} system    ${r.action ?? ''} ${r.reason ?? ''}`
+  if (r.kind === 'session') {
+    const session = typeof r.fields?.session === 'string' ? ` ${r.fields.session}` : ''
+    const where = r.resource !== null ? ` in ${r.resource}` : ''
+    return `${r.seq} ${r.time} session   ${r.user ?? 'unknown'} ${r.action ?? '?'}${session}${where} — ${r.reason ?? ''}`
+  }
   const who = r.user ?? 'anonymous'
   const where = r.project !== null && r.project !== undefined ? ` [${r.project}]` : ''
   return `${r.seq} ${r.time} ${(r.decision ?? '').toUpperCase().padEnd(5)} ${who} ${r.action ?? '?'}${where} ${r.method ?? ''} ${r.uri ?? ''} — ${r.reason ?? ''}`

@@ -1,0 +1,409 @@
+// Session recordings in the audit store: the asciicast text of one session, written in chunks beside the records
+// (see keys.ts for the layout). A digest chained over the chunks goes into the session.end record, so the hash
+// chain covers the recording without the recording passing through the chain's single writer.
+//
+// CastSink batches a session's text the way the store batches records: one write in flight, text that arrives
+// meanwhile joins the next one (group commit), so a fast stream costs one fsync per batch, not one per line.
+
+import crypto from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { StringDecoder } from 'node:string_decoder'
+import { CastFormatError, parseCast, type CastEvent, type CastHeader } from '../bridge/asciicast.js'
+import { ERRORS } from '../errors.js'
+import { AuditError, messageOf } from './errors.js'
+import type { AuditDb } from './level.js'
+import { MARKER_RANGE, castKey, castRange, chunkIndexFromKey, decodeMarker, encodeMarker, markerKey, sessionFromMarkerKey } from './keys.js'
+
+/** d(-1): the digest of a recording with no chunks. */
+export const CAST_GENESIS = '0'.repeat(64)
+
+/** d(i) = sha256_hex(d(i-1) + '\n' + chunkText(i)). */
+export function nextCastDigest (prev: string, chunkText: string): string {
+  return crypto.createHash('sha256').update(prev + '\n').update(chunkText).digest('hex')
+}
+
+/** What session.end records about a recording: `fields.cast`. */
+export interface CastSummary {
+  chunks: number
+  /** UTF-8 bytes of all chunk texts. */
+  bytes: number
+  /** d(chunks - 1); CAST_GENESIS for no chunks. */
+  digest: string
+}
+
+/** Folds chunks, in order, into their summary. */
+export class CastDigester {
+  #chunks = 0
+  #bytes = 0
+  #digest = CAST_GENESIS
+
+  add (chunkText: string): void {
+    this.#digest = nextCastDigest(this.#digest, chunkText)
+    this.#bytes += Buffer.byteLength(chunkText)
+    this.#chunks++
+  }
+
+  summary (): CastSummary {
+    return { chunks: this.#chunks, bytes: this.#bytes, digest: this.#digest }
+  }
+}
+
+/** Whether `value` has the shape of a CastSummary (as read back from a record's fields). */
+export function isCastSummary (value: unknown): value is CastSummary {
+  if (value === null || typeof value !== 'object') return false
+  const { chunks, bytes, digest } = value as Record<string, unknown>
+  return Number.isSafeInteger(chunks) && (chunks as number) >= 0 && Number.isSafeInteger(bytes) && (bytes as number) >= 0 &&
+    typeof digest === 'string' && /^[0-9a-f]{64}$/.test(digest)
+}
+
+/** A session whose recording was opened and not yet released. */
+export interface SessionMarker {
+  session: string
+  /** The seq of its session.start; 1 when the marker is unreadable (look from the start of the chain). */
+  startSeq: number
+}
+
+export type CastOperation = { type: 'put', key: string, value: string } | { type: 'del', key: string }
+
+/** What a sink needs from the store that owns the database. */
+export interface CastStorage {
+  /** Writes the operations as one batch, durably (fsync). */
+  write: (operations: CastOperation[]) => Promise<void>
+  /** Removes a key; need not be durable (a marker that survives a crash is cleaned up at the next start). */
+  remove: (key: string) => Promise<void>
+  /** The sink is finished or failed: the store stops waiting for it. */
+  settled: (sink: CastSink) => void
+}
+
+export interface CastSinkOptions {
+  /** Pending text above this makes write() return false until 'drain'. Default 16 MiB. */
+  highWaterMark?: number
+  /** Write a batch once this much text is pending, and cut chunks at most this large (at line ends). Default 1 MiB. */
+  maxChunkBytes?: number
+  /** Write pending text at most this long after it arrived. Default 200 ms. */
+  flushIntervalMs?: number
+}
+
+const DEFAULT_HIGH_WATER_MARK = 16 * 1024 * 1024
+const DEFAULT_MAX_CHUNK_BYTES = 1024 * 1024
+const DEFAULT_FLUSH_INTERVAL_MS = 200
+
+/**
+ * The writer of one session's recording. Events: `'drain'` after write() returned false and the pending text
+ * fell below the high-water mark; `'error'` (once, and only when someone listens: finish() rejects with the same
+ * error) when a write failed; the sink then takes no more text, and the session must end.
+ *
+ * Chunk 0 is written as soon as it is given (it carries the open-session marker, so a session the daemon dies in
+ * is found at the next start); later text waits up to flushIntervalMs or until maxChunkBytes are pending.
+ */
+export class CastSink extends EventEmitter {
+  readonly sessionId: string
+  readonly startSeq: number
+  readonly #storage: CastStorage
+  readonly #highWaterMark: number
+  readonly #maxChunkBytes: number
+  readonly #flushIntervalMs: number
+  #pending: string[] = []
+  #pendingBytes = 0
+  /** The durable state: chunks written, their bytes and digest. */
+  #chunks = 0
+  #bytes = 0
+  #digest = CAST_GENESIS
+  #inFlight: Promise<void> | null = null
+  #timer: NodeJS.Timeout | null = null
+  /** The interval ran out (or finish/flush asked): write pending text as soon as nothing is in flight. */
+  #due = false
+  #needDrain = false
+  #failure: Error | null = null
+  #finishing: Promise<CastSummary> | null = null
+  #released: Promise<void> | null = null
+
+  constructor (storage: CastStorage, sessionId: string, startSeq: number, options: CastSinkOptions = {}) {
+    super()
+    this.#storage = storage
+    this.sessionId = sessionId
+    this.startSeq = startSeq
+    this.#highWaterMark = positive(options.highWaterMark, DEFAULT_HIGH_WATER_MARK)
+    this.#maxChunkBytes = positive(options.maxChunkBytes, DEFAULT_MAX_CHUNK_BYTES)
+    this.#flushIntervalMs = options.flushIntervalMs !== undefined && options.flushIntervalMs >= 0 ? options.flushIntervalMs : DEFAULT_FLUSH_INTERVAL_MS
+  }
+
+  /**
+   * Adds whole asciicast lines (each ending in '\n'). Returns false when the caller should pause its source until
+   * 'drain', and always after a failure (the text is then dropped: the session must end).
+   */
+  write (text: string): boolean {
+    if (this.#finishing !== null) throw new Error(`The recording of session ${this.sessionId} is finished; nothing more can be written to it.`)
+    if (this.#failure !== null) return false
+    if (text !== '') {
+      if (!text.endsWith('\n')) throw new TypeError('A recording is written in whole lines: the text must end with a newline.')
+      this.#pending.push(text)
+      this.#pendingBytes += Buffer.byteLength(text)
+      if (this.#chunks === 0 && this.#inFlight === null) this.#due = true
+      else if (this.#timer === null && !this.#due) this.#timer = setTimeout(() => this.#onInterval(), this.#flushIntervalMs)
+      if (this.#pendingBytes >= this.#highWaterMark) this.#needDrain = true
+      this.#kick()
+    }
+    return !this.#needDrain
+  }
+
+  /** Resolves once everything given so far is durable; rejects if a write failed. */
+  async flush (): Promise<void> {
+    if (this.#pending.length > 0) {
+      this.#due = true
+      this.#kick()
+    }
+    while (this.#inFlight !== null) await this.#inFlight
+    if (this.#failure !== null) throw this.#failure
+  }
+
+  /** Writes everything pending and resolves with the summary for session.end. Rejects when a write failed
+   * (then summary() still tells what is durable). Calling it again returns the same promise. */
+  finish (): Promise<CastSummary> {
+    this.#finishing ??= (async () => {
+      try {
+        await this.flush()
+        return this.summary()
+      } finally {
+        this.#storage.settled(this)
+      }
+    })()
+    return this.#finishing
+  }
+
+  /** Deletes the open-session marker; call it once session.end is durable. */
+  release (): Promise<void> {
+    this.#released ??= (async () => {
+      this.#clearTimer()
+      this.#storage.settled(this)
+      await this.#storage.remove(markerKey(this.sessionId))
+    })()
+    return this.#released
+  }
+
+  /** The durable part of the recording. */
+  summary (): CastSummary {
+    return { chunks: this.#chunks, bytes: this.#bytes, digest: this.#digest }
+  }
+
+  /** The error that stopped the recording, if one did. */
+  get failure (): Error | null {
+    return this.#failure
+  }
+
+  #onInterval (): void {
+    this.#timer = null
+    this.#due = true
+    this.#kick()
+  }
+
+  #clearTimer (): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
+  }
+
+  /** Starts a write when one is called for and none is in flight. */
+  #kick (): void {
+    if (this.#inFlight !== null || this.#failure !== null || this.#pending.length === 0) return
+    // A caller told to pause waits for this write, so it cannot wait for the interval.
+    if (!this.#due && !this.#needDrain && this.#pendingBytes < this.#maxChunkBytes) return
+    this.#clearTimer()
+    this.#due = false
+    const text = this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join('')
+    const textBytes = this.#pendingBytes
+    this.#pending = []
+    this.#pendingBytes = 0
+    this.#inFlight = this.#writeChunks(text, textBytes)
+  }
+
+  /** Never rejects: a failure is kept and reported, and the in-flight slot is freed either way. */
+  async #writeChunks (text: string, textBytes: number): Promise<void> {
+    const chunks = textBytes <= this.#maxChunkBytes ? [text] : cutAtLineEnds(text, this.#maxChunkBytes)
+    const operations: CastOperation[] = []
+    let digest = this.#digest
+    let index = this.#chunks
+    for (const chunk of chunks) {
+      operations.push({ type: 'put', key: castKey(this.sessionId, index), value: chunk })
+      if (index === 0) operations.push({ type: 'put', key: markerKey(this.sessionId), value: encodeMarker(this.startSeq) })
+      digest = nextCastDigest(digest, chunk)
+      index++
+    }
+    try {
+      await this.#storage.write(operations)
+      this.#chunks = index
+      this.#bytes += textBytes
+      this.#digest = digest
+    } catch (err) {
+      this.#fail(err)
+    }
+    this.#inFlight = null
+    this.#kick()
+    if (this.#needDrain && this.#failure === null && this.#pendingBytes < this.#highWaterMark) {
+      this.#needDrain = false
+      this.emit('drain')
+    }
+  }
+
+  #fail (err: unknown): void {
+    this.#failure = err instanceof AuditError && err.code === 'PORTCULLIS_AUDIT_CLOSED'
+      ? err
+      : new AuditError('PORTCULLIS_AUDIT_CAST_WRITE_FAILED', [this.sessionId, messageOf(err)], { cause: err })
+    this.#pending = []
+    this.#pendingBytes = 0
+    this.#clearTimer()
+    this.#storage.settled(this)
+    // An 'error' nobody listens to would throw here and take the daemon down; finish() reports it anyway.
+    if (this.listenerCount('error') > 0) this.emit('error', this.#failure)
+  }
+}
+
+function positive (value: number | undefined, fallback: number): number {
+  return value !== undefined && Number.isFinite(value) && value >= 1 ? Math.floor(value) : fallback
+}
+
+/** Splits whole lines into pieces of at most `maxBytes` UTF-8 bytes, cut after a '\n' (a single longer line
+ * stays whole). Works on the bytes: '\n' never occurs inside a multi-byte UTF-8 character. */
+function cutAtLineEnds (text: string, maxBytes: number): string[] {
+  const bytes = Buffer.from(text, 'utf8')
+  const pieces: string[] = []
+  let start = 0
+  while (start < bytes.length) {
+    let end = bytes.length
+    if (end - start > maxBytes) {
+      const lastNewline = bytes.lastIndexOf(0x0a, start + maxBytes - 1)
+      end = lastNewline >= start ? lastNewline + 1 : bytes.indexOf(0x0a, start + maxBytes) + 1
+      if (end === 0) end = bytes.length
+    }
+    pieces.push(bytes.toString('utf8', start, end))
+    start = end
+  }
+  return pieces
+}
+
+/** One session's chunk texts in order, streamed in constant memory. Fails with PORTCULLIS_AUDIT_CORRUPT at a
+ * missing chunk, since what follows a hole cannot be played. */
+export async function * readCastChunks (db: AuditDb, sessionId: string): AsyncIterable<string> {
+  let expected = 0
+  for await (const [key, value] of db.iterator(castRange(sessionId))) {
+    if (chunkIndexFromKey(key) !== expected) {
+      throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, `chunk ${expected} of the recording of session ${sessionId} is missing`])
+    }
+    expected++
+    yield value
+  }
+}
+
+/** Every open-session marker. */
+export async function readSessionMarkers (db: AuditDb): Promise<SessionMarker[]> {
+  const markers: SessionMarker[] = []
+  for await (const [key, value] of db.iterator(MARKER_RANGE)) {
+    const session = sessionFromMarkerKey(key)
+    if (session !== null) markers.push({ session, startSeq: decodeMarker(value) ?? 1 })
+  }
+  return markers
+}
+
+/** Either the header or one event of a recording read by readCastStream. */
+export type CastItem = { header: CastHeader } | { event: CastEvent }
+
+const PARSE_BATCH_CHARS = 256 * 1024
+
+/**
+ * Reads a recording given in pieces of any size (stored chunks, or an HTTP body), checking it as parseCast does
+ * but holding at most a batch of lines at a time: the header first, then the events in order. Line numbers in
+ * errors count from the start of the whole recording.
+ */
+export async function * readCastStream (pieces: AsyncIterable<string | Buffer>): AsyncIterable<CastItem> {
+  const decoder = new StringDecoder('utf8')
+  let carry = ''
+  let headerLine: string | null = null
+  let linesBefore = 0
+  let lastTime = 0
+
+  // parseCast needs the header in front of the events, so each batch is parsed as header + its lines.
+  function * parseBatch (text: string): Iterable<CastItem> {
+    if (headerLine === null) {
+      // Blank lines before the header are skipped, as parseCast does; they still count for line numbers.
+      let end = text.indexOf('\n')
+      while (end >= 0 && text.slice(0, end).replace(/\r$/, '').trim() === '') {
+        linesBefore++
+        text = text.slice(end + 1)
+        end = text.indexOf('\n')
+      }
+      const first = end < 0 ? text : text.slice(0, end)
+      if (first.trim() === '') return
+      const { header } = renumbered(() => parseCast(first), linesBefore)
+      headerLine = first
+      yield { header }
+      linesBefore++
+      text = end < 0 ? '' : text.slice(end + 1)
+      if (text === '') return
+    }
+    const { events } = renumbered(() => parseCast(headerLine + '\n' + text), linesBefore - 1)
+    yield * checked(events, linesBefore, text)
+    linesBefore += countNewlines(text)
+  }
+
+  // Order across batches: parseCast checks it within one.
+  function * checked (events: CastEvent[], firstLine: number, text: string): Iterable<CastItem> {
+    const first = events[0]
+    if (first !== undefined && first.time < lastTime) {
+      throw new CastFormatError(firstLine + lineOfFirstEvent(text), `its time ${first.time} is earlier than the event before it (${lastTime})`)
+    }
+    for (const event of events) yield { event }
+    if (events.length > 0) lastTime = events[events.length - 1]!.time
+  }
+
+  let batch = ''
+  for await (const piece of pieces) {
+    const text = carry + (typeof piece === 'string' ? piece : decoder.write(piece))
+    const end = text.lastIndexOf('\n')
+    if (end < 0) {
+      carry = text
+      continue
+    }
+    carry = text.slice(end + 1)
+    batch += text.slice(0, end + 1)
+    if (batch.length >= PARSE_BATCH_CHARS) {
+      yield * parseBatch(batch)
+      batch = ''
+    }
+  }
+  batch += carry + decoder.end()
+  if (batch !== '') yield * parseBatch(batch)
+  if (headerLine === null) throw new CastFormatError(1, 'the header line is missing (the recording is empty)')
+}
+
+function countNewlines (text: string): number {
+  let count = 0
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) count++
+  return count
+}
+
+/** 1-based line, within `text`, of its first non-blank line. */
+function lineOfFirstEvent (text: string): number {
+  const lines = text.split('\n')
+  const index = lines.findIndex((line) => line.replace(/\r$/, '').trim() !== '')
+  return index < 0 ? 1 : index + 1
+}
+
+/** Runs a parse of text that starts `offset` lines into the recording, and moves the line an error names. */
+function renumbered<T> (parse: () => T, offset: number): T {
+  try {
+    return parse()
+  } catch (err) {
+    if (!(err instanceof CastFormatError) || offset === 0) throw err
+    throw new CastFormatError(err.line + offset, problemOf(err))
+  }
+}
+
+/** The problem part of a CastFormatError's message (the template's second %s). */
+function problemOf (err: CastFormatError): string {
+  const [before = '', middle = '', after = ''] = ERRORS.PORTCULLIS_CAST_INVALID.split('%s')
+  const prefix = before + String(err.line) + middle
+  return err.message.startsWith(prefix) && err.message.endsWith(after)
+    ? err.message.slice(prefix.length, err.message.length - after.length)
+    : err.message
+}
