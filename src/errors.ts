@@ -15,8 +15,11 @@ export const ERRORS = {
   PORTCULLIS_SOCKET_IN_USE: 'Another process is already listening on %s. Stop it, or pass --socket/--admin-socket with another path.',
   PORTCULLIS_INPUT: 'Cannot read %s: %s.',
   PORTCULLIS_SSH_KEY_INVALID: '%s',
+  PORTCULLIS_SSH_HOST_KEY_INVALID: 'The SSH host key %s cannot be read (%s). Move it away and run `portcullis keys init` to make a new one (users must then update known_hosts).',
+  PORTCULLIS_SSH_LISTEN: 'The SSH bridge cannot listen on %s: %s. Set bridge.listen in the policy to a free address and port.',
+  PORTCULLIS_EXEC_FAILED: 'The daemon refused or failed the exec (%s): %s',
   PORTCULLIS_CAST_INVALID: 'Line %s of the recording is not valid asciicast v2: %s.',
-  PORTCULLIS_AUDIT_LOCKED: 'The audit store %s is locked by another process: a running `portcullis serve` owns it. Use the admin socket commands (`portcullis audit tail|export|verify`) while it runs, or stop the daemon to open the store directly.',
+  PORTCULLIS_AUDIT_LOCKED: 'The audit store %s is locked by another process: a running `portcullis serve` owns it. Use the admin socket commands (`portcullis audit tail|export|verify|sessions|replay`) while it runs, or stop the daemon to open the store directly.',
   PORTCULLIS_AUDIT_OPEN_FAILED: 'Cannot open the audit store %s: %s. Check that the directory is writable by portcullis and not damaged.',
   PORTCULLIS_AUDIT_NOT_FOUND: 'There is no audit store at %s. Pass the data directory that `portcullis serve --data` uses.',
   PORTCULLIS_AUDIT_HEAD_MISMATCH: 'The audit store %s does not match its own head (%s), so portcullis will not add to it. Run `portcullis audit verify --data %s` to find the first bad record, and keep a copy of the directory for investigation.',
@@ -24,7 +27,11 @@ export const ERRORS = {
   PORTCULLIS_AUDIT_UNAVAILABLE: 'The audit store refuses new records since a write failed (%s). Restart `portcullis serve` once the disk problem is fixed.',
   PORTCULLIS_AUDIT_CLOSED: 'The audit store is closed; no more records can be added.',
   PORTCULLIS_AUDIT_INVALID_INPUT: 'This audit record cannot be stored: %s.',
-  PORTCULLIS_AUDIT_CORRUPT: 'The audit record under key %s cannot be read (%s). Run `portcullis audit verify` to check the whole chain.'
+  PORTCULLIS_AUDIT_CORRUPT: 'The audit record under key %s cannot be read (%s). Run `portcullis audit verify` to check the whole chain.',
+  PORTCULLIS_AUDIT_CAST_WRITE_FAILED: 'Writing the recording of session %s to the audit store failed: %s. The session is ended; check the disk, then restart `portcullis serve`.',
+  PORTCULLIS_SESSION_ID_INVALID: '%s is not a session ID: they look like s-3f9a0c1b2d4e5f60. Run `portcullis audit sessions` to list them.',
+  PORTCULLIS_SESSION_NOT_FOUND: 'There is no session %s in the audit trail. Run `portcullis audit sessions` to list the recorded sessions.',
+  PORTCULLIS_SESSION_NO_RECORDING: 'Session %s has no recording: portcullis stopped before any of it was written. `portcullis audit sessions` shows how it ended.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

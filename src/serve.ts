@@ -3,14 +3,20 @@
 
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type http from 'node:http'
 import type { Logger } from 'pino'
+import { recoverInterruptedSessions } from './audit/sessions.js'
 import { AuditStore } from './audit/store.js'
 import { Authorizer } from './authz/authorizer.js'
 import { createAdminApp, listenAdmin } from './admin/server.js'
+import { ensureHostKey } from './bridge/host-key.js'
+import { BridgeServer } from './bridge/server.js'
+import { BridgeTargets } from './bridge/targets.js'
 import { DockerClient, parseDockerHost } from './docker/client.js'
 import { ResourceResolver } from './docker/resolver.js'
+import { BridgeGrants } from './identity/bridge-grants.js'
 import { readKey, readTokenSettings } from './identity/keys.js'
 import { IdentityResolver } from './identity/resolve.js'
 import { TokenVerifier } from './identity/tokens.js'
@@ -49,7 +55,8 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   const docker = new DockerClient(parseDockerHost(options.dockerHost), internalSecret)
   const resolver = new ResourceResolver(docker, { logger })
   const audit = await AuditStore.open(options.data, { logger })
-  const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret), resolver, audit, logger, { pluginName: options.pluginName })
+  const grants = new BridgeGrants()
+  const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret, grants), resolver, audit, logger, { pluginName: options.pluginName })
 
   await audit.append({ kind: 'system', action: 'portcullis.start', reason: `portcullis ${VERSION} started with policy ${policy.path}`, fields: { policyDigest: policy.current.digest, pid: process.pid } })
 
@@ -64,6 +71,9 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       fields: { policyDigest: outcome.digest }
     }).catch((err: unknown) => logger.error({ err }, 'could not record the policy reload'))
   })
+  // Sessions the last run could not close (it crashed or was killed) get their end record now.
+  const interrupted = await recoverInterruptedSessions(audit, logger)
+  if (interrupted.length > 0) logger.warn({ sessions: interrupted }, 'recorded SSH sessions that the previous run left open as interrupted')
   policy.watch()
   const onHup = (): void => { policy.reload() }
   process.on('SIGHUP', onHup)
@@ -74,12 +84,40 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   await listen(plugin, await prepared(options.socket, 0o755))
   chmodSync(options.socket, 0o660)
   resolver.start()
+
+  let bridge: BridgeServer | null = null
+  const bridgeSettings = policy.current.bridge
+  if (bridgeSettings.enabled) {
+    const { key, created } = ensureHostKey(options.keys)
+    if (created) logger.info({ fingerprint: key.fingerprint, path: key.path }, 'made the SSH bridge host key')
+    bridge = new BridgeServer({
+      policy,
+      audit,
+      targets: new BridgeTargets(authorizer, docker),
+      grants,
+      endpoint: docker.endpoint,
+      logger,
+      host: bridgeSettings.hostname ?? hostname(),
+      port: bridgeSettings.port,
+      live: new Set()
+    }, key)
+    const address = await bridge.listen(bridgeSettings.host, bridgeSettings.port)
+    logger.info({ address: address.address, port: address.port, fingerprint: key.fingerprint }, 'SSH bridge listening')
+  }
+  policy.on('reload', (outcome) => {
+    const now = policy.current.bridge
+    if (outcome.ok && outcome.changed && (now.enabled !== bridgeSettings.enabled || now.host !== bridgeSettings.host || now.port !== bridgeSettings.port)) {
+      logger.warn('bridge.enabled or bridge.listen changed: restart portcullis to apply it (the other bridge settings apply to new sessions now)')
+    }
+  })
   logger.info({ socket: options.socket, admin: options.adminSocket, data: options.data, policy: policy.path }, 'portcullis is serving')
 
   return {
     async close () {
       process.off('SIGHUP', onHup)
       policy.close()
+      // Sessions end first, while the daemon and the plugin socket can still stop their processes and judge calls.
+      await bridge?.close()
       resolver.stop()
       await shutdownPluginServer(plugin, options.socket)
       await closeServer(admin)

@@ -48,7 +48,7 @@ export class Authorizer {
         decision: decision.allow ? 'allow' : 'deny',
         reason: decision.reason,
         code: decision.code,
-        fields: facts?.auditFields ?? null
+        fields: identity?.session !== undefined ? { ...facts?.auditFields, session: identity.session } : facts?.auditFields ?? null
       })
       seq = record.seq
     } catch (err) {
@@ -90,6 +90,17 @@ export class Authorizer {
     return ALLOW
   }
 
+  /**
+   * What the plugin would decide for `identity` sending `req`, without recording it. The SSH bridge asks before it
+   * calls the daemon, so a refusal reaches the user as a clear message; the daemon's own call is then judged (and
+   * recorded) again here, by the same function.
+   */
+  async preview (identity: Identity, req: AuthZRequest): Promise<{ decision: Decision, facts: RequestFacts, resources: ResourceFacts }> {
+    const facts = readRequest(req)
+    const resources = facts.action !== null && facts.bodyProblem === undefined ? await this.resources.resolve(facts) : { references: [] }
+    return { decision: decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker' }), facts, resources }
+  }
+
   /** The pure part plus the look-ups it needs; never throws. */
   private async judge (req: AuthZRequest): Promise<{ decision: Decision, identity?: Identity, facts?: RequestFacts, resources?: ResourceFacts }> {
     let identity: Identity | undefined
@@ -98,8 +109,9 @@ export class Authorizer {
       const who = this.identities.resolve(req)
       facts = readRequest(req)
       if (!who.ok) {
-        identity = { user: null, method: 'jwt', tokenId: who.tokenId }
-        return { decision: denied('BAD_TOKEN', `${who.reason}. ${TOKEN_HINT}`, { action: facts.action }), identity, facts }
+        identity = { user: null, method: who.method, tokenId: who.tokenId }
+        const hint = who.method === 'jwt' ? ` ${TOKEN_HINT}` : ''
+        return { decision: denied('BAD_TOKEN', `${who.reason}.${hint}`, { action: facts.action }), identity, facts }
       }
       identity = who.identity
       // Internal and anonymous callers are judged without look-ups: internal ones must never trigger another

@@ -96,7 +96,9 @@ export interface ResourceFacts {
   references: ResolvedResource[]
 }
 
-export type AuthMethod = 'tls' | 'jwt' | 'anonymous' | 'internal'
+/** `ssh`: a session the SSH bridge authenticated by public key; `bridge`: an exec call the bridge makes to the
+ * daemon on behalf of such a session (it carries a grant only the bridge and the plugin know). */
+export type AuthMethod = 'tls' | 'jwt' | 'anonymous' | 'internal' | 'ssh' | 'bridge'
 
 export interface Identity {
   /** null for anonymous callers. */
@@ -104,4 +106,6 @@ export interface Identity {
   method: AuthMethod
   /** Token ID (`jti`) or a short fingerprint of the token, for the audit record. */
   tokenId?: string
+  /** For `bridge` and `ssh` identities: the bridge session the call belongs to. */
+  session?: string
 }

@@ -1,3 +1,4 @@
+import { ensureHostKey } from '../bridge/host-key.js'
 import { DEFAULT_TOKEN_SETTINGS, initKeys, TOKEN_ALGORITHMS, type TokenAlgorithm } from '../identity/keys.js'
 import { PortcullisError } from '../errors.js'
 import { defineCommand } from './command.js'
@@ -5,7 +6,7 @@ import { DEFAULTS } from './defaults.js'
 
 export const keysInitCommand = defineCommand({
   name: 'keys init',
-  summary: 'Make the key pair that signs and verifies user tokens, with the issuer and audience tokens must carry.',
+  summary: 'Make the key pair that signs and verifies user tokens (with the issuer and audience tokens must carry), and the SSH bridge host key.',
   usage: 'keys init [--keys DIR] [--algorithm ES256] [--issuer NAME] [--audience NAME]',
   options: {
     keys: { type: 'string', default: DEFAULTS.keys },
@@ -14,7 +15,7 @@ export const keysInitCommand = defineCommand({
     audience: { type: 'string', default: DEFAULT_TOKEN_SETTINGS.audience }
   },
   help: {
-    '--keys DIR': `where to write token.key (private, 0600), token.pub and token.json (default ${DEFAULTS.keys})`,
+    '--keys DIR': `where to write token.key (private, 0600), token.pub, token.json and ssh_host_ed25519_key (default ${DEFAULTS.keys})`,
     '--algorithm ALG': `${TOKEN_ALGORITHMS.join(', ')} (default ES256); verification is pinned to it`,
     '--issuer NAME': 'the iss every token must carry (default portcullis)',
     '--audience NAME': 'the aud every token must carry (default docker)'
@@ -25,6 +26,10 @@ export const keysInitCommand = defineCommand({
     }
     const written = initKeys(values.keys, { algorithm: values.algorithm as TokenAlgorithm, issuer: values.issuer, audience: values.audience })
     process.stdout.write(`wrote ${written.privateKeyPath} and ${written.publicKeyPath}\n`)
+    // An existing host key is kept: replacing it would break every user's known_hosts entry.
+    const { key, created } = ensureHostKey(values.keys)
+    process.stdout.write(`${created ? 'wrote' : 'kept'} the SSH bridge host key ${key.path} (${key.fingerprint})\n` +
+      `users add this line to ~/.ssh/known_hosts (with your host name and port): [dockerhost]:2222 ${key.publicLine}\n`)
     return 0
   }
 })

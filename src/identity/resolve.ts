@@ -1,19 +1,20 @@
-// Who is calling, in order of trust: the daemon-verified TLS user, portcullis's own lookups, a signed token,
-// else anonymous. A token that is present but bad is refused outright rather than treated as anonymous.
+// Who is calling, in order of trust: the daemon-verified TLS user, portcullis's own lookups, the SSH bridge's
+// session grants, a signed token, else anonymous. A token that is present but bad is refused outright rather than treated as anonymous.
 
 import { timingSafeEqual } from 'node:crypto'
-import type { AuthZRequest, Identity } from '../authz/types.js'
+import type { AuthMethod, AuthZRequest, Identity } from '../authz/types.js'
+import { BRIDGE_HEADER, type BridgeGrants } from './bridge-grants.js'
 import { fingerprint, type TokenVerifier } from './tokens.js'
 
 export const TOKEN_HEADER = 'X-Portcullis-Token'
 export const INTERNAL_HEADER = 'X-Portcullis-Internal'
 
-export type IdentityVerdict = { ok: true, identity: Identity } | { ok: false, reason: string, tokenId?: string }
+export type IdentityVerdict = { ok: true, identity: Identity } | { ok: false, method: AuthMethod, reason: string, tokenId?: string }
 
 export class IdentityResolver {
   private readonly internalSecret: Buffer
 
-  constructor (private readonly tokens: TokenVerifier | null, internalSecret: string) {
+  constructor (private readonly tokens: TokenVerifier | null, internalSecret: string, private readonly grants: BridgeGrants | null = null) {
     this.internalSecret = Buffer.from(internalSecret)
   }
 
@@ -26,12 +27,19 @@ export class IdentityResolver {
     if (internal !== undefined && this.isInternal(internal)) {
       return { ok: true, identity: { user: 'portcullis', method: 'internal' } }
     }
+    const grantSecret = header(headers, BRIDGE_HEADER)
+    if (grantSecret !== undefined) {
+      // Only the bridge in this process can hold a live grant; a stale or guessed one is refused, never anonymous.
+      const grant = this.grants?.find(grantSecret)
+      if (grant === undefined) return { ok: false, method: 'bridge', reason: 'the SSH bridge session this call claims is over or unknown' }
+      return { ok: true, identity: { user: grant.user, method: 'bridge', session: grant.session } }
+    }
     const token = header(headers, TOKEN_HEADER)
     if (token !== undefined && token !== '') {
-      if (this.tokens === null) return { ok: false, reason: 'tokens are not enabled on this daemon (no keys)' }
+      if (this.tokens === null) return { ok: false, method: 'jwt', reason: 'tokens are not enabled on this daemon (no keys)' }
       const verdict = this.tokens.verify(token.trim())
       // The fingerprint lets a reviewer tie repeated bad attempts to one token without storing it.
-      if (!verdict.ok) return { ok: false, reason: verdict.reason, tokenId: fingerprint(token.trim()) }
+      if (!verdict.ok) return { ok: false, method: 'jwt', reason: verdict.reason, tokenId: fingerprint(token.trim()) }
       return { ok: true, identity: { user: verdict.claims.user, method: 'jwt', tokenId: verdict.claims.tokenId } }
     }
     return { ok: true, identity: { user: null, method: 'anonymous' } }

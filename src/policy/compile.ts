@@ -18,6 +18,29 @@ export interface PolicyDocument {
   projects: Record<string, { description?: string, members: Record<string, string> }>
   global?: { members?: Record<string, string> }
   users?: Record<string, UserDocument>
+  bridge?: BridgeDocument
+}
+
+export interface BridgeDocument {
+  enabled?: boolean
+  listen?: string
+  shell?: string[]
+  env?: string[]
+  idleTimeout?: string
+  maxSession?: string
+  hostname?: string
+}
+
+/** The SSH bridge settings with every default filled in and durations in milliseconds. */
+export interface BridgeSettings {
+  readonly enabled: boolean
+  readonly host: string
+  readonly port: number
+  readonly shell: readonly string[]
+  readonly env: GlobSet
+  readonly idleTimeoutMs: number
+  readonly maxSessionMs: number
+  readonly hostname: string | null
 }
 
 export interface RoleDocument {
@@ -65,6 +88,7 @@ export interface CompiledPolicy {
   readonly global: ReadonlyMap<string, CompiledRole>
   readonly anonymous: GlobSet
   readonly users: Readonly<Record<string, UserDocument>>
+  readonly bridge: BridgeSettings
   /** Every membership a user holds, project ones first. */
   membershipsOf (user: string): readonly Membership[]
 }
@@ -98,6 +122,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
 
   const problems: PolicyProblem[] = []
   checkReferences(document, problems)
+  checkBridge(document.bridge, problems)
   if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
   if (problems.length > 0) throw new PolicyValidationError(problems)
 
@@ -134,6 +159,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     global,
     anonymous: new GlobSet(document.anonymous?.allow ?? []),
     users: document.users ?? {},
+    bridge: compileBridge(document.bridge ?? {}),
     membershipsOf
   })
 }
@@ -253,4 +279,38 @@ function compileRole (document: PolicyDocument, name: string): CompiledRole {
       return verdict
     }
   })
+}
+
+function checkBridge (bridge: BridgeDocument | undefined, problems: PolicyProblem[]): void {
+  if (bridge === undefined) return
+  if (bridge.listen !== undefined) {
+    const port = Number(bridge.listen.slice(bridge.listen.lastIndexOf(':') + 1))
+    if (port < 1 || port > 65535) problems.push({ path: '$.bridge.listen', message: `port ${port} is not between 1 and 65535` })
+  }
+  for (const key of ['idleTimeout', 'maxSession'] as const) {
+    if (bridge[key] !== undefined && durationMs(bridge[key]) <= 0) problems.push({ path: `$.bridge.${key}`, message: 'must be longer than 0' })
+  }
+}
+
+function compileBridge (bridge: BridgeDocument): BridgeSettings {
+  const listen = bridge.listen ?? '127.0.0.1:2222'
+  const colon = listen.lastIndexOf(':')
+  return Object.freeze({
+    enabled: bridge.enabled === true,
+    host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
+    port: Number(listen.slice(colon + 1)),
+    shell: Object.freeze([...(bridge.shell ?? ['/bin/sh'])]),
+    env: new GlobSet(bridge.env ?? ['LANG', 'LC_*', 'TERM', 'TZ', 'COLORTERM']),
+    idleTimeoutMs: durationMs(bridge.idleTimeout ?? '15m'),
+    maxSessionMs: durationMs(bridge.maxSession ?? '8h'),
+    hostname: bridge.hostname ?? null
+  })
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `90`, `30s`, `15m`, `8h`, `2d` → milliseconds (the schema has already checked the shape). */
+function durationMs (text: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(text)
+  return match === null ? 0 : Number(match[1]) * DURATION_UNITS[match[2] || 's']!
 }

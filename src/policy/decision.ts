@@ -19,6 +19,12 @@ export const DENY_CODES = {
   EXEC_COMMAND: 'the exec command is refused for the role',
   SELF_PROTECTION: 'management of portcullis itself needs an unsafe role',
   INTERNAL_ONLY_READS: 'portcullis\'s own identity may only look objects up',
+  BRIDGE_GRANT_SCOPE: 'an SSH bridge session grant was used for something other than its exec',
+  SSH_LOGIN_FAILED: 'an SSH login offered no key of the user it named (or named no such user)',
+  CONTAINER_NOT_FOUND: 'the SSH login names a container that does not exist',
+  CONTAINER_NOT_RUNNING: 'the SSH login names a container that is not running',
+  BRIDGE_UNAVAILABLE: 'the SSH bridge could not reach the daemon or start the exec',
+  RECORDING_FAILED: 'the SSH session could not be recorded, so it was refused or ended',
   INTERNAL_ERROR: 'portcullis failed while deciding; it fails closed',
   AUDIT_FAILED: 'the decision could not be recorded; it fails closed'
 } as const

@@ -14,9 +14,12 @@ export interface DecideOptions {
 
 /** What portcullis's own lookups may do: read-only, and nothing that needs another lookup. */
 const INTERNAL_ACTIONS = new Set([
-  'container.inspect', 'exec.inspect', 'volume.inspect', 'network.inspect', 'plugin.inspect',
+  'container.list', 'container.inspect', 'exec.inspect', 'volume.inspect', 'network.inspect', 'plugin.inspect',
   'system.ping', 'system.version', 'system.events'
 ])
+
+/** What the SSH bridge's session grants may do: run the session's exec and nothing else. */
+const BRIDGE_ACTIONS = new Set(['container.exec', 'exec.start', 'exec.resize', 'exec.inspect', 'container.inspect'])
 
 /** What may switch portcullis off or change what runs: reading it (inspect) is not management. */
 const SELF_MANAGEMENT = new Set(['plugin.disable', 'plugin.enable', 'plugin.remove', 'plugin.set', 'plugin.upgrade', 'plugin.push'])
@@ -45,6 +48,14 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     return INTERNAL_ACTIONS.has(action)
       ? allowed(action, null, null, 'portcullis looking up an object')
       : denied('INTERNAL_ONLY_READS', `portcullis's own identity may not ${action}`, facts)
+  }
+
+  if (identity.method === 'bridge') {
+    if (!BRIDGE_ACTIONS.has(action)) {
+      return denied('BRIDGE_GRANT_SCOPE', `an SSH bridge session grant may only run its exec, not ${action}`, facts)
+    }
+    // Calls the bridge makes for a session are that session: `bridge-only` roles may be interactive here.
+    options = { ...options, channel: 'bridge' }
   }
 
   if (req.bodyProblem !== undefined) {

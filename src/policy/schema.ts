@@ -100,6 +100,50 @@ export const POLICY_SCHEMA = {
         members: { type: 'object', propertyNames: name, additionalProperties: { type: 'string' }, default: {} }
       }
     },
+    bridge: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The SSH bridge: `ssh -p 2222 alice+web-1@dockerhost` opens a recorded shell in container web-1.',
+      properties: {
+        enabled: { type: 'boolean', default: false, description: 'Start the SSH server with `portcullis serve`. Changing it needs a restart.' },
+        listen: {
+          type: 'string',
+          default: '127.0.0.1:2222',
+          pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9A-Za-z.-]+):[0-9]{1,5}$',
+          description: 'Address and port to listen on, e.g. `0.0.0.0:2222` or `[::1]:2222`. Changing it needs a restart.'
+        },
+        shell: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          minItems: 1,
+          default: ['/bin/sh'],
+          description: 'What a login without a command runs; judged by the exec command rules like any command.'
+        },
+        env: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*\\*?$' },
+          default: ['LANG', 'LC_*', 'TERM', 'TZ', 'COLORTERM'],
+          description: 'Environment variables a client may pass (`SendEnv`); a trailing `*` matches a prefix. Others are dropped.'
+        },
+        idleTimeout: {
+          type: 'string',
+          pattern: '^[0-9]+[smhd]?$',
+          default: '15m',
+          description: 'A session with no input and no output for this long is ended (`30s`, `15m`, `2h`).'
+        },
+        maxSession: {
+          type: 'string',
+          pattern: '^[0-9]+[smhd]?$',
+          default: '8h',
+          description: 'A session is ended after this long whatever happens.'
+        },
+        hostname: {
+          type: 'string',
+          description: 'The host name users should type, shown in hints (default: the machine\'s host name).'
+        }
+      }
+    },
     users: {
       type: 'object',
       default: {},

@@ -1,0 +1,429 @@
+// One SSH session running as a Docker exec, recorded from first byte to exit status: the session.start record is
+// durable before the exec exists, every byte each way goes into the asciicast recording, and the session.end
+// record carries the exit status, the byte counts and the digest of the recording, so the hash chain covers it.
+
+import { randomInt } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import type { ServerChannel } from 'ssh2'
+import type { CastSink, CastSummary } from '../audit/casts.js'
+import type { AuditStore } from '../audit/store.js'
+import type { DockerEndpoint } from '../docker/client.js'
+import { BRIDGE_HEADER, type BridgeGrants } from '../identity/bridge-grants.js'
+import { CastRecorder } from './asciicast.js'
+import { StreamDemuxer } from './demux.js'
+import { ExecClient, type ExecCreateBody } from './exec-client.js'
+import { signalExecProcess, type SignalOutcome } from './signal-exec.js'
+import type { ContainerInfo } from './targets.js'
+
+export type EndReason = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'error'
+
+export interface PtySize {
+  term: string
+  cols: number
+  rows: number
+}
+
+export interface RecordedExecOptions {
+  sessionId: string
+  user: string
+  /** `SHA256:…` of the key the user logged in with. */
+  key: string
+  /** `ip:port` of the SSH client. */
+  client: string
+  container: ContainerInfo
+  role: string | null
+  body: ExecCreateBody
+  /** What the user asked to run; null for a login shell. */
+  command: string | null
+  pty: PtySize | null
+  env: Record<string, string>
+  channel: ServerChannel
+  idleTimeoutMs: number
+  maxSessionMs: number
+}
+
+export interface RecordedExecDeps {
+  audit: AuditStore
+  grants: BridgeGrants
+  endpoint: DockerEndpoint
+  logger: Logger
+}
+
+/** Exit statuses of our own, as `docker run` uses them: 125 the bridge failed, 126 the exec was refused. */
+export const EXIT_BRIDGE_FAILED = 125
+export const EXIT_REFUSED = 126
+
+const KILL_GRACE_MS = 2000
+const STREAM_END_GRACE_MS = 5000
+
+export class RecordingUnavailableError extends Error {}
+
+export class RecordedExec {
+  bytesIn = 0
+  bytesOut = 0
+  bytesErr = 0
+
+  readonly #o: RecordedExecOptions
+  readonly #deps: RecordedExecDeps
+  readonly #log: Logger
+  readonly #started = Date.now()
+  #lastActivity = Date.now()
+  #recorder!: CastRecorder
+  #sink!: CastSink
+  #exec!: ExecClient
+  #execId: string | null = null
+  #socket: Duplex | null = null
+  #endedBy: EndReason | null = null
+  #endMessage: string | null = null
+  #pendingSize: { cols: number, rows: number } | null = null
+  #pauses = new Set<string>()
+  #timers: NodeJS.Timeout[] = []
+  #killing: Promise<void> | null = null
+  #killOutcome: SignalOutcome | null = null
+
+  constructor (options: RecordedExecOptions, deps: RecordedExecDeps) {
+    this.#o = options
+    this.#deps = deps
+    this.#log = deps.logger.child({ session: options.sessionId, user: options.user, container: options.container.name })
+  }
+
+  get sessionId (): string { return this.#o.sessionId }
+
+  /** Runs the session to its end; resolves with the exit status sent to the client. Throws
+   * RecordingUnavailableError, before anything ran, when the session cannot be recorded. */
+  async run (): Promise<number> {
+    const o = this.#o
+    let startSeq: number
+    try {
+      startSeq = (await this.#deps.audit.append({
+        kind: 'session',
+        user: o.user,
+        authMethod: 'ssh',
+        action: 'session.start',
+        project: o.container.project,
+        role: o.role,
+        resource: o.container.name,
+        decision: 'allow',
+        reason: `${o.user} opened ${o.command === null ? 'a shell' : 'a command'} in ${o.container.name} over SSH`,
+        fields: {
+          session: o.sessionId,
+          containerId: o.container.id,
+          command: o.command === null ? null : [o.command],
+          exec: o.body.Cmd,
+          tty: o.pty !== null,
+          ...(o.pty !== null ? { term: o.pty.term, width: o.pty.cols, height: o.pty.rows } : {}),
+          client: o.client,
+          key: o.key
+        }
+      })).seq
+    } catch (err) {
+      throw new RecordingUnavailableError((err as Error).message, { cause: err })
+    }
+
+    this.#recorder = new CastRecorder({
+      width: o.pty?.cols ?? 80,
+      height: o.pty?.rows ?? 24,
+      startedAt: new Date(this.#started),
+      command: o.command ?? o.body.Cmd.join(' '),
+      title: `${o.user}@${o.container.name}`,
+      env: { TERM: o.pty?.term ?? '', SHELL: o.body.Cmd[0] ?? '' },
+      user: o.user,
+      container: o.container.name,
+      project: o.container.project,
+      sessionId: o.sessionId
+    })
+    this.#sink = this.#deps.audit.castSink(o.sessionId, startSeq)
+    this.#sink.on('error', (err: Error) => {
+      this.#log.error({ err }, 'the session recording failed; ending the session')
+      this.terminate('recording-failed', 'this session can no longer be recorded, so portcullis ends it')
+    })
+    this.#sink.on('drain', () => this.#resume('sink'))
+    this.#sink.write(this.#recorder.header() + '\n')
+
+    const grant = this.#deps.grants.issue(o.user, o.sessionId)
+    this.#exec = new ExecClient(this.#deps.endpoint, { [BRIDGE_HEADER]: grant.secret })
+    let status = EXIT_BRIDGE_FAILED
+    try {
+      status = await this.#runExec()
+    } finally {
+      this.#stopTimers()
+      this.#deps.grants.revoke(grant)
+    }
+    await this.#finish(startSeq, status)
+    return status
+  }
+
+  resize (cols: number, rows: number): void {
+    if (!(cols > 0 && rows > 0)) return
+    if (this.#recorder !== undefined && this.#endedBy === null) {
+      this.#recorder.resize(cols, rows)
+      this.#record()
+    }
+    if (this.#execId === null || this.#socket === null) {
+      this.#pendingSize = { cols, rows }
+      return
+    }
+    this.#exec.resize(this.#execId, cols, rows).catch((err: unknown) => this.#log.debug({ err }, 'resize failed'))
+  }
+
+  /** A signal the client asked for (`INT`, `TERM`…), sent to the exec's process. */
+  signal (signal: NodeJS.Signals): void {
+    void this.#withPid((pid) => {
+      const outcome = signalExecProcess(pid, this.#o.container.id, signal)
+      this.#log.debug({ signal, outcome }, 'client signal')
+    })
+  }
+
+  /** Ends the session from our side: tells the user why (unless they are gone) and stops the process. */
+  terminate (reason: EndReason, message: string): void {
+    if (this.#endedBy !== null) return
+    this.#endedBy = reason
+    this.#endMessage = message
+    if (reason !== 'client') this.#tellUser(message)
+    this.#killing ??= this.#kill()
+  }
+
+  async #runExec (): Promise<number> {
+    const o = this.#o
+    try {
+      this.#execId = await this.#exec.create(o.container.id, o.body)
+      const { socket, head } = await this.#exec.start(this.#execId, o.pty !== null)
+      this.#socket = socket
+    } catch (err) {
+      const message = (err as { daemonMessage?: string }).daemonMessage ?? (err as Error).message
+      const status = (err as { status?: number }).status
+      this.#endedBy = 'error'
+      this.#endMessage = message
+      this.#tellUser(status === 403 ? message : `the exec could not be started: ${message}`)
+      return status === 403 ? EXIT_REFUSED : EXIT_BRIDGE_FAILED
+    }
+    if (this.#pendingSize !== null || o.pty !== null) {
+      const size = this.#pendingSize ?? { cols: o.pty!.cols, rows: o.pty!.rows }
+      this.#pendingSize = null
+      this.#exec.resize(this.#execId, size.cols, size.rows).catch((err: unknown) => this.#log.debug({ err }, 'resize failed'))
+    }
+    this.#startTimers()
+    await this.#pump(this.#socket!)
+    return await this.#exitStatus()
+  }
+
+  /** Moves bytes both ways until the exec's stream ends. */
+  #pump (socket: Duplex): Promise<void> {
+    const { channel } = this.#o
+    const tty = this.#o.pty !== null
+    // Once the client is gone the output is still recorded, up to the moment the process is stopped.
+    const out = (chunk: Buffer): void => {
+      this.bytesOut += chunk.length
+      if (!channel.destroyed && !channel.write(chunk)) this.#pause('channel', channel)
+      this.#recorder.output(chunk)
+    }
+    const err = (chunk: Buffer): void => {
+      this.bytesErr += chunk.length
+      if (!channel.destroyed && !channel.stderr.write(chunk)) this.#pause('stderr', channel.stderr)
+      this.#recorder.errorOutput(chunk)
+    }
+    const demux = tty ? null : new StreamDemuxer((stream, payload) => stream === 2 ? err(payload) : out(payload))
+
+    return new Promise((resolve) => {
+      let done = false
+      const end = (): void => {
+        if (done) return
+        done = true
+        resolve()
+      }
+      socket.on('data', (chunk: Buffer) => {
+        this.#lastActivity = Date.now()
+        if (demux === null) out(chunk)
+        else demux.push(chunk)
+        this.#record()
+      })
+      socket.on('end', end)
+      socket.on('close', end)
+      socket.on('error', (e) => {
+        this.#log.debug({ err: e }, 'exec stream error')
+        end()
+      })
+
+      channel.on('data', (chunk: Buffer) => {
+        this.#lastActivity = Date.now()
+        this.bytesIn += chunk.length
+        this.#recorder.input(chunk)
+        this.#record()
+        if (!socket.write(chunk)) {
+          channel.pause()
+          socket.once('drain', () => channel.resume())
+        }
+      })
+      // EOF from the client (`ssh host cmd < file` reached the end): close the process's stdin, keep its output.
+      // With a terminal, sshd ignores it (the pty stays open), and so does the bridge: Docker would hang up the tty.
+      channel.on('end', () => { if (!done && !tty) socket.end() })
+      channel.on('close', () => {
+        this.#resume('channel')
+        this.#resume('stderr')
+        this.terminate('client', 'the client disconnected')
+      })
+      channel.on('error', (e: Error) => this.#log.debug({ err: e }, 'SSH channel error'))
+    })
+  }
+
+  /** Hands the recorder's new lines to the sink; a full sink pauses the exec's output until it drains. */
+  #record (): void {
+    const lines = this.#recorder.drain()
+    if (lines.length === 0) return
+    if (!this.#sink.write(lines.join('\n') + '\n')) this.#pause('sink')
+  }
+
+  #pause (why: string, emitter?: { once: (event: 'drain', fn: () => void) => unknown }): void {
+    if (this.#pauses.has(why)) return
+    this.#pauses.add(why)
+    this.#socket?.pause()
+    emitter?.once('drain', () => this.#resume(why))
+  }
+
+  #resume (why: string): void {
+    if (!this.#pauses.delete(why)) return
+    if (this.#pauses.size === 0) this.#socket?.resume()
+  }
+
+  #startTimers (): void {
+    const { idleTimeoutMs, maxSessionMs } = this.#o
+    const every = Math.max(50, Math.min(1000, Math.floor(idleTimeoutMs / 4)))
+    const idle = setInterval(() => {
+      if (Date.now() - this.#lastActivity >= idleTimeoutMs) this.terminate('idle', `the session was idle for ${describeMs(idleTimeoutMs)}, so portcullis ends it`)
+    }, every)
+    const max = setTimeout(() => this.terminate('max-duration', `the session reached its maximum length of ${describeMs(maxSessionMs)}, so portcullis ends it`), maxSessionMs)
+    this.#timers.push(idle, max)
+  }
+
+  #stopTimers (): void {
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers = []
+  }
+
+  /** SIGHUP, as a terminal hang-up would send, then SIGKILL if it is still there; the stream then ends. */
+  async #kill (): Promise<void> {
+    const socket = this.#socket
+    if (this.#execId === null || socket === null) return
+    await this.#withPid((pid) => { this.#killOutcome = signalExecProcess(pid, this.#o.container.id, 'SIGHUP') })
+    await delay(KILL_GRACE_MS)
+    if (socket.destroyed || socket.readableEnded) return
+    await this.#withPid((pid) => { this.#killOutcome = signalExecProcess(pid, this.#o.container.id, 'SIGKILL') })
+    await delay(STREAM_END_GRACE_MS)
+    if (!socket.destroyed && !socket.readableEnded) {
+      this.#log.warn({ outcome: this.#killOutcome }, 'the exec process could not be stopped; leaving it and closing the stream')
+      socket.destroy()
+    }
+  }
+
+  async #withPid (fn: (pid: number) => void): Promise<void> {
+    if (this.#execId === null) return
+    try {
+      const state = await this.#exec.inspect(this.#execId)
+      if (state.Running && state.Pid > 0) fn(state.Pid)
+    } catch (err) {
+      this.#log.debug({ err }, 'could not look up the exec process')
+    }
+  }
+
+  /** The process's exit status, once the daemon has it. */
+  async #exitStatus (): Promise<number> {
+    for (let attempt = 0; attempt < 60; attempt++) {
+      try {
+        const state = await this.#exec.inspect(this.#execId!)
+        if (!state.Running && typeof state.ExitCode === 'number') return state.ExitCode
+      } catch (err) {
+        this.#log.debug({ err }, 'exec inspect failed')
+        break
+      }
+      await delay(50)
+    }
+    return EXIT_BRIDGE_FAILED
+  }
+
+  async #finish (startSeq: number, status: number): Promise<void> {
+    const o = this.#o
+    const endedBy = this.#endedBy ?? 'exit'
+    let cast: CastSummary
+    let recordingProblem: string | null = null
+    try {
+      this.#recorder.finish()
+      this.#record()
+      cast = await this.#sink.finish()
+    } catch (err) {
+      recordingProblem = (err as Error).message
+      cast = this.#sink.summary()
+    }
+    if (!o.channel.destroyed) {
+      o.channel.exit(status)
+      o.channel.end()
+    }
+    const durationMs = Date.now() - this.#started
+    try {
+      await this.#deps.audit.append({
+        kind: 'session',
+        user: o.user,
+        authMethod: 'ssh',
+        action: 'session.end',
+        project: o.container.project,
+        role: o.role,
+        resource: o.container.name,
+        decision: null,
+        reason: describeEnd(endedBy, status, this.#endMessage) + (recordingProblem !== null ? `; the end of the recording was lost: ${recordingProblem}` : ''),
+        fields: {
+          session: o.sessionId,
+          startSeq,
+          exitCode: endedBy === 'error' ? null : status,
+          signal: null,
+          endedBy,
+          durationMs,
+          bytesIn: this.bytesIn,
+          bytesOut: this.bytesOut,
+          bytesErr: this.bytesErr,
+          ...(this.#killOutcome !== null ? { kill: this.#killOutcome } : {}),
+          cast
+        }
+      })
+      await this.#sink.release()
+    } catch (err) {
+      // The open-session marker stays; the next start records this session as interrupted.
+      this.#log.error({ err }, 'could not record the end of an SSH session')
+    }
+  }
+
+  #tellUser (message: string): void {
+    const channel = this.#o.channel
+    if (channel.destroyed || channel.writableEnded) return
+    const eol = this.#o.pty !== null ? '\r\n' : '\n'
+    channel.stderr.write(`${eol}portcullis: ${message}${eol}`)
+  }
+}
+
+function describeEnd (endedBy: EndReason, status: number, message: string | null): string {
+  switch (endedBy) {
+    case 'exit': return `the command exited with status ${status}`
+    case 'client': return `the client disconnected; the process was stopped (status ${status})`
+    case 'error': return `the exec could not run: ${message ?? 'unknown error'}`
+    default: return `${message ?? endedBy} (status ${status})`
+  }
+}
+
+function describeMs (ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`
+  return `${Math.round(ms / 1000)}s`
+}
+
+function delay (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * A detach sequence nobody types by accident and nobody can know: Docker cannot turn detaching off, and with its
+ * default (Ctrl-P Ctrl-Q) those keys would never reach the program. Docker holds back a key that could begin the
+ * sequence until the next one arrives, so it begins with NUL (Ctrl-@), the key least likely to be typed alone.
+ */
+export function unguessableDetachKeys (): string {
+  const letters = 'abcdefghijklmnopqrstuvwxyz'
+  return ['ctrl-@', ...Array.from({ length: 15 }, () => `ctrl-${letters[randomInt(letters.length)]!}`)].join(',')
+}

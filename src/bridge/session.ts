@@ -1,0 +1,268 @@
+// One SSH "session" channel: collects the pty, env and size the client asks for, then turns its shell or exec
+// request into a recorded Docker exec, or into the container picker when the login named no container.
+
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { ServerChannel, Session } from 'ssh2'
+import type { AuditStore } from '../audit/store.js'
+import type { Identity } from '../authz/types.js'
+import type { DockerEndpoint } from '../docker/client.js'
+import type { BridgeGrants } from '../identity/bridge-grants.js'
+import type { DenyCode } from '../policy/decision.js'
+import type { PolicySource } from '../policy/source.js'
+import { Picker, formatContainerList, type PickerAction, type PickerEntry } from './picker.js'
+import { EXIT_BRIDGE_FAILED, EXIT_REFUSED, RecordedExec, RecordingUnavailableError, unguessableDetachKeys, type PtySize } from './recorded-exec.js'
+import { sshSignal } from './signal-exec.js'
+import type { BridgeTargets, ContainerInfo } from './targets.js'
+import type { ExecCreateBody } from './exec-client.js'
+
+export interface BridgeContext {
+  policy: PolicySource
+  audit: AuditStore
+  targets: BridgeTargets
+  grants: BridgeGrants
+  endpoint: DockerEndpoint
+  logger: Logger
+  /** What users type to reach the bridge, for hints. */
+  host: string
+  port: number
+  /** Sessions running right now, so shutdown can end them. */
+  live: Set<RecordedExec>
+}
+
+/** Who logged in, from where, and where they asked to go. */
+export interface Peer {
+  user: string
+  container: string | null
+  key: string
+  client: string
+}
+
+export class BridgeSession {
+  #pty: PtySize | null = null
+  readonly #env: Record<string, string> = {}
+  #running: RecordedExec | null = null
+  #started = false
+
+  constructor (private readonly ctx: BridgeContext, private readonly peer: Peer, ssh: Session) {
+    ssh.on('pty', (accept, _reject, info) => {
+      this.#pty = { term: info.term || 'xterm', cols: info.cols > 0 ? info.cols : 80, rows: info.rows > 0 ? info.rows : 24 }
+      accept?.()
+    })
+    ssh.on('window-change', (accept, _reject, info) => {
+      if (this.#pty !== null) this.#pty = { ...this.#pty, cols: info.cols, rows: info.rows }
+      this.#onResize?.(info.cols, info.rows)
+      this.#running?.resize(info.cols, info.rows)
+      accept?.()
+    })
+    ssh.on('env', (accept, reject, info) => {
+      // Only the allow-listed names reach the container: LD_PRELOAD and friends never do.
+      if (this.ctx.policy.current.bridge.env.matches(info.key)) {
+        this.#env[info.key] = info.val
+        accept?.()
+      } else {
+        reject?.()
+      }
+    })
+    ssh.on('signal', (accept, reject, info) => {
+      const signal = sshSignal(info.name.replace(/^SIG/, ''))
+      if (signal === null || this.#running === null) {
+        reject?.()
+        return
+      }
+      this.#running.signal(signal)
+      accept?.()
+    })
+    ssh.on('shell', (accept) => this.#start(accept(), null))
+    ssh.on('exec', (accept, _reject, info) => this.#start(accept(), info.command))
+    ssh.on('subsystem', (_accept, reject) => reject())
+    ssh.on('x11', (_accept, reject) => reject())
+    ssh.on('auth-agent', (_accept, reject) => reject())
+  }
+
+  #onResize: ((cols: number, rows: number) => void) | null = null
+
+  #start (channel: ServerChannel, command: string | null): void {
+    channel.on('error', (err: Error) => this.ctx.logger.debug({ err }, 'SSH channel error'))
+    // One program per session channel, as sshd does.
+    if (this.#started) {
+      channel.stderr.write('portcullis: this session already runs a program\n')
+      channel.exit(EXIT_BRIDGE_FAILED)
+      channel.end()
+      return
+    }
+    this.#started = true
+    this.#run(channel, command).catch((err: unknown) => {
+      this.ctx.logger.error({ err, user: this.peer.user }, 'SSH session failed')
+      this.#refuse(channel, EXIT_BRIDGE_FAILED, `the session failed: ${(err as Error).message}`)
+    })
+  }
+
+  async #run (channel: ServerChannel, command: string | null): Promise<void> {
+    const sessionId = 's-' + randomBytes(8).toString('hex')
+    const identity: Identity = { user: this.peer.user, method: 'bridge', session: sessionId }
+
+    let ref = this.peer.container
+    if (ref === null) {
+      ref = await this.#choose(channel, command, identity)
+      if (ref === null) return
+    }
+
+    const lookup = await this.ctx.targets.find(ref)
+    if (!lookup.found) {
+      await this.#deny(channel, sessionId, command, null, 'CONTAINER_NOT_FOUND',
+        `there is no container "${ref}". To see the containers you may enter: ssh -p ${this.ctx.port} ${this.peer.user}@${this.ctx.host}`)
+      return
+    }
+    const container = lookup.container
+    const body = this.#execBody(command)
+    const decision = await this.ctx.targets.judge(identity, container.id, body)
+    if (!decision.allow) {
+      await this.#deny(channel, sessionId, command, container, decision.code ?? 'ROLE_DENIES', decision.reason, decision.role)
+      return
+    }
+    // Checked after the policy, so only people allowed in learn the container's state.
+    if (!container.running) {
+      await this.#deny(channel, sessionId, command, container, 'CONTAINER_NOT_RUNNING',
+        `container ${container.name} is not running (${container.status}); start it first (docker start ${container.name})`, decision.role)
+      return
+    }
+
+    const settings = this.ctx.policy.current.bridge
+    const exec = new RecordedExec({
+      sessionId,
+      user: this.peer.user,
+      key: this.peer.key,
+      client: this.peer.client,
+      container,
+      role: decision.role,
+      body,
+      command,
+      pty: this.#pty,
+      env: { ...this.#env },
+      channel,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      maxSessionMs: settings.maxSessionMs
+    }, { audit: this.ctx.audit, grants: this.ctx.grants, endpoint: this.ctx.endpoint, logger: this.ctx.logger })
+    this.#running = exec
+    this.ctx.live.add(exec)
+    try {
+      await exec.run()
+    } catch (err) {
+      if (!(err instanceof RecordingUnavailableError)) throw err
+      this.ctx.logger.error({ err }, 'refusing an SSH session that cannot be recorded')
+      this.#refuse(channel, EXIT_BRIDGE_FAILED, 'this session cannot be recorded in the audit store, so portcullis refuses it; an operator must check the portcullis log')
+    } finally {
+      this.ctx.live.delete(exec)
+      this.#running = null
+    }
+  }
+
+  /** Exactly what the daemon will be asked to run: the policy judges this body, and the bridge sends it. */
+  #execBody (command: string | null): ExecCreateBody {
+    const settings = this.ctx.policy.current.bridge
+    // As sshd does: a command line goes to the shell with -c; no command means the login shell.
+    const cmd = command === null ? [...settings.shell] : [settings.shell[0]!, '-c', command]
+    const env = Object.entries(this.#env).map(([key, value]) => `${key}=${value}`)
+    if (this.#pty !== null && this.#env.TERM === undefined) env.push(`TERM=${this.#pty.term}`)
+    return {
+      Cmd: cmd,
+      Tty: this.#pty !== null,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Env: env,
+      DetachKeys: unguessableDetachKeys()
+    }
+  }
+
+  /** No container in the login: list what the user may enter, or let them pick one. Null when nothing was picked. */
+  async #choose (channel: ServerChannel, command: string | null, identity: Identity): Promise<string | null> {
+    const entries = await this.ctx.targets.enterable(identity, this.#execBody(null))
+    const hint = { host: this.ctx.host, port: this.ctx.port }
+    if (command !== null) {
+      channel.stderr.write(`portcullis: name the container to run this in: ssh -p ${this.ctx.port} ${this.peer.user}+CONTAINER@${this.ctx.host} '${command.replace(/'/g, "'\\''")}'\n\n` +
+        formatContainerList(entries, this.peer.user, hint))
+      channel.exit(2)
+      channel.end()
+      return null
+    }
+    if (this.#pty === null) {
+      channel.write(formatContainerList(entries, this.peer.user, hint))
+      channel.exit(0)
+      channel.end()
+      return null
+    }
+    const choice = await this.#pick(channel, entries)
+    if (choice === null) {
+      channel.exit(0)
+      channel.end()
+    }
+    return choice
+  }
+
+  #pick (channel: ServerChannel, entries: PickerEntry[]): Promise<string | null> {
+    const picker = new Picker(entries, { user: this.peer.user, width: this.#pty!.cols, height: this.#pty!.rows })
+    channel.write(picker.render())
+    return new Promise((resolve) => {
+      const finish = (value: string | null): void => {
+        if (escTimer !== null) clearTimeout(escTimer)
+        channel.off('data', onData)
+        channel.off('close', onClose)
+        this.#onResize = null
+        // Leave a clean screen for the shell (or the user's own prompt).
+        if (!channel.destroyed) channel.write('\x1b[0m\x1b[2J\x1b[H')
+        resolve(value)
+      }
+      let escTimer: NodeJS.Timeout | null = null
+      const act = (result: PickerAction): void => {
+        if (result.type === 'redraw') channel.write(picker.render())
+        else if (result.type === 'choose') finish(result.entry.id)
+        else if (result.type === 'quit') finish(null)
+      }
+      const onData = (data: Buffer): void => {
+        if (escTimer !== null) clearTimeout(escTimer)
+        escTimer = null
+        act(picker.key(data))
+        // A lone ESC could still begin an arrow key; if nothing follows soon, it was ESC.
+        if (picker.pendingInput) escTimer = setTimeout(() => act(picker.flush()), 50)
+      }
+      const onClose = (): void => finish(null)
+      this.#onResize = (cols, rows) => {
+        picker.resize(cols, rows)
+        channel.write(picker.render())
+      }
+      channel.on('data', onData)
+      channel.on('close', onClose)
+    })
+  }
+
+  async #deny (channel: ServerChannel, sessionId: string, command: string | null, container: ContainerInfo | null, code: DenyCode, reason: string, role: string | null = null): Promise<void> {
+    try {
+      await this.ctx.audit.append({
+        kind: 'session',
+        user: this.peer.user,
+        authMethod: 'ssh',
+        action: 'session.denied',
+        project: container?.project ?? null,
+        role,
+        resource: container?.name ?? this.peer.container,
+        decision: 'deny',
+        code,
+        reason,
+        fields: { session: sessionId, command: command === null ? null : [command], client: this.peer.client, key: this.peer.key }
+      })
+    } catch (err) {
+      this.ctx.logger.error({ err }, 'could not record a refused SSH session')
+    }
+    this.#refuse(channel, EXIT_REFUSED, reason)
+  }
+
+  #refuse (channel: ServerChannel, status: number, message: string): void {
+    if (channel.destroyed) return
+    const eol = this.#pty !== null ? '\r\n' : '\n'
+    channel.stderr.write(`portcullis: ${message}${eol}`)
+    channel.exit(status)
+    channel.end()
+  }
+}

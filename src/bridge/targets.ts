@@ -1,0 +1,95 @@
+// Which container a login means, and whether the user may enter it: the same policy core as the plugin socket,
+// fed the exact exec request the bridge is about to send, so the answer here and the daemon's answer agree.
+
+import type { Authorizer } from '../authz/authorizer.js'
+import type { AuthZRequest, Identity } from '../authz/types.js'
+import type { DockerClient } from '../docker/client.js'
+import type { Decision } from '../policy/decision.js'
+import type { ExecCreateBody } from './exec-client.js'
+import type { PickerEntry } from './picker.js'
+
+const PROJECT_LABEL = 'portcullis.project'
+
+export interface ContainerInfo {
+  id: string
+  name: string
+  running: boolean
+  status: string
+  image: string
+  project: string | null
+}
+
+export type ContainerLookup = { found: true, container: ContainerInfo } | { found: false }
+
+interface InspectBody {
+  Id: string
+  Name: string
+  State?: { Running?: boolean, Status?: string }
+  Config?: { Image?: string, Labels?: Record<string, string> | null }
+}
+
+interface ListEntry {
+  Id: string
+  Names?: string[]
+  Image?: string
+  Status?: string
+  State?: string
+  Labels?: Record<string, string> | null
+}
+
+export class BridgeTargets {
+  constructor (private readonly authorizer: Authorizer, private readonly docker: DockerClient) {}
+
+  async find (ref: string): Promise<ContainerLookup> {
+    const res = await this.docker.getJson(`/v1.41/containers/${encodeURIComponent(ref)}/json`)
+    if (res.status === 404) return { found: false }
+    if (res.status !== 200) throw new Error(`the daemon answered ${res.status} to a container look-up`)
+    const body = res.body as InspectBody
+    return {
+      found: true,
+      container: {
+        id: body.Id,
+        name: body.Name.replace(/^\//, ''),
+        running: body.State?.Running === true,
+        status: body.State?.Status ?? 'unknown',
+        image: body.Config?.Image ?? '',
+        project: body.Config?.Labels?.[PROJECT_LABEL] ?? null
+      }
+    }
+  }
+
+  /** The policy's answer for this identity creating this exec in this container; nothing is recorded. */
+  async judge (identity: Identity, containerId: string, body: ExecCreateBody): Promise<Decision> {
+    const { decision } = await this.authorizer.preview(identity, execCreateRequest(containerId, body))
+    return decision
+  }
+
+  /** Running containers the identity may open this exec in, for the picker. */
+  async enterable (identity: Identity, body: ExecCreateBody): Promise<PickerEntry[]> {
+    const res = await this.docker.getJson('/v1.41/containers/json')
+    if (res.status !== 200 || !Array.isArray(res.body)) throw new Error(`the daemon answered ${res.status} to a container list`)
+    const entries: PickerEntry[] = []
+    await Promise.all((res.body as ListEntry[]).map(async (c) => {
+      const decision = await this.judge(identity, c.Id, body)
+      if (!decision.allow) return
+      entries.push({
+        project: c.Labels?.[PROJECT_LABEL] ?? '(no project)',
+        name: (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''),
+        id: c.Id,
+        image: c.Image ?? '',
+        status: c.Status ?? c.State ?? ''
+      })
+    }))
+    return entries
+  }
+}
+
+/** The AuthZ request the daemon will send the plugin for this exec create. */
+export function execCreateRequest (containerId: string, body: ExecCreateBody): AuthZRequest {
+  return {
+    RequestMethod: 'POST',
+    RequestUri: `/v1.41/containers/${containerId}/exec`,
+    RequestHeaders: { 'Content-Type': 'application/json' },
+    RequestBody: Buffer.from(JSON.stringify(body)).toString('base64')
+  }
+}
