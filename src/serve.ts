@@ -10,7 +10,7 @@ import type { Logger } from 'pino'
 import { recoverInterruptedSessions } from './audit/sessions.js'
 import { AuditStore } from './audit/store.js'
 import { Authorizer } from './authz/authorizer.js'
-import { createAdminApp, listenAdmin } from './admin/server.js'
+import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.js'
 import { ensureHostKey } from './bridge/host-key.js'
 import { BridgeServer } from './bridge/server.js'
 import { BridgeTargets } from './bridge/targets.js'
@@ -78,14 +78,22 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   const onHup = (): void => { policy.reload() }
   process.on('SIGHUP', onHup)
 
-  const admin = await listenAdmin(createAdminApp({ audit, policy, logger, startedAt: new Date(), version: VERSION }), await prepared(options.adminSocket, 0o700))
+  let bridge: BridgeServer | null = null
+  let bridgeStatus: BridgeStatus | null = null
+  const admin = await listenAdmin(createAdminApp({
+    audit,
+    policy,
+    logger,
+    startedAt: new Date(),
+    version: VERSION,
+    bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 }
+  }), await prepared(options.adminSocket, 0o700))
 
   const plugin = createPluginServer(authorizer, logger)
   await listen(plugin, await prepared(options.socket, 0o755))
   chmodSync(options.socket, 0o660)
   resolver.start()
 
-  let bridge: BridgeServer | null = null
   const bridgeSettings = policy.current.bridge
   if (bridgeSettings.enabled) {
     const { key, created } = ensureHostKey(options.keys)
@@ -101,8 +109,17 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       port: bridgeSettings.port,
       live: new Set()
     }, key)
-    const address = await bridge.listen(bridgeSettings.host, bridgeSettings.port)
-    logger.info({ address: address.address, port: address.port, fingerprint: key.fingerprint }, 'SSH bridge listening')
+    try {
+      const address = await bridge.listen(bridgeSettings.host, bridgeSettings.port)
+      bridgeStatus = { listen: `${address.address}:${address.port}`, hostKey: key.fingerprint, sessions: 0 }
+      logger.info({ address: address.address, port: address.port, fingerprint: key.fingerprint }, 'SSH bridge listening')
+    } catch (err) {
+      // The plugin keeps deciding: without it the daemon refuses every call, which is worse than no bridge.
+      bridge = null
+      bridgeStatus = { listen: `${bridgeSettings.host}:${bridgeSettings.port}`, hostKey: key.fingerprint, sessions: 0, error: (err as Error).message }
+      logger.error({ err }, 'the SSH bridge could not start; the plugin runs without it')
+      await audit.append({ kind: 'system', action: 'bridge.failed', reason: (err as Error).message })
+    }
   }
   policy.on('reload', (outcome) => {
     const now = policy.current.bridge

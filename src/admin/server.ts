@@ -19,6 +19,16 @@ export interface AdminDeps {
   logger: Logger
   startedAt: Date
   version: string
+  /** The SSH bridge's state, null when it is off. */
+  bridge?: () => BridgeStatus | null
+}
+
+export interface BridgeStatus {
+  listen: string
+  hostKey: string
+  sessions: number
+  /** Why the bridge is not listening, when it could not start. */
+  error?: string
 }
 
 export function createAdminApp (deps: AdminDeps): express.Express {
@@ -31,7 +41,8 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       pid: process.pid,
       startedAt: deps.startedAt.toISOString(),
       policy: { path: deps.policy.path, digest: deps.policy.current.digest, loadedAt: deps.policy.loadedAt.toISOString() },
-      audit: { head: deps.audit.head(), ...deps.audit.stats() }
+      audit: { head: deps.audit.head(), ...deps.audit.stats() },
+      bridge: deps.bridge?.() ?? null
     })
   })
 

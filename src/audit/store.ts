@@ -193,6 +193,11 @@ export class AuditStore {
     }
   }
 
+  /** Why the store refuses new records (a write failed), or null while it takes them. */
+  get failure (): Error | null {
+    return this.#failure
+  }
+
   /** The last durable record's seq and hash. */
   head (): AuditHead {
     return { seq: this.#durable.seq, hash: this.#durable.hash }

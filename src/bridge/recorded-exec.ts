@@ -205,6 +205,8 @@ export class RecordedExec {
     }
     this.#startTimers()
     await this.#pump(this.#socket!)
+    // The process is gone: nothing is left to stop, whatever happens to the channel from here on.
+    this.#endedBy ??= 'exit'
     return await this.#exitStatus()
   }
 
@@ -343,7 +345,8 @@ export class RecordedExec {
 
   async #finish (startSeq: number, status: number): Promise<void> {
     const o = this.#o
-    const endedBy = this.#endedBy ?? 'exit'
+    this.#endedBy ??= 'error'
+    const endedBy = this.#endedBy
     let cast: CastSummary
     let recordingProblem: string | null = null
     try {

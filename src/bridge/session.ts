@@ -16,6 +16,8 @@ import { sshSignal } from './signal-exec.js'
 import type { BridgeTargets, ContainerInfo } from './targets.js'
 import type { ExecCreateBody } from './exec-client.js'
 
+const RECORDING_UNAVAILABLE = 'this session cannot be recorded in the audit store, so portcullis refuses it; an operator must check the portcullis log'
+
 export interface BridgeContext {
   policy: PolicySource
   audit: AuditStore
@@ -99,6 +101,11 @@ export class BridgeSession {
   }
 
   async #run (channel: ServerChannel, command: string | null): Promise<void> {
+    // Nothing may run unrecorded: with the store refusing writes, say so before looking anything up.
+    if (this.ctx.audit.failure !== null) {
+      this.#refuse(channel, EXIT_BRIDGE_FAILED, RECORDING_UNAVAILABLE)
+      return
+    }
     const sessionId = 's-' + randomBytes(8).toString('hex')
     const identity: Identity = { user: this.peer.user, method: 'bridge', session: sessionId }
 
@@ -151,7 +158,7 @@ export class BridgeSession {
     } catch (err) {
       if (!(err instanceof RecordingUnavailableError)) throw err
       this.ctx.logger.error({ err }, 'refusing an SSH session that cannot be recorded')
-      this.#refuse(channel, EXIT_BRIDGE_FAILED, 'this session cannot be recorded in the audit store, so portcullis refuses it; an operator must check the portcullis log')
+      this.#refuse(channel, EXIT_BRIDGE_FAILED, RECORDING_UNAVAILABLE)
     } finally {
       this.ctx.live.delete(exec)
       this.#running = null
@@ -194,7 +201,7 @@ export class BridgeSession {
       return null
     }
     const choice = await this.#pick(channel, entries)
-    if (choice === null) {
+    if (choice === null && !channel.destroyed) {
       channel.exit(0)
       channel.end()
     }
@@ -205,7 +212,11 @@ export class BridgeSession {
     const picker = new Picker(entries, { user: this.peer.user, width: this.#pty!.cols, height: this.#pty!.rows })
     channel.write(picker.render())
     return new Promise((resolve) => {
+      let escTimer: NodeJS.Timeout | null = null
+      let done = false
       const finish = (value: string | null): void => {
+        if (done) return
+        done = true
         if (escTimer !== null) clearTimeout(escTimer)
         channel.off('data', onData)
         channel.off('close', onClose)
@@ -214,7 +225,6 @@ export class BridgeSession {
         if (!channel.destroyed) channel.write('\x1b[0m\x1b[2J\x1b[H')
         resolve(value)
       }
-      let escTimer: NodeJS.Timeout | null = null
       const act = (result: PickerAction): void => {
         if (result.type === 'redraw') channel.write(picker.render())
         else if (result.type === 'choose') finish(result.entry.id)
@@ -225,7 +235,7 @@ export class BridgeSession {
         escTimer = null
         act(picker.key(data))
         // A lone ESC could still begin an arrow key; if nothing follows soon, it was ESC.
-        if (picker.pendingInput) escTimer = setTimeout(() => act(picker.flush()), 50)
+        if (!done && picker.pendingInput) escTimer = setTimeout(() => act(picker.flush()), 50)
       }
       const onClose = (): void => finish(null)
       this.#onResize = (cols, rows) => {

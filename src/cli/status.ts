@@ -4,7 +4,7 @@ import { DEFAULTS } from './defaults.js'
 
 export const statusCommand = defineCommand({
   name: 'status',
-  summary: 'Show the running daemon: version, policy digest and load time, audit head and group-commit counters.',
+  summary: 'Show the running daemon: version, policy digest and load time, audit head and group-commit counters, the SSH bridge and its live sessions.',
   usage: 'status [--admin-socket PATH]',
   options: { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } },
   help: { '--admin-socket PATH': `the daemon's admin socket (default ${DEFAULTS.adminSocket})` },

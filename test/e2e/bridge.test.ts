@@ -245,7 +245,7 @@ describe('the container picker', () => {
       await arrows.waitFor(/^\/ # ?$/m)
       await arrows.type('cat /etc/hostname; exit')
       await arrows.sendKeys('Enter')
-      expect((await arrows.waitForExit()).status).toBe(0)
+      expect((await arrows.waitForExit()).dead).toBe(true)
     } finally {
       await arrows.kill()
     }
@@ -409,5 +409,27 @@ describe('recordings', () => {
     expect(result.code).not.toBe(0)
     const listed = JSON.parse((await cli(['audit', 'sessions', '--json', '-n', '1'])).stdout)[0]
     expect(listed).toMatchObject({ endedBy: 'shutdown', state: 'ended' })
+  })
+})
+
+describe('status', () => {
+  it('shows where the bridge listens, its host key and the live sessions', async () => {
+    const pending = runSsh(ssh('alice+pay-1', 'alice'), 'sleep 2')
+    await waitUntil(async () => (await processes('pay-1')).includes('sleep 2'))
+    const status = await runPortcullisCli(['status', '--admin-socket', stack.plugin.adminSocket])
+    expect(status.code, status.stderr).toBe(0)
+    const hostKey = (await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1]!
+    const { createHash: hash } = await import('node:crypto')
+    const fingerprint = 'SHA256:' + hash('sha256').update(Buffer.from(hostKey, 'base64')).digest('base64').replace(/=+$/, '')
+    expect(JSON.parse(status.stdout).bridge).toEqual({ listen: `127.0.0.1:${port}`, hostKey: fingerprint, sessions: 1 })
+    expect((await pending).code).toBe(0)
+  })
+})
+
+describe('the audit trail', () => {
+  it('holds no refused calls under a session grant: the bridge never uses one after its session', async () => {
+    const records = await auditRecords(stack.plugin)
+    expect(records.filter((r) => r.kind === 'decision' && r.authMethod === 'bridge' && r.decision === 'deny')).toEqual([])
+    expect((await runPortcullisCli(['audit', 'verify', '--admin-socket', stack.plugin.adminSocket])).code).toBe(0)
   })
 })

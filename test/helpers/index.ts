@@ -23,6 +23,8 @@ export interface StackOptions {
   /** Legacy plugin name; unique per stack when omitted. */
   pluginName?: string
   tokenTtl?: string
+  /** The plugin's audit store directory (e.g. a small tmpfs, to see what a full disk does); default in the stack's dir. */
+  dataDir?: string
 }
 
 export interface Stack {
@@ -70,6 +72,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       keysDir,
       dockerSocket: dockerdPaths(dockerdDir).socket,
       name: options.pluginName,
+      dataDir: options.dataDir,
     })
     dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugin: plugin.name })
 

@@ -85,6 +85,8 @@ export interface StartPortcullisOptions {
   name?: string
   logLevel?: string
   readyTimeoutMs?: number
+  /** Where the audit store lives; default `<dir>/data`. */
+  dataDir?: string
 }
 
 export interface Portcullis {
@@ -120,7 +122,7 @@ export async function startPortcullis(options: StartPortcullisOptions): Promise<
   await mkdir(dir, { recursive: true })
   const socket = path.join(dir, 'portcullis.sock')
   const adminSocket = path.join(dir, 'admin.sock')
-  const dataDir = path.join(dir, 'data')
+  const dataDir = options.dataDir ?? path.join(dir, 'data')
   const logFile = path.join(dir, 'portcullis.log')
   const specFile = pluginSpecFile(name)
   const readyTimeoutMs = options.readyTimeoutMs ?? 20_000

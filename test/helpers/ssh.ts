@@ -264,11 +264,19 @@ export class TmuxSession {
   /** Polls until the program has exited; throws with the screen if it has not within `timeoutMs`. */
   async waitForExit(timeoutMs = 15_000): Promise<PaneState> {
     const deadline = Date.now() + timeoutMs
+    let deadSince: number | null = null
     for (;;) {
       const state = await this.paneDead()
       if (state.dead) return state
+      // tmux 3.3 sometimes marks a pane dead and never learns the status: after a second, say dead, status unknown.
+      const raw = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}'])
+      if (raw.trim() === '1') {
+        deadSince ??= Date.now()
+        if (Date.now() - deadSince >= 1000) return { dead: true, status: null, signal: null }
+      }
       if (Date.now() >= deadline) {
-        throw new Error(`tmux ${this.name}: the program still runs after ${timeoutMs} ms; the screen shows:\n${await this.capture()}`)
+        const raw = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal} pid #{pane_pid}'])
+        throw new Error(`tmux ${this.name}: the program still runs after ${timeoutMs} ms (pane ${raw.trim()}); the screen shows:\n${await this.capture()}`)
       }
       await sleep(100)
     }
