@@ -34,6 +34,15 @@ as() {
 bold "policy: examples/policy.json (viewer < developer < operator < admin; projects payments and web)"
 "${PC[@]}" policy validate --config examples/policy.json
 
+# The demo's copy of the policy: alice gets an SSH key and the bridge listens on a free loopback port.
+ssh-keygen -q -t ed25519 -N '' -C alice -f "$DIR/alice_ed25519"
+SSH_PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+node -e "
+  const fs = require('fs'); const p = JSON.parse(fs.readFileSync('examples/policy.json', 'utf8'))
+  p.users.alice.sshKeys = [fs.readFileSync('$DIR/alice_ed25519.pub', 'utf8').trim()]
+  p.bridge = { enabled: true, listen: '127.0.0.1:$SSH_PORT', hostname: 'dockerhost' }
+  fs.writeFileSync('$DIR/policy.json', JSON.stringify(p, null, 2))"
+
 "${PC[@]}" keys init --keys "$DIR/keys" >/dev/null
 for user in ops alice bob mallory anonymous; do
   mkdir -p "$DIR/cli-$user"
@@ -43,7 +52,7 @@ for user in ops alice bob mallory anonymous; do
 done
 
 bold "start portcullis and a private dockerd with --authorization-plugin=$NAME"
-"${PC[@]}" serve --config examples/policy.json --socket "$DIR/plugin.sock" --data "$DIR/audit" \
+"${PC[@]}" serve --config "$DIR/policy.json" --socket "$DIR/plugin.sock" --data "$DIR/audit" \
   --admin-socket "$DIR/admin.sock" --keys "$DIR/keys" --docker-host "unix://$DIR/docker.sock" \
   --plugin-name "$NAME" --log-level warn 2>"$DIR/portcullis.log" &
 PLUGIN_PID=$!
@@ -76,6 +85,29 @@ as alice run --rm --privileged --network none --label portcullis.project=payment
 
 bold "alice tries an interactive shell with docker exec -it: her role is bridge-only"
 as alice exec -i pay-1 sh
+
+bold "alice takes the recorded SSH bridge instead: the same policy, and every byte on record"
+echo "[127.0.0.1]:$SSH_PORT $(cat "$DIR/keys/ssh_host_ed25519_key.pub")" > "$DIR/known_hosts"
+SSH=(ssh -F /dev/null -p "$SSH_PORT" -i "$DIR/alice_ed25519" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes
+  -o UserKnownHostsFile="$DIR/known_hosts" -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR)
+show "ssh -p $SSH_PORT alice+pay-1@dockerhost 'echo hello over ssh from \$(hostname); exit 3'"
+status=0
+"${SSH[@]}" alice+pay-1@127.0.0.1 'echo hello over ssh from $(hostname); exit 3' >"$DIR/ssh.out" 2>&1 || status=$?
+sed 's/^/    /' "$DIR/ssh.out"
+echo "    (ssh exited with the command's own status: $status)"
+show "printf 'id\\nexit\\n' | ssh -tt -p $SSH_PORT alice+pay-1@dockerhost      # an interactive shell, fed by a pipe"
+printf 'id\nexit\n' | "${SSH[@]}" -tt alice+pay-1@127.0.0.1 2>&1 | tr -d '\r' | sed 's/^/    /' || true
+show "ssh -T -p $SSH_PORT alice@dockerhost      # no container named: what may alice enter?"
+"${SSH[@]}" -T alice@127.0.0.1 2>&1 | sed 's/^/    /' || true
+show "ssh -p $SSH_PORT bob+pay-1@dockerhost ...   # bob has no key in the policy"
+"${SSH[@]}" bob+pay-1@127.0.0.1 true 2>&1 | sed 's/^/    /' || true
+
+bold "the recorded sessions, and one played back"
+show "portcullis audit sessions"
+"${PC[@]}" audit sessions --admin-socket "$DIR/admin.sock" | sed 's/^/    /'
+SESSION=$("${PC[@]}" audit sessions --json -n 2 --admin-socket "$DIR/admin.sock" | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>console.log(JSON.parse(t).find(s=>s.tty).session))")
+show "portcullis audit replay $SESSION --speed 5"
+"${PC[@]}" audit replay "$SESSION" --speed 5 --admin-socket "$DIR/admin.sock" 2>&1 | tr -d '\r' | sed 's/^/    /'
 
 bold "a caller without a token: told how to get one"
 as anonymous ps

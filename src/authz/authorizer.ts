@@ -118,7 +118,13 @@ export class Authorizer {
       // look-up (that would be a loop through the daemon), anonymous ones have nothing to look up for.
       const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined
       const resources: ResourceFacts = needsLookup ? await this.resources.resolve(facts) : { references: [] }
-      const decision = decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker' })
+      const policy = this.policy.current
+      const decision = decide(policy, identity, facts, resources, {
+        pluginName: this.options.pluginName,
+        channel: 'docker',
+        bridgePort: policy.bridge.port,
+        ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {})
+      })
       return { decision, identity, facts, resources }
     } catch (err) {
       this.logger.error({ err, uri: req.RequestUri }, 'failed while deciding; denying')

@@ -10,6 +10,9 @@ export interface DecideOptions {
   pluginName: string
   /** Where the call comes from: the docker API, or the SSH bridge (which may run `bridge-only` sessions). */
   channel?: 'docker' | 'bridge'
+  /** Where the SSH bridge listens, for the hint given to a `bridge-only` role's `docker exec -it`. */
+  bridgePort?: number
+  bridgeHost?: string
 }
 
 /** What portcullis's own lookups may do: read-only, and nothing that needs another lookup. */
@@ -163,7 +166,7 @@ function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resou
     }
     if (interactive && role.interactive === 'bridge-only' && options.channel !== 'bridge') {
       return fail('EXEC_INTERACTIVE', `role ${role.name} may open interactive sessions only through the recorded SSH bridge: ` +
-        `ssh -p 2222 <you>+<container>@<docker host>; or run the command without -i and -t`)
+        `ssh -p ${options.bridgePort ?? 2222} <you>+<container>@${options.bridgeHost ?? '<docker host>'}; or run the command without -i and -t`)
     }
     const line = exec.cmd.join(' ')
     if (role.denyCommands.matches(line) || (role.allowCommands !== null && !role.allowCommands.matches(line))) {

@@ -147,7 +147,8 @@ describe('refusals', () => {
 
 describe('bridge-only roles', () => {
   it('alice (developer, bridge-only) is refused `docker exec -it` but gets a recorded shell over SSH', async () => {
-    expectDenied(await stack.docker('alice', ['exec', '-i', 'pay-1', 'sh']), stack.plugin.name, /only through the recorded SSH bridge/)
+    expectDenied(await stack.docker('alice', ['exec', '-i', 'pay-1', 'sh']), stack.plugin.name,
+      `only through the recorded SSH bridge: ssh -p ${port} <you>+<container>@dockerhost`)
     const result = await runSsh(ssh('alice+pay-1', 'alice', 'force'), 'tty; echo interactive-ok')
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout.toString()).toMatch(/\/dev\/pts\/\d+\r\ninteractive-ok\r\n/)
