@@ -434,3 +434,38 @@ describe('the audit trail', () => {
     expect((await runPortcullisCli(['audit', 'verify', '--admin-socket', stack.plugin.adminSocket])).code).toBe(0)
   })
 })
+
+describe('signals', () => {
+  it('passes a signal the client sends on to the program', async () => {
+    // OpenSSH's client has no way to send one, so this client is ssh2's.
+    const { default: ssh2 } = await import('ssh2')
+    const privateKey = await readFile(keys.alice!.privatePath, 'utf8')
+    const hostKey = (await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1]!
+    const client = new ssh2.Client()
+    const outcome = await new Promise<{ code: number | null, out: string }>((resolve, reject) => {
+      client.on('ready', () => {
+        client.exec('trap "echo got-term; exit 9" TERM; echo ready; while true; do sleep 0.1; done', (err, stream) => {
+          if (err !== undefined) return reject(err)
+          let out = ''
+          let code: number | null = null
+          stream.on('data', (chunk: Buffer) => {
+            out += chunk.toString()
+            if (out === 'ready\n') stream.signal('TERM')
+          })
+          stream.on('exit', (status: number | null) => { code = status })
+          stream.on('close', () => resolve({ code, out }))
+        })
+      })
+      client.on('error', reject)
+      client.connect({
+        host: '127.0.0.1',
+        port,
+        username: 'alice+pay-1',
+        privateKey,
+        hostVerifier: (key: Buffer) => key.toString('base64') === hostKey
+      })
+    })
+    client.end()
+    expect(outcome).toEqual({ code: 9, out: 'ready\ngot-term\n' })
+  })
+})
