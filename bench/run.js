@@ -8,12 +8,17 @@
 //   4. the same build as a managed Docker plugin (plugin/rootfs, built here when missing or older than dist/):
 //      its bundle size, the time from `docker plugin enable` to its first decision, and (1) against its socket,
 //      window by window in turns with (1) at the same levels, printed right after (1) and compared with it
+//   5–7. the SSH bridge, on a stack of its own (bench/bridge.js): `cat` throughput over ssh vs. `docker exec`,
+//      spawn → first byte of `echo x` both ways, and serve's memory during 20 concurrent sessions
 //
 // Options: --duration S (per window, default 5), --repeat N (windows per level, the median is reported; default
 // 3), --warmup S (before each level, default 2), --levels 1,16,64, --calls 2000 (figure 2),
-// --managed-levels 16,64 (figure 4), --skip-managed (no figure 4),
+// --managed-levels 16,64 (figure 4), --skip-managed (no figure 4), --skip-bridge (no figures 5–7),
+// --bridge-only (figures 5–7 alone: 1–2 minutes, most of it the three 256 MiB cats over ssh), --bridge-binary
+// (figure 5 with a file of random bytes instead of text: the recording's worst case),
 // --profile DIR (run serve under `node --cpu-prof`, write the profile to DIR and summarise it; the figures
-// of such a run are slowed by the profiler), --keep (keep the temp dir, with the daemon and plugin logs),
+// of such a run are slowed by the profiler; with --bridge-only, it is the bridge stack's serve),
+// --keep (keep the temp dir, with the daemon and plugin logs),
 // --cli PATH (measure another build's cli.js, e.g. a copy of dist/ with a change to try; default dist/cli.js;
 // the managed plugin always runs the bundle of dist/).
 // Everything runs on unix sockets under one temp dir, is bounded in time, and is stopped by pid at the end.
@@ -26,6 +31,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { measureWindow, probeAllowed, startLoadGenerator, waitUntilQuiet } from './authz-load.js'
+import { measureBridge } from './bridge.js'
 import { execCreateRequest, pluginHttpRequest } from './authz-request.js'
 import { onProcessEnd, runAllCleanups } from './cleanup.js'
 import { busyboxRootfsTar, dockerFor, startLabelledContainer } from './docker-cli.js'
@@ -55,6 +61,9 @@ const { values: args } = parseArgs({
     levels: { type: 'string', default: '1,16,64' },
     'managed-levels': { type: 'string', default: '16,64' },
     'skip-managed': { type: 'boolean', default: false },
+    'skip-bridge': { type: 'boolean', default: false },
+    'bridge-only': { type: 'boolean', default: false },
+    'bridge-binary': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
     repeat: { type: 'string', default: '3' },
     profile: { type: 'string' },
@@ -70,6 +79,10 @@ const inspectCalls = Number(args.calls)
 const repeat = Number(args.repeat)
 if (![durationMs, warmupMs, inspectCalls, ...levels, ...managedLevels].every((n) => Number.isFinite(n) && n >= 0) || [...levels, ...managedLevels].some((n) => n < 1) || !(repeat >= 1)) {
   process.stderr.write('bench: --duration, --warmup, --calls and --repeat take numbers, --levels and --managed-levels comma-separated lists of concurrencies (e.g. 1,16,64)\n')
+  process.exit(2)
+}
+if (args['skip-bridge'] && args['bridge-only']) {
+  process.stderr.write('bench: --skip-bridge and --bridge-only exclude each other\n')
   process.exit(2)
 }
 
@@ -92,8 +105,15 @@ async function main () {
   })
   figure(machineLine(dir, cli))
 
+  const cpuProfileDir = args.profile === undefined ? undefined : path.resolve(args.profile)
+  if (cpuProfileDir !== undefined) mkdirSync(cpuProfileDir, { recursive: true })
   const stoppers = []
   try {
+    if (args['bridge-only']) {
+      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, cpuProfileDir, binary: args['bridge-binary'] })
+      if (cpuProfileDir !== undefined) summarizeNewestProfile(cpuProfileDir) // its serve has stopped: the profile is written
+      return
+    }
     // First, while nothing runs yet: a bundle build (npm ci, copies) is the heaviest thing the run may do.
     let bundle = null
     if (managedLevels.length > 0) {
@@ -114,8 +134,6 @@ async function main () {
     const dockerdDirWith = path.join(dir, 'dockerd-authz')
     const dockerdDirNoop = path.join(dir, 'dockerd-noop')
     const dockerdDirWithout = path.join(dir, 'dockerd-plain')
-    const cpuProfileDir = args.profile === undefined ? undefined : path.resolve(args.profile)
-    if (cpuProfileDir !== undefined) mkdirSync(cpuProfileDir, { recursive: true })
     const plugin = await startPortcullis({
       dir: path.join(dir, 'plugin'),
       policyFile,
@@ -217,6 +235,12 @@ async function main () {
     if (managedMemory !== null) {
       figure(`managed plugin peak RSS (VmHWM) after its loads (c=${managedLevels.join(',')}): ${mib(managedMemory.after.peakKib)} (VmRSS then ${mib(managedMemory.after.rssKib)}; ${mib(managedMemory.atStart.rssKib)} after its first decision)`)
     }
+
+    // Figures 5–7, on their own stack; the one above sits idle meanwhile.
+    if (!args['skip-bridge']) {
+      await waitUntilQuiet(progress)
+      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, binary: args['bridge-binary'] })
+    }
   } finally {
     progress('stopping everything this run started')
     for (const stop of stoppers.reverse()) {
@@ -231,13 +255,14 @@ async function main () {
     else rmSync(dir, { recursive: true, force: true })
     cancelDirCleanup()
   }
+  if (cpuProfileDir !== undefined) summarizeNewestProfile(cpuProfileDir)
+}
 
-  if (args.profile !== undefined) {
-    const profiles = readdirSync(args.profile).filter((name) => name.endsWith('.cpuprofile')).map((name) => path.join(args.profile, name))
-    const newest = profiles.sort((a, b) => a.localeCompare(b)).at(-1)
-    if (newest === undefined) progress(`no .cpuprofile was written in ${args.profile}`)
-    else process.stderr.write(summarizeProfile(newest).join('\n') + '\n')
-  }
+function summarizeNewestProfile (profileDir) {
+  const profiles = readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile')).map((name) => path.join(profileDir, name))
+  const newest = profiles.sort((a, b) => a.localeCompare(b)).at(-1)
+  if (newest === undefined) progress(`no .cpuprofile was written in ${profileDir}`)
+  else process.stderr.write(summarizeProfile(newest).join('\n') + '\n')
 }
 
 /** The load's own decisions, told apart from anything else recorded meanwhile (portcullis's own look-ups). */

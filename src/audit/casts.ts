@@ -17,8 +17,8 @@ import { MARKER_RANGE, castKey, castRange, chunkIndexFromKey, decodeMarker, enco
 /** d(-1): the digest of a recording with no chunks. */
 export const CAST_GENESIS = '0'.repeat(64)
 
-/** d(i) = sha256_hex(d(i-1) + '\n' + chunkText(i)). */
-export function nextCastDigest (prev: string, chunkText: string): string {
+/** d(i) = sha256_hex(d(i-1) + '\n' + chunkText(i)), the text hashed as its UTF-8 bytes. */
+export function nextCastDigest (prev: string, chunkText: string | Uint8Array): string {
   return crypto.createHash('sha256').update(prev + '\n').update(chunkText).digest('hex')
 }
 
@@ -63,7 +63,8 @@ export interface SessionMarker {
   startSeq: number
 }
 
-export type CastOperation = { type: 'put', key: string, value: string } | { type: 'del', key: string }
+/** Chunks are handed to LevelDB as the UTF-8 bytes they are stored as: no round trip through strings. */
+export type CastOperation = { type: 'put', key: string, value: string } | { type: 'put', key: string, value: Buffer, valueEncoding: 'buffer' } | { type: 'del', key: string }
 
 /** What a sink needs from the store that owns the database. */
 export interface CastStorage {
@@ -103,7 +104,8 @@ export class CastSink extends EventEmitter {
   readonly #highWaterMark: number
   readonly #maxChunkBytes: number
   readonly #flushIntervalMs: number
-  #pending: string[] = []
+  // Kept as bytes: a fast stream's text is encoded once here and then only cut, hashed and stored.
+  #pending: Buffer[] = []
   #pendingBytes = 0
   /** The durable state: chunks written, their bytes and digest. */
   #chunks = 0
@@ -136,9 +138,10 @@ export class CastSink extends EventEmitter {
     if (this.#finishing !== null) throw new Error(`The recording of session ${this.sessionId} is finished; nothing more can be written to it.`)
     if (this.#failure !== null) return false
     if (text !== '') {
-      if (!text.endsWith('\n')) throw new TypeError('A recording is written in whole lines: the text must end with a newline.')
-      this.#pending.push(text)
-      this.#pendingBytes += Buffer.byteLength(text)
+      if (text.charCodeAt(text.length - 1) !== 10) throw new TypeError('A recording is written in whole lines: the text must end with a newline.')
+      const bytes = Buffer.from(text, 'utf8')
+      this.#pending.push(bytes)
+      this.#pendingBytes += bytes.length
       if (this.#chunks === 0 && this.#inFlight === null) this.#due = true
       else if (this.#timer === null && !this.#due) this.#timer = setTimeout(() => this.#onInterval(), this.#flushIntervalMs)
       if (this.#pendingBytes >= this.#highWaterMark) this.#needDrain = true
@@ -211,21 +214,20 @@ export class CastSink extends EventEmitter {
     if (!this.#due && !this.#needDrain && this.#pendingBytes < this.#maxChunkBytes) return
     this.#clearTimer()
     this.#due = false
-    const text = this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join('')
-    const textBytes = this.#pendingBytes
+    const text = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
     this.#pending = []
     this.#pendingBytes = 0
-    this.#inFlight = this.#writeChunks(text, textBytes)
+    this.#inFlight = this.#writeChunks(text)
   }
 
   /** Never rejects: a failure is kept and reported, and the in-flight slot is freed either way. */
-  async #writeChunks (text: string, textBytes: number): Promise<void> {
-    const chunks = textBytes <= this.#maxChunkBytes ? [text] : cutAtLineEnds(text, this.#maxChunkBytes)
+  async #writeChunks (text: Buffer): Promise<void> {
+    const chunks = text.length <= this.#maxChunkBytes ? [text] : cutAtLineEnds(text, this.#maxChunkBytes)
     const operations: CastOperation[] = []
     let digest = this.#digest
     let index = this.#chunks
     for (const chunk of chunks) {
-      operations.push({ type: 'put', key: castKey(this.sessionId, index), value: chunk })
+      operations.push({ type: 'put', key: castKey(this.sessionId, index), value: chunk, valueEncoding: 'buffer' })
       if (index === 0) operations.push({ type: 'put', key: markerKey(this.sessionId), value: encodeMarker(this.startSeq) })
       digest = nextCastDigest(digest, chunk)
       index++
@@ -233,7 +235,7 @@ export class CastSink extends EventEmitter {
     try {
       await this.#storage.write(operations)
       this.#chunks = index
-      this.#bytes += textBytes
+      this.#bytes += text.length
       this.#digest = digest
     } catch (err) {
       this.#fail(err)
@@ -264,10 +266,9 @@ function positive (value: number | undefined, fallback: number): number {
 }
 
 /** Splits whole lines into pieces of at most `maxBytes` UTF-8 bytes, cut after a '\n' (a single longer line
- * stays whole). Works on the bytes: '\n' never occurs inside a multi-byte UTF-8 character. */
-function cutAtLineEnds (text: string, maxBytes: number): string[] {
-  const bytes = Buffer.from(text, 'utf8')
-  const pieces: string[] = []
+ * stays whole). Works on the bytes: '\n' never occurs inside a multi-byte UTF-8 character. The pieces are views. */
+function cutAtLineEnds (bytes: Buffer, maxBytes: number): Buffer[] {
+  const pieces: Buffer[] = []
   let start = 0
   while (start < bytes.length) {
     let end = bytes.length
@@ -276,7 +277,7 @@ function cutAtLineEnds (text: string, maxBytes: number): string[] {
       end = lastNewline >= start ? lastNewline + 1 : bytes.indexOf(0x0a, start + maxBytes) + 1
       if (end === 0) end = bytes.length
     }
-    pieces.push(bytes.toString('utf8', start, end))
+    pieces.push(bytes.subarray(start, end))
     start = end
   }
   return pieces

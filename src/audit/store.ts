@@ -77,7 +77,8 @@ export class AuditStore {
   readonly #castOperations = new Set<Promise<void>>()
   #dbClosed = false
   readonly #castStorage: CastStorage = {
-    write: (operations: CastOperation[]) => this.#castOperation(() => this.#db.batch(operations, { sync: true })),
+    // Chunk values carry their own encoding (bytes), which the database's string-typed batch does not model.
+    write: (operations: CastOperation[]) => this.#castOperation(() => this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
     remove: (key: string) => this.#castOperation(() => this.#db.del(key)),
     settled: (sink: CastSink) => { this.#sinks.delete(sink) }
   }

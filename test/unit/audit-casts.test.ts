@@ -73,8 +73,9 @@ describe('CastSink', () => {
     const sink = store.castSink(SESSION, 7, { flushIntervalMs: 30 })
     expect(sink.write(HEADER)).toBe(true)
     await vi.waitFor(() => expect(sink.summary().chunks).toBe(1))
-    expect(batch.mock.calls[0]![0]).toEqual([
-      { type: 'put', key: `c!${SESSION}!00000000`, value: HEADER },
+    // Chunks go to LevelDB as bytes; the marker as text.
+    expect((batch.mock.calls[0]![0] as Array<{ value: unknown }>).map((op) => ({ ...op, value: String(op.value) }))).toEqual([
+      { type: 'put', key: `c!${SESSION}!00000000`, value: HEADER, valueEncoding: 'buffer' },
       { type: 'put', key: `o!${SESSION}`, value: '{"startSeq":7}' }
     ])
     expect(batch.mock.calls[0]![1]).toEqual({ sync: true })

@@ -1,0 +1,477 @@
+// Figures 5–7 of `npm run bench`: the SSH bridge, measured with the real OpenSSH client against `serve` on a
+// stack of its own (its own serve with the bridge enabled, its own private dockerd asking it, one labelled
+// busybox container), so figures 1–4 are measured exactly as before and the bridge's memory is not mixed with
+// their load. Each bridge figure is set against the same work done with `docker exec` through the same daemon,
+// as the same user.
+//
+//   5. streaming throughput: `cat` of a 256 MiB file over ssh (recorded) vs. `docker exec`, in turns
+//   6. spawn → first byte of `echo x` over ssh vs. `docker exec`, and TCP/unix connect → first byte
+//   7. serve's memory while 20 sessions run at once
+// They are measured, and printed, in the order 6, 7, 5 (see measureBridge).
+//
+// Everything listens on loopback or on unix sockets under `dir`, is bounded in time and is stopped by pid.
+
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { waitUntilQuiet } from './authz-load.js'
+import { killPids, onProcessEnd } from './cleanup.js'
+import { busyboxRootfsTar, DOCKER_CLI, dockerFor, startLabelledContainer } from './docker-cli.js'
+import { dockerdSocket, startDockerd } from './dockerd.js'
+import { issueTokens, portcullis, REPO_ROOT, startPortcullis } from './portcullis.js'
+import { cpuSecondsOf, mainThreadCpuSecondsOf, memoryOf } from '../scripts/lib/procfs.js'
+import { ms, percent } from './stats.js'
+
+const run = promisify(execFile)
+
+/** Debian's OpenSSH client, not whatever else is on PATH (the same as test/helpers/ssh.ts). */
+const SSH_CLIENT = '/usr/bin/ssh'
+const SSH_KEYGEN = '/usr/bin/ssh-keygen'
+const CONTAINER = 'bench-bridge'
+const USER = 'alice'
+const TARGETS = { throughputRatio: 0.8, firstByteExtraMs: 150 }
+const FILE_MIB = 256
+const FILE_BYTES = FILE_MIB * 2 ** 20
+const FILE = '/tmp/f'
+const THROUGHPUT_RUNS = 3
+const FIRST_BYTE_RUNS = 20
+const FIRST_BYTE_WARMUP = 2
+const CONCURRENT_SESSIONS = 20
+const MEMORY_SAMPLE_MS = 50
+/** Each ssh or docker run is killed after this long; a 256 MiB cat slower than ~2 MiB/s is broken anyway. */
+const RUN_LIMIT_MS = 120_000
+
+/**
+ * Starts the bridge stack in `dir` (which the caller owns and removes), prints figures 5–7 through `figure`,
+ * and stops everything it started. `cpuProfileDir` runs its serve under `node --cpu-prof`.
+ */
+export async function measureBridge ({ dir, progress, figure, cpuProfileDir, binary = false }) {
+  for (const program of [SSH_CLIENT, SSH_KEYGEN]) {
+    if (!existsSync(program)) throw new Error(`${program} does not exist; install openssh-client (make system-deps), or run with --skip-bridge`)
+  }
+  const stoppers = []
+  try {
+    const stack = await startBridgeStack(dir, stoppers, progress, cpuProfileDir)
+    // Latency first, which also warms serve up; memory next, before the big transfers grow serve's heap.
+    figure(await firstByteLine(stack, progress))
+    figure(await memoryLine(stack, progress))
+    figure(await throughputLine(stack, progress, binary))
+  } finally {
+    progress('stopping the bridge stack')
+    for (const stop of stoppers.reverse()) {
+      try {
+        await stop()
+      } catch (err) {
+        progress(`while stopping: ${err.message}`)
+      }
+    }
+  }
+}
+
+// --- the stack ----------------------------------------------------------------------------------------------
+
+async function startBridgeStack (dir, stoppers, progress, cpuProfileDir) {
+  await mkdir(dir, { recursive: true })
+  const keysDir = path.join(dir, 'keys')
+  // `keys init` also makes the bridge's host key, keysDir/ssh_host_ed25519_key.
+  const tokens = await issueTokens(keysDir, [USER, 'ops'])
+  const clientKey = path.join(dir, 'id_ed25519')
+  await run(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', `${USER}-bench`, '-f', clientKey])
+  const port = await freeLoopbackPort()
+
+  const policy = JSON.parse(await readFile(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
+  policy.users[USER].sshKeys = [(await readFile(`${clientKey}.pub`, 'utf8')).trim()]
+  policy.bridge = { enabled: true, listen: `127.0.0.1:${port}` }
+  const policyFile = path.join(dir, 'policy.json')
+  await writeFile(policyFile, JSON.stringify(policy, null, 2))
+
+  progress(`starting portcullis with the SSH bridge on 127.0.0.1:${port} and a private dockerd asking it`)
+  const dockerdDir = path.join(dir, 'dockerd')
+  const plugin = await startPortcullis({
+    dir: path.join(dir, 'plugin'),
+    policyFile,
+    keysDir,
+    dockerSocket: dockerdSocket(dockerdDir),
+    name: `portcullis-bench-bridge-${randomBytes(4).toString('hex')}`,
+    cpuProfileDir
+  })
+  stoppers.push(plugin.stop)
+  await waitForTcp(port, plugin.logFile)
+  const dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugin: plugin.name })
+  stoppers.push(dockerd.stop)
+
+  progress(`importing busybox and starting container ${CONTAINER} (project payments)`)
+  const tar = await busyboxRootfsTar(path.join(dir, 'image'))
+  const asOps = await dockerFor({ socket: dockerd.socket, configDir: path.join(dir, 'cli-ops'), token: tokens.ops })
+  await startLabelledContainer(asOps, { tar, name: CONTAINER, project: 'payments' })
+  // The user's own CLI config, for `docker exec` spawned below as a timed process.
+  const aliceConfig = path.join(dir, 'cli-alice')
+  const asAlice = await dockerFor({ socket: dockerd.socket, configDir: aliceConfig, token: tokens[USER] })
+
+  const hostKey = readFileSync(path.join(keysDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ')
+  const knownHosts = path.join(dir, 'known_hosts')
+  const knownHostsFor = (ports) => writeFileSync(knownHosts, ports.map((p) => `[127.0.0.1]:${p} ${hostKey}\n`).join(''))
+  knownHostsFor([port])
+
+  const sshArgv = ({ port: to = port, command }) => [
+    '-F', '/dev/null', '-p', String(to), '-i', clientKey,
+    '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'BatchMode=yes',
+    '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'UpdateHostKeys=no', '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no',
+    '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', '-T',
+    `${USER}+${CONTAINER}@127.0.0.1`, command
+  ]
+  const dockerEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DOCKER_')))
+  const dockerArgv = ({ socket = dockerd.socket, command }) => ['--config', aliceConfig, '--host', `unix://${socket}`, 'exec', CONTAINER, ...command]
+
+  return {
+    dir,
+    port,
+    plugin,
+    dockerd,
+    knownHostsFor,
+    asAlice,
+    ssh: (options) => timedRun(SSH_CLIENT, sshArgv(options)),
+    dockerExec: (options) => timedRun(DOCKER_CLI, dockerArgv(options), { env: dockerEnv })
+  }
+}
+
+function freeLoopbackPort () {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** serve answers the plugin socket before the bridge listens: wait for the TCP port too. */
+async function waitForTcp (port, logFile, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return
+    await sleep(50)
+  }
+  throw new Error(`the SSH bridge did not listen on 127.0.0.1:${port} within ${timeoutMs} ms; see ${logFile}`)
+}
+
+/**
+ * Runs a program with stdin on /dev/null and times it: spawn, first stdout byte, end. stdout is only counted.
+ * The process's CPU is sampled every 50 ms while it runs (the last sample is a little short of its total).
+ */
+function timedRun (file, args, { env = process.env, timeoutMs = RUN_LIMIT_MS } = {}) {
+  return new Promise((resolve, reject) => {
+    const startedAt = performance.now()
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const cancelSafetyNet = onProcessEnd(() => killPids([child.pid]))
+    let bytes = 0
+    let firstByteAt = null
+    let stderr = ''
+    let cpuSeconds = 0
+    let timedOut = false
+    child.stdout.on('data', (chunk) => {
+      if (firstByteAt === null) firstByteAt = performance.now()
+      bytes += chunk.length
+    })
+    child.stderr.on('data', (chunk) => { if (stderr.length < 4096) stderr += chunk })
+    const sampler = setInterval(() => { cpuSeconds = cpuSecondsOf(child.pid) ?? cpuSeconds }, 50)
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
+    const done = () => {
+      clearInterval(sampler)
+      clearTimeout(timer)
+      cancelSafetyNet()
+    }
+    child.once('error', (err) => {
+      done()
+      reject(new Error(`could not run ${file}: ${err.message}`))
+    })
+    child.once('close', (code, signal) => {
+      done()
+      const endedAt = performance.now()
+      const result = { code, signal, bytes, stderr: stderr.trim(), startedAt, firstByteAt, endedAt, seconds: (endedAt - startedAt) / 1000, cpuSeconds }
+      if (timedOut) reject(new Error(`${path.basename(file)} ${args.at(-1)} did not finish within ${timeoutMs / 1000} s and was killed (${bytes} bytes out; ${result.stderr})`))
+      else resolve(result)
+    })
+  })
+}
+
+/** Fails with what the program said unless it exited 0. */
+function expectSuccess (what, result) {
+  if (result.code !== 0) throw new Error(`${what} exited with ${result.code ?? result.signal}: ${result.stderr || '(nothing on stderr)'}`)
+  return result
+}
+
+// --- figure 5: throughput -----------------------------------------------------------------------------------
+
+/**
+ * `binary`: random bytes, the worst case for a recording (asciicast is text: invalid UTF-8 is stored as U+FFFD and
+ * escaped, 2.4× the size). Otherwise text that compresses as little: base64 of random bytes, in 76-column lines.
+ */
+async function throughputLine (stack, progress, binary) {
+  const kind = binary ? 'random' : 'text (base64 lines)'
+  progress(`writing a ${FILE_MIB} MiB file of ${kind} in ${CONTAINER}`)
+  const make = binary
+    ? `dd if=/dev/urandom of=${FILE} bs=1048576 count=${FILE_MIB} 2>/dev/null`
+    : `head -c ${FILE_BYTES} /dev/urandom | base64 | head -c ${FILE_BYTES} > ${FILE}`
+  await stack.asAlice(['exec', CONTAINER, 'sh', '-c', make])
+  const cat = ['cat', FILE]
+  // A short read each first: the first exec of a fresh daemon, and the first login, are slower.
+  const warmUp = ['head', '-c', '1048576', FILE]
+  expectSuccess('docker exec head (warm-up)', await stack.dockerExec({ command: warmUp }))
+  expectSuccess('ssh head (warm-up)', await stack.ssh({ command: warmUp.join(' ') }))
+  await waitUntilQuiet(progress)
+  progress(`cat of ${FILE_MIB} MiB, ${THROUGHPUT_RUNS} runs each over ssh and docker exec, taking turns`)
+
+  const pid = stack.plugin.pid
+  resetPeakMemory(pid)
+  const storeBefore = diskBytes(path.join(stack.dir, 'plugin', 'data'))
+  const runs = { ssh: [], docker: [] }
+  const kinds = ['ssh', 'docker']
+  for (let round = 0; round < THROUGHPUT_RUNS; round++) {
+    for (const kind of round % 2 === 0 ? kinds : [...kinds].reverse()) {
+      const before = cpuOf(stack)
+      const result = kind === 'ssh'
+        ? await stack.ssh({ command: cat.join(' ') })
+        : await stack.dockerExec({ command: cat })
+      expectSuccess(`${kind === 'ssh' ? 'ssh' : 'docker exec'} cat ${FILE}`, result)
+      const cpu = cpuSince(stack, before, result.seconds)
+      // serve may still be writing the recording after the client has it all; the next run must not pay for it.
+      const tail = await waitUntilIdle(pid)
+      runs[kind].push({ ...result, mibPerSecond: result.bytes / 2 ** 20 / result.seconds, cpu, client: result.cpuSeconds / result.seconds, tail })
+    }
+  }
+  const serveMemory = memoryOf(pid)
+  const recorded = await recordedCats(stack.plugin.adminSocket, THROUGHPUT_RUNS)
+  const storeGrowth = diskBytes(path.join(stack.dir, 'plugin', 'data')) - storeBefore
+
+  const ssh = medianBy(runs.ssh, (r) => r.mibPerSecond)
+  const docker = medianBy(runs.docker, (r) => r.mibPerSecond)
+  const ratio = ssh.mibPerSecond / docker.mibPerSecond
+  const range = (list) => {
+    const rates = list.map((r) => r.mibPerSecond).sort((a, b) => a - b)
+    return `${Math.round(rates[0])}–${Math.round(rates.at(-1))}`
+  }
+  const bytesOk = [...runs.ssh, ...runs.docker].every((r) => r.bytes === FILE_BYTES)
+  const cpu = (r) => `serve ${percent(r.cpu.serve)} (main thread ${percent(r.cpu.serveMain)}), dockerd ${percent(r.cpu.dockerd)}, client ${percent(r.client)}`
+  const tail = medianBy(runs.ssh, (r) => r.tail.seconds).tail
+  const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+  return `bridge throughput, cat of a ${FILE_MIB} MiB ${kind} file, ${THROUGHPUT_RUNS} runs each in turns: ssh (recorded) ${Math.round(ssh.mibPerSecond)} MiB/s` +
+    ` vs. docker exec ${Math.round(docker.mibPerSecond)} MiB/s through the same daemon (medians; ranges ${range(runs.ssh)} and ${range(runs.docker)}), ratio ${ratio.toFixed(2)}×` +
+    ` [target ≥ ${TARGETS.throughputRatio}×: ${met(ratio >= TARGETS.throughputRatio)}]` +
+    `; bytes received ${bytesOk ? `${FILE_BYTES} each: ok` : `MISMATCH (${[...runs.ssh, ...runs.docker].map((r) => r.bytes).join(', ')})`}` +
+    `; CPU of a core during the median runs: ssh ${cpu(ssh)}; docker exec ${cpu(docker)}` +
+    `; after an ssh run serve stayed busy ${tail.seconds.toFixed(1)} s more (${tail.cpuSeconds.toFixed(1)} CPU s; median)` +
+    `; recorded: ${recorded}, audit store +${mib(storeGrowth)} on disk; serve VmHWM during the runs ${mib(serveMemory.peakKib * 1024)}`
+}
+
+/**
+ * Waits until `pid` uses under 5% of a core over 200 ms (at most `limitMs`); resolves with how long that took and
+ * the CPU seconds it used meanwhile.
+ */
+async function waitUntilIdle (pid, limitMs = 60_000) {
+  const started = performance.now()
+  const cpuAtStart = cpuSecondsOf(pid)
+  let last = cpuAtStart
+  for (;;) {
+    await sleep(200)
+    const now = cpuSecondsOf(pid)
+    if (now === null || now - last < 0.01 || performance.now() - started > limitMs) {
+      // The quiet 200 ms at the end were not part of the work.
+      return { seconds: Math.max(0, (performance.now() - started - 200) / 1000), cpuSeconds: (now ?? last) - cpuAtStart }
+    }
+    last = now
+  }
+}
+
+function cpuOf ({ plugin, dockerd }) {
+  return { serve: cpuSecondsOf(plugin.pid), serveMain: mainThreadCpuSecondsOf(plugin.pid), dockerd: cpuSecondsOf(dockerd.pid) }
+}
+
+/** Each process's CPU since `before`, as a share of one core over `seconds`. */
+function cpuSince (stack, before, seconds) {
+  const now = cpuOf(stack)
+  return Object.fromEntries(Object.keys(before).map((name) => [name, (now[name] - before[name]) / seconds]))
+}
+
+/** The run with the median of `value`. */
+function medianBy (list, value) {
+  const sorted = [...list].sort((a, b) => value(a) - value(b))
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+function median (values) {
+  return medianBy(values, (v) => v)
+}
+
+const met = (ok) => ok ? 'met' : 'MISSED'
+
+/**
+ * What the audit store says about the measured cat sessions: each must have ended
+ * with the whole file counted as output, and its recording must be there.
+ */
+async function recordedCats (adminSocket, expected) {
+  const deadline = Date.now() + 10_000
+  let cats = []
+  for (;;) {
+    const sessions = JSON.parse(await portcullis(['audit', 'sessions', '--json', '-n', '1000', '--user', USER, '--admin-socket', adminSocket]))
+    cats = sessions.filter((s) => (s.command ?? []).join(' ').includes(`cat ${FILE}`))
+    // session.end may be written a moment after the client has its exit status.
+    if ((cats.length >= expected && cats.every((s) => s.endedAt !== undefined)) || Date.now() > deadline) break
+    await sleep(200)
+  }
+  const whole = cats.filter((s) => s.bytesOut === FILE_BYTES && (s.cast?.chunks ?? 0) > 0)
+  const castMib = cats.map((s) => (s.cast?.bytes ?? 0) / 2 ** 20)
+  const ok = cats.length === expected && whole.length === expected
+  return `${cats.length} cat sessions, ${whole.length} with bytesOut = ${FILE_BYTES} and a recording (${ok ? 'ok' : 'MISMATCH'}),` +
+    ` recording ${castMib.length > 0 ? `${median(castMib).toFixed(1)} MiB of asciicast text each` : 'missing'}`
+}
+
+/** Resets VmHWM to the current RSS (Linux ≥ 4.0), so a peak read later belongs to what ran since. */
+function resetPeakMemory (pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5')
+    return true
+  } catch {
+    return false
+  }
+}
+
+function diskBytes (dir) {
+  try {
+    return Number(execFileSync('du', ['-s', '-B1', dir], { encoding: 'utf8' }).split('\t')[0])
+  } catch {
+    return NaN
+  }
+}
+
+// --- figure 6: connect to first byte ------------------------------------------------------------------------
+
+async function firstByteLine (stack, progress) {
+  // Relays that note when the client's connection arrives, so spawn → connect (the client starting up) can be
+  // told from connect → first byte (the server's side: SSH handshake and login, or the API calls, then the exec).
+  const sshRelay = await startRelay({ listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: stack.port } })
+  const dockerRelay = await startRelay({ listen: { path: path.join(stack.dir, 'relay-docker.sock') }, target: { path: stack.dockerd.socket } })
+  stack.knownHostsFor([stack.port, sshRelay.port])
+  try {
+    const kinds = {
+      ssh: { relay: sshRelay, run: () => stack.ssh({ port: sshRelay.port, command: 'echo x' }) },
+      docker: { relay: dockerRelay, run: () => stack.dockerExec({ socket: dockerRelay.path, command: ['echo', 'x'] }) }
+    }
+    const once = async (kind) => {
+      kinds[kind].relay.reset()
+      const result = expectSuccess(`${kind === 'ssh' ? 'ssh' : 'docker exec'} echo x`, await kinds[kind].run())
+      if (result.bytes !== 2 || result.firstByteAt === null) throw new Error(`${kind} echo x printed ${result.bytes} bytes, expected 2`)
+      const connectedAt = kinds[kind].relay.firstConnectionAt()
+      return { spawnMs: result.firstByteAt - result.startedAt, connectMs: connectedAt === null ? NaN : result.firstByteAt - connectedAt, totalMs: result.endedAt - result.startedAt }
+    }
+    for (let i = 0; i < FIRST_BYTE_WARMUP; i++) {
+      await once('ssh')
+      await once('docker')
+    }
+    await waitUntilQuiet(progress)
+    progress(`echo x, ${FIRST_BYTE_RUNS} runs each over ssh and docker exec, taking turns`)
+    const runs = { ssh: [], docker: [] }
+    for (let i = 0; i < FIRST_BYTE_RUNS; i++) {
+      for (const kind of i % 2 === 0 ? ['ssh', 'docker'] : ['docker', 'ssh']) runs[kind].push(await once(kind))
+    }
+    const p50 = (kind, field) => median(runs[kind].map((r) => r[field]))
+    const sshMs = p50('ssh', 'spawnMs')
+    const dockerMs = p50('docker', 'spawnMs')
+    const extra = sshMs - dockerMs
+    const max = (kind) => Math.max(...runs[kind].map((r) => r.spawnMs))
+    return `bridge connect-to-first-byte, \`echo x\`, ${FIRST_BYTE_RUNS} runs each in turns (medians): ssh spawn → first byte ${ms(sshMs)} ms (TCP connect → first byte ${ms(p50('ssh', 'connectMs'))} ms; max ${ms(max('ssh'))} ms)` +
+      ` vs. docker exec spawn → first byte ${ms(dockerMs)} ms (unix connect → first byte ${ms(p50('docker', 'connectMs'))} ms; max ${ms(max('docker'))} ms), difference ${extra >= 0 ? '+' : ''}${ms(extra)} ms` +
+      ` [target ≤ +${TARGETS.firstByteExtraMs} ms: ${met(extra <= TARGETS.firstByteExtraMs)}]` +
+      `; whole run ${ms(p50('ssh', 'totalMs'))} vs. ${ms(p50('docker', 'totalMs'))} ms; both through a relay in the bench process that times the connect`
+  } finally {
+    await sshRelay.close()
+    await dockerRelay.close()
+  }
+}
+
+/**
+ * A byte-for-byte relay from `listen` (host/port, or a unix socket path) to `target`, remembering when the first
+ * connection since `reset()` arrived.
+ */
+async function startRelay ({ listen, target }) {
+  let firstAt = null
+  const sockets = new Set()
+  const track = (socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+  }
+  // Half-open allowed: the docker CLI shuts its side of an exec's hijacked connection while the output still flows.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
+    if (firstAt === null) firstAt = performance.now()
+    const upstream = net.connect({ ...target, noDelay: true, allowHalfOpen: true })
+    track(client)
+    track(upstream)
+    client.pipe(upstream).pipe(client)
+    client.once('close', () => upstream.destroy())
+    upstream.once('close', () => client.destroy())
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(listen, resolve)
+  })
+  return {
+    port: server.address()?.port,
+    path: listen.path,
+    reset: () => { firstAt = null },
+    firstConnectionAt: () => firstAt,
+    close: () => new Promise((resolve) => {
+      for (const socket of sockets) socket.destroy()
+      server.close(() => resolve())
+    })
+  }
+}
+
+// --- figure 7: memory ---------------------------------------------------------------------------------------
+
+async function memoryLine (stack, progress) {
+  const pid = stack.plugin.pid
+  const command = 'sleep 5; echo done'
+  progress(`${CONCURRENT_SESSIONS} concurrent ssh sessions (\`${command}\`), sampling serve's memory every ${MEMORY_SAMPLE_MS} ms`)
+  await sleep(1000) // let the previous figure's sessions and garbage settle
+  const before = memoryOf(pid)
+  const peakReset = resetPeakMemory(pid)
+  let peakRss = before.rssKib
+  const sampler = setInterval(() => {
+    try {
+      peakRss = Math.max(peakRss, memoryOf(pid).rssKib)
+    } catch {
+      // serve gone: the sessions fail and say so
+    }
+  }, MEMORY_SAMPLE_MS)
+  let results
+  try {
+    results = await Promise.all(Array.from({ length: CONCURRENT_SESSIONS }, () => stack.ssh({ command })))
+  } finally {
+    clearInterval(sampler)
+  }
+  const during = memoryOf(pid)
+  await sleep(2000)
+  const after = memoryOf(pid)
+  const ok = results.filter((r) => r.code === 0 && r.bytes === 'done\n'.length)
+  const failed = results.find((r) => r.code !== 0)
+  const durations = results.map((r) => r.seconds)
+  const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
+  const perSession = (peakRss - before.rssKib) / CONCURRENT_SESSIONS
+  return `serve memory with ${CONCURRENT_SESSIONS} concurrent bridge sessions (\`${command}\`): VmRSS ${mib(before.rssKib)} before, peak ${mib(peakRss)} while they ran` +
+    ` (sampled every ${MEMORY_SAMPLE_MS} ms; VmHWM ${mib(during.peakKib)}${peakReset ? '' : ' since serve started: clear_refs was refused'}), ${mib(after.rssKib)} 2 s after;` +
+    ` ≈ ${mib(perSession)} per session` +
+    `; ${ok.length}/${CONCURRENT_SESSIONS} sessions ended with "done"${failed === undefined ? '' : ` (first failure: ${failed.code ?? failed.signal} ${failed.stderr.slice(0, 160)})`}, each after ${median(durations).toFixed(1)} s (median; slowest ${Math.max(...durations).toFixed(1)} s)`
+}
