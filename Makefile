@@ -1,6 +1,6 @@
 # portcullis: `make test` and `make demo` work on a fresh Debian machine (as root): they install what they need.
 
-APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema
+APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium
 NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: all deps system-deps build plugin install uninstall test test-unit test-e2e demo bench clean
@@ -17,6 +17,7 @@ system-deps:
 	command -v expect >/dev/null 2>&1 || missing="$$missing expect"; \
 	command -v docker-registry >/dev/null 2>&1 || missing="$$missing docker-registry"; \
 	command -v asciinema >/dev/null 2>&1 || missing="$$missing asciinema"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
