@@ -39,7 +39,9 @@ afterAll(async () => {
 
 it('ends a session whose recording fails, then refuses new sessions', async () => {
   const first = await runSsh(login, 'echo recorded; head -c 200000000 /dev/urandom', { timeoutMs: 60_000 })
-  expect(first.stderr).toMatch(/can no longer be recorded, so portcullis ends it/)
+  const seen = `ssh exited ${first.code} after ${first.stdout.length} bytes; stderr: ${JSON.stringify(first.stderr)}\n` +
+    (await stack.plugin.readLog()).split('\n').filter((line) => /"level":[56]0/.test(line)).slice(-8).join('\n')
+  expect(first.stderr, seen).toMatch(/can no longer be recorded, so portcullis ends it/)
   expect(first.code).not.toBe(0)
   expect(first.stdout.length).toBeLessThan(200_000_000)
 
