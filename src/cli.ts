@@ -8,6 +8,8 @@ import { checkCommand } from './cli/check.js'
 import { keysInitCommand } from './cli/keys.js'
 import { tokenIssueCommand } from './cli/token.js'
 import { auditExportCommand, auditReplayCommand, auditSessionsCommand, auditTailCommand, auditVerifyCommand } from './cli/audit.js'
+import { auditCheckpointCommand, auditExpireCommand } from './cli/audit-checkpoints.js'
+import { auditBundleCommand, auditVerifyBundleCommand } from './cli/audit-bundle.js'
 import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
 import { statusCommand } from './cli/status.js'
 import { VERSION } from './version.js'
@@ -15,6 +17,8 @@ import { VERSION } from './version.js'
 const COMMANDS: Array<Command<Options>> = [
   serveCommand, checkCommand, keysInitCommand, tokenIssueCommand,
   auditTailCommand, auditExportCommand, auditVerifyCommand, auditSessionsCommand, auditReplayCommand,
+  auditCheckpointCommand, auditExpireCommand,
+  auditBundleCommand, auditVerifyBundleCommand,
   policyValidateCommand, policySchemaCommand, policyReloadCommand, statusCommand
 ] as unknown as Array<Command<Options>>
 

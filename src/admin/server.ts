@@ -11,6 +11,10 @@ import type { AuditRecord } from '../audit/record.js'
 import { isSessionId } from '../audit/keys.js'
 import { findSession, listSessions, openSessionIds } from '../audit/sessions.js'
 import { PortcullisError } from '../errors.js'
+import type { AuditSigningKey } from '../audit/signing-key.js'
+import { addAuditIntegrityRoutes } from './audit-integrity.js'
+import { addAuditExportRoute } from './audit-export-route.js'
+import { addAuditBundleRoutes } from './audit-bundle-routes.js'
 import type { PolicySource } from '../policy/source.js'
 
 export interface AdminDeps {
@@ -21,6 +25,8 @@ export interface AdminDeps {
   version: string
   /** The SSH bridge's state, null when it is off. */
   bridge?: () => BridgeStatus | null
+  /** Signs checkpoints; verify checks them against its public half. Null when the daemon has none. */
+  auditKey?: AuditSigningKey | null
 }
 
 export interface BridgeStatus {
@@ -70,15 +76,10 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     res.on('close', unsubscribe)
   })
 
-  app.get('/v1/audit/export', async (req, res) => {
-    const fromSeq = intParam(req, 'fromSeq', 1)
-    const toSeq = intParam(req, 'toSeq', Number.MAX_SAFE_INTEGER)
-    res.type('application/x-ndjson')
-    await streamRecords(res, deps.audit.read({ fromSeq, toSeq }))
-  })
+  addAuditExportRoute(app, deps)
 
   app.get('/v1/audit/verify', async (_req, res) => {
-    res.json(await deps.audit.verify())
+    res.json(await deps.audit.verify(deps.auditKey != null ? { publicKeys: [deps.auditKey] } : {}))
   })
 
   app.get('/v1/audit/sessions', async (req, res) => {
@@ -126,26 +127,15 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     }
   })
 
+  addAuditIntegrityRoutes(app, deps)
+  addAuditBundleRoutes(app, deps)
+
   app.use((err: Error, _req: Request, res: Response, _next: unknown) => {
     deps.logger.error({ err }, 'admin request failed')
     if (res.headersSent) res.destroy()
     else res.status(500).json({ error: err.message })
   })
   return app
-}
-
-/** Writes records with backpressure, so an export of millions of records stays in constant memory. */
-async function streamRecords (res: Response, records: AsyncIterable<AuditRecord>): Promise<void> {
-  for await (const record of records) {
-    if (res.destroyed) return
-    if (!res.write(JSON.stringify(record) + '\n')) {
-      await new Promise<void>((resolve) => {
-        res.once('drain', resolve)
-        res.once('close', resolve)
-      })
-    }
-  }
-  res.end()
 }
 
 /** asciinema's media type for asciicast files. */

@@ -7,6 +7,10 @@ export const RECORD_PREFIX = 'r!'
 // After every record key: the head is rewritten with each batch, and keeping it at the end of the key space
 // keeps LevelDB's compactions from rewriting the record range for it.
 export const HEAD_KEY = 's!head'
+/** `s!index` = the index layout version (indexes.ts); the indexes live under `x!`, after everything else. */
+export const INDEX_VERSION_KEY = 's!index'
+/** `s!bundled` = the highest seq an evidence bundle holds; retention removes nothing after it. */
+export const BUNDLED_KEY = 's!bundled'
 
 /** Iterator bounds that cover every record key and nothing else. */
 export const RECORD_RANGE = { gte: RECORD_PREFIX, lt: 'r"' } as const // '"' follows '!'
@@ -98,4 +102,24 @@ export function decodeMarker (raw: string): number | null {
   } catch {
     return null
   }
+}
+
+// Signed checkpoints (checkpoints.ts) under `k!` + the seq they sign, as 16 hex digits, so key order is seq order.
+// `s!base` names the last record removed by expiry (retention.ts): the chain verifies from the record after it.
+
+const CHECKPOINT_PREFIX = 'k!'
+const CHECKPOINT_KEY_PATTERN = /^k!([0-9a-f]{16})$/
+export const BASE_KEY = 's!base'
+
+export function checkpointKey (seq: number): string {
+  return CHECKPOINT_PREFIX + seq.toString(16).padStart(SEQ_DIGITS, '0')
+}
+
+/** Iterator bounds that cover every checkpoint key and nothing else. */
+export const CHECKPOINT_RANGE = { gte: CHECKPOINT_PREFIX, lt: 'k"' } as const
+
+/** The seq a checkpoint key stands for, or null for a key this layout never writes. */
+export function seqFromCheckpointKey (key: string): number | null {
+  const match = CHECKPOINT_KEY_PATTERN.exec(key)
+  return match === null ? null : Number.parseInt(match[1]!, 16)
 }

@@ -8,6 +8,9 @@ import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { openAuditDb, type AuditDb } from './level.js'
 import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, isSessionId, markerKey, recordKey } from './keys.js'
+import { addIndexEntries, ensureIndexes } from './indexes.js'
+import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
+import { readBundledSeq, writeBundledSeq } from './bundled.js'
 import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js'
 
@@ -76,6 +79,8 @@ export class AuditStore {
   /** Recording writes and marker deletions not yet settled: close() waits for them. */
   readonly #castOperations = new Set<Promise<void>>()
   #dbClosed = false
+  /** The last markBundled() write, so the next waits for it. */
+  #bundling: Promise<unknown> = Promise.resolve()
   readonly #castStorage: CastStorage = {
     // Chunk values carry their own encoding (bytes), which the database's string-typed batch does not model.
     write: (operations: CastOperation[]) => this.#castOperation(() => this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
@@ -100,6 +105,7 @@ export class AuditStore {
     const db = await openAuditDb(dir, { create: true })
     try {
       const head = await readHead(db, dir)
+      await ensureIndexes(db, options.logger)
       return new AuditStore(dir, db, head, options)
     } catch (err) {
       await db.close()
@@ -148,15 +154,18 @@ export class AuditStore {
     while (this.#queue.length > 0) {
       const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch)
       this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch)
-      const ops: Array<{ type: 'put', key: string, value: string }> = new Array(batch.length + 1)
-      for (let i = 0; i < batch.length; i++) {
-        const pending = batch[i]!
-        ops[i] = { type: 'put', key: recordKey(pending.record.seq), value: pending.text }
-      }
       const last = batch[batch.length - 1]!.record
-      ops[batch.length] = { type: 'put', key: HEAD_KEY, value: encodeHead(last) }
       try {
-        await this.#db.batch(ops, { sync: true })
+        // A chained batch: LevelDB's array form costs several times more per entry, and with the index entries
+        // (in the record's batch, so an index never names a record that is not on disk) there are several per record.
+        const write = this.#db.batch()
+        for (let i = 0; i < batch.length; i++) {
+          const pending = batch[i]!
+          write.put(recordKey(pending.record.seq), pending.text)
+          addIndexEntries(write, pending.record)
+        }
+        write.put(HEAD_KEY, encodeHead(last))
+        await write.write({ sync: true })
       } catch (err) {
         this.#fail(err, batch)
         break
@@ -194,6 +203,12 @@ export class AuditStore {
     }
   }
 
+  /** The database itself, for the modules that keep their own entries beside the records (checkpoints.ts,
+   * retention.ts). Everything else goes through the methods of the store. */
+  get db (): AuditDb {
+    return this.#db
+  }
+
   /** Why the store refuses new records (a write failed), or null while it takes them. */
   get failure (): Error | null {
     return this.#failure
@@ -217,6 +232,34 @@ export class AuditStore {
   /** Durable records in seq order (newest first with `reverse`), streamed from disk in constant memory. */
   read (options: ReadOptions = {}): AsyncIterable<AuditRecord> {
     return readRecords(this.#db, options)
+  }
+
+  /** Durable records that match `filter`, in seq order, all read from one snapshot: records appended while the
+   * caller reads are not seen. See query.ts. */
+  query (filter: AuditFilter): AsyncIterable<AuditRecord> {
+    return queryRecords(this.#db, filter)
+  }
+
+  /** The same as query(), with each record's stored text (what exports write). */
+  queryStored (filter: AuditFilter): AsyncIterable<StoredRecord> {
+    return queryStored(this.#db, filter)
+  }
+
+  /** Notes that an evidence bundle holds every record up to `toSeq` (`s!bundled`; it only ever rises), so
+   * retention may remove them. Resolves with the bundled seq now stored. */
+  markBundled (toSeq: number): Promise<number> {
+    if (!Number.isSafeInteger(toSeq) || toSeq < 0 || toSeq > this.#durable.seq) {
+      return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`cannot mark record ${String(toSeq)} as bundled: the newest durable record is ${this.#durable.seq}`]))
+    }
+    // One at a time: each is a read then a write.
+    const marked = this.#bundling.then(async () => await writeBundledSeq(this.#db, toSeq))
+    this.#bundling = marked.catch(() => {})
+    return marked
+  }
+
+  /** The highest seq an evidence bundle holds; 0 when none was made. */
+  bundledSeq (): Promise<number> {
+    return readBundledSeq(this.#db)
   }
 
   /**

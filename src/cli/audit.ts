@@ -13,6 +13,9 @@ import { verifyDir } from '../audit/verify.js'
 import type { VerifyReport } from '../audit/verify.js'
 import type { CastHeader } from '../bridge/asciicast.js'
 import { PortcullisError, type ErrorCode } from '../errors.js'
+import { formatVerifyReport, verifyPublicKeys } from './audit-checkpoints.js'
+import { EXPORT_FILTER_HELP, exportFilterFromFlags, exportRecords } from './audit-export.js'
+import { isExportFormat } from '../audit/export.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
@@ -40,66 +43,70 @@ export const auditTailCommand = defineCommand({
 
 export const auditExportCommand = defineCommand({
   name: 'audit export',
-  summary: 'Stream audit records from the running daemon as JSON lines (constant memory), or one session\'s recording as an asciicast file.',
-  usage: 'audit export [--format jsonl] [--from-seq N] [--to-seq N] [--out FILE] [--admin-socket PATH]\n' +
+  summary: 'Stream audit records as JSON lines or CSV, filtered by time, user, project, container, action, decision or session (constant memory), or one session\'s recording as an asciicast file.',
+  usage: 'audit export [--format jsonl|csv] [--since TIME] [--until TIME] [--user USER] [--project NAME] [--container NAME|ID]\n' +
+    '       [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE] [--admin-socket PATH | --data DIR]\n' +
     '       portcullis audit export --session ID [--format asciicast] [--out FILE] [--admin-socket PATH | --data DIR]',
-  options: { ...adminOption, format: { type: 'string' }, 'from-seq': { type: 'string' }, 'to-seq': { type: 'string' }, out: { type: 'string' }, session: { type: 'string' }, data: { type: 'string' } },
+  options: {
+    ...adminOption,
+    format: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    user: { type: 'string' },
+    project: { type: 'string' },
+    container: { type: 'string' },
+    action: { type: 'string' },
+    decision: { type: 'string' },
+    'from-seq': { type: 'string' },
+    'to-seq': { type: 'string' },
+    out: { type: 'string' },
+    session: { type: 'string' },
+    data: { type: 'string' }
+  },
   help: {
     ...adminHelp,
-    '--format FORMAT': 'jsonl (records; the default) or asciicast (a session\'s recording; the default with --session)',
-    '--from-seq N': 'first record (default 1)',
-    '--to-seq N': 'last record (default: the newest)',
-    '--session ID': 'export this session\'s recording exactly as stored (asciinema play/cat/upload take it); IDs from `portcullis audit sessions`',
-    '--out FILE': 'write to FILE instead of stdout',
-    '--data DIR': 'with --session: read a store directly, when no daemon owns it'
+    ...dataHelp,
+    '--format FORMAT': 'jsonl (records exactly as stored, one per line; the default), csv (for spreadsheets) or asciicast (a session\'s recording; the default when --session is the only option that selects)',
+    ...EXPORT_FILTER_HELP,
+    '--session ID': 'with jsonl or csv, only the records of this SSH session; with asciicast, its recording exactly as stored (asciinema play/cat/upload take it); IDs from `portcullis audit sessions`',
+    '--out FILE': 'write to FILE instead of stdout'
   },
   async run (values) {
-    const format = values.format ?? (values.session !== undefined ? 'asciicast' : 'jsonl')
     const usage = (problem: string): PortcullisError => new PortcullisError('PORTCULLIS_USAGE', problem, 'audit export')
+    const selectors = (['since', 'until', 'user', 'project', 'container', 'action', 'decision', 'from-seq', 'to-seq'] as const).filter((flag) => values[flag] !== undefined)
+    const format = values.format ?? (values.session !== undefined && selectors.length === 0 ? 'asciicast' : 'jsonl')
     if (format === 'asciicast') {
       if (values.session === undefined) throw usage('--format asciicast exports one session\'s recording: add --session ID (`portcullis audit sessions` lists them)')
-      if (values['from-seq'] !== undefined || values['to-seq'] !== undefined) throw usage('--from-seq and --to-seq select records, not a recording')
+      if (selectors.length > 0) throw usage(`--${selectors[0]!} selects records, not a recording: add --format jsonl or --format csv to export the session's records`)
       await exportCast(values, requireSessionId(values.session), values.out)
       return 0
     }
-    if (format !== 'jsonl') throw usage(`unknown --format ${format}; use jsonl or asciicast`)
-    if (values.session !== undefined) throw usage('--session exports a recording: use --format asciicast (or leave --format out)')
-    if (values.data !== undefined) throw usage('--data works with --session only; records are exported through the running daemon')
-    for (const flag of ['from-seq', 'to-seq'] as const) {
-      const value = values[flag]
-      if (value !== undefined && !/^\d+$/.test(value)) throw usage(`--${flag} takes a sequence number`)
-    }
-    const query = `fromSeq=${values['from-seq'] ?? '1'}` + (values['to-seq'] !== undefined ? `&toSeq=${values['to-seq']}` : '')
-    const res = await adminRequest(values['admin-socket'], 'GET', `/v1/audit/export?${query}`)
-    if (res.statusCode !== 200) throw new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(res.statusCode), 'export refused')
-    const out: Writable = values.out === undefined ? process.stdout : createWriteStream(values.out)
-    for await (const chunk of res) {
-      if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve))
-    }
-    if (values.out !== undefined) await new Promise((resolve) => out.end(resolve))
+    if (!isExportFormat(format)) throw usage(`unknown --format ${format}; use jsonl, csv or asciicast`)
+    await exportRecords({ format, filter: exportFilterFromFlags(values), adminSocket: values['admin-socket'], data: values.data, out: values.out })
     return 0
   }
 })
 
 export const auditVerifyCommand = defineCommand({
   name: 'audit verify',
-  summary: 'Check the audit hash chain and name the first record that was changed, removed or inserted. Exit 0 when intact, 1 when not.',
-  usage: 'audit verify [--admin-socket PATH] [--data DIR] [--json]',
-  options: { ...adminOption, data: { type: 'string' }, json: { type: 'boolean', default: false } },
-  help: { ...adminHelp, '--data DIR': 'verify a store directly, when no daemon owns it (stopped daemon, copied store)', '--json': 'print the report as JSON' },
+  summary: 'Check the audit hash chain and its signed checkpoints, name the first record that was changed, removed or inserted, and the checkpoint the verdict rests on. Exit 0 when intact, 1 when not.',
+  usage: 'audit verify [--admin-socket PATH] [--data DIR [--public-key FILE | --keys DIR]] [--json]',
+  options: { ...adminOption, data: { type: 'string' }, 'public-key': { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean', default: false } },
+  help: {
+    ...adminHelp,
+    '--data DIR': 'verify a store directly, when no daemon owns it (stopped daemon, copied store)',
+    '--public-key FILE': 'with --data: check checkpoint signatures with this audit_ed25519.pub (the one published for the host)',
+    '--keys DIR': `with --data: the keys directory holding audit_ed25519.pub (default ${DEFAULTS.keys}, when it has one)`,
+    '--json': 'print the report as JSON'
+  },
   async run (values) {
-    const report = values.data !== undefined
-      ? await verifyDir(values.data)
-      : (await adminJson<VerifyReport>(values['admin-socket'], 'GET', '/v1/audit/verify')).body
-    if (values.json) {
-      process.stdout.write(JSON.stringify(report, null, 2) + '\n')
-    } else if (report.ok) {
-      const recordings = report.sessions !== undefined ? `, ${report.sessions} session recording${report.sessions === 1 ? '' : 's'}` : ''
-      process.stdout.write(`audit chain intact: ${report.records} records${recordings}, head seq ${report.head.seq} ${report.head.hash}\n`)
-    } else {
-      const bad = report.firstBad!
-      process.stdout.write(`audit chain BROKEN at seq ${bad.seq}: ${bad.problem}${bad.detail ? ` (${bad.detail})` : ''}\n`)
+    if (values.data === undefined && (values['public-key'] !== undefined || values.keys !== undefined)) {
+      throw new PortcullisError('PORTCULLIS_USAGE', '--public-key and --keys go with --data: the running daemon checks with its own key', 'audit verify')
     }
+    const report = values.data !== undefined
+      ? await verifyDir(values.data, { publicKeys: verifyPublicKeys(values) })
+      : (await adminJson<VerifyReport>(values['admin-socket'], 'GET', '/v1/audit/verify')).body
+    process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatVerifyReport(report))
     return report.ok ? 0 : 1
   }
 })

@@ -62,6 +62,25 @@ describe('with the plugin running (through the admin socket)', () => {
     expect(parseLines(range.stdout).map((r) => r.seq)).toEqual([2, 3, 4])
   })
 
+  it('`audit export` filters by user, action, decision and time, as JSON lines or CSV', async () => {
+    const last = String(exported.length)
+    const alice = await stack.plugin.cli(['audit', 'export', '--user', 'alice', '--action', 'container.*', '--since', '1h', '--to-seq', last, '--admin-socket', stack.plugin.adminSocket])
+    expect(alice.code, alice.stderr).toBe(0)
+    const expected = exported.filter((r) => r.user === 'alice' && r.action?.startsWith('container.') === true)
+    expect(expected.length).toBeGreaterThan(0)
+    expect(alice.stdout).toBe(expected.map((r) => JSON.stringify(r) + '\n').join(''))
+
+    const csv = await stack.plugin.cli(['audit', 'export', '--format', 'csv', '--decision', 'deny', '--to-seq', last, '--admin-socket', stack.plugin.adminSocket])
+    expect(csv.code, csv.stderr).toBe(0)
+    const [header, ...rows] = csv.stdout.split('\r\n').filter((line) => line !== '')
+    expect(header).toMatch(/^seq,time,kind,user,/)
+    expect(rows.map((row) => Number(row.split(',')[0]))).toEqual(exported.filter((r) => r.decision === 'deny').map((r) => r.seq))
+
+    const bad = await stack.plugin.cli(['audit', 'export', '--since', 'last tuesday', '--admin-socket', stack.plugin.adminSocket])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('PORTCULLIS_AUDIT_FILTER_INVALID')
+  })
+
   it('`audit tail` shows allowed and denied calls, one line each', async () => {
     const result = await stack.plugin.cli(['audit', 'tail', '-n', '100', '--admin-socket', stack.plugin.adminSocket])
     expect(result.code, result.stderr).toBe(0)
@@ -104,6 +123,14 @@ describe('with the plugin stopped (the store on disk)', () => {
     }
     expectChained(stored)
     expect(stored.at(-1)).toMatchObject({ seq: report.head.seq, action: 'portcullis.stop', hash: report.head.hash })
+  })
+
+  it('`audit export --data DIR` filters the store offline', async () => {
+    const result = await runPortcullisCli(['audit', 'export', '--data', stack.plugin.dataDir, '--user', 'mallory'])
+    expect(result.code, result.stderr).toBe(0)
+    const mallory = stored.filter((r) => r.user === 'mallory')
+    expect(mallory.length).toBeGreaterThan(0)
+    expect(result.stdout).toBe(mallory.map((r) => JSON.stringify(r) + '\n').join(''))
   })
 
   it('an edited record breaks the chain: verify exits 1 and names its seq', async () => {

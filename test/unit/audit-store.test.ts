@@ -22,9 +22,29 @@ async function openStore (dir: string, options: Parameters<typeof AuditStore.ope
   open.push(store)
   return store
 }
-/** LevelDB's array batch, spied on (its overloads confuse spyOn's types). */
-const spyOnBatch = (): MockInstance<(operations: unknown[], options?: unknown) => Promise<void>> =>
-  vi.spyOn(Level.prototype, 'batch') as unknown as MockInstance<(operations: unknown[], options?: unknown) => Promise<void>>
+/** LevelDB's batch, spied on (its overloads confuse spyOn's types). The store writes records with chained
+ * batches: `db.batch()` with no arguments, then put() and write(). */
+const spyOnBatch = (): MockInstance<(operations?: unknown[], options?: unknown) => unknown> =>
+  vi.spyOn(Level.prototype, 'batch') as unknown as MockInstance<(operations?: unknown[], options?: unknown) => unknown>
+
+interface WrittenBatch { keys: string[], options: unknown }
+/** Each chained batch the store writes: the keys it put, and the options write() was given. */
+function spyOnChainedBatches (): WrittenBatch[] {
+  const original = Level.prototype.batch as unknown as (this: Level<string, string>, ...args: unknown[]) => unknown
+  const written: WrittenBatch[] = []
+  spyOnBatch().mockImplementation(function (this: Level<string, string>, ...args: unknown[]) {
+    const batch = original.apply(this, args) as { put: (key: string, value: string) => unknown, write: (options?: unknown) => Promise<void> }
+    if (args.length > 0) return batch
+    const entry: WrittenBatch = { keys: [], options: undefined }
+    written.push(entry)
+    const put = batch.put.bind(batch)
+    const write = batch.write.bind(batch)
+    batch.put = (key, value) => { entry.keys.push(key); return put(key, value) }
+    batch.write = async (options) => { entry.options = options; await write(options) }
+    return batch
+  } as never)
+  return written
+}
 
 afterEach(async () => {
   vi.restoreAllMocks()
@@ -143,14 +163,16 @@ describe('append', () => {
   })
 
   it('writes appends made together in one synced batch (group commit), capped at maxBatch', async () => {
-    const batch = spyOnBatch()
     const store = await openStore(freshDir(), { maxBatch: 16 })
+    const batches = spyOnChainedBatches()
     await Promise.all(Array.from({ length: 100 }, async (_, i) => await store.append(decision(i))))
     expect(store.stats()).toEqual({ batches: 7, records: 100, largestBatch: 16 })
-    expect(batch).toHaveBeenCalledTimes(7)
-    for (const call of batch.mock.calls) expect(call[1]).toEqual({ sync: true })
-    // Each batch carries its records and the head entry.
-    expect(batch.mock.calls[0]![0].length).toBe(17)
+    expect(batches).toHaveLength(7)
+    for (const batch of batches) expect(batch.options).toEqual({ sync: true })
+    // Each batch carries its records, their index entries and the head entry.
+    expect(batches[0]!.keys.filter((key) => key.startsWith('r!'))).toHaveLength(16)
+    expect(batches[0]!.keys.filter((key) => key.startsWith('x!u!alice!'))).toHaveLength(16)
+    expect(batches[0]!.keys.at(-1)).toBe('s!head')
   })
 
   it('queues appends made while a batch is being written into the next batch', async () => {
@@ -266,9 +288,11 @@ describe('a failed write', () => {
     const kept = await store.append(decision(1))
 
     let failWrite!: (err: Error) => void
-    spyOnBatch().mockImplementationOnce(async () => {
-      await new Promise<void>((_resolve, reject) => { failWrite = reject })
-    })
+    spyOnBatch().mockImplementationOnce(() => ({
+      put () {},
+      write: async () => { await new Promise<void>((_resolve, reject) => { failWrite = reject }) },
+      close: async () => {}
+    }))
     const inFlight = store.append(decision(2))
     await new Promise((resolve) => setImmediate(resolve)) // that batch is now being written
     const queued = [store.append(decision(3)), store.append(decision(4))]

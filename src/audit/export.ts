@@ -1,0 +1,73 @@
+// Writing query results out as JSON lines or CSV, in constant memory: rows are gathered into chunks of about
+// 64 KiB and each chunk waits for the destination to take the previous one (backpressure).
+
+import type { Writable } from 'node:stream'
+import { CSV_HEADER, csvRow } from './csv.js'
+import type { StoredRecord } from './query.js'
+
+export type ExportFormat = 'jsonl' | 'csv'
+
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'csv']
+
+export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
+  jsonl: 'application/x-ndjson',
+  csv: 'text/csv; charset=utf-8; header=present'
+}
+
+export function isExportFormat (value: unknown): value is ExportFormat {
+  return value === 'jsonl' || value === 'csv'
+}
+
+const CHUNK_CHARS = 64 * 1024
+
+export interface WriteExportOptions {
+  /** Called after each chunk is handed to `out`, with the number of records written so far. */
+  onProgress?: (records: number) => void
+}
+
+/**
+ * Writes `records` to `out`: JSON lines as stored (each line verifies against its own hash), or CSV with a
+ * header row. Does not end `out`. Stops early, without error, when `out` is closed or destroyed (a client went
+ * away); rejects when `out` fails. Resolves with the number of records written.
+ */
+export async function writeExport (records: AsyncIterable<StoredRecord>, format: ExportFormat, out: Writable, options: WriteExportOptions = {}): Promise<number> {
+  let chunk = format === 'csv' ? CSV_HEADER : ''
+  let written = 0
+  let pending = 0
+  const flush = async (): Promise<boolean> => {
+    if (out.destroyed) return false
+    const more = out.write(chunk)
+    chunk = ''
+    written += pending
+    pending = 0
+    options.onProgress?.(written)
+    return more || await drained(out)
+  }
+  for await (const { record, text } of records) {
+    chunk += format === 'csv' ? csvRow(record) : text + '\n'
+    pending++
+    if (chunk.length >= CHUNK_CHARS && !await flush()) return written
+  }
+  if (chunk !== '' || pending > 0) await flush()
+  return written
+}
+
+/** Resolves true once `out` takes more, false when it closed first; rejects when it fails. */
+export function drained (out: Writable): Promise<boolean> {
+  if (out.destroyed) return Promise.resolve(false)
+  return new Promise((resolve, reject) => {
+    const done = (result: boolean, err?: Error): void => {
+      out.off('drain', onDrain)
+      out.off('close', onClose)
+      out.off('error', onError)
+      if (err !== undefined) reject(err)
+      else resolve(result)
+    }
+    const onDrain = (): void => { done(true) }
+    const onClose = (): void => { done(false) }
+    const onError = (err: Error): void => { done(false, err) }
+    out.on('drain', onDrain)
+    out.on('close', onClose)
+    out.on('error', onError)
+  })
+}

@@ -1,0 +1,160 @@
+// `portcullis audit export` for records: a filter from the command line, the records as JSON lines or CSV, read
+// through the running daemon's admin socket or, with --data, straight from a store no daemon owns. Either way
+// the records stream through in constant memory.
+
+import { once } from 'node:events'
+import { createWriteStream } from 'node:fs'
+import type http from 'node:http'
+import type { Writable } from 'node:stream'
+import { finished } from 'node:stream/promises'
+import { adminRequest } from '../admin/client.js'
+import { EXPORT_FILTER_HEADER } from '../admin/audit-export-route.js'
+import { drained, writeExport, type ExportFormat } from '../audit/export.js'
+import { filterFromParams, filterToParams, filtersRecords, type AuditFilter } from '../audit/query.js'
+import { openAuditReader } from '../audit/reader.js'
+import { messageOf } from '../audit/errors.js'
+import { PortcullisError } from '../errors.js'
+import { ExportProgress, ExportRecordCounter } from './export-progress.js'
+
+/** The command's filter flags, as parseArgs gives them. */
+export interface ExportFilterFlags {
+  since?: string | undefined
+  until?: string | undefined
+  user?: string | undefined
+  project?: string | undefined
+  container?: string | undefined
+  action?: string | undefined
+  decision?: string | undefined
+  session?: string | undefined
+  'from-seq'?: string | undefined
+  'to-seq'?: string | undefined
+}
+
+export const EXPORT_FILTER_HELP: Record<string, string> = {
+  '--since TIME': 'records at or after TIME: ISO 8601 (2026-01-31, 2026-01-31T08:00:00Z; UTC unless an offset is given) or a duration back from now (90s, 15m, 8h, 7d, 4w)',
+  '--until TIME': 'records before TIME (same forms; the record at TIME itself is left out)',
+  '--user USER': 'only this user\'s records',
+  '--project NAME': 'only records in this project',
+  '--container NAME|ID': 'only records that name this container (its name, or an ID of 12 hex digits or more)',
+  '--action GLOB': 'only these actions; * matches anything (container.*, image.pull)',
+  '--decision allow|deny': 'only allowed or only denied calls',
+  '--from-seq N': 'first record (default: the oldest)',
+  '--to-seq N': 'last record (default: the newest)'
+}
+
+/** The filter the flags ask for; relative times count back from now. Throws PORTCULLIS_AUDIT_FILTER_INVALID. */
+export function exportFilterFromFlags (flags: ExportFilterFlags, now = new Date()): AuditFilter {
+  return filterFromParams({
+    since: flags.since,
+    until: flags.until,
+    user: flags.user,
+    project: flags.project,
+    container: flags.container,
+    action: flags.action,
+    decision: flags.decision,
+    session: flags.session,
+    fromSeq: flags['from-seq'],
+    toSeq: flags['to-seq']
+  }, now)
+}
+
+export interface ExportRecordsOptions {
+  format: ExportFormat
+  filter: AuditFilter
+  adminSocket: string
+  /** Read this store directory instead of asking the daemon. */
+  data?: string | undefined
+  /** Write here instead of stdout. */
+  out?: string | undefined
+}
+
+/** Writes the matching records to --out or stdout; resolves with how many were written. */
+export async function exportRecords (options: ExportRecordsOptions): Promise<number> {
+  const out = options.out === undefined ? process.stdout : await openOutput(options.out)
+  // A failed write is reported once the export stops; meanwhile it must not crash the process.
+  let failure: Error | null = null
+  const onError = (err: Error): void => { failure ??= err }
+  out.on('error', onError)
+  // On a terminal that also shows the records, a progress line would be mixed into them.
+  const progress = new ExportProgress(process.stderr)
+  const showProgress = progress.enabled && (options.out !== undefined || process.stdout.isTTY !== true)
+  const onProgress = showProgress ? (records: number) => { progress.update(records) } : undefined
+  let written = 0
+  try {
+    written = options.data !== undefined
+      ? await exportFromStore(options, out, onProgress)
+      : await exportFromDaemon(options, out, onProgress)
+  } catch (err) {
+    // When the output failed, whatever the export then threw follows from that: report the output's error.
+    if (failure === null) throw err
+  } finally {
+    progress.finish()
+  }
+  if (options.out !== undefined) {
+    out.end()
+    await finished(out).catch(onError)
+  }
+  out.off('error', onError)
+  const err = failure as Error | null
+  // A reader that stops early (`| head`) is not an error.
+  if (err !== null && (err as NodeJS.ErrnoException).code !== 'EPIPE') throw new PortcullisError('PORTCULLIS_OUTPUT', options.out ?? 'to standard output', messageOf(err))
+  return written
+}
+
+async function openOutput (path: string): Promise<Writable> {
+  const out = createWriteStream(path)
+  try {
+    await once(out, 'open')
+  } catch (err) {
+    throw new PortcullisError('PORTCULLIS_OUTPUT', path, messageOf(err))
+  }
+  return out
+}
+
+async function exportFromStore (options: ExportRecordsOptions, out: Writable, onProgress: ((records: number) => void) | undefined): Promise<number> {
+  const reader = await openAuditReader(options.data!)
+  try {
+    return await writeExport(reader.queryStored(options.filter), options.format, out, onProgress !== undefined ? { onProgress } : {})
+  } finally {
+    await reader.close()
+  }
+}
+
+async function exportFromDaemon (options: ExportRecordsOptions, out: Writable, onProgress: ((records: number) => void) | undefined): Promise<number> {
+  const params = filterToParams(options.filter)
+  params.set('format', options.format)
+  const res = await adminRequest(options.adminSocket, 'GET', `/v1/audit/export?${params.toString()}`)
+  if (res.statusCode !== 200) throw await refused(res)
+  // A daemon from before filters ignores them and would send every record, as JSON lines.
+  if ((filtersRecords(options.filter) || options.format !== 'jsonl') && res.headers[EXPORT_FILTER_HEADER.toLowerCase()] === undefined) {
+    res.destroy()
+    throw new PortcullisError('PORTCULLIS_ADMIN_REQUEST', '200', 'the running daemon is older than this command and cannot filter or write CSV; restart `portcullis serve` (or export with --data DIR while it is stopped)')
+  }
+  const counter = new ExportRecordCounter(options.format)
+  try {
+    for await (const chunk of res) {
+      if (out.destroyed) break
+      const more = out.write(chunk)
+      const records = counter.add(chunk as Buffer)
+      onProgress?.(records)
+      if (!more && !await drained(out)) break
+    }
+  } catch (err) {
+    // The daemon hung up mid-way: what was written is a cut-off export, and must not pass for a whole one.
+    throw new PortcullisError('PORTCULLIS_AUDIT_EXPORT_CUT', String(counter.records), messageOf(err))
+  }
+  return counter.records
+}
+
+/** The error a non-200 answer stands for: the daemon's own message when it sent one. */
+async function refused (res: http.IncomingMessage): Promise<PortcullisError> {
+  const parts: Buffer[] = []
+  for await (const part of res) parts.push(part as Buffer)
+  const text = Buffer.concat(parts).toString('utf8')
+  let message = text
+  try {
+    const body = JSON.parse(text) as { error?: unknown, code?: unknown }
+    if (typeof body.error === 'string') message = body.error + (typeof body.code === 'string' ? ` [${body.code}]` : '')
+  } catch {}
+  return new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(res.statusCode), message)
+}
