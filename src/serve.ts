@@ -9,6 +9,7 @@ import type http from 'node:http'
 import type { Logger } from 'pino'
 import { recoverInterruptedSessions } from './audit/sessions.js'
 import { AuditStore } from './audit/store.js'
+import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
 import { Authorizer } from './authz/authorizer.js'
 import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.js'
 import { ensureHostKey } from './bridge/host-key.js'
@@ -55,6 +56,8 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   const docker = new DockerClient(parseDockerHost(options.dockerHost), internalSecret)
   const resolver = new ResourceResolver(docker, { logger })
   const audit = await AuditStore.open(options.data, { logger })
+  const auditKey = loadAuditSigningKey(options.keys, logger)
+  const upkeep = auditKey === null ? null : new AuditUpkeep({ store: audit, key: auditKey, settings: () => policy.current.audit, logger })
   const grants = new BridgeGrants()
   const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret, grants), resolver, audit, logger, { pluginName: options.pluginName })
 
@@ -84,6 +87,7 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
     audit,
     policy,
     logger,
+    auditKey,
     startedAt: new Date(),
     version: VERSION,
     bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 }
@@ -93,6 +97,7 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   await listen(plugin, await prepared(options.socket, 0o755))
   chmodSync(options.socket, 0o660)
   resolver.start()
+  upkeep?.start()
 
   const bridgeSettings = policy.current.bridge
   if (bridgeSettings.enabled) {
@@ -140,6 +145,8 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       await closeServer(admin)
       docker.close()
       await audit.append({ kind: 'system', action: 'portcullis.stop', reason: 'portcullis stopped' }).catch(() => {})
+      // Signs the stop record too, so the trail ends on a signature.
+      await upkeep?.close()
       await audit.close()
     }
   }

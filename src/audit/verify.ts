@@ -1,15 +1,21 @@
-// Walks the stored chain and names the first record that was edited, removed, inserted or moved, or the first
-// session.end whose recording no longer matches the summary it holds.
+// Walks the stored chain and names the first record that was edited, removed, inserted or moved, the first
+// session.end whose recording no longer matches the summary it holds, or the first signed checkpoint that is
+// forged or no longer matches its record (the chain was rewritten, hashes and all, after it was signed).
 
 import { CastDigester, isCastSummary } from './casts.js'
 import { bodyTextOf, chainHash } from './chain.js'
+import { checkpointSignatureProblem, parseCheckpoint, type Checkpoint } from './checkpoint-format.js'
 import { openAuditDb, type AuditDb } from './level.js'
-import { HEAD_KEY, RECORD_RANGE, castRange, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromKey } from './keys.js'
+import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, RECORD_RANGE, castRange, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
+import type { AuditPublicKey } from './signing-key.js'
 
 /** `cast-missing`: a chunk of a session's recording is gone; `cast-mismatch`: the stored recording differs from
- * the summary its session.end holds (a chunk edited, added or cut). */
-export type VerifyProblem = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'unparseable' | 'head-mismatch' | 'cast-missing' | 'cast-mismatch'
+ * the summary its session.end holds (a chunk edited, added or cut); `checkpoint-forged`: a stored checkpoint is
+ * unreadable, names an unknown key or its signature does not hold; `checkpoint-mismatch`: a checkpoint's record
+ * has another hash than the one signed, or is gone (the chain was rewritten or cut after it was signed). */
+export type VerifyProblem = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'unparseable' | 'head-mismatch' | 'cast-missing' | 'cast-mismatch' |
+'checkpoint-forged' | 'checkpoint-mismatch'
 
 export interface VerifyReport {
   ok: boolean
@@ -19,14 +25,36 @@ export interface VerifyReport {
   sessions?: number
   /** The stored head; `{ seq: 0, hash: GENESIS_HASH }` when none is stored or it is unreadable. */
   head: AuditHead
-  /** For a recording problem, `seq` is the session.end's and `session` the session's ID. */
-  firstBad?: { seq: number, problem: VerifyProblem, detail: string, session?: string }
+  /** The last record removed by expiry, when records were: the chain is checked from the one after it. */
+  base?: AuditHead
+  /** Left out when the store holds no checkpoint and no key was given. */
+  checkpoints?: CheckpointsReport
+  /** For a recording problem, `seq` is the session.end's and `session` the session's ID. For a checkpoint problem,
+   * `checkpoint` is the checkpoint, and with `checkpoint-mismatch` `seq` is the first record after the last good
+   * checkpoint: the rewrite is somewhere between it and `checkpoint.seq`. */
+  firstBad?: { seq: number, problem: VerifyProblem, detail: string, session?: string, checkpoint?: { seq: number, time: string } }
+}
+
+export interface CheckpointsReport {
+  /** Checkpoints found good (signed by a given key, when keys were given, and matching their record). */
+  checked: number
+  /** The newest good checkpoint: the records up to it rest on its signature, the ones after it on the chain alone. */
+  last?: { seq: number, time: string, keyId: string }
+  /** False when no public key was given: checkpoints were compared with their records, their signatures not checked. */
+  signaturesChecked: boolean
 }
 
 export interface VerifyOptions {
-  /** Start the walk here, trusting the stored hash of the record before it. Default 1. */
+  /** Start the walk here, trusting the stored hash of the record before it. Default 1 (or the record after the
+   * base, once records were expired). */
   fromSeq?: number
+  /** Stop after this record, without checking the head (signing a checkpoint there needs no more). */
+  toSeq?: number
+  /** The keys checkpoints may be signed with. Without any, their signatures are not checked. */
+  publicKeys?: readonly AuditPublicKey[]
 }
+
+type Snapshot = ReturnType<AuditDb['snapshot']>
 
 /** Verifies a store no daemon owns; fails with PORTCULLIS_AUDIT_LOCKED when one does. */
 export async function verifyDir (dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
@@ -42,82 +70,166 @@ export async function verifyChain (db: AuditDb, options: VerifyOptions = {}): Pr
   // One snapshot for the head and the records, so appends during the walk cannot look like tampering.
   const snapshot = db.snapshot()
   try {
-    const fromSeq = options.fromSeq !== undefined && Number.isFinite(options.fromSeq) ? Math.floor(options.fromSeq) : 1
-    return await walk(db, snapshot, fromSeq)
+    return await verifySnapshot(db, snapshot, options)
   } finally {
     await snapshot.close()
   }
 }
 
-async function walk (db: AuditDb, snapshot: ReturnType<AuditDb['snapshot']>, fromSeq: number): Promise<VerifyReport> {
+/** verifyChain within a snapshot the caller holds (and closes). */
+export async function verifySnapshot (db: AuditDb, snapshot: Snapshot, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const fromSeq = options.fromSeq !== undefined && Number.isFinite(options.fromSeq) ? Math.floor(options.fromSeq) : 1
+  const toSeq = options.toSeq !== undefined && Number.isFinite(options.toSeq) ? Math.floor(options.toSeq) : null
+  return await walk(db, snapshot, fromSeq, toSeq, options.publicKeys)
+}
+
+async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: number | null, keys: readonly AuditPublicKey[] | undefined): Promise<VerifyReport> {
   const rawHead = await db.get(HEAD_KEY, { snapshot }) as string | undefined
   const storedHead = rawHead === undefined ? null : decodeHead(rawHead)
   const head = storedHead ?? { seq: 0, hash: GENESIS_HASH }
+  const rawBase = await db.get(BASE_KEY, { snapshot }) as string | undefined
+  const base = rawBase === undefined ? null : decodeHead(rawBase)
   let records = 0
   let sessions = 0
-  const bad = (seq: number, problem: VerifyProblem, detail: string, session?: string): VerifyReport =>
-    ({ ok: false, records, ...(sessions > 0 ? { sessions } : {}), head, firstBad: { seq, problem, detail, ...(session !== undefined ? { session } : {}) } })
-  const good = (): VerifyReport => ({ ok: true, records, ...(sessions > 0 ? { sessions } : {}), head })
+  const checkpoints: CheckpointsReport = { checked: 0, signaturesChecked: keys !== undefined }
+  let anyCheckpoint = keys !== undefined || rawBase !== undefined
+  const summary = (): Omit<VerifyReport, 'ok'> => ({
+    records,
+    ...(sessions > 0 ? { sessions } : {}),
+    head,
+    ...(base !== null ? { base } : {}),
+    ...(anyCheckpoint ? { checkpoints } : {})
+  })
+  type FirstBad = NonNullable<VerifyReport['firstBad']>
+  const bad = (seq: number, problem: VerifyProblem, detail: string, more: Pick<FirstBad, 'session' | 'checkpoint'> = {}): VerifyReport =>
+    ({ ok: false, ...summary(), firstBad: { seq, problem, detail, ...more } })
+  const good = (): VerifyReport => ({ ok: true, ...summary() })
 
-  let expected = Math.max(1, Math.min(fromSeq, head.seq + 1))
+  if (rawBase !== undefined && base === null) return bad(1, 'unparseable', 'the base entry (the last expired record) is unreadable')
+  const first = base === null ? 1 : base.seq + 1
+  let expected = Math.max(first, Math.min(fromSeq, head.seq + 1))
   let prevHash = GENESIS_HASH
-  if (expected > 1) {
+  if (base !== null) {
+    // Expiry keeps the checkpoint of the last record it removed: without it, anyone could cut the chain's start.
+    const raw = await db.get(checkpointKey(base.seq), { snapshot }) as string | undefined
+    if (raw === undefined) {
+      return bad(base.seq, 'gap', `records 1 to ${base.seq} are gone and no checkpoint signs record ${base.seq}, the last of them: portcullis keeps one whenever it expires records, so someone else removed them`)
+    }
+    const checkpoint = parseCheckpoint(raw)
+    const problem = checkpoint === null || checkpoint.seq !== base.seq ? 'it is unreadable' : keys !== undefined ? checkpointSignatureProblem(checkpoint, keys) : null
+    if (checkpoint === null || problem !== null) {
+      return bad(base.seq, 'checkpoint-forged', `the checkpoint that vouches for the expired records 1 to ${base.seq} is forged: ${problem ?? ''}`, checkpoint === null ? {} : { checkpoint: { seq: checkpoint.seq, time: checkpoint.time } })
+    }
+    if (checkpoint.hash !== base.hash) {
+      return bad(base.seq, 'checkpoint-mismatch', `the base entry gives record ${base.seq} (the last expired one) another hash than the checkpoint signed at ${checkpoint.time}: the base was rewritten`, { checkpoint: { seq: checkpoint.seq, time: checkpoint.time } })
+    }
+    checkpoints.checked++
+    checkpoints.last = { seq: checkpoint.seq, time: checkpoint.time, keyId: checkpoint.keyId }
+    if (expected === first) prevHash = base.hash
+  }
+  if (expected > first) {
     const rawPrev = await db.get(recordKey(expected - 1), { snapshot }) as string | undefined
     if (rawPrev === undefined) return bad(expected - 1, 'gap', `record ${expected - 1} is missing`)
     const prev = parseRecord(rawPrev)
     if (prev === null) return bad(expected - 1, 'unparseable', 'the stored value is not an audit record')
     prevHash = prev.hash
   }
+  /** The last record a good checkpoint (or the trusted start) vouches for. */
+  let vouched = expected - 1
 
-  for await (const [key, value] of db.iterator({ gte: recordKey(expected), lt: RECORD_RANGE.lt, snapshot })) {
-    const seq = seqFromKey(key)
-    if (seq === null) return bad(expected, 'unparseable', `unexpected key ${JSON.stringify(key)} among the records: something was inserted`)
-    if (seq !== expected) {
-      return bad(expected, 'gap', seq === expected + 1
-        ? `record ${expected} is missing; the next stored record is ${seq}`
-        : `records ${expected} to ${seq - 1} are missing`)
+  // Checkpoints are read beside the records, in step with them.
+  const stored = db.iterator({ gte: checkpointKey(expected), ...(toSeq !== null ? { lte: checkpointKey(toSeq) } : { lt: CHECKPOINT_RANGE.lt }), snapshot })
+  const nextCheckpoint = async (): Promise<{ seq: number, raw: string } | undefined> => {
+    const entry = await stored.next()
+    if (entry === undefined) return undefined
+    anyCheckpoint = true
+    // A key that is not a checkpoint key cannot pass the seq comparison below and is reported as unreadable.
+    return { seq: seqFromCheckpointKey(entry[0]) ?? -1, raw: entry[1] }
+  }
+  /** Checks the checkpoint stored for record `seq`; `record` is null when the chain ends before it. */
+  const checkCheckpoint = (seq: number, raw: string, record: AuditRecord | null, lastSeq: number): VerifyReport | null => {
+    const checkpoint = parseCheckpoint(raw)
+    if (checkpoint === null || checkpoint.seq !== seq) return bad(Math.max(seq, 1), 'checkpoint-forged', 'a stored checkpoint is unreadable or filed under another record')
+    const at = { checkpoint: { seq, time: checkpoint.time } }
+    const forged = keys !== undefined ? checkpointSignatureProblem(checkpoint, keys) : null
+    if (forged !== null) return bad(seq, 'checkpoint-forged', `the checkpoint for record ${seq}, dated ${checkpoint.time}, is forged: ${forged}`, at)
+    if (record === null) {
+      return bad(lastSeq + 1, 'checkpoint-mismatch', `a checkpoint signed at ${checkpoint.time} vouches for record ${seq}, but the chain ends at record ${lastSeq}: records were removed from the end, and the head rewritten to hide it`, at)
     }
-    const record = parseRecord(value)
-    if (record === null) return bad(seq, 'unparseable', 'the stored value is not an audit record')
-    // The hash covers the stored text, so it is recomputed from that text rather than from the parsed record.
-    const bodyText = bodyTextOf(value)
-    if (bodyText === null) return bad(seq, 'unparseable', 'the stored value does not end with its hash: the record was rewritten')
-    const hash = record.hash // JSON.parse keeps the last "hash" key, which is the one bodyTextOf checked
-    if (chainHash(record.prevHash, bodyText) !== hash) {
-      return bad(seq, 'hash-mismatch', 'the content does not match its hash: the record was edited')
+    if (checkpoint.hash !== record.hash) {
+      return bad(vouched + 1, 'checkpoint-mismatch', `record ${seq} no longer has the hash the checkpoint signed at ${checkpoint.time} holds: the chain was rewritten, hashes and all, somewhere in records ${vouched + 1} to ${seq}` +
+        (checkpoints.last !== undefined ? ` (record ${vouched} is the last one a good checkpoint vouches for)` : ''), at)
     }
-    if (record.prevHash !== prevHash) {
-      return bad(seq, 'prev-hash-mismatch', record.seq !== seq
-        ? `stored at position ${seq} but written as seq ${record.seq}: records were reordered, inserted or removed`
-        : `does not link to record ${seq - 1}: a record was inserted or replaced before it`)
-    }
-    if (record.seq !== seq) return bad(seq, 'gap', `stored at position ${seq} but written as seq ${record.seq}`)
-    const session = recordingOf(record)
-    if (session !== null) {
-      const problem = await checkRecording(db, snapshot, session, record.fields!.cast)
-      if (problem !== null) return bad(seq, problem.problem, `session ${session}: ${problem.detail}`, session)
-      sessions++
-    }
-    prevHash = hash
-    expected++
-    records++
+    checkpoints.checked++
+    checkpoints.last = { seq, time: checkpoint.time, keyId: checkpoint.keyId }
+    vouched = seq
+    return null
   }
 
-  const lastSeq = expected - 1
-  if (storedHead === null) {
-    if (rawHead === undefined && lastSeq === 0) return good()
-    return bad(lastSeq, 'head-mismatch', rawHead === undefined ? 'the head entry is missing' : 'the head entry is unreadable')
+  try {
+    let pending = await nextCheckpoint()
+    for await (const [key, value] of db.iterator({ gte: recordKey(expected), ...(toSeq !== null ? { lte: recordKey(toSeq) } : { lt: RECORD_RANGE.lt }), snapshot })) {
+      const seq = seqFromKey(key)
+      if (seq === null) return bad(expected, 'unparseable', `unexpected key ${JSON.stringify(key)} among the records: something was inserted`)
+      if (seq !== expected) {
+        return bad(expected, 'gap', seq === expected + 1
+          ? `record ${expected} is missing; the next stored record is ${seq}`
+          : `records ${expected} to ${seq - 1} are missing`)
+      }
+      const record = parseRecord(value)
+      if (record === null) return bad(seq, 'unparseable', 'the stored value is not an audit record')
+      // The hash covers the stored text, so it is recomputed from that text rather than from the parsed record.
+      const bodyText = bodyTextOf(value)
+      if (bodyText === null) return bad(seq, 'unparseable', 'the stored value does not end with its hash: the record was rewritten')
+      const hash = record.hash // JSON.parse keeps the last "hash" key, which is the one bodyTextOf checked
+      if (chainHash(record.prevHash, bodyText) !== hash) {
+        return bad(seq, 'hash-mismatch', 'the content does not match its hash: the record was edited')
+      }
+      if (record.prevHash !== prevHash) {
+        return bad(seq, 'prev-hash-mismatch', record.seq !== seq
+          ? `stored at position ${seq} but written as seq ${record.seq}: records were reordered, inserted or removed`
+          : `does not link to record ${seq - 1}: a record was inserted or replaced before it`)
+      }
+      if (record.seq !== seq) return bad(seq, 'gap', `stored at position ${seq} but written as seq ${record.seq}`)
+      const session = recordingOf(record)
+      if (session !== null) {
+        const problem = await checkRecording(db, snapshot, session, record.fields!.cast)
+        if (problem !== null) return bad(seq, problem.problem, `session ${session}: ${problem.detail}`, { session })
+        sessions++
+      }
+      while (pending !== undefined && pending.seq <= seq) {
+        const problem = checkCheckpoint(pending.seq, pending.raw, pending.seq === seq ? record : null, seq)
+        if (problem !== null) return problem
+        pending = await nextCheckpoint()
+      }
+      prevHash = hash
+      expected++
+      records++
+    }
+
+    const lastSeq = expected - 1
+    if (toSeq !== null) {
+      return lastSeq < toSeq ? bad(lastSeq + 1, 'gap', `record ${lastSeq + 1} is missing`) : good()
+    }
+    if (storedHead === null) {
+      if (rawHead === undefined && lastSeq === 0) return pending === undefined ? good() : checkCheckpoint(pending.seq, pending.raw, null, lastSeq) ?? good()
+      return bad(lastSeq, 'head-mismatch', rawHead === undefined ? 'the head entry is missing' : 'the head entry is unreadable')
+    }
+    if (lastSeq > storedHead.seq) {
+      return bad(storedHead.seq + 1, 'head-mismatch', `records ${storedHead.seq + 1} to ${lastSeq} lie beyond the head (${storedHead.seq}): they were added outside portcullis`)
+    }
+    if (lastSeq < storedHead.seq) {
+      return bad(lastSeq + 1, 'head-mismatch', `the head says ${storedHead.seq} records but the chain ends at ${lastSeq}: records were removed from the end`)
+    }
+    if (storedHead.hash !== prevHash) {
+      return bad(lastSeq, 'head-mismatch', `the head hash does not match record ${lastSeq}: the last record was replaced`)
+    }
+    // A checkpoint beyond the end: the chain was cut after it was signed, and the head moved back to match.
+    if (pending !== undefined) return checkCheckpoint(pending.seq, pending.raw, null, lastSeq) ?? good()
+    return good()
+  } finally {
+    await stored.close()
   }
-  if (lastSeq > storedHead.seq) {
-    return bad(storedHead.seq + 1, 'head-mismatch', `records ${storedHead.seq + 1} to ${lastSeq} lie beyond the head (${storedHead.seq}): they were added outside portcullis`)
-  }
-  if (lastSeq < storedHead.seq) {
-    return bad(lastSeq + 1, 'head-mismatch', `the head says ${storedHead.seq} records but the chain ends at ${lastSeq}: records were removed from the end`)
-  }
-  if (storedHead.hash !== prevHash) {
-    return bad(lastSeq, 'head-mismatch', `the head hash does not match record ${lastSeq}: the last record was replaced`)
-  }
-  return good()
 }
 
 /** The session whose recording a record vouches for: a session.end that holds a cast summary. */

@@ -1,3 +1,4 @@
+import { ensureAuditKey } from '../audit/signing-key.js'
 import { ensureHostKey } from '../bridge/host-key.js'
 import { DEFAULT_TOKEN_SETTINGS, initKeys, TOKEN_ALGORITHMS, type TokenAlgorithm } from '../identity/keys.js'
 import { PortcullisError } from '../errors.js'
@@ -6,7 +7,7 @@ import { DEFAULTS } from './defaults.js'
 
 export const keysInitCommand = defineCommand({
   name: 'keys init',
-  summary: 'Make the key pair that signs and verifies user tokens (with the issuer and audience tokens must carry), and the SSH bridge host key.',
+  summary: 'Make the key pair that signs and verifies user tokens (with the issuer and audience tokens must carry), the SSH bridge host key and the audit checkpoint key.',
   usage: 'keys init [--keys DIR] [--algorithm ES256] [--issuer NAME] [--audience NAME]',
   options: {
     keys: { type: 'string', default: DEFAULTS.keys },
@@ -15,7 +16,7 @@ export const keysInitCommand = defineCommand({
     audience: { type: 'string', default: DEFAULT_TOKEN_SETTINGS.audience }
   },
   help: {
-    '--keys DIR': `where to write token.key (private, 0600), token.pub, token.json and ssh_host_ed25519_key (default ${DEFAULTS.keys})`,
+    '--keys DIR': `where to write token.key (private, 0600), token.pub, token.json, ssh_host_ed25519_key and audit_ed25519.key/.pub (default ${DEFAULTS.keys})`,
     '--algorithm ALG': `${TOKEN_ALGORITHMS.join(', ')} (default ES256); verification is pinned to it`,
     '--issuer NAME': 'the iss every token must carry (default portcullis)',
     '--audience NAME': 'the aud every token must carry (default docker)'
@@ -30,6 +31,10 @@ export const keysInitCommand = defineCommand({
     const { key, created } = ensureHostKey(values.keys)
     process.stdout.write(`${created ? 'wrote' : 'kept'} the SSH bridge host key ${key.path} (${key.fingerprint})\n` +
       `users add this line to ~/.ssh/known_hosts (with your host name and port): [dockerhost]:2222 ${key.publicLine}\n`)
+    // Kept too: checkpoints already signed are checked against it.
+    const audit = ensureAuditKey(values.keys)
+    process.stdout.write(`${audit.created ? 'wrote' : 'kept'} the audit checkpoint key ${audit.key.path} (key ID ${audit.key.keyId}); ` +
+      'give audit_ed25519.pub to whoever reviews the audit trail\n')
     return 0
   }
 })

@@ -19,6 +19,19 @@ export interface PolicyDocument {
   global?: { members?: Record<string, string> }
   users?: Record<string, UserDocument>
   bridge?: BridgeDocument
+  audit?: AuditDocument
+}
+
+export interface AuditDocument {
+  checkpointInterval?: string
+  retention?: string
+}
+
+/** The audit settings with defaults filled in and durations in milliseconds. */
+export interface AuditSettings {
+  readonly checkpointIntervalMs: number
+  /** null: records are kept forever. */
+  readonly retentionMs: number | null
 }
 
 export interface BridgeDocument {
@@ -89,6 +102,7 @@ export interface CompiledPolicy {
   readonly anonymous: GlobSet
   readonly users: Readonly<Record<string, UserDocument>>
   readonly bridge: BridgeSettings
+  readonly audit: AuditSettings
   /** Every membership a user holds, project ones first. */
   membershipsOf (user: string): readonly Membership[]
 }
@@ -123,6 +137,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   const problems: PolicyProblem[] = []
   checkReferences(document, problems)
   checkBridge(document.bridge, problems)
+  checkAudit(document.audit, problems)
   if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
   if (problems.length > 0) throw new PolicyValidationError(problems)
 
@@ -160,6 +175,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     anonymous: new GlobSet(document.anonymous?.allow ?? []),
     users: document.users ?? {},
     bridge: compileBridge(document.bridge ?? {}),
+    audit: compileAudit(document.audit ?? {}),
     membershipsOf
   })
 }
@@ -304,6 +320,19 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
     idleTimeoutMs: durationMs(bridge.idleTimeout ?? '15m'),
     maxSessionMs: durationMs(bridge.maxSession ?? '8h'),
     hostname: bridge.hostname ?? null
+  })
+}
+
+function checkAudit (audit: AuditDocument | undefined, problems: PolicyProblem[]): void {
+  for (const key of ['checkpointInterval', 'retention'] as const) {
+    if (audit?.[key] !== undefined && durationMs(audit[key]) <= 0) problems.push({ path: `$.audit.${key}`, message: 'must be longer than 0' })
+  }
+}
+
+function compileAudit (audit: AuditDocument): AuditSettings {
+  return Object.freeze({
+    checkpointIntervalMs: durationMs(audit.checkpointInterval ?? '5m'),
+    retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
   })
 }
 

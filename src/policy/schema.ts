@@ -144,6 +144,25 @@ export const POLICY_SCHEMA = {
         }
       }
     },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The audit trail\'s signed checkpoints and how long records are kept.',
+      properties: {
+        checkpointInterval: {
+          type: 'string',
+          pattern: '^[0-9]+[smhd]?$',
+          default: '5m',
+          description: 'How often `portcullis serve` signs the newest record (when new records came in), with audit_ed25519.key. It also signs one when it stops.'
+        },
+        retention: {
+          type: 'string',
+          pattern: '^[0-9]+[smhd]?$',
+          description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them; checked daily. Unset: kept forever.'
+        }
+      }
+    },
     users: {
       type: 'object',
       default: {},

@@ -1,0 +1,169 @@
+// Retention: removes the oldest records once they are older than `audit.retention`, whole segments of
+// SEGMENT_SIZE records at a time, and only those an evidence bundle already holds (`s!bundled`) unless forced.
+// What remains still verifies: before a segment goes, its last record is signed and that checkpoint kept, and
+// `s!base` names the record, so the chain is checked from the one after it, anchored to a signature.
+
+import type { Logger } from 'pino'
+import { readBundledSeq } from './bundled.js'
+import type { Checkpoint } from './checkpoint-format.js'
+import { exclusively, signCheckpointNow } from './checkpoints.js'
+import { AuditError } from './errors.js'
+import { indexKeysOf } from './indexes.js'
+import type { AuditDb } from './level.js'
+import { BASE_KEY, CHECKPOINT_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey } from './keys.js'
+import { parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
+import type { AuditSigningKey } from './signing-key.js'
+
+/** Records per segment: segment k holds seqs k*SEGMENT_SIZE+1 .. (k+1)*SEGMENT_SIZE. */
+export const SEGMENT_SIZE = 10_000
+
+/** What expiry works on: an open AuditStore. */
+export interface ExpiryTarget {
+  readonly db: AuditDb
+  head: () => AuditHead
+  append: (input: AuditInput) => Promise<AuditRecord>
+}
+
+export interface ExpireOptions {
+  /** `audit.retention` in milliseconds; null (no retention) removes nothing. */
+  retentionMs: number | null
+  /** Signs the checkpoint kept for the last removed record. */
+  key: AuditSigningKey
+  /** Say what would go, remove nothing. */
+  dryRun?: boolean
+  /** Remove old records even when no bundle holds them yet. */
+  force?: boolean
+  now?: Date
+  logger?: Logger
+}
+
+export interface SeqRange {
+  fromSeq: number
+  toSeq: number
+}
+
+export interface ExpiryResult {
+  dryRun: boolean
+  /** Records whose segment's newest record is older than this may go; null when no retention is set. */
+  cutoff: string | null
+  /** What was removed (with dryRun: what would be), or null. */
+  removed: (SeqRange & { records: number, segments: number }) | null
+  /** Old enough, but past the last bundled record and not forced: kept. */
+  held: SeqRange | null
+  /** The highest seq an `audit bundle` holds (0: none). */
+  bundledSeq: number
+  /** The checkpoint kept for the last removed record. */
+  checkpoint?: Checkpoint
+  /** The `audit.expired` system record written. */
+  recordSeq?: number
+}
+
+/**
+ * Removes the segments that are old enough (and bundled, unless `force`), oldest first, each in one batch with
+ * its index entries, the recordings of the sessions whose end record it holds, and the checkpoints before its
+ * last record; then appends a system record `audit.expired` naming the range. The segment holding the newest
+ * record always stays (the head must name a stored record).
+ */
+export async function expireRecords (store: ExpiryTarget, options: ExpireOptions): Promise<ExpiryResult> {
+  return await exclusively(store.db, async () => await expireNow(store, options))
+}
+
+async function expireNow (store: ExpiryTarget, options: ExpireOptions): Promise<ExpiryResult> {
+  const { db } = store
+  const dryRun = options.dryRun === true
+  const bundledSeq = await readBundledSeq(db)
+  if (options.retentionMs === null) return { dryRun, cutoff: null, removed: null, held: null, bundledSeq }
+  const now = options.now ?? new Date()
+  const cutoff = new Date(now.getTime() - options.retentionMs)
+  const result: ExpiryResult = { dryRun, cutoff: cutoff.toISOString(), removed: null, held: null, bundledSeq }
+
+  const base = await readBase(db)
+  const head = store.head()
+  const segments: SeqRange[] = []
+  for (let k = Math.floor(base / SEGMENT_SIZE); ; k++) {
+    const range = { fromSeq: Math.max(k * SEGMENT_SIZE + 1, base + 1), toSeq: (k + 1) * SEGMENT_SIZE }
+    if (range.toSeq >= head.seq) break
+    const newest = await readRecord(db, range.toSeq)
+    if (!(Date.parse(newest.time) < cutoff.getTime())) break
+    if (range.toSeq > bundledSeq && options.force !== true) {
+      // The bundled seq only grows, so every later old segment is past it too.
+      result.held = { fromSeq: result.held?.fromSeq ?? range.fromSeq, toSeq: range.toSeq }
+      continue
+    }
+    segments.push(range)
+  }
+  if (segments.length === 0) return result
+  const fromSeq = segments[0]!.fromSeq
+  const toSeq = segments[segments.length - 1]!.toSeq
+  result.removed = { fromSeq, toSeq, records: toSeq - fromSeq + 1, segments: segments.length }
+  if (dryRun) return result
+
+  for (const segment of segments) result.checkpoint = await removeSegment(db, segment, options)
+  const forced = options.force === true && toSeq > bundledSeq
+  const retention = durationText(options.retentionMs)
+  const record = await store.append({
+    kind: 'system',
+    action: 'audit.expired',
+    reason: `records ${fromSeq} to ${toSeq} expired: older than the retention (${retention}, before ${result.cutoff})` +
+      (forced ? `; forced, ${toSeq - bundledSeq} of them were in no bundle` : ''),
+    fields: {
+      fromSeq,
+      toSeq,
+      records: toSeq - fromSeq + 1,
+      retention,
+      cutoff: result.cutoff,
+      bundledSeq,
+      forced,
+      checkpoint: { seq: result.checkpoint!.seq, hash: result.checkpoint!.hash, keyId: result.checkpoint!.keyId }
+    }
+  })
+  result.recordSeq = record.seq
+  options.logger?.info({ fromSeq, toSeq, forced, recordSeq: record.seq }, 'audit records expired')
+  return result
+}
+
+/** Signs the segment's last record, then removes the segment in one batch and moves the base to it. */
+async function removeSegment (db: AuditDb, segment: SeqRange, options: ExpireOptions): Promise<Checkpoint> {
+  // Throws PORTCULLIS_AUDIT_CHAIN_BROKEN when the chain up to it does not verify: nothing is removed then.
+  const checkpoint = await signCheckpointNow(db, options.key, { seq: segment.toSeq, ...(options.logger !== undefined ? { logger: options.logger } : {}) })
+  const ops: Array<{ type: 'del', key: string } | { type: 'put', key: string, value: string }> = []
+  for await (const [key, value] of db.iterator({ gte: recordKey(segment.fromSeq), lte: recordKey(segment.toSeq) })) {
+    ops.push({ type: 'del', key })
+    const record = parseRecord(value)
+    if (record === null) continue
+    for (const indexKey of indexKeysOf(record)) ops.push({ type: 'del', key: indexKey })
+    const session = record.fields?.session
+    if (record.kind === 'session' && record.action === 'session.end' && isSessionId(session)) {
+      for await (const chunkKey of db.keys(castRange(session))) ops.push({ type: 'del', key: chunkKey })
+    }
+  }
+  // Checkpoints of removed records vouch for nothing any more; the one at the new base is what verify needs.
+  for await (const key of db.keys({ gte: CHECKPOINT_RANGE.gte, lt: checkpointKey(segment.toSeq) })) ops.push({ type: 'del', key })
+  ops.push({ type: 'put', key: BASE_KEY, value: encodeHead({ seq: checkpoint.seq, hash: checkpoint.hash }) })
+  await db.batch(ops, { sync: true })
+  return checkpoint
+}
+
+/** The seq of the last expired record; 0 when none was. */
+async function readBase (db: AuditDb): Promise<number> {
+  const raw = await db.get(BASE_KEY)
+  if (raw === undefined) return 0
+  const base = decodeHead(raw)
+  if (base === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [BASE_KEY, 'not a seq and hash'])
+  return base.seq
+}
+
+async function readRecord (db: AuditDb, seq: number): Promise<AuditRecord> {
+  const raw = await db.get(recordKey(seq))
+  const record = raw === undefined ? null : parseRecord(raw)
+  if (record === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [recordKey(seq), raw === undefined ? 'it is missing' : 'not an audit record'])
+  return record
+}
+
+/** 400d, 36h, 90m, 45s: the largest unit that divides it, as the policy would write it. */
+function durationText (ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`
+  }
+  return `${Math.round(ms / 1000)}s`
+}

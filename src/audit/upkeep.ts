@@ -1,0 +1,120 @@
+// What the daemon does for the audit trail on its own: sign the newest record every `audit.checkpointInterval`
+// (when records came in since) and once more when it stops, and expire old records daily when `audit.retention`
+// is set. Both read the policy at each run, so a reload applies from the next one.
+
+import type { Logger } from 'pino'
+import type { AuditSettings } from '../policy/compile.js'
+import type { Checkpoint } from './checkpoint-format.js'
+import { signCheckpoint } from './checkpoints.js'
+import { messageOf } from './errors.js'
+import { expireRecords, type ExpiryResult } from './retention.js'
+import { ensureAuditKey, type AuditSigningKey } from './signing-key.js'
+import type { AuditStore } from './store.js'
+
+export interface AuditUpkeepOptions {
+  store: AuditStore
+  key: AuditSigningKey
+  /** The current policy's audit settings. */
+  settings: () => AuditSettings
+  logger: Logger
+}
+
+const DAY_MS = 86_400_000
+/** The first expiry runs this long after start, out of the way of start-up. */
+const FIRST_EXPIRY_DELAY_MS = 60_000
+
+export class AuditUpkeep {
+  readonly #options: AuditUpkeepOptions
+  #checkpointTimer: NodeJS.Timeout | null = null
+  #expiryTimer: NodeJS.Timeout | null = null
+  /** The last seq signed by this process; a tick with nothing new signs nothing. */
+  #signedSeq = 0
+  /** The run in progress, which close() waits for. */
+  #running: Promise<unknown> = Promise.resolve()
+  #closed = false
+
+  constructor (options: AuditUpkeepOptions) {
+    this.#options = options
+  }
+
+  start (): void {
+    this.#scheduleCheckpoint()
+    this.#expiryTimer = setTimeout(() => this.#expiryTick(), FIRST_EXPIRY_DELAY_MS).unref()
+  }
+
+  /** Signs the newest record unless this process already did. Logs failures rather than throwing. */
+  async checkpoint (): Promise<Checkpoint | null> {
+    const run = this.#running.then(async () => await this.#checkpointNow())
+    this.#running = run
+    return await run
+  }
+
+  /** Stops the timers, waits for a run in progress, and signs the newest record (portcullis.stop, usually). */
+  async close (): Promise<void> {
+    this.#closed = true
+    if (this.#checkpointTimer !== null) clearTimeout(this.#checkpointTimer)
+    if (this.#expiryTimer !== null) clearTimeout(this.#expiryTimer)
+    await this.checkpoint()
+  }
+
+  async #checkpointNow (): Promise<Checkpoint | null> {
+    const { store, key, logger } = this.#options
+    const head = store.head()
+    if (head.seq === 0 || head.seq === this.#signedSeq) return null
+    try {
+      const checkpoint = await signCheckpoint(store, key, { seq: head.seq, logger })
+      this.#signedSeq = checkpoint.seq
+      return checkpoint
+    } catch (err) {
+      logger.error({ err, seq: head.seq }, 'could not sign an audit checkpoint')
+      return null
+    }
+  }
+
+  #scheduleCheckpoint (): void {
+    if (this.#closed) return
+    this.#checkpointTimer = setTimeout(() => {
+      void this.checkpoint().finally(() => this.#scheduleCheckpoint())
+    }, this.#options.settings().checkpointIntervalMs).unref()
+  }
+
+  #expiryTick (): void {
+    if (this.#closed) return
+    const run = this.#running.then(async () => await this.#expireNow())
+    this.#running = run
+    void run.finally(() => {
+      if (!this.#closed) this.#expiryTimer = setTimeout(() => this.#expiryTick(), DAY_MS).unref()
+    })
+  }
+
+  async #expireNow (): Promise<ExpiryResult | null> {
+    const { store, key, logger } = this.#options
+    const retentionMs = this.#options.settings().retentionMs
+    if (retentionMs === null) return null
+    try {
+      const result = await expireRecords(store, { retentionMs, key, logger })
+      if (result.held !== null) {
+        logger.warn({ held: result.held, bundledSeq: result.bundledSeq },
+          `audit records ${result.held.fromSeq} to ${result.held.toSeq} are past the retention but in no evidence bundle, so they are kept: ` +
+          'run `portcullis audit bundle` for them (or `portcullis audit expire --force` to remove them anyway)')
+      }
+      return result
+    } catch (err) {
+      logger.error({ err }, 'audit expiry failed; nothing was removed past the last segment reported')
+      return null
+    }
+  }
+}
+
+/** The daemon's signing key: made when the keys directory has none (logged), null when it cannot be read or made
+ * (logged: the daemon runs on, without checkpoints). */
+export function loadAuditSigningKey (dir: string, logger: Logger): AuditSigningKey | null {
+  try {
+    const { key, created } = ensureAuditKey(dir)
+    if (created) logger.info({ keyId: key.keyId, path: key.path }, 'made the audit checkpoint signing key; publish audit_ed25519.pub to whoever reviews the audit trail')
+    return key
+  } catch (err) {
+    logger.error({ err, keys: dir }, `no audit signing key (${messageOf(err)}): the audit trail gets no signed checkpoints and records are not expired`)
+    return null
+  }
+}
