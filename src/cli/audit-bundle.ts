@@ -1,0 +1,229 @@
+// `portcullis audit bundle` (an evidence bundle for a compliance review: records, recordings, checkpoints, the
+// public key and report.html) and `portcullis audit verify-bundle` (checks one with nothing but the bundle).
+
+import { createWriteStream, existsSync } from 'node:fs'
+import { readdir, rename, rm, stat } from 'node:fs/promises'
+import type http from 'node:http'
+import { basename, join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { createGunzip } from 'node:zlib'
+import { adminJson, adminRequest } from '../admin/client.js'
+import { BUNDLE_SUMMARY_HEADER, type BundleSummary } from '../admin/audit-bundle-routes.js'
+import { archiveName, bundleSourceOf, isFreeDirectory, prepareBundle } from '../audit/bundle-store.js'
+import { writeBundle, type BundleOptions, type BundleResult } from '../audit/bundle.js'
+import { verifyBundle, type BundleIssue, type BundleVerifyReport } from '../audit/bundle-verify.js'
+import { AuditError } from '../audit/errors.js'
+import { parseTimeBound } from '../audit/query.js'
+import { readAuditPublicKey, readAuditSigningKey } from '../audit/signing-key.js'
+import { AuditStore } from '../audit/store.js'
+import { extractTar } from '../audit/tar.js'
+import { ERRORS, PortcullisError, type ErrorCode } from '../errors.js'
+import { VERSION } from '../version.js'
+import { defineCommand } from './command.js'
+import { DEFAULTS } from './defaults.js'
+
+const ARCHIVE_SUFFIX = /\.(tar\.gz|tgz)$/
+
+export const auditBundleCommand = defineCommand({
+  name: 'audit bundle',
+  summary: 'Write an evidence bundle for a time range: every record in it (JSON lines and CSV), the session recordings, a checkpoint signed for it, the public key, and report.html. Check it with `portcullis audit verify-bundle`.',
+  usage: 'audit bundle --out DIR|FILE.tar.gz [--since TIME] [--until TIME] [--from-seq N] [--to-seq N] [--admin-socket PATH | --data DIR [--keys DIR]]',
+  options: {
+    'admin-socket': { type: 'string', default: DEFAULTS.adminSocket },
+    data: { type: 'string' },
+    keys: { type: 'string', default: DEFAULTS.keys },
+    out: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    'from-seq': { type: 'string' },
+    'to-seq': { type: 'string' }
+  },
+  help: {
+    '--out DIR|FILE.tar.gz': 'where to write the bundle: a new (or empty) directory, or a .tar.gz / .tgz file',
+    '--since TIME': 'first record at or after TIME: ISO 8601 (2026-01-31, 2026-01-31T08:00:00Z; UTC unless it has an offset) or back from now (90s, 15m, 8h, 7d, 4w); default: the oldest record',
+    '--until TIME': 'records before TIME (same forms); default: up to the newest record',
+    '--from-seq N': 'first record by sequence number',
+    '--to-seq N': 'last record by sequence number',
+    '--admin-socket PATH': `the running daemon's admin socket (default ${DEFAULTS.adminSocket})`,
+    '--data DIR': 'bundle a store directly, when no daemon owns it (it signs a checkpoint and notes the bundle in the store)',
+    '--keys DIR': `with --data: the keys directory holding audit_ed25519.key (default ${DEFAULTS.keys})`
+  },
+  async run (values) {
+    const usage = (problem: string): PortcullisError => new PortcullisError('PORTCULLIS_USAGE', problem, 'audit bundle')
+    if (values.out === undefined || values.out === '') throw usage('--out is required: a new directory, or FILE.tar.gz')
+    const out = values.out
+    const archive = ARCHIVE_SUFFIX.test(out)
+    if (archive ? existsSync(out) : !await isFreeDirectory(out)) throw new AuditError(archive ? 'PORTCULLIS_AUDIT_BUNDLE_OUT_EXISTS' : 'PORTCULLIS_AUDIT_BUNDLE_DIR_NOT_EMPTY', [out])
+    const now = new Date()
+    const range: Pick<BundleOptions, 'since' | 'until' | 'fromSeq' | 'toSeq'> = {}
+    if (values.since !== undefined) range.since = parseTimeBound(values.since, now, '--since')
+    if (values.until !== undefined) range.until = parseTimeBound(values.until, now, '--until')
+    for (const [flag, name] of [['from-seq', 'fromSeq'], ['to-seq', 'toSeq']] as const) {
+      const value = values[flag]
+      if (value === undefined) continue
+      if (!/^\d+$/.test(value)) throw usage(`--${flag} takes a record sequence number`)
+      range[name] = Number(value)
+    }
+    const name = archiveName(basename(out).replace(ARCHIVE_SUFFIX, ''))
+
+    const summary = values.data !== undefined
+      ? await bundleOffline(values.data, values.keys, out, archive, name, range)
+      : await bundleThroughDaemon(values['admin-socket'], out, archive, name, range)
+    process.stdout.write(`wrote ${out}: records ${summary.fromSeq} to ${summary.toSeq} (${summary.records} records), ` +
+      `${summary.casts} session recording${summary.casts === 1 ? '' : 's'}\n` +
+      `signed by checkpoint seq ${summary.checkpoint.seq} at ${summary.checkpoint.time} with key ${summary.checkpoint.keyId}\n` +
+      (archive ? '' : `the report: ${join(out, 'report.html')} (open it in a browser; it needs no network)\n`) +
+      `check it with: portcullis audit verify-bundle ${out}\n`)
+    return 0
+  }
+})
+
+export const auditVerifyBundleCommand = defineCommand({
+  name: 'audit verify-bundle',
+  summary: 'Check an evidence bundle with nothing but the bundle: every record\'s hash and link, the checkpoint on its last record, each recording, each file. Exit 0 when intact, 1 when not.',
+  usage: 'audit verify-bundle DIR|FILE.tar.gz [--public-key FILE] [--json]',
+  options: { 'public-key': { type: 'string' }, json: { type: 'boolean', default: false } },
+  help: {
+    '--public-key FILE': 'the audit_ed25519.pub published for the host: the bundle must be signed with it (without it, compare the key ID printed with the published one)',
+    '--json': 'print the report as JSON'
+  },
+  async run (values, positionals) {
+    if (positionals.length !== 1) throw new PortcullisError('PORTCULLIS_USAGE', 'give one bundle: a directory or a .tar.gz', 'audit verify-bundle')
+    const publicKey = values['public-key'] !== undefined ? readAuditPublicKey(values['public-key']) : undefined
+    const report = await verifyBundle(positionals[0]!, publicKey !== undefined ? { publicKey } : {})
+    process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatBundleReport(report, publicKey !== undefined))
+    return report.ok ? 0 : 1
+  }
+})
+
+/** verify-bundle's text: the verdict and what it rests on, or every problem, the most telling first. */
+export function formatBundleReport (report: BundleVerifyReport, keyGiven = false): string {
+  const lines: string[] = []
+  const range = report.range !== undefined ? ` (seq ${report.range.fromSeq} to ${report.range.toSeq})` : ''
+  if (report.ok) {
+    lines.push(`bundle intact: ${report.records} records${range}, ${report.sessions} session recording${report.sessions === 1 ? '' : 's'}, ` +
+      `${report.checkpoints} checkpoint${report.checkpoints === 1 ? '' : 's'} checked`)
+    const cp = report.checkpoint
+    if (cp !== undefined) lines.push(`the last record is signed by the checkpoint at seq ${cp.seq}, made at ${cp.time} with key ${cp.keyId}`)
+  } else {
+    lines.push(`bundle BROKEN: ${describeIssue(report.firstBad!)}`)
+    for (const issue of report.problems.slice(1)) lines.push(`  also: ${describeIssue(issue)}`)
+  }
+  if (report.key !== undefined) {
+    lines.push(`signing key ${report.key.keyId} (sha256 of the public key: ${report.key.sha256})` +
+      (keyGiven ? '' : ': compare it with the key published for this host, or pass it with --public-key'))
+  }
+  if (report.unanchored.length > 0) {
+    lines.push(`note: ${report.unanchored.length} recording${report.unanchored.length === 1 ? ' has' : 's have'} no session.end in the bundle (the session ended after the range, or was still open), ` +
+      `so only the manifest vouches for ${report.unanchored.length === 1 ? 'it' : 'them'}: ${report.unanchored.join(', ')}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+function describeIssue (issue: BundleIssue): string {
+  const where = issue.seq !== undefined && issue.file.endsWith('.jsonl') ? `${issue.file}, record ${issue.seq}` : issue.file
+  return `${where}: ${issue.problem} (${issue.detail})`
+}
+
+/** Opens the store itself (it must not be in use), bundles, notes the bundle, closes. */
+async function bundleOffline (data: string, keys: string, out: string, archive: boolean, name: string, range: Partial<BundleOptions>): Promise<BundleSummary> {
+  // AuditStore.open would make an empty store at a mistyped path.
+  if (!existsSync(join(data, 'CURRENT'))) throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [data])
+  const key = readAuditSigningKey(keys)
+  const store = await AuditStore.open(data)
+  try {
+    const source = bundleSourceOf(store, key)
+    const options: BundleOptions = { ...range, generator: `portcullis ${VERSION}` }
+    let result: BundleResult
+    if (archive) {
+      const prepared = await prepareBundle(source, name, options)
+      try {
+        await writeFileAtomically(out, async (file) => { await pipeline(prepared.archive(), createWriteStream(file, { flags: 'wx' })) })
+      } finally {
+        await prepared.dispose()
+      }
+      result = prepared.result
+    } else {
+      result = await removingOnFailure(out, async () => await writeBundle(source, out, options))
+    }
+    await store.markBundled(result.manifest.range.toSeq)
+    return summaryOf(result)
+  } finally {
+    await store.close()
+  }
+}
+
+/** Has the daemon collect the bundle, writes or unpacks what it streams, then tells it the bundle exists. */
+async function bundleThroughDaemon (socket: string, out: string, archive: boolean, name: string, range: Partial<BundleOptions>): Promise<BundleSummary> {
+  const query = new URLSearchParams({ name })
+  if (range.since !== undefined) query.set('since', range.since.toISOString())
+  if (range.until !== undefined) query.set('until', range.until.toISOString())
+  if (range.fromSeq !== undefined) query.set('fromSeq', String(range.fromSeq))
+  if (range.toSeq !== undefined) query.set('toSeq', String(range.toSeq))
+  if (process.stderr.isTTY) process.stderr.write('portcullis: the daemon is collecting the bundle...\n')
+  const res = await adminRequest(socket, 'POST', `/v1/audit/bundle?${query.toString()}`)
+  if (res.statusCode !== 200) throw await refusal(res)
+  const header = res.headers[BUNDLE_SUMMARY_HEADER]
+  const summary = JSON.parse(typeof header === 'string' ? header : '{}') as BundleSummary
+  if (archive) {
+    await writeFileAtomically(out, async (file) => { await pipeline(res, createWriteStream(file, { flags: 'wx' })) })
+  } else {
+    await removingOnFailure(out, async () => await extractTar(res.pipe(createGunzip()), out, { stripTopDirectory: true }))
+  }
+  await adminJson(socket, 'POST', `/v1/audit/bundled?toSeq=${summary.toSeq}`)
+  return summary
+}
+
+function summaryOf (result: BundleResult): BundleSummary {
+  const { checkpoint } = result
+  return {
+    fromSeq: result.manifest.range.fromSeq,
+    toSeq: result.manifest.range.toSeq,
+    records: result.records,
+    casts: result.casts,
+    checkpoint: { seq: checkpoint.seq, time: checkpoint.time, keyId: checkpoint.keyId, hash: checkpoint.hash }
+  }
+}
+
+/** Writes `path` under a temporary name and renames it once complete, so a failed run leaves no bundle-looking
+ * file behind. */
+async function writeFileAtomically (path: string, write: (file: string) => Promise<void>): Promise<void> {
+  const partial = `${path}.partial`
+  try {
+    await write(partial)
+    await rename(partial, path)
+  } catch (err) {
+    await rm(partial, { force: true })
+    throw err
+  }
+}
+
+/** Runs `write` into directory `dir`; when it fails, removes what it wrote (the directory was empty or missing). */
+async function removingOnFailure<T> (dir: string, write: () => Promise<T>): Promise<T> {
+  const existed = await stat(dir).then(() => true, () => false)
+  try {
+    return await write()
+  } catch (err) {
+    if (existed) {
+      for (const entry of await readdir(dir).catch(() => [])) await rm(join(dir, entry), { recursive: true, force: true })
+    } else {
+      await rm(dir, { recursive: true, force: true })
+    }
+    throw err
+  }
+}
+
+/** The daemon's refusal as an error with its code, when it named one of ours. */
+async function refusal (res: http.IncomingMessage): Promise<Error> {
+  const parts: Buffer[] = []
+  for await (const part of res) parts.push(part as Buffer)
+  const text = Buffer.concat(parts).toString('utf8')
+  let body: { error?: unknown, code?: unknown } = {}
+  try {
+    body = JSON.parse(text) as typeof body
+  } catch {}
+  if (typeof body.code === 'string' && body.code in ERRORS && typeof body.error === 'string') {
+    return Object.assign(new Error(body.error), { code: body.code as ErrorCode })
+  }
+  return new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(res.statusCode), text)
+}
