@@ -10,12 +10,15 @@
 //      window by window in turns with (1) at the same levels, printed right after (1) and compared with it
 //   5–7. the SSH bridge, on a stack of its own (bench/bridge.js): `cat` throughput over ssh vs. `docker exec`,
 //      spawn → first byte of `echo x` both ways, and serve's memory during 20 concurrent sessions
+//   8–10. the audit store at review scale (bench/audit-export.js): export of 1,000,000 records as jsonl and csv,
+//      a filtered export of one user's records, and verify
 //
 // Options: --duration S (per window, default 5), --repeat N (windows per level, the median is reported; default
 // 3), --warmup S (before each level, default 2), --levels 1,16,64, --calls 2000 (figure 2),
 // --managed-levels 16,64 (figure 4), --skip-managed (no figure 4), --skip-bridge (no figures 5–7),
 // --bridge-only (figures 5–7 alone: 1–2 minutes, most of it the three 256 MiB cats over ssh), --bridge-binary
-// (figure 5 with a file of random bytes instead of text: the recording's worst case),
+// (figure 5 with a file of random bytes instead of text: the recording's worst case), --skip-export (no figures
+// 8–10), --export-only (figures 8–10 alone: export, filtered export and verify of a 1,000,000-record store),
 // --profile DIR (run serve under `node --cpu-prof`, write the profile to DIR and summarise it; the figures
 // of such a run are slowed by the profiler; with --bridge-only, it is the bridge stack's serve),
 // --keep (keep the temp dir, with the daemon and plugin logs),
@@ -31,6 +34,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { measureWindow, probeAllowed, startLoadGenerator, waitUntilQuiet } from './authz-load.js'
+import { measureAuditExport } from './audit-export.js'
 import { measureBridge } from './bridge.js'
 import { execCreateRequest, pluginHttpRequest } from './authz-request.js'
 import { onProcessEnd, runAllCleanups } from './cleanup.js'
@@ -64,6 +68,8 @@ const { values: args } = parseArgs({
     'skip-bridge': { type: 'boolean', default: false },
     'bridge-only': { type: 'boolean', default: false },
     'bridge-binary': { type: 'boolean', default: false },
+    'skip-export': { type: 'boolean', default: false },
+    'export-only': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
     repeat: { type: 'string', default: '3' },
     profile: { type: 'string' },
@@ -109,6 +115,10 @@ async function main () {
   if (cpuProfileDir !== undefined) mkdirSync(cpuProfileDir, { recursive: true })
   const stoppers = []
   try {
+    if (args['export-only']) {
+      await measureAuditExport({ dir: path.join(dir, 'export'), progress, figure })
+      return
+    }
     if (args['bridge-only']) {
       await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, cpuProfileDir, binary: args['bridge-binary'] })
       if (cpuProfileDir !== undefined) summarizeNewestProfile(cpuProfileDir) // its serve has stopped: the profile is written
@@ -240,6 +250,12 @@ async function main () {
     if (!args['skip-bridge']) {
       await waitUntilQuiet(progress)
       await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, binary: args['bridge-binary'] })
+    }
+
+    // Figures 8–10: the audit store at review scale, offline with the CLI.
+    if (!args['skip-export']) {
+      await waitUntilQuiet(progress)
+      await measureAuditExport({ dir: path.join(dir, 'export'), progress, figure })
     }
   } finally {
     progress('stopping everything this run started')
