@@ -18,6 +18,7 @@ import { EXPORT_FILTER_HELP, exportFilterFromFlags, exportRecords } from './audi
 import { isExportFormat } from '../audit/export.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { formatDuration } from '../audit/format.js'
 
 const adminOption = { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } } as const
 const adminHelp = { '--admin-socket PATH': `the running daemon's admin socket (default ${DEFAULTS.adminSocket})` }
@@ -398,15 +399,6 @@ function formatTime (iso: string): string {
   return iso.replace('T', ' ').replace(/\.\d+Z$/, '').replace(/Z$/, '')
 }
 
-/** 850ms, 12s, 3m05s, 2h03m. */
-export function formatDuration (ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  const seconds = Math.round(ms / 1000)
-  if (seconds < 60) return `${seconds}s`
-  const minutes = Math.floor(seconds / 60)
-  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`
-}
 
 function truncate (text: string, width: number): string {
   const oneLine = text.replace(/\s+/g, ' ')

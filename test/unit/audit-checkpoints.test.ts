@@ -19,6 +19,7 @@ import { AuditUpkeep } from '../../src/audit/upkeep.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { formatVerifyReport } from '../../src/cli/audit-checkpoints.js'
 import type { PolicySource } from '../../src/policy/source.js'
+import { tamper } from '../helpers/tamper.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-checkpoints-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -55,15 +56,6 @@ async function storeWithCheckpoints (records: number, at: number[]): Promise<str
   return dir
 }
 
-async function tamper (dir: string, change: (db: Level<string, string>) => Promise<void>): Promise<void> {
-  const db = new Level<string, string>(dir)
-  await db.open()
-  try {
-    await change(db)
-  } finally {
-    await db.close()
-  }
-}
 
 /** Edits record `from` and re-seals it and every record after it, head included: what someone who can write the
  * store, and knows how the chain is built, does to change history without breaking the chain. */

@@ -14,6 +14,7 @@ import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { formatExpiry, formatVerifyReport } from '../../src/cli/audit-checkpoints.js'
 import { compilePolicy } from '../../src/policy/compile.js'
+import { tamper } from '../helpers/tamper.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-retention-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -75,15 +76,6 @@ async function castText (store: AuditStore, session: string): Promise<string> {
   return text
 }
 
-async function tamper (dir: string, change: (db: Level<string, string>) => Promise<void>): Promise<void> {
-  const db = new Level<string, string>(dir)
-  await db.open()
-  try {
-    await change(db)
-  } finally {
-    await db.close()
-  }
-}
 
 // One store for the sequence of expiries below (filling it is the slow part), and one copy of its state after
 // the first expiry for the tampering tests.

@@ -13,8 +13,10 @@ import { INTERRUPTED_REASON, findSession, listSessions, openSessionArchive, open
 import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { CastRecorder } from '../../src/bridge/asciicast.js'
-import { ReplayTimeline, formatDuration, formatSessionTable, playCast, type ReplayClock } from '../../src/cli/audit.js'
+import { formatDuration } from '../../src/audit/format.js'
+import { ReplayTimeline, formatSessionTable, playCast, type ReplayClock } from '../../src/cli/audit.js'
 import type { PolicySource } from '../../src/policy/source.js'
+import { tamper } from '../helpers/tamper.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-sessions-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -228,15 +230,6 @@ describe('verify and recordings', () => {
     return dir
   }
 
-  async function tamper (dir: string, change: (db: Level<string, string>) => Promise<void>): Promise<void> {
-    const db = new Level<string, string>(dir)
-    await db.open()
-    try {
-      await change(db)
-    } finally {
-      await db.close()
-    }
-  }
 
   const endSeqOf = async (dir: string, session: string): Promise<number> => {
     const archive = await openSessionArchive(dir)

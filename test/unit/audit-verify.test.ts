@@ -8,6 +8,7 @@ import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { GENESIS_HASH, type AuditRecord } from '../../src/audit/record.js'
 import { HEAD_KEY } from '../../src/audit/keys.js'
+import { tamper } from '../helpers/tamper.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-audit-verify-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -29,16 +30,6 @@ async function storeWith (count: number): Promise<string> {
   return dir
 }
 
-/** Opens the LevelDB behind a closed store, as someone with access to the files could. */
-async function tamper (dir: string, change: (db: Level<string, string>) => Promise<void>): Promise<void> {
-  const db = new Level<string, string>(dir)
-  await db.open()
-  try {
-    await change(db)
-  } finally {
-    await db.close()
-  }
-}
 
 async function getRecord (db: Level<string, string>, seq: number): Promise<AuditRecord> {
   return JSON.parse((await db.get(key(seq)))!) as AuditRecord

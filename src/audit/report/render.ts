@@ -11,6 +11,7 @@ import { barChart, timeBuckets, timeChart, topRows } from './charts.js'
 import { REPORT_TABLE_ROWS, escapesOf, type ReportCollector, type ReportSession } from './collect.js'
 import { escapeHtml, inlineable, jsonForScript } from './html.js'
 import { playerAssets } from './player.js'
+import { formatDuration } from '../format.js'
 
 /** Recordings up to this size are embedded in the page; larger ones are linked to their file. */
 export const CAST_INLINE_LIMIT = 5 * 1024 * 1024
@@ -225,14 +226,6 @@ function endedByText (s: ReportSession): string {
   return s.endSeq === null ? '(after the range, or still open)' : '-'
 }
 
-function formatDuration (ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  const seconds = Math.round(ms / 1000)
-  if (seconds < 60) return `${seconds}s`
-  const minutes = Math.floor(seconds / 60)
-  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`
-}
 
 function formatBytes (bytes: number): string {
   return bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
