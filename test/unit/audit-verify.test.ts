@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Level } from 'level'
+import type { Level } from 'level'
 import { afterAll, describe, expect, it } from 'vitest'
 import { chainHash, recordHashMatches, withHash } from '../../src/audit/chain.js'
 import { AuditStore } from '../../src/audit/store.js'
