@@ -268,12 +268,12 @@ export class TmuxSession {
     for (;;) {
       const state = await this.paneDead()
       if (state.dead) return state
-      // tmux 3.3 sometimes marks a pane dead and never learns the status (and on a busy machine learns it late):
-      // after 3 s, say dead, status unknown.
+      // tmux 3.3 sometimes marks a pane dead and never learns the status (and on a busy machine learns it seconds
+      // late): after 10 s, say dead, status unknown.
       const raw = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}'])
       if (raw.trim() === '1') {
         deadSince ??= Date.now()
-        if (Date.now() - deadSince >= 3000) return { dead: true, status: null, signal: null }
+        if (Date.now() - deadSince >= 10_000) return { dead: true, status: null, signal: null }
       }
       if (Date.now() >= deadline) {
         const raw = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal} pid #{pane_pid}'])
