@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto'
 import AjvModule from 'ajv'
 import { POLICY_SCHEMA } from './schema.js'
 import { GlobSet } from './glob.js'
+import { durationMs } from './duration.js'
+import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -15,11 +17,12 @@ export interface PolicyDocument {
   version?: number
   anonymous?: { allow?: string[] }
   roles: Record<string, RoleDocument>
-  projects: Record<string, { description?: string, members: Record<string, string> }>
+  projects: Record<string, { description?: string, members: Record<string, string>, elevation?: ElevationDocument }>
   global?: { members?: Record<string, string> }
   users?: Record<string, UserDocument>
   bridge?: BridgeDocument
   audit?: AuditDocument
+  elevation?: ElevationDocument
 }
 
 export interface AuditDocument {
@@ -63,6 +66,7 @@ export interface RoleDocument {
   deny?: string[]
   unsafe?: boolean
   exec?: { interactive?: Interactive, allowCommands?: string[], denyCommands?: string[] }
+  elevation?: RoleElevationDocument
 }
 
 export interface UserDocument {
@@ -75,6 +79,8 @@ export interface UserDocument {
 export interface CompiledRole {
   readonly name: string
   readonly unsafe: boolean
+  /** Roles this one inherits from directly. */
+  readonly parents: readonly string[]
   /** Roles this one inherits from, directly or not. */
   readonly ancestors: ReadonlySet<string>
   readonly allow: GlobSet
@@ -92,7 +98,7 @@ export interface Membership {
   readonly role: CompiledRole
 }
 
-export interface CompiledPolicy {
+export interface CompiledPolicy extends ElevationQueries {
   readonly document: PolicyDocument
   /** sha256 of the canonical document, recorded in the audit trail on every load. */
   readonly digest: string
@@ -138,6 +144,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   checkReferences(document, problems)
   checkBridge(document.bridge, problems)
   checkAudit(document.audit, problems)
+  checkElevation(document, problems)
   if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
   if (problems.length > 0) throw new PolicyValidationError(problems)
 
@@ -166,6 +173,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     return found
   }
 
+  const users = document.users ?? {}
   return Object.freeze({
     document,
     digest: createHash('sha256').update(JSON.stringify(document)).digest('hex'),
@@ -173,10 +181,11 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     projects,
     global,
     anonymous: new GlobSet(document.anonymous?.allow ?? []),
-    users: document.users ?? {},
+    users,
     bridge: compileBridge(document.bridge ?? {}),
     audit: compileAudit(document.audit ?? {}),
-    membershipsOf
+    membershipsOf,
+    ...compileElevation(document, roles, projects, global, users)
   })
 }
 
@@ -280,6 +289,7 @@ function compileRole (document: PolicyDocument, name: string): CompiledRole {
   return Object.freeze({
     name,
     unsafe: own.unsafe === true,
+    parents: Object.freeze([...inheritsOf(own)]),
     ancestors: new Set(order),
     allow,
     deny,
@@ -334,12 +344,4 @@ function compileAudit (audit: AuditDocument): AuditSettings {
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? '5m'),
     retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
   })
-}
-
-const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-/** `90`, `30s`, `15m`, `8h`, `2d` → milliseconds (the schema has already checked the shape). */
-function durationMs (text: string): number {
-  const match = /^(\d+)([smhd]?)$/.exec(text)
-  return match === null ? 0 : Number(match[1]) * DURATION_UNITS[match[2] || 's']!
 }

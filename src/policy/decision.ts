@@ -40,6 +40,10 @@ export interface Decision {
   role: string | null
   reason: string
   code: DenyCode | null
+  /** The elevation grant (`g-…`) whose membership allowed the call. */
+  grant?: string
+  /** For a refusal in a project: the smallest role that would allow the call (the one to request). */
+  firstRole?: string
 }
 
 export function allowed (action: string, project: string | null, role: string | null, reason: string): Decision {

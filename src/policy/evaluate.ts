@@ -4,6 +4,8 @@
 import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../authz/types.js'
 import type { CompiledPolicy, CompiledRole, Membership } from './compile.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
+import { offerElevation } from './elevation-hint.js'
+import type { Grant } from './grant.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -13,6 +15,8 @@ export interface DecideOptions {
   /** Where the SSH bridge listens, for the hint given to a `bridge-only` role's `docker exec -it`. */
   bridgePort?: number
   bridgeHost?: string
+  /** The caller's active elevation grants (the caller drops other users' and ended ones); each adds a membership for this call. */
+  grants?: readonly Grant[]
 }
 
 /** What portcullis's own lookups may do: read-only, and nothing that needs another lookup. */
@@ -33,6 +37,11 @@ export const TOKEN_HINT = 'Ask a portcullis admin for a token (`portcullis token
 const PROJECT_LABEL = 'portcullis.project'
 /** Objects that belong to a project by label; images and plugins belong to none. */
 const PROJECT_KINDS = new Set(['container', 'exec', 'volume', 'network'])
+
+/** A membership the call may be judged under: one the policy gives, or one a grant adds. */
+interface Candidate extends Membership {
+  readonly grant?: Grant
+}
 
 interface Failure {
   code: DenyCode
@@ -74,7 +83,10 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   }
   if (openToAll) return allowed(action, null, null, 'allowed to every caller')
   const user = identity.user
-  const memberships = policy.membershipsOf(user)
+  // Policy memberships first: a grant is credited only for what the user could not do without it.
+  const memberships: readonly Candidate[] = options.grants === undefined || options.grants.length === 0
+    ? policy.membershipsOf(user)
+    : [...policy.membershipsOf(user), ...grantedMemberships(policy, user, options.grants)]
 
   // Which project is the call judged in?
   let project: string | null | undefined
@@ -95,7 +107,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   }
 
   // The roles that may answer: the project's role and any global role; for calls outside every project, all of them.
-  let candidates: readonly Membership[]
+  let candidates: readonly Candidate[]
   if (project === undefined) {
     candidates = memberships
     if (candidates.length === 0) {
@@ -109,7 +121,8 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   } else {
     candidates = memberships.filter((m) => m.project === project || m.project === null)
     if (candidates.length === 0) {
-      return denied('NOT_MEMBER', `${user} is not a member of project ${project} (${subject} belongs to it); ask a ${project} admin to add you`, { action, project })
+      return offerElevation(policy, denied('NOT_MEMBER', `${user} is not a member of project ${project} (${subject} belongs to it); ask a ${project} admin to add you`, { action, project }),
+        user, project, (role) => judgeRole(role, action, req, resources, options) === null)
     }
   }
 
@@ -127,6 +140,10 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     const failure = judgeRole(membership.role, action, req, resources, options)
     if (failure === null) {
       const where = membership.project === null ? '(global role)' : `in ${membership.project}`
+      if (membership.grant !== undefined) {
+        const until = new Date(membership.grant.expiresAt).toISOString().slice(11, 16)
+        return { ...allowed(action, project ?? null, membership.role.name, `${user} is ${membership.role.name} ${where} (grant ${membership.grant.id}, until ${until}Z)`), grant: membership.grant.id }
+      }
       return allowed(action, project ?? null, membership.role.name, `${user} is ${membership.role.name} ${where}`)
     }
     failures.push(failure)
@@ -138,8 +155,10 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     const held = candidates.map((m) => `${m.role.name}${m.project === null ? ' (global)' : ` in ${m.project}`}`).join(', ')
     const wouldAllow = [...policy.roles.values()].filter((r) => r.allows(action)).map((r) => r.name)
     const hint = wouldAllow.length > 0 ? `; roles that allow it: ${wouldAllow.join(', ')}` : ''
-    return denied('ROLE_DENIES', `${user} may not ${action}${project ? ` in project ${project}` : ''}: role ${held} does not allow it${hint}`,
+    const refusal = denied('ROLE_DENIES', `${user} may not ${action}${project ? ` in project ${project}` : ''}: role ${held} does not allow it${hint}`,
       { action, project: project ?? null, role: best.role })
+    if (typeof project !== 'string') return refusal
+    return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, options) === null)
   }
   return denied(best.code, best.reason, { action, project: project ?? null, role: best.role })
 }
@@ -199,7 +218,17 @@ function describeBodyProblem (problem: NonNullable<RequestFacts['bodyProblem']>)
   }
 }
 
+/** The grants' roles as memberships; a grant of another user, or for a role or project the policy no longer has, adds nothing. */
+function grantedMemberships (policy: CompiledPolicy, user: string, grants: readonly Grant[]): Candidate[] {
+  const found: Candidate[] = []
+  for (const grant of grants) {
+    const role = policy.roles.get(grant.role)
+    if (grant.user === user && role !== undefined && policy.projects.has(grant.project)) found.push({ project: grant.project, role, grant })
+  }
+  return found
+}
+
 function projectHint (memberships: readonly Membership[]): string {
-  const projects = memberships.map((m) => m.project).filter((p): p is string => p !== null)
+  const projects = [...new Set(memberships.map((m) => m.project).filter((p): p is string => p !== null))]
   return projects.length > 0 ? `; your projects: ${projects.join(', ')}` : ''
 }

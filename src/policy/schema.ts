@@ -16,6 +16,47 @@ const commandPattern = {
 
 const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@-]*$' }
 
+const duration = { type: 'string', pattern: '^[0-9]+[smhd]?$' }
+
+// Just-in-time elevation (`portcullis request create`). The top level carries the defaults; projects and roles
+// carry overrides, so only the top level has `default`s (ajv would otherwise fill them in and hide the level below).
+const elevationFields = {
+  maxTtl: { ...duration, description: 'The longest grant a request may ask for (`30m`, `8h`, `2d`).' },
+  maxSteps: {
+    type: 'integer',
+    minimum: 0,
+    description: 'How far above the role a user holds in the project a request may reach: 1 = a role that inherits it directly. ' +
+      'A user with no role there counts from below the roles that inherit nothing. 0: no requests.'
+  },
+  requestTtl: { ...duration, description: 'A request nobody approves or denies within this long expires.' },
+  autoApprove: {
+    type: 'boolean',
+    description: 'Grant a request at once, with no approver, when it is within maxSteps and the user\'s level (users.<name>.level) reaches the role\'s minLevel.'
+  }
+}
+
+const elevationSettings = {
+  ...elevationFields,
+  minLevel: {
+    type: 'object',
+    propertyNames: name,
+    additionalProperties: { type: 'integer', minimum: 0 },
+    description: 'role name → the clearance (users.<name>.level) a user needs to be granted that role. Unset: 0.'
+  },
+  webhook: {
+    type: 'string',
+    pattern: '^https?://',
+    description: 'An http(s) URL that gets a JSON POST for every new request and every approval, denial, expiry and revocation.'
+  },
+  approvers: {
+    type: 'array',
+    items: name,
+    uniqueItems: true,
+    description: 'Roles whose members approve requests in their project (global members: in every project; global unsafe roles always may). ' +
+      'Default: the roles that are unsafe or allow `*`.'
+  }
+}
+
 export const POLICY_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://portcullis.dev/policy.schema.json',
@@ -68,6 +109,15 @@ export const POLICY_SCHEMA = {
               allowCommands: { type: 'array', items: commandPattern, description: 'When set, only matching commands may run.' },
               denyCommands: { type: 'array', items: commandPattern, description: 'Matching commands are refused.' }
             }
+          },
+          elevation: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Overrides for requests of this role; they win over the project\'s and the top level `elevation`.',
+            properties: {
+              ...elevationFields,
+              minLevel: { type: 'integer', minimum: 0, description: 'The clearance (users.<name>.level) a user needs to be granted this role.' }
+            }
           }
         }
       }
@@ -87,6 +137,12 @@ export const POLICY_SCHEMA = {
             description: 'user name → role name.',
             propertyNames: name,
             additionalProperties: { type: 'string' }
+          },
+          elevation: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Overrides of the top level `elevation` for requests in this project.',
+            properties: elevationSettings
           }
         }
       }
@@ -161,6 +217,20 @@ export const POLICY_SCHEMA = {
           pattern: '^[0-9]+[smhd]?$',
           description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them; checked daily. Unset: kept forever.'
         }
+      }
+    },
+    elevation: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Just-in-time role elevation: users ask for a bigger role for a while (`portcullis request create`), approvers grant it.',
+      properties: {
+        maxTtl: { ...elevationSettings.maxTtl, default: '8h' },
+        maxSteps: { ...elevationSettings.maxSteps, default: 1 },
+        requestTtl: { ...elevationSettings.requestTtl, default: '1h' },
+        autoApprove: { ...elevationSettings.autoApprove, default: false },
+        minLevel: elevationSettings.minLevel,
+        webhook: elevationSettings.webhook,
+        approvers: elevationSettings.approvers
       }
     },
     users: {
