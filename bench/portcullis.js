@@ -100,6 +100,7 @@ export async function startPortcullis ({ dir, policyFile, keysDir, dockerSocket,
     '--keys', keysDir,
     '--docker-host', `unix://${dockerSocket}`,
     '--plugin-name', name,
+    '--elevation-listen', 'off',
     '--log-level', 'warn'
   ]
   const plugin = await startPluginProcess({ dir, name, socket, args, logFile: path.join(dir, 'portcullis.log') })

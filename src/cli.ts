@@ -12,6 +12,7 @@ import { auditCheckpointCommand, auditExpireCommand } from './cli/audit-checkpoi
 import { auditBundleCommand, auditVerifyBundleCommand } from './cli/audit-bundle.js'
 import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
 import { statusCommand } from './cli/status.js'
+import { requestApproveCommand, requestCreateCommand, requestDenyCommand, requestListCommand, requestRevokeCommand } from './cli/request.js'
 import { VERSION } from './version.js'
 
 const COMMANDS: Array<Command<Options>> = [
@@ -19,7 +20,8 @@ const COMMANDS: Array<Command<Options>> = [
   auditTailCommand, auditExportCommand, auditVerifyCommand, auditSessionsCommand, auditReplayCommand,
   auditCheckpointCommand, auditExpireCommand,
   auditBundleCommand, auditVerifyBundleCommand,
-  policyValidateCommand, policySchemaCommand, policyReloadCommand, statusCommand
+  policyValidateCommand, policySchemaCommand, policyReloadCommand, statusCommand,
+  requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand
 ] as unknown as Array<Command<Options>>
 
 function usage (): string {

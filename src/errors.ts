@@ -45,7 +45,27 @@ export const ERRORS = {
   PORTCULLIS_AUDIT_REPORT_ASSETS: 'The asciinema-player files report.html embeds cannot be read (%s). Reinstall portcullis with its dependencies (npm ci).',
   PORTCULLIS_SESSION_ID_INVALID: '%s is not a session ID: they look like s-3f9a0c1b2d4e5f60. Run `portcullis audit sessions` to list them.',
   PORTCULLIS_SESSION_NOT_FOUND: 'There is no session %s in the audit trail. Run `portcullis audit sessions` to list the recorded sessions.',
-  PORTCULLIS_SESSION_NO_RECORDING: 'Session %s has no recording: portcullis stopped before any of it was written. `portcullis audit sessions` shows how it ended.'
+  PORTCULLIS_SESSION_NO_RECORDING: 'Session %s has no recording: portcullis stopped before any of it was written. `portcullis audit sessions` shows how it ended.',
+  PORTCULLIS_ELEVATION_BAD_INPUT: 'Cannot take this elevation request: %s.',
+  PORTCULLIS_ELEVATION_UNAUTHENTICATED: 'Not signed in: %s. Send your portcullis token (the X-Portcullis-Token of your ~/.docker/config.json) as `Authorization: Bearer <token>`; `portcullis token issue --user YOU` makes one.',
+  PORTCULLIS_ELEVATION_UNKNOWN_PROJECT: 'There is no project %s in the policy (projects are: %s).',
+  PORTCULLIS_ELEVATION_UNKNOWN_ROLE: 'There is no role %s in the policy (roles are: %s).',
+  PORTCULLIS_ELEVATION_ALREADY_HELD: 'You already hold %s in %s, which covers %s: there is nothing to ask for.',
+  PORTCULLIS_ELEVATION_NOT_ABOVE: '%s is not above your role %s in %s, so it cannot be asked for. %s',
+  PORTCULLIS_ELEVATION_TOO_FAR: '%s in %s is %s steps above %s, and requests there may reach %s. %s',
+  PORTCULLIS_ELEVATION_TTL_TOO_LONG: 'A grant of %s in %s may last at most %s; ask again with --ttl %s or less.',
+  PORTCULLIS_ELEVATION_LEVEL_TOO_LOW: '%s in %s needs clearance level %s and %s has %s; a policy admin can raise users.%s.level.',
+  PORTCULLIS_ELEVATION_DUPLICATE: 'You already have %s (%s) for %s in %s. Wait for it, or withdraw it with `portcullis request revoke %s`.',
+  PORTCULLIS_ELEVATION_NOT_FOUND: 'There is no elevation request %s that you may see. Run `portcullis request list` for yours and those you may decide.',
+  PORTCULLIS_ELEVATION_NOT_PENDING: 'Request %s is %s, so it can no longer be %s.',
+  PORTCULLIS_ELEVATION_SELF_APPROVAL: 'You cannot %s your own request %s: another approver of %s must decide it (%s).',
+  PORTCULLIS_ELEVATION_NOT_APPROVER: '%s may not %s requests in %s. Approvers there: %s.',
+  PORTCULLIS_ELEVATION_NOT_REVOCABLE: '%s is %s, so there is nothing to revoke.',
+  PORTCULLIS_ELEVATION_UNAVAILABLE: 'The elevation request could not be recorded (%s), so nothing changed. An operator must check the portcullis log.',
+  PORTCULLIS_ELEVATION_LISTEN: 'The elevation API cannot listen on %s: %s. Pass `portcullis serve --elevation-listen HOST:PORT` with a free address, or `off`.',
+  PORTCULLIS_ELEVATION_UNREACHABLE: 'Cannot reach the elevation API at %s (%s). Is `portcullis serve` running with --elevation-listen? Pass --url if it listens elsewhere.',
+  PORTCULLIS_ELEVATION_NO_TOKEN: 'No token to send: pass --token, set $PORTCULLIS_TOKEN, or put it in %s as {"HttpHeaders": {"X-Portcullis-Token": "<token>"}} (`portcullis token issue --user YOU` makes one). Root on the host may use --admin-socket PATH --as USER instead.',
+  PORTCULLIS_ELEVATION_API: 'The elevation API answered %s: %s'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

@@ -16,6 +16,9 @@ import { ensureHostKey } from './bridge/host-key.js'
 import { BridgeServer } from './bridge/server.js'
 import { BridgeTargets } from './bridge/targets.js'
 import { DockerClient, parseDockerHost } from './docker/client.js'
+import { GrantSessions } from './elevation/grant-sessions.js'
+import { createElevationApp, DEFAULT_ELEVATION_LISTEN, isLoopback, listenElevation, parseListen } from './elevation/http-api.js'
+import { ElevationService } from './elevation/service.js'
 import { ResourceResolver } from './docker/resolver.js'
 import { BridgeGrants } from './identity/bridge-grants.js'
 import { readKey, readTokenSettings } from './identity/keys.js'
@@ -35,6 +38,8 @@ export interface ServeOptions {
   keys: string
   dockerHost: string
   pluginName: string
+  /** Where the elevation API for users listens (`HOST:PORT`), or `off`. Default 127.0.0.1:2224. */
+  elevationListen?: string
 }
 
 export interface RunningDaemon {
@@ -43,6 +48,7 @@ export interface RunningDaemon {
 
 export async function startDaemon (options: ServeOptions, logger: Logger): Promise<RunningDaemon> {
   const policy = new PolicySource(options.config, KNOWN_ACTIONS)
+  const elevationListen = parseListen(options.elevationListen ?? DEFAULT_ELEVATION_LISTEN)
 
   let tokens: TokenVerifier | null = null
   if (existsSync(join(options.keys, 'token.pub'))) {
@@ -59,9 +65,15 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   const auditKey = loadAuditSigningKey(options.keys, logger)
   const upkeep = auditKey === null ? null : new AuditUpkeep({ store: audit, key: auditKey, settings: () => policy.current.audit, logger })
   const grants = new BridgeGrants()
-  const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret, grants), resolver, audit, logger, { pluginName: options.pluginName })
+  const elevation = await ElevationService.open({ audit, policy, logger })
+  const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret, grants), resolver, audit, logger, {
+    pluginName: options.pluginName,
+    grantsFor: (user, now) => elevation.activeGrants(user, now)
+  })
 
   await audit.append({ kind: 'system', action: 'portcullis.start', reason: `portcullis ${VERSION} started with policy ${policy.path}`, fields: { policyDigest: policy.current.digest, pid: process.pid } })
+  // After the start record: what ran out while portcullis was stopped is recorded in this run.
+  await elevation.start()
 
   policy.on('reload', (outcome) => {
     if (outcome.ok && !outcome.changed) return
@@ -90,7 +102,8 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
     auditKey,
     startedAt: new Date(),
     version: VERSION,
-    bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 }
+    bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 },
+    elevation
   }), await prepared(options.adminSocket, 0o700))
 
   const plugin = createPluginServer(authorizer, logger)
@@ -99,6 +112,7 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   resolver.start()
   upkeep?.start()
 
+  const grantSessions = new GrantSessions(elevation)
   const bridgeSettings = policy.current.bridge
   if (bridgeSettings.enabled) {
     const { key, created } = ensureHostKey(options.keys)
@@ -112,7 +126,8 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       logger,
       host: bridgeSettings.hostname ?? hostname(),
       port: bridgeSettings.port,
-      live: new Set()
+      live: new Set(),
+      grantSessions
     }, key)
     try {
       const address = await bridge.listen(bridgeSettings.host, bridgeSettings.port)
@@ -132,6 +147,19 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       logger.warn('bridge.enabled or bridge.listen changed: restart portcullis to apply it (the other bridge settings apply to new sessions now)')
     }
   })
+  let elevationServer: http.Server | null = null
+  if (elevationListen !== null) {
+    try {
+      const listening = await listenElevation(createElevationApp(elevation, tokens, logger), elevationListen.host, elevationListen.port)
+      elevationServer = listening.server
+      logger.info({ address: listening.address.address, port: listening.address.port }, 'elevation API listening')
+      if (!isLoopback(elevationListen.host)) logger.warn({ host: elevationListen.host }, 'the elevation API listens beyond loopback over plain HTTP: tokens would cross the network in clear; put TLS in front of it or listen on 127.0.0.1')
+    } catch (err) {
+      // As with the bridge: the plugin keeps deciding (grants keep counting and ending), only the API is missing.
+      logger.error({ err }, 'the elevation API could not start; the plugin runs without it')
+      await audit.append({ kind: 'system', action: 'elevation.failed', reason: (err as Error).message })
+    }
+  }
   logger.info({ socket: options.socket, admin: options.adminSocket, data: options.data, policy: policy.path }, 'portcullis is serving')
 
   return {
@@ -143,6 +171,9 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       resolver.stop()
       await shutdownPluginServer(plugin, options.socket)
       await closeServer(admin)
+      if (elevationServer !== null) await closeServer(elevationServer)
+      grantSessions.close()
+      await elevation.close()
       docker.close()
       await audit.append({ kind: 'system', action: 'portcullis.stop', reason: 'portcullis stopped' }).catch(() => {})
       // Signs the stop record too, so the trail ends on a signature.

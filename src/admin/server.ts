@@ -15,6 +15,8 @@ import type { AuditSigningKey } from '../audit/signing-key.js'
 import { addAuditIntegrityRoutes } from './audit-integrity.js'
 import { addAuditExportRoute } from './audit-export-route.js'
 import { addAuditBundleRoutes } from './audit-bundle-routes.js'
+import { addElevationRoutes } from './elevation-routes.js'
+import type { ElevationService } from '../elevation/service.js'
 import type { PolicySource } from '../policy/source.js'
 
 export interface AdminDeps {
@@ -27,6 +29,8 @@ export interface AdminDeps {
   bridge?: () => BridgeStatus | null
   /** Signs checkpoints; verify checks them against its public half. Null when the daemon has none. */
   auditKey?: AuditSigningKey | null
+  /** Elevation requests and grants (routes under /v1/elevation); null or unset: none. */
+  elevation?: ElevationService | null
 }
 
 export interface BridgeStatus {
@@ -129,6 +133,7 @@ export function createAdminApp (deps: AdminDeps): express.Express {
 
   addAuditIntegrityRoutes(app, deps)
   addAuditBundleRoutes(app, deps)
+  addElevationRoutes(app, deps)
 
   app.use((err: Error, _req: Request, res: Response, _next: unknown) => {
     deps.logger.error({ err }, 'admin request failed')

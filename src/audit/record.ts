@@ -3,8 +3,9 @@
 import type { AuthMethod } from '../authz/types.js'
 
 /** `decision`: a judged request; `response`: what the daemon answered to an allowed one; `system`: the store or
- * daemon itself (started, stopped, policy reloaded...); `session`: an SSH bridge session (start, end, denied). */
-export type AuditKind = 'decision' | 'response' | 'system' | 'session'
+ * daemon itself (started, stopped, policy reloaded...); `session`: an SSH bridge session (start, end, denied);
+ * `elevation`: a just-in-time role request and its grant (asked, approved, denied, expired, revoked, ended). */
+export type AuditKind = 'decision' | 'response' | 'system' | 'session' | 'elevation'
 
 export type AuditDecision = 'allow' | 'deny'
 
@@ -68,7 +69,7 @@ export interface AuditHead {
 
 export const GENESIS_HASH = '0'.repeat(64)
 
-export const AUDIT_KINDS: ReadonlySet<string> = new Set<AuditKind>(['decision', 'response', 'system', 'session'])
+export const AUDIT_KINDS: ReadonlySet<string> = new Set<AuditKind>(['decision', 'response', 'system', 'session', 'elevation'])
 
 /** A stored record parsed back, or null when the text is not JSON or lacks the fields the chain needs.
  * Other fields are not checked here: the hash covers them. */

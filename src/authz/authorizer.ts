@@ -6,6 +6,7 @@ import type { AuditStore } from '../audit/store.js'
 import type { IdentityResolver } from '../identity/resolve.js'
 import { denied, type Decision } from '../policy/decision.js'
 import { decide, TOKEN_HINT } from '../policy/evaluate.js'
+import type { Grant } from '../policy/grant.js'
 import type { PolicySource } from '../policy/source.js'
 import type { ResourceResolver } from '../docker/resolver.js'
 import { readRequest } from './read-request.js'
@@ -16,6 +17,8 @@ const ALLOW: AuthZResponse = Object.freeze({ Allow: true, Msg: '', Err: '' })
 
 export interface AuthorizerOptions {
   pluginName: string
+  /** The user's active elevation grants at `now` (epoch ms), from the request service; unset: no grant counts. */
+  grantsFor?: (user: string, now: number) => readonly Grant[]
 }
 
 export class Authorizer {
@@ -48,7 +51,7 @@ export class Authorizer {
         decision: decision.allow ? 'allow' : 'deny',
         reason: decision.reason,
         code: decision.code,
-        fields: identity?.session !== undefined ? { ...facts?.auditFields, session: identity.session } : facts?.auditFields ?? null
+        fields: auditFields(facts, identity, decision)
       })
       seq = record.seq
     } catch (err) {
@@ -98,7 +101,16 @@ export class Authorizer {
   async preview (identity: Identity, req: AuthZRequest): Promise<{ decision: Decision, facts: RequestFacts, resources: ResourceFacts }> {
     const facts = readRequest(req)
     const resources = facts.action !== null && facts.bodyProblem === undefined ? await this.resources.resolve(facts) : { references: [] }
-    return { decision: decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker' }), facts, resources }
+    return {
+      decision: decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker', grants: this.grantsOf(identity) }),
+      facts,
+      resources
+    }
+  }
+
+  private grantsOf (identity: Identity): readonly Grant[] {
+    if (identity.user === null || this.options.grantsFor === undefined) return []
+    return this.options.grantsFor(identity.user, Date.now())
   }
 
   /** The pure part plus the look-ups it needs; never throws. */
@@ -123,7 +135,8 @@ export class Authorizer {
         pluginName: this.options.pluginName,
         channel: 'docker',
         bridgePort: policy.bridge.port,
-        ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {})
+        ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {}),
+        grants: this.grantsOf(identity)
       })
       return { decision, identity, facts, resources }
     } catch (err) {
@@ -132,6 +145,16 @@ export class Authorizer {
       return { decision: denied('INTERNAL_ERROR', `portcullis could not decide (${message}); it refuses the call`, { action: facts?.action }), identity, facts }
     }
   }
+}
+
+/** The request's own audit fields, plus what the decision and the identity add (bridge session, grant, first role). */
+function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision): Record<string, unknown> | null {
+  const extra: Record<string, unknown> = {}
+  if (identity?.session !== undefined) extra.session = identity.session
+  if (decision.grant !== undefined) extra.grant = decision.grant
+  if (decision.firstRole !== undefined) extra.firstRole = decision.firstRole
+  if (Object.keys(extra).length === 0) return facts?.auditFields ?? null
+  return { ...facts?.auditFields, ...extra }
 }
 
 /** `container pay-1 (6bb21ffec17d…)`: the name the caller used, and what it turned out to be. */

@@ -16,7 +16,7 @@ import { ExecClient, type ExecCreateBody } from './exec-client.js'
 import { signalExecProcess, type SignalOutcome } from './signal-exec.js'
 import type { ContainerInfo } from './targets.js'
 
-export type EndReason = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'error'
+export type EndReason = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'grant-ended' | 'error'
 
 export interface PtySize {
   term: string
@@ -190,6 +190,8 @@ export class RecordedExec {
       this.#execId = await this.#exec.create(o.container.id, o.body)
       const { socket, head } = await this.#exec.start(this.#execId, o.pty !== null)
       this.#socket = socket
+      // Ended while the exec was starting (its grant ended, portcullis is stopping): there was nothing to stop then.
+      if (this.#endedBy !== null) this.#killing = this.#kill()
     } catch (err) {
       const message = (err as { daemonMessage?: string }).daemonMessage ?? (err as Error).message
       const status = (err as { status?: number }).status

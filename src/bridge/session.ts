@@ -7,6 +7,7 @@ import type { ServerChannel, Session } from 'ssh2'
 import type { AuditStore } from '../audit/store.js'
 import type { Identity } from '../authz/types.js'
 import type { DockerEndpoint } from '../docker/client.js'
+import type { GrantSessions } from '../elevation/grant-sessions.js'
 import type { BridgeGrants } from '../identity/bridge-grants.js'
 import type { DenyCode } from '../policy/decision.js'
 import type { PolicySource } from '../policy/source.js'
@@ -30,6 +31,8 @@ export interface BridgeContext {
   port: number
   /** Sessions running right now, so shutdown can end them. */
   live: Set<RecordedExec>
+  /** Ends sessions whose decision used an elevation grant when that grant ends. */
+  grantSessions?: GrantSessions
 }
 
 /** Who logged in, from where, and where they asked to go. */
@@ -153,6 +156,7 @@ export class BridgeSession {
     }, { audit: this.ctx.audit, grants: this.ctx.grants, endpoint: this.ctx.endpoint, logger: this.ctx.logger })
     this.#running = exec
     this.ctx.live.add(exec)
+    const releaseGrant = decision.grant !== undefined ? this.ctx.grantSessions?.hold(decision.grant, exec) : undefined
     try {
       await exec.run()
     } catch (err) {
@@ -160,6 +164,7 @@ export class BridgeSession {
       this.ctx.logger.error({ err }, 'refusing an SSH session that cannot be recorded')
       this.#refuse(channel, EXIT_BRIDGE_FAILED, RECORDING_UNAVAILABLE)
     } finally {
+      releaseGrant?.()
       this.ctx.live.delete(exec)
       this.#running = null
     }

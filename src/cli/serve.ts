@@ -1,12 +1,13 @@
 import { createLogger } from '../log.js'
 import { startDaemon } from '../serve.js'
+import { DEFAULT_ELEVATION_LISTEN } from '../elevation/http-api.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
-  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--docker-host URL]',
+  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--docker-host URL] [--elevation-listen HOST:PORT|off]',
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     socket: { type: 'string', default: DEFAULTS.socket },
@@ -15,6 +16,7 @@ export const serveCommand = defineCommand({
     keys: { type: 'string', default: DEFAULTS.keys },
     'docker-host': { type: 'string', default: process.env.DOCKER_HOST ?? DEFAULTS.dockerHost },
     'plugin-name': { type: 'string', default: DEFAULTS.pluginName },
+    'elevation-listen': { type: 'string', default: DEFAULT_ELEVATION_LISTEN },
     'log-level': { type: 'string', default: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' }
   },
   help: {
@@ -25,6 +27,7 @@ export const serveCommand = defineCommand({
     '--keys DIR': `token keys made by \`portcullis keys init\` (default ${DEFAULTS.keys})`,
     '--docker-host URL': `the daemon to look objects up in (default $DOCKER_HOST or ${DEFAULTS.dockerHost})`,
     '--plugin-name NAME': `the name the daemon knows this plugin by; managing it needs an unsafe role (default ${DEFAULTS.pluginName})`,
+    '--elevation-listen ADDR': `where users ask for roles (\`portcullis request\`), with their token; loopback TCP, or off (default ${DEFAULT_ELEVATION_LISTEN})`,
     '--log-level LEVEL': 'trace, debug, info, warn, error (default info)'
   },
   async run (values) {
@@ -36,7 +39,8 @@ export const serveCommand = defineCommand({
       adminSocket: values['admin-socket'],
       keys: values.keys,
       dockerHost: values['docker-host'],
-      pluginName: values['plugin-name']
+      pluginName: values['plugin-name'],
+      elevationListen: values['elevation-listen']
     }, logger)
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {

@@ -25,6 +25,8 @@ export interface StackOptions {
   tokenTtl?: string
   /** The plugin's audit store directory (e.g. a small tmpfs, to see what a full disk does); default in the stack's dir. */
   dataDir?: string
+  /** `host:port` for the plugin's access-request API (`portcullis request …`); off when not given. */
+  elevationListen?: string
 }
 
 export interface Stack {
@@ -73,6 +75,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dockerSocket: dockerdPaths(dockerdDir).socket,
       name: options.pluginName,
       dataDir: options.dataDir,
+      elevationListen: options.elevationListen,
     })
     dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugin: plugin.name })
 

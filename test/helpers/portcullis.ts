@@ -87,6 +87,8 @@ export interface StartPortcullisOptions {
   readyTimeoutMs?: number
   /** Where the audit store lives; default `<dir>/data`. */
   dataDir?: string
+  /** `host:port` for the access-request API; default `off`, so stacks never compete for the default port. */
+  elevationListen?: string
 }
 
 export interface Portcullis {
@@ -136,6 +138,7 @@ export async function startPortcullis(options: StartPortcullisOptions): Promise<
     '--keys', options.keysDir,
     '--docker-host', `unix://${options.dockerSocket}`,
     '--plugin-name', name,
+    '--elevation-listen', options.elevationListen ?? 'off',
     '--log-level', options.logLevel ?? 'debug',
   ]
 

@@ -1,0 +1,68 @@
+// The user side of elevation: a small HTTP API on a loopback TCP port (`serve --elevation-listen`), where users
+// sign in with the same JWT their docker CLI sends (`Authorization: Bearer <token>`), verified like the plugin
+// verifies it (algorithm, issuer and audience pinned).
+
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import express, { type Request } from 'express'
+import type { Logger } from 'pino'
+import { PortcullisError } from '../errors.js'
+import type { TokenVerifier } from '../identity/tokens.js'
+import { ElevationError } from './errors.js'
+import { elevationRouter, type Caller } from './routes.js'
+import type { ElevationService } from './service.js'
+
+export const DEFAULT_ELEVATION_LISTEN = '127.0.0.1:2224'
+
+export function createElevationApp (service: ElevationService, tokens: TokenVerifier | null, logger: Logger): express.Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.use('/v1', elevationRouter(service, (req) => bearer(req, tokens), logger))
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'Not an elevation API route: they are under /v1/requests.', code: 'PORTCULLIS_ELEVATION_NOT_FOUND' })
+  })
+  return app
+}
+
+function bearer (req: Request, tokens: TokenVerifier | null): Caller {
+  const header = req.get('authorization')
+  if (header === undefined || header.trim() === '') throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', ['the request has no Authorization header'])
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  if (match === null) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', ['the Authorization header is not "Bearer <token>"'])
+  if (tokens === null) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', ['tokens are not enabled on this daemon (no keys: an admin runs `portcullis keys init`)'])
+  const verdict = tokens.verify(match[1]!)
+  if (!verdict.ok) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', [verdict.reason])
+  return { actor: { user: verdict.claims.user, via: 'http', tokenId: verdict.claims.tokenId } }
+}
+
+/** `127.0.0.1:2224`, `[::1]:2224` → host and port; `off` → null. Throws PORTCULLIS_USAGE otherwise. */
+export function parseListen (text: string): { host: string, port: number } | null {
+  if (text === 'off') return null
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text)
+  const port = match === null ? NaN : Number(match[3])
+  if (match === null || !(port >= 1 && port <= 65535)) {
+    throw new PortcullisError('PORTCULLIS_USAGE', `--elevation-listen ${JSON.stringify(text)} is not HOST:PORT (like ${DEFAULT_ELEVATION_LISTEN}) or off`, 'serve')
+  }
+  return { host: match[1] ?? match[2]!, port }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: where bearer tokens over plain HTTP stay on the machine. */
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/** Listens; rejects with PORTCULLIS_ELEVATION_LISTEN when the address is taken or not ours. */
+export function listenElevation (app: express.Express, host: string, port: number): Promise<{ server: http.Server, address: AddressInfo }> {
+  const server = http.createServer(app)
+  // Requests are tiny; a client that dawdles is holding a socket for nothing.
+  server.requestTimeout = 30_000
+  server.headersTimeout = 10_000
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(new PortcullisError('PORTCULLIS_ELEVATION_LISTEN', `${host}:${port}`, err.message))
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve({ server, address: server.address() as AddressInfo })
+    })
+  })
+}
