@@ -33,6 +33,8 @@ export interface RecordedExecOptions {
   client: string
   container: ContainerInfo
   role: string | null
+  /** The elevation grant the session's role comes from, if it does. */
+  grant?: string
   body: ExecCreateBody
   /** What the user asked to run; null for a login shell. */
   command: string | null
@@ -114,7 +116,8 @@ export class RecordedExec {
           tty: o.pty !== null,
           ...(o.pty !== null ? { term: o.pty.term, width: o.pty.cols, height: o.pty.rows } : {}),
           client: o.client,
-          key: o.key
+          key: o.key,
+          ...(o.grant !== undefined ? { grant: o.grant } : {})
         }
       })).seq
     } catch (err) {

@@ -146,6 +146,7 @@ export class BridgeSession {
       client: this.peer.client,
       container,
       role: decision.role,
+      ...(decision.grant !== undefined ? { grant: decision.grant } : {}),
       body,
       command,
       pty: this.#pty,

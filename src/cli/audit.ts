@@ -413,6 +413,11 @@ function formatRecord (r: AuditRecord): string {
     const where = r.resource !== null ? ` in ${r.resource}` : ''
     return `${r.seq} ${r.time} session   ${r.user ?? 'unknown'} ${r.action ?? '?'}${session}${where} — ${r.reason ?? ''}`
   }
+  if (r.kind === 'elevation') {
+    const request = typeof r.fields?.request === 'string' ? ` ${r.fields.request}` : ''
+    const role = typeof r.fields?.role === 'string' ? ` ${r.fields.role}` : ''
+    return `${r.seq} ${r.time} elevation ${r.user ?? 'unknown'} ${r.action ?? '?'}${request}${role} [${r.project ?? ''}] — ${r.reason ?? ''}`
+  }
   const who = r.user ?? 'anonymous'
   const where = r.project !== null && r.project !== undefined ? ` [${r.project}]` : ''
   return `${r.seq} ${r.time} ${(r.decision ?? '').toUpperCase().padEnd(5)} ${who} ${r.action ?? '?'}${where} ${r.method ?? ''} ${r.uri ?? ''} — ${r.reason ?? ''}`

@@ -156,8 +156,11 @@ describe('grants and the SSH bridge', () => {
     expect(session.stderr).toMatch(/grant/)
     expect(session.code).not.toBe(0)
     expect(Date.now() - started).toBeLessThan(30_000)
-    const end = (await auditRecords(stack.plugin)).filter((r) => r.action === 'session.end').at(-1)!
+    const records = await auditRecords(stack.plugin)
+    const end = records.filter((r) => r.action === 'session.end').at(-1)!
     expect(end.fields?.endedBy).toBe('grant-ended')
+    const start = records.filter((r) => r.action === 'session.start').at(-1)!
+    expect(start.fields?.grant).toMatch(/^g-/)
   })
 })
 
