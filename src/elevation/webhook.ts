@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino'
 import type { ElevationRequest } from './request.js'
+import { isHttpUrl } from '../policy/elevation.js'
 
 export interface WebhookPayload {
   /** `elevation.request`, `elevation.approve`, `elevation.deny`, `elevation.expire`, `elevation.revoke`, `elevation.end`. */
@@ -130,14 +131,5 @@ export class Webhook {
       timer.unref()
       this.#stop.signal.addEventListener('abort', onStop, { once: true })
     })
-  }
-}
-
-function isHttpUrl (text: string): boolean {
-  try {
-    const url = new URL(text)
-    return url.protocol === 'http:' || url.protocol === 'https:'
-  } catch {
-    return false
   }
 }

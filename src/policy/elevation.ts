@@ -95,7 +95,8 @@ export function checkElevation (document: PolicyDocument, problems: PolicyProble
   }
 }
 
-function isHttpUrl (text: string): boolean {
+/** Whether `text` is an http:// or https:// URL: the only webhooks portcullis calls. */
+export function isHttpUrl (text: string): boolean {
   try {
     const url = new URL(text)
     return url.protocol === 'http:' || url.protocol === 'https:'
