@@ -246,7 +246,7 @@ describe('the container picker', () => {
       await arrows.waitFor(/^\/ # ?$/m)
       await arrows.type('cat /etc/hostname; exit')
       await arrows.sendKeys('Enter')
-      expect((await arrows.waitForExit()).dead).toBe(true)
+      expect((await arrows.waitForExit()).status).toBe(0)
     } finally {
       await arrows.kill()
     }

@@ -203,8 +203,9 @@ export class TmuxSession {
     const session = new TmuxSession(name, dir, env)
     const width = options.width ?? 100
     const height = options.height ?? 30
-    // With one argument tmux would run it through a shell; env makes every argv run as given.
-    const command = ['/usr/bin/env', '--', ...argv]
+    // tmux 3.3 does not always learn a pane's exit status (seen here, more often on a busy machine), so a small
+    // shell runs the program and writes its status to a file. "$@" keeps every argv as given.
+    const command = ['/bin/sh', '-c', '"$@"; echo $? > "$0"', session.statusFile, ...argv]
     try {
       await session.tmux(['new-session', '-d', '-s', name, '-x', String(width), '-y', String(height), ...command])
     } catch (err) {
@@ -249,32 +250,33 @@ export class TmuxSession {
     await this.tmux(['resize-window', '-t', this.name, '-x', String(width), '-y', String(height)])
   }
 
+  /** Where the wrapping shell writes the program's exit status. */
+  get statusFile(): string {
+    return path.join(this.dir, 'exit-status')
+  }
+
   /**
-   * Whether the program has exited, and how. tmux marks the pane dead when the pty closes, a moment before it reaps
-   * the program; until then this still says `dead: false`, so `dead` always comes with a status or a signal.
+   * Whether the program has exited, and how: from the status its wrapping shell wrote, where a status above 128 is
+   * read as death by signal (status - 128), as the shell reports it.
    */
   async paneDead(): Promise<PaneState> {
-    const out = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}'])
-    const [dead, status, signal] = out.trim().split(':')
-    const number = (text: string | undefined): number | null => (text === undefined || text === '' ? null : Number(text))
-    const state = { status: number(status), signal: number(signal) }
-    return { dead: dead === '1' && (state.status !== null || state.signal !== null), ...state }
+    let text: string
+    try {
+      text = (await readFile(this.statusFile, 'utf8')).trim()
+    } catch {
+      return { dead: false, status: null, signal: null }
+    }
+    if (text === '') return { dead: false, status: null, signal: null }
+    const code = Number(text)
+    return code > 128 ? { dead: true, status: null, signal: code - 128 } : { dead: true, status: code, signal: null }
   }
 
   /** Polls until the program has exited; throws with the screen if it has not within `timeoutMs`. */
   async waitForExit(timeoutMs = 15_000): Promise<PaneState> {
     const deadline = Date.now() + timeoutMs
-    let deadSince: number | null = null
     for (;;) {
       const state = await this.paneDead()
       if (state.dead) return state
-      // tmux 3.3 sometimes marks a pane dead and never learns the status (and on a busy machine learns it seconds
-      // late): after 10 s, say dead, status unknown.
-      const raw = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}'])
-      if (raw.trim() === '1') {
-        deadSince ??= Date.now()
-        if (Date.now() - deadSince >= 10_000) return { dead: true, status: null, signal: null }
-      }
       if (Date.now() >= deadline) {
         const raw = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal} pid #{pane_pid}'])
         throw new Error(`tmux ${this.name}: the program still runs after ${timeoutMs} ms (pane ${raw.trim()}); the screen shows:\n${await this.capture()}`)
