@@ -36,7 +36,9 @@ bold "policy: examples/policy.json (viewer < developer < operator < admin; proje
 
 # The demo's copy of the policy: alice gets an SSH key and the bridge listens on a free loopback port.
 ssh-keygen -q -t ed25519 -N '' -C alice -f "$DIR/alice_ed25519"
-SSH_PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+SSH_PORT=$(free_port)
+ELEVATION_URL="http://127.0.0.1:$(free_port)"
 node -e "
   const fs = require('fs'); const p = JSON.parse(fs.readFileSync('examples/policy.json', 'utf8'))
   p.users.alice.sshKeys = [fs.readFileSync('$DIR/alice_ed25519.pub', 'utf8').trim()]
@@ -54,7 +56,7 @@ done
 bold "start portcullis and a private dockerd with --authorization-plugin=$NAME"
 "${PC[@]}" serve --config "$DIR/policy.json" --socket "$DIR/plugin.sock" --data "$DIR/audit" \
   --admin-socket "$DIR/admin.sock" --keys "$DIR/keys" --docker-host "unix://$DIR/docker.sock" \
-  --plugin-name "$NAME" --log-level warn 2>"$DIR/portcullis.log" &
+  --plugin-name "$NAME" --elevation-listen "${ELEVATION_URL#http://}" --log-level warn 2>"$DIR/portcullis.log" &
 PLUGIN_PID=$!
 for _ in $(seq 100); do [ -S "$DIR/plugin.sock" ] && break; sleep 0.1; done
 mkdir -p /etc/docker/plugins
@@ -109,12 +111,35 @@ SESSION=$("${PC[@]}" audit sessions --json -n 2 --admin-socket "$DIR/admin.sock"
 show "portcullis audit replay $SESSION --speed 5"
 "${PC[@]}" audit replay "$SESSION" --speed 5 --admin-socket "$DIR/admin.sock" 2>&1 | tr -d '\r' | sed 's/^/    /'
 
+bold "alice needs more for an incident: the refusal names the role and the command to ask for it"
+as alice run -d --name pay-2 --network none --label portcullis.project=payments busybox:demo sleep 600 >/dev/null
+as alice rm -f pay-2
+request() { local user=$1; shift; "${PC[@]}" request "$@" --url "$ELEVATION_URL" --token "$(node -e "console.log(JSON.parse(require('fs').readFileSync('$DIR/cli-$user/config.json','utf8')).HttpHeaders['X-Portcullis-Token'])")"; }
+show "portcullis request create --project payments --role operator --ttl 10m --reason \"INC-4711\"   (as alice)"
+REQUEST=$(request alice create --project payments --role operator --ttl 10m --reason "INC-4711: stuck payment pod" --json | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>console.log(JSON.parse(t).id))")
+echo "    $REQUEST pending"
+show "portcullis request approve $REQUEST   (as alice herself)"
+request alice approve "$REQUEST" 2>&1 | sed 's/^/    /' || true
+show "portcullis request approve $REQUEST   (as ops, an approver)"
+request ops approve "$REQUEST" 2>&1 | sed 's/^/    /' || true
+as alice rm -f pay-2
+show "portcullis request revoke $REQUEST   (as ops)"
+request ops revoke "$REQUEST" 2>&1 | sed 's/^/    /' || true
+
 bold "a caller without a token: told how to get one"
 as anonymous ps
 
 bold "the audit trail (portcullis audit tail, through the daemon's admin socket)"
 show "portcullis audit tail -n 40"
 "${PC[@]}" audit tail -n 40 --admin-socket "$DIR/admin.sock" | grep -v ' response ' | cut -c1-220 | sed 's/^/    /'
+
+bold "a signed checkpoint, then an evidence bundle a reviewer checks with nothing but the bundle"
+show "portcullis audit checkpoint"
+"${PC[@]}" audit checkpoint --admin-socket "$DIR/admin.sock" | sed 's/^/    /'
+show "portcullis audit bundle --since 1h --out evidence.tar.gz"
+"${PC[@]}" audit bundle --since 1h --out "$DIR/evidence.tar.gz" --admin-socket "$DIR/admin.sock" | sed 's/^/    /'
+show "portcullis audit verify-bundle evidence.tar.gz   (anywhere: no daemon, no store)"
+"${PC[@]}" audit verify-bundle "$DIR/evidence.tar.gz" | sed 's/^/    /'
 
 bold "the hash chain is intact"
 show "portcullis audit verify"
