@@ -14,6 +14,7 @@ import {
   removeDirSync, startDockerd, TEST_IMAGE, type Docker, type DockerResult, type Dockerd
 } from '../helpers/index.js'
 import { freeTcpPort } from '../helpers/tls.js'
+import { knownHostsFile, makeSshKey, runSsh, SSH_CLIENT, sshArgs, type SshOptions } from '../helpers/ssh.js'
 import { signalAndWait } from '../helpers/process.js'
 
 const example = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -23,6 +24,7 @@ policy.roles.pluginops = { allow: ['system.*', 'plugin.*'] }
 policy.global.members.pat = 'pluginops'
 
 let dir: string
+let ssh: SshOptions
 let registry: ChildProcess | undefined
 let dockerd: Dockerd | undefined
 let docker: Docker
@@ -63,8 +65,16 @@ beforeAll(async () => {
   paths.admin = path.join(paths.run, 'admin.sock')
   paths.daemonJson = path.join(dir, 'daemon.json')
   for (const p of [paths.etc, paths.data, paths.run]) mkdirSync(p, { recursive: true })
+  // The bridge too: the plugin has the host network and the host PID namespace, so it listens on the host's
+  // loopback and can stop the process of a session whose client went away.
+  const aliceKey = await makeSshKey(dir, 'ed25519', 'alice')
+  const sshPort = await freeTcpPort()
+  policy.users.alice.sshKeys = [aliceKey.publicLine]
+  policy.bridge = { enabled: true, listen: `127.0.0.1:${sshPort}` }
   writeFileSync(path.join(paths.etc, 'policy.json'), JSON.stringify(policy, null, 2))
   await portcullisCliOk(['keys', 'init', '--keys', path.join(paths.etc, 'keys')])
+  const hostKey = readFileSync(path.join(paths.etc, 'keys', 'ssh_host_ed25519_key.pub'), 'utf8').trim()
+  ssh = { port: sshPort, login: 'alice+pay-ssh', keyPath: aliceKey.privatePath, knownHosts: await knownHostsFile(dir, sshPort, hostKey) }
   for (const user of ['ops', 'alice', 'bob', 'pat']) {
     tokens[user] = (await portcullisCliOk(['token', 'issue', '--keys', path.join(paths.etc, 'keys'), '--user', user, '--ttl', '1h'])).trim()
   }
@@ -123,6 +133,27 @@ describe('installed from a registry as a managed plugin', () => {
     expect(lines.some((r) => r.user === 'alice' && r.action === 'container.exec' && r.decision === 'allow')).toBe(true)
     expect(lines.some((r) => r.user === 'bob' && r.action === 'container.stop' && r.decision === 'deny')).toBe(true)
     expect(await adminCli(['audit', 'verify'])).toMatch(/audit chain intact/)
+  })
+})
+
+describe('the SSH bridge inside the managed plugin', () => {
+  it('runs a recorded session, and stops the process of a client that went away', async () => {
+    expectOk(await as('alice', ['run', '-d', '--name', 'pay-ssh', '--network', 'none', '--label', 'portcullis.project=payments', TEST_IMAGE, 'sleep', '600']))
+    const result = await runSsh(ssh, 'echo from-the-managed-plugin; exit 3')
+    expect(result.stdout.toString()).toBe('from-the-managed-plugin\n')
+    expect(result.code, result.stderr).toBe(3)
+
+    const client = spawn(SSH_CLIENT, [...sshArgs(ssh), 'sleep 4343'], { stdio: 'ignore' })
+    const running = async (): Promise<boolean> => (await as('alice', ['top', 'pay-ssh', '-o', 'pid,args'])).stdout.includes('sleep 4343')
+    for (let i = 0; i < 100 && !(await running()); i++) await sleep(200)
+    expect(await running()).toBe(true)
+    client.kill('SIGKILL')
+    for (let i = 0; i < 100 && (await running()); i++) await sleep(200)
+    expect(await running()).toBe(false)
+
+    const sessions = JSON.parse(await adminCli(['audit', 'sessions', '--json', '-n', '2'])) as Array<{ endedBy: string, exitCode: number | null }>
+    expect(sessions.map((s) => s.endedBy)).toEqual(['client', 'exit'])
+    expect(sessions[1]!.exitCode).toBe(3)
   })
 })
 
