@@ -48,6 +48,8 @@ export class BridgeSession {
   readonly #env: Record<string, string> = {}
   #running: RecordedExec | null = null
   #started = false
+  /** While the picker is on screen, it redraws at the new size. */
+  #onResize: ((cols: number, rows: number) => void) | null = null
 
   constructor (private readonly ctx: BridgeContext, private readonly peer: Peer, ssh: Session) {
     ssh.on('pty', (accept, _reject, info) => {
@@ -84,8 +86,6 @@ export class BridgeSession {
     ssh.on('x11', (_accept, reject) => reject())
     ssh.on('auth-agent', (_accept, reject) => reject())
   }
-
-  #onResize: ((cols: number, rows: number) => void) | null = null
 
   #start (channel: ServerChannel, command: string | null): void {
     channel.on('error', (err: Error) => this.ctx.logger.debug({ err }, 'SSH channel error'))
