@@ -186,4 +186,15 @@ describe('restarts and records', () => {
     expect(records.some((r) => r.fields?.autoApproved === true)).toBe(true)
     expect((await runPortcullisCli(['audit', 'verify', '--admin-socket', stack.plugin.adminSocket])).code).toBe(0)
   })
+
+  it('an evidence bundle\'s report lists the elevation steps and the calls grants allowed', async () => {
+    const out = path.join(scratch, 'bundle')
+    const made = await runPortcullisCli(['audit', 'bundle', '--since', '1h', '--out', out, '--admin-socket', stack.plugin.adminSocket])
+    expect(made.code, made.stderr).toBe(0)
+    const report = await readFile(path.join(out, 'report.html'), 'utf8')
+    const elevated = report.slice(report.indexOf('<section id="elevated">'), report.indexOf('</section>', report.indexOf('<section id="elevated">')))
+    expect(elevated).toContain('elevation.approve')
+    expect(elevated).toMatch(/container\.remove/)
+    expect(elevated).toMatch(/g-[0-9a-f]{12}/)
+  })
 })

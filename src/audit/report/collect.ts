@@ -137,11 +137,13 @@ export class ReportCollector {
   }
 }
 
-/** Whether a record shows a setting that reaches the host, a refusal for asking for one, or an elevated role. */
+/** Whether a record shows a setting that reaches the host, a refusal for asking for one, an elevated role, or a
+ * call or session allowed by a just-in-time grant (and every step of granting one). */
 export function isElevated (record: AuditRecord): boolean {
   const escapes = record.fields?.escapes
   if (Array.isArray(escapes) && escapes.length > 0) return true
   if (record.code !== undefined && UNSAFE_CODES.has(record.code)) return true
+  if (typeof record.fields?.grant === 'string' || record.kind === 'elevation') return true
   return record.role !== undefined && ELEVATED_ROLE.test(record.role)
 }
 

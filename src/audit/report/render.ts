@@ -140,10 +140,12 @@ function deniedSection (c: ReportCollector): string {
 function elevatedSection (c: ReportCollector): string {
   return `<section id="elevated"><h2>Unsafe actions and elevated roles (${c.elevatedTotal})</h2>` +
     '<p class="note">Calls that asked for settings reaching the host (privileged, host mounts, host namespaces...), refusals for asking, ' +
-    'calls on portcullis itself, and calls made under an admin or unsafe role.</p>' +
+    'calls on portcullis itself, calls made under an admin or unsafe role, and just-in-time elevation: every request, ' +
+    'decision and end of a grant, and every call or session a grant allowed.</p>' +
     capNote(c.elevated.length, c.elevatedTotal) +
-    table(['Seq', 'Time', 'User', 'Role', 'Action', 'Decision', 'Host-reaching settings', 'Code', 'Resource'], c.elevated.map((r) => [
-      String(r.seq), r.time, r.user ?? '(anonymous)', r.role ?? '-', r.action ?? '-', r.decision ?? '-', escapesOf(r).join('; ') || '-', r.code ?? '-', r.resource ?? '-'
+    table(['Seq', 'Time', 'User', 'Role', 'Action', 'Decision', 'Host-reaching settings', 'Grant', 'Code', 'Resource'], c.elevated.map((r) => [
+      String(r.seq), r.time, r.user ?? '(anonymous)', r.role ?? (typeof r.fields?.role === 'string' ? r.fields.role : '-'), r.action ?? '-', r.decision ?? '-',
+      escapesOf(r).join('; ') || '-', typeof r.fields?.grant === 'string' ? r.fields.grant : '-', r.code ?? '-', r.resource ?? r.project ?? '-'
     ]), 'elevated') +
     '</section>\n'
 }
