@@ -161,10 +161,47 @@ describe('a tampered store', () => {
     expect(JSON.parse(result.stdout).firstBad.problem).toBe('checkpoint-forged')
   })
 
+  it('a chain rewritten with recomputed hashes and its stored checkpoints deleted is caught by the copies in the log', async () => {
+    const { createHash } = await import('node:crypto')
+    let target = 0
+    const copy = await tamperedCopy(async (db) => {
+      // Someone who knows how the chain is built: flip a denial, re-seal every record after it, move the head,
+      // and delete the checkpoints stored beside the records.
+      const records: Array<[string, string]> = []
+      for await (const entry of db.iterator({ gte: key(1), lt: 'r"' })) records.push(entry as [string, string])
+      const start = records.findIndex(([, v]) => v.includes('"decision":"deny"'))
+      target = JSON.parse(records[start]![1]).seq
+      let prevHash: string = JSON.parse(records[start - 1]![1]).hash
+      for (let i = start; i < records.length; i++) {
+        let text = records[i]![1].replace(/,"hash":"[0-9a-f]{64}"}$/, '}')
+        if (i === start) text = text.replace('"decision":"deny"', '"decision":"allow"')
+        text = text.replace(/"prevHash":"[0-9a-f]{64}"/, `"prevHash":"${prevHash}"`)
+        const body = text.replace(/}$/, '')
+        const hash = createHash('sha256').update(prevHash + '\n' + body + '}').digest('hex')
+        const stored = body + `,"hash":"${hash}"}`
+        await db.put(records[i]![0], stored)
+        prevHash = hash
+        if (i === records.length - 1) await db.put('s!head', JSON.stringify({ seq: JSON.parse(stored).seq, hash }))
+      }
+      for await (const [k] of db.iterator({ gte: 'k!', lt: 'k"' })) await db.del(k)
+    })
+    const alone = await verify(copy)
+    expect(JSON.parse(alone.stdout).ok, 'the rewrite is consistent: the chain alone cannot tell').toBe(true)
+    const withCopies = await runPortcullisCli(['audit', 'verify', '--data', copy, '--keys', stack.keysDir, '--checkpoints', stack.plugin.logFile, '--json'])
+    expect(withCopies.code, withCopies.stdout).toBe(1)
+    const report = JSON.parse(withCopies.stdout)
+    expect(report.firstBad.problem).toBe('checkpoint-mismatch')
+    expect(report.firstBad.seq).toBeLessThanOrEqual(target)
+    expect(report.checkpointCopies.found).toBeGreaterThan(0)
+  })
+
   it('the untouched store verifies, and says which checkpoint it rests on', async () => {
     const result = await cli(['audit', 'verify'])
     expect(result.code, result.stdout).toBe(0)
     expect(result.stdout).toMatch(/checkpoint/)
+    const withCopies = await cli(['audit', 'verify', '--checkpoints', stack.plugin.logFile, '--public-key', path.join(stack.keysDir, 'audit_ed25519.pub')])
+    expect(withCopies.code, withCopies.stdout).toBe(0)
+    expect(withCopies.stdout).toMatch(/checkpoint copies from the log: (\d+) found, \1 hold/)
   })
 })
 
