@@ -24,9 +24,8 @@ export interface ExecState {
 }
 
 export interface ExecStream {
+  /** The raw stream, from its first byte: bytes that arrived with the response head are put back in front. */
   socket: Duplex
-  /** Stream bytes that arrived with the response head. */
-  head: Buffer
 }
 
 const API = '/v1.41'
@@ -59,7 +58,8 @@ export class ExecClient {
       })
       req.on('upgrade', (_res, socket, head) => {
         socket.setNoDelay(true)
-        resolve({ socket, head })
+        if (head.length > 0) socket.unshift(head)
+        resolve({ socket })
       })
       // No upgrade: the daemon (or the plugin through it) refused; the body says why.
       req.on('response', (res) => {

@@ -191,7 +191,7 @@ export class RecordedExec {
     const o = this.#o
     try {
       this.#execId = await this.#exec.create(o.container.id, o.body)
-      const { socket, head } = await this.#exec.start(this.#execId, o.pty !== null)
+      const { socket } = await this.#exec.start(this.#execId, o.pty !== null)
       this.#socket = socket
       // Ended while the exec was starting (its grant ended, portcullis is stopping): there was nothing to stop then.
       if (this.#endedBy !== null) this.#killing = this.#kill()
