@@ -4,7 +4,7 @@
 
 import { CastDigester, isCastSummary } from './casts.js'
 import { bodyTextOf, chainHash } from './chain.js'
-import { checkpointSignatureProblem, parseCheckpoint, type Checkpoint } from './checkpoint-format.js'
+import { checkpointSignatureProblem, parseCheckpoint } from './checkpoint-format.js'
 import { openAuditDb, type AuditDb } from './level.js'
 import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, RECORD_RANGE, castRange, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
