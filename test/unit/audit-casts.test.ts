@@ -1,31 +1,20 @@
 import { createHash } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { afterAll, afterEach, describe, expect, it, vi, type MockInstance } from 'vitest'
+import { afterEach, describe, expect, it, vi, type MockInstance } from 'vitest'
 import { CAST_GENESIS, CastDigester, nextCastDigest, readCastStream, type CastItem, type CastSink } from '../../src/audit/casts.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { CastRecorder, parseCast } from '../../src/bridge/asciicast.js'
+import { tempStores } from '../helpers/temp-stores.js'
 
-const root = mkdtempSync(join(tmpdir(), 'portcullis-casts-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
-let dirCount = 0
-const freshDir = (): string => join(root, `store-${++dirCount}`)
-
-const open: AuditStore[] = []
-async function openStore (dir = freshDir()): Promise<AuditStore> {
-  const store = await AuditStore.open(dir)
-  open.push(store)
-  return store
-}
+const { root, freshDir, openStore } = tempStores('portcullis-casts-')
 const spyOnBatch = (): MockInstance<(operations: unknown[], options?: unknown) => Promise<void>> =>
   vi.spyOn(Level.prototype, 'batch') as unknown as MockInstance<(operations: unknown[], options?: unknown) => Promise<void>>
 
-afterEach(async () => {
+afterEach(() => {
   vi.restoreAllMocks()
-  await Promise.all(open.splice(0).map(async (store) => await store.close().catch(() => {})))
 })
 
 const SESSION = 's-0123456789abcdef'

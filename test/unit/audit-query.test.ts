@@ -1,11 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import type http from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Writable } from 'node:stream'
 import express from 'express'
 import { Level } from 'level'
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { adminRequest } from '../../src/admin/client.js'
 import { EXPORT_FILTER_HEADER, addAuditExportRoute } from '../../src/admin/audit-export-route.js'
 import { recordHashMatches } from '../../src/audit/chain.js'
@@ -18,23 +17,13 @@ import type { AuditInput, AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { exportFilterFromFlags, exportRecords } from '../../src/cli/audit-export.js'
 import { ExportProgress } from '../../src/cli/export-progress.js'
+import { tempStores } from '../helpers/temp-stores.js'
 
-const root = mkdtempSync(join(tmpdir(), 'portcullis-query-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
-let dirCount = 0
-const freshDir = (): string => join(root, `store-${++dirCount}`)
+const { root, freshDir, openStore } = tempStores('portcullis-query-')
 
-const open: AuditStore[] = []
-async function openStore (dir = freshDir()): Promise<AuditStore> {
-  const store = await AuditStore.open(dir)
-  open.push(store)
-  return store
-}
-
-afterEach(async () => {
+afterEach(() => {
   vi.useRealTimers()
   vi.restoreAllMocks()
-  await Promise.all(open.splice(0).map(async (store) => await store.close().catch(() => {})))
 })
 
 async function collect<T> (items: AsyncIterable<T>): Promise<T[]> {
@@ -449,7 +438,7 @@ describe('GET /v1/audit/export and `audit export`', () => {
   async function serve (store: AuditStore): Promise<string> {
     const app = express()
     addAuditExportRoute(app, { audit: store })
-    const socket = join(root, `admin-${++dirCount}.sock`)
+    const socket = `${freshDir()}.sock`
     await new Promise<void>((resolve) => { server = app.listen(socket, () => resolve()) })
     return socket
   }
@@ -484,14 +473,14 @@ describe('GET /v1/audit/export and `audit export`', () => {
   it('`audit export` writes the same through the daemon and offline with --data', async () => {
     const { store, dir } = await trailStore()
     const socket = await serve(store)
-    const viaDaemon = join(root, `daemon-${dirCount}.csv`)
+    const viaDaemon = `${freshDir()}-daemon.csv`
     const filter = exportFilterFromFlags({ user: 'alice', action: 'container.*' })
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
     expect(await exportRecords({ format: 'csv', filter, adminSocket: socket, out: viaDaemon })).toBe(3)
     await new Promise((resolve) => server!.close(resolve))
     server = undefined
     await store.close()
-    const offline = join(root, `offline-${dirCount}.csv`)
+    const offline = `${freshDir()}-offline.csv`
     expect(await exportRecords({ format: 'csv', filter, adminSocket: '/nonexistent', data: dir, out: offline })).toBe(3)
     expect(readFileSync(offline, 'utf8')).toBe(readFileSync(viaDaemon, 'utf8'))
     expect(readFileSync(offline, 'utf8').split('\r\n')).toHaveLength(5) // header, 3 rows, and the end

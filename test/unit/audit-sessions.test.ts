@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
 import type http from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { adminJson, adminRequest } from '../../src/admin/client.js'
 import { createAdminApp, listenAdmin } from '../../src/admin/server.js'
 import { readCastStream, type CastSummary } from '../../src/audit/casts.js'
@@ -16,22 +14,10 @@ import { formatDuration } from '../../src/audit/format.js'
 import { ReplayTimeline, formatSessionTable, playCast, type ReplayClock } from '../../src/cli/audit.js'
 import type { PolicySource } from '../../src/policy/source.js'
 import { tamper } from '../helpers/tamper.js'
+import { tempStores } from '../helpers/temp-stores.js'
 
-const root = mkdtempSync(join(tmpdir(), 'portcullis-sessions-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
-let dirCount = 0
-const freshDir = (): string => join(root, `store-${++dirCount}`)
+const { root, freshDir, openStore } = tempStores('portcullis-sessions-')
 const logger = pino({ enabled: false })
-
-const open: AuditStore[] = []
-async function openStore (dir = freshDir()): Promise<AuditStore> {
-  const store = await AuditStore.open(dir)
-  open.push(store)
-  return store
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map(async (store) => await store.close().catch(() => {})))
-})
 
 const id = (n: number): string => 's-' + n.toString(16).padStart(16, '0')
 
@@ -372,7 +358,7 @@ describe('admin routes', () => {
   })
 
   async function serve (store: AuditStore): Promise<string> {
-    const socket = join(root, `admin-${++dirCount}.sock`)
+    const socket = `${freshDir()}.sock`
     const app = createAdminApp({ audit: store, policy: {} as PolicySource, logger, startedAt: new Date(), version: 'test' })
     servers.push(await listenAdmin(app, socket))
     return socket
