@@ -4,6 +4,7 @@
 import { sign, verify } from 'node:crypto'
 import type { AuditHead } from './record.js'
 import type { AuditPublicKey, AuditSigningKey } from './signing-key.js'
+import { parseJsonObject } from '../json-object.js'
 
 export interface Checkpoint {
   /** The record signed. */
@@ -51,14 +52,9 @@ export function checkpointSignatureProblem (checkpoint: Checkpoint, keys: readon
 
 /** A stored (or exported) checkpoint, or null when the text is not one. */
 export function parseCheckpoint (text: string): Checkpoint | null {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return null
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
-  const { seq, hash, time, keyId, signature } = value as Record<string, unknown>
+  const value = parseJsonObject(text)
+  if (value === null) return null
+  const { seq, hash, time, keyId, signature } = value
   if (!Number.isSafeInteger(seq) || (seq as number) < 1) return null
   if (typeof hash !== 'string' || typeof time !== 'string' || typeof keyId !== 'string' || typeof signature !== 'string') return null
   return { seq: seq as number, hash, time, keyId, signature }

@@ -1,6 +1,7 @@
 // The shape of one audit record, as stored and as handed to readers.
 
 import type { AuthMethod } from '../authz/types.js'
+import { parseJsonObject } from '../json-object.js'
 
 /** `decision`: a judged request; `response`: what the daemon answered to an allowed one; `system`: the store or
  * daemon itself (started, stopped, policy reloaded...); `session`: an SSH bridge session (start, end, denied);
@@ -74,14 +75,9 @@ export const AUDIT_KINDS: ReadonlySet<string> = new Set<AuditKind>(['decision', 
 /** A stored record parsed back, or null when the text is not JSON or lacks the fields the chain needs.
  * Other fields are not checked here: the hash covers them. */
 export function parseRecord (text: string): AuditRecord | null {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return null
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
-  const record = value as AuditRecord
+  const value = parseJsonObject(text)
+  if (value === null) return null
+  const record = value as unknown as AuditRecord
   if (!Number.isSafeInteger(record.seq) || typeof record.prevHash !== 'string' || typeof record.hash !== 'string') return null
   return record
 }

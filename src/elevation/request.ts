@@ -3,6 +3,7 @@
 
 import { randomBytes } from 'node:crypto'
 import type { Grant } from '../policy/grant.js'
+import { parseJsonObject } from '../json-object.js'
 
 export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'revoked'
 
@@ -59,14 +60,9 @@ export function activeGrantOf (request: ElevationRequest, now: number): Grant | 
 
 /** A stored request read back, or null when it is not one (the entry was damaged or written by something else). */
 export function parseStoredRequest (text: string): ElevationRequest | null {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return null
-  }
-  if (value === null || typeof value !== 'object') return null
-  const r = value as ElevationRequest
+  const value = parseJsonObject(text)
+  if (value === null) return null
+  const r = value as unknown as ElevationRequest
   const strings = [r.id, r.user, r.project, r.role, r.reason, r.state]
   if (strings.some((s) => typeof s !== 'string') || !REQUEST_ID_PATTERN.test(r.id)) return null
   if (![r.ttlMs, r.createdAt, r.pendingUntil].every(Number.isFinite)) return null
