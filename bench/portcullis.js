@@ -86,13 +86,13 @@ export function countAuditRecords (adminSocket, fromSeq, toSeq, kindOf, { timeou
  * Starts `serve` in `dir` and waits until POST /Plugin.Activate answers, then writes the spec file.
  * `cpuProfileDir` runs it under `node --cpu-prof`; the profile is written when it stops.
  */
-export async function startPortcullis ({ dir, policyFile, keysDir, dockerSocket, name, cpuProfileDir }) {
+export async function startPortcullis ({ dir, policyFile, keysDir, dockerSocket, name, cpuProfileDir, cli = cliPath }) {
   await mkdir(dir, { recursive: true })
   const socket = path.join(dir, 'portcullis.sock')
   const adminSocket = path.join(dir, 'admin.sock')
   const nodeFlags = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir]
   const args = [
-    ...nodeFlags, cliPath, 'serve',
+    ...nodeFlags, cli, 'serve',
     '--config', policyFile,
     '--socket', socket,
     '--data', path.join(dir, 'data'),

@@ -22,6 +22,8 @@
 // --profile DIR (run serve under `node --cpu-prof`, write the profile to DIR and summarise it; the figures
 // of such a run are slowed by the profiler; with --bridge-only, it is the bridge stack's serve),
 // --keep (keep the temp dir, with the daemon and plugin logs),
+// --baseline REF (figure 1 also for the build of git REF, e.g. the commit before a change: built in a temp
+// worktree, its serve asking the daemon that asks nobody, measured in turns with this build, window by window),
 // --cli PATH (measure another build's cli.js, e.g. a copy of dist/ with a change to try; default dist/cli.js;
 // the managed plugin always runs the bundle of dist/).
 // Everything runs on unix sockets under one temp dir, is bounded in time, and is stopped by pid at the end.
@@ -35,6 +37,7 @@ import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { measureWindow, probeAllowed, startLoadGenerator, waitUntilQuiet } from './authz-load.js'
 import { measureAuditExport } from './audit-export.js'
+import { buildBaseline } from './baseline.js'
 import { measureBridge } from './bridge.js'
 import { execCreateRequest, pluginHttpRequest } from './authz-request.js'
 import { onProcessEnd, runAllCleanups } from './cleanup.js'
@@ -74,6 +77,7 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '3' },
     profile: { type: 'string' },
     cli: { type: 'string', default: PORTCULLIS_CLI },
+    baseline: { type: 'string' },
     keep: { type: 'boolean', default: false }
   }
 })
@@ -182,6 +186,21 @@ async function main () {
       managed = await createManagedPlugin({ docker, dockerd: forManaged, bundleDir: bundle.dir, name: MANAGED_PLUGIN, dir: path.join(dir, 'managed'), policyFile, keysDir })
       stoppers.push(managed.stop) // after the daemon's stop, so it runs before it: disable and rm first
     }
+    let baselineTarget = null
+    if (args.baseline !== undefined) {
+      const baseline = buildBaseline(args.baseline, dir, progress)
+      stoppers.push(baseline.remove)
+      const started = await startPortcullis({
+        dir: path.join(dir, 'baseline'),
+        policyFile,
+        keysDir,
+        dockerSocket: withoutPlugin.socket,
+        name: `portcullis-bench-base-${randomBytes(4).toString('hex')}`,
+        cli: baseline.cli
+      })
+      stoppers.push(started.stop)
+      baselineTarget = { pid: started.pid, socket: started.socket, adminSocket: started.adminSocket, label: `baseline ${baseline.commit}` }
+    }
     const generator = await startLoadGenerator()
     stoppers.push(generator.stop)
     const request = pluginHttpRequest(execCreateRequest({ container: CONTAINER, token: tokens.alice }))
@@ -204,14 +223,18 @@ async function main () {
     await probeAllowed(generator, { socket: plugin.socket, request })
     const hostTarget = { ...plugin, label: '' }
     const managedTarget = managed === null ? null : { pid: managed.pid, socket: managed.socket, adminSocket: managed.adminSocket, label: 'managed plugin' }
+    if (baselineTarget !== null) await probeAllowed(generator, { socket: baselineTarget.socket, request })
     const results = { host: new Map(), managed: new Map() }
     const bothAt = (connections) => managedTarget !== null && managedLevels.includes(connections)
     for (const connections of levels) {
       const targets = bothAt(connections) ? [hostTarget, managedTarget] : [hostTarget]
-      const [host, managedWindows] = await measureLevel(generator, { targets, request, connections })
+      if (baselineTarget !== null) targets.push(baselineTarget)
+      const windows = await measureLevel(generator, { targets, request, connections })
+      const host = windows[0]
       results.host.set(connections, host)
-      if (managedWindows !== undefined) results.managed.set(connections, managedWindows)
+      if (bothAt(connections)) results.managed.set(connections, windows[1])
       figure(decisionsLine(connections, host))
+      if (baselineTarget !== null) figure(baselineLine(connections, host, windows.at(-1), baselineTarget.label))
     }
     const memory = memoryOf(plugin.pid)
     if (managedTarget !== null) {
@@ -367,6 +390,14 @@ function decisionsLine (connections, windows, { label = '', host } = {}) {
     `; CPU serve ${percent(cpu.serve)} (main thread ${percent(cpu.serveMain)}) + generator ${percent(cpu.generator)} + rest ${percent(cpu.others)} of a core, machine ${percent(cpu.machine)} busy${cpu.steal >= 0.01 ? `, ${percent(cpu.steal)} stolen` : ''}` +
     (windows.some((w) => w.cpu.others > DISTURBED_ABOVE) ? ' (DISTURBED by other work on the machine)' : '') +
     (targets.length > 0 ? ` [${targets.join('; ')}]` : '')
+}
+
+/** This build against the baseline build at one level: the change's cost, as a ratio of the two in this run. */
+function baselineLine (connections, host, baseline, label) {
+  const now = medianWindow(host)
+  const before = medianWindow(baseline)
+  return `authz decisions/s c=${connections} ${label}: ${Math.round(before.perSecond)} (p50 ${ms(before.latencyMs.p50)} ms, p99 ${ms(before.latencyMs.p99)} ms); ` +
+    `this build ${Math.round(now.perSecond)}/s = ${(now.perSecond / before.perSecond).toFixed(2)}× the baseline, p99 ${ms(now.latencyMs.p99)} vs ${ms(before.latencyMs.p99)} ms${pairedRatios(host, baseline)}`
 }
 
 /** The range of managed/host ratios over windows measured in the same round, when they were taken in turns. */
