@@ -8,6 +8,7 @@ import { denied, type Decision } from '../policy/decision.js'
 import { decide, TOKEN_HINT } from '../policy/evaluate.js'
 import type { Grant } from '../policy/grant.js'
 import type { PolicySource } from '../policy/source.js'
+import { wireRefusal } from '../policy/wire-refusal.js'
 import type { ResourceResolver } from '../docker/resolver.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
@@ -123,6 +124,7 @@ export class Authorizer {
       if (!who.ok) {
         identity = { user: null, method: who.method, tokenId: who.tokenId }
         const hint = who.method === 'jwt' ? ` ${TOKEN_HINT}` : ''
+        if (facts.wire !== undefined) return { decision: wireRefusal(facts), identity, facts }
         return { decision: denied('BAD_TOKEN', `${who.reason}.${hint}`, { action: facts.action }), identity, facts }
       }
       identity = who.identity
