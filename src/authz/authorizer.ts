@@ -2,12 +2,14 @@
 // answers. Anything that goes wrong on the way denies: the daemon must never get an allow we cannot stand by.
 
 import type { Logger } from 'pino'
+import { boundDecision, boundText } from '../audit/bounded.js'
 import type { AuditStore } from '../audit/store.js'
 import type { IdentityResolver } from '../identity/resolve.js'
 import { denied, type Decision } from '../policy/decision.js'
 import { decide, TOKEN_HINT } from '../policy/evaluate.js'
 import type { Grant } from '../policy/grant.js'
 import type { PolicySource } from '../policy/source.js'
+import { wireRefusal } from '../policy/wire-refusal.js'
 import type { ResourceResolver } from '../docker/resolver.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
@@ -37,6 +39,7 @@ export class Authorizer {
     const { decision, identity, facts, resources } = await this.judge(req)
     let seq: number
     try {
+      const bounded = boundDecision(req.RequestUri ?? null, decision.reason, auditFields(facts, identity, decision))
       const record = await this.audit.append({
         kind: 'decision',
         user: identity?.user ?? null,
@@ -47,11 +50,11 @@ export class Authorizer {
         role: decision.role,
         resource: describeTarget(facts, resources),
         method: req.RequestMethod ?? null,
-        uri: req.RequestUri ?? null,
+        uri: bounded.uri,
         decision: decision.allow ? 'allow' : 'deny',
-        reason: decision.reason,
+        reason: bounded.reason,
         code: decision.code,
-        fields: auditFields(facts, identity, decision)
+        fields: bounded.fields
       })
       seq = record.seq
     } catch (err) {
@@ -87,7 +90,7 @@ export class Authorizer {
       reqSeq,
       status: typeof req.ResponseStatusCode === 'number' ? req.ResponseStatusCode : null,
       method: req.RequestMethod ?? null,
-      uri: req.RequestUri ?? null,
+      uri: req.RequestUri === undefined ? null : boundText(req.RequestUri, 'uri', []),
       user: req.User !== undefined && req.User !== '' ? req.User : null
     }, { lazy: true }).catch((err: unknown) => this.logger.error({ err, reqSeq }, 'could not record a response'))
     return ALLOW
@@ -100,7 +103,7 @@ export class Authorizer {
    */
   async preview (identity: Identity, req: AuthZRequest): Promise<{ decision: Decision, facts: RequestFacts, resources: ResourceFacts }> {
     const facts = readRequest(req)
-    const resources = facts.action !== null && facts.bodyProblem === undefined ? await this.resources.resolve(facts) : { references: [] }
+    const resources = facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined ? await this.resources.resolve(facts, identity.user ?? '') : { references: [] }
     return {
       decision: decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker', grants: this.grantsOf(identity) }),
       facts,
@@ -123,13 +126,14 @@ export class Authorizer {
       if (!who.ok) {
         identity = { user: null, method: who.method, tokenId: who.tokenId }
         const hint = who.method === 'jwt' ? ` ${TOKEN_HINT}` : ''
+        if (facts.wire !== undefined) return { decision: wireRefusal(facts), identity, facts }
         return { decision: denied('BAD_TOKEN', `${who.reason}.${hint}`, { action: facts.action }), identity, facts }
       }
       identity = who.identity
       // Internal and anonymous callers are judged without look-ups: internal ones must never trigger another
       // look-up (that would be a loop through the daemon), anonymous ones have nothing to look up for.
-      const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined
-      const resources: ResourceFacts = needsLookup ? await this.resources.resolve(facts) : { references: [] }
+      const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined
+      const resources: ResourceFacts = needsLookup ? await this.resources.resolve(facts, identity.user ?? '') : { references: [] }
       const policy = this.policy.current
       const decision = decide(policy, identity, facts, resources, {
         pluginName: this.options.pluginName,

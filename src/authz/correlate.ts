@@ -1,6 +1,7 @@
 // The daemon sends AuthZRes with no reference to its AuthZReq. Pair them by what both carry (method, URI,
 // caller), oldest first; the pairing is a convenience for reviewers, so an unmatched response is still recorded.
 
+import { createHash } from 'node:crypto'
 import { header, TOKEN_HEADER } from '../identity/resolve.js'
 import type { AuthZRequest } from './types.js'
 
@@ -46,6 +47,8 @@ export class ResponseCorrelator {
   }
 }
 
+/** Long keys (a caller's long URIs or headers) are kept as their sha256, so pending calls stay small. */
 function keyOf (req: AuthZRequest): string {
-  return `${req.RequestMethod ?? ''} ${req.RequestUri ?? ''} ${req.User ?? ''} ${header(req.RequestHeaders ?? {}, TOKEN_HEADER) ?? ''}`
+  const key = `${req.RequestMethod ?? ''} ${req.RequestUri ?? ''} ${req.User ?? ''} ${header(req.RequestHeaders ?? {}, TOKEN_HEADER) ?? ''}`
+  return key.length <= 2048 ? key : createHash('sha256').update(key).digest('base64')
 }

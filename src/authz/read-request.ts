@@ -4,6 +4,8 @@
 import { PortcullisError } from '../errors.js'
 import { header } from '../identity/resolve.js'
 import { extractFacts, readBody } from '../request/facts.js'
+import { MAX_CACHED_URI_LENGTH } from '../request/limits.js'
+import { checkLimits, checkReferences, checkWire, type WireProblem } from '../request/wire.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
@@ -22,8 +24,10 @@ const ROUTE_CACHE_MAX = 10_000
 const routeCache = new Map<string, RouteFacts>()
 
 function routeFacts (method: string, uri: string): RouteFacts {
+  // Only short URIs are kept, so no caller can fill the cache with big ones (at most ~10,000 × 512 characters).
+  const cacheable = uri.length <= MAX_CACHED_URI_LENGTH
   const key = method + ' ' + uri
-  let found = routeCache.get(key)
+  let found = cacheable ? routeCache.get(key) : undefined
   if (found === undefined) {
     let normalized
     try {
@@ -33,8 +37,10 @@ function routeFacts (method: string, uri: string): RouteFacts {
     }
     const oldApi = normalized.apiVersion !== undefined && compareVersions(normalized.apiVersion, '1.24') < 0
     found = { ...normalized, oldApi, route: matchRoute(method, normalized.path, normalized.query) }
-    if (routeCache.size >= ROUTE_CACHE_MAX) routeCache.clear()
-    routeCache.set(key, found)
+    if (cacheable) {
+      if (routeCache.size >= ROUTE_CACHE_MAX) routeCache.clear()
+      routeCache.set(key, found)
+    }
   }
   return found
 }
@@ -42,6 +48,10 @@ function routeFacts (method: string, uri: string): RouteFacts {
 export function readRequest (req: AuthZRequest): RequestFacts {
   const method = req.RequestMethod ?? ''
   const uri = req.RequestUri ?? ''
+  const tooLarge = checkLimits(req)
+  if (tooLarge !== undefined) {
+    return refused({ method, uri, path: '', query: {}, action: null, escapes: [], references: [], auditFields: {} }, tooLarge, req)
+  }
   // Shared with the cache: facts.query is read-only from here on.
   const normalized = routeFacts(method, uri)
   const facts: RequestFacts = {
@@ -55,20 +65,16 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     auditFields: {}
   }
   const route = normalized.route
+  const ambiguous = checkWire(req, route?.action ?? null)
+  if (ambiguous !== undefined) {
+    if (route !== null) facts.action = route.action
+    return refused(facts, ambiguous, req)
+  }
   if (route === null) return facts
   facts.action = route.action
   if (route.target !== undefined) facts.target = route.target
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
-
-  // Go's FormValue reads a form-encoded body ahead of the query string: values we judged in the query could
-  // be overridden by ones we never see. No docker client sends such bodies.
-  const contentType = header(req.RequestHeaders ?? {}, 'Content-Type') ?? ''
-  if (/^\s*(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(contentType)) {
-    facts.bodyProblem = 'form-encoded'
-    facts.bodyProblemDetail = contentType
-    return facts
-  }
 
   if (route.body !== undefined) {
     const body = readBody(route.body, req.RequestBody, req.RequestHeaders ?? {})
@@ -85,6 +91,11 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     if (found.labelProject !== undefined) facts.labelProject = found.labelProject
     if (found.exec !== undefined) facts.exec = found.exec
     Object.assign(facts.auditFields, found.auditFields)
+  }
+  const tooMany = checkReferences(facts.references.length + (route.references?.length ?? 0))
+  if (tooMany !== undefined) {
+    facts.references = []
+    return refused(facts, tooMany, req)
   }
   if (facts.escapes.length > 0) facts.auditFields.escapes = facts.escapes
   return facts
@@ -121,6 +132,19 @@ function readQueryEscapes (facts: RequestFacts, { oldApi, apiVersion }: RouteFac
     const value = query[name]
     if (value !== undefined) facts.auditFields[name] = value.length === 1 ? value[0] : value
   }
+}
+
+/** Denied before any look-up; the record says why and shows the headers that decide how the body is read. */
+function refused (facts: RequestFacts, wire: WireProblem, req: AuthZRequest): RequestFacts {
+  facts.wire = wire
+  const headers = req.RequestHeaders ?? {}
+  facts.auditFields.wire = { code: wire.code, ...(wire.header !== undefined ? { header: wire.header } : {}) }
+  for (const name of ['Content-Type', 'Content-Length'] as const) {
+    const value = header(headers, name)
+    if (value !== undefined) facts.auditFields[name === 'Content-Type' ? 'contentType' : 'contentLength'] = value
+  }
+  facts.auditFields.bodyForwarded = req.RequestBody !== null && req.RequestBody !== undefined
+  return facts
 }
 
 function compareVersions (a: string, b: string): number {

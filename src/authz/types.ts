@@ -1,6 +1,8 @@
 // Shapes shared by the request reader, the resource resolver, the policy core and the audit store.
 // The policy core only ever sees these plain values: it does no I/O.
 
+import type { WireProblem } from '../request/wire.js'
+
 /** What the daemon POSTs to /AuthZPlugin.AuthZReq and /AuthZPlugin.AuthZRes (keys exactly as sent). */
 export interface AuthZRequest {
   User?: string
@@ -65,6 +67,8 @@ export interface RequestFacts {
   target?: ResourceRef
   /** For create calls: the project named by the `portcullis.project` label, if any. */
   labelProject?: string | null
+  /** Set when dockerd could read the request differently, or it is beyond a documented limit: always denied. */
+  wire?: WireProblem
   /** Set when the route needs a JSON body and it could not be read. */
   bodyProblem?: BodyProblem
   bodyProblemDetail?: string

@@ -7,6 +7,8 @@ import type { Logger } from 'pino'
 import type { RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../authz/types.js'
 import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
+import { MAX_LOOKUPS_PER_CALLER } from '../request/limits.js'
+import { CallerLimit } from './caller-limit.js'
 import { EventWatcher } from './events.js'
 
 const PROJECT_LABEL = 'portcullis.project'
@@ -32,6 +34,7 @@ export class ResourceResolver {
   private readonly byId = new Map<string, ResolvedResource>()
   private readonly byName = new Map<string, { value: ResolvedResource, until: number }>()
   private readonly inflight = new Map<string, Promise<ResolvedResource>>()
+  private readonly perCaller = new CallerLimit(MAX_LOOKUPS_PER_CALLER)
   private readonly events: EventWatcher
   private readonly nameTtlMs: number
   private readonly maxEntries: number
@@ -47,27 +50,32 @@ export class ResourceResolver {
   start (): void { this.events.start() }
   stop (): void { this.events.stop() }
 
-  async resolve (req: RequestFacts): Promise<ResourceFacts> {
+  /** `caller` (the user, '' for none) gets at most MAX_LOOKUPS_PER_CALLER look-ups at the daemon at a time. */
+  async resolve (req: RequestFacts, caller = ''): Promise<ResourceFacts> {
     const [target, ...references] = await Promise.all([
-      req.target === undefined ? undefined : this.lookup(req.target),
-      ...req.references.map((ref) => this.lookup(ref))
+      req.target === undefined ? undefined : this.lookup(req.target, caller),
+      ...req.references.map((ref) => this.lookup(ref, caller))
     ])
     return { target, references: references as ResolvedResource[] }
   }
 
-  lookup (ref: ResourceRef): Promise<ResolvedResource> {
+  /** Without a `caller` (portcullis's own nested look-ups) no per-caller limit applies. */
+  lookup (ref: ResourceRef, caller?: string): Promise<ResolvedResource> {
     if (ref.kind === 'image') return Promise.resolve({ ref, exists: true, project: null })
     const key = `${ref.kind}:${ref.ref}`
     const known = FULL_ID.test(ref.ref) ? this.byId.get(key) : this.fresh(key)
     if (known !== undefined) return Promise.resolve(known)
-    let pending = this.inflight.get(key)
+    // Shared only within a caller: another caller never waits behind this caller's queue.
+    const flightKey = caller === undefined ? key : `${caller}\u0000${key}`
+    let pending = this.inflight.get(flightKey)
     if (pending === undefined) {
       const generation = this.generation
-      pending = this.fetch(ref).then((value) => {
+      const work = caller === undefined ? this.fetch(ref) : this.perCaller.run(caller, () => this.fetch(ref))
+      pending = work.then((value) => {
         this.remember(key, value, generation === this.generation)
         return value
-      }).finally(() => this.inflight.delete(key))
-      this.inflight.set(key, pending)
+      }).finally(() => this.inflight.delete(flightKey))
+      this.inflight.set(flightKey, pending)
     }
     return pending
   }

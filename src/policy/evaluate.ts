@@ -6,6 +6,7 @@ import type { CompiledPolicy, CompiledRole, Membership } from './compile.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
 import type { Grant } from './grant.js'
+import { wireRefusal } from './wire-refusal.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -51,6 +52,7 @@ interface Failure {
 
 export function decide (policy: CompiledPolicy, identity: Identity, req: RequestFacts, resources: ResourceFacts, options: DecideOptions): Decision {
   const action = req.action
+  if (req.wire !== undefined) return wireRefusal(req)
   if (action === null) {
     return denied('UNKNOWN_ROUTE', `portcullis does not know the route ${req.method} ${req.path} and refuses what it does not know`)
   }
