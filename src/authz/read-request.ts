@@ -4,6 +4,7 @@
 import { PortcullisError } from '../errors.js'
 import { header } from '../identity/resolve.js'
 import { extractFacts, readBody } from '../request/facts.js'
+import { addBodyFindings, addQueryFindings, judgeOptionalBody } from '../request/allowlist-facts.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
@@ -60,6 +61,7 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (route.target !== undefined) facts.target = route.target
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
+  addQueryFindings(facts, method, route.pattern)
 
   // Go's FormValue reads a form-encoded body ahead of the query string: values we judged in the query could
   // be overridden by ones we never see. No docker client sends such bodies.
@@ -85,6 +87,9 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     if (found.labelProject !== undefined) facts.labelProject = found.labelProject
     if (found.exec !== undefined) facts.exec = found.exec
     Object.assign(facts.auditFields, found.auditFields)
+    addBodyFindings(facts, route.body, body.value, body.unknown)
+  } else if (judgeOptionalBody(facts, req, method, route.pattern) === 'problem') {
+    return facts
   }
   if (facts.escapes.length > 0) facts.auditFields.escapes = facts.escapes
   return facts
