@@ -47,7 +47,8 @@ export const QUERY_PARAMS: Readonly<Record<string, Readonly<Record<string, Param
   'GET /containers/{name:.*}/top': { ps_args: named('harmless', 'Arguments of the host\'s ps; only the container\'s processes are returned.') },
   'GET /containers/{name:.*}/logs': logs,
   'GET /containers/{name:.*}/stats': { stream: h, 'one-shot': h },
-  'GET /containers/{name:.*}/attach/ws': attach,
+  // The WebSocket attach always attaches stdin (UseStdin: true): the route itself is interactive.
+  'GET /containers/{name:.*}/attach/ws': { detachKeys: h, logs: h, stream: h },
   'GET /exec/{id:.*}/json': {},
   'GET /containers/{name:.*}/archive': { path: h },
   'POST /containers/create': { name: named('object-name'), platform: h },

@@ -199,7 +199,8 @@ export const containerCreateTable: FieldTable = fieldTable('ContainerConfigWrapp
 
 /** POST /containers/{id}/update: UpdateConfig embeds Resources. */
 export const containerUpdateTable: FieldTable = fieldTable('UpdateConfig', resourcesFields, {
-  RestartPolicy: nested('harmless', restartPolicy, 'struct')
+  RestartPolicy: nested('harmless', restartPolicy, 'struct'),
+  Init: harmless(bool, 'Documented for update, but UpdateConfig has no such field: the daemon ignores it.')
 })
 
 /** POST /commit: the image's new config (container.Config). */
