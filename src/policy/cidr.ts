@@ -22,7 +22,7 @@ export function parseIp (text: string): { family: 4 | 6, value: bigint } | null 
     const v4 = parseIp(text.slice(lastColon + 1))
     if (v4 === null) return null
     tailV4 = [v4.value >> 16n, v4.value & 0xffffn]
-    head = text.slice(0, lastColon + 1) + '0'
+    head = text.slice(0, lastColon + 1) + '0:0'
   }
   const [left, right] = head.includes('::') ? head.split('::') as [string, string] : [head, undefined]
   const groups = (s: string | undefined): bigint[] => s === undefined || s === '' ? [] : s.split(':').map((g) => BigInt(parseInt(g, 16)))
