@@ -2,6 +2,7 @@
 // src/request/fields): `npm run docs` rewrites it, and test/unit/allowlist-docs.test.ts fails when it is stale.
 
 import type { GoType } from '../request/godecode.js'
+import { ALLOWLIST_SETTINGS } from '../request/allowlist.js'
 import { HOST_REACHING_BODIES } from '../request/fields/host-reaching.js'
 import { BODY_TABLES } from '../request/fields/index.js'
 import { RULES } from '../request/fields/rules.js'
@@ -30,6 +31,17 @@ export function allowlistMarkdown (): string {
     '| Rule | Meaning |',
     '| --- | --- |',
     ...Object.entries(RULES).map(([rule, text]) => `| \`${rule}\` | ${cell(text)} |`),
+    '',
+    '## Escape settings',
+    '',
+    'An `unsafe` field or parameter off its default is reported as an escape (`UNSAFE_REQUIRED`) under a setting name that',
+    'policies and audit queries can use; besides those of the host-escape checks (`privileged`, `bind-mount`, …):',
+    '',
+    '| Setting | When |',
+    '| --- | --- |',
+    ...Object.entries(ALLOWLIST_SETTINGS).map(([name, text]) => `| \`${name}\` | ${cell(text)} |`),
+    '',
+    'Ports, log drivers and subnets are not escapes: a project grant allows them (`GRANT_REQUIRED` when none does).',
     '',
     '## Query parameters',
     '',

@@ -9,6 +9,29 @@ import { bindLikeOptions } from './escapes.js'
 import { childPath, type FieldSpec, type FieldTable } from './fields/table.js'
 import { parseCidr, cidrContains, parseIp } from '../policy/cidr.js'
 
+/** Every escape setting the allowlists report (besides those of escapes.ts), for policies, audit queries and the docs. */
+export const ALLOWLIST_SETTINGS = {
+  'unsafe-field': 'a body field marked `unsafe` is set off its default (the detail names the field and value)',
+  'volume-driver': 'a volume plugin instead of the local driver (VolumeDriver, volume create Driver, a mount\'s DriverConfig.Name)',
+  'volume-driver-opts': 'local volume options other than a tmpfs (nfs, cifs…: the daemon mounts from the host network)',
+  'host-gateway': 'an extra host entry pointing at `host-gateway`, the host itself (container create, build `extrahosts`)',
+  'log-options': 'log options the default json-file/local driver does not take, with no driver named',
+  'ipam-config': 'an address range, gateway or auxiliary address outside its subnet, or without a subnet',
+  'ipam-driver': 'an IPAM plugin instead of the default',
+  'ipam-options': 'IPAM driver options',
+  'network-driver': 'a network plugin instead of bridge/overlay',
+  'network-driver-options': 'network driver options (bridge name, host binding address, …)',
+  'endpoint-driver-opts': 'endpoint driver options on create or connect',
+  'ingress-network': 'a swarm ingress (routing mesh) network',
+  'secret-driver': 'a secret plugin',
+  'templating-driver': 'a secret/config templating plugin',
+  checkpoint: 'start from a CRIU checkpoint',
+  'build-remote': 'build from a URL or git repository the daemon fetches',
+  isolation: 'build isolation other than the default',
+  'cgroup-parent': 'build containers\' host cgroup (as for containers)',
+  'security-opt': 'build security options (as for containers)'
+} as const
+
 export interface AllowlistFindings {
   escapes: Escape[]
   unknownFields: string[]

@@ -168,3 +168,19 @@ describe('CIDR arithmetic', () => {
     expect(parseCidr('10.0.0.0/33')).toBeNull()
   })
 })
+
+describe('setting names', () => {
+  it('every setting a table names is documented', async () => {
+    const { ALLOWLIST_SETTINGS } = await import('../../src/request/allowlist.js')
+    const { ESCAPE_SETTINGS } = await import('../../src/request/escapes.js')
+    const { BODY_TABLES } = await import('../../src/request/fields/index.js')
+    const { flatten } = await import('../../src/request/fields/table.js')
+    const { QUERY_PARAMS } = await import('../../src/routes/query-params.js')
+    const known = new Set<string>([...Object.keys(ALLOWLIST_SETTINGS), ...ESCAPE_SETTINGS])
+    const named = [
+      ...Object.values(BODY_TABLES).flatMap((t) => flatten(t).map(([, spec]) => spec.setting)),
+      ...Object.values(QUERY_PARAMS).flatMap((params) => Object.values(params).map((spec) => spec.setting))
+    ].filter((s): s is string => s !== undefined)
+    expect(named.filter((s) => !known.has(s))).toEqual([])
+  })
+})
