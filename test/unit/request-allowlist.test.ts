@@ -116,6 +116,15 @@ describe('body fields', () => {
     expect(net({ Ingress: true })).toEqual(['ingress-network'])
     expect(net({ Driver: 'bridge', Options: {}, IPAM: { Driver: 'default', Options: {}, Config: [] }, CheckDuplicate: true })).toEqual([])
   })
+  it('local volume options other than tmpfs are unsafe: overlay with a host lowerdir is not a bind but reaches the host', () => {
+    const volume = (opts: Record<string, string>): string[] => settings(read('POST', '/v1.41/volumes/create', { Name: 'v', DriverOpts: opts }))
+    expect(volume({ type: 'overlay', o: 'lowerdir=/etc,upperdir=/tmp/u,workdir=/tmp/w' })).toEqual(['volume-driver-opts'])
+    expect(volume({ type: 'nfs', o: 'addr=10.0.0.1' })).toEqual(['volume-driver-opts'])
+    expect(volume({ type: 'tmpfs', device: 'tmpfs', o: 'size=1m' })).toEqual([])
+    expect(volume({ type: 'none', o: 'bind', device: '/etc' })).toEqual(['bind-like-volume'])
+    expect(settings(create({ Mounts: [{ Type: 'volume', Target: '/d', VolumeOptions: { DriverConfig: { Name: 'local', Options: { type: 'overlay', o: 'lowerdir=/etc' } } } }] })))
+      .toEqual(['volume-driver-opts'])
+  })
   it('exec start and commit bodies are judged when forwarded', () => {
     expect(read('POST', '/v1.41/exec/abc/start', { Detach: false, Tty: true, ConsoleSize: [1, 2] }).unknownFields).toEqual(['ConsoleSize'])
     expect(read('POST', '/v1.41/exec/abc/start', { Detach: false, Tty: true }).unknownFields).toBeUndefined()
