@@ -114,6 +114,14 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   } else if (resources.target?.exists === true && PROJECT_KINDS.has(resources.target.ref.kind)) {
     project = resources.target.project
     subject = `${describe(resources.target)}`
+  } else if (action === 'image.build') {
+    // A build that joins a container's or network's namespace (networkmode) is judged in that object's project.
+    const owners = new Set(resources.references.filter((r) => r.exists).map((r) => r.project))
+    const [owner] = owners
+    if (owners.size === 1 && typeof owner === 'string') {
+      project = owner
+      subject = 'the network the build joins'
+    }
   }
 
   // Ports, log drivers and subnets the project's grants do not cover need an unsafe role.

@@ -222,8 +222,14 @@ describe('POST /build query parameters', () => {
     expectRefused(await build('alice', 'networkmode=default&networkmode=host'), 'net-namespace')
   })
 
-  it('networkmode=container:<another project\'s container> is refused as a cross-project reference', async () => {
-    expectRefused(await build('alice', 'networkmode=container%3Aweb-1'), 'web-1')
+  it('networkmode=container:<another project\'s container> is judged in that project, where she is no member', async () => {
+    expectRefused(await build('alice', 'networkmode=container%3Aweb-1'), 'alice is not a member of project web')
+  })
+
+  it('a build on the network of its own project\'s container or network is judged in that project', async () => {
+    expectOk(await stack.docker('alice', ['build', '-q', '--network', 'container:pay-1', contextDir], { timeoutMs: 120_000 }))
+    expectOk(await stack.docker('alice', ['build', '-q', '--network', 'pay-net', contextDir], { timeoutMs: 120_000 }))
+    denied(await stack.docker('bob', ['build', '-q', '--network', 'pay-net', contextDir], { timeoutMs: 120_000 }), /not a member of project payments|may not image.build in project payments/)
   })
 
   it('an unknown build parameter is refused', async () => {

@@ -193,3 +193,17 @@ describe('setting names', () => {
     expect(named.filter((s) => !known.has(s))).toEqual([])
   })
 })
+
+describe('builds that join another object\'s network', () => {
+  const build = (ref: { kind: 'container' | 'network', ref: string }, project: string | null) =>
+    ({ references: [{ ref, exists: true, project }] })
+  const facts = (): RequestFacts => read('POST', '/v1.41/build?networkmode=container:pay-1')
+  it('are judged in that object\'s project', () => {
+    expect(decide(policy, as('alice'), facts(), build({ kind: 'container', ref: 'pay-1' }, 'payments'), { pluginName: 'portcullis' }))
+      .toMatchObject({ allow: true, project: 'payments' })
+    expect(decide(policy, as('alice'), facts(), build({ kind: 'container', ref: 'web-1' }, 'web'), { pluginName: 'portcullis' }))
+      .toMatchObject({ allow: false, code: 'NOT_MEMBER' })
+    expect(decide(policy, as('alice'), facts(), build({ kind: 'container', ref: 'x' }, null), { pluginName: 'portcullis' }))
+      .toMatchObject({ allow: false, code: 'CROSS_PROJECT' })
+  })
+})
