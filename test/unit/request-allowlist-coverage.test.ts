@@ -60,6 +60,14 @@ describe('the query parameter allowlist', () => {
     expect(missing).toEqual([])
   })
 
+  it('has no entry for a route the table does not have, and neither do the body tables', () => {
+    const routes = new Set(ROUTES.map((r) => `${r.method} ${r.pattern}`))
+    expect(Object.keys(QUERY_PARAMS).filter((key) => !routes.has(key))).toEqual([])
+    expect(Object.keys(BODY_TABLES).filter((key) => !routes.has(key))).toEqual([])
+    // Every route whose body the route table requires has its table under the same key.
+    for (const route of ROUTES) if (route.body !== undefined) expect(BODY_TABLES[`${route.method} ${route.pattern}`], route.pattern).toBeDefined()
+  })
+
   it('classifies every query parameter of Engine API v1.41', () => {
     const unclassified: string[] = []
     for (const [key, { query }] of Object.entries(fixture.routes)) {
