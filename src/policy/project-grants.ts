@@ -83,8 +83,11 @@ export function ungrantedNeeds (document: { projects: Record<string, { grants?: 
       missing.push(`subnet ${subnet} (add a range that holds it to ${where}.subnets)`)
     }
   }
-  return missing
+  // A body may ask for thousands of ports: the message names the first few.
+  return missing.length > MAX_NAMED ? [...missing.slice(0, MAX_NAMED), `${missing.length - MAX_NAMED} more`] : missing
 }
+
+const MAX_NAMED = 5
 
 function portCovered (grant: PortGrant, need: PortNeed): boolean {
   if (!(grant.from <= need.from && need.to <= grant.to)) return false

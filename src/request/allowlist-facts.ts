@@ -2,7 +2,7 @@
 // read-request.ts calls for the query, for a required body, and for a body a route takes optionally.
 
 import type { AuthZRequest, GrantNeeds, RequestFacts } from '../authz/types.js'
-import { judgeBody } from './allowlist.js'
+import { judgeBody, MAX_LISTED } from './allowlist.js'
 import { readTableBody } from './body.js'
 import type { BodyKind } from './docker-types.js'
 import { BODY_KIND_TABLES, BODY_TABLES } from './fields/index.js'
@@ -13,6 +13,11 @@ export function addQueryFindings (facts: RequestFacts, method: string, pattern: 
   const found = judgeQuery(method, pattern, facts.query)
   if (found.escapes.length > 0) facts.escapes.push(...found.escapes)
   if (found.references.length > 0) facts.references.push(...found.references)
+  if (found.unknownParameters.length > MAX_LISTED) {
+    const more = found.unknownParameters.length - MAX_LISTED
+    found.unknownParameters.length = MAX_LISTED
+    found.unknownParameters.push(`…and ${more} more`)
+  }
   if (found.unknownParameters.length > 0) {
     facts.unknownParameters = found.unknownParameters
     facts.auditFields.unknownParameters = found.unknownParameters
@@ -48,8 +53,10 @@ function judgeInto (facts: RequestFacts, table: Parameters<typeof judgeBody>[0],
     facts.auditFields.unknownFields = found.unknownFields
   }
   if (hasNeeds(found.needs)) {
+    // Every need is judged; the record keeps the first few of each kind.
     facts.grantNeeds = found.needs
-    facts.auditFields.grantNeeds = found.needs
+    const { ports, logDrivers, subnets } = found.needs
+    facts.auditFields.grantNeeds = { ports: ports.slice(0, MAX_LISTED), logDrivers: logDrivers.slice(0, MAX_LISTED), subnets: subnets.slice(0, MAX_LISTED) }
   }
 }
 

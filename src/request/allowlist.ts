@@ -52,12 +52,23 @@ export function emptyNeeds (): GrantNeeds {
   return { ports: [], logDrivers: [], subnets: [] }
 }
 
+/** A body may repeat a field thousands of times: messages and records keep this many of each kind, then count. */
+export const MAX_LISTED = 20
+
 /** Judges a decoded body against its table, and the keys the decoder found no field for. */
 export function judgeBody (table: FieldTable, decoded: Record<string, unknown>, unknown: readonly UnknownKey[]): AllowlistFindings {
   const out: AllowlistFindings = { escapes: [], unknownFields: [], needs: emptyNeeds() }
   walk(table, decoded, '', out)
+  let unknownCount = 0
   for (const key of unknown) {
-    if (!isZeroJson(key.value)) out.unknownFields.push(key.path)
+    if (isZeroJson(key.value)) continue
+    if (++unknownCount <= MAX_LISTED) out.unknownFields.push(key.path)
+  }
+  if (unknownCount > MAX_LISTED) out.unknownFields.push(`…and ${unknownCount - MAX_LISTED} more`)
+  if (out.escapes.length > MAX_LISTED) {
+    const more = out.escapes.length - MAX_LISTED
+    out.escapes.length = MAX_LISTED
+    out.escapes.push({ setting: out.escapes[MAX_LISTED - 1]!.setting, detail: `…and ${more} more` })
   }
   return out
 }

@@ -207,3 +207,20 @@ describe('builds that join another object\'s network', () => {
       .toMatchObject({ allow: false, code: 'CROSS_PROJECT' })
   })
 })
+
+describe('bounds', () => {
+  it('thousands of repeated fields make a short message and record, and are all still judged', () => {
+    const bindings = Array.from({ length: 5000 }, (_, i) => ({ HostIp: '127.0.0.1', HostPort: String(8000 + (i % 100)) }))
+    bindings.push({ HostIp: '', HostPort: '80' })
+    const facts = create({ PortBindings: { '80/tcp': bindings }, ExtraHosts: Array.from({ length: 3000 }, () => 'h:host-gateway') },
+      Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`Future${i}`, 1])))
+    expect(facts.unknownFields).toHaveLength(21)
+    expect(facts.escapes.length).toBeLessThanOrEqual(21)
+    expect(facts.grantNeeds!.ports).toHaveLength(5001)
+    const d = decide(policy, as('ops'), { ...facts, unknownFields: undefined }, { references: [] }, { pluginName: 'portcullis' })
+    expect(d.allow).toBe(true)
+    const refused = decide(policy, as('alice'), { ...facts, unknownFields: undefined, escapes: [] }, { references: [] }, { pluginName: 'portcullis' })
+    expect(refused).toMatchObject({ allow: false, code: 'GRANT_REQUIRED' })
+    expect(refused.reason.length).toBeLessThan(2000)
+  })
+})
