@@ -81,6 +81,15 @@ describe('the docker CLI\'s ordinary calls pass the allowlist (it sends many zer
     expectOk(await stack.docker('alice', ['network', 'disconnect', 'pay-net-2', 'pay-plain']))
     expectOk(await stack.docker('alice', ['build', '-q', contextDir], { timeoutMs: 120_000 }))
     expectOk(await stack.docker('alice', ['run', '--rm', '--network', 'none', ...PAY, '--log-driver', 'json-file', '--log-opt', 'max-size=1m', '--runtime', 'runc', TEST_IMAGE, 'true']))
+    expectOk(await stack.docker('alice', ['create', '--network', 'pay-net', '--ip', '10.210.5.60', '--tmpfs', '/run', '--init', '--cap-drop', 'ALL', '--ulimit', 'nofile=1024:1024', ...PAY, TEST_IMAGE, 'true']))
+  })
+
+  it('container update and exec create judge their fields too', async () => {
+    expectRefused(await api('carol', 'POST', '/v1.41/containers/pay-1/update', { CpuRealtimeRuntime: 1000 }), 'CpuRealtimeRuntime')
+    expectRefused(await api('carol', 'POST', '/v1.41/containers/pay-1/update', { OomKillDisable: true }), 'OomKillDisable')
+    expectRefused(await api('carol', 'POST', '/v1.41/containers/pay-1/update', { Memory: 100000000, Future: 1 }), 'Future')
+    expect((await api('carol', 'POST', '/v1.41/containers/pay-1/update', { Memory: 100000000, MemorySwap: 200000000, OomKillDisable: false })).status).toBe(200)
+    expectRefused(await api('alice', 'POST', '/v1.41/containers/pay-1/exec', { Cmd: ['true'], Future: 'x' }), 'Future')
   })
 })
 
