@@ -167,7 +167,7 @@ function portBindings (map: Record<string, Array<{ HostIp?: string, HostPort?: s
         from = range === null ? NaN : Number(range[1])
         to = range === null ? NaN : Number(range[2] ?? range[1])
       }
-      out.needs.ports.push({ hostIp, from, to, field: `${path}[${JSON.stringify(port)}]: ${hostIp === '' ? '*' : hostIp}:${hostPort === '' ? 'random' : hostPort}` })
+      out.needs.ports.push({ hostIp, from, to, field: `${path}[${JSON.stringify(port)}]: ${hostIp === '' ? 'every address' : hostIp}, port ${hostPort === '' ? 'random' : hostPort}` })
     }
   }
 }
