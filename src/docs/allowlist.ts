@@ -54,7 +54,9 @@ export function allowlistMarkdown (): string {
     for (const [name, spec] of Object.entries(params)) out.push(`| ${code(route)} | ${code(name)} | ${ruleCell(spec)} | ${cell(spec.note ?? '')} |`)
   }
   out.push('', '## Body fields', '',
-    'Paths: `A.B` a field of an object, `A[].B` of each array element, `A.*.B` of each map value.', '')
+    'Paths: `A.B` a field of an object, `A[].B` of each array element, `A.*.B` of each map value. The bodies the route',
+    'table marks (`Body inspected`) must be sent; the others (exec start, commit, secrets, configs) are judged whenever',
+    'the daemon forwards them to plugins (JSON under 1 MiB).', '')
   for (const [route, table] of Object.entries(BODY_TABLES)) {
     out.push(`### ${code(route)} (${table.name})`, '', '| Field | Type | Rule | Note |', '| --- | --- | --- | --- |')
     for (const [path, spec] of flatten(table)) out.push(`| ${code(path)} | ${typeName(spec.type)} | ${ruleCell(spec)} | ${cell(spec.note ?? '')} |`)

@@ -83,7 +83,7 @@ const projectGrants = {
       type: 'array',
       items: { type: 'string', minLength: 1 },
       uniqueItems: true,
-      description: 'Log drivers besides `json-file`, `local` and `none` (always allowed), by exact name, e.g. `syslog`, `fluentd`, `gelf`: the daemon, root in the host network, connects where their options say.'
+      description: 'Log drivers besides `json-file`, `local` and `none` (always allowed), by exact name, e.g. `syslog`, `fluentd`, `gelf`: the daemon, root in the host network, connects where their options say, and a grant allows every option of the driver (any address).'
     },
     subnets: {
       type: 'array',
