@@ -1,9 +1,17 @@
-// npm run docs: regenerate the README's reference sections from the code (after `npm run build`).
+// npm run docs: regenerate the README's reference sections and docs/request-allowlist.md from the code (after `npm run build`).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { renderGeneratedSections } from '../dist/docs/reference.js'
+import { allowlistMarkdown } from '../dist/docs/allowlist.js'
 
 const path = new URL('../README.md', import.meta.url)
 const before = readFileSync(path, 'utf8')
 const after = renderGeneratedSections(before)
 if (after !== before) writeFileSync(path, after)
 console.log(after === before ? 'README.md is current' : 'README.md reference sections regenerated')
+
+const allowlistPath = new URL('../docs/request-allowlist.md', import.meta.url)
+let allowlistBefore = ''
+try { allowlistBefore = readFileSync(allowlistPath, 'utf8') } catch {}
+const allowlistAfter = allowlistMarkdown()
+if (allowlistAfter !== allowlistBefore) writeFileSync(allowlistPath, allowlistAfter)
+console.log(allowlistAfter === allowlistBefore ? 'docs/request-allowlist.md is current' : 'docs/request-allowlist.md regenerated')

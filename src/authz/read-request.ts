@@ -6,6 +6,7 @@ import { header } from '../identity/resolve.js'
 import { extractFacts, readBody } from '../request/facts.js'
 import { MAX_CACHED_URI_LENGTH } from '../request/limits.js'
 import { checkLimits, checkReferences, checkWire, type WireProblem } from '../request/wire.js'
+import { addBodyFindings, addQueryFindings, judgeOptionalBody } from '../request/allowlist-facts.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
@@ -75,6 +76,7 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (route.target !== undefined) facts.target = route.target
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
+  addQueryFindings(facts, method, route.pattern)
 
   if (route.body !== undefined) {
     const body = readBody(route.body, req.RequestBody, req.RequestHeaders ?? {})
@@ -91,6 +93,9 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     if (found.labelProject !== undefined) facts.labelProject = found.labelProject
     if (found.exec !== undefined) facts.exec = found.exec
     Object.assign(facts.auditFields, found.auditFields)
+    addBodyFindings(facts, route.body, body.value, body.unknown)
+  } else if (judgeOptionalBody(facts, req, method, route.pattern) === 'problem') {
+    return facts
   }
   const tooMany = checkReferences(facts.references.length + (route.references?.length ?? 0))
   if (tooMany !== undefined) {

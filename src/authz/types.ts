@@ -43,6 +43,23 @@ export interface Escape {
   detail: string
 }
 
+/** Host addresses and ports a create publishes (PortBindings, PublishAllPorts); judged against `grants.ports`. */
+export interface PortNeed {
+  /** As sent: `` means every address (0.0.0.0 and ::). */
+  hostIp: string
+  from: number
+  to: number
+  /** What asked for it, for the message and the record. */
+  field: string
+}
+
+/** What a request asks for that a project grant may allow (src/policy/grants.ts) instead of an unsafe role. */
+export interface GrantNeeds {
+  ports: PortNeed[]
+  logDrivers: string[]
+  subnets: string[]
+}
+
 /** Facts about the exec create body that the policy judges. */
 export interface ExecFacts {
   cmd: string[]
@@ -77,6 +94,12 @@ export interface RequestFacts {
   /** Other existing objects the request names (links, volumes-from, networks, named volumes...). */
   references: ResourceRef[]
   exec?: ExecFacts
+  /** Query parameters the route's allowlist does not know (src/routes/query-params.ts): always denied. */
+  unknownParameters?: string[]
+  /** Body fields set to a non-zero value that the body's allowlist does not know (src/request/fields): always denied. */
+  unknownFields?: string[]
+  /** Ports, log drivers and subnets asked for: allowed by a project grant or an unsafe role. */
+  grantNeeds?: GrantNeeds
   /** Security-relevant request fields to keep in the audit record (env values already redacted). */
   auditFields: Record<string, unknown>
 }

@@ -7,6 +7,7 @@ import { POLICY_SCHEMA } from './schema.js'
 import { GlobSet } from './glob.js'
 import { durationMs } from './duration.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
+import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -17,7 +18,7 @@ export interface PolicyDocument {
   version?: number
   anonymous?: { allow?: string[] }
   roles: Record<string, RoleDocument>
-  projects: Record<string, { description?: string, members: Record<string, string>, elevation?: ElevationDocument }>
+  projects: Record<string, { description?: string, members: Record<string, string>, elevation?: ElevationDocument, grants?: ProjectGrantsDocument }>
   global?: { members?: Record<string, string> }
   users?: Record<string, UserDocument>
   bridge?: BridgeDocument
@@ -145,6 +146,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   checkBridge(document.bridge, problems)
   checkAudit(document.audit, problems)
   checkElevation(document, problems)
+  checkProjectGrants(document.projects, problems)
   if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
   if (problems.length > 0) throw new PolicyValidationError(problems)
 

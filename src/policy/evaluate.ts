@@ -7,6 +7,7 @@ import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
 import type { Grant } from './grant.js'
 import { wireRefusal } from './wire-refusal.js'
+import { ungrantedNeeds } from './project-grants.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -77,8 +78,17 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
       (req.bodyProblemDetail !== undefined ? ` (${req.bodyProblemDetail})` : ''), facts)
   }
 
+  if (req.unknownParameters !== undefined && req.unknownParameters.length > 0) {
+    return denied('UNKNOWN_PARAMETER', `${action}: portcullis does not know the query parameter(s) ${req.unknownParameters.join(', ')} ` +
+      `of ${req.method} ${req.path} and refuses what it does not know; remove them (docs/request-allowlist.md lists what each route takes)`, facts)
+  }
+  if (req.unknownFields !== undefined && req.unknownFields.length > 0) {
+    return denied('UNKNOWN_FIELD', `${action}: portcullis does not know the body field(s) ${req.unknownFields.join(', ')} and refuses ` +
+      'them unless empty; remove them (docs/request-allowlist.md lists what each body takes)', facts)
+  }
+
   // What anonymous callers may do, everyone may: an identity never makes a caller weaker.
-  const openToAll = policy.anonymous.matches(action) && req.escapes.length === 0 && req.labelProject === undefined && req.target === undefined
+  const openToAll = policy.anonymous.matches(action) && req.escapes.length === 0 && req.labelProject === undefined && req.target === undefined && req.grantNeeds === undefined
   if (identity.user === null) {
     if (openToAll) return allowed(action, null, null, 'allowed to anonymous callers')
     return denied('ANONYMOUS', `anonymous callers may not ${action}. ${TOKEN_HINT}`, facts)
@@ -106,7 +116,18 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   } else if (resources.target?.exists === true && PROJECT_KINDS.has(resources.target.ref.kind)) {
     project = resources.target.project
     subject = `${describe(resources.target)}`
+  } else if (action === 'image.build') {
+    // A build that joins a container's or network's namespace (networkmode) is judged in that object's project.
+    const owners = new Set(resources.references.filter((r) => r.exists).map((r) => r.project))
+    const [owner] = owners
+    if (owners.size === 1 && typeof owner === 'string') {
+      project = owner
+      subject = 'the network the build joins'
+    }
   }
+
+  // Ports, log drivers and subnets the project's grants do not cover need an unsafe role.
+  const ungranted = ungrantedNeeds(policy.document, project, req.grantNeeds)
 
   // The roles that may answer: the project's role and any global role; for calls outside every project, all of them.
   let candidates: readonly Candidate[]
@@ -124,7 +145,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     candidates = memberships.filter((m) => m.project === project || m.project === null)
     if (candidates.length === 0) {
       return offerElevation(policy, denied('NOT_MEMBER', `${user} is not a member of project ${project} (${subject} belongs to it); ask a ${project} admin to add you`, { action, project }),
-        user, project, (role) => judgeRole(role, action, req, resources, options) === null)
+        user, project, (role) => judgeRole(role, action, req, resources, options, ungranted) === null)
     }
   }
 
@@ -139,7 +160,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
 
   const failures: Failure[] = []
   for (const membership of candidates) {
-    const failure = judgeRole(membership.role, action, req, resources, options)
+    const failure = judgeRole(membership.role, action, req, resources, options, ungranted)
     if (failure === null) {
       const where = membership.project === null ? '(global role)' : `in ${membership.project}`
       if (membership.grant !== undefined) {
@@ -160,13 +181,13 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     const refusal = denied('ROLE_DENIES', `${user} may not ${action}${project ? ` in project ${project}` : ''}: role ${held} does not allow it${hint}`,
       { action, project: project ?? null, role: best.role })
     if (typeof project !== 'string') return refusal
-    return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, options) === null)
+    return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, options, ungranted) === null)
   }
   return denied(best.code, best.reason, { action, project: project ?? null, role: best.role })
 }
 
 /** null when the role allows the call, otherwise why not. */
-function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: DecideOptions): Failure | null {
+function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: DecideOptions, ungranted: readonly string[] = []): Failure | null {
   const fail = (code: DenyCode, reason: string): Failure => ({ code, reason, role: role.name })
   if (!role.allows(action)) return fail('ROLE_DENIES', '')
 
@@ -177,6 +198,10 @@ function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resou
   if (req.escapes.length > 0 && !role.unsafe) {
     const asked = req.escapes.map((e) => `${e.setting} (${e.detail})`).join(', ')
     return fail('UNSAFE_REQUIRED', `${action} reaches the host: ${asked}. Only unsafe roles may; role ${role.name} is not. Remove these settings or ask an admin`)
+  }
+
+  if (ungranted.length > 0 && !role.unsafe) {
+    return fail('GRANT_REQUIRED', `${action} reaches the host through ${ungranted.join('; ')}. Role ${role.name} is not unsafe; add the grant or ask an admin`)
   }
 
   const exec = req.exec

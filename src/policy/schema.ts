@@ -57,6 +57,43 @@ const elevationSettings = {
   }
 }
 
+// Host-reaching features a project may use without an unsafe role (src/policy/project-grants.ts).
+const projectGrants = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Host-reaching features the project\'s containers and networks may use without an unsafe role (the object\'s `portcullis.project` label names the project). Unsafe roles need no grant.',
+  properties: {
+    ports: {
+      type: 'array',
+      description: 'Published ports (`-p`, `-P`; root\'s docker-proxy listens on the host): each binding\'s host address and port must fall in one entry. A random port (`-p 80`, `-P`) needs the range 32768-60999.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['hostIp', 'ports'],
+        properties: {
+          hostIp: {
+            type: 'string',
+            description: 'The host address: `127.0.0.1`, `::1`; `0.0.0.0`/`::` cover every address of their family; `""` covers every address, and is the only grant for bindings without an address (which listen on all).'
+          },
+          ports: { type: 'string', pattern: '^[0-9]{1,5}(-[0-9]{1,5})?$', description: 'A host port or range, e.g. `8080` or `8000-8099`.' }
+        }
+      }
+    },
+    logDrivers: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      uniqueItems: true,
+      description: 'Log drivers besides `json-file`, `local` and `none` (always allowed), by exact name, e.g. `syslog`, `fluentd`, `gelf`: the daemon, root in the host network, connects where their options say, and a grant allows every option of the driver (any address).'
+    },
+    subnets: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      uniqueItems: true,
+      description: 'CIDR ranges (`10.210.0.0/16`) the subnets of the project\'s networks (`docker network create --subnet`) must lie in; a subnet installs a route on the host.'
+    }
+  }
+}
+
 export const POLICY_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://portcullis.dev/policy.schema.json',
@@ -143,7 +180,8 @@ export const POLICY_SCHEMA = {
             additionalProperties: false,
             description: 'Overrides of the top level `elevation` for requests in this project.',
             properties: elevationSettings
-          }
+          },
+          grants: projectGrants
         }
       }
     },

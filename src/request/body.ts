@@ -6,15 +6,18 @@
 // that needs a body is denied when we do not get one.
 
 import type { BodyProblem } from '../authz/types.js'
-import { bodySchemas, type BodyKind, type BodyTypes } from './docker-types.js'
-import { decodeAs } from './godecode.js'
+import type { BodyKind, BodyTypes } from './docker-types.js'
+import { BODY_KIND_TABLES } from './fields/index.js'
+import type { FieldTable } from './fields/table.js'
+import { decodeAs, type UnknownKey } from './godecode.js'
 import { GoJsonError, JsonObject, parseGoJson } from './gojson.js'
 
 /** moby pkg/authorization: bodies of this size or more are never forwarded to plugins. */
 export const MAX_FORWARDED_BODY = 1048576
 
 export type BodyReadResult<K extends BodyKind> =
-  | { value: BodyTypes[K] }
+  /** `unknown`: the keys Go would skip (no field of that name), for the allowlist (src/request/allowlist.ts). */
+  | { value: BodyTypes[K], unknown: UnknownKey[] }
   | { problem: BodyProblem, detail: string }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
@@ -25,6 +28,15 @@ export function readBody<K extends BodyKind> (
   base64: string | null | undefined,
   headers?: Record<string, string> | null
 ): BodyReadResult<K> {
+  return readTableBody(BODY_KIND_TABLES[kind], base64, headers) as BodyReadResult<K>
+}
+
+/** Reads and Go-decodes a body into the struct its field table describes. */
+export function readTableBody (
+  table: FieldTable,
+  base64: string | null | undefined,
+  headers?: Record<string, string> | null
+): { value: Record<string, unknown>, unknown: UnknownKey[] } | { problem: BodyProblem, detail: string } {
   if (base64 === null || base64 === undefined) return missingBody(headers)
   // The largest body the daemon forwards fits in ~1.4 MB of base64; anything bigger did not come from it.
   if (base64.length > Math.ceil(MAX_FORWARDED_BODY / 3) * 4) {
@@ -46,7 +58,8 @@ export function readBody<K extends BodyKind> (
     if (!(parsed instanceof JsonObject)) {
       return { problem: 'not-an-object', detail: 'The request body must be a JSON object.' }
     }
-    return { value: decodeAs(bodySchemas[kind], parsed) as BodyTypes[K] }
+    const unknown: UnknownKey[] = []
+    return { value: decodeAs(table.struct, parsed, unknown), unknown }
   } catch (err) {
     if (err instanceof GoJsonError) {
       return { problem: 'invalid-json', detail: `The request body is not valid for this call: ${err.message}.` }

@@ -12,7 +12,8 @@
 // - null sets pointers, maps and slices to nil and leaves scalars and structs alone.
 // - A value of the wrong JSON type makes the daemon's Decode fail, so we reject it too.
 //
-// Only the fields portcullis judges are described; Go ignores unknown keys and so do we.
+// Go ignores keys that name no field; we report each one (with its path and last raw value) to the caller's
+// `unknown` list, so that the allowlist can deny a field Docker adds tomorrow (src/request/allowlist.ts).
 
 import { GoJsonError, JsonNumber, JsonObject, type JsonValue } from './gojson.js'
 
@@ -93,15 +94,27 @@ export function fieldFor (struct: GoStruct, key: string): string | undefined {
 /** A decoded struct: canonical field name → value; absent fields hold Go's zero value. */
 export type GoRecord = Record<string, unknown>
 
-/** Decodes a parsed body as Go would decode it into a fresh value of `struct`. */
-export function decodeAs (struct: GoStruct, node: JsonValue): GoRecord {
-  return decodeStruct(struct, {}, node, struct.name)
+/** A key Go would skip because it names no field of the struct it is decoded into. */
+export interface UnknownKey {
+  /** Where it is, e.g. `HostConfig.Mounts[0].Foo` (`[\"key\"]` for map entries). */
+  path: string
+  value: JsonValue
+}
+
+/** Decodes a parsed body as Go would decode it into a fresh value of `struct`; keys Go skips go to `unknown`. */
+export function decodeAs (struct: GoStruct, node: JsonValue, unknown?: UnknownKey[]): GoRecord {
+  const found: UnknownKey[] | undefined = unknown === undefined ? undefined : []
+  const record = decodeStruct(struct, {}, node, struct.name, found)
+  // Error messages name the struct; unknown keys are reported relative to the body.
+  const prefix = struct.name + '.'
+  for (const key of found ?? []) unknown!.push({ path: key.path.startsWith(prefix) ? key.path.slice(prefix.length) : key.path, value: key.value })
+  return record
 }
 
 // Slices keep the elements past their length that Go would still have in the backing array.
 const hiddenTail = new WeakMap<unknown[], unknown[]>()
 
-function decodeInto (type: GoType, current: unknown, node: JsonValue, path: string): unknown {
+function decodeInto (type: GoType, current: unknown, node: JsonValue, path: string, unknown: UnknownKey[] | undefined): unknown {
   switch (type.kind) {
     case 'string':
       if (node === null) return current
@@ -118,43 +131,46 @@ function decodeInto (type: GoType, current: unknown, node: JsonValue, path: stri
     case 'strslice':
       return decodeStrSlice(node, path)
     case 'slice':
-      return decodeSlice(type.elem, current, node, path)
+      return decodeSlice(type.elem, current, node, path, unknown)
     case 'map':
-      return decodeMap(type.elem, current, node, path)
+      return decodeMap(type.elem, current, node, path, unknown)
     case 'struct':
       if (node === null) return current
-      return decodeStruct(type.fields, (current ?? {}) as GoRecord, node, path)
+      return decodeStruct(type.fields, (current ?? {}) as GoRecord, node, path, unknown)
     case 'pointer':
       if (node === null) return null
-      return decodeStruct(type.elem, (current ?? {}) as GoRecord, node, path)
+      return decodeStruct(type.elem, (current ?? {}) as GoRecord, node, path, unknown)
     case 'raw':
       return node
   }
 }
 
-function decodeStruct (struct: GoStruct, target: GoRecord, node: JsonValue, path: string): GoRecord {
+function decodeStruct (struct: GoStruct, target: GoRecord, node: JsonValue, path: string, unknown: UnknownKey[] | undefined): GoRecord {
   if (!(node instanceof JsonObject)) return mismatch(path, 'an object', node)
   for (const { key, value } of node.entries) {
     const field = fieldFor(struct, key)
-    if (field === undefined) continue
+    if (field === undefined) {
+      unknown?.push({ path: path === '' ? key : `${path}.${key}`, value })
+      continue
+    }
     const type = struct.fields.get(field) as GoType
-    target[field] = decodeInto(type, target[field], value, path === '' ? field : `${path}.${field}`)
+    target[field] = decodeInto(type, target[field], value, path === '' ? field : `${path}.${field}`, unknown)
   }
   return target
 }
 
-function decodeMap (elem: GoType, current: unknown, node: JsonValue, path: string): Record<string, unknown> | null {
+function decodeMap (elem: GoType, current: unknown, node: JsonValue, path: string, unknown: UnknownKey[] | undefined): Record<string, unknown> | null {
   if (node === null) return null
   if (!(node instanceof JsonObject)) return mismatch(path, 'an object', node)
   // No prototype, so keys like "__proto__" are ordinary entries, as they are in a Go map.
   const map = (current ?? Object.create(null)) as Record<string, unknown>
   for (const { key, value } of node.entries) {
-    map[key] = decodeInto(elem, zeroOf(elem), value, `${path}[${JSON.stringify(key)}]`)
+    map[key] = decodeInto(elem, zeroOf(elem), value, `${path}[${JSON.stringify(key)}]`, unknown)
   }
   return map
 }
 
-function decodeSlice (elem: GoType, current: unknown, node: JsonValue, path: string): unknown[] | null {
+function decodeSlice (elem: GoType, current: unknown, node: JsonValue, path: string, unknown: UnknownKey[] | undefined): unknown[] | null {
   if (node === null) return null
   if (!Array.isArray(node)) return mismatch(path, 'an array', node)
   if (node.length === 0) return []
@@ -162,7 +178,7 @@ function decodeSlice (elem: GoType, current: unknown, node: JsonValue, path: str
   const backing = old.concat(hiddenTail.get(old) ?? [])
   for (let i = 0; i < node.length; i++) {
     const existing = i < backing.length ? backing[i] : zeroOf(elem)
-    backing[i] = decodeInto(elem, existing, node[i] as JsonValue, `${path}[${i}]`)
+    backing[i] = decodeInto(elem, existing, node[i] as JsonValue, `${path}[${i}]`, unknown)
   }
   const slice = backing.slice(0, node.length)
   if (backing.length > node.length) hiddenTail.set(slice, backing.slice(node.length))

@@ -11,7 +11,7 @@ function problemOf (result: ReturnType<typeof readBody>): string | undefined {
 describe('readBody', () => {
   it('decodes a forwarded JSON object', () => {
     const result = readBody('container-create', b64('{"Image":"alpine","HostConfig":{"Privileged":false}}'), json)
-    expect(result).toEqual({ value: { Image: 'alpine', HostConfig: { Privileged: false } } })
+    expect(result).toEqual({ value: { Image: 'alpine', HostConfig: { Privileged: false } }, unknown: [] })
   })
 
   it('reports a missing body', () => {
@@ -75,8 +75,8 @@ describe('readBody', () => {
 
   it('decodes each kind with its own schema', () => {
     expect(readBody('exec-create', b64('{"Cmd":["sh"],"privileged":true}'), json))
-      .toEqual({ value: { Cmd: ['sh'], Privileged: true } })
-    expect(readBody('network-connect', b64('{"container":"web"}'), json)).toEqual({ value: { Container: 'web' } })
+      .toEqual({ value: { Cmd: ['sh'], Privileged: true }, unknown: [] })
+    expect(readBody('network-connect', b64('{"container":"web"}'), json)).toEqual({ value: { Container: 'web' }, unknown: [] })
     expect(problemOf(readBody('exec-create', b64('{"Cmd":"sh"}'), json))).toBe('invalid-json') // a []string, not a StrSlice
   })
 })
