@@ -4,6 +4,8 @@
 import { PortcullisError } from '../errors.js'
 import { header } from '../identity/resolve.js'
 import { extractFacts, readBody } from '../request/facts.js'
+import { checkNewName } from '../request/object-names.js'
+import { pruneFacts } from '../request/prune-filters.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
@@ -60,6 +62,9 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (route.target !== undefined) facts.target = route.target
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
+  checkNewName(facts, undefined)
+  const prune = pruneFacts(route.action, facts.query)
+  if (prune !== undefined) facts.prune = prune
 
   // Go's FormValue reads a form-encoded body ahead of the query string: values we judged in the query could
   // be overridden by ones we never see. No docker client sends such bodies.
@@ -85,6 +90,7 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     if (found.labelProject !== undefined) facts.labelProject = found.labelProject
     if (found.exec !== undefined) facts.exec = found.exec
     Object.assign(facts.auditFields, found.auditFields)
+    checkNewName(facts, (body.value as { Name?: unknown }).Name as string | undefined)
   }
   if (facts.escapes.length > 0) facts.auditFields.escapes = facts.escapes
   return facts
@@ -117,7 +123,7 @@ function readQueryEscapes (facts: RequestFacts, { oldApi, apiVersion }: RouteFac
       break
     }
   }
-  for (const name of ['fromImage', 'fromSrc', 'tag', 'repo', 'container', 't'] as const) {
+  for (const name of ['fromImage', 'fromSrc', 'tag', 'repo', 'container', 't', 'filters', 'name'] as const) {
     const value = query[name]
     if (value !== undefined) facts.auditFields[name] = value.length === 1 ? value[0] : value
   }
