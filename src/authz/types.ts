@@ -109,8 +109,9 @@ export interface ResolvedResource {
    * exec IDs carry their container's. Entering it needs an unsafe role. */
   hostReach?: Escape[]
   /** The reference is all lowercase hex and was found by the object's name (`name`) or matched nothing
-   * (`nothing`): the daemon could read it as another object's ID prefix by the time it acts, so it is refused. */
-  readAsId?: 'name' | 'nothing'
+   * (`nothing`): the daemon could read it as another object's ID prefix by the time it acts, so it is refused.
+   * `prefix`: a network found by an ID prefix, refused where a create keeps it for the daemon to look up at start. */
+  readAsId?: 'name' | 'nothing' | 'prefix'
 }
 
 export interface ResourceFacts {

@@ -90,7 +90,9 @@ export class ResourceResolver {
     if (!value.exists) return
     if (this.byId.size >= this.maxEntries) this.byId.clear()
     if (value.id !== undefined && (value.ref.kind === 'container' || value.ref.kind === 'exec')) {
-      this.byId.set(`${value.ref.kind}:${value.id}`, value)
+      // How the name was read is about that name, not about the object a full ID names.
+      const { readAsId: _, ...byId } = value
+      this.byId.set(`${value.ref.kind}:${value.id}`, byId)
     }
     if (FULL_ID.test(value.ref.ref)) return
     if (!this.events.connected || !unchanged) return
@@ -176,13 +178,15 @@ function reachOf (reach: ResolvedResource['hostReach']): Pick<ResolvedResource, 
 /**
  * Marks a container or network reference that the daemon could read otherwise by the time it acts: all hex, and
  * either found by the object's name (another object's ID may start with it) or matching nothing (a new object's may).
- * Volumes are found by exact name only; exec IDs by exact ID.
+ * Networks found by an ID prefix are marked too: a create keeps the reference and the daemon looks it up again at
+ * every start. Volumes are found by exact name only; exec IDs by exact ID.
  */
 function idLike (ref: ResourceRef, found: ResolvedResource): ResolvedResource {
   if ((ref.kind !== 'container' && ref.kind !== 'network') || !readsBothWays(ref.ref)) return found
   if (!found.exists) return { ...found, readAsId: 'nothing' }
   const name = ref.kind === 'container' ? ref.ref.replace(/^\//, '') : ref.ref
-  return found.name === name ? { ...found, readAsId: 'name' } : found
+  if (found.name === name) return { ...found, readAsId: 'name' }
+  return ref.kind === 'network' && found.id !== ref.ref ? { ...found, readAsId: 'prefix' } : found
 }
 
 function projectOf (labels: Record<string, string> | null | undefined): string | null {

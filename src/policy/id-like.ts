@@ -17,6 +17,12 @@ export function readAsIdRefusal (action: string, resources: ResourceFacts): Deci
   for (const found of all) {
     if (found?.readAsId === undefined) continue
     const { kind, ref } = found.ref
+    if (found.readAsId === 'prefix') {
+      // Only a create keeps the reference (the daemon finds the network again at every start, maybe another one).
+      if (action !== 'container.create' || found === resources.target) continue
+      return denied('AMBIGUOUS_REFERENCE', `${action}: "${ref}" is an ID prefix of network ${found.name ?? ref}; the daemon looks the network up ` +
+        `again by that prefix at every start, when it may be another network's; name the network by its name (${found.name ?? ref}) or full ID`, { action })
+    }
     const list = kind === 'network' ? 'docker network ls --no-trunc' : 'docker ps -a --no-trunc'
     const reason = found.readAsId === 'name'
       ? `${action}: "${ref}" is all hex and found ${kind} ${ref} by its name, but the daemon could read it as the ID prefix of another ` +
