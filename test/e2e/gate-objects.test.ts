@@ -197,6 +197,19 @@ describe('names the daemon could read as IDs', () => {
     expect(record).toMatchObject({ decision: 'deny', code: 'AMBIGUOUS_REFERENCE' })
   })
 
+  it('a create may not name a network by ID prefix: dockerd looks it up again at every start', async () => {
+    expectOk(await stack.docker('alice', ['network', 'create', ...label('payments'), 'pay-net-2']))
+    const id = (await stack.docker('alice', ['network', 'inspect', '--format', '{{.Id}}', 'pay-net-2'])).stdout.trim()
+    const since = await headSeq(stack.plugin)
+    denied(await stack.docker('alice', ['create', '--network', id.slice(0, 12), ...label('payments'), TEST_IMAGE]), 'is an ID prefix of network pay-net-2')
+    const [record] = await decisions(stack.plugin, { user: 'alice', action: 'container.create' }, since)
+    expect(record).toMatchObject({ decision: 'deny', code: 'AMBIGUOUS_REFERENCE' })
+    expectOk(await stack.docker('alice', ['create', '--network', 'pay-net-2', ...label('payments'), TEST_IMAGE]))
+    expectOk(await stack.docker('alice', ['create', '--network', id, ...label('payments'), TEST_IMAGE]))
+    // Other calls resolve the prefix at once, so it is fine there.
+    expectOk(await stack.docker('alice', ['network', 'inspect', id.slice(0, 12)]))
+  })
+
   it('ID prefixes and full IDs of the caller\'s own containers still work', async () => {
     const id = (await stack.docker('alice', ['inspect', '--format', '{{.Id}}', 'pay-app'])).stdout.trim()
     expectOk(await stack.docker('alice', ['exec', id.slice(0, 12), 'true']))
@@ -247,6 +260,9 @@ describe('host reach inherited from an existing object', () => {
     denied(await stack.docker('alice', run('-v', 'pay-etc:/x')), 'takes from volume pay-etc')
     denied(await stack.docker('alice', run('--mount', 'type=volume,source=pay-etc,target=/x')), 'takes from volume pay-etc')
   })
+
+  // Joining a macvlan/ipvlan network an admin made: this sandbox's kernel cannot create one ("operation not
+  // supported"), so test/unit/policy-objects.test.ts holds that rule.
 
   it('an exec an admin created in a host-reaching container cannot be started by a developer', async () => {
     const created = await raw('ops', 'POST', '/v1.41/containers/pay-hostly/exec', { Cmd: ['cat', '/host-etc/hostname'], AttachStdout: true })
