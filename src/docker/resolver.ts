@@ -9,6 +9,7 @@ import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
 import { EventWatcher } from './events.js'
 import { containerReach, networkReach, volumeReach } from './host-reach.js'
+import { networksToFind, STARTING_ACTIONS, type StoredNetworks } from './start-networks.js'
 import { readsBothWays } from '../request/object-names.js'
 
 const PROJECT_LABEL = 'portcullis.project'
@@ -25,6 +26,7 @@ interface Inspected {
   Mounts?: unknown
   Options?: unknown
   Driver?: unknown
+  NetworkSettings?: { Networks?: StoredNetworks }
 }
 
 export interface ResolverOptions {
@@ -58,7 +60,17 @@ export class ResourceResolver {
       req.target === undefined ? undefined : this.lookup(req.target),
       ...req.references.map((ref) => this.lookup(ref))
     ])
+    if (target?.exists === true && req.action !== null && STARTING_ACTIONS.has(req.action)) {
+      references.push(...await this.networksAtStart(target))
+    }
     return { target, references: references as ResolvedResource[] }
+  }
+
+  /** The networks the daemon will join the container to, read fresh (a cached answer may predate a connect). */
+  private async networksAtStart (target: ResolvedResource): Promise<ResolvedResource[]> {
+    const found = await this.get(target.ref, `/containers/${encodeURIComponent(target.id ?? target.ref.ref)}/json`)
+    if (found === null) return []
+    return await Promise.all(networksToFind(found.NetworkSettings?.Networks).map((ref) => this.lookup(ref)))
   }
 
   lookup (ref: ResourceRef): Promise<ResolvedResource> {

@@ -210,6 +210,22 @@ describe('names the daemon could read as IDs', () => {
     expectOk(await stack.docker('alice', ['network', 'inspect', id.slice(0, 12)]))
   })
 
+  it('a start is judged on the networks as they resolve now: a removed network\'s name taken by another project', async () => {
+    expectOk(await stack.docker('alice', ['network', 'create', ...label('payments'), 'shared-name']))
+    expectOk(await stack.docker('alice', ['create', '--network', 'shared-name', ...label('payments'), '--name', 'pay-sleeper', TEST_IMAGE, 'sleep', '600']))
+    expectOk(await stack.docker('alice', ['create', '--network', 'shared-name', ...label('payments'), '--name', 'pay-sleeper-2', TEST_IMAGE, 'sleep', '600']))
+    expectOk(await stack.docker('alice', ['start', 'pay-sleeper-2']))
+    expectOk(await stack.docker('alice', ['stop', '-t', '0', 'pay-sleeper-2']))
+    // dockerd keeps the name the create gave; the network goes, and another project makes one of that name.
+    expectOk(await stack.docker('alice', ['network', 'rm', 'shared-name']))
+    expectOk(await stack.docker('bob', ['network', 'create', ...label('web'), 'shared-name']))
+    const since = await headSeq(stack.plugin)
+    denied(await stack.docker('alice', ['start', 'pay-sleeper']), 'refers to network shared-name, which belongs to project web')
+    const [record] = await decisions(stack.plugin, { user: 'alice', action: 'container.start' }, since)
+    expect(record).toMatchObject({ decision: 'deny', code: 'CROSS_PROJECT' })
+    expect(await stack.docker('ops', ['inspect', '--format', '{{.State.Running}}', 'pay-sleeper'])).toMatchObject({ stdout: 'false\n' })
+  })
+
   it('ID prefixes and full IDs of the caller\'s own containers still work', async () => {
     const id = (await stack.docker('alice', ['inspect', '--format', '{{.Id}}', 'pay-app'])).stdout.trim()
     expectOk(await stack.docker('alice', ['exec', id.slice(0, 12), 'true']))
