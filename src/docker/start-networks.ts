@@ -16,9 +16,10 @@ export type StoredNetworks = Record<string, { NetworkID?: string } | null> | nul
 export function networksToFind (networks: StoredNetworks): ResourceRef[] {
   const refs: ResourceRef[] = []
   for (const [name, endpoint] of Object.entries(networks ?? {})) {
+    // Built-in networks (none, host, bridge) cannot be re-made under their names; their IDs are not a project's.
+    if (!isUserNetwork(name)) continue
     const id = endpoint?.NetworkID
-    const ref = typeof id === 'string' && id !== '' ? id : name
-    if (isUserNetwork(ref)) refs.push({ kind: 'network', ref })
+    refs.push({ kind: 'network', ref: typeof id === 'string' && id !== '' ? id : name })
   }
   return refs
 }

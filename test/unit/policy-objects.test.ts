@@ -125,7 +125,7 @@ describe('host reach inherited from an existing object', () => {
 
 describe('networksToFind: what a start looks up again', () => {
   it('the NetworkID once the container has run, else the stored name; built-in networks are skipped', () => {
-    expect(networksToFind({ shared: { NetworkID: '' }, known: { NetworkID: 'f'.repeat(64) }, none: {}, bridge: null })).toEqual([
+    expect(networksToFind({ shared: { NetworkID: '' }, known: { NetworkID: 'f'.repeat(64) }, none: { NetworkID: 'e'.repeat(64) }, bridge: null })).toEqual([
       { kind: 'network', ref: 'shared' }, { kind: 'network', ref: 'f'.repeat(64) }
     ])
     expect(networksToFind(null)).toEqual([])
