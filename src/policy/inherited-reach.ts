@@ -11,8 +11,8 @@ const ENTERING = new Set([
   'container.export', 'container.attach'
 ])
 
-/** Calls whose references (volumes-from, links, namespaces, volumes, networks, a config-from network) are taken into the new object. */
-const TAKING_REFERENCES = new Set(['container.create', 'network.create'])
+/** Calls whose references (volumes-from, links, namespaces, volumes, networks) are taken into the new object. */
+const TAKING_REFERENCES = new Set(['container.create'])
 
 /** Calls that join the target (a network) to a container. */
 const JOINING_TARGET = new Set(['network.connect'])

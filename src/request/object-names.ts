@@ -42,8 +42,15 @@ export function idLikeNewName (action: string | null, query: Record<string, stri
   }
 }
 
-/** Sets `facts.idLikeName` when the call names a new object like an ID. */
+/**
+ * Sets `facts.idLikeName` when the call names a new object like an ID. A new network's name is also looked up as a
+ * reference: dockerd allows two networks of one name (CheckDuplicate is off unless the client asks), and then finds
+ * neither by it, so another project's name may not be taken.
+ */
 export function checkNewName (facts: RequestFacts, bodyName: string | undefined): void {
   const found = idLikeNewName(facts.action, facts.query, bodyName)
   if (found !== undefined) facts.idLikeName = found
+  else if (facts.action === 'network.create' && bodyName !== undefined && bodyName !== '') {
+    facts.references.push({ kind: 'network', ref: bodyName })
+  }
 }

@@ -226,6 +226,14 @@ describe('names the daemon could read as IDs', () => {
     expect(await stack.docker('ops', ['inspect', '--format', '{{.State.Running}}', 'pay-sleeper'])).toMatchObject({ stdout: 'false\n' })
   })
 
+  it('a network may not take the name of another project\'s network (dockerd would find neither by it)', async () => {
+    expectOk(await stack.docker('bob', ['network', 'create', ...label('web'), 'web-only']))
+    denied(await stack.docker('alice', ['network', 'create', ...label('payments'), 'web-only']), 'refers to network web-only, which belongs to project web')
+    const res = await raw('alice', 'POST', '/v1.41/networks/create', { Name: 'web-only', CheckDuplicate: false, Labels: { 'portcullis.project': 'payments' } })
+    expect(res.status).toBe(403)
+    expect((await stack.docker('ops', ['network', 'ls', '-q', '--filter', 'name=^web-only$'])).stdout.trim().split('\n')).toHaveLength(1)
+  })
+
   it('ID prefixes and full IDs of the caller\'s own containers still work', async () => {
     const id = (await stack.docker('alice', ['inspect', '--format', '{{.Id}}', 'pay-app'])).stdout.trim()
     expectOk(await stack.docker('alice', ['exec', id.slice(0, 12), 'true']))
