@@ -19,11 +19,14 @@ export function pruneScope (policy: CompiledPolicy, action: string, prune: Prune
     ? `: ${filter(mine[0]!)}${mine.length > 1 ? ` (you may prune in ${mine.join(', ')})` : ''}`
     : ` (you hold ${action} in no project)`
 
+  // A global role that does not hold the action would only be refused later, without the filter that helps.
+  const global = memberships.some((m) => m.project === null && m.role.allows(action))
+
   if (prune.problem !== undefined) {
     return { refusal: denied('PRUNE_UNCONFINED', `${action}: portcullis cannot read its filters as the daemon would (${prune.problem}); confine it to your project with one filter${yours}`, facts) }
   }
   if (prune.globalOnly) {
-    if (memberships.some((m) => m.project === null)) return { project: null, subject: `${action} of every project` }
+    if (global) return { project: null, subject: `${action} of every project` }
     return {
       refusal: denied('PRUNE_GLOBAL_ONLY', `${action} removes ${prune.removes} of every project: they carry no project label portcullis judged ` +
         `(image labels are user data), so no filter confines it and only global roles may; ask ${globalHolders(policy, action)}`, facts)
@@ -39,7 +42,7 @@ export function pruneScope (policy: CompiledPolicy, action: string, prune: Prune
     }
     return { project, subject: `${action} confined to project ${project}` }
   }
-  if (memberships.some((m) => m.project === null)) return { project: null, subject: `${action} of every project` }
+  if (global) return { project: null, subject: `${action} of every project` }
   return {
     refusal: denied('PRUNE_UNCONFINED', `${action} would remove ${prune.removes} of every project; confine it to your project with ${filter('<project>')}` +
       ` (docker ${action.split('.')[0]} prune or docker system prune)${yours}`, facts)

@@ -54,6 +54,17 @@ describe('prune is judged in the project its filters confine it to', () => {
       expect(decide(policy, as('ops'), prune(action), none, options)).toMatchObject({ allow: true, project: null })
     }
   })
+  it('a global role that does not hold the action still gets the filter that would help', () => {
+    const mixed = compilePolicy({
+      roles: { watcher: { allow: ['container.list'] }, keeper: { allow: ['volume.prune'] } },
+      projects: { payments: { members: { dana: 'keeper' } } },
+      global: { members: { dana: 'watcher' } }
+    })
+    const d = decide(mixed, as('dana'), prune('volume.prune'), none, options)
+    expect(d).toMatchObject({ allow: false, code: 'PRUNE_UNCONFINED' })
+    expect(d.reason).toContain('--filter label=portcullis.project=payments')
+    expect(decide(mixed, as('dana'), prune('volume.prune', confined('payments')), none, options)).toMatchObject({ allow: true, role: 'keeper' })
+  })
   it('a global admin may prune every project', () => {
     expect(decide(policy, as('ops'), prune('container.prune'), none, options)).toMatchObject({ allow: true, project: null, role: 'admin' })
   })
