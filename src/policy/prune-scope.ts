@@ -15,15 +15,16 @@ export function pruneScope (policy: CompiledPolicy, action: string, prune: Prune
   const facts = { action }
   const filter = (project: string): string => `--filter label=${PROJECT_LABEL}=${project}`
   const mine = [...new Set(memberships.filter((m) => m.project !== null && m.role.allows(action)).map((m) => m.project as string))]
+  const command = `docker ${action === 'container.prune' ? 'container' : action.split('.')[0]} prune`
   const yours = mine.length > 0
-    ? `: ${filter(mine[0]!)}${mine.length > 1 ? ` (you may prune in ${mine.join(', ')})` : ''}`
-    : ` (you hold ${action} in no project)`
+    ? `: ${command} ${filter(mine[0]!)}${mine.length > 1 ? ` (you may prune in ${mine.join(', ')})` : ''}`
+    : `; you hold ${action} in no project, so ask ${globalHolders(policy, action)}`
 
   // A global role that does not hold the action would only be refused later, without the filter that helps.
   const global = memberships.some((m) => m.project === null && m.role.allows(action))
 
   if (prune.problem !== undefined) {
-    return { refusal: denied('PRUNE_UNCONFINED', `${action}: portcullis cannot read its filters as the daemon would (${prune.problem}); confine it to your project with one filter${yours}`, facts) }
+    return { refusal: denied('PRUNE_UNCONFINED', `${action}: portcullis cannot read its filters as the daemon would (${prune.problem}); confine it to a project where you hold it with one ${filter('<project>')}${yours}`, facts) }
   }
   if (prune.globalOnly) {
     if (global) return { project: null, subject: `${action} of every project` }
@@ -44,8 +45,8 @@ export function pruneScope (policy: CompiledPolicy, action: string, prune: Prune
   }
   if (global) return { project: null, subject: `${action} of every project` }
   return {
-    refusal: denied('PRUNE_UNCONFINED', `${action} would remove ${prune.removes} of every project; confine it to your project with ${filter('<project>')}` +
-      ` (docker ${action.split('.')[0]} prune or docker system prune)${yours}`, facts)
+    refusal: denied('PRUNE_UNCONFINED', `${action} would remove ${prune.removes} of every project; confine it to a project where ` +
+      `you hold it with ${filter('<project>')} (docker system prune takes the same filter)${yours}`, facts)
   }
 }
 
