@@ -7,6 +7,8 @@ import { extractFacts, readBody } from '../request/facts.js'
 import { MAX_CACHED_URI_LENGTH } from '../request/limits.js'
 import { checkLimits, checkReferences, checkWire, type WireProblem } from '../request/wire.js'
 import { addBodyFindings, addQueryFindings, judgeOptionalBody } from '../request/allowlist-facts.js'
+import { checkNewName } from '../request/object-names.js'
+import { pruneFacts } from '../request/prune-filters.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
@@ -77,6 +79,9 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
   addQueryFindings(facts, method, route.pattern)
+  checkNewName(facts, undefined)
+  const prune = pruneFacts(route.action, facts.query)
+  if (prune !== undefined) facts.prune = prune
 
   if (route.body !== undefined) {
     const body = readBody(route.body, req.RequestBody, req.RequestHeaders ?? {})
@@ -94,6 +99,7 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     if (found.exec !== undefined) facts.exec = found.exec
     Object.assign(facts.auditFields, found.auditFields)
     addBodyFindings(facts, route.body, body.value, body.unknown)
+    checkNewName(facts, (body.value as { Name?: unknown }).Name as string | undefined)
   } else if (judgeOptionalBody(facts, req, method, route.pattern) === 'problem') {
     return facts
   }
@@ -133,7 +139,7 @@ function readQueryEscapes (facts: RequestFacts, { oldApi, apiVersion }: RouteFac
       break
     }
   }
-  for (const name of ['fromImage', 'fromSrc', 'tag', 'repo', 'container', 't'] as const) {
+  for (const name of ['fromImage', 'fromSrc', 'tag', 'repo', 'container', 't', 'filters', 'name'] as const) {
     const value = query[name]
     if (value !== undefined) facts.auditFields[name] = value.length === 1 ? value[0] : value
   }

@@ -100,8 +100,24 @@ export interface RequestFacts {
   unknownFields?: string[]
   /** Ports, log drivers and subnets asked for: allowed by a project grant or an unsafe role. */
   grantNeeds?: GrantNeeds
+  /** For prune calls: what their `filters` confine them to. */
+  prune?: PruneFacts
+  /** A new container, network or volume name the daemon could read as an ID prefix (refused for everyone). */
+  idLikeName?: string
   /** Security-relevant request fields to keep in the audit record (env values already redacted). */
   auditFields: Record<string, unknown>
+}
+
+/** What a prune's `filters` query confines it to (request/prune-filters.ts). */
+export interface PruneFacts {
+  /** What the prune removes, for the refusal (`stopped containers`). */
+  removes: string
+  /** Every `label=portcullis.project=P` value; the filters are ANDed, so the prune touches only objects of these. */
+  projects: string[]
+  /** Images and the build cache carry no project portcullis judged: only global roles may prune them. */
+  globalOnly: boolean
+  /** Why the filters cannot be read as dockerd reads them. */
+  problem?: string
 }
 
 /** What the resolver found out about the objects a request names (I/O happens before the policy). */
@@ -116,6 +132,13 @@ export interface ResolvedResource {
   containerId?: string
   /** The object's own name (plugins: `name:tag`). */
   name?: string
+  /** What makes the object reach the host (its HostConfig, bind mounts, bind-like volume, host network driver);
+   * exec IDs carry their container's. Entering it needs an unsafe role. */
+  hostReach?: Escape[]
+  /** The reference is all lowercase hex and was found by the object's name (`name`) or matched nothing
+   * (`nothing`): the daemon could read it as another object's ID prefix by the time it acts, so it is refused.
+   * `prefix`: a network found by an ID prefix, refused where a create keeps it for the daemon to look up at start. */
+  readAsId?: 'name' | 'nothing' | 'prefix'
 }
 
 export interface ResourceFacts {

@@ -10,6 +10,9 @@ import type { DockerClient } from './client.js'
 import { MAX_LOOKUPS_PER_CALLER } from '../request/limits.js'
 import { CallerLimit } from './caller-limit.js'
 import { EventWatcher } from './events.js'
+import { containerReach, networkReach, volumeReach } from './host-reach.js'
+import { networksToFind, STARTING_ACTIONS, type StoredNetworks } from './start-networks.js'
+import { readsBothWays } from '../request/object-names.js'
 
 const PROJECT_LABEL = 'portcullis.project'
 const FULL_ID = /^[0-9a-f]{64}$/
@@ -21,6 +24,11 @@ interface Inspected {
   ContainerID?: string
   Labels?: Record<string, string> | null
   Config?: { Labels?: Record<string, string> | null }
+  HostConfig?: unknown
+  Mounts?: unknown
+  Options?: unknown
+  Driver?: unknown
+  NetworkSettings?: { Networks?: StoredNetworks }
 }
 
 export interface ResolverOptions {
@@ -56,7 +64,17 @@ export class ResourceResolver {
       req.target === undefined ? undefined : this.lookup(req.target, caller),
       ...req.references.map((ref) => this.lookup(ref, caller))
     ])
+    if (target?.exists === true && req.action !== null && STARTING_ACTIONS.has(req.action)) {
+      references.push(...await this.networksAtStart(target, caller))
+    }
     return { target, references: references as ResolvedResource[] }
+  }
+
+  /** The networks the daemon will join the container to, read fresh (a cached answer may predate a connect). */
+  private async networksAtStart (target: ResolvedResource, caller: string): Promise<ResolvedResource[]> {
+    const found = await this.get(target.ref, `/containers/${encodeURIComponent(target.id ?? target.ref.ref)}/json`)
+    if (found === null) return []
+    return await Promise.all(networksToFind(found.NetworkSettings?.Networks).map((ref) => this.lookup(ref, caller)))
   }
 
   /** Without a `caller` (portcullis's own nested look-ups) no per-caller limit applies. */
@@ -92,7 +110,9 @@ export class ResourceResolver {
     if (!value.exists) return
     if (this.byId.size >= this.maxEntries) this.byId.clear()
     if (value.id !== undefined && (value.ref.kind === 'container' || value.ref.kind === 'exec')) {
-      this.byId.set(`${value.ref.kind}:${value.id}`, value)
+      // How the name was read is about that name, not about the object a full ID names.
+      const { readAsId: _, ...byId } = value
+      this.byId.set(`${value.ref.kind}:${value.id}`, byId)
     }
     if (FULL_ID.test(value.ref.ref)) return
     if (!this.events.connected || !unchanged) return
@@ -117,20 +137,23 @@ export class ResourceResolver {
     switch (ref.kind) {
       case 'container': {
         const found = await this.get(ref, `/containers/${id}/json`)
-        if (found === null) return { ref, exists: false, project: null }
-        return { ref, exists: true, id: found.Id, name: found.Name?.replace(/^\//, ''), project: projectOf(found.Config?.Labels) }
+        if (found === null) return idLike(ref, { ref, exists: false, project: null })
+        const name = found.Name?.replace(/^\//, '')
+        const hostReach = await this.containerReach(found)
+        return idLike(ref, { ref, exists: true, id: found.Id, name, project: projectOf(found.Config?.Labels), ...hostReach })
       }
       case 'exec': {
         const found = await this.get(ref, `/exec/${id}/json`)
         if (found === null || found.ContainerID === undefined) return { ref, exists: false, project: null }
         const container = await this.lookup({ kind: 'container', ref: found.ContainerID })
-        return { ref, exists: true, id: found.ID, containerId: found.ContainerID, name: container.name, project: container.exists ? container.project : null }
+        return { ref, exists: true, id: found.ID, containerId: found.ContainerID, name: container.name, project: container.exists ? container.project : null, ...reachOf(container.hostReach) }
       }
       case 'volume':
       case 'network': {
         const found = await this.get(ref, `/${ref.kind}s/${id}`)
-        if (found === null) return { ref, exists: false, project: null }
-        return { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels) }
+        if (found === null) return idLike(ref, { ref, exists: false, project: null })
+        const reach = ref.kind === 'volume' ? volumeReach(found.Options) : networkReach(found.Driver)
+        return idLike(ref, { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels), ...reachOf(reach) })
       }
       case 'plugin': {
         const found = await this.get(ref, `/plugins/${id}/json`)
@@ -140,6 +163,16 @@ export class ResourceResolver {
       case 'image':
         return { ref, exists: true, project: null }
     }
+  }
+
+  /** The container's own reach plus that of the volumes it mounts (their driver options may bind a host path). */
+  private async containerReach (found: Inspected): Promise<Pick<ResolvedResource, 'hostReach'>> {
+    const { reach, volumes } = containerReach(found.HostConfig, found.Mounts)
+    const mounted = await Promise.all(volumes.map((name) => this.lookup({ kind: 'volume', ref: name })))
+    for (const volume of mounted) {
+      for (const e of volume.hostReach ?? []) reach.push({ setting: e.setting, detail: `volume ${volume.ref.ref}: ${e.detail}` })
+    }
+    return reachOf(reach)
   }
 
   private async get (ref: ResourceRef, path: string): Promise<Inspected | null> {
@@ -156,6 +189,24 @@ export class ResourceResolver {
     }
     return res.body as Inspected
   }
+}
+
+function reachOf (reach: ResolvedResource['hostReach']): Pick<ResolvedResource, 'hostReach'> {
+  return reach === undefined || reach.length === 0 ? {} : { hostReach: reach }
+}
+
+/**
+ * Marks a container or network reference that the daemon could read otherwise by the time it acts: all hex, and
+ * either found by the object's name (another object's ID may start with it) or matching nothing (a new object's may).
+ * Networks found by an ID prefix are marked too: a create keeps the reference and the daemon looks it up again at
+ * every start. Volumes are found by exact name only; exec IDs by exact ID.
+ */
+function idLike (ref: ResourceRef, found: ResolvedResource): ResolvedResource {
+  if ((ref.kind !== 'container' && ref.kind !== 'network') || !readsBothWays(ref.ref)) return found
+  if (!found.exists) return { ...found, readAsId: 'nothing' }
+  const name = ref.kind === 'container' ? ref.ref.replace(/^\//, '') : ref.ref
+  if (found.name === name) return { ...found, readAsId: 'name' }
+  return ref.kind === 'network' && found.id !== ref.ref ? { ...found, readAsId: 'prefix' } : found
 }
 
 function projectOf (labels: Record<string, string> | null | undefined): string | null {

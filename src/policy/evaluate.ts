@@ -8,6 +8,9 @@ import { offerElevation } from './elevation-hint.js'
 import type { Grant } from './grant.js'
 import { wireRefusal } from './wire-refusal.js'
 import { ungrantedNeeds } from './project-grants.js'
+import { idLikeNameRefusal, readAsIdRefusal } from './id-like.js'
+import { inheritedReach } from './inherited-reach.js'
+import { pruneScope } from './prune-scope.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -77,6 +80,9 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     return denied('BAD_BODY', `${action}: the request body is ${describeBodyProblem(req.bodyProblem)}` +
       (req.bodyProblemDetail !== undefined ? ` (${req.bodyProblemDetail})` : ''), facts)
   }
+  if (req.idLikeName !== undefined) return idLikeNameRefusal(action, req.idLikeName)
+  const ambiguous = readAsIdRefusal(action, resources)
+  if (ambiguous !== null) return ambiguous
 
   if (req.unknownParameters !== undefined && req.unknownParameters.length > 0) {
     return denied('UNKNOWN_PARAMETER', `${action}: portcullis does not know the query parameter(s) ${req.unknownParameters.join(', ')} ` +
@@ -88,7 +94,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   }
 
   // What anonymous callers may do, everyone may: an identity never makes a caller weaker.
-  const openToAll = policy.anonymous.matches(action) && req.escapes.length === 0 && req.labelProject === undefined && req.target === undefined && req.grantNeeds === undefined
+  const openToAll = policy.anonymous.matches(action) && req.escapes.length === 0 && req.labelProject === undefined && req.target === undefined && req.grantNeeds === undefined && req.prune === undefined
   if (identity.user === null) {
     if (openToAll) return allowed(action, null, null, 'allowed to anonymous callers')
     return denied('ANONYMOUS', `anonymous callers may not ${action}. ${TOKEN_HINT}`, facts)
@@ -103,7 +109,12 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   // Which project is the call judged in?
   let project: string | null | undefined
   let subject = ''
-  if (req.labelProject !== undefined) {
+  if (req.prune !== undefined) {
+    const scope = pruneScope(policy, action, req.prune, memberships)
+    if ('refusal' in scope) return scope.refusal
+    project = scope.project
+    subject = scope.subject
+  } else if (req.labelProject !== undefined) {
     if (req.labelProject === null || req.labelProject === '') {
       return denied('NO_PROJECT_LABEL', `${action} must name its project: add --label ${PROJECT_LABEL}=<project>` +
         projectHint(memberships), facts)
@@ -198,6 +209,10 @@ function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resou
   if (req.escapes.length > 0 && !role.unsafe) {
     const asked = req.escapes.map((e) => `${e.setting} (${e.detail})`).join(', ')
     return fail('UNSAFE_REQUIRED', `${action} reaches the host: ${asked}. Only unsafe roles may; role ${role.name} is not. Remove these settings or ask an admin`)
+  }
+  const inherited = role.unsafe ? null : inheritedReach(action, resources)
+  if (inherited !== null) {
+    return fail('UNSAFE_REQUIRED', `${inherited}. Only unsafe roles may; role ${role.name} is not. Use an object without these settings or ask an admin`)
   }
 
   if (ungranted.length > 0 && !role.unsafe) {
