@@ -9,6 +9,8 @@ import { decide, TOKEN_HINT } from '../policy/evaluate.js'
 import type { Grant } from '../policy/grant.js'
 import type { PolicySource } from '../policy/source.js'
 import type { ResourceResolver } from '../docker/resolver.js'
+import type { OwnershipRegistry } from '../ownership/registry.js'
+import { trackResponse } from '../ownership/track.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
 import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
@@ -19,6 +21,8 @@ export interface AuthorizerOptions {
   pluginName: string
   /** The user's active elevation grants at `now` (epoch ms), from the request service; unset: no grant counts. */
   grantsFor?: (user: string, now: number) => readonly Grant[]
+  /** Records who owns what an allowed create made, before the daemon may answer it (src/ownership). */
+  owners?: OwnershipRegistry
 }
 
 export class Authorizer {
@@ -51,7 +55,7 @@ export class Authorizer {
         decision: decision.allow ? 'allow' : 'deny',
         reason: decision.reason,
         code: decision.code,
-        fields: auditFields(facts, identity, decision)
+        fields: auditFields(facts, identity, decision, resources)
       })
       seq = record.seq
     } catch (err) {
@@ -82,6 +86,14 @@ export class Authorizer {
    */
   async authorizeResponse (req: AuthZRequest): Promise<AuthZResponse> {
     const reqSeq = this.pending.take(req)
+    if (this.options.owners !== undefined) {
+      try {
+        await trackResponse(this.options.owners, req, readRequest(req), this.logger)
+      } catch (err) {
+        // The object exists but belongs to no project: its creator loses it, nobody else gains it.
+        this.logger.error({ err, uri: req.RequestUri }, 'could not record who owns a new object; it belongs to no project')
+      }
+    }
     this.audit.append({
       kind: 'response',
       reqSeq,
@@ -148,8 +160,9 @@ export class Authorizer {
 }
 
 /** The request's own audit fields, plus what the decision and the identity add (bridge session, grant, first role). */
-function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision): Record<string, unknown> | null {
+function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision, resources: ResourceFacts | undefined): Record<string, unknown> | null {
   const extra: Record<string, unknown> = {}
+  if (resources?.target?.projectSource !== undefined) extra.projectSource = resources.target.projectSource
   if (identity?.session !== undefined) extra.session = identity.session
   if (decision.grant !== undefined) extra.grant = decision.grant
   if (decision.firstRole !== undefined) extra.firstRole = decision.firstRole

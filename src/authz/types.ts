@@ -89,6 +89,11 @@ export interface ResolvedResource {
   containerId?: string
   /** The object's own name (plugins: `name:tag`). */
   name?: string
+  /** Images (inspected for image.remove only): every name and digest reference the image has. */
+  repoTags?: string[]
+  repoDigests?: string[]
+  /** Containers, networks, volumes: where `project` came from (the ownership registry, or nowhere). */
+  projectSource?: 'registry' | 'unregistered'
 }
 
 export interface ResourceFacts {

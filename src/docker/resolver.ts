@@ -8,9 +8,14 @@ import type { RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, Resou
 import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
 import { EventWatcher } from './events.js'
+import { inspectImage } from './image-lookup.js'
+import type { OwnershipRegistry } from '../ownership/registry.js'
+import { trackEvent } from '../ownership/track.js'
 
 const PROJECT_LABEL = 'portcullis.project'
 const FULL_ID = /^[0-9a-f]{64}$/
+/** How long a call waits for the first start's adoption of existing objects before it is refused. */
+const ADOPTION_WAIT_MS = 30_000
 
 interface Inspected {
   Id?: string
@@ -18,6 +23,7 @@ interface Inspected {
   Name?: string
   ContainerID?: string
   Labels?: Record<string, string> | null
+  CreatedAt?: string
   Config?: { Labels?: Record<string, string> | null }
 }
 
@@ -37,25 +43,65 @@ export class ResourceResolver {
   private readonly maxEntries: number
   /** Bumped by every event; an answer fetched across an event is not kept by name. */
   private generation = 0
+  /** Where projects come from once set (serve.ts): the registry, never an object's label. */
+  private owners: { registry: OwnershipRegistry, adopting: () => Promise<void> | null } | undefined
+  private readonly volumeCreatedAt = new WeakMap<ResolvedResource, string>()
 
   constructor (private readonly docker: DockerClient, private readonly options: ResolverOptions) {
     this.nameTtlMs = options.nameTtlMs ?? 30_000
     this.maxEntries = options.maxEntries ?? 20_000
-    this.events = new EventWatcher(docker, options.logger, (kind) => this.forgetNames(kind))
+    this.events = new EventWatcher(docker, options.logger, (kind, event) => {
+      this.forgetNames(kind)
+      if (event !== undefined && this.owners !== undefined) {
+        trackEvent(this.owners.registry, event).catch((err: unknown) => options.logger.error({ err }, 'could not drop a removed object from the ownership registry'))
+      }
+    })
+  }
+
+  /** From now on an object's project is the registry's answer; look-ups wait for an adoption under way (first start). */
+  useOwnership (registry: OwnershipRegistry, adopting: () => Promise<void> | null): void {
+    this.owners = { registry, adopting }
   }
 
   start (): void { this.events.start() }
   stop (): void { this.events.stop() }
 
   async resolve (req: RequestFacts): Promise<ResourceFacts> {
+    const adopting = this.owners?.adopting() ?? null
+    if (adopting !== null && (req.target !== undefined || req.references.length > 0)) await waitFor(adopting, ADOPTION_WAIT_MS)
     const [target, ...references] = await Promise.all([
-      req.target === undefined ? undefined : this.lookup(req.target),
+      req.target === undefined ? undefined : req.action === 'image.remove' && req.target.kind === 'image' ? inspectImage(this.docker, req.target) : this.lookup(req.target),
       ...req.references.map((ref) => this.lookup(ref))
     ])
     return { target, references: references as ResolvedResource[] }
   }
 
-  lookup (ref: ResourceRef): Promise<ResolvedResource> {
+  async lookup (ref: ResourceRef): Promise<ResolvedResource> {
+    return this.owned(await this.lookupLabelled(ref))
+  }
+
+  /** The registry's project for the object, whatever its label says; unchanged without a registry. */
+  private owned (value: ResolvedResource): ResolvedResource {
+    if (this.owners === undefined || !value.exists) return value
+    const registry = this.owners.registry
+    let entry
+    switch (value.ref.kind) {
+      case 'container': entry = value.id === undefined ? undefined : registry.get('container', value.id); break
+      case 'exec': entry = value.containerId === undefined ? undefined : registry.get('container', value.containerId); break
+      case 'network': entry = value.id === undefined ? undefined : registry.get('network', value.id); break
+      case 'volume': {
+        entry = value.name === undefined ? undefined : registry.get('volume', value.name)
+        const createdAt = this.volumeCreatedAt.get(value)
+        // A volume of the same name made after the recorded one is another volume.
+        if (entry?.createdAt !== undefined && createdAt !== undefined && entry.createdAt !== createdAt) entry = undefined
+        break
+      }
+      default: return value
+    }
+    return { ...value, project: entry?.project ?? null, projectSource: entry === undefined ? 'unregistered' : 'registry' }
+  }
+
+  private lookupLabelled (ref: ResourceRef): Promise<ResolvedResource> {
     if (ref.kind === 'image') return Promise.resolve({ ref, exists: true, project: null })
     const key = `${ref.kind}:${ref.ref}`
     const known = FULL_ID.test(ref.ref) ? this.byId.get(key) : this.fresh(key)
@@ -122,7 +168,9 @@ export class ResourceResolver {
       case 'network': {
         const found = await this.get(ref, `/${ref.kind}s/${id}`)
         if (found === null) return { ref, exists: false, project: null }
-        return { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels) }
+        const value: ResolvedResource = { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels) }
+        if (typeof found.CreatedAt === 'string') this.volumeCreatedAt.set(value, found.CreatedAt)
+        return value
       }
       case 'plugin': {
         const found = await this.get(ref, `/plugins/${id}/json`)
@@ -153,4 +201,14 @@ export class ResourceResolver {
 function projectOf (labels: Record<string, string> | null | undefined): string | null {
   const project = labels?.[PROJECT_LABEL]
   return typeof project === 'string' && project !== '' ? project : null
+}
+
+function waitFor (ready: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    ready,
+    new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('the ownership registry is still adopting existing objects (first start); try again shortly')), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
 }

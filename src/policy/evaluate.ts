@@ -6,6 +6,7 @@ import type { CompiledPolicy, CompiledRole, Membership } from './compile.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
 import type { Grant } from './grant.js'
+import { imageScope, joinImageProject } from './image-scope.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -22,7 +23,9 @@ export interface DecideOptions {
 /** What portcullis's own lookups may do: read-only, and nothing that needs another lookup. */
 const INTERNAL_ACTIONS = new Set([
   'container.list', 'container.inspect', 'exec.inspect', 'volume.inspect', 'network.inspect', 'plugin.inspect',
-  'system.ping', 'system.version', 'system.events'
+  'system.ping', 'system.version', 'system.events',
+  // Adopting existing objects at the first start (src/ownership/adopt.ts) and judging image removal by every tag.
+  'network.list', 'volume.list', 'image.inspect'
 ])
 
 /** What the SSH bridge's session grants may do: run the session's exec and nothing else. */
@@ -105,6 +108,11 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     project = resources.target.project
     subject = `${describe(resources.target)}`
   }
+  // Image repositories belong to the projects whose `images` patterns match them.
+  let unowned: string | undefined
+  const images = imageScope(policy.images, action, req, resources.target)
+  if ('refusal' in images) return denied(images.code, images.refusal, facts)
+  if (images.project !== undefined) ({ project, subject, unowned } = joinImageProject(project, subject, images, action))
 
   // The roles that may answer: the project's role and any global role; for calls outside every project, all of them.
   let candidates: readonly Candidate[]
@@ -116,7 +124,9 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   } else if (project === null) {
     candidates = memberships.filter((m) => m.project === null)
     if (candidates.length === 0) {
-      return denied('UNOWNED_RESOURCE', `${subject} has no ${PROJECT_LABEL} label, so only global roles may act on it`, facts)
+      return denied('UNOWNED_RESOURCE', unowned ?? (resources.target?.projectSource === 'unregistered'
+        ? `${subject} was not created through portcullis, so it belongs to no project whatever its ${PROJECT_LABEL} label says; only global roles may act on it`
+        : `${subject} has no ${PROJECT_LABEL} label, so only global roles may act on it`), facts)
     }
   } else {
     candidates = memberships.filter((m) => m.project === project || m.project === null)

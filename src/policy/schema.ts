@@ -143,7 +143,28 @@ export const POLICY_SCHEMA = {
             additionalProperties: false,
             description: 'Overrides of the top level `elevation` for requests in this project.',
             properties: elevationSettings
+          },
+          images: {
+            type: 'array',
+            items: { type: 'string', pattern: '^[a-z0-9*][a-z0-9*._:/\\[\\]-]*$' },
+            description: 'Image repositories this project owns, as globs over normalized names (`payments/*` is `docker.io/payments/*`, ' +
+              '`registry.example.com/payments/*`; tag and digest are not part of the name; `*` also matches `/`). Tag, push, remove, ' +
+              'import, commit and build targets are judged in the owning project; a name no project matches (or several do) needs a global role. ' +
+              'When no project sets `images`, images belong to no project and `policy validate` warns.'
           }
+        }
+      }
+    },
+    images: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Where images may come from.',
+      properties: {
+        registries: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]+)?$|^\\[[0-9A-Fa-f:]+\\](:[0-9]+)?$' },
+          description: 'When set, `docker pull` (`fromImage`) and `docker create`/`run` of a repository name (not an image ID) are refused unless the ' +
+            'name\'s registry is listed (`docker.io` is Docker Hub, also for `busybox`). A build\'s `FROM` pulls happen inside the daemon and are not judged.'
         }
       }
     },
