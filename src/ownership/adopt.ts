@@ -78,16 +78,26 @@ export async function adoptExisting (registry: OwnershipRegistry, docker: Docker
   logger.info({ adopted: count, inherited: inherited.length }, 'adopted the project labels of existing objects')
 }
 
-/** Adopts at the first start, trying until the daemon answers (portcullis may start before dockerd). */
+/** Drops the entries of objects removed while portcullis was not running (or not following the event feed). */
+export async function reconcile (registry: OwnershipRegistry, docker: DockerClient, logger: Logger): Promise<void> {
+  const recorded = { container: registry.idsOf('container'), network: registry.idsOf('network'), volume: registry.idsOf('volume') }
+  const containers = new Set((await list<{ Id?: string }>(docker, '/containers/json?all=1')).map((c) => c.Id ?? ''))
+  const networks = new Set((await list<{ Id?: string }>(docker, '/networks')).map((n) => n.Id ?? ''))
+  const volumes = new Set(((await getJson(docker, '/volumes') as { Volumes?: Array<{ Name?: string }> | null }).Volumes ?? []).map((v) => v.Name ?? ''))
+  const dropped = await registry.keepOnly('container', recorded.container, containers) +
+    await registry.keepOnly('network', recorded.network, networks) +
+    await registry.keepOnly('volume', recorded.volume, volumes)
+  if (dropped > 0) logger.info({ dropped }, 'dropped the ownership of objects removed while portcullis was not watching')
+}
+
+/** Adopts at the first start (then, every start, drops what was removed meanwhile), trying until the daemon answers (portcullis may start before dockerd). */
 export class Adoption {
   private current: Promise<void> | null = null
   private done = false
   private stopped = false
   private timer: NodeJS.Timeout | undefined
 
-  constructor (private readonly registry: OwnershipRegistry, private readonly docker: DockerClient, private readonly audit: AuditStore, private readonly logger: Logger) {
-    this.done = registry.adopted
-  }
+  constructor (private readonly registry: OwnershipRegistry, private readonly docker: DockerClient, private readonly audit: AuditStore, private readonly logger: Logger) {}
 
   /** The attempt under way, if any: look-ups wait for it. None while the daemon cannot be reached (look-ups fail then anyway). */
   get inFlight (): Promise<void> | null {
@@ -96,7 +106,8 @@ export class Adoption {
 
   start (delay = 250): void {
     if (this.done || this.stopped) return
-    this.current = adoptExisting(this.registry, this.docker, this.audit, this.logger).then(() => {
+    this.current = adoptExisting(this.registry, this.docker, this.audit, this.logger).then(async () => {
+      await reconcile(this.registry, this.docker, this.logger)
       this.done = true
       this.current = null
     }, (err: unknown) => {

@@ -84,12 +84,19 @@ export class OwnershipRegistry {
     await this.db.del(entryKey(kind, id))
   }
 
-  /** Drops every entry of `kind` whose object is not in `existing` (after the event feed was down). */
-  async keepOnly (kind: OwnedKind, existing: ReadonlySet<string>): Promise<number> {
+  /** The IDs (volumes: names) of `kind` recorded now. */
+  idsOf (kind: OwnedKind): string[] {
+    const prefix = `${kind}:`
+    return [...this.entries.keys()].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length))
+  }
+
+  /**
+   * Drops the entries among `recorded` (taken before the daemon was asked) whose object is not in `existing`:
+   * what was removed while portcullis was not following events. Entries made since are not touched.
+   */
+  async keepOnly (kind: OwnedKind, recorded: readonly string[], existing: ReadonlySet<string>): Promise<number> {
     let dropped = 0
-    for (const key of [...this.entries.keys()]) {
-      if (!key.startsWith(`${kind}:`)) continue
-      const id = key.slice(kind.length + 1)
+    for (const id of recorded) {
       if (existing.has(id)) continue
       await this.forget(kind, id)
       dropped++

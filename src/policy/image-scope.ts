@@ -36,6 +36,7 @@ export function imageScope (rules: ImageRules, action: string, req: RequestFacts
         'push the image to a registry and pull it, or ask a global admin to load it'
     }
   }
+  if (action === 'image.pull') return pullScope(rules, req)
   const find = WRITES[action]
   if (find === undefined) return {}
   const names = find(req, target)
@@ -65,6 +66,29 @@ export function imageScope (rules: ImageRules, action: string, req: RequestFacts
     ? `matches the images patterns of several projects (${key.slice(1)})`
     : 'matches no project\'s images pattern'
   return { project: null, subject, unowned: `${subject} ${why}, so only global roles may ${action} it; use a repository under one of your projects' images patterns` }
+}
+
+/**
+ * A pull writes the local tags of the repository it names: pulling `payments/app:1` from Docker Hub replaces a
+ * `payments/app:1` that payments built here. So a repository a project owns is pulled only by its members; one
+ * nobody owns (public base images) by anyone whose role allows image.pull, as before.
+ */
+function pullScope (rules: ImageRules, req: RequestFacts): ImageScope {
+  const projects = new Set<string>()
+  const repositories: string[] = []
+  for (const name of nonEmpty(req.query.fromImage)) {
+    const parsed = parseImageReference(name)
+    if ('error' in parsed) return { code: 'IMAGE_NAME', refusal: `image.pull: ${parsed.error}; portcullis judges image names as dockerd reads them and refuses what it cannot read` }
+    const owner = rules.ownerOf(parsed.repository)
+    if (owner.project === null && owner.matches.length === 0) continue
+    projects.add(owner.project ?? '')
+    repositories.push(parsed.repository)
+  }
+  if (projects.size === 0) return {}
+  const subject = `repository ${repositories.join(', ')}`
+  const [only] = projects
+  if (projects.size === 1 && only !== undefined && only !== '') return { project: only, subject }
+  return { project: null, subject, unowned: `${subject} matches the images patterns of several projects, so only global roles may pull it` }
 }
 
 /** Combines the project of the call's container (commit) with its image repository's project. */

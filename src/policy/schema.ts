@@ -124,7 +124,7 @@ export const POLICY_SCHEMA = {
     },
     projects: {
       type: 'object',
-      description: 'Projects own containers, volumes and networks through the label `portcullis.project`.',
+      description: 'Projects own the containers, volumes and networks portcullis let them create (`--label portcullis.project=<name>`), and images by repository name (`images`).',
       propertyNames: name,
       additionalProperties: {
         type: 'object',
@@ -172,7 +172,7 @@ export const POLICY_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       default: { members: {} },
-      description: 'Roles held across every project, and the only roles that may act on objects with no project label.',
+      description: 'Roles held across every project, and the only roles that may act on objects of no project.',
       properties: {
         members: { type: 'object', propertyNames: name, additionalProperties: { type: 'string' }, default: {} }
       }

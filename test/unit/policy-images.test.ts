@@ -105,3 +105,14 @@ describe('registries', () => {
     expect(decide(open, as('alice'), request('image.tag', { repo: ['web/site'] }), none, options)).toMatchObject({ allow: true })
   })
 })
+
+describe('a pull writes local tags of the repository it names', () => {
+  it('a repository a project owns is pulled by its members only', () => {
+    expect(decide(policy, as('alice'), request('image.pull', { fromImage: ['payments/app'], tag: ['1'] }), none, options)).toMatchObject({ allow: true, project: 'payments' })
+    const d = decide(policy, as('alice'), request('image.pull', { fromImage: ['web/site'] }), none, options)
+    expect(d).toMatchObject({ allow: false, code: 'NOT_MEMBER', project: 'web' })
+  })
+  it('a repository nobody owns (a public base image) is pulled by anyone whose role allows image.pull', () => {
+    expect(decide(policy, as('bob'), request('image.pull', { fromImage: ['alpine'], tag: ['3'] }), none, options)).toMatchObject({ allow: true })
+  })
+})
