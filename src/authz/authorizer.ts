@@ -120,6 +120,11 @@ export class Authorizer {
     }
   }
 
+  /** A container's project as the policy sees it (the ownership registry); undefined when there is no registry. */
+  containerProject (id: string): string | null | undefined {
+    return this.options.owners === undefined ? undefined : this.options.owners.get('container', id)?.project ?? null
+  }
+
   private grantsOf (identity: Identity): readonly Grant[] {
     if (identity.user === null || this.options.grantsFor === undefined) return []
     return this.options.grantsFor(identity.user, Date.now())

@@ -2,10 +2,16 @@
 // create portcullis allowed (never from a label the daemon copied from an image), and images belong to projects
 // by repository name (examples/policy.json: payments/*, web/*; images.registries).
 import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expectDenied, expectOk, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
-import { decisions, headSeq, type Record as AuditRecord } from '../helpers/audit.js'
+import {
+  createDocker, deniedMessage, dockerdPaths, expectDenied, expectOk, importBusyboxImage, portcullisCliOk, removeDirSync, startDockerd,
+  startPortcullis, startStack, TEST_IMAGE, type Dockerd, type Portcullis, type Stack
+} from '../helpers/index.js'
+import { auditRecords, decisions, headSeq, type Record as AuditRecord } from '../helpers/audit.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 let stack: Stack
@@ -179,4 +185,63 @@ describe('class 10: images belong to projects by repository name', () => {
     const create = await refusal(since, 'alice', 'REGISTRY_NOT_ALLOWED')
     expect(create.action).toBe('container.create')
   })
+})
+
+describe('the first start adopts what existed before, except labels that may be an image\'s', () => {
+  const cleanups: Array<() => Promise<void>> = []
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {})
+  })
+
+  it('adopts a container\'s and a volume\'s own label once, leaves a container whose label equals its image\'s unowned, and records both', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-adopt-'))
+    cleanups.push(async () => removeDirSync(dir))
+    const dockerdDir = path.join(dir, 'dockerd')
+    await mkdir(dockerdDir)
+    // Before the plugin is enabled: the daemon takes every call.
+    let dockerd: Dockerd = await startDockerd({ dir: dockerdDir })
+    const bare = createDocker({ socket: dockerd.socket, configRoot: path.join(dir, 'bare-config') })
+    await importBusyboxImage(bare)
+    expectOk(await bare(['build', '-t', 'payments/base:1', '-'], { input: `FROM ${TEST_IMAGE}\nLABEL portcullis.project=payments\n` }))
+    expectOk(await bare(['create', '--name', 'old-own', '--label', 'portcullis.project=payments', TEST_IMAGE, 'sleep', '600']))
+    expectOk(await bare(['create', '--name', 'old-inherited', 'payments/base:1', 'sleep', '600']))
+    expectOk(await bare(['volume', 'create', '--label', 'portcullis.project=payments', 'old-vol']))
+    await dockerd.stop()
+
+    const keysDir = path.join(dir, 'keys')
+    const policyFile = path.join(dir, 'policy.json')
+    await writeFile(policyFile, JSON.stringify(policy))
+    await portcullisCliOk(['keys', 'init', '--keys', keysDir])
+    const tokens: Record<string, string> = {}
+    for (const user of ['alice', 'ops']) {
+      tokens[user] = (await portcullisCliOk(['token', 'issue', '--keys', keysDir, '--user', user, '--ttl', '1h'])).trim().split('\n').pop()!.trim()
+    }
+    const plugin: Portcullis = await startPortcullis({ dir: path.join(dir, 'plugin'), policyFile, keysDir, dockerSocket: dockerdPaths(dockerdDir).socket })
+    cleanups.push(async () => await plugin.stop())
+    dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugin: plugin.name })
+    cleanups.push(async () => await dockerd.stop())
+    const docker = createDocker({ socket: dockerd.socket, configRoot: path.join(dir, 'config') })
+    const as = (user: string, args: string[]): ReturnType<typeof docker> => docker(args, { token: tokens[user]! })
+
+    expectOk(await as('alice', ['start', 'old-own']))
+    expectOk(await as('alice', ['run', '--rm', '--network', 'none', '--label', 'portcullis.project=payments', '-v', 'old-vol:/data', TEST_IMAGE, 'true']))
+    const refused = await as('alice', ['start', 'old-inherited'])
+    expect(deniedMessage(refused, plugin.name)).toMatch(/was not created through portcullis, so it belongs to no project/)
+    expectOk(await as('ops', ['start', 'old-inherited']))
+
+    const adoption = (await auditRecords(plugin)).filter((r) => r.kind === 'system' && r.action === 'ownership.adopt')
+    expect(adoption).toHaveLength(1)
+    expect(adoption[0]!.fields).toMatchObject({
+      containers: ['old-own=payments'],
+      volumes: ['old-vol=payments'],
+      inheritedLabel: ['old-inherited=payments']
+    })
+    const [denial] = (await auditRecords(plugin)).filter((r) => r.kind === 'decision' && r.user === 'alice' && r.code === 'UNOWNED_RESOURCE')
+    expect(denial).toMatchObject({ action: 'container.start', decision: 'deny' })
+
+    // A restart does not adopt again.
+    await plugin.restart()
+    expectOk(await as('alice', ['stop', '-t', '0', 'old-own']))
+    expect((await auditRecords(plugin)).filter((r) => r.kind === 'system' && r.action === 'ownership.adopt')).toHaveLength(1)
+  }, 240_000)
 })
