@@ -21,7 +21,7 @@ export class EventWatcher {
   private retryTimer: NodeJS.Timeout | undefined
   private current: { destroy: () => void } | undefined
 
-  constructor (private readonly docker: DockerClient, private readonly logger: Logger, private readonly onChange: (kind: ResourceKind | 'all', event?: DaemonEvent) => void) {}
+  constructor (private readonly docker: DockerClient, private readonly logger: Logger, private readonly onChange: (kind: ResourceKind | 'all', event?: DaemonEvent) => void, private readonly onConnect?: () => void) {}
 
   start (): void {
     this.stopped = false
@@ -46,6 +46,7 @@ export class EventWatcher {
       }
       this.current = res
       this.connected = true
+      this.onConnect?.()
       this.logger.debug('following the daemon event feed')
       let buffered = ''
       res.setEncoding('utf8')

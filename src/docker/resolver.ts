@@ -9,6 +9,7 @@ import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
 import { EventWatcher } from './events.js'
 import { inspectImage } from './image-lookup.js'
+import { reconcile } from '../ownership/adopt.js'
 import type { OwnershipRegistry } from '../ownership/registry.js'
 import { trackEvent } from '../ownership/track.js'
 
@@ -46,15 +47,26 @@ export class ResourceResolver {
   /** Where projects come from once set (serve.ts): the registry, never an object's label. */
   private owners: { registry: OwnershipRegistry, adopting: () => Promise<void> | null } | undefined
   private readonly volumeCreatedAt = new WeakMap<ResolvedResource, string>()
+  /** The event feed was lost since the last reconcile of the ownership registry. */
+  private missedEvents = false
 
   constructor (private readonly docker: DockerClient, private readonly options: ResolverOptions) {
     this.nameTtlMs = options.nameTtlMs ?? 30_000
     this.maxEntries = options.maxEntries ?? 20_000
     this.events = new EventWatcher(docker, options.logger, (kind, event) => {
       this.forgetNames(kind)
+      if (kind === 'all') this.missedEvents = true
       if (event !== undefined && this.owners !== undefined) {
         trackEvent(this.owners.registry, event).catch((err: unknown) => options.logger.error({ err }, 'could not drop a removed object from the ownership registry'))
       }
+    }, () => {
+      // Destroy events sent while the feed was down are lost: drop what is gone now (start-up does it too).
+      if (!this.missedEvents || this.owners === undefined) return
+      this.missedEvents = false
+      reconcile(this.owners.registry, docker, options.logger).catch((err: unknown) => {
+        this.missedEvents = true
+        options.logger.warn({ err }, 'could not reconcile the ownership registry after the event feed came back')
+      })
     })
   }
 
