@@ -20,6 +20,8 @@ import { GrantSessions } from './elevation/grant-sessions.js'
 import { createElevationApp, DEFAULT_ELEVATION_LISTEN, isLoopback, listenElevation, parseListen } from './elevation/http-api.js'
 import { ElevationService } from './elevation/service.js'
 import { ResourceResolver } from './docker/resolver.js'
+import { Adoption } from './ownership/adopt.js'
+import { OwnershipRegistry } from './ownership/registry.js'
 import { BridgeGrants } from './identity/bridge-grants.js'
 import { readKey, readTokenSettings } from './identity/keys.js'
 import { IdentityResolver } from './identity/resolve.js'
@@ -64,11 +66,16 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   const audit = await AuditStore.open(options.data, { logger })
   const auditKey = loadAuditSigningKey(options.keys, logger)
   const upkeep = auditKey === null ? null : new AuditUpkeep({ store: audit, key: auditKey, settings: () => policy.current.audit, logger })
+  const owners = await OwnershipRegistry.open(audit.db, logger)
+  // Adopting existing objects (first start only) needs the plugin serving: it starts once the socket listens.
+  const adoption = new Adoption(owners, docker, audit, logger)
+  resolver.useOwnership(owners, () => adoption.inFlight)
   const grants = new BridgeGrants()
   const elevation = await ElevationService.open({ audit, policy, logger })
   const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret, grants), resolver, audit, logger, {
     pluginName: options.pluginName,
-    grantsFor: (user, now) => elevation.activeGrants(user, now)
+    grantsFor: (user, now) => elevation.activeGrants(user, now),
+    owners
   })
 
   await audit.append({ kind: 'system', action: 'portcullis.start', reason: `portcullis ${VERSION} started with policy ${policy.path}`, fields: { policyDigest: policy.current.digest, pid: process.pid } })
@@ -110,6 +117,7 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   await listen(plugin, await prepared(options.socket, 0o755))
   chmodSync(options.socket, 0o660)
   resolver.start()
+  adoption.start()
   upkeep?.start()
 
   const grantSessions = new GrantSessions(elevation)
@@ -169,6 +177,7 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
       // Sessions end first, while the daemon and the plugin socket can still stop their processes and judge calls.
       await bridge?.close()
       resolver.stop()
+      adoption.stop()
       await shutdownPluginServer(plugin, options.socket)
       await closeServer(admin)
       if (elevationServer !== null) await closeServer(elevationServer)

@@ -11,6 +11,8 @@ import type { Grant } from '../policy/grant.js'
 import type { PolicySource } from '../policy/source.js'
 import { wireRefusal } from '../policy/wire-refusal.js'
 import type { ResourceResolver } from '../docker/resolver.js'
+import type { OwnershipRegistry } from '../ownership/registry.js'
+import { trackResponse } from '../ownership/track.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
 import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
@@ -21,6 +23,8 @@ export interface AuthorizerOptions {
   pluginName: string
   /** The user's active elevation grants at `now` (epoch ms), from the request service; unset: no grant counts. */
   grantsFor?: (user: string, now: number) => readonly Grant[]
+  /** Records who owns what an allowed create made, before the daemon may answer it (src/ownership). */
+  owners?: OwnershipRegistry
 }
 
 export class Authorizer {
@@ -39,7 +43,7 @@ export class Authorizer {
     const { decision, identity, facts, resources } = await this.judge(req)
     let seq: number
     try {
-      const bounded = boundDecision(req.RequestUri ?? null, decision.reason, auditFields(facts, identity, decision))
+      const bounded = boundDecision(req.RequestUri ?? null, decision.reason, auditFields(facts, identity, decision, resources))
       const record = await this.audit.append({
         kind: 'decision',
         user: identity?.user ?? null,
@@ -85,6 +89,14 @@ export class Authorizer {
    */
   async authorizeResponse (req: AuthZRequest): Promise<AuthZResponse> {
     const reqSeq = this.pending.take(req)
+    if (this.options.owners !== undefined) {
+      try {
+        await trackResponse(this.options.owners, req, readRequest(req), this.logger)
+      } catch (err) {
+        // The object exists but belongs to no project: its creator loses it, nobody else gains it.
+        this.logger.error({ err, uri: req.RequestUri }, 'could not record who owns a new object; it belongs to no project')
+      }
+    }
     this.audit.append({
       kind: 'response',
       reqSeq,
@@ -109,6 +121,11 @@ export class Authorizer {
       facts,
       resources
     }
+  }
+
+  /** A container's project as the policy sees it (the ownership registry); undefined when there is no registry. */
+  containerProject (id: string): string | null | undefined {
+    return this.options.owners === undefined ? undefined : this.options.owners.get('container', id)?.project ?? null
   }
 
   private grantsOf (identity: Identity): readonly Grant[] {
@@ -152,8 +169,9 @@ export class Authorizer {
 }
 
 /** The request's own audit fields, plus what the decision and the identity add (bridge session, grant, first role). */
-function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision): Record<string, unknown> | null {
+function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision, resources: ResourceFacts | undefined): Record<string, unknown> | null {
   const extra: Record<string, unknown> = {}
+  if (resources?.target?.projectSource !== undefined) extra.projectSource = resources.target.projectSource
   if (identity?.session !== undefined) extra.session = identity.session
   if (decision.grant !== undefined) extra.grant = decision.grant
   if (decision.firstRole !== undefined) extra.firstRole = decision.firstRole

@@ -139,6 +139,11 @@ export interface ResolvedResource {
    * (`nothing`): the daemon could read it as another object's ID prefix by the time it acts, so it is refused.
    * `prefix`: a network found by an ID prefix, refused where a create keeps it for the daemon to look up at start. */
   readAsId?: 'name' | 'nothing' | 'prefix'
+  /** Images (inspected for image.remove only): every name and digest reference the image has. */
+  repoTags?: string[]
+  repoDigests?: string[]
+  /** Containers, networks, volumes: where `project` came from (the ownership registry, or nowhere). */
+  projectSource?: 'registry' | 'unregistered'
 }
 
 export interface ResourceFacts {

@@ -53,9 +53,15 @@ export class BridgeTargets {
         running: body.State?.Running === true,
         status: body.State?.Status ?? 'unknown',
         image: body.Config?.Image ?? '',
-        project: body.Config?.Labels?.[PROJECT_LABEL] ?? null
+        project: this.projectOf(body.Id, body.Config?.Labels)
       }
     }
+  }
+
+  /** The registry's project (a label proves nothing: builder containers carry their image's). */
+  private projectOf (id: string, labels: Record<string, string> | null | undefined): string | null {
+    const owned = this.authorizer.containerProject(id)
+    return owned !== undefined ? owned : labels?.[PROJECT_LABEL] ?? null
   }
 
   /** The policy's answer for this identity creating this exec in this container; nothing is recorded. */
@@ -73,7 +79,7 @@ export class BridgeTargets {
       const decision = await this.judge(identity, c.Id, body)
       if (!decision.allow) return
       entries.push({
-        project: c.Labels?.[PROJECT_LABEL] ?? '(no project)',
+        project: this.projectOf(c.Id, c.Labels) ?? '(no project)',
         name: (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''),
         id: c.Id,
         image: c.Image ?? '',

@@ -1,3 +1,4 @@
+import { imageRuleWarnings } from '../images/rules.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
 import { loadPolicyFile } from '../policy/source.js'
 import { KNOWN_ACTIONS } from '../routes/table.js'
@@ -13,6 +14,7 @@ export const policyValidateCommand = defineCommand({
   help: { '--config FILE': `the policy (default ${DEFAULTS.config})` },
   async run (values) {
     const policy = loadPolicyFile(values.config, KNOWN_ACTIONS)
+    for (const warning of imageRuleWarnings(policy.document.projects)) process.stderr.write(`warning: ${warning}\n`)
     process.stdout.write(`${values.config}: valid (${policy.roles.size} roles, ${policy.projects.size} projects, sha256 ${policy.digest.slice(0, 12)})\n`)
     return 0
   }

@@ -12,13 +12,16 @@ const WATCHED: Record<string, string[]> = {
   plugin: ['install', 'remove', 'enable', 'disable']
 }
 
+/** One line of the daemon's event feed (only the fields portcullis reads). */
+export interface DaemonEvent { Type?: unknown, Action?: unknown, Actor?: { ID?: unknown } }
+
 export class EventWatcher {
   connected = false
   private stopped = false
   private retryTimer: NodeJS.Timeout | undefined
   private current: { destroy: () => void } | undefined
 
-  constructor (private readonly docker: DockerClient, private readonly logger: Logger, private readonly onChange: (kind: ResourceKind | 'all') => void) {}
+  constructor (private readonly docker: DockerClient, private readonly logger: Logger, private readonly onChange: (kind: ResourceKind | 'all', event?: DaemonEvent) => void, private readonly onConnect?: () => void) {}
 
   start (): void {
     this.stopped = false
@@ -43,6 +46,7 @@ export class EventWatcher {
       }
       this.current = res
       this.connected = true
+      this.onConnect?.()
       this.logger.debug('following the daemon event feed')
       let buffered = ''
       res.setEncoding('utf8')
@@ -80,9 +84,9 @@ export class EventWatcher {
   private handle (line: string): void {
     if (line.trim() === '') return
     try {
-      const event = JSON.parse(line) as { Type?: string }
+      const event = JSON.parse(line) as DaemonEvent
       const kind = event.Type
-      if (kind !== undefined && kind in WATCHED) this.onChange(kind as ResourceKind)
+      if (typeof kind === 'string' && kind in WATCHED) this.onChange(kind as ResourceKind, event)
     } catch {
       this.onChange('all')
     }

@@ -13,9 +13,15 @@ import { EventWatcher } from './events.js'
 import { containerReach, networkReach, volumeReach } from './host-reach.js'
 import { networksToFind, STARTING_ACTIONS, type StoredNetworks } from './start-networks.js'
 import { readsBothWays } from '../request/object-names.js'
+import { inspectImage } from './image-lookup.js'
+import { reconcile } from '../ownership/adopt.js'
+import type { OwnershipRegistry } from '../ownership/registry.js'
+import { trackEvent } from '../ownership/track.js'
 
 const PROJECT_LABEL = 'portcullis.project'
 const FULL_ID = /^[0-9a-f]{64}$/
+/** How long a call waits for the first start's adoption of existing objects before it is refused. */
+const ADOPTION_WAIT_MS = 30_000
 
 interface Inspected {
   Id?: string
@@ -23,6 +29,7 @@ interface Inspected {
   Name?: string
   ContainerID?: string
   Labels?: Record<string, string> | null
+  CreatedAt?: string
   Config?: { Labels?: Record<string, string> | null }
   HostConfig?: unknown
   Mounts?: unknown
@@ -48,11 +55,35 @@ export class ResourceResolver {
   private readonly maxEntries: number
   /** Bumped by every event; an answer fetched across an event is not kept by name. */
   private generation = 0
+  /** Where projects come from once set (serve.ts): the registry, never an object's label. */
+  private owners: { registry: OwnershipRegistry, adopting: () => Promise<void> | null } | undefined
+  private readonly volumeCreatedAt = new WeakMap<ResolvedResource, string>()
+  /** The event feed was lost since the last reconcile of the ownership registry. */
+  private missedEvents = false
 
   constructor (private readonly docker: DockerClient, private readonly options: ResolverOptions) {
     this.nameTtlMs = options.nameTtlMs ?? 30_000
     this.maxEntries = options.maxEntries ?? 20_000
-    this.events = new EventWatcher(docker, options.logger, (kind) => this.forgetNames(kind))
+    this.events = new EventWatcher(docker, options.logger, (kind, event) => {
+      this.forgetNames(kind)
+      if (kind === 'all') this.missedEvents = true
+      if (event !== undefined && this.owners !== undefined) {
+        trackEvent(this.owners.registry, event).catch((err: unknown) => options.logger.error({ err }, 'could not drop a removed object from the ownership registry'))
+      }
+    }, () => {
+      // Destroy events sent while the feed was down are lost: drop what is gone now (start-up does it too).
+      if (!this.missedEvents || this.owners === undefined) return
+      this.missedEvents = false
+      reconcile(this.owners.registry, docker, options.logger).catch((err: unknown) => {
+        this.missedEvents = true
+        options.logger.warn({ err }, 'could not reconcile the ownership registry after the event feed came back')
+      })
+    })
+  }
+
+  /** From now on an object's project is the registry's answer; look-ups wait for an adoption under way (first start). */
+  useOwnership (registry: OwnershipRegistry, adopting: () => Promise<void> | null): void {
+    this.owners = { registry, adopting }
   }
 
   start (): void { this.events.start() }
@@ -60,8 +91,10 @@ export class ResourceResolver {
 
   /** `caller` (the user, '' for none) gets at most MAX_LOOKUPS_PER_CALLER look-ups at the daemon at a time. */
   async resolve (req: RequestFacts, caller = ''): Promise<ResourceFacts> {
+    const adopting = this.owners?.adopting() ?? null
+    if (adopting !== null && (req.target !== undefined || req.references.length > 0)) await waitFor(adopting, ADOPTION_WAIT_MS)
     const [target, ...references] = await Promise.all([
-      req.target === undefined ? undefined : this.lookup(req.target, caller),
+      req.target === undefined ? undefined : req.action === 'image.remove' && req.target.kind === 'image' ? inspectImage(this.docker, req.target) : this.lookup(req.target, caller),
       ...req.references.map((ref) => this.lookup(ref, caller))
     ])
     if (target?.exists === true && req.action !== null && STARTING_ACTIONS.has(req.action)) {
@@ -78,7 +111,32 @@ export class ResourceResolver {
   }
 
   /** Without a `caller` (portcullis's own nested look-ups) no per-caller limit applies. */
-  lookup (ref: ResourceRef, caller?: string): Promise<ResolvedResource> {
+  async lookup (ref: ResourceRef, caller?: string): Promise<ResolvedResource> {
+    return this.owned(await this.lookupLabelled(ref, caller))
+  }
+
+  /** The registry's project for the object, whatever its label says; unchanged without a registry. */
+  private owned (value: ResolvedResource): ResolvedResource {
+    if (this.owners === undefined || !value.exists) return value
+    const registry = this.owners.registry
+    let entry
+    switch (value.ref.kind) {
+      case 'container': entry = value.id === undefined ? undefined : registry.get('container', value.id); break
+      case 'exec': entry = value.containerId === undefined ? undefined : registry.get('container', value.containerId); break
+      case 'network': entry = value.id === undefined ? undefined : registry.get('network', value.id); break
+      case 'volume': {
+        entry = value.name === undefined ? undefined : registry.get('volume', value.name)
+        const createdAt = this.volumeCreatedAt.get(value)
+        // A volume of the same name made after the recorded one is another volume.
+        if (entry?.createdAt !== undefined && createdAt !== undefined && entry.createdAt !== createdAt) entry = undefined
+        break
+      }
+      default: return value
+    }
+    return { ...value, project: entry?.project ?? null, projectSource: entry === undefined ? 'unregistered' : 'registry' }
+  }
+
+  private lookupLabelled (ref: ResourceRef, caller?: string): Promise<ResolvedResource> {
     if (ref.kind === 'image') return Promise.resolve({ ref, exists: true, project: null })
     const key = `${ref.kind}:${ref.ref}`
     const known = FULL_ID.test(ref.ref) ? this.byId.get(key) : this.fresh(key)
@@ -153,7 +211,9 @@ export class ResourceResolver {
         const found = await this.get(ref, `/${ref.kind}s/${id}`)
         if (found === null) return idLike(ref, { ref, exists: false, project: null })
         const reach = ref.kind === 'volume' ? volumeReach(found.Options) : networkReach(found.Driver)
-        return idLike(ref, { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels), ...reachOf(reach) })
+        const value: ResolvedResource = idLike(ref, { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels), ...reachOf(reach) })
+        if (typeof found.CreatedAt === 'string') this.volumeCreatedAt.set(value, found.CreatedAt)
+        return value
       }
       case 'plugin': {
         const found = await this.get(ref, `/plugins/${id}/json`)
@@ -212,4 +272,14 @@ function idLike (ref: ResourceRef, found: ResolvedResource): ResolvedResource {
 function projectOf (labels: Record<string, string> | null | undefined): string | null {
   const project = labels?.[PROJECT_LABEL]
   return typeof project === 'string' && project !== '' ? project : null
+}
+
+function waitFor (ready: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    ready,
+    new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('the ownership registry is still adopting existing objects (first start); try again shortly')), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
 }

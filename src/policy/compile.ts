@@ -6,6 +6,7 @@ import AjvModule from 'ajv'
 import { POLICY_SCHEMA } from './schema.js'
 import { GlobSet } from './glob.js'
 import { durationMs } from './duration.js'
+import { compileImageRules, type ImageRules, type ImagesDocument } from '../images/rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
 
@@ -18,7 +19,8 @@ export interface PolicyDocument {
   version?: number
   anonymous?: { allow?: string[] }
   roles: Record<string, RoleDocument>
-  projects: Record<string, { description?: string, members: Record<string, string>, elevation?: ElevationDocument, grants?: ProjectGrantsDocument }>
+  projects: Record<string, { description?: string, members: Record<string, string>, elevation?: ElevationDocument, grants?: ProjectGrantsDocument, images?: string[] }>
+  images?: ImagesDocument
   global?: { members?: Record<string, string> }
   users?: Record<string, UserDocument>
   bridge?: BridgeDocument
@@ -110,6 +112,8 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly users: Readonly<Record<string, UserDocument>>
   readonly bridge: BridgeSettings
   readonly audit: AuditSettings
+  /** Image repositories by project and the registry allowlist (src/images/rules.ts). */
+  readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
   membershipsOf (user: string): readonly Membership[]
 }
@@ -186,6 +190,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     users,
     bridge: compileBridge(document.bridge ?? {}),
     audit: compileAudit(document.audit ?? {}),
+    images: compileImageRules(document.projects, document.images),
     membershipsOf,
     ...compileElevation(document, roles, projects, global, users)
   })

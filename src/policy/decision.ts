@@ -35,6 +35,8 @@ export const DENY_CODES = {
   CONTAINER_NOT_RUNNING: 'the SSH login names a container that is not running',
   BRIDGE_UNAVAILABLE: 'the SSH bridge could not reach the daemon or start the exec',
   RECORDING_FAILED: 'the SSH session could not be recorded, so it was refused or ended',
+  IMAGE_NAME: 'an image name the call writes, removes or pulls is not one dockerd would read as a name',
+  REGISTRY_NOT_ALLOWED: 'the image comes from a registry not in the policy\'s images.registries',
   INTERNAL_ERROR: 'portcullis failed while deciding; it fails closed',
   AUDIT_FAILED: 'the decision could not be recorded; it fails closed'
 } as const

@@ -11,6 +11,7 @@ import { ungrantedNeeds } from './project-grants.js'
 import { idLikeNameRefusal, readAsIdRefusal } from './id-like.js'
 import { inheritedReach } from './inherited-reach.js'
 import { pruneScope } from './prune-scope.js'
+import { imageScope, joinImageProject } from './image-scope.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -27,7 +28,9 @@ export interface DecideOptions {
 /** What portcullis's own lookups may do: read-only, and nothing that needs another lookup. */
 const INTERNAL_ACTIONS = new Set([
   'container.list', 'container.inspect', 'exec.inspect', 'volume.inspect', 'network.inspect', 'plugin.inspect',
-  'system.ping', 'system.version', 'system.events'
+  'system.ping', 'system.version', 'system.events',
+  // Adopting existing objects at the first start (src/ownership/adopt.ts) and judging image removal by every tag.
+  'network.list', 'volume.list', 'image.inspect'
 ])
 
 /** What the SSH bridge's session grants may do: run the session's exec and nothing else. */
@@ -136,6 +139,11 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
       subject = 'the network the build joins'
     }
   }
+  // Image repositories belong to the projects whose `images` patterns match them.
+  let unowned: string | undefined
+  const images = imageScope(policy.images, action, req, resources.target)
+  if ('refusal' in images) return denied(images.code, images.refusal, facts)
+  if (images.project !== undefined) ({ project, subject, unowned } = joinImageProject(project, subject, images, action))
 
   // Ports, log drivers and subnets the project's grants do not cover need an unsafe role.
   const ungranted = ungrantedNeeds(policy.document, project, req.grantNeeds)
@@ -150,7 +158,9 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   } else if (project === null) {
     candidates = memberships.filter((m) => m.project === null)
     if (candidates.length === 0) {
-      return denied('UNOWNED_RESOURCE', `${subject} has no ${PROJECT_LABEL} label, so only global roles may act on it`, facts)
+      return denied('UNOWNED_RESOURCE', unowned ?? (resources.target?.projectSource === 'unregistered'
+        ? `${subject} was not created through portcullis, so it belongs to no project whatever its ${PROJECT_LABEL} label says; only global roles may act on it`
+        : `${subject} has no ${PROJECT_LABEL} label, so only global roles may act on it`), facts)
     }
   } else {
     candidates = memberships.filter((m) => m.project === project || m.project === null)

@@ -161,7 +161,7 @@ export const POLICY_SCHEMA = {
     },
     projects: {
       type: 'object',
-      description: 'Projects own containers, volumes and networks through the label `portcullis.project`.',
+      description: 'Projects own the containers, volumes and networks portcullis let them create (`--label portcullis.project=<name>`), and images by repository name (`images`).',
       propertyNames: name,
       additionalProperties: {
         type: 'object',
@@ -181,7 +181,28 @@ export const POLICY_SCHEMA = {
             description: 'Overrides of the top level `elevation` for requests in this project.',
             properties: elevationSettings
           },
-          grants: projectGrants
+          grants: projectGrants,
+          images: {
+            type: 'array',
+            items: { type: 'string', pattern: '^[a-z0-9*][a-z0-9*._:/\\[\\]-]*$' },
+            description: 'Image repositories this project owns, as globs over normalized names (`payments/*` is `docker.io/payments/*`, ' +
+              '`registry.example.com/payments/*`; tag and digest are not part of the name; `*` also matches `/`). Tag, push, remove, ' +
+              'import, commit and build targets are judged in the owning project; a name no project matches (or several do) needs a global role. ' +
+              'When no project sets `images`, images belong to no project and `policy validate` warns.'
+          }
+        }
+      }
+    },
+    images: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Where images may come from.',
+      properties: {
+        registries: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]+)?$|^\\[[0-9A-Fa-f:]+\\](:[0-9]+)?$' },
+          description: 'When set, `docker pull` (`fromImage`) and `docker create`/`run` of a repository name (not an image ID) are refused unless the ' +
+            'name\'s registry is listed (`docker.io` is Docker Hub, also for `busybox`). A build\'s `FROM` pulls happen inside the daemon and are not judged.'
         }
       }
     },
@@ -189,7 +210,7 @@ export const POLICY_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       default: { members: {} },
-      description: 'Roles held across every project, and the only roles that may act on objects with no project label.',
+      description: 'Roles held across every project, and the only roles that may act on objects of no project.',
       properties: {
         members: { type: 'object', propertyNames: name, additionalProperties: { type: 'string' }, default: {} }
       }

@@ -1,0 +1,111 @@
+// Which project owns each container, network and volume that portcullis let someone create: the only source of
+// an object's project (labels are data users control: the daemon copies an image's labels into the containers
+// the classic builder makes). Kept beside the audit records in the same LevelDB, in a key space of its own
+// (`w!e!<kind>!<id>` → JSON), loaded into memory at start and written (fsync'd) before the daemon may answer
+// the create. The audit chain is the evidence; these entries are only the working state.
+
+import type { Logger } from 'pino'
+import type { AuditDb } from '../audit/level.js'
+import { parseJsonObject } from '../json-object.js'
+
+export type OwnedKind = 'container' | 'network' | 'volume'
+
+export interface Ownership {
+  project: string
+  /** Volumes: the daemon's CreatedAt, so a removed volume's entry never passes to a new volume of the same name. */
+  createdAt?: string
+  /** `create`: a create portcullis allowed; `adopted`: an object found at the first start (see adopt.ts). */
+  via: 'create' | 'adopted'
+}
+
+const ENTRY_PREFIX = 'w!e!'
+const ENTRY_RANGE = { gte: ENTRY_PREFIX, lt: 'w!e"' } as const // '"' follows '!'
+const ADOPTED_KEY = 'w!adopted'
+const KINDS: ReadonlySet<string> = new Set(['container', 'network', 'volume'])
+
+export const DEFAULT_MAX_OWNED = 200_000
+
+function entryKey (kind: OwnedKind, id: string): string {
+  return `${ENTRY_PREFIX}${kind}!${id}`
+}
+
+export class OwnershipRegistry {
+  private readonly entries = new Map<string, Ownership>()
+
+  private constructor (private readonly db: AuditDb, private readonly logger: Logger, readonly maxEntries: number, private adoptedMarker: boolean) {}
+
+  static async open (db: AuditDb, logger: Logger, maxEntries = DEFAULT_MAX_OWNED): Promise<OwnershipRegistry> {
+    let adopted = false
+    try {
+      adopted = (await db.get(ADOPTED_KEY)) !== undefined
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'LEVEL_NOT_FOUND') throw err
+    }
+    const registry = new OwnershipRegistry(db, logger, maxEntries, adopted)
+    for await (const [key, value] of db.iterator(ENTRY_RANGE)) {
+      const rest = key.slice(ENTRY_PREFIX.length)
+      const bang = rest.indexOf('!')
+      const kind = rest.slice(0, bang)
+      const parsed = parseJsonObject(value)
+      if (bang < 0 || !KINDS.has(kind) || parsed === null || typeof parsed.project !== 'string') {
+        logger.warn({ key }, 'ignoring an unreadable ownership entry (its object belongs to no project)')
+        continue
+      }
+      registry.entries.set(`${kind}:${rest.slice(bang + 1)}`, {
+        project: parsed.project,
+        via: parsed.via === 'adopted' ? 'adopted' : 'create',
+        ...(typeof parsed.createdAt === 'string' ? { createdAt: parsed.createdAt } : {})
+      })
+    }
+    return registry
+  }
+
+  get size (): number { return this.entries.size }
+  get adopted (): boolean { return this.adoptedMarker }
+
+  get (kind: OwnedKind, id: string): Ownership | undefined {
+    return this.entries.get(`${kind}:${id}`)
+  }
+
+  /** Resolves once the entry is on disk; false when the registry is full (the object then belongs to no project). */
+  async record (kind: OwnedKind, id: string, ownership: Ownership): Promise<boolean> {
+    const key = `${kind}:${id}`
+    if (!this.entries.has(key) && this.entries.size >= this.maxEntries) {
+      this.logger.error({ kind, id, max: this.maxEntries }, 'the ownership registry is full: this object belongs to no project (remove unused containers, networks and volumes)')
+      return false
+    }
+    await this.db.put(entryKey(kind, id), JSON.stringify(ownership), { sync: true })
+    this.entries.set(key, ownership)
+    return true
+  }
+
+  async forget (kind: OwnedKind, id: string): Promise<void> {
+    if (!this.entries.delete(`${kind}:${id}`)) return
+    await this.db.del(entryKey(kind, id))
+  }
+
+  /** The IDs (volumes: names) of `kind` recorded now. */
+  idsOf (kind: OwnedKind): string[] {
+    const prefix = `${kind}:`
+    return [...this.entries.keys()].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length))
+  }
+
+  /**
+   * Drops the entries among `recorded` (taken before the daemon was asked) whose object is not in `existing`:
+   * what was removed while portcullis was not following events. Entries made since are not touched.
+   */
+  async keepOnly (kind: OwnedKind, recorded: readonly string[], existing: ReadonlySet<string>): Promise<number> {
+    let dropped = 0
+    for (const id of recorded) {
+      if (existing.has(id)) continue
+      await this.forget(kind, id)
+      dropped++
+    }
+    return dropped
+  }
+
+  async markAdopted (): Promise<void> {
+    await this.db.put(ADOPTED_KEY, new Date().toISOString(), { sync: true })
+    this.adoptedMarker = true
+  }
+}
