@@ -11,6 +11,7 @@ import type { PolicySource } from '../policy/source.js'
 import type { ResourceResolver } from '../docker/resolver.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
+import { createdExecId, ExecCreators, withExecCreator } from './exec-creators.js'
 import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
 
 const ALLOW: AuthZResponse = Object.freeze({ Allow: true, Msg: '', Err: '' })
@@ -23,6 +24,8 @@ export interface AuthorizerOptions {
 
 export class Authorizer {
   private readonly pending = new ResponseCorrelator()
+  /** Who created each exec, so that exec start and resize are judged on it. */
+  readonly execCreators = new ExecCreators()
 
   constructor (
     private readonly policy: PolicySource,
@@ -82,6 +85,7 @@ export class Authorizer {
    */
   async authorizeResponse (req: AuthZRequest): Promise<AuthZResponse> {
     const reqSeq = this.pending.take(req)
+    this.rememberExecCreator(req)
     this.audit.append({
       kind: 'response',
       reqSeq,
@@ -100,11 +104,24 @@ export class Authorizer {
    */
   async preview (identity: Identity, req: AuthZRequest): Promise<{ decision: Decision, facts: RequestFacts, resources: ResourceFacts }> {
     const facts = readRequest(req)
-    const resources = facts.action !== null && facts.bodyProblem === undefined ? await this.resources.resolve(facts) : { references: [] }
+    const resources = facts.action !== null && facts.bodyProblem === undefined ? withExecCreator(await this.resources.resolve(facts), this.execCreators) : { references: [] }
     return {
       decision: decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker', grants: this.grantsOf(identity) }),
       facts,
       resources
+    }
+  }
+
+  /** An exec create we allowed was answered 201: remember who made that exec ID (before the client can learn it). */
+  private rememberExecCreator (req: AuthZRequest): void {
+    const id = createdExecId(req.ResponseStatusCode, req.ResponseBody)
+    if (id === null) return
+    try {
+      if (readRequest(req).action !== 'container.exec') return
+      const who = this.identities.resolve(req)
+      if (who.ok) this.execCreators.remember(id, who.identity)
+    } catch (err) {
+      this.logger.warn({ err, uri: req.RequestUri }, 'could not note an exec\'s creator; only unsafe roles may start it')
     }
   }
 
@@ -129,7 +146,7 @@ export class Authorizer {
       // Internal and anonymous callers are judged without look-ups: internal ones must never trigger another
       // look-up (that would be a loop through the daemon), anonymous ones have nothing to look up for.
       const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined
-      const resources: ResourceFacts = needsLookup ? await this.resources.resolve(facts) : { references: [] }
+      const resources: ResourceFacts = needsLookup ? withExecCreator(await this.resources.resolve(facts), this.execCreators) : { references: [] }
       const policy = this.policy.current
       const decision = decide(policy, identity, facts, resources, {
         pluginName: this.options.pluginName,

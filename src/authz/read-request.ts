@@ -4,6 +4,7 @@
 import { PortcullisError } from '../errors.js'
 import { header } from '../identity/resolve.js'
 import { extractFacts, readBody } from '../request/facts.js'
+import { attachStream } from '../request/streams.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
@@ -60,6 +61,11 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (route.target !== undefined) facts.target = route.target
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
+  const attach = attachStream(facts)
+  if (attach !== undefined) {
+    facts.stream = attach
+    facts.auditFields.interactive = { tty: attach.tty, stdin: attach.stdin }
+  }
 
   // Go's FormValue reads a form-encoded body ahead of the query string: values we judged in the query could
   // be overridden by ones we never see. No docker client sends such bodies.
@@ -84,6 +90,7 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     facts.references.push(...found.references)
     if (found.labelProject !== undefined) facts.labelProject = found.labelProject
     if (found.exec !== undefined) facts.exec = found.exec
+    if (found.stream !== undefined) facts.stream = found.stream
     Object.assign(facts.auditFields, found.auditFields)
   }
   if (facts.escapes.length > 0) facts.auditFields.escapes = facts.escapes

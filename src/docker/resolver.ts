@@ -4,7 +4,7 @@
 // connected, and dropped on every event that could re-point them.
 
 import type { Logger } from 'pino'
-import type { RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../authz/types.js'
+import type { ExecProcess, RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../authz/types.js'
 import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
 import { EventWatcher } from './events.js'
@@ -19,6 +19,8 @@ interface Inspected {
   ContainerID?: string
   Labels?: Record<string, string> | null
   Config?: { Labels?: Record<string, string> | null }
+  OpenStdin?: boolean
+  ProcessConfig?: { tty?: boolean, entrypoint?: string, arguments?: string[] | null, privileged?: boolean, user?: string } | null
 }
 
 export interface ResolverOptions {
@@ -116,7 +118,7 @@ export class ResourceResolver {
         const found = await this.get(ref, `/exec/${id}/json`)
         if (found === null || found.ContainerID === undefined) return { ref, exists: false, project: null }
         const container = await this.lookup({ kind: 'container', ref: found.ContainerID })
-        return { ref, exists: true, id: found.ID, containerId: found.ContainerID, name: container.name, project: container.exists ? container.project : null }
+        return { ref, exists: true, id: found.ID, containerId: found.ContainerID, name: container.name, project: container.exists ? container.project : null, exec: execProcess(found) }
       }
       case 'volume':
       case 'network': {
@@ -153,4 +155,17 @@ export class ResourceResolver {
 function projectOf (labels: Record<string, string> | null | undefined): string | null {
   const project = labels?.[PROJECT_LABEL]
   return typeof project === 'string' && project !== '' ? project : null
+}
+
+/** What an exec will run, from its inspect answer; anything missing reads as the riskier value. */
+function execProcess (found: Inspected): ExecProcess {
+  const p = found.ProcessConfig ?? {}
+  const cmd = [...(typeof p.entrypoint === 'string' ? [p.entrypoint] : []), ...(Array.isArray(p.arguments) ? p.arguments.map(String) : [])]
+  return {
+    cmd,
+    tty: p.tty !== false,
+    stdin: found.OpenStdin !== false,
+    privileged: p.privileged !== false,
+    user: typeof p.user === 'string' ? p.user : ''
+  }
 }
