@@ -54,7 +54,7 @@ export class Authorizer {
         decision: decision.allow ? 'allow' : 'deny',
         reason: decision.reason,
         code: decision.code,
-        fields: auditFields(facts, identity, decision)
+        fields: auditFields(facts, identity, decision, resources)
       })
       seq = record.seq
     } catch (err) {
@@ -165,8 +165,11 @@ export class Authorizer {
 }
 
 /** The request's own audit fields, plus what the decision and the identity add (bridge session, grant, first role). */
-function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision): Record<string, unknown> | null {
+function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision, resources?: ResourceFacts): Record<string, unknown> | null {
   const extra: Record<string, unknown> = {}
+  // Exec start/resize: what the exec runs and who made it, as judged (the start call itself carries neither).
+  const exec = resources?.target?.exec
+  if (exec !== undefined) extra.exec = { cmd: exec.cmd, tty: exec.tty, stdin: exec.stdin, privileged: exec.privileged, user: exec.user, creator: exec.creator ?? null }
   if (identity?.session !== undefined) extra.session = identity.session
   if (decision.grant !== undefined) extra.grant = decision.grant
   if (decision.firstRole !== undefined) extra.firstRole = decision.firstRole

@@ -99,6 +99,8 @@ describe('class 4: an exec is started only by its creator, and judged on itself'
     const record = await lastDecision(since, 'alice', 'exec.start')
     expect(record).toMatchObject({ decision: 'deny', code: 'EXEC_NOT_OWNER', project: 'payments' })
     expect(record.reason).toMatch(/Create your own exec: docker exec/)
+    // The record says what the exec would have run and who made it.
+    expect(record.fields).toMatchObject({ exec: { cmd: ['id'], privileged: true, creator: { user: 'ops' } } })
   })
 
   it('a developer may neither start nor resize an operator\'s TTY+stdin exec', async () => {
