@@ -3,15 +3,21 @@
 // interactive stream (run -it, create -ti + start -ai, attach, the websocket attach); command text is refused where
 // command rules exist.
 import { spawn } from 'node:child_process'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DOCKER_CLI, expectDenied, expectOk, startStack, TEST_IMAGE, deniedMessage, type Stack } from '../helpers/index.js'
-import { decisions, headSeq } from '../helpers/audit.js'
+import { auditRecords, decisions, headSeq } from '../helpers/audit.js'
+import { knownHostsFile, makeSshKey, runSsh, type SshKey, type SshOptions } from '../helpers/ssh.js'
+import { freeTcpPort } from '../helpers/tls.js'
 
 const policy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 let stack: Stack
+let sshPort: number
+let knownHosts: string
+let aliceKey: SshKey
 
 const label = ['--label', 'portcullis.project=payments']
 
@@ -78,8 +84,23 @@ async function dockerInPty (user: string, args: string[]): Promise<{ code: numbe
   })
 }
 
+const ssh = (login: string): SshOptions => ({ port: sshPort, login, keyPath: aliceKey.privatePath, knownHosts })
+
+async function writePolicy (change: (p: Record<string, any>) => void): Promise<void> {
+  change(policy)
+  await writeFile(stack.policyFile, JSON.stringify(policy, null, 2))
+  stack.plugin.reload()
+}
+
 beforeAll(async () => {
+  sshPort = await freeTcpPort()
+  const sshDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-gate-exec-ssh-'))
+  aliceKey = await makeSshKey(sshDir, 'ed25519', 'alice')
+  policy.users.alice.sshKeys = [aliceKey.publicLine]
+  policy.bridge = { enabled: true, listen: `127.0.0.1:${sshPort}`, hostname: 'dockerhost' }
   stack = await startStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops' })
+  const hostKey = await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')
+  knownHosts = await knownHostsFile(sshDir, sshPort, hostKey.trim())
   expectOk(await stack.docker('carol', ['run', '-d', '--network', 'none', ...label, '--name', 'pay-1', TEST_IMAGE, 'sleep', '3600']))
   // An operator's container with a TTY and an open stdin (`docker run -dit`), as in the report.
   expectOk(await stack.docker('carol', ['run', '-d', '-i', '-t', '--network', 'none', ...label, '--name', 'pay-tty', TEST_IMAGE, 'sleep', '3600']))
@@ -143,7 +164,7 @@ describe('class 5: interactive governs every interactive stream', () => {
     expect(result.output).toMatch(/only through the recorded SSH bridge/)
     const record = await lastDecision(since, 'alice', 'container.create')
     expect(record).toMatchObject({ decision: 'deny', code: 'INTERACTIVE_STREAM' })
-    expect(record.reason).toMatch(/ssh -p 2222/)
+    expect(record.reason).toContain(`ssh -p ${sshPort} <you>+<container>@dockerhost`)
     expect(record.reason).toMatch(/drop -i and -t/)
   })
 
@@ -223,5 +244,35 @@ describe('class 12: command text that command globs cannot judge', () => {
     const out = await stack.docker('carol', ['exec', 'pay-1', 'sh', '-c', 'echo text-ok'])
     expectOk(out)
     expect(out.stdout).toContain('text-ok')
+  })
+})
+
+describe('class 12 through the SSH bridge: the same decide path', () => {
+  it('bridge-only (the default where command rules exist) lets the recorded bridge run its sh -c and its login shell', async () => {
+    const result = await runSsh(ssh('alice+pay-1'), 'echo bridge-text-ok')
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout.toString()).toBe('bridge-text-ok\n')
+    const shell = await runSsh(ssh('alice+pay-1'), undefined, { input: 'echo login-shell-ok\nexit\n' })
+    expect(shell.stdout.toString()).toContain('login-shell-ok')
+  })
+
+  it('the bridge still applies the command globs to its sh -c line', async () => {
+    const result = await runSsh(ssh('alice+pay-1'), 'nsenter --help')
+    expect(result.code).toBe(126)
+    expect(result.stderr).toMatch(/may not run "\/bin\/sh -c nsenter --help"/)
+  })
+
+  it('commandStrings: deny refuses command text on the bridge too, and the refusal is recorded', async () => {
+    await writePolicy((p) => { p.roles.developer.exec.commandStrings = 'deny' })
+    let result = await runSsh(ssh('alice+pay-1'), 'id')
+    for (let i = 0; i < 40 && result.code !== 126; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      result = await runSsh(ssh('alice+pay-1'), 'id')
+    }
+    expect(result.code, result.stderr).toBe(126)
+    expect(result.stderr).toMatch(/command text/)
+    const refused = (await auditRecords(stack.plugin)).filter((r) => r.action === 'session.denied' && r.user === 'alice')
+    expect(refused.some((r) => r.code === 'EXEC_COMMAND_TEXT')).toBe(true)
+    await writePolicy((p) => { delete p.roles.developer.exec.commandStrings })
   })
 })
