@@ -107,6 +107,13 @@ function withFlag (flags: string, longs: readonly string[], what: string): Finde
   }
 }
 
+/** vi/vim/ex: `-c cmd`, `+cmd` and `--cmd` run editor commands (`:!sh`); with stdin they read commands too. */
+const editor: Finder = (args, stdin, name) => {
+  const found = args.find((a) => a === '-c' || a === '--cmd' || a.startsWith('+') || a === '-s' || a === '-S')
+  if (found !== undefined) return `${name} ${found} runs editor commands (which can run shell commands)`
+  return stdin ? `${name} with stdin attached reads commands from stdin` : null
+}
+
 /** Programs that read commands from stdin when it is attached (editors, debuggers, REPLs). */
 const readsStdin: Finder = (_args, stdin, name) => stdin ? `${name} with stdin attached reads commands from stdin` : null
 
@@ -140,7 +147,19 @@ const BY_NAME = new Map<string, Finder>([
   ['script', withFlag('c', ['--command'], 'runs a shell string')],
   ['env', withFlag('S', ['--split-string'], 'splits a string into a command')],
   ['capsh', withFlag('', ['--'], 'passes the rest to a shell')],
-  ['ed', readsStdin], ['ex', readsStdin], ['vi', readsStdin], ['vim', readsStdin], ['nvim', readsStdin], ['view', readsStdin],
+  ...['ex', 'vi', 'vim', 'nvim', 'view', 'vim.basic', 'vim.tiny'].map((n) => [n, editor] as [string, Finder]),
+  ['ed', readsStdin], ['less', readsStdin], ['more', readsStdin], ['at', always('queues command text')], ['batch', always('queues command text')],
+  ['tar', withFlag('', ['--to-command', '--checkpoint-action', '--use-compress-program', '--info-script', '--new-volume-script', '--rsh-command'], 'runs a command string')],
+  ['rsync', withFlag('e', ['--rsh', '--rsync-path'], 'runs a remote-shell command string')],
+  ['ssh', (args, _stdin, name) => args.some((a, i) => /^-o(ProxyCommand|LocalCommand|PermitLocalCommand|KnownHostsCommand)/i.test(a) || (a === '-o' && /^(ProxyCommand|LocalCommand|KnownHostsCommand)/i.test(args[i + 1] ?? ''))) ? `${name} -o …Command runs a shell string` : null],
+  ['zip', withFlag('', ['-TT', '--unzip-command'], 'runs a command string')],
+  ['git', withFlag('c', ['--config-env', '--exec-path'], 'sets configuration that can run shell strings (aliases with !, pagers, editors)')],
+  ['make', withFlag('E', ['--eval'], 'evaluates makefile text')],
+  ['guile', interpreter('c', [], '', '')],
+  ['racket', interpreter('e', ['--eval'], '', 'i')],
+  ['Rscript', interpreter('e', [], '', '')],
+  ['R', readsStdin],
+  ['julia', interpreter('e', ['--eval', '--print'], '', 'i')],
   ['gdb', (args, stdin, name) => withFlag('', ['-ex', '--ex', '-eval-command', '--eval-command'], 'runs debugger commands')(args, stdin, name) ?? readsStdin(args, stdin, name)],
   ['dc', readsStdin]
 ])

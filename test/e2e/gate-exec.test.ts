@@ -8,7 +8,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DOCKER_CLI, expectDenied, expectOk, startStack, TEST_IMAGE, deniedMessage, type Stack } from '../helpers/index.js'
+import { DOCKER_CLI, deniedMessage, expectDenied, expectOk, removeDirSync, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
 import { auditRecords, decisions, headSeq } from '../helpers/audit.js'
 import { knownHostsFile, makeSshKey, runSsh, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
@@ -18,6 +18,7 @@ let stack: Stack
 let sshPort: number
 let knownHosts: string
 let aliceKey: SshKey
+let sshDir: string | undefined
 
 const label = ['--label', 'portcullis.project=payments']
 
@@ -94,7 +95,7 @@ async function writePolicy (change: (p: Record<string, any>) => void): Promise<v
 
 beforeAll(async () => {
   sshPort = await freeTcpPort()
-  const sshDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-gate-exec-ssh-'))
+  sshDir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-gate-exec-ssh-'))
   aliceKey = await makeSshKey(sshDir, 'ed25519', 'alice')
   policy.users.alice.sshKeys = [aliceKey.publicLine]
   policy.bridge = { enabled: true, listen: `127.0.0.1:${sshPort}`, hostname: 'dockerhost' }
@@ -108,6 +109,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop()
+  if (sshDir !== undefined) removeDirSync(sshDir)
 })
 
 const denied = (result: Parameters<typeof expectDenied>[0], message?: string | RegExp): void => expectDenied(result, stack.plugin.name, message)

@@ -54,7 +54,17 @@ describe('command text: programs that run a string', () => {
     ['watch', '-n1', 'id'],
     ['capsh', '--', '-c', 'id'],
     ['sudo', '-s'],
-    ['expect', '-c', 'spawn sh']
+    ['expect', '-c', 'spawn sh'],
+    ['vim', '-es', '-c', '!id', '-c', 'q'],
+    ['vi', '+!id'],
+    ['tar', '-cf', '/dev/null', '/etc', '--checkpoint=1', '--checkpoint-action=exec=id'],
+    ['tar', '-xf', 'a.tar', '--to-command=id'],
+    ['rsync', '-e', 'sh -c id', 'a', 'b:c'],
+    ['ssh', '-oProxyCommand=id', 'x'],
+    ['ssh', '-o', 'ProxyCommand=id', 'x'],
+    ['git', '-c', 'core.pager=id', 'log'],
+    ['make', '--eval=x:;id'],
+    ['at', 'now']
   ]
   for (const argv of strings) {
     it(`${JSON.stringify(argv)} is command text`, () => {
@@ -98,7 +108,10 @@ describe('not command text', () => {
     [['tar', 'xf', '-'], true],
     [['cat'], true],
     [['sudo', '-u', 'www', 'id'], false],
-    [['watch', '-x', 'ls'], false]
+    [['watch', '-x', 'ls'], false],
+    [['tar', '-xf', 'a.tar', '-C', '/tmp'], false],
+    [['git', 'status'], false],
+    [['ssh', '-p', '22', 'host'], false]
   ]
   for (const [argv, stdin] of plain) {
     it(`${JSON.stringify(argv)}${stdin ? ' with stdin' : ''} is not command text`, () => {
