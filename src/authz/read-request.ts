@@ -61,7 +61,7 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (route.target !== undefined) facts.target = route.target
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
-  const attach = attachStream(facts)
+  const attach = attachStream(facts, header(req.RequestHeaders ?? {}, 'Content-Type'))
   if (attach !== undefined) {
     facts.stream = attach
     facts.auditFields.interactive = { tty: attach.tty, stdin: attach.stdin }

@@ -29,9 +29,16 @@ export function createStream (body: { Tty?: boolean, OpenStdin?: boolean, Attach
   return { tty, stdin, detail: `a container with ${asked}`, drop: '-i and -t (docker run -d works without them)' }
 }
 
+/** Content types under which Go's ParseForm reads no body, so FormValue sees the query alone (the CLI sends text/plain). */
+const QUERY_ONLY_CONTENT_TYPE = /^[\t ]*((text\/plain|application\/json)[\t ]*(;[\x20-\x7e]*)?)?$/i
+
 /** Container attach (POST …/attach and the websocket GET …/attach/ws): stdin is a way into the container's process. */
-export function attachStream (facts: Pick<RequestFacts, 'action' | 'path' | 'query'>): StreamFacts | undefined {
+export function attachStream (facts: Pick<RequestFacts, 'action' | 'path' | 'query'>, contentType?: string): StreamFacts | undefined {
   if (facts.action !== 'container.attach') return undefined
+  // A body dockerd might read form values from (and that plugins never see) could say stdin=1: judge it as if it did.
+  if (contentType !== undefined && !QUERY_ONLY_CONTENT_TYPE.test(contentType)) {
+    return { tty: false, stdin: true, detail: `an attach whose body (Content-Type ${JSON.stringify(contentType)}) may carry stdin=1`, drop: 'the body: send attach parameters in the query (docker attach --no-stdin)' }
+  }
   // The websocket attach carries stdin whatever the query says (judged as if it always did: fail closed).
   if (facts.path.endsWith('/attach/ws')) {
     return { tty: false, stdin: true, detail: 'a websocket attach (it carries stdin)', drop: 'the websocket attach (use docker attach --no-stdin or docker logs -f)' }

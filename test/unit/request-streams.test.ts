@@ -6,7 +6,7 @@ const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toStr
 const create = (body: unknown) => readRequest({
   RequestMethod: 'POST', RequestUri: '/v1.41/containers/create', RequestBody: b64(body), RequestHeaders: { 'Content-Type': 'application/json' }
 })
-const attach = (uri: string, method = 'POST') => readRequest({ RequestMethod: method, RequestUri: uri, RequestHeaders: {} })
+const attach = (uri: string, method = 'POST', headers: Record<string, string> = {}) => readRequest({ RequestMethod: method, RequestUri: uri, RequestHeaders: headers })
 
 describe('httputils.BoolValue, as dockerd reads a boolean query parameter', () => {
   it('is false only for "", 0, no, false, none, after trimming and lowercasing', () => {
@@ -36,5 +36,11 @@ describe('interactive streams read from requests', () => {
     expect(attach('/v1.41/containers/c/attach?stdin=0&stdin=1').stream).toBeUndefined()
     expect(attach('/v1.41/containers/c/attach?stream=1&stdout=1').stream).toBeUndefined()
     expect(attach('/v1.41/containers/c/attach/ws?stream=1', 'GET').stream).toMatchObject({ stdin: true })
+  })
+  it('an attach with a body Go might read form values from counts as stdin; the CLI\'s text/plain does not', () => {
+    expect(attach('/v1.41/containers/c/attach?stream=1&stdout=1', 'POST', { 'Content-Type': 'text/plain' }).stream).toBeUndefined()
+    expect(attach('/v1.41/containers/c/attach?stream=1&stdout=1', 'POST', { 'Content-Type': 'application/json; charset=utf-8' }).stream).toBeUndefined()
+    expect(attach('/v1.41/containers/c/attach?stream=1', 'POST', { 'Content-Type': 'text/x-form' }).stream).toMatchObject({ stdin: true })
+    expect(attach('/v1.41/containers/c/attach?stream=1', 'POST', { 'Content-Type': 'appl\u0130cation/json' }).stream).toMatchObject({ stdin: true })
   })
 })
