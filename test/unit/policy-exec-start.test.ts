@@ -118,3 +118,16 @@ describe('command text at exec create', () => {
     expect(policy.roles.get('developer')!.commandStrings).toBe('bridge-only')
   })
 })
+
+describe('exec.commandStrings in the policy', () => {
+  it('is one of allow, deny, bridge-only, and inherited from the nearest role that sets it', () => {
+    const doc = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
+    doc.roles.developer.exec.commandStrings = 'sometimes'
+    expect(() => compilePolicy(doc)).toThrow(/commandStrings: must be one of/)
+    doc.roles.developer.exec.commandStrings = 'deny'
+    doc.roles.lead = { inherits: 'developer' }
+    const compiled = compilePolicy(doc)
+    expect(compiled.roles.get('lead')!.commandStrings).toBe('deny')
+    expect(compiled.roles.get('operator')!.commandStrings).toBe('allow')
+  })
+})
