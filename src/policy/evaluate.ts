@@ -5,8 +5,8 @@ import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '..
 import type { CompiledPolicy, CompiledRole, Membership } from './compile.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
-import type { Grant } from './grant.js'
 import { judgeExecProcess, judgeExecTarget, judgeStream } from './exec-rules.js'
+import type { Grant } from './grant.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */

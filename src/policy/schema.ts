@@ -11,7 +11,8 @@ const actionPattern = {
 const commandPattern = {
   type: 'string',
   minLength: 1,
-  description: 'A glob matched against the whole exec command line (arguments joined by one space); `*` matches anything.'
+  description: 'A glob matched against the whole exec command line (arguments joined by one space); `*` matches anything. ' +
+    'It matches the words of the command, never what a shell or interpreter makes of a string (`sh -c \'n""senter\'`): see exec.commandStrings.'
 }
 
 const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@-]*$' }
