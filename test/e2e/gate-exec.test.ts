@@ -99,7 +99,10 @@ beforeAll(async () => {
   aliceKey = await makeSshKey(sshDir, 'ed25519', 'alice')
   policy.users.alice.sshKeys = [aliceKey.publicLine]
   policy.bridge = { enabled: true, listen: `127.0.0.1:${sshPort}`, hostname: 'dockerhost' }
-  stack = await startStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops' })
+  // On call: interactive like an operator, but with the developer's command rules (so commandStrings defaults to bridge-only).
+  policy.roles.oncall = { inherits: 'developer', exec: { interactive: 'allow' } }
+  policy.projects.payments.members.dan = 'oncall'
+  stack = await startStack({ policy, users: ['alice', 'carol', 'dan', 'ops'], importAs: 'ops' })
   const hostKey = await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')
   knownHosts = await knownHostsFile(sshDir, sshPort, hostKey.trim())
   expectOk(await stack.docker('carol', ['run', '-d', '--network', 'none', ...label, '--name', 'pay-1', TEST_IMAGE, 'sleep', '3600']))
@@ -231,9 +234,14 @@ describe('class 12: command text that command globs cannot judge', () => {
     denied(await stack.docker('alice', ['exec', 'pay-1', 'timeout', '5', 'awk', 'BEGIN{system("id")}']), /command text/)
   })
 
-  it('a shell reading stdin is refused even without a TTY', async () => {
-    // (interactive: bridge-only refuses -i first; both say why.)
-    denied(await stack.docker('alice', ['exec', '-i', 'pay-1', '/bin/sh'], { input: 'id\n' }))
+  it('a shell reading stdin is refused to a role with command rules even where it may be interactive', async () => {
+    const since = await headSeq(stack.plugin)
+    denied(await stack.docker('dan', ['exec', '-i', 'pay-1', '/bin/sh'], { input: 'n""senter --help\n' }), /reads its commands from stdin/)
+    expect(await lastDecision(since, 'dan', 'container.exec')).toMatchObject({ decision: 'deny', code: 'EXEC_COMMAND_TEXT' })
+    // Stdin for a program that does not run it as commands is fine.
+    const out = await stack.docker('dan', ['exec', '-i', 'pay-1', 'cat'], { input: 'piped-ok\n' })
+    expectOk(out)
+    expect(out.stdout).toBe('piped-ok\n')
   })
 
   it('docker exec c ls / still works', async () => {
