@@ -119,6 +119,8 @@ const readsStdin: Finder = (_args, stdin, name) => stdin ? `${name} with stdin a
 
 const SHELLS = ['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'ksh93', 'mksh', 'pdksh', 'oksh', 'yash', 'posh', 'rbash', 'hush', 'msh', 'fish', 'csh', 'tcsh', 'rc', 'es', 'elvish', 'nu', 'xonsh']
 
+const SHELL_NAMES = new Set(SHELLS)
+
 const BY_NAME = new Map<string, Finder>([
   ...SHELLS.map((n) => [n, shell] as [string, Finder]),
   ['pwsh', always('runs PowerShell text')],
@@ -173,6 +175,9 @@ function family (program: string): string {
   if (/^nodejs$|^node[0-9]+$/.test(base)) return 'node'
   const versioned = /^(perl|ruby|php|lua|tclsh|wish)[0-9.]*(-cli)?$/.exec(base)
   if (versioned !== null) return versioned[1]!
+  // bash5, bash-static, dash.static, sh.distrib, ksh93…: still that shell.
+  const shellBase = base.replace(/([0-9.]+|[.-](static|distrib|bin))$/, '')
+  if (shellBase !== base && SHELL_NAMES.has(shellBase)) return shellBase
   return base
 }
 
