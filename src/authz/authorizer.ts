@@ -15,6 +15,7 @@ import type { OwnershipRegistry } from '../ownership/registry.js'
 import { trackResponse } from '../ownership/track.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
+import { createdExecId, ExecCreators, withExecCreator } from './exec-creators.js'
 import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
 
 const ALLOW: AuthZResponse = Object.freeze({ Allow: true, Msg: '', Err: '' })
@@ -29,6 +30,8 @@ export interface AuthorizerOptions {
 
 export class Authorizer {
   private readonly pending = new ResponseCorrelator()
+  /** Who created each exec, so that exec start and resize are judged on it. */
+  readonly execCreators = new ExecCreators()
 
   constructor (
     private readonly policy: PolicySource,
@@ -97,6 +100,7 @@ export class Authorizer {
         this.logger.error({ err, uri: req.RequestUri }, 'could not record who owns a new object; it belongs to no project')
       }
     }
+    this.rememberExecCreator(req)
     this.audit.append({
       kind: 'response',
       reqSeq,
@@ -115,7 +119,7 @@ export class Authorizer {
    */
   async preview (identity: Identity, req: AuthZRequest): Promise<{ decision: Decision, facts: RequestFacts, resources: ResourceFacts }> {
     const facts = readRequest(req)
-    const resources = facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined ? await this.resources.resolve(facts, identity.user ?? '') : { references: [] }
+    const resources = facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined ? withExecCreator(await this.resources.resolve(facts, identity.user ?? ''), this.execCreators) : { references: [] }
     return {
       decision: decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker', grants: this.grantsOf(identity) }),
       facts,
@@ -126,6 +130,19 @@ export class Authorizer {
   /** A container's project as the policy sees it (the ownership registry); undefined when there is no registry. */
   containerProject (id: string): string | null | undefined {
     return this.options.owners === undefined ? undefined : this.options.owners.get('container', id)?.project ?? null
+  }
+
+  /** An exec create we allowed was answered 201: remember who made that exec ID (before the client can learn it). */
+  private rememberExecCreator (req: AuthZRequest): void {
+    const id = createdExecId(req.ResponseStatusCode, req.ResponseBody)
+    if (id === null) return
+    try {
+      if (readRequest(req).action !== 'container.exec') return
+      const who = this.identities.resolve(req)
+      if (who.ok) this.execCreators.remember(id, who.identity)
+    } catch (err) {
+      this.logger.warn({ err, uri: req.RequestUri }, 'could not note an exec\'s creator; only unsafe roles may start it')
+    }
   }
 
   private grantsOf (identity: Identity): readonly Grant[] {
@@ -150,7 +167,7 @@ export class Authorizer {
       // Internal and anonymous callers are judged without look-ups: internal ones must never trigger another
       // look-up (that would be a loop through the daemon), anonymous ones have nothing to look up for.
       const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined
-      const resources: ResourceFacts = needsLookup ? await this.resources.resolve(facts, identity.user ?? '') : { references: [] }
+      const resources: ResourceFacts = needsLookup ? withExecCreator(await this.resources.resolve(facts, identity.user ?? ''), this.execCreators) : { references: [] }
       const policy = this.policy.current
       const decision = decide(policy, identity, facts, resources, {
         pluginName: this.options.pluginName,
@@ -172,6 +189,9 @@ export class Authorizer {
 function auditFields (facts: RequestFacts | undefined, identity: Identity | undefined, decision: Decision, resources: ResourceFacts | undefined): Record<string, unknown> | null {
   const extra: Record<string, unknown> = {}
   if (resources?.target?.projectSource !== undefined) extra.projectSource = resources.target.projectSource
+  // Exec start/resize: what the exec runs and who made it, as judged (the start call itself carries neither).
+  const exec = resources?.target?.exec
+  if (exec !== undefined) extra.exec = { cmd: exec.cmd, tty: exec.tty, stdin: exec.stdin, privileged: exec.privileged, user: exec.user, creator: exec.creator ?? null }
   if (identity?.session !== undefined) extra.session = identity.session
   if (decision.grant !== undefined) extra.grant = decision.grant
   if (decision.firstRole !== undefined) extra.firstRole = decision.firstRole

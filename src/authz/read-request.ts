@@ -9,6 +9,7 @@ import { checkLimits, checkReferences, checkWire, type WireProblem } from '../re
 import { addBodyFindings, addQueryFindings, judgeOptionalBody } from '../request/allowlist-facts.js'
 import { checkNewName } from '../request/object-names.js'
 import { pruneFacts } from '../request/prune-filters.js'
+import { attachStream } from '../request/streams.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
@@ -82,6 +83,11 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   checkNewName(facts, undefined)
   const prune = pruneFacts(route.action, facts.query)
   if (prune !== undefined) facts.prune = prune
+  const attach = attachStream(facts, header(req.RequestHeaders ?? {}, 'Content-Type'))
+  if (attach !== undefined) {
+    facts.stream = attach
+    facts.auditFields.interactive = { tty: attach.tty, stdin: attach.stdin }
+  }
 
   if (route.body !== undefined) {
     const body = readBody(route.body, req.RequestBody, req.RequestHeaders ?? {})
@@ -97,6 +103,7 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     facts.references.push(...found.references)
     if (found.labelProject !== undefined) facts.labelProject = found.labelProject
     if (found.exec !== undefined) facts.exec = found.exec
+    if (found.stream !== undefined) facts.stream = found.stream
     Object.assign(facts.auditFields, found.auditFields)
     addBodyFindings(facts, route.body, body.value, body.unknown)
     checkNewName(facts, (body.value as { Name?: unknown }).Name as string | undefined)

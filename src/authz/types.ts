@@ -104,6 +104,8 @@ export interface RequestFacts {
   prune?: PruneFacts
   /** A new container, network or volume name the daemon could read as an ID prefix (refused for everyone). */
   idLikeName?: string
+  /** An interactive stream the call asks for (container create with Tty/OpenStdin/AttachStdin, attach with stdin). */
+  stream?: StreamFacts
   /** Security-relevant request fields to keep in the audit record (env values already redacted). */
   auditFields: Record<string, unknown>
 }
@@ -144,6 +146,37 @@ export interface ResolvedResource {
   repoDigests?: string[]
   /** Containers, networks, volumes: where `project` came from (the ownership registry, or nowhere). */
   projectSource?: 'registry' | 'unregistered'
+  /** For exec IDs: what the exec will run, as the daemon keeps it (see ExecProcess). */
+  exec?: ExecProcess
+}
+
+/** An exec as `GET /exec/{id}/json` describes it, plus who created it (when portcullis saw it created). */
+export interface ExecProcess {
+  /** [entrypoint, ...arguments]: the Cmd it was created with. */
+  cmd: string[]
+  tty: boolean
+  /** OpenStdin: stdin was asked for at create. */
+  stdin: boolean
+  privileged: boolean
+  user: string
+  /** Who created it through portcullis; null when portcullis did not see it created (before a restart, evicted). */
+  creator?: ExecCreator | null
+}
+
+export interface ExecCreator {
+  user: string | null
+  /** The SSH bridge session it was created for, if any. */
+  session?: string
+}
+
+/** An interactive stream asked for: a TTY, or a way to write to a process's stdin. */
+export interface StreamFacts {
+  tty: boolean
+  stdin: boolean
+  /** What asked for it, for the refusal: `docker run -it`, `attach with stdin=1`... */
+  detail: string
+  /** What to drop to get a non-interactive call: `-i and -t`, `stdin (docker attach --no-stdin)`. */
+  drop: string
 }
 
 export interface ResourceFacts {

@@ -4,7 +4,7 @@
 // connected, and dropped on every event that could re-point them.
 
 import type { Logger } from 'pino'
-import type { RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../authz/types.js'
+import type { ExecProcess, RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../authz/types.js'
 import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
 import { MAX_LOOKUPS_PER_CALLER } from '../request/limits.js'
@@ -36,6 +36,8 @@ interface Inspected {
   Options?: unknown
   Driver?: unknown
   NetworkSettings?: { Networks?: StoredNetworks }
+  OpenStdin?: boolean
+  ProcessConfig?: { tty?: boolean, entrypoint?: string, arguments?: string[] | null, privileged?: boolean, user?: string } | null
 }
 
 export interface ResolverOptions {
@@ -204,7 +206,7 @@ export class ResourceResolver {
         const found = await this.get(ref, `/exec/${id}/json`)
         if (found === null || found.ContainerID === undefined) return { ref, exists: false, project: null }
         const container = await this.lookup({ kind: 'container', ref: found.ContainerID })
-        return { ref, exists: true, id: found.ID, containerId: found.ContainerID, name: container.name, project: container.exists ? container.project : null, ...reachOf(container.hostReach) }
+        return { ref, exists: true, id: found.ID, containerId: found.ContainerID, name: container.name, project: container.exists ? container.project : null, ...reachOf(container.hostReach), exec: execProcess(found) }
       }
       case 'volume':
       case 'network': {
@@ -282,4 +284,17 @@ function waitFor (ready: Promise<void>, ms: number): Promise<void> {
       timer = setTimeout(() => reject(new Error('the ownership registry is still adopting existing objects (first start); try again shortly')), ms)
     })
   ]).finally(() => clearTimeout(timer))
+}
+
+/** What an exec will run, from its inspect answer; anything missing reads as the riskier value. */
+function execProcess (found: Inspected): ExecProcess {
+  const p = found.ProcessConfig ?? {}
+  const cmd = [...(typeof p.entrypoint === 'string' ? [p.entrypoint] : []), ...(Array.isArray(p.arguments) ? p.arguments.map(String) : [])]
+  return {
+    cmd,
+    tty: p.tty !== false,
+    stdin: found.OpenStdin !== false,
+    privileged: p.privileged !== false,
+    user: typeof p.user === 'string' ? p.user : ''
+  }
 }

@@ -14,6 +14,7 @@ import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants
 const Ajv = AjvModule.default ?? AjvModule
 
 export type Interactive = 'allow' | 'deny' | 'bridge-only'
+export type CommandStrings = 'allow' | 'deny' | 'bridge-only'
 
 export interface PolicyDocument {
   version?: number
@@ -68,7 +69,7 @@ export interface RoleDocument {
   allow?: string[]
   deny?: string[]
   unsafe?: boolean
-  exec?: { interactive?: Interactive, allowCommands?: string[], denyCommands?: string[] }
+  exec?: { interactive?: Interactive, allowCommands?: string[], denyCommands?: string[], commandStrings?: CommandStrings }
   elevation?: RoleElevationDocument
 }
 
@@ -92,6 +93,8 @@ export interface CompiledRole {
   /** null: any command. */
   readonly allowCommands: GlobSet | null
   readonly denyCommands: GlobSet
+  /** Command text (`sh -c`, `python -c`, stdin shells): see policy/command-text.ts. */
+  readonly commandStrings: CommandStrings
   allows (action: string): boolean
 }
 
@@ -291,6 +294,8 @@ function compileRole (document: PolicyDocument, name: string): CompiledRole {
   const deny = new GlobSet(lineage.flatMap((r) => r.deny ?? []))
   const interactive = lineage.find((r) => r.exec?.interactive !== undefined)?.exec?.interactive ?? 'allow'
   const allowCommandsList = lineage.find((r) => r.exec?.allowCommands !== undefined)?.exec?.allowCommands
+  const denyCommandsList = lineage.flatMap((r) => r.exec?.denyCommands ?? [])
+  const commandStrings = commandStringsOf(lineage, allowCommandsList !== undefined || denyCommandsList.length > 0)
   const cache = new Map<string, boolean>()
 
   return Object.freeze({
@@ -302,7 +307,8 @@ function compileRole (document: PolicyDocument, name: string): CompiledRole {
     deny,
     interactive,
     allowCommands: allowCommandsList === undefined ? null : new GlobSet(allowCommandsList),
-    denyCommands: new GlobSet(lineage.flatMap((r) => r.exec?.denyCommands ?? [])),
+    denyCommands: new GlobSet(denyCommandsList),
+    commandStrings,
     allows (action: string): boolean {
       let verdict = cache.get(action)
       if (verdict === undefined) {
@@ -312,6 +318,12 @@ function compileRole (document: PolicyDocument, name: string): CompiledRole {
       return verdict
     }
   })
+}
+
+/** The nearest role that sets `exec.commandStrings`; unset: `bridge-only` where command rules exist, else `allow`. */
+function commandStringsOf (lineage: readonly RoleDocument[], hasCommandRules: boolean): CommandStrings {
+  const set = lineage.find((r) => r.exec?.commandStrings !== undefined)?.exec?.commandStrings
+  return set ?? (hasCommandRules ? 'bridge-only' : 'allow')
 }
 
 function checkBridge (bridge: BridgeDocument | undefined, problems: PolicyProblem[]): void {

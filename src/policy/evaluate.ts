@@ -5,6 +5,7 @@ import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '..
 import type { CompiledPolicy, CompiledRole, Membership } from './compile.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
+import { judgeExecProcess, judgeExecTarget, judgeStream } from './exec-rules.js'
 import type { Grant } from './grant.js'
 import { wireRefusal } from './wire-refusal.js'
 import { ungrantedNeeds } from './project-grants.js'
@@ -166,7 +167,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     candidates = memberships.filter((m) => m.project === project || m.project === null)
     if (candidates.length === 0) {
       return offerElevation(policy, denied('NOT_MEMBER', `${user} is not a member of project ${project} (${subject} belongs to it); ask a ${project} admin to add you`, { action, project }),
-        user, project, (role) => judgeRole(role, action, req, resources, options, ungranted) === null)
+        user, project, (role) => judgeRole(role, action, req, resources, options, identity, ungranted) === null)
     }
   }
 
@@ -181,7 +182,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
 
   const failures: Failure[] = []
   for (const membership of candidates) {
-    const failure = judgeRole(membership.role, action, req, resources, options, ungranted)
+    const failure = judgeRole(membership.role, action, req, resources, options, identity, ungranted)
     if (failure === null) {
       const where = membership.project === null ? '(global role)' : `in ${membership.project}`
       if (membership.grant !== undefined) {
@@ -202,13 +203,13 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     const refusal = denied('ROLE_DENIES', `${user} may not ${action}${project ? ` in project ${project}` : ''}: role ${held} does not allow it${hint}`,
       { action, project: project ?? null, role: best.role })
     if (typeof project !== 'string') return refusal
-    return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, options, ungranted) === null)
+    return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, options, identity, ungranted) === null)
   }
   return denied(best.code, best.reason, { action, project: project ?? null, role: best.role })
 }
 
 /** null when the role allows the call, otherwise why not. */
-function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: DecideOptions, ungranted: readonly string[] = []): Failure | null {
+function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: DecideOptions, identity: Identity, ungranted: readonly string[] = []): Failure | null {
   const fail = (code: DenyCode, reason: string): Failure => ({ code, reason, role: role.name })
   if (!role.allows(action)) return fail('ROLE_DENIES', '')
 
@@ -230,20 +231,10 @@ function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resou
   }
 
   const exec = req.exec
-  if (exec !== undefined) {
-    const interactive = exec.tty || exec.attachStdin
-    if (interactive && role.interactive === 'deny') {
-      return fail('EXEC_INTERACTIVE', `role ${role.name} may not run interactive exec (-i/-t); run the command without -i and -t`)
-    }
-    if (interactive && role.interactive === 'bridge-only' && options.channel !== 'bridge') {
-      return fail('EXEC_INTERACTIVE', `role ${role.name} may open interactive sessions only through the recorded SSH bridge: ` +
-        `ssh -p ${options.bridgePort ?? 2222} <you>+<container>@${options.bridgeHost ?? '<docker host>'}; or run the command without -i and -t`)
-    }
-    const line = exec.cmd.join(' ')
-    if (role.denyCommands.matches(line) || (role.allowCommands !== null && !role.allowCommands.matches(line))) {
-      return fail('EXEC_COMMAND', `role ${role.name} may not run "${line}" in containers`)
-    }
-  }
+  // Exec rules (interactive, command globs, command text) live in exec-rules.ts, shared with exec start.
+  const execFailure = (exec !== undefined ? judgeExecProcess(role, { cmd: exec.cmd, tty: exec.tty, stdin: exec.attachStdin, privileged: false }, options, 'create') : null) ??
+    judgeExecTarget(role, action, resources.target, identity, options) ?? judgeStream(role, req.stream, options)
+  if (execFailure !== null) return fail(execFailure.code, execFailure.reason)
   return null
 }
 

@@ -11,7 +11,8 @@ const actionPattern = {
 const commandPattern = {
   type: 'string',
   minLength: 1,
-  description: 'A glob matched against the whole exec command line (arguments joined by one space); `*` matches anything.'
+  description: 'A glob matched against the whole exec command line (arguments joined by one space); `*` matches anything. ' +
+    'It matches the words of the command, never what a shell or interpreter makes of a string (`sh -c \'n""senter\'`): see exec.commandStrings.'
 }
 
 const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@-]*$' }
@@ -141,10 +142,22 @@ export const POLICY_SCHEMA = {
             properties: {
               interactive: {
                 enum: ['allow', 'deny', 'bridge-only'],
-                description: 'Interactive exec (stdin attached or a TTY). `bridge-only` refuses `docker exec -it` and points to the SSH bridge.'
+                description: 'Every interactive stream: a TTY or a way to write to a process\'s stdin. It governs exec create and start ' +
+                  '(`docker exec -i`/`-t`), container create with Tty/OpenStdin/AttachStdin (`docker run -it`, `docker create -ti`), ' +
+                  'and attach with stdin (`docker attach`, `docker start -ai`, the websocket attach). `bridge-only` refuses them on the ' +
+                  'Docker API and points to the recorded SSH bridge; `docker attach --no-stdin` and `docker run -d` stay allowed.'
               },
               allowCommands: { type: 'array', items: commandPattern, description: 'When set, only matching commands may run.' },
-              denyCommands: { type: 'array', items: commandPattern, description: 'Matching commands are refused.' }
+              denyCommands: { type: 'array', items: commandPattern, description: 'Matching commands are refused.' },
+              commandStrings: {
+                enum: ['allow', 'deny', 'bridge-only'],
+                description: 'Command text: a program that runs a string as code (`sh -c`, `bash -ec`, `python3 -c`, `perl -e`, `ruby -e`, ' +
+                  '`node -e`, `php -r`, `lua -e`, awk and sed programs, `su -c`, `env -S`, `watch`…), behind any wrapper (`env`, `nice`, ' +
+                  '`timeout`, `busybox`, `chroot`) or full path, or a shell or interpreter reading its commands from an attached stdin. ' +
+                  'Command globs match the argv, not what a shell makes of a string (`sh -c \'n""senter\'` runs nsenter), so they cannot judge ' +
+                  'command text. `deny` refuses it; `bridge-only` allows it only in the recorded SSH bridge (whose sessions are shells); ' +
+                  '`allow` lets it through. Unset: `bridge-only` when the role has allowCommands or denyCommands, else `allow`.'
+              }
             }
           },
           elevation: {

@@ -17,6 +17,7 @@ const configFields = {
   User: goString,
   AttachStdin: goBool,
   Tty: goBool,
+  OpenStdin: goBool,
   Env: strings,
   Cmd: goStrSlice,
   Image: goString,
@@ -186,6 +187,7 @@ export interface ContainerCreateBody extends HostConfigBody {
   User?: string
   AttachStdin?: boolean
   Tty?: boolean
+  OpenStdin?: boolean
   Env?: Nil<string[]>
   Cmd?: Nil<string[]>
   Image?: string

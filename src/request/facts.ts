@@ -13,6 +13,7 @@ import {
   containerCreateReferences, networkConnectReferences, networkCreateReferences, networkDisconnectReferences
 } from './references.js'
 import { envNames, redactDriverOptions, redactEnv } from './redact.js'
+import { createStream } from './streams.js'
 
 export { readBody, MAX_FORWARDED_BODY, type BodyReadResult } from './body.js'
 export type { BodyKind, BodyTypes } from './docker-types.js'
@@ -22,7 +23,7 @@ export const PROJECT_LABEL = 'portcullis.project'
 
 export type BodyFacts =
   Pick<RequestFacts, 'escapes' | 'references' | 'auditFields'> &
-  Partial<Pick<RequestFacts, 'labelProject' | 'exec'>>
+  Partial<Pick<RequestFacts, 'labelProject' | 'exec' | 'stream'>>
 
 /** Extracts the facts the policy judges from a body decoded by `readBody(kind, ...)`. */
 export function extractFacts<K extends BodyKind> (kind: K, decoded: BodyTypes[K]): BodyFacts {
@@ -52,10 +53,12 @@ function containerCreateFacts (body: ContainerCreateBody): BodyFacts {
   const inner = body.HostConfig ?? undefined
   const sources: HostConfigBody[] = inner === undefined ? [body] : [body, inner]
   const mounts = sources.flatMap(mountSummaries)
+  const stream = createStream(body)
   return {
     escapes,
     references: containerCreateReferences(body),
     labelProject: projectLabel(body.Labels),
+    ...(stream !== undefined ? { stream } : {}),
     auditFields: defined({
       image: body.Image,
       cmd: body.Cmd ?? undefined,
@@ -67,6 +70,7 @@ function containerCreateFacts (body: ContainerCreateBody): BodyFacts {
       networkMode: inner?.NetworkMode ?? body.NetworkMode,
       networks: nonEmptyList(Object.keys(body.NetworkingConfig?.EndpointsConfig ?? {})),
       mounts: nonEmptyList(mounts),
+      interactive: stream === undefined ? undefined : { tty: stream.tty, stdin: stream.stdin },
       escapes
     })
   }

@@ -112,10 +112,14 @@ describe('host reach inherited from an existing object', () => {
   const hostly: ResolvedResource = { ref: { kind: 'container', ref: 'hostly' }, exists: true, project: 'payments', name: 'hostly', id: 'a'.repeat(64), hostReach: reach }
   for (const action of ['container.exec', 'exec.start', 'container.archive', 'container.put-archive', 'container.commit', 'container.export', 'container.attach']) {
     it(`${action} on a host-reaching container needs an unsafe role`, () => {
-      const d = decide(policy, as('carol'), request(action), { target: hostly, references: [] }, options)
+      // An exec ID resolves with what the exec runs and who made it (here: carol's own, plain exec).
+      const target: ResolvedResource = action === 'exec.start'
+        ? { ...hostly, exec: { cmd: ['ls'], tty: false, stdin: false, privileged: false, user: '', creator: { user: 'carol' } } }
+        : hostly
+      const d = decide(policy, as('carol'), request(action), { target, references: [] }, options)
       expect(d).toMatchObject({ allow: false, code: 'UNSAFE_REQUIRED' })
       expect(d.reason).toContain('container hostly (aaaaaaaaaaaa), which reaches the host: bind-mount (Binds: /etc:/h)')
-      expect(decide(policy, as('ops'), request(action), { target: hostly, references: [] }, options)).toMatchObject({ allow: true })
+      expect(decide(policy, as('ops'), request(action), { target, references: [] }, options)).toMatchObject({ allow: true })
     })
   }
   it('inspect, logs, stop and start stay as they were', () => {
