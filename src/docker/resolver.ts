@@ -29,7 +29,6 @@ interface Inspected {
   Name?: string
   ContainerID?: string
   Labels?: Record<string, string> | null
-  CreatedAt?: string
   Config?: { Labels?: Record<string, string> | null }
   HostConfig?: unknown
   Mounts?: unknown
@@ -59,7 +58,6 @@ export class ResourceResolver {
   private generation = 0
   /** Where projects come from once set (serve.ts): the registry, never an object's label. */
   private owners: { registry: OwnershipRegistry, adopting: () => Promise<void> | null } | undefined
-  private readonly volumeCreatedAt = new WeakMap<ResolvedResource, string>()
   /** The event feed was lost since the last reconcile of the ownership registry. */
   private missedEvents = false
 
@@ -126,13 +124,9 @@ export class ResourceResolver {
       case 'container': entry = value.id === undefined ? undefined : registry.get('container', value.id); break
       case 'exec': entry = value.containerId === undefined ? undefined : registry.get('container', value.containerId); break
       case 'network': entry = value.id === undefined ? undefined : registry.get('network', value.id); break
-      case 'volume': {
-        entry = value.name === undefined ? undefined : registry.get('volume', value.name)
-        const createdAt = this.volumeCreatedAt.get(value)
-        // A volume of the same name made after the recorded one is another volume.
-        if (entry?.createdAt !== undefined && createdAt !== undefined && entry.createdAt !== createdAt) entry = undefined
-        break
-      }
+      // A volume's CreatedAt is the ctime of its _data directory, which changes whenever its top level does, so it
+      // cannot tell a re-made volume from the recorded one: removes, prunes and destroy events drop the entry instead.
+      case 'volume': entry = value.name === undefined ? undefined : registry.get('volume', value.name); break
       default: return value
     }
     return { ...value, project: entry?.project ?? null, projectSource: entry === undefined ? 'unregistered' : 'registry' }
@@ -213,9 +207,7 @@ export class ResourceResolver {
         const found = await this.get(ref, `/${ref.kind}s/${id}`)
         if (found === null) return idLike(ref, { ref, exists: false, project: null })
         const reach = ref.kind === 'volume' ? volumeReach(found.Options) : networkReach(found.Driver)
-        const value: ResolvedResource = idLike(ref, { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels), ...reachOf(reach) })
-        if (typeof found.CreatedAt === 'string') this.volumeCreatedAt.set(value, found.CreatedAt)
-        return value
+        return idLike(ref, { ref, exists: true, id: found.Id ?? found.Name, name: found.Name, project: projectOf(found.Labels), ...reachOf(reach) })
       }
       case 'plugin': {
         const found = await this.get(ref, `/plugins/${id}/json`)

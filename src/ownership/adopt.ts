@@ -58,7 +58,7 @@ export async function adoptExisting (registry: OwnershipRegistry, docker: Docker
   for (const v of volumes.Volumes ?? []) {
     const project = projectOf(v.Labels)
     if (project === null || typeof v.Name !== 'string') continue
-    if (await registry.record('volume', v.Name, { project, via: 'adopted', ...(typeof v.CreatedAt === 'string' ? { createdAt: v.CreatedAt } : {}) })) adopted.volume.push(`${v.Name}=${project}`)
+    if (await registry.record('volume', v.Name, { project, via: 'adopted' })) adopted.volume.push(`${v.Name}=${project}`)
   }
   const count = adopted.container.length + adopted.network.length + adopted.volume.length
   await audit.append({
@@ -99,9 +99,18 @@ export class Adoption {
 
   constructor (private readonly registry: OwnershipRegistry, private readonly docker: DockerClient, private readonly audit: AuditStore, private readonly logger: Logger) {}
 
-  /** The attempt under way, if any: look-ups wait for it. None while the daemon cannot be reached (look-ups fail then anyway). */
+  /**
+   * The attempt under way, if any: look-ups wait for it. A look-up between two retries starts one at once: the
+   * daemon is asking about an object, so it is up now, and waiting for the next retry would judge the object
+   * before its label was adopted.
+   */
   get inFlight (): Promise<void> | null {
-    return this.done ? null : this.current
+    if (this.done) return null
+    if (this.current === null && !this.stopped) {
+      clearTimeout(this.timer)
+      this.start()
+    }
+    return this.current
   }
 
   start (delay = 250): void {

@@ -12,8 +12,6 @@ export type OwnedKind = 'container' | 'network' | 'volume'
 
 export interface Ownership {
   project: string
-  /** Volumes: the daemon's CreatedAt, so a removed volume's entry never passes to a new volume of the same name. */
-  createdAt?: string
   /** `create`: a create portcullis allowed; `adopted`: an object found at the first start (see adopt.ts). */
   via: 'create' | 'adopted'
 }
@@ -53,8 +51,7 @@ export class OwnershipRegistry {
       }
       registry.entries.set(`${kind}:${rest.slice(bang + 1)}`, {
         project: parsed.project,
-        via: parsed.via === 'adopted' ? 'adopted' : 'create',
-        ...(typeof parsed.createdAt === 'string' ? { createdAt: parsed.createdAt } : {})
+        via: parsed.via === 'adopted' ? 'adopted' : 'create'
       })
     }
     return registry

@@ -29,8 +29,7 @@ export async function trackResponse (registry: OwnershipRegistry, req: AuthZRequ
       logger.warn({ action, uri: req.RequestUri }, 'a create was answered without an ID or project portcullis could read: the new object belongs to no project')
       return
     }
-    const createdAt = kind === 'volume' && typeof body?.CreatedAt === 'string' ? body.CreatedAt : undefined
-    await registry.record(kind, id, { project, via: 'create', ...(createdAt !== undefined ? { createdAt } : {}) })
+    await registry.record(kind, id, { project, via: 'create' })
     return
   }
   if (action === 'volume.remove' && facts.target !== undefined) {

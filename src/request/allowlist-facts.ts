@@ -35,6 +35,8 @@ export function addBodyFindings (facts: RequestFacts, kind: BodyKind, value: unk
 export function judgeOptionalBody (facts: RequestFacts, req: AuthZRequest, method: string, pattern: string): 'problem' | 'ok' {
   const table = BODY_TABLES[`${method} ${pattern}`]
   if (table === undefined || req.RequestBody === null || req.RequestBody === undefined || req.RequestBody === '') return 'ok'
+  // The docker CLI sends a nil *Config as `null` (docker commit without --change): Go decodes it to nothing.
+  if (isJsonNull(req.RequestBody)) return 'ok'
   const body = readTableBody(table, req.RequestBody, req.RequestHeaders ?? {})
   if ('problem' in body) {
     facts.bodyProblem = body.problem
@@ -58,6 +60,10 @@ function judgeInto (facts: RequestFacts, table: Parameters<typeof judgeBody>[0],
     const { ports, logDrivers, subnets } = found.needs
     facts.auditFields.grantNeeds = { ports: ports.slice(0, MAX_LISTED), logDrivers: logDrivers.slice(0, MAX_LISTED), subnets: subnets.slice(0, MAX_LISTED) }
   }
+}
+
+function isJsonNull (base64: string): boolean {
+  return base64.length <= 16 && Buffer.from(base64, 'base64').toString('latin1').trim() === 'null'
 }
 
 function hasNeeds (needs: GrantNeeds): boolean {

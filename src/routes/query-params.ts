@@ -48,7 +48,15 @@ export const QUERY_PARAMS: Readonly<Record<string, Readonly<Record<string, Param
   'GET /containers/{name:.*}/logs': logs,
   'GET /containers/{name:.*}/stats': { stream: h, 'one-shot': h },
   // The WebSocket attach always attaches stdin (UseStdin: true): the route itself is interactive.
-  'GET /containers/{name:.*}/attach/ws': { detachKeys: h, logs: h, stream: h },
+  'GET /containers/{name:.*}/attach/ws': {
+    detachKeys: h,
+    logs: h,
+    stream: h,
+    // wsContainersAttach ignores these (it always attaches stdin, stdout and stderr): the route itself is interactive.
+    stdin: named('interactive', 'Ignored by dockerd: the websocket attach always streams the caller\'s input.'),
+    stdout: named('harmless', 'Ignored by dockerd: the websocket attach always attaches stdout.'),
+    stderr: named('harmless', 'Ignored by dockerd: the websocket attach always attaches stderr.')
+  },
   'GET /exec/{id:.*}/json': {},
   'GET /containers/{name:.*}/archive': { path: h },
   'POST /containers/create': { name: named('object-name'), platform: h },

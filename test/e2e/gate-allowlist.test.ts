@@ -42,7 +42,8 @@ function api (user: string, method: string, uri: string, body?: unknown): Promis
     const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
     const headers: http.OutgoingHttpHeaders = { [TOKEN_HEADER]: stack.tokens[user]! }
     if (payload !== undefined) {
-      headers['Content-Type'] = 'application/json'
+      // An empty body (build, import) goes without a type, as nothing the plugin must read.
+      if (payload.length > 0) headers['Content-Type'] = 'application/json'
       headers['Content-Length'] = payload.length
     }
     const req = http.request({ socketPath: stack.dockerd.socket, method, path: uri, headers, agent: false, timeout: 60_000 }, (res) => {

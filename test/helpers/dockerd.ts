@@ -113,6 +113,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
   // Last resort if the test process ends without calling stop(): kill by pid, unmount, remove.
   const cancelSafetyNet = onProcessEnd(() => {
     killSync([pid, ...containerInitPids(paths.execRoot), ...processesUsing(paths.execRoot)])
+    removeBridgesOf(paths.dataRoot)
     unmountUnder(dir)
     if (ownsDir) removeDirSync(dir)
   })
@@ -121,6 +122,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
     try {
       await stopDaemon(child, paths, options.stopTimeoutMs ?? 30_000)
     } finally {
+      removeBridgesOf(paths.dataRoot)
       cancelSafetyNet()
       if (ownsDir) removeDirSync(dir)
     }
@@ -236,6 +238,23 @@ function killSync(pids: number[]): void {
       // already gone
     }
   }
+}
+
+/**
+ * Deletes the host bridge interfaces of the networks this daemon made. dockerd leaves them behind when it stops,
+ * with their routes, and its address pools skip subnets that overlap a route: left alone, a few test runs use up
+ * every default pool ("could not find an available, non-overlapping IPv4 address pool"). The names are read from
+ * the daemon's own network store, so no other daemon's bridge is touched.
+ */
+function removeBridgesOf(dataRoot: string): void {
+  let store: string
+  try {
+    store = readFileSync(path.join(dataRoot, 'network', 'files', 'local-kv.db'), 'latin1')
+  } catch {
+    return
+  }
+  const names = new Set([...store.matchAll(/"BridgeName":"(br-[0-9a-f]{12})"/g)].map((m) => m[1] as string))
+  for (const name of names) spawnSync('ip', ['link', 'delete', name], { stdio: 'ignore' })
 }
 
 /** Lazily unmounts anything still mounted inside `dir` (overlay layers, netns, the data-root bind mount). */

@@ -39,7 +39,7 @@ describe('the ownership registry', () => {
     await track(registry, response('POST', '/v1.41/volumes/create', { Name: 'v', Labels: { 'portcullis.project': 'pay' } }, 201, { Name: 'v', CreatedAt: '2026-01-01T00:00:00Z' }))
     expect(registry.get('container', ID)).toEqual({ project: 'pay', via: 'create' })
     expect(registry.get('network', 'b'.repeat(64))).toMatchObject({ project: 'web' })
-    expect(registry.get('volume', 'v')).toEqual({ project: 'pay', via: 'create', createdAt: '2026-01-01T00:00:00Z' })
+    expect(registry.get('volume', 'v')).toEqual({ project: 'pay', via: 'create' })
   })
 
   it('records nothing for a failed create, or one whose answer has no ID', async () => {

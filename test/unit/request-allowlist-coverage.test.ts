@@ -24,6 +24,7 @@ const shape = (key: string): string => key.replace(/\{[^}]*\}/g, '{}').replace(/
 const EXTRA_PARAMS: Record<string, { names: string[], why: string }> = {
   'GET /containers/json': { names: ['since', 'before'], why: 'legacy list options the handler still reads' },
   'GET /containers/{}/logs': { names: ['details'], why: 'read by getContainersLogs (--details)' },
+  'GET /containers/{}/attach/ws': { names: ['stdin', 'stdout', 'stderr'], why: 'clients send them as for POST attach; wsContainersAttach ignores them and attaches every stream' },
   'POST /containers/{}/start': { names: ['checkpoint', 'checkpoint-dir'], why: 'experimental checkpoint restore' },
   'GET /images/json': { names: ['filter'], why: 'deprecated reference filter, still read' },
   'GET /images/{}/get': { names: ['names'], why: 'the shared handler reads it; ignored when the path names the image' },
