@@ -124,12 +124,10 @@ describe('class 7/9: a volume name taken before its project creates it', () => {
     expectOk(await stack.docker('alice', ['run', '-d', '--network', 'none', ...label('payments'), '--name', 'squatter', '-v', 'web-cache:/d', TEST_IMAGE, 'sleep', '600']))
     // bob "creates" web's volume: dockerd answers 201 with the existing one.
     const create = await stack.docker('bob', ['volume', 'create', ...label('web'), 'web-cache'])
-    if (create.code === 0) {
-      // Then web's data goes where payments reads it.
-      await stack.docker('bob', ['run', '--rm', '--network', 'none', ...label('web'), '-v', 'web-cache:/d', TEST_IMAGE, 'sh', '-c', 'echo web-secret > /d/s'])
-      const read = await stack.docker('alice', ['exec', 'squatter', 'cat', '/d/s'])
-      console.log('squatter read:', JSON.stringify(read.stdout), read.stderr)
-    }
+    // Then web's data goes where payments reads it (observed: alice reads "web-secret").
+    const write = await stack.docker('bob', ['run', '--rm', '--network', 'none', ...label('web'), '-v', 'web-cache:/d', TEST_IMAGE, 'sh', '-c', 'echo web-secret > /d/s'])
+    const read = await stack.docker('alice', ['exec', 'squatter', 'cat', '/d/s'])
+    expect({ create: create.code, write: write.code, aliceReads: read.stdout.trim() }).toEqual({ create: 1, write: 1, aliceReads: expect.not.stringContaining('web-secret') })
     denied(create)
   })
 
@@ -137,10 +135,53 @@ describe('class 7/9: a volume name taken before its project creates it', () => {
     expectOk(await stack.docker('alice', ['volume', 'create', ...label('payments'), 'shared-name']))
     expectOk(await stack.docker('alice', ['run', '-d', '--network', 'none', ...label('payments'), '--name', 'squatter2', '-v', 'shared-name:/d', TEST_IMAGE, 'sleep', '600']))
     const create = await stack.docker('bob', ['volume', 'create', ...label('web'), 'shared-name'])
-    if (create.code === 0) {
-      const use = await stack.docker('bob', ['run', '--rm', '--network', 'none', ...label('web'), '-v', 'shared-name:/d', TEST_IMAGE, 'sh', '-c', 'echo web-secret > /d/s'])
-      console.log('bob uses shared-name:', use.code, use.stderr)
-    }
+    // Observed: the create answers 201, the registry files payments' volume under web, and bob mounts it.
+    const use = await stack.docker('bob', ['run', '--rm', '--network', 'none', ...label('web'), '-v', 'shared-name:/d', TEST_IMAGE, 'true'])
+    expect({ create: create.code, bobMounts: use.code }).toEqual({ create: 1, bobMounts: 1 })
     denied(create)
+  })
+})
+
+describe('refused correctly: query keys spelled another way, repeated, or an old API version', () => {
+  beforeAll(async () => {
+    expectOk(await stack.docker('alice', ['run', '-d', '--network', 'none', ...label('payments'), '--name', 'rv-app', TEST_IMAGE, 'sleep', '600']))
+  })
+
+  it('attach: a percent-encoded key (%73tdin), stdin=1 before stdin=0, and a case-changed key (Stdin) are all refused', async () => {
+    for (const query of ['%73tdin=1&stream=1&stdout=1', 'stdin=1&stdin=0&stream=1&stdout=1', 'Stdin=1&stream=1&stdout=1']) {
+      const answer = await raw('alice', 'POST', `/v1.41/containers/rv-app/attach?${query}`)
+      expect(answer.status, query).toBe(403)
+    }
+  })
+
+  it('build: %6Eetworkmode=host and networkmode=default&networkmode=host are refused', async () => {
+    const tar = execFileSync('tar', ['-C', stack.dir, '-cf', '-', '--files-from', '/dev/null'])
+    for (const query of ['%6Eetworkmode=host', 'networkmode=default&networkmode=host', 'Networkmode=host']) {
+      const answer = await raw('alice', 'POST', `/v1.41/build?${query}`, tar, { 'Content-Type': 'application/x-tar' })
+      expect(answer.status, query).toBe(403)
+    }
+  })
+
+  it('an old API version (/v1.23, /v01.023) start with a HostConfig binding / is refused', async () => {
+    expectOk(await stack.docker('alice', ['create', '--network', 'none', ...label('payments'), '--name', 'rv-old', TEST_IMAGE, 'sleep', '600']))
+    for (const version of ['v1.23', 'v01.023', 'v1.12']) {
+      const [body, headers] = json({ Binds: ['/:/host'] })
+      const answer = await raw('alice', 'POST', `/${version}/containers/rv-old/start`, body, headers)
+      expect(answer.status, version).toBe(403)
+    }
+    expect((await stack.docker('ops', ['inspect', '--format', '{{.State.Running}}', 'rv-old'])).stdout.trim()).toBe('false')
+  })
+
+  it('another project\'s volume cannot be mounted through Mounts with a case-changed Type, nor through a deprecated top-level Binds', async () => {
+    expectOk(await stack.docker('bob', ['volume', 'create', ...label('web'), 'rv-web-vol']))
+    for (const [name, body] of [
+      ['rv-m1', { Image: TEST_IMAGE, Labels: { 'portcullis.project': 'payments' }, HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: 'rv-web-vol', Target: '/d' }] } }],
+      ['rv-m2', { Image: TEST_IMAGE, Labels: { 'portcullis.project': 'payments' }, NetworkMode: 'none', Binds: ['rv-web-vol:/d'] }],
+      ['rv-m3', { Image: TEST_IMAGE, Labels: { 'portcullis.project': 'payments' }, hostconfig: { NetworkMode: 'none', binds: ['rv-web-vol:/d'] } }]
+    ] as const) {
+      const [text, headers] = json(body)
+      const answer = await raw('alice', 'POST', `/v1.41/containers/create?name=${name}`, text, headers)
+      expect(answer.status, name).toBe(403)
+    }
   })
 })
