@@ -172,7 +172,7 @@ describe('refused correctly: query keys spelled another way, repeated, or an old
     expect((await stack.docker('ops', ['inspect', '--format', '{{.State.Running}}', 'rv-old'])).stdout.trim()).toBe('false')
   })
 
-  it('another project\'s volume cannot be mounted through Mounts with a case-changed Type, nor through a deprecated top-level Binds', async () => {
+  it('another project\'s volume cannot be mounted through Mounts, a deprecated top-level Binds, or lower-case keys', async () => {
     expectOk(await stack.docker('bob', ['volume', 'create', ...label('web'), 'rv-web-vol']))
     for (const [name, body] of [
       ['rv-m1', { Image: TEST_IMAGE, Labels: { 'portcullis.project': 'payments' }, HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: 'rv-web-vol', Target: '/d' }] } }],
@@ -183,5 +183,16 @@ describe('refused correctly: query keys spelled another way, repeated, or an old
       const answer = await raw('alice', 'POST', `/v1.41/containers/create?name=${name}`, text, headers)
       expect(answer.status, name).toBe(403)
     }
+  })
+})
+
+describe('must work: the 20.10 CLI\'s BuildKit build (DOCKER_BUILDKIT=1) sends remote=client-session', () => {
+  it('a developer\'s BuildKit build of her own repository is not refused as a build from a URL', async () => {
+    const since = await headSeq(stack.plugin)
+    // What `DOCKER_BUILDKIT=1 docker build -t payments/app .` sends: the context comes through the session, not a URL.
+    const query = `version=2&remote=client-session&session=rvsession&t=payments/app&labels=${encodeURIComponent('{"portcullis.project":"payments"}')}`
+    await Promise.race([raw('alice', 'POST', `/v1.41/build?${query}`, '', { 'Content-Type': 'application/x-tar' }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))])
+    const record = (await decisions(stack.plugin, { uriIncludes: 'remote=client-session' }, since)).at(-1)
+    expect({ decision: record?.decision, code: record?.code }).toEqual({ decision: 'allow', code: undefined })
   })
 })
