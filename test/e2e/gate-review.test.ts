@@ -118,6 +118,35 @@ describe('the daemon as a client of host-loopback services, for roles without un
   })
 })
 
+describe('BuildKit query parameters that make the daemon fetch from any registry', () => {
+  async function buildProbe (query: (port: number) => string): Promise<{ connections: number, decision?: string }> {
+    const dir = path.join(stack.dir, 'review-bk')
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /x\n')
+    const tar = execFileSync('tar', ['-C', dir, '-cf', '-', 'Dockerfile'])
+    const listener = await loopbackListener()
+    try {
+      const since = await headSeq(stack.plugin)
+      const q = query(listener.port)
+      await Promise.race([raw('alice', 'POST', `/v1.41/build?version=2&${q}`, tar, { 'Content-Type': 'application/x-tar' }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 8000))])
+      const record = (await decisions(stack.plugin, { uriIncludes: '/build?version=2' }, since)).at(-1)
+      return { connections: listener.connections(), decision: record?.decision }
+    } finally {
+      await listener.close()
+    }
+  }
+
+  it('cachefrom=127.0.0.1:PORT/… (a registry cache import) is refused, or at least judged by images.registries', async () => {
+    const found = await buildProbe((port) => `cachefrom=${encodeURIComponent(JSON.stringify([`127.0.0.1:${port}/probe/cache:1`]))}`)
+    expect(found).toEqual({ connections: 0, decision: 'deny' })
+  })
+
+  it('buildargs BUILDKIT_SYNTAX=127.0.0.1:PORT/… (a frontend image the daemon pulls and runs) is refused', async () => {
+    const found = await buildProbe((port) => `buildargs=${encodeURIComponent(JSON.stringify({ BUILDKIT_SYNTAX: `127.0.0.1:${port}/probe/frontend:1` }))}`)
+    expect(found).toEqual({ connections: 0, decision: 'deny' })
+  })
+})
+
 describe('class 7/9: a volume name taken before its project creates it', () => {
   it('a volume made on the fly by another project\'s container cannot be claimed by volume create', async () => {
     // alice's container makes `web-cache` on the fly (unowned), and keeps it mounted.
