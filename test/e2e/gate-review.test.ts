@@ -1,5 +1,8 @@
 // An outside review of the issue-10 build: attacks that still got through (each test asserts the refusal, so it
-// fails until the hole is closed) and a few refusals no other suite covers. examples/policy.json: alice developer
+// fails until the hole is closed: BuildKit outputs naming an image, the daemon fetching from host loopback through
+// distribution inspect, plugin privileges, BuildKit cachefrom and BUILDKIT_SYNTAX, and volume create claiming an
+// existing volume), one must-work regression (BuildKit's remote=client-session), and a few refusals no other
+// suite covers. examples/policy.json: alice developer
 // of payments (bridge-only), carol operator of payments, bob developer of web and viewer of payments, ops admin.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -223,5 +226,24 @@ describe('must work: the 20.10 CLI\'s BuildKit build (DOCKER_BUILDKIT=1) sends r
     await Promise.race([raw('alice', 'POST', `/v1.41/build?${query}`, '', { 'Content-Type': 'application/x-tar' }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))])
     const record = (await decisions(stack.plugin, { uriIncludes: 'remote=client-session' }, since)).at(-1)
     expect({ decision: record?.decision, code: record?.code }).toEqual({ decision: 'allow', code: undefined })
+  })
+})
+
+describe('another project\'s container named with the leading slash dockerd stores names with', () => {
+  beforeAll(async () => {
+    expectOk(await stack.docker('bob', ['run', '-d', '--network', 'none', ...label('web'), '--name', 'rv-web', TEST_IMAGE, 'sleep', '600']))
+    expectOk(await stack.docker('alice', ['network', 'create', ...label('payments'), 'rv-net']))
+  })
+
+  it('network connect, commit and build networkmode=container: of "/rv-web" are refused like "rv-web"', async () => {
+    for (const name of ['rv-web', '/rv-web']) {
+      const [body, headers] = json({ Container: name })
+      const answer = await raw('alice', 'POST', '/v1.41/networks/rv-net/connect', body, headers)
+      expect(answer.status, `connect ${name}: ${answer.body}`).toBe(403)
+    }
+    const commit = await raw('carol', 'POST', `/v1.41/commit?container=${encodeURIComponent('/rv-web')}&repo=payments/rv-stolen`, '{}', { 'Content-Type': 'application/json' })
+    expect(commit.status, commit.body).toBe(403)
+    const build = await raw('alice', 'POST', `/v1.41/build?networkmode=${encodeURIComponent('container:/rv-web')}`, execFileSync('tar', ['-cf', '-', '--files-from', '/dev/null']), { 'Content-Type': 'application/x-tar' })
+    expect(build.status, build.body).toBe(403)
   })
 })
