@@ -9,6 +9,7 @@ import { checkLimits, checkReferences, checkWire, type WireProblem } from '../re
 import { addBodyFindings, addQueryFindings, judgeOptionalBody } from '../request/allowlist-facts.js'
 import { checkNewName } from '../request/object-names.js'
 import { pruneFacts } from '../request/prune-filters.js'
+import { registryUses } from '../request/registry-uses.js'
 import { attachStream } from '../request/streams.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
@@ -115,6 +116,9 @@ export function readRequest (req: AuthZRequest): RequestFacts {
     facts.references = []
     return refused(facts, tooMany, req)
   }
+  const registries = registryUses(facts)
+  if (registries.uses.length > 0) facts.registryUses = registries.uses
+  if (registries.unreadable !== undefined) facts.escapes.push({ setting: 'build-query', detail: registries.unreadable.slice(0, 200) })
   if (facts.escapes.length > 0) facts.auditFields.escapes = facts.escapes
   return facts
 }

@@ -1,6 +1,7 @@
 // Shapes shared by the request reader, the resource resolver, the policy core and the audit store.
 // The policy core only ever sees these plain values: it does no I/O.
 
+import type { RegistryUse } from '../request/registry-uses.js'
 import type { WireProblem } from '../request/wire.js'
 
 /** What the daemon POSTs to /AuthZPlugin.AuthZReq and /AuthZPlugin.AuthZRes (keys exactly as sent). */
@@ -100,6 +101,8 @@ export interface RequestFacts {
   unknownFields?: string[]
   /** Ports, log drivers and subnets asked for: allowed by a project grant or an unsafe role. */
   grantNeeds?: GrantNeeds
+  /** Images the call makes the daemon contact a registry about (src/request/registry-uses.ts). */
+  registryUses?: RegistryUse[]
   /** For prune calls: what their `filters` confine them to. */
   prune?: PruneFacts
   /** A new container, network or volume name the daemon could read as an ID prefix (refused for everyone). */

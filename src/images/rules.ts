@@ -52,7 +52,7 @@ export function normalizeRegistry (registry: string): string {
 }
 
 /** null when `reference` may be used under the allowlist, otherwise why not. */
-export function registryRefusal (rules: ImageRules, reference: ImageReference): string | null {
+export function registryRefusal (rules: ImageRules, reference: Pick<ImageReference, 'domain'>): string | null {
   if (rules.registries === null) return null
   if (rules.registries.has(normalizeRegistry(reference.domain))) return null
   const allowed = [...rules.registries].join(', ')

@@ -12,7 +12,7 @@ import { ungrantedNeeds } from './project-grants.js'
 import { idLikeNameRefusal, readAsIdRefusal } from './id-like.js'
 import { inheritedReach } from './inherited-reach.js'
 import { pruneScope } from './prune-scope.js'
-import { imageScope, joinImageProject } from './image-scope.js'
+import { hostLocalRegistries, imageScope, joinImageProject } from './image-scope.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -147,7 +147,7 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   if (images.project !== undefined) ({ project, subject, unowned } = joinImageProject(project, subject, images, action))
 
   // Ports, log drivers and subnets the project's grants do not cover need an unsafe role.
-  const ungranted = ungrantedNeeds(policy.document, project, req.grantNeeds)
+  const ungranted = [...ungrantedNeeds(policy.document, project, req.grantNeeds), ...hostLocalRegistries(policy.images, req)]
 
   // The roles that may answer: the project's role and any global role; for calls outside every project, all of them.
   let candidates: readonly Candidate[]

@@ -3,7 +3,9 @@
 // resolver has already inspected the image an `image.remove` names.
 
 import type { RequestFacts, ResolvedResource } from '../authz/types.js'
-import { isImageId, parseImageReference, type ImageReference } from '../images/reference.js'
+import { parseImageReference, splitDomain, type ImageReference } from '../images/reference.js'
+import { readBuildOutputs } from '../request/build-query.js'
+import { isHostLocalRegistry } from '../request/registry-uses.js'
 import { registryRefusal, type ImageRules } from '../images/rules.js'
 import type { DenyCode } from './decision.js'
 
@@ -19,7 +21,8 @@ const WRITES: Record<string, (req: RequestFacts, target: ResolvedResource | unde
   'image.tag': (req) => nonEmpty(req.query.repo),
   'image.import': (req) => nonEmpty(req.query.repo),
   'container.commit': (req) => nonEmpty(req.query.repo),
-  'image.build': (req) => nonEmpty(req.query.t),
+  // `t`, and the names a BuildKit `moby` output writes (used when `t` is empty, judged always).
+  'image.build': (req) => [...nonEmpty(req.query.t), ...(req.query.outputs ?? []).flatMap((value) => readBuildOutputs(value).names)],
   'image.push': (req, target) => target === undefined ? [] : [target.ref.ref],
   'image.remove': (req, target) => removedNames(target)
 }
@@ -103,24 +106,40 @@ export function joinImageProject (project: string | null | undefined, subject: s
   }
 }
 
+/** Every registry a call makes the daemon contact must be in `images.registries`, when the policy has that list. */
 function registryCheck (rules: ImageRules, action: string, req: RequestFacts): ImageScope | null {
   if (rules.registries === null) return null
-  let names: string[]
-  if (action === 'image.pull') names = nonEmpty(req.query.fromImage)
-  else if (action === 'container.create') {
-    const image = req.auditFields.image
-    names = typeof image === 'string' && image !== '' && !isImageId(image) ? [image] : []
-  } else return null
-  for (const name of names) {
-    const parsed = parseImageReference(name)
-    if ('error' in parsed) return { code: 'IMAGE_NAME', refusal: `${action}: ${parsed.error}; portcullis judges image names as dockerd reads them and refuses what it cannot read` }
-    const refusal = registryRefusal(rules, parsed)
+  for (const { name, via } of req.registryUses ?? []) {
+    const domain = registryOf(name, via)
+    if ('error' in domain) return { code: 'IMAGE_NAME', refusal: `${action}: ${domain.error}; portcullis judges image names as dockerd reads them and refuses what it cannot read` }
+    const refusal = registryRefusal(rules, domain)
     if (refusal !== null) {
-      const hint = action === 'container.create' ? '; run an image from an allowed registry, or name the image by its full ID' : '; pull from an allowed registry'
-      return { code: 'REGISTRY_NOT_ALLOWED', refusal: `${action} of ${name}: ${refusal}${hint}` }
+      const hint = action === 'container.create' ? '; run an image from an allowed registry, or name the image by its full ID' : '; use an allowed registry'
+      return { code: 'REGISTRY_NOT_ALLOWED', refusal: `${action} of ${name} (${via}): ${refusal}${hint}` }
     }
   }
   return null
+}
+
+/**
+ * Without `images.registries`, a registry on the host itself (loopback, link-local) is a host service the daemon
+ * would talk to as root: like a port or a subnet, it is allowed by naming it in the policy (there: in
+ * `images.registries`) or to an unsafe role. Returns what to name, one entry per registry.
+ */
+export function hostLocalRegistries (rules: ImageRules, req: RequestFacts): string[] {
+  if (rules.registries !== null) return []
+  const found = new Set<string>()
+  for (const { name, via } of req.registryUses ?? []) {
+    const domain = registryOf(name, via)
+    if (!('error' in domain) && isHostLocalRegistry(domain.domain)) found.add(`registry ${domain.domain} (${via}), a service on the host itself: list it in images.registries`)
+  }
+  return [...found]
+}
+
+/** The registry a name makes the daemon contact. A search term is no image name: only its registry part counts. */
+function registryOf (name: string, via: string): Pick<ImageReference, 'domain'> | { error: string } {
+  if (via === 'term') return { domain: splitDomain(name).domain }
+  return parseImageReference(name)
 }
 
 /** What an `image.remove` removes: the name it was given when that name is one of the image's own, else every tag. */

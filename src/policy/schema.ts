@@ -214,8 +214,11 @@ export const POLICY_SCHEMA = {
         registries: {
           type: 'array',
           items: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]+)?$|^\\[[0-9A-Fa-f:]+\\](:[0-9]+)?$' },
-          description: 'When set, `docker pull` (`fromImage`) and `docker create`/`run` of a repository name (not an image ID) are refused unless the ' +
-            'name\'s registry is listed (`docker.io` is Docker Hub, also for `busybox`). A build\'s `FROM` pulls happen inside the daemon and are not judged.'
+          description: 'When set, every call that makes the daemon contact a registry is refused, for every role, unless the registry is listed ' +
+            '(`docker.io` is Docker Hub, also for `busybox`): `docker pull`, `docker create`/`run` of a repository name (not an image ID), `docker push`, ' +
+            '`docker search`, manifest look-ups (`GET /distribution/…`), plugin privilege look-ups, and a BuildKit build\'s `cachefrom` and ' +
+            '`BUILDKIT_SYNTAX` frontend. Unset: any registry, except one on the host itself (loopback, `localhost`, link-local), which needs an ' +
+            'unsafe role (the daemon would talk to the host\'s own services as root). A build\'s `FROM` pulls happen inside the build context and are not judged.'
         }
       }
     },

@@ -27,6 +27,8 @@ export const ALLOWLIST_SETTINGS = {
   'templating-driver': 'a secret/config templating plugin',
   checkpoint: 'start from a CRIU checkpoint',
   'build-remote': 'build from a URL or git repository the daemon fetches',
+  'build-output': 'a BuildKit exporter other than moby, local, tar or cacheonly, or an `outputs` value portcullis cannot read',
+  'build-query': 'a build `cachefrom` or `buildargs` value portcullis cannot read (it names images the daemon fetches)',
   isolation: 'build isolation other than the default',
   'cgroup-parent': 'build containers\' host cgroup (as for containers)',
   'security-opt': 'build security options (as for containers)'

@@ -131,7 +131,9 @@ function volumeCreateFacts (body: VolumeCreateBody): BodyFacts {
   const escapes = volumeCreateEscapes(body)
   return {
     escapes,
-    references: [],
+    // dockerd answers a create of an existing name with that volume (201): the name is a reference, so a create
+    // may not claim a volume of another project, or one of no project.
+    references: body.Name === undefined || body.Name === '' ? [] : [{ kind: 'volume', ref: body.Name }],
     labelProject: projectLabel(body.Labels),
     auditFields: defined({
       name: body.Name,

@@ -5,6 +5,7 @@
 
 import type { Escape, ResourceRef } from '../authz/types.js'
 import { paramsOf } from '../routes/query-params.js'
+import { readBuildOutputs } from './build-query.js'
 
 export interface QueryFindings {
   escapes: Escape[]
@@ -39,6 +40,13 @@ export function judgeQuery (method: string, pattern: string, query: Readonly<Rec
         break
       case 'build-network-mode':
         for (const value of values) buildNetworkMode(value, out)
+        break
+      case 'build-outputs':
+        // The names a `moby` output writes are judged as image targets (src/policy/image-scope.ts).
+        for (const value of values) {
+          const problem = readBuildOutputs(value).problem
+          if (problem !== undefined) add(out, 'build-output', problem)
+        }
         break
       default:
         // harmless, route-unsafe, and the rules judged elsewhere (import-source and checkpoint-dir in

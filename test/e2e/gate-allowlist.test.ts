@@ -251,6 +251,6 @@ describe('POST /build query parameters', () => {
   })
 
   it('POST /images/create?fromSrc=<url> stays unsafe', async () => {
-    expectRefused(await api('carol', 'POST', '/v1.41/images/create?fromSrc=http%3A%2F%2F127.0.0.1%3A1%2Fx.tar&repo=x', ''), 'import-from-url')
+    expectRefused(await api('carol', 'POST', '/v1.41/images/create?fromSrc=http%3A%2F%2F127.0.0.1%3A1%2Fx.tar&repo=payments%2Fx', ''), 'import-from-url')
   })
 })

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../../src/authz/types.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import { decide } from '../../src/policy/evaluate.js'
+import { registryUses } from '../../src/request/registry-uses.js'
 
 const document = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 const policy = compilePolicy(document)
@@ -12,8 +13,11 @@ const options = { pluginName: 'portcullis' }
 const as = (user: string): Identity => ({ user, method: 'jwt' })
 const none: ResourceFacts = { references: [] }
 
+/** Facts as the reader makes them, registry uses included (src/request/registry-uses.ts). */
 function request (action: string, query: Record<string, string[]> = {}, extra: Partial<RequestFacts> = {}): RequestFacts {
-  return { method: 'POST', uri: '/x', path: '/x', query, action, escapes: [], references: [], auditFields: {}, ...extra }
+  const facts: RequestFacts = { method: 'POST', uri: '/x', path: '/x', query, action, escapes: [], references: [], auditFields: {}, ...extra }
+  const { uses } = registryUses(facts)
+  return uses.length > 0 ? { ...facts, registryUses: uses } : facts
 }
 
 const image = (ref: string, repoTags: string[], repoDigests: string[] = []): ResourceFacts => ({
@@ -103,6 +107,39 @@ describe('registries', () => {
     const open = compilePolicy({ ...document, images: undefined, projects: { payments: { members: { alice: 'developer' } } } })
     expect(decide(open, as('alice'), request('image.pull', { fromImage: ['quay.io/x/y'] }), none, options)).toMatchObject({ allow: true })
     expect(decide(open, as('alice'), request('image.tag', { repo: ['web/site'] }), none, options)).toMatchObject({ allow: true })
+  })
+})
+
+describe('every call that makes the daemon contact a registry', () => {
+  const open = compilePolicy({ ...document, images: undefined })
+  it('is judged against images.registries: manifest and plugin look-ups, search, push, a build\'s cache and frontend', () => {
+    const refused = [
+      request('distribution.inspect', {}, { path: '/distribution/quay.io/x/y/json' }),
+      request('plugin.privileges', { remote: ['quay.io/x/plugin:1'] }),
+      request('image.search', { term: ['quay.io/nginx'] }),
+      request('image.build', { cachefrom: ['["quay.io/x/cache:1"]'] }),
+      request('image.build', { buildargs: ['{"BUILDKIT_SYNTAX":"quay.io/x/frontend:1"}'] })
+    ]
+    for (const facts of refused) expect(decide(policy, as('ops'), facts, none, options)).toMatchObject({ allow: false, code: 'REGISTRY_NOT_ALLOWED' })
+    expect(decide(policy, as('ops'), request('image.search', { term: ['nginx'] }), none, options)).toMatchObject({ allow: true })
+  })
+  it('without the list, a registry on the host itself needs an unsafe role: loopback, localhost, link-local, [::1]', () => {
+    for (const registry of ['127.0.0.1:5000', 'localhost:5000', '169.254.169.254', '[::1]:5000', '127.9.9.9']) {
+      const d = decide(open, as('bob'), request('distribution.inspect', {}, { path: `/distribution/${registry}/x/json` }), none, options)
+      expect(d, registry).toMatchObject({ allow: false, code: 'GRANT_REQUIRED' })
+      expect(d.reason).toContain('a service on the host itself: list it in images.registries')
+      expect(decide(open, as('ops'), request('distribution.inspect', {}, { path: `/distribution/${registry}/x/json` }), none, options)).toMatchObject({ allow: true })
+    }
+    expect(decide(open, as('alice'), request('image.build', { cachefrom: ['["127.0.0.1:5000/c:1"]'] }), none, options)).toMatchObject({ code: 'GRANT_REQUIRED' })
+    expect(decide(open, as('bob'), request('distribution.inspect', {}, { path: '/distribution/registry.example.com/x/json' }), none, options)).toMatchObject({ allow: true })
+  })
+  it('a BuildKit output names the image a build writes: judged like -t; unknown exporters need unsafe', () => {
+    const outputs = (json: string): RequestFacts => request('image.build', { outputs: [json] })
+    expect(decide(policy, as('alice'), outputs('[{"Type":"moby","Attrs":{"name":"docker.io/web/stolen:latest"}}]'), none, options))
+      .toMatchObject({ allow: false, project: 'web' })
+    expect(decide(policy, as('alice'), outputs('[{"type":"moby","attrs":{"name":"payments/app:1,web/x:1"}}]'), none, options)).toMatchObject({ allow: false })
+    expect(decide(policy, as('alice'), outputs('[{"Type":"moby","Attrs":{"name":"payments/app:1"}}]'), none, options)).toMatchObject({ allow: true, project: 'payments' })
+    expect(decide(policy, as('alice'), outputs('[{"Type":"local","Attrs":{"dest":"/out"}}]'), none, options)).toMatchObject({ allow: true })
   })
 })
 

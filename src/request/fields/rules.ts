@@ -15,6 +15,7 @@ export const RULES = {
   'network-driver': '`bridge`, `overlay` and the default are harmless; `macvlan`, `ipvlan` and `host` are the `host-network-driver` escape; any other driver (a plugin) needs an `unsafe` role.',
   'volume-driver-opts': 'Local volume driver options: none, or a `tmpfs` mount, are harmless; bind-like options are the `bind-like-volume` escape; anything else (nfs, cifs: the daemon mounts from the host network) needs an `unsafe` role.',
   'build-network-mode': 'Build network: default, `bridge` and `none` are harmless; `host` is the `net-namespace` escape; `container:<name>` and a user-defined network are references that must belong to the call\'s project.',
+  'build-outputs': 'BuildKit exporters: `local`, `tar` and `cacheonly` send files to the client; `moby` writes the image names in `Attrs.name`, judged like `t`; any other exporter, or a value portcullis cannot read, needs an `unsafe` role.',
   'import-source': 'Import source: `-` (the body) is harmless; a URL makes the daemon download it (`import-from-url`, unsafe).',
   'checkpoint-dir': 'A host directory the daemon reads a checkpoint from (`checkpoint-dir`, unsafe).',
   interactive: 'Opens an interactive stream (stdin, TTY): judged by the role\'s `exec.interactive` rule.',
@@ -22,7 +23,7 @@ export const RULES = {
   'object-name': 'The name of a new or renamed object: judged so that it cannot be read as another object\'s ID.',
   'prune-filters': 'Prune filters: must confine the prune to projects where the caller holds the action.',
   'image-repository': 'An image repository or tag the call writes: judged on the repository\'s project.',
-  registry: 'An image the daemon pulls: judged against the registry allowlist.',
+  registry: 'An image the daemon fetches, pushes or asks a registry about (pull, create, push, search, manifest and plugin look-ups, a build\'s `cachefrom` and `BUILDKIT_SYNTAX` frontend): judged against `images.registries`; without that list, a registry on the host itself (loopback, link-local) needs an `unsafe` role.',
   'project-label': 'Labels: `portcullis.project` says which project the new object belongs to.',
   reference: 'Names another existing object (container, network, volume, image): it must belong to the call\'s project.'
 } as const
