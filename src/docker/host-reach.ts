@@ -3,7 +3,7 @@
 // the same reach, so the policy judges those calls like a create that asks for it.
 
 import type { Escape } from '../authz/types.js'
-import { bindLikeOptions, hostConfigEscapes } from '../request/escapes.js'
+import { bindLikeOptions, hostConfigEscapes, unique } from '../request/escapes.js'
 import type { HostConfigBody, StringMap } from '../request/docker-types.js'
 
 /** What the daemon fills in for every unprivileged container (oci.DefaultSpec, moby 20.10). */
@@ -65,14 +65,4 @@ export function networkReach (driver: unknown): Escape[] {
 
 function coversDefaults (list: string[] | null | undefined, defaults: readonly string[]): boolean {
   return Array.isArray(list) && defaults.every((path) => list.includes(path))
-}
-
-function unique (escapes: Escape[]): Escape[] {
-  const seen = new Set<string>()
-  return escapes.filter((e) => {
-    const key = `${e.setting}\u0000${e.detail}`
-    if (seen.has(key)) return false
-    seen.add(key)
-    return true
-  })
 }

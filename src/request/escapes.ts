@@ -188,7 +188,8 @@ export function turnsOnNoNewPrivileges (opt: string): boolean {
   return opt.slice(0, at) === 'no-new-privileges' && TRUE_STRINGS.has(opt.slice(at + 1))
 }
 
-function unique (escapes: Escape[]): Escape[] {
+/** Each setting and detail once. */
+export function unique (escapes: Escape[]): Escape[] {
   const seen = new Set<string>()
   return escapes.filter((e) => {
     const key = `${e.setting}\u0000${e.detail}`
