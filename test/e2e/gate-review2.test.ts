@@ -8,6 +8,10 @@
 //   builder reuses a RUN layer whatever `extrahosts` (or `networkmode`) the build that made it had, so a layer
 //   payments built with `extrahosts=downloads.example.com:<her address>` becomes web's layer for the same step.
 //   Both are class 10 (supply chain across projects) through a route portcullis allows with harmless parameters.
+// - A Dockerfile's `ADD http://127.0.0.1:<port>/…` is fetched by dockerd itself, from the host's network namespace,
+//   even with networkmode=none, by the classic builder and by BuildKit: a developer's build reads a service that
+//   listens only on the host's loopback into her image (what `remote=<url>` is unsafe for, and the first review's
+//   distribution-inspect finding, through the one part of a build portcullis cannot read).
 // Refused correctly (kept short, not covered elsewhere): network connect by another project's container ID prefix,
 // archive/logs by full ID, attach stdin spelled " 1"/TRUE/yes/2/on, an IPv6 subnet outside the grant, exec create
 // with PRIVILEGED, a mount's overlay driver options, links to another project's container.
@@ -114,6 +118,34 @@ describe('class 10: the build cache every project shares', () => {
     // downloads.example.com to 10.66.66.66.
     expect({ aliceDecision: aliceRecord?.decision, webImage: shipped.stdout.trim() }, `${poison.body.slice(-300)}\n${web.body.slice(-300)}`)
       .toEqual({ aliceDecision: 'deny', webImage: expect.not.stringContaining('10.66.66.66') })
+  }, 120_000)
+})
+
+describe('the daemon fetches a Dockerfile\'s ADD <url> from the host\'s own network namespace', () => {
+  it('a developer\'s build reads an HTTP service listening only on the host\'s loopback into her image', async () => {
+    let connections = 0
+    const server = http.createServer((req, res) => { connections++; res.end('host-loopback-secret\n') })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    try {
+      const results: Record<string, unknown> = {}
+      for (const [mode, version] of [['classic', ''], ['buildkit', '&version=2']] as const) {
+        const tar = context(`r2-add-${mode}`, `FROM ${TEST_IMAGE}\nADD http://127.0.0.1:${port}/${mode} /loot\n`)
+        const since = await headSeq(stack.plugin)
+        const before = connections
+        await raw('alice', 'POST', `/v1.41/build?networkmode=none${version}&t=payments/r2-loot-${mode}:1&labels=${projectLabels('payments')}`, tar, { 'Content-Type': 'application/x-tar' })
+        const record = (await decisions(stack.plugin, { uriIncludes: `r2-loot-${mode}` }, since)).at(-1)
+        const loot = await stack.docker('alice', ['run', '--rm', '--network', 'none', ...label('payments'), `payments/r2-loot-${mode}:1`, 'cat', '/loot'])
+        results[mode] = { decision: record?.decision, daemonConnected: connections > before, aliceReads: loot.stdout.trim() }
+      }
+      // Observed: both allowed, the daemon connected, and alice reads "host-loopback-secret" from her image.
+      expect(results).toEqual({
+        classic: { decision: 'deny', daemonConnected: false, aliceReads: expect.not.stringContaining('secret') },
+        buildkit: { decision: 'deny', daemonConnected: false, aliceReads: expect.not.stringContaining('secret') }
+      })
+    } finally {
+      server.close()
+    }
   }, 120_000)
 })
 
