@@ -12,6 +12,9 @@
 //   even with networkmode=none, by the classic builder and by BuildKit: a developer's build reads a service that
 //   listens only on the host's loopback into her image (what `remote=<url>` is unsafe for, and the first review's
 //   distribution-inspect finding, through the one part of a build portcullis cannot read).
+// - A build's `networkmode=container:<x>` is judged for x's project but not for x's host reach (inherited-reach.ts
+//   checks references only for container.create): a developer's classic RUN steps join an admin's `--network host`
+//   container of her project and reach the host's loopback, while a create joining it is refused.
 // Refused correctly (kept short, not covered elsewhere): network connect by another project's container ID prefix,
 // archive/logs by full ID, attach stdin spelled " 1"/TRUE/yes/2/on, an IPv6 subnet outside the grant, exec create
 // with PRIVILEGED, a mount's overlay driver options, links to another project's container.
@@ -143,6 +146,31 @@ describe('the daemon fetches a Dockerfile\'s ADD <url> from the host\'s own netw
         classic: { decision: 'deny', daemonConnected: false, aliceReads: expect.not.stringContaining('secret') },
         buildkit: { decision: 'deny', daemonConnected: false, aliceReads: expect.not.stringContaining('secret') }
       })
+    } finally {
+      server.close()
+    }
+  }, 120_000)
+})
+
+describe('class 8: a build joins the network namespace of a host-reaching container', () => {
+  it('networkmode=container:<an admin\'s --network host container of payments> puts a developer\'s RUN steps on the host\'s network', async () => {
+    expectOk(await stack.docker('ops', ['run', '-d', '--network', 'host', ...label('payments'), '--name', 'r2-hostnet', TEST_IMAGE, 'sleep', '600']))
+    let connections = 0
+    const server = http.createServer((req, res) => { connections++; res.end('host-loopback-secret\n') })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    try {
+      // Control: a container create joining it is refused (UNSAFE_REQUIRED: takes from a host-reaching container).
+      const control = await post('alice', '/v1.41/containers/create?name=r2-join', { Image: TEST_IMAGE, Labels: { 'portcullis.project': 'payments' }, HostConfig: { NetworkMode: 'container:r2-hostnet' } })
+      expect(control.status).toBe(403)
+      const tar = context('r2-join', `FROM ${TEST_IMAGE}\nRUN wget -q -O /loot http://127.0.0.1:${port}/join || echo none > /loot\n`)
+      const since = await headSeq(stack.plugin)
+      const build = await raw('alice', 'POST', `/v1.41/build?networkmode=${encodeURIComponent('container:r2-hostnet')}&t=payments/r2-join:1&labels=${projectLabels('payments')}`, tar, { 'Content-Type': 'application/x-tar' })
+      const record = (await decisions(stack.plugin, { uriIncludes: 'r2-join' }, since)).at(-1)
+      const loot = await stack.docker('alice', ['run', '--rm', '--network', 'none', ...label('payments'), 'payments/r2-join:1', 'cat', '/loot'])
+      // Observed: allowed; the RUN step connected to 127.0.0.1 on the host and alice reads "host-loopback-secret".
+      expect({ decision: record?.decision, connections, aliceReads: loot.stdout.trim() }, build.body.slice(-400))
+        .toEqual({ decision: 'deny', connections: 0, aliceReads: expect.not.stringContaining('secret') })
     } finally {
       server.close()
     }
