@@ -10,6 +10,7 @@ import { addBodyFindings, addQueryFindings, judgeOptionalBody } from '../request
 import { checkNewName } from '../request/object-names.js'
 import { pruneFacts } from '../request/prune-filters.js'
 import { registryUses } from '../request/registry-uses.js'
+import { buildKitFacts } from '../request/buildkit.js'
 import { attachStream } from '../request/streams.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri } from '../routes/normalize.js'
@@ -115,6 +116,11 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (tooMany !== undefined) {
     facts.references = []
     return refused(facts, tooMany, req)
+  }
+  const buildKit = buildKitFacts(facts)
+  if (buildKit !== undefined) {
+    facts.buildKit = buildKit
+    facts.auditFields.cacheNamespace = buildKit.cacheNamespace
   }
   const registries = registryUses(facts)
   if (registries.uses.length > 0) facts.registryUses = registries.uses

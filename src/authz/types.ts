@@ -1,6 +1,7 @@
 // Shapes shared by the request reader, the resource resolver, the policy core and the audit store.
 // The policy core only ever sees these plain values: it does no I/O.
 
+import type { BuildKitFacts } from '../request/buildkit.js'
 import type { RegistryUse } from '../request/registry-uses.js'
 import type { WireProblem } from '../request/wire.js'
 
@@ -101,6 +102,8 @@ export interface RequestFacts {
   unknownFields?: string[]
   /** Ports, log drivers and subnets asked for: allowed by a project grant or an unsafe role. */
   grantNeeds?: GrantNeeds
+  /** A BuildKit build: the cache namespace it names (src/request/buildkit.ts). */
+  buildKit?: BuildKitFacts
   /** Images the call makes the daemon contact a registry about (src/request/registry-uses.ts). */
   registryUses?: RegistryUse[]
   /** For prune calls: what their `filters` confine them to. */

@@ -41,6 +41,7 @@ export const DENY_CODES = {
   IMAGE_NAME: 'an image name the call writes, removes or pulls is not one dockerd would read as a name',
   REGISTRY_NOT_ALLOWED: 'the image comes from a registry not in the policy\'s images.registries',
   INTERNAL_ERROR: 'portcullis failed while deciding; it fails closed',
+  BUILD_CACHE_NAMESPACE: 'a BuildKit build names no cache namespace (BUILDKIT_CACHE_MOUNT_NS), or another project\'s',
   AUDIT_FAILED: 'the decision could not be recorded; it fails closed'
 } as const
 

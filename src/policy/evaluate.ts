@@ -12,6 +12,7 @@ import { ungrantedNeeds } from './project-grants.js'
 import { idLikeNameRefusal, readAsIdRefusal } from './id-like.js'
 import { inheritedReach } from './inherited-reach.js'
 import { pruneScope } from './prune-scope.js'
+import { buildCacheScope, missingCacheNamespace } from './build-cache.js'
 import { hostLocalRegistries, imageScope, joinImageProject } from './image-scope.js'
 
 export interface DecideOptions {
@@ -146,6 +147,11 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
   if ('refusal' in images) return denied(images.code, images.refusal, facts)
   if (images.project !== undefined) ({ project, subject, unowned } = joinImageProject(project, subject, images, action))
 
+  // A BuildKit build is judged in the project its cache namespace names.
+  const cache = buildCacheScope(policy, action, req, project, subject)
+  if ('refusal' in cache) return cache.refusal
+  ;({ project, subject } = cache)
+
   // Ports, log drivers and subnets the project's grants do not cover need an unsafe role.
   const ungranted = [...ungrantedNeeds(policy.document, project, req.grantNeeds), ...hostLocalRegistries(policy.images, req)]
 
@@ -229,6 +235,9 @@ function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resou
   if (ungranted.length > 0 && !role.unsafe) {
     return fail('GRANT_REQUIRED', `${action} reaches the host through ${ungranted.join('; ')}. Role ${role.name} is not unsafe; add the grant or ask an admin`)
   }
+
+  const cacheShared = missingCacheNamespace(role, req)
+  if (cacheShared !== null) return fail('BUILD_CACHE_NAMESPACE', cacheShared)
 
   const exec = req.exec
   // Exec rules (interactive, command globs, command text) live in exec-rules.ts, shared with exec start.

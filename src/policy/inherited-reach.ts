@@ -12,7 +12,8 @@ const ENTERING = new Set([
 ])
 
 /** Calls whose references (volumes-from, links, namespaces, volumes, networks) are taken into the new object. */
-const TAKING_REFERENCES = new Set(['container.create'])
+// A build's networkmode=container:<x> or network puts its RUN steps in that namespace, as a create would.
+const TAKING_REFERENCES = new Set(['container.create', 'image.build'])
 
 /** Calls that join the target (a network) to a container. */
 const JOINING_TARGET = new Set(['network.connect'])

@@ -27,6 +27,7 @@ export const ALLOWLIST_SETTINGS = {
   'templating-driver': 'a secret/config templating plugin',
   checkpoint: 'start from a CRIU checkpoint',
   'build-remote': 'build from a URL or git repository the daemon fetches',
+  'build-extra-hosts': 'build `extrahosts`: the layer cache would hand a step resolved against chosen hosts to every project\'s identical step',
   'build-output': 'a BuildKit exporter other than moby, local, tar or cacheonly, or an `outputs` value portcullis cannot read',
   'build-query': 'a build `cachefrom` or `buildargs` value portcullis cannot read (it names images the daemon fetches)',
   isolation: 'build isolation other than the default',

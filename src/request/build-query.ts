@@ -47,15 +47,22 @@ export function readCacheFrom (value: string): string[] | null {
 
 /** `buildargs`' BUILDKIT_SYNTAX: a frontend image BuildKit pulls and runs. Unreadable: null. */
 export function readSyntaxImage (value: string): string[] | null {
-  if (value === '') return []
+  const syntax = readBuildArg(value, 'BUILDKIT_SYNTAX')
+  if (syntax === null) return null
+  return syntax === undefined || syntax === '' ? [] : [syntax]
+}
+
+/** One build argument of a `buildargs` value: undefined when absent (or nil), null when the value is unreadable. */
+export function readBuildArg (value: string, name: string): string | undefined | null {
+  if (value === '') return undefined
   const parsed = parse(value)
-  if (parsed === null) return []
+  if (parsed === null) return undefined
   if (!(parsed instanceof JsonObject)) return null
   // A Go map: keys are exact and the last duplicate wins; a null value is a nil *string (no argument).
-  let syntax: JsonValue | undefined
-  for (const { key, value: v } of parsed.entries) if (key === 'BUILDKIT_SYNTAX') syntax = v
-  if (syntax === undefined || syntax === null || syntax === '') return []
-  return typeof syntax === 'string' ? [syntax] : null
+  let found: JsonValue | undefined
+  for (const { key, value: v } of parsed.entries) if (key === name) found = v
+  if (found === undefined || found === null) return undefined
+  return typeof found === 'string' ? found : null
 }
 
 function parse (value: string): JsonValue | undefined {

@@ -124,7 +124,7 @@ export const QUERY_PARAMS: Readonly<Record<string, Readonly<Record<string, Param
   'POST /build': {
     dockerfile: h,
     t: named('image-repository'),
-    extrahosts: named('host-gateway'),
+    extrahosts: unsafe('build-extra-hosts', 'The classic builder\'s layer cache keys a RUN step on its line and parent, not on the hosts it resolved: a step built with chosen hosts would be reused by every project\'s identical step.'),
     remote: unsafe('build-remote', 'The daemon itself fetches the URL (or git repository) from the host\'s network; `client-session` (the context comes through the BuildKit session, as `DOCKER_BUILDKIT=1 docker build` sends it) asks for nothing.', ['client-session']),
     q: h,
     nocache: h,

@@ -220,13 +220,26 @@ describe('refused correctly: query keys spelled another way, repeated, or an old
 })
 
 describe('must work: the 20.10 CLI\'s BuildKit build (DOCKER_BUILDKIT=1) sends remote=client-session', () => {
-  it('a developer\'s BuildKit build of her own repository is not refused as a build from a URL', async () => {
+  // What `DOCKER_BUILDKIT=1 docker build -t payments/app --build-arg BUILDKIT_CACHE_MOUNT_NS=payments .` sends: the
+  // context comes through the session, not a URL.
+  const buildKit = async (marker: string, buildargs: string): Promise<{ decision?: string, code?: string, reason?: string }> => {
     const since = await headSeq(stack.plugin)
-    // What `DOCKER_BUILDKIT=1 docker build -t payments/app .` sends: the context comes through the session, not a URL.
-    const query = `version=2&remote=client-session&session=rvsession&t=payments/app&labels=${encodeURIComponent('{"portcullis.project":"payments"}')}`
+    const query = `version=2&remote=client-session&session=${marker}&t=payments/app&labels=${encodeURIComponent('{"portcullis.project":"payments"}')}` +
+      (buildargs === '' ? '' : `&buildargs=${encodeURIComponent(buildargs)}`)
     await Promise.race([raw('alice', 'POST', `/v1.41/build?${query}`, '', { 'Content-Type': 'application/x-tar' }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))])
-    const record = (await decisions(stack.plugin, { uriIncludes: 'remote=client-session' }, since)).at(-1)
-    expect({ decision: record?.decision, code: record?.code }).toEqual({ decision: 'allow', code: undefined })
+    const record = (await decisions(stack.plugin, { uriIncludes: `session=${marker}` }, since)).at(-1)
+    return { decision: record?.decision, code: record?.code ?? undefined, reason: record?.reason }
+  }
+
+  it('a developer\'s BuildKit build of her own repository, naming its cache namespace, is not refused as a build from a URL', async () => {
+    expect(await buildKit('rvsession1', '{"BUILDKIT_CACHE_MOUNT_NS":"payments"}')).toMatchObject({ decision: 'allow', code: undefined })
+  })
+
+  it('without the cache namespace it is refused, naming the build argument to add; another project\'s namespace too', async () => {
+    const bare = await buildKit('rvsession2', '')
+    expect(bare).toMatchObject({ decision: 'deny', code: 'BUILD_CACHE_NAMESPACE' })
+    expect(bare.reason).toContain('--build-arg BUILDKIT_CACHE_MOUNT_NS=<project>')
+    expect(await buildKit('rvsession3', '{"BUILDKIT_CACHE_MOUNT_NS":"web"}')).toMatchObject({ decision: 'deny', code: 'BUILD_CACHE_NAMESPACE' })
   })
 })
 
