@@ -7,7 +7,10 @@ import { existsSync, rmSync, symlinkSync } from 'node:fs'
 import path from 'node:path'
 import { REPO_ROOT } from './portcullis.js'
 
-/** Builds `ref` under `dir` and resolves with its cli.js and a function that removes the worktree. */
+/**
+ * Builds `ref` under `dir` and resolves with its cli.js, its own examples/policy.json (an older build refuses
+ * policy fields added since) and a function that removes the worktree.
+ */
 export function buildBaseline (ref, dir, progress) {
   const git = (...args) => execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
   const commit = git('rev-parse', '--short', `${ref}^{commit}`)
@@ -28,7 +31,7 @@ export function buildBaseline (ref, dir, progress) {
     execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(tree, 'tsconfig.json')], { stdio: ['ignore', 'ignore', 'inherit'] })
     const cli = path.join(tree, 'dist', 'cli.js')
     if (!existsSync(cli)) throw new Error(`the baseline build wrote no ${cli}`)
-    return { cli, commit, remove }
+    return { cli, commit, remove, policyFile: path.join(tree, 'examples', 'policy.json') }
   } catch (err) {
     remove()
     throw err

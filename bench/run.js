@@ -141,7 +141,9 @@ async function main () {
 
     const keysDir = path.join(dir, 'keys')
     const policyFile = path.join(dir, 'policy.json')
-    copyFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), policyFile)
+    // Another build (--cli) is measured with its own example policy: an older build refuses fields added since.
+    const ownPolicy = path.resolve(path.dirname(cli), '..', 'examples', 'policy.json')
+    copyFileSync(existsSync(ownPolicy) ? ownPolicy : path.join(REPO_ROOT, 'examples', 'policy.json'), policyFile)
     const tokens = await issueTokens(keysDir, ['alice', 'ops'])
 
     progress(`starting portcullis, a no-op plugin and ${bundle === null ? 'three' : 'four'} private dockerds (asking portcullis, the no-op plugin, nobody${bundle === null ? '' : ', nobody with the managed plugin'})`)
@@ -192,7 +194,7 @@ async function main () {
       stoppers.push(baseline.remove)
       const started = await startPortcullis({
         dir: path.join(dir, 'baseline'),
-        policyFile,
+        policyFile: baseline.policyFile,
         keysDir,
         dockerSocket: withoutPlugin.socket,
         name: `portcullis-bench-base-${randomBytes(4).toString('hex')}`,

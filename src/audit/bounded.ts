@@ -56,8 +56,29 @@ function sha256 (text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
+/** Whether `value` is within every limit already (the common case: then nothing is copied). */
+function withinBounds (value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return value.length <= MAX_RECORDED_TEXT
+  if (value === null || typeof value !== 'object') return true
+  if (depth > 8) return false
+  if (Array.isArray(value)) {
+    if (value.length > MAX_RECORDED_ITEMS) return false
+    for (const item of value) if (!withinBounds(item, depth + 1)) return false
+    return true
+  }
+  let count = 0
+  for (const key in value) {
+    if (++count > MAX_RECORDED_ITEMS || key.length > MAX_RECORDED_TEXT) return false
+    if (!withinBounds((value as Record<string, unknown>)[key], depth + 1)) return false
+  }
+  return true
+}
+
 /** The URI, reason and fields of a decision record, bounded; `fields.cut` lists what was cut, if anything. */
 export function boundDecision (uri: string | null, reason: string, fields: Record<string, unknown> | null): { uri: string | null, reason: string, fields: Record<string, unknown> | null } {
+  if ((uri === null || uri.length <= MAX_RECORDED_TEXT) && reason.length <= 4 * MAX_RECORDED_TEXT && withinBounds(fields, 0)) {
+    return { uri, reason, fields }
+  }
   const cuts: Cut[] = []
   const boundedUri = uri === null ? null : boundText(uri, 'uri', cuts)
   const boundedReason = boundText(reason, 'reason', cuts, 4 * MAX_RECORDED_TEXT)

@@ -49,6 +49,7 @@ export interface ResolverOptions {
 export class ResourceResolver {
   private readonly byId = new Map<string, ResolvedResource>()
   private readonly byName = new Map<string, { value: ResolvedResource, until: number }>()
+  private readonly ownedAnswers = new WeakMap<ResolvedResource, { version: number, value: ResolvedResource }>()
   private readonly inflight = new Map<string, Promise<ResolvedResource>>()
   private readonly perCaller = new CallerLimit(MAX_LOOKUPS_PER_CALLER)
   private readonly events: EventWatcher
@@ -115,10 +116,21 @@ export class ResourceResolver {
     return this.owned(await this.lookupLabelled(ref, caller))
   }
 
-  /** The registry's project for the object, whatever its label says; unchanged without a registry. */
+  /**
+   * The registry's project for the object, whatever its label says; unchanged without a registry. The answer for a
+   * cached look-up is kept while the registry is unchanged, so every call sees one object of one shape.
+   */
   private owned (value: ResolvedResource): ResolvedResource {
     if (this.owners === undefined || !value.exists) return value
     const registry = this.owners.registry
+    const kept = this.ownedAnswers.get(value)
+    if (kept !== undefined && kept.version === registry.version) return kept.value
+    const answer = this.ownedAnswer(value, registry)
+    this.ownedAnswers.set(value, { version: registry.version, value: answer })
+    return answer
+  }
+
+  private ownedAnswer (value: ResolvedResource, registry: OwnershipRegistry): ResolvedResource {
     let entry
     switch (value.ref.kind) {
       case 'container': entry = value.id === undefined ? undefined : registry.get('container', value.id); break

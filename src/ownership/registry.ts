@@ -29,6 +29,7 @@ function entryKey (kind: OwnedKind, id: string): string {
 
 export class OwnershipRegistry {
   private readonly entries = new Map<string, Ownership>()
+  private changes = 0
 
   private constructor (private readonly db: AuditDb, private readonly logger: Logger, readonly maxEntries: number, private adoptedMarker: boolean) {}
 
@@ -57,6 +58,9 @@ export class OwnershipRegistry {
     return registry
   }
 
+  /** Changes with every record and forget: answers derived from the registry are fresh while it stays the same. */
+  get version (): number { return this.changes }
+
   get size (): number { return this.entries.size }
   get adopted (): boolean { return this.adoptedMarker }
 
@@ -73,11 +77,13 @@ export class OwnershipRegistry {
     }
     await this.db.put(entryKey(kind, id), JSON.stringify(ownership), { sync: true })
     this.entries.set(key, ownership)
+    this.changes++
     return true
   }
 
   async forget (kind: OwnedKind, id: string): Promise<void> {
     if (!this.entries.delete(`${kind}:${id}`)) return
+    this.changes++
     await this.db.del(entryKey(kind, id))
   }
 

@@ -166,8 +166,22 @@ const BY_NAME = new Map<string, Finder>([
   ['dc', readsStdin]
 ])
 
+// Every exec's argv goes through family(), word by word, and the same words come back call after call.
+const FAMILY_CACHE_MAX = 4096
+const familyCache = new Map<string, string>()
+
 /** python, python3, python3.11, pypy3, perl5.36, php8.2, lua5.4, gawk, mawk… → the family name. */
 function family (program: string): string {
+  let name = familyCache.get(program)
+  if (name === undefined) {
+    name = familyOf(program)
+    if (familyCache.size >= FAMILY_CACHE_MAX) familyCache.clear()
+    familyCache.set(program, name)
+  }
+  return name
+}
+
+function familyOf (program: string): string {
   const base = program.slice(program.lastIndexOf('/') + 1)
   if (/^(python|pypy)[0-9.]*(-dbg)?$/.test(base)) return 'python'
   if (/^(g|m|n|original-|busybox-)?awk$/.test(base)) return 'awk'

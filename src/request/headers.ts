@@ -22,25 +22,51 @@ export interface HeaderProblem {
   detail: string
 }
 
-/** Every value whose name is the same as `name` in ASCII case, or in any Unicode folding (`ToKen` with a Kelvin K). */
-export function headerEntries (headers: Record<string, string>, name: string): Array<[string, string]> {
-  const want = name.toLowerCase()
-  const found: Array<[string, string]> = []
-  for (const key of Object.keys(headers)) {
-    if (asciiLower(key) === want || foldKey(key) === want) found.push([key, headers[key]!])
+const SENSITIVE_BY_FOLD: ReadonlyMap<string, string> = new Map(SENSITIVE_HEADERS.map((name) => [name.toLowerCase(), name]))
+
+/** The sensitive headers of one request, found in one pass over the daemon's map (read several times per call). */
+export class SensitiveHeaders {
+  private readonly found = new Map<string, Array<[string, string]>>()
+
+  constructor (headers: Record<string, string>) {
+    for (const key of Object.keys(headers)) {
+      // JavaScript's lowercasing folds the Kelvin sign onto k, as Go's does; NFKC catches compatibility forms.
+      let name = SENSITIVE_BY_FOLD.get(key.toLowerCase())
+      if (name === undefined && !isAsciiName(key)) name = SENSITIVE_BY_FOLD.get(key.normalize('NFKC').toLowerCase())
+      if (name === undefined) continue
+      const list = this.found.get(name)
+      if (list === undefined) this.found.set(name, [[key, headers[key]!]])
+      else list.push([key, headers[key]!])
+    }
   }
-  return found
+
+  entries (name: string): Array<[string, string]> {
+    return this.found.get(name) ?? []
+  }
+}
+
+type Headers = Record<string, string> | SensitiveHeaders
+const sensitive = (headers: Headers): SensitiveHeaders => headers instanceof SensitiveHeaders ? headers : new SensitiveHeaders(headers)
+
+/** Every value whose name is the same as `name` in ASCII case, or in any Unicode folding (`ToKen` with a Kelvin K). */
+export function headerEntries (headers: Headers, name: string): Array<[string, string]> {
+  const canonical = SENSITIVE_BY_FOLD.get(name.toLowerCase())
+  if (canonical !== undefined) return sensitive(headers).entries(canonical)
+  if (headers instanceof SensitiveHeaders) throw new Error(`${name} is not a sensitive header`)
+  const want = name.toLowerCase()
+  return Object.keys(headers).filter((key) => foldName(key) === want).map((key) => [key, headers[key]!])
 }
 
 /** The one value of `name`, or undefined; callers must run `headerProblems` first so there is at most one. */
-export function headerValue (headers: Record<string, string>, name: string): string | undefined {
+export function headerValue (headers: Headers, name: string): string | undefined {
   return headerEntries(headers, name)[0]?.[1]
 }
 
 /** Sensitive headers sent under two names, or holding anything but printable ASCII (tab allowed, as Go allows). */
-export function headerProblems (headers: Record<string, string>): HeaderProblem | undefined {
+export function headerProblems (headers: Headers): HeaderProblem | undefined {
+  const index = sensitive(headers)
   for (const name of SENSITIVE_HEADERS) {
-    const entries = headerEntries(headers, name)
+    const entries = index.entries(name)
     if (entries.length > 1) {
       return { header: name, problem: 'repeated', detail: `${name} arrives under ${entries.length} names (${entries.map(([k]) => JSON.stringify(k)).join(', ')})` }
     }
@@ -83,7 +109,7 @@ export function isFormMediaType (type: string): boolean {
 }
 
 /** Content-Length as Go accepts it (digits only), undefined when absent, NaN when unreadable. */
-export function contentLength (headers: Record<string, string>): number | undefined {
+export function contentLength (headers: Headers): number | undefined {
   const value = headerValue(headers, 'Content-Length')
   if (value === undefined) return undefined
   const trimmed = value.trim()
@@ -94,7 +120,15 @@ function asciiLower (s: string): string {
   return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32))
 }
 
-/** How a careless reader (JavaScript's or Go's Unicode lowercasing, NFKC) might fold a name. */
-function foldKey (key: string): string {
-  return key.normalize('NFKC').toLowerCase()
+/**
+ * A name as any reader might fold it: ASCII names by ASCII case (NFKC leaves them alone), others the way a careless
+ * reader (JavaScript's or Go's Unicode lowercasing, NFKC) would, so `ToKen` with a Kelvin K folds onto `token`.
+ */
+function foldName (key: string): string {
+  return isAsciiName(key) ? key.toLowerCase() : key.normalize('NFKC').toLowerCase()
+}
+
+function isAsciiName (key: string): boolean {
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0x7f) return false
+  return true
 }

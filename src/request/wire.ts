@@ -4,7 +4,7 @@
 
 import type { AuthZRequest } from '../authz/types.js'
 import { BODY_NEVER_FORWARDED, bodyClassOf, OPAQUE_BODIES } from '../routes/request-bodies.js'
-import { contentLength, goMediaType, headerProblems, headerValue, isFormMediaType } from './headers.js'
+import { contentLength, goMediaType, headerProblems, headerValue, isFormMediaType, SensitiveHeaders } from './headers.js'
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_REFERENCES, MAX_URI_LENGTH } from './limits.js'
 
 /** moby pkg/authorization: bodies of this size or more are never forwarded to plugins. */
@@ -46,7 +46,7 @@ export function checkLimits (req: AuthZRequest): WireProblem | undefined {
 
 /** Headers and body as dockerd will read them, for the route's `action` (null: unknown route, refused anyway). */
 export function checkWire (req: AuthZRequest, action: string | null): WireProblem | undefined {
-  const headers = req.RequestHeaders ?? {}
+  const headers = new SensitiveHeaders(req.RequestHeaders ?? {})
   const bad = headerProblems(headers)
   if (bad !== undefined) {
     return {
