@@ -112,8 +112,17 @@ export class ResourceResolver {
   }
 
   /** Without a `caller` (portcullis's own nested look-ups) no per-caller limit applies. */
-  async lookup (ref: ResourceRef, caller?: string): Promise<ResolvedResource> {
-    return this.owned(await this.lookupLabelled(ref, caller))
+  lookup (ref: ResourceRef, caller?: string): Promise<ResolvedResource> {
+    // A cached answer is owned at once: no extra promise on the path almost every call takes.
+    const known = this.cached(ref)
+    if (known !== undefined) return Promise.resolve(this.owned(known))
+    return this.lookupLabelled(ref, caller).then((value) => this.owned(value))
+  }
+
+  private cached (ref: ResourceRef): ResolvedResource | undefined {
+    if (ref.kind === 'image') return undefined
+    const key = `${ref.kind}:${ref.ref}`
+    return FULL_ID.test(ref.ref) ? this.byId.get(key) : this.fresh(key)
   }
 
   /**
