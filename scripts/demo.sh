@@ -46,7 +46,7 @@ node -e "
   fs.writeFileSync('$DIR/policy.json', JSON.stringify(p, null, 2))"
 
 "${PC[@]}" keys init --keys "$DIR/keys" >/dev/null
-for user in ops alice bob mallory anonymous; do
+for user in ops alice bob carol mallory anonymous; do
   mkdir -p "$DIR/cli-$user"
   if [ "$user" = anonymous ]; then echo '{}' > "$DIR/cli-$user/config.json"; continue; fi
   token=$("${PC[@]}" token issue --keys "$DIR/keys" --user "$user" --ttl 1h)
@@ -87,6 +87,14 @@ as alice run --rm --privileged --network none --label portcullis.project=payment
 
 bold "alice tries an interactive shell with docker exec -it: her role is bridge-only"
 as alice exec -i pay-1 sh
+
+bold "alice tries docker run -it, and a shell string past her command rules: the same rules cover every way in"
+as alice run --rm -i --network none --label portcullis.project=payments busybox:demo sh </dev/null
+as alice exec pay-1 sh -c 'n""senter --help'
+
+bold "carol (operator of payments) prunes stopped containers: only inside her project, and the refusal names the filter"
+as carol container prune -f
+as carol container prune -f --filter label=portcullis.project=payments
 
 bold "alice takes the recorded SSH bridge instead: the same policy, and every byte on record"
 echo "[127.0.0.1]:$SSH_PORT $(cat "$DIR/keys/ssh_host_ed25519_key.pub")" > "$DIR/known_hosts"

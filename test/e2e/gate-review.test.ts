@@ -101,7 +101,7 @@ describe('the daemon as a client of host-loopback services, for roles without un
     }
   }
 
-  it('a viewer\'s distribution inspect does not make the daemon connect to 127.0.0.1 (images.registries is not checked)', async () => {
+  it('a viewer\'s distribution inspect does not make the daemon connect to 127.0.0.1: the registry is judged against images.registries', async () => {
     const since = await headSeq(stack.plugin)
     const found = await probe('bob', '/v1.41/distribution/127.0.0.1:PORT/probe/x/json')
     const record = (await decisions(stack.plugin, { uriIncludes: '/distribution/127.0.0.1' }, since)).at(-1)
@@ -139,7 +139,7 @@ describe('BuildKit query parameters that make the daemon fetch from any registry
     }
   }
 
-  it('cachefrom=127.0.0.1:PORT/… (a registry cache import) is refused, or at least judged by images.registries', async () => {
+  it('cachefrom=127.0.0.1:PORT/… (a registry cache import) is judged by images.registries and refused', async () => {
     const found = await buildProbe((port) => `cachefrom=${encodeURIComponent(JSON.stringify([`127.0.0.1:${port}/probe/cache:1`]))}`)
     expect(found).toEqual({ connections: 0, decision: 'deny' })
   })

@@ -108,7 +108,7 @@ describe('class 10: the build cache every project shares', () => {
     expect(shipped.stdout.trim(), `${poison.body.slice(-300)}\n${web.body.slice(-300)}`).toBe('clean')
   }, 120_000)
 
-  it('a classic-builder layer made with extrahosts chosen by payments is reused for web\'s identical step', async () => {
+  it('a build may not choose extrahosts, so no classic-builder layer made against chosen hosts reaches web\'s identical step', async () => {
     // web's real step would be `RUN wget http://downloads.example.com/app.tgz`; reading /etc/hosts shows the same
     // thing without a network: the cache key (the RUN line and its parent) leaves out extrahosts and networkmode.
     const tar = context('r2-classic', `FROM ${TEST_IMAGE}\nRUN grep downloads.example.com /etc/hosts > /resolved || echo clean > /resolved\n`)
@@ -126,7 +126,7 @@ describe('class 10: the build cache every project shares', () => {
 })
 
 describe('class 8: a build joins the network namespace of a host-reaching container', () => {
-  it('networkmode=container:<an admin\'s --network host container of payments> puts a developer\'s RUN steps on the host\'s network', async () => {
+  it('a build may not join an admin\'s --network host container (networkmode=container:<x>): it inherits x\'s host reach, as a create does', async () => {
     expectOk(await stack.docker('ops', ['run', '-d', '--network', 'host', ...label('payments'), '--name', 'r2-hostnet', TEST_IMAGE, 'sleep', '600']))
     let connections = 0
     const server = http.createServer((req, res) => { connections++; res.end('host-loopback-secret\n') })
