@@ -2,11 +2,11 @@
 // daemon could read as IDs are refused, and entering a container (or volume, network) that reaches the host needs
 // an unsafe role.
 import { writeFile } from 'node:fs/promises'
-import http from 'node:http'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectDenied, expectOk, startStack, TEST_IMAGE, TOKEN_HEADER, type DockerResult, type Stack } from '../helpers/index.js'
 import { decisions, headSeq } from '../helpers/audit.js'
+import { daemonRequest } from '../helpers/daemon-http.js'
 
 const policy = {
   version: 1,
@@ -54,24 +54,9 @@ const denied = (result: DockerResult, message?: string | RegExp): void => expect
 
 /** One raw call on the daemon socket as `user`, for what the CLI cannot express. */
 function raw (user: string | null, method: string, path: string, body?: unknown): Promise<{ status: number, body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {}
-    if (user !== null) headers[TOKEN_HEADER] = stack.tokens[user]!
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    if (payload !== undefined) {
-      headers['Content-Type'] = 'application/json'
-      headers['Content-Length'] = String(payload.length)
-    }
-    const req = http.request({ socketPath: stack.dockerd.socket, method, path, headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.setTimeout(30_000, () => req.destroy(new Error('timed out')))
-    req.end(payload)
-  })
+  const headers: Record<string, string> = body === undefined ? {} : { 'Content-Type': 'application/json' }
+  if (user !== null) headers[TOKEN_HEADER] = stack.tokens[user]!
+  return daemonRequest(stack.dockerd.socket, { method, path, headers, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs: 30_000 })
 }
 
 describe('prune stays inside a project', () => {

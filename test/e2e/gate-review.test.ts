@@ -6,11 +6,11 @@
 // and viewer of payments, ops admin.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decisions, headSeq } from '../helpers/audit.js'
+import { daemonRequest } from '../helpers/daemon-http.js'
 import { expectDenied, expectOk, startStack, TEST_IMAGE, TOKEN_HEADER, type DockerResult, type Stack } from '../helpers/index.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -32,20 +32,8 @@ interface Answer { status: number, body: string }
 
 /** One raw call on the daemon socket as `user` (null: anonymous). */
 function raw (user: string | null, method: string, urlPath: string, body?: Buffer | string, extra: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...extra }
-    if (user !== null) headers[TOKEN_HEADER] = stack.tokens[user]!
-    if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body))
-    const req = http.request({ socketPath: stack.dockerd.socket, method, path: urlPath, headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.setTimeout(120_000, () => req.destroy(new Error('timed out')))
-    req.end(body)
-  })
+  const headers = user === null ? extra : { ...extra, [TOKEN_HEADER]: stack.tokens[user]! }
+  return daemonRequest(stack.dockerd.socket, { method, path: urlPath, headers, body, timeoutMs: 120_000 })
 }
 
 const json = (value: unknown): [string, Record<string, string>] => [JSON.stringify(value), { 'Content-Type': 'application/json' }]

@@ -22,6 +22,7 @@ import http from 'node:http'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decisions, headSeq } from '../helpers/audit.js'
+import { daemonRequest } from '../helpers/daemon-http.js'
 import { expectOk, startStack, TEST_IMAGE, TOKEN_HEADER, type Stack } from '../helpers/index.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -33,19 +34,7 @@ interface Answer { status: number, body: string }
 
 /** One raw call on the daemon socket as `user`. */
 function raw (user: string, method: string, urlPath: string, body?: Buffer | string, extra: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...extra, [TOKEN_HEADER]: stack.tokens[user]! }
-    if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body))
-    const req = http.request({ socketPath: stack.dockerd.socket, method, path: urlPath, headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.setTimeout(100_000, () => req.destroy(new Error('timed out')))
-    req.end(body)
-  })
+  return daemonRequest(stack.dockerd.socket, { method, path: urlPath, headers: { ...extra, [TOKEN_HEADER]: stack.tokens[user]! }, body, timeoutMs: 100_000 })
 }
 
 /** A hijacked call (attach): only the status matters; the socket is closed at once. */
