@@ -11,6 +11,7 @@ import type { AuditStore } from '../audit/store.js'
 import type { DockerEndpoint } from '../docker/client.js'
 import { BRIDGE_HEADER, type BridgeGrants } from '../identity/bridge-grants.js'
 import { CastRecorder } from './asciicast.js'
+import { ChannelOutput } from './channel-output.js'
 import { StreamDemuxer } from './demux.js'
 import { ExecClient, type ExecCreateBody } from './exec-client.js'
 import { signalExecProcess, type SignalOutcome } from './signal-exec.js'
@@ -58,6 +59,8 @@ export const EXIT_REFUSED = 126
 
 const KILL_GRACE_MS = 2000
 const STREAM_END_GRACE_MS = 5000
+/** How long the last output and the closing message may take to reach a slow client before the channel closes. */
+const OUTPUT_FLUSH_MS = 5000
 
 export class RecordingUnavailableError extends Error {}
 
@@ -83,10 +86,14 @@ export class RecordedExec {
   #timers: NodeJS.Timeout[] = []
   #killing: Promise<void> | null = null
   #killOutcome: SignalOutcome | null = null
+  readonly #output: ChannelOutput
+  /** False once the session can no longer be recorded: from then on no byte passes either way. */
+  #passing = true
 
   constructor (options: RecordedExecOptions, deps: RecordedExecDeps) {
     this.#o = options
     this.#deps = deps
+    this.#output = new ChannelOutput(options.channel)
     this.#log = deps.logger.child({ session: options.sessionId, user: options.user, container: options.container.name })
   }
 
@@ -139,6 +146,9 @@ export class RecordedExec {
     this.#sink = this.#deps.audit.castSink(o.sessionId, startSeq)
     this.#sink.on('error', (err: Error) => {
       this.#log.error({ err }, 'the session recording failed; ending the session')
+      // What is not recorded must not pass: output still queued for the client, and keystrokes, stop here.
+      this.#passing = false
+      this.#output.discardQueued()
       this.terminate('recording-failed', 'this session can no longer be recorded, so portcullis ends it')
     })
     this.#sink.on('drain', () => this.#resume('sink'))
@@ -222,12 +232,12 @@ export class RecordedExec {
     // Once the client is gone the output is still recorded, up to the moment the process is stopped.
     const out = (chunk: Buffer): void => {
       this.bytesOut += chunk.length
-      if (!channel.destroyed && !channel.write(chunk)) this.#pause('channel', channel)
+      if (this.#passing && !this.#output.out(chunk)) this.#pause('channel', this.#output)
       this.#recorder.output(chunk)
     }
     const err = (chunk: Buffer): void => {
       this.bytesErr += chunk.length
-      if (!channel.destroyed && !channel.stderr.write(chunk)) this.#pause('stderr', channel.stderr)
+      if (this.#passing && !this.#output.err(chunk)) this.#pause('channel', this.#output)
       this.#recorder.errorOutput(chunk)
     }
     const demux = tty ? null : new StreamDemuxer((stream, payload) => stream === 2 ? err(payload) : out(payload))
@@ -253,6 +263,7 @@ export class RecordedExec {
       })
 
       channel.on('data', (chunk: Buffer) => {
+        if (!this.#passing) return
         this.#lastActivity = Date.now()
         this.bytesIn += chunk.length
         this.#recorder.input(chunk)
@@ -267,7 +278,6 @@ export class RecordedExec {
       channel.on('end', () => { if (!done && !tty) socket.end() })
       channel.on('close', () => {
         this.#resume('channel')
-        this.#resume('stderr')
         this.terminate('client', 'the client disconnected')
       })
       channel.on('error', (e: Error) => this.#log.debug({ err: e }, 'SSH channel error'))
@@ -281,11 +291,11 @@ export class RecordedExec {
     if (!this.#sink.write(lines.join('\n') + '\n')) this.#pause('sink')
   }
 
-  #pause (why: string, emitter?: { once: (event: 'drain', fn: () => void) => unknown }): void {
+  #pause (why: string, output?: ChannelOutput): void {
     if (this.#pauses.has(why)) return
     this.#pauses.add(why)
     this.#socket?.pause()
-    emitter?.once('drain', () => this.#resume(why))
+    output?.onDrain(() => this.#resume(why))
   }
 
   #resume (why: string): void {
@@ -362,6 +372,7 @@ export class RecordedExec {
       recordingProblem = (err as Error).message
       cast = this.#sink.summary()
     }
+    await this.#output.flush(OUTPUT_FLUSH_MS)
     if (!o.channel.destroyed) {
       o.channel.exit(status)
       o.channel.end()
@@ -400,10 +411,8 @@ export class RecordedExec {
   }
 
   #tellUser (message: string): void {
-    const channel = this.#o.channel
-    if (channel.destroyed || channel.writableEnded) return
     const eol = this.#o.pty !== null ? '\r\n' : '\n'
-    channel.stderr.write(`${eol}portcullis: ${message}${eol}`)
+    this.#output.err(`${eol}portcullis: ${message}${eol}`)
   }
 }
 
