@@ -9,6 +9,7 @@ import { durationMs } from './duration.js'
 import { compileImageRules, type ImageRules, type ImagesDocument } from '../images/rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
+import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../bridge/startup-limits.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -49,6 +50,10 @@ export interface BridgeDocument {
   idleTimeout?: string
   maxSession?: string
   hostname?: string
+  loginGraceTime?: string
+  maxStartups?: string
+  perSourceMaxStartups?: number
+  perSourceNetBlockSize?: string
 }
 
 /** The SSH bridge settings with every default filled in and durations in milliseconds. */
@@ -61,6 +66,10 @@ export interface BridgeSettings {
   readonly idleTimeoutMs: number
   readonly maxSessionMs: number
   readonly hostname: string | null
+  /** A connection must log in within this long of being accepted. */
+  readonly loginGraceMs: number
+  /** Bounds on connections not yet logged in (src/bridge/startup-limits.ts). */
+  readonly startups: StartupLimits
 }
 
 export interface RoleDocument {
@@ -332,8 +341,13 @@ function checkBridge (bridge: BridgeDocument | undefined, problems: PolicyProble
     const port = Number(bridge.listen.slice(bridge.listen.lastIndexOf(':') + 1))
     if (port < 1 || port > 65535) problems.push({ path: '$.bridge.listen', message: `port ${port} is not between 1 and 65535` })
   }
-  for (const key of ['idleTimeout', 'maxSession'] as const) {
+  for (const key of ['idleTimeout', 'maxSession', 'loginGraceTime'] as const) {
     if (bridge[key] !== undefined && durationMs(bridge[key]) <= 0) problems.push({ path: `$.bridge.${key}`, message: 'must be longer than 0' })
+  }
+  const startups = bridge.maxStartups === undefined ? null : maxStartupsProblem(bridge.maxStartups)
+  if (startups !== null) problems.push({ path: '$.bridge.maxStartups', message: startups })
+  if (bridge.perSourceNetBlockSize !== undefined && parseNetBlockSize(bridge.perSourceNetBlockSize) === null) {
+    problems.push({ path: '$.bridge.perSourceNetBlockSize', message: 'must be "v4bits:v6bits" with at most 32 and 128 bits, e.g. "32:64"' })
   }
 }
 
@@ -348,7 +362,13 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
     env: new GlobSet(bridge.env ?? ['LANG', 'LC_*', 'TERM', 'TZ', 'COLORTERM']),
     idleTimeoutMs: durationMs(bridge.idleTimeout ?? '15m'),
     maxSessionMs: durationMs(bridge.maxSession ?? '8h'),
-    hostname: bridge.hostname ?? null
+    hostname: bridge.hostname ?? null,
+    loginGraceMs: durationMs(bridge.loginGraceTime ?? '30s'),
+    startups: Object.freeze({
+      maxStartups: Object.freeze(parseMaxStartups(bridge.maxStartups ?? '20:30:100')!),
+      perSource: bridge.perSourceMaxStartups ?? 10,
+      netBlock: Object.freeze(parseNetBlockSize(bridge.perSourceNetBlockSize ?? '32:64')!)
+    })
   })
 }
 
