@@ -4,7 +4,7 @@
 // a whole IPv6 prefix yields at most 2 × maxSources + 1 reports per interval.
 
 /** Why the bridge closed a connection before login. */
-export type RefusalReason = 'per-source' | 'full' | 'random-early-drop' | 'descriptors' | 'login-grace'
+export type RefusalReason = 'per-source' | 'full' | 'random-early-drop' | 'descriptors' | 'penalty' | 'login-grace'
 
 export interface RefusalReport {
   /** The source block (`127.0.0.2`, `2001:db8:1:2::/64`), or `other` for the blocks past maxSources. */

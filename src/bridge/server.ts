@@ -4,8 +4,9 @@
 //
 // The TCP listener is ours, not ssh2's: every connection is counted and timed from accept, before ssh2 sees a
 // byte of it (ssh2 only reports a connection once the client's banner arrives, so silent connections would be
-// neither counted nor timed). A connection is admitted only while the process keeps its descriptor reserve and
-// the startup limits allow it, then handed to ssh2.
+// neither counted nor timed). A connection is admitted only while the process keeps its descriptor reserve, its
+// source is not shut out for letting connections sit out the grace time, and the startup limits allow it; then it
+// is handed to ssh2.
 
 import net, { type AddressInfo, type Socket } from 'node:net'
 import ssh2 from 'ssh2'
@@ -17,6 +18,7 @@ import { sshFingerprint } from './host-key.js'
 import { parseLogin } from './login.js'
 import { OTHER_SOURCES, RefusalLedger, type RefusalReason, type RefusalReport } from './refusal-ledger.js'
 import { BridgeSession, type BridgeContext, type Peer } from './session.js'
+import { SourcePenalties } from './source-penalties.js'
 import { sourceBlock, StartupLimiter, type StartupTicket } from './startup-limits.js'
 import { PortcullisError } from '../errors.js'
 
@@ -40,6 +42,7 @@ export class BridgeServer {
   readonly #pending = new WeakMap<Socket, PendingLogin>()
   readonly #limiter = new StartupLimiter()
   readonly #descriptors = new DescriptorBudget()
+  readonly #penalties = new SourcePenalties()
   readonly #refusals: RefusalLedger
   #ring: { digest: string, ring: KeyRing } | null = null
   #closing = false
@@ -110,8 +113,13 @@ export class BridgeServer {
       return
     }
     const settings = this.#ctx.policy.current.bridge
+    const source = sourceBlock(address, settings.startups.netBlock)
     if (!this.#descriptors.take()) {
-      this.#refuse(socket, sourceBlock(address, settings.startups.netBlock), 'descriptors')
+      this.#refuse(socket, source, 'descriptors')
+      return
+    }
+    if (this.#penalties.refusedFor(source) > 0) {
+      this.#refuse(socket, source, 'penalty')
       return
     }
     const admitted = this.#limiter.admit(address, settings.startups)
@@ -122,6 +130,7 @@ export class BridgeServer {
     const { ticket } = admitted
     const grace = setTimeout(() => {
       this.#refusals.note(ticket.source, 'login-grace')
+      this.#penalties.graceExpired(ticket.source)
       socket.destroy()
     }, settings.loginGraceMs)
     this.#pending.set(socket, { ticket, grace })

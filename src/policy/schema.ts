@@ -277,7 +277,8 @@ export const POLICY_SCHEMA = {
           type: 'string',
           pattern: '^[0-9]+[smhd]?$',
           default: '30s',
-          description: 'A connection that has not logged in this long after it was accepted is closed, whether or not it ever sent a byte (sshd\'s LoginGraceTime).'
+          description: 'A connection that has not logged in this long after it was accepted is closed, whether or not it ever sent a byte (sshd\'s LoginGraceTime). ' +
+            'Each such connection shuts its source out for 10 s more (refused while 15 s or more are left, at most 10 min), as sshd\'s PerSourcePenalties do.'
         },
         maxStartups: {
           type: 'string',

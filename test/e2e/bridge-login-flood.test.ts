@@ -154,6 +154,36 @@ describe('login grace time', () => {
   })
 })
 
+describe('many attacking addresses', () => {
+  it('fill every place only until the grace time: then their sources are shut out and an honest user gets in', async () => {
+    // A small total so three addresses fill it: 5 each from 127.0.0.5-7 is 15, full.
+    await setBridge({ maxStartups: '15', perSourceMaxStartups: 5, loginGraceTime: '3s' })
+    const attackers = ['127.0.0.5', '127.0.0.6', '127.0.0.7'].map((source) => new Flood(source))
+    try {
+      for (const attacker of attackers) await attacker.open(5, (i) => i % 2 === 0)
+      expect(attackers.map((a) => a.held)).toEqual([5, 5, 5])
+      const lockedOut = await runSsh(honest(), 'echo in')
+      expect(lockedOut.code).toBe(255)
+      // Generous bound: 3 s of grace, on a busy machine.
+      await waitUntil('the grace time closes the attackers\' connections', () => attackers.every((a) => a.closedByServer.size === 5), 20_000)
+
+      // 5 expired connections are 50 s of penalty for each source: reconnecting is refused at accept.
+      for (const attacker of attackers) await attacker.open(5, () => true)
+      await waitUntil('the bridge refuses the shut-out sources at accept', () => attackers.every((a) => a.closedByServer.size === 10), 20_000)
+      const result = await runSsh(honest(), 'echo honest-in')
+      expect(result.stdout.toString()).toBe('honest-in\n')
+      expect(result.code).toBe(0)
+    } finally {
+      for (const attacker of attackers) attacker.close()
+      await setBridge({ loginGraceTime: '5m' })
+    }
+    const records = await auditRecords(stack.plugin)
+    for (const source of ['127.0.0.5', '127.0.0.6', '127.0.0.7']) {
+      expect(refusalRecords(records, source)[0], source).toMatchObject({ fields: { count: 1, reasons: { 'login-grace': 1 } } })
+    }
+  })
+})
+
 describe('descriptor reserve', () => {
   it('under a 256-descriptor limit, a flood the startup limits let through leaves the plugin deciding and the store writing', async () => {
     const pid = stack.plugin.pid!
@@ -206,9 +236,11 @@ describe('refusal records', () => {
   })
 
   it('leave honest logins alone', async () => {
+    const before = await auditRecords(stack.plugin)
     const result = await runSsh(honest(), 'echo still-in')
     expect(result.code, result.stderr).toBe(0)
-    const records = await auditRecords(stack.plugin)
-    expect(records.filter((r) => r.action === 'bridge.refused' && r.fields?.source === '127.0.0.1')).toEqual([])
+    const after = await auditRecords(stack.plugin)
+    expect(refusalRecords(after, '127.0.0.1')).toEqual(refusalRecords(before, '127.0.0.1'))
+    expect(after.some((r) => r.seq > before.at(-1)!.seq && r.action === 'session.end' && r.user === 'alice')).toBe(true)
   })
 })

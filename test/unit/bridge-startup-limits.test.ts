@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { DescriptorBudget, descriptorReserve, parseOpenFilesLimit } from '../../src/bridge/descriptors.js'
 import { RefusalLedger, type RefusalReport } from '../../src/bridge/refusal-ledger.js'
+import { SourcePenalties } from '../../src/bridge/source-penalties.js'
 import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, shouldDropStartup, sourceBlock, StartupLimiter, type StartupLimits } from '../../src/bridge/startup-limits.js'
 import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
 
@@ -108,6 +109,33 @@ describe('StartupLimiter', () => {
     limiter.admit('2001:db8:0:1::2', two)
     expect(limiter.admit('2001:db8:0:1::3', two)).toEqual({ refused: 'per-source', source: '2001:db8:0:1::/64' })
     expect(limiter.admit('2001:db8:0:2::1', two)).toHaveProperty('ticket')
+  })
+})
+
+describe('SourcePenalties (sshd\'s PerSourcePenalties, grace-exceeded)', () => {
+  it('lets a source in after one connection sat out the grace time: one slow honest client is not shut out', () => {
+    const now = 0
+    const penalties = new SourcePenalties(() => now)
+    penalties.graceExpired('10.0.0.1')
+    expect(penalties.refusedFor('10.0.0.1')).toBe(0)
+  })
+
+  it('shuts a source out while 15 s or more of its penalty (10 s per expired connection) is left', () => {
+    let now = 0
+    const penalties = new SourcePenalties(() => now)
+    for (let i = 0; i < 10; i++) penalties.graceExpired('127.0.0.5')
+    expect(penalties.refusedFor('127.0.0.5')).toBe(100_000)
+    expect(penalties.refusedFor('127.0.0.6')).toBe(0)
+    now = 85_000
+    expect(penalties.refusedFor('127.0.0.5')).toBe(15_000)
+    now = 85_001
+    expect(penalties.refusedFor('127.0.0.5')).toBe(0)
+  })
+
+  it('adds up to 10 minutes at most', () => {
+    const penalties = new SourcePenalties(() => 0)
+    for (let i = 0; i < 1000; i++) penalties.graceExpired('127.0.0.5')
+    expect(penalties.refusedFor('127.0.0.5')).toBe(600_000)
   })
 })
 
