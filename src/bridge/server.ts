@@ -114,10 +114,6 @@ export class BridgeServer {
     }
     const settings = this.#ctx.policy.current.bridge
     const source = sourceBlock(address, settings.startups.netBlock)
-    if (!this.#descriptors.take()) {
-      this.#refuse(socket, source, 'descriptors')
-      return
-    }
     if (this.#penalties.refusedFor(source) > 0) {
       this.#refuse(socket, source, 'penalty')
       return
@@ -128,6 +124,12 @@ export class BridgeServer {
       return
     }
     const { ticket } = admitted
+    // Only a connection that would be kept counts against the descriptors: refused ones are closed at once.
+    if (!this.#descriptors.take()) {
+      ticket.release()
+      this.#refuse(socket, source, 'descriptors')
+      return
+    }
     const grace = setTimeout(() => {
       this.#refusals.note(ticket.source, 'login-grace')
       this.#penalties.graceExpired(ticket.source)
