@@ -9,6 +9,7 @@ import { durationMs } from './duration.js'
 import { compileImageRules, type ImageRules, type ImagesDocument } from '../images/rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
+import { checkSshKeys } from './ssh-keys.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -154,6 +155,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   checkAudit(document.audit, problems)
   checkElevation(document, problems)
   checkProjectGrants(document.projects, problems)
+  checkSshKeys(document.users, problems)
   if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
   if (problems.length > 0) throw new PolicyValidationError(problems)
 
