@@ -1,6 +1,6 @@
 // The SSH bridge's server: public-key logins checked against the policy's users (signature verified, never just
-// the key matched), then one BridgeSession per session channel. Nothing else SSH offers (passwords, forwarding,
-// sftp, agents) is accepted.
+// the key matched; then the key's from= and expiry-time=), then one BridgeSession per session channel. Nothing else
+// SSH offers (passwords, forwarding, sftp, agents) is accepted.
 
 import type { AddressInfo } from 'node:net'
 import ssh2 from 'ssh2'
@@ -86,7 +86,7 @@ export class BridgeServer {
     let attemptedUser: string | null = null
     const offered = new Set<string>()
     /** Keys the client proved but whose options (from=, expiry-time=) refuse this login, by fingerprint. */
-    const restricted = new Map<string, KeyRefusal>()
+    const restricted = new Map<string, KeyRefusal & { login: string }>()
     const grace = setTimeout(() => { if (peer === null) client.end() }, LOGIN_GRACE_MS)
 
     client.on('authentication', (ctx) => {
@@ -116,7 +116,7 @@ export class BridgeServer {
       const key = sshFingerprint(ctx.key.data)
       const result = ring.authenticate(login.user, ctx as PublicKeyAuthContext, address.slice(0, address.lastIndexOf(':')), Date.now())
       if (result.outcome !== 'accepted') {
-        if (result.outcome === 'refused') restricted.set(key, result.refusal)
+        if (result.outcome === 'refused') restricted.set(key, { login: ctx.username, ...result.refusal })
         ctx.reject(['publickey'])
         return
       }
@@ -160,7 +160,7 @@ export class BridgeServer {
         decision: 'deny',
         code: firstRefusal !== undefined ? 'SSH_KEY_RESTRICTED' : 'SSH_LOGIN_FAILED',
         reason: firstRefusal !== undefined
-          ? `SSH login as "${attemptedUser ?? ''}" refused: key ${firstRefusal.key} is restricted by ${firstRefusal.value}: ${firstRefusal.detail}`
+          ? `SSH login as "${firstRefusal.login}" refused: key ${firstRefusal.key} is restricted by ${firstRefusal.value}: ${firstRefusal.detail}`
           : `SSH login as "${attemptedUser ?? ''}" failed: no key the client offered is one of that user's keys in the policy`,
         fields: { client: address, login: attemptedUser, offeredKeys: [...offered].slice(0, 8), ...(refusedKeys.length > 0 ? { refusedKeys } : {}) }
       }, { lazy: true }).catch((err: unknown) => log.error({ err }, 'could not record a failed SSH login'))

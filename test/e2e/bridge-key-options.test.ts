@@ -100,7 +100,7 @@ describe('from="pattern-list"', () => {
     expect(record.reason).toBe(`SSH login as "alice+pay-1" refused: key ${fingerprint('fromElsewhere')} is restricted by from="10.9.9.9": the key may not log in from 127.0.0.1`)
     expect(record.fields.client).toMatch(/^127\.0\.0\.1:\d+$/)
     expect(record.fields.refusedKeys).toEqual([
-      { key: fingerprint('fromElsewhere'), option: 'from', value: 'from="10.9.9.9"', detail: 'the key may not log in from 127.0.0.1' }
+      { key: fingerprint('fromElsewhere'), login: 'alice+pay-1', option: 'from', value: 'from="10.9.9.9"', detail: 'the key may not log in from 127.0.0.1' }
     ])
   })
 
@@ -243,7 +243,7 @@ describe('expiry-time="timespec"', () => {
     expect(result.stdout.toString()).toBe('')
     const record = await refusedLoginOf('expired')
     expect(record.fields.refusedKeys).toEqual([{
-      key: fingerprint('expired'), option: 'expiry-time', value: 'expiry-time="20200101"', detail: expect.stringMatching(/^the key expired at 20(19-12-31|20-01-01)T/)
+      key: fingerprint('expired'), login: 'alice+pay-1', option: 'expiry-time', value: 'expiry-time="20200101"', detail: expect.stringMatching(/^the key expired at 20(19-12-31|20-01-01)T/)
     }])
   })
 
