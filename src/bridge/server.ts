@@ -1,6 +1,6 @@
 // The SSH bridge's server: public-key logins checked against the policy's users (signature verified, never just
-// the key matched), then one BridgeSession per session channel. Nothing else SSH offers (passwords, forwarding,
-// sftp, agents) is accepted.
+// the key matched; then the key's from= and expiry-time=), then one BridgeSession per session channel. Nothing else
+// SSH offers (passwords, forwarding, sftp, agents) is accepted.
 //
 // The TCP listener is ours, not ssh2's: every connection is counted and timed from accept, before ssh2 sees a
 // byte of it (ssh2 only reports a connection once the client's banner arrives, so silent connections would be
@@ -11,7 +11,7 @@
 import net, { type AddressInfo, type Socket } from 'node:net'
 import ssh2 from 'ssh2'
 import type { Connection, PublicKeyAuthContext } from 'ssh2'
-import { KeyRing } from './authorized-keys.js'
+import { KeyRing, type KeyRefusal } from './authorized-keys.js'
 import { DescriptorBudget } from './descriptors.js'
 import type { HostKey } from './host-key.js'
 import { sshFingerprint } from './host-key.js'
@@ -196,6 +196,8 @@ export class BridgeServer {
     let attempts = 0
     let attemptedUser: string | null = null
     const offered = new Set<string>()
+    /** Keys the client proved but whose options (from=, expiry-time=) refuse this login, by fingerprint. */
+    const restricted = new Map<string, KeyRefusal & { login: string }>()
 
     client.on('authentication', (ctx) => {
       if (ctx.method !== 'publickey') {
@@ -221,11 +223,14 @@ export class BridgeServer {
         else ctx.reject(['publickey'])
         return
       }
-      if (!ring.verify(login.user, ctx as PublicKeyAuthContext)) {
+      const key = sshFingerprint(ctx.key.data)
+      const result = ring.authenticate(login.user, ctx as PublicKeyAuthContext, address.slice(0, address.lastIndexOf(':')), Date.now())
+      if (result.outcome !== 'accepted') {
+        if (result.outcome === 'refused') restricted.set(key, { login: ctx.username, ...result.refusal })
         ctx.reject(['publickey'])
         return
       }
-      peer = { user: login.user, container: login.container, key: sshFingerprint(ctx.key.data), client: address }
+      peer = { user: login.user, container: login.container, key, client: address, restrictions: result.key.restrictions }
       ctx.accept()
     })
 
@@ -257,6 +262,8 @@ export class BridgeServer {
       // One record per connection that tried and failed, not one per key it offered.
       if (attempts === 0) return
       const login = attemptedUser !== null ? parseLogin(attemptedUser) : null
+      const refusedKeys = [...restricted].slice(0, 8).map(([key, refusal]) => ({ key, ...refusal }))
+      const [firstRefusal] = refusedKeys
       this.#ctx.audit.append({
         kind: 'session',
         user: login?.user ?? null,
@@ -264,9 +271,11 @@ export class BridgeServer {
         action: 'session.denied',
         resource: login?.container ?? null,
         decision: 'deny',
-        code: 'SSH_LOGIN_FAILED',
-        reason: `SSH login as "${attemptedUser ?? ''}" failed: no key the client offered is one of that user's keys in the policy`,
-        fields: { client: address, login: attemptedUser, offeredKeys: [...offered].slice(0, 8) }
+        code: firstRefusal !== undefined ? 'SSH_KEY_RESTRICTED' : 'SSH_LOGIN_FAILED',
+        reason: firstRefusal !== undefined
+          ? `SSH login as "${firstRefusal.login}" refused: key ${firstRefusal.key} is restricted by ${firstRefusal.value}: ${firstRefusal.detail}`
+          : `SSH login as "${attemptedUser ?? ''}" failed: no key the client offered is one of that user's keys in the policy`,
+        fields: { client: address, login: attemptedUser, offeredKeys: [...offered].slice(0, 8), ...(refusedKeys.length > 0 ? { refusedKeys } : {}) }
       }, { lazy: true }).catch((err: unknown) => log.error({ err }, 'could not record a failed SSH login'))
     })
   }

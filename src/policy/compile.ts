@@ -10,6 +10,7 @@ import { compileImageRules, type ImageRules, type ImagesDocument } from '../imag
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
 import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../bridge/startup-limits.js'
+import { checkSshKeys } from './ssh-keys.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -163,6 +164,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   checkAudit(document.audit, problems)
   checkElevation(document, problems)
   checkProjectGrants(document.projects, problems)
+  checkSshKeys(document.users, problems)
   if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
   if (problems.length > 0) throw new PolicyValidationError(problems)
 

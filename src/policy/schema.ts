@@ -348,7 +348,7 @@ export const POLICY_SCHEMA = {
           description: { type: 'string' },
           email: { type: 'string' },
           level: { type: 'integer', minimum: 0, description: 'Clearance level.' },
-          sshKeys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'OpenSSH authorized_keys lines.' }
+          sshKeys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'OpenSSH authorized_keys lines, one key each. Options: from=, command=, expiry-time=, restrict, pty, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc; any other option is an error.' }
         }
       }
     }
