@@ -8,6 +8,7 @@ export const ERRORS = {
   PORTCULLIS_KEYS_MISSING: 'No token key at %s. Run `portcullis keys init --keys %s` first.',
   PORTCULLIS_KEYS_EXIST: 'Keys already exist in %s. Remove them first if you really want new ones (every issued token stops working).',
   PORTCULLIS_TOKEN_TTL: 'Cannot read the TTL %s: use a number of seconds or a duration like 30m, 8h, 7d.',
+  PORTCULLIS_TOKEN_TTL_TOO_LONG: 'A token may be valid for at most %s (tokens.maxLifetime in %s); pass --ttl %s or less, or raise tokens.maxLifetime in the policy.',
   PORTCULLIS_URI_INVALID: 'The request URI cannot be decoded: %s.',
   PORTCULLIS_ADMIN_UNREACHABLE: 'Cannot reach the portcullis admin socket %s (%s). Is `portcullis serve` running? Pass --admin-socket if it listens elsewhere.',
   PORTCULLIS_ADMIN_REQUEST: 'The admin socket answered %s: %s',

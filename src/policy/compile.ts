@@ -9,6 +9,7 @@ import { durationMs } from './duration.js'
 import { compileImageRules, type ImageRules, type ImagesDocument } from '../images/rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
+import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -27,6 +28,7 @@ export interface PolicyDocument {
   bridge?: BridgeDocument
   audit?: AuditDocument
   elevation?: ElevationDocument
+  tokens?: TokensDocument
 }
 
 export interface AuditDocument {
@@ -115,6 +117,8 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly users: Readonly<Record<string, UserDocument>>
   readonly bridge: BridgeSettings
   readonly audit: AuditSettings
+  /** How long tokens may be valid (src/policy/tokens.ts). */
+  readonly tokens: TokenPolicy
   /** Image repositories by project and the registry allowlist (src/images/rules.ts). */
   readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
@@ -152,6 +156,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   checkReferences(document, problems)
   checkBridge(document.bridge, problems)
   checkAudit(document.audit, problems)
+  checkTokens(document.tokens, problems)
   checkElevation(document, problems)
   checkProjectGrants(document.projects, problems)
   if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
@@ -193,6 +198,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     users,
     bridge: compileBridge(document.bridge ?? {}),
     audit: compileAudit(document.audit ?? {}),
+    tokens: compileTokens(document.tokens),
     images: compileImageRules(document.projects, document.images),
     membershipsOf,
     ...compileElevation(document, roles, projects, global, users)

@@ -275,6 +275,20 @@ export const POLICY_SCHEMA = {
         }
       }
     },
+    tokens: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The tokens users send (`portcullis token issue`).',
+      properties: {
+        maxLifetime: {
+          type: 'string',
+          pattern: '^[0-9]+[smhd]?$',
+          default: '90d',
+          description: 'The longest a token may be valid, from when it was issued to when it expires: `token issue` refuses a longer --ttl, and the daemon refuses any token (issued here or not) valid for longer, or with no issue time.'
+        }
+      }
+    },
     audit: {
       type: 'object',
       additionalProperties: false,
