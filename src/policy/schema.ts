@@ -319,7 +319,24 @@ export const POLICY_SCHEMA = {
         autoApprove: { ...elevationSettings.autoApprove, default: false },
         minLevel: elevationSettings.minLevel,
         webhook: elevationSettings.webhook,
-        approvers: elevationSettings.approvers
+        approvers: elevationSettings.approvers,
+        requestsPerHour: {
+          type: 'integer',
+          minimum: 1,
+          default: 20,
+          description: 'How many requests one user may make in any hour, in every project together; more are refused with a time to retry (withdrawn ones count).'
+        },
+        maxPending: {
+          type: 'integer',
+          minimum: 1,
+          default: 5,
+          description: 'How many undecided requests one user may have at once, in every project together.'
+        },
+        retention: {
+          ...duration,
+          default: '30d',
+          description: 'Finished requests (denied, expired, withdrawn, or whose grant ended) are forgotten this long after they finished: `request list` stops showing them. Their audit records stay.'
+        }
       }
     },
     users: {

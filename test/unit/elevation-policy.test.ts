@@ -71,7 +71,7 @@ describe('elevation settings', () => {
   it('are filled in with defaults at the top level only, so project and role overrides stay what was written', () => {
     expect(compilePolicy({ roles: { r: {} }, projects: {} }).document).not.toHaveProperty('elevation')
     const doc = compilePolicy({ roles: { r: { elevation: {} } }, projects: { p: { members: {}, elevation: {} } }, elevation: {} }).document
-    expect(doc.elevation).toEqual({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false })
+    expect(doc.elevation).toEqual({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false, requestsPerHour: 20, maxPending: 5, retention: '30d' })
     expect(doc.projects.p!.elevation).toEqual({})
     expect(doc.roles.r!.elevation).toEqual({})
   })
