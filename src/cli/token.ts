@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { PortcullisError } from '../errors.js'
+import { hasPortcullisCode, PortcullisError } from '../errors.js'
 import { parseDuration } from '../identity/duration.js'
 import { readKey, readTokenSettings } from '../identity/keys.js'
 import { issueToken } from '../identity/tokens.js'
@@ -43,7 +43,14 @@ export const tokenIssueCommand = defineCommand({
 /** The policy's cap on token lifetimes: from --config, else the default policy file when there is one, else the
  * built-in default (what the daemon applies to a policy that does not set it). */
 function tokenCap (config: string | undefined): { maxLifetimeMs: number, source: string } {
-  const path = config ?? (existsSync(DEFAULTS.config) ? DEFAULTS.config : undefined)
-  if (path === undefined) return { maxLifetimeMs: compileTokens(undefined).maxLifetimeMs, source: 'the default policy' }
-  return { maxLifetimeMs: loadPolicyFile(path).tokens.maxLifetimeMs, source: path }
+  const builtIn = { maxLifetimeMs: compileTokens(undefined).maxLifetimeMs, source: 'the default policy' }
+  if (config !== undefined) return { maxLifetimeMs: loadPolicyFile(config).tokens.maxLifetimeMs, source: config }
+  if (!existsSync(DEFAULTS.config)) return builtIn
+  try {
+    return { maxLifetimeMs: loadPolicyFile(DEFAULTS.config).tokens.maxLifetimeMs, source: DEFAULTS.config }
+  } catch (err) {
+    // Not asked for by name: a policy this user cannot read (or a broken one) must not stop a token being issued.
+    process.stderr.write(`portcullis: warning: ${DEFAULTS.config} could not be read for tokens.maxLifetime (${hasPortcullisCode(err) ? err.code : 'error'}); the default cap applies. Pass --config FILE to use a policy.\n`)
+    return builtIn
+  }
 }
