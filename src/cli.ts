@@ -2,6 +2,7 @@
 // portcullis: one binary, a few commands. Each command parses its own options and has its own --help.
 
 import { hasPortcullisCode } from './errors.js'
+import { visibleLines } from './audit/terminal-text.js'
 import { runCommand, type Command, type Options } from './cli/command.js'
 import { serveCommand } from './cli/serve.js'
 import { checkCommand } from './cli/check.js'
@@ -61,9 +62,10 @@ async function main (argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
   if (hasPortcullisCode(err)) {
-    process.stderr.write(`portcullis: ${err.message} [${err.code}]\n`)
+    // Messages quote what users and servers sent (names, reasons, answers): nothing in them may drive the terminal.
+    process.stderr.write(`portcullis: ${visibleLines(err.message)} [${err.code}]\n`)
   } else {
-    process.stderr.write(`portcullis: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.stderr.write(`portcullis: unexpected error: ${visibleLines(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`)
   }
   process.exitCode = 2
 })

@@ -54,7 +54,7 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
 
   let tokens: TokenVerifier | null = null
   if (existsSync(join(options.keys, 'token.pub'))) {
-    tokens = new TokenVerifier(readKey(options.keys, 'publicKey'), readTokenSettings(options.keys))
+    tokens = new TokenVerifier(readKey(options.keys, 'publicKey'), readTokenSettings(options.keys), { maxLifetimeMs: () => policy.current.tokens.maxLifetimeMs })
   } else {
     logger.warn({ keys: options.keys }, 'no token key: every caller without a TLS identity is anonymous. Run `portcullis keys init`.')
   }

@@ -6,12 +6,14 @@
 
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { lstat, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
-import { BUNDLE_FILES, castPath, chunksPath, hashFile, type BundleManifest } from './bundle.js'
+import { BUNDLE_FILES, castPath, chunksPath, type BundleManifest } from './bundle.js'
+import { BundleEntryError, entryProblem, readBundleChunks, readBundleText } from './bundle-files.js'
 import { CastDigester, isCastSummary, type CastSummary } from './casts.js'
 import { recordHashMatches } from './chain.js'
 import { checkpointSignatureProblem, parseCheckpoint, type Checkpoint } from './checkpoint-format.js'
@@ -19,10 +21,12 @@ import { AuditError, messageOf } from './errors.js'
 import { isSessionId } from './keys.js'
 import { parseRecord } from './record.js'
 import { parseAuditPublicKey, type AuditPublicKey } from './signing-key.js'
-import { TarFormatError, extractTar } from './tar.js'
+import { TarFormatError, TarLinkError, extractTar } from './tar.js'
 
 export type BundleProblem =
   | 'archive-damaged' // the .tar.gz cannot be unpacked: cut short, corrupted, or not one
+  | 'link' // a symbolic or hard link (in a directory or as a tar entry): never followed
+  | 'not-regular' // a FIFO, socket or device where a file belongs: never read
   | 'manifest-invalid' // manifest.json missing or not a bundle manifest
   | 'file-missing' // a file the manifest lists (or every bundle has) is not there
   | 'file-mismatch' // a file's bytes differ from the manifest's sha256
@@ -79,17 +83,25 @@ export interface VerifyBundleOptions {
  * PORTCULLIS_AUDIT_BUNDLE_UNREADABLE only when the path cannot be read at all; a damaged archive is a verdict. */
 export async function verifyBundle (path: string, options: VerifyBundleOptions = {}): Promise<BundleVerifyReport> {
   let info
+  let real
   try {
-    info = await lstat(path)
+    // The path given is followed once (it is the operator's choice); nothing inside the bundle is.
+    real = await realpath(path)
+    info = await stat(real)
   } catch (err) {
     throw new AuditError('PORTCULLIS_AUDIT_BUNDLE_UNREADABLE', [path, messageOf(err)], { cause: err })
   }
-  if (info.isDirectory()) return await verifyBundleDir(path, options)
+  if (info.isDirectory()) return await verifyBundleDir(real, options)
+  if (!info.isFile()) throw new AuditError('PORTCULLIS_AUDIT_BUNDLE_UNREADABLE', [path, 'it is neither a directory nor a file'])
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-verify-bundle-'))
   try {
     try {
-      await extractTar(createReadStream(path).pipe(createGunzip()), dir, { stripTopDirectory: true })
+      await extractTar(createReadStream(real).pipe(createGunzip()), dir, { stripTopDirectory: true })
     } catch (err) {
+      if (err instanceof TarLinkError) {
+        const issue: BundleIssue = { problem: 'link', file: basename(path), detail: err.message }
+        return { ok: false, records: 0, checkpoints: 0, sessions: 0, unanchored: [], problems: [issue], firstBad: issue }
+      }
       // A damaged archive is a verdict about the bundle; a file that cannot be read at all is not.
       const damage = err instanceof TarFormatError ? err.message : (err as { code?: string }).code?.startsWith('Z_') === true ? `it is not gzip-compressed, or is damaged (${messageOf(err)})` : null
       if (damage === null) throw new AuditError('PORTCULLIS_AUDIT_BUNDLE_UNREADABLE', [path, messageOf(err)], { cause: err })
@@ -103,12 +115,16 @@ export async function verifyBundle (path: string, options: VerifyBundleOptions =
 }
 
 /** The order problems are reported in: what a reviewer should look at first. */
-const PRIORITY: BundleProblem[] = ['archive-damaged', 'manifest-invalid', 'key-invalid', 'key-mismatch', 'unparseable', 'gap', 'hash-mismatch', 'prev-hash-mismatch', 'range-mismatch',
+const PRIORITY: BundleProblem[] = ['archive-damaged', 'link', 'not-regular', 'manifest-invalid', 'key-invalid', 'key-mismatch', 'unparseable', 'gap', 'hash-mismatch', 'prev-hash-mismatch', 'range-mismatch',
   'checkpoint-forged', 'checkpoint-mismatch', 'checkpoint-missing', 'cast-missing', 'cast-mismatch', 'file-missing', 'file-mismatch', 'file-unlisted']
 
 export async function verifyBundleDir (dir: string, options: VerifyBundleOptions = {}): Promise<BundleVerifyReport> {
   const report: BundleVerifyReport = { ok: false, records: 0, checkpoints: 0, sessions: 0, unanchored: [], problems: [] }
-  const problem = (issue: BundleIssue): void => { report.problems.push(issue) }
+  // A link is reported once, however many readers stumble on it.
+  const problem = (issue: BundleIssue): void => {
+    if ((issue.problem === 'link' || issue.problem === 'not-regular') && report.problems.some((p) => p.problem === issue.problem && p.file === issue.file)) return
+    report.problems.push(issue)
+  }
   const finish = (): BundleVerifyReport => {
     report.problems.sort((a, b) => PRIORITY.indexOf(a.problem) - PRIORITY.indexOf(b.problem))
     report.ok = report.problems.length === 0
@@ -160,8 +176,9 @@ export async function verifyBundleDir (dir: string, options: VerifyBundleOptions
 async function readManifest (dir: string, problem: (issue: BundleIssue) => void): Promise<BundleManifest | null> {
   let text: string
   try {
-    text = await readFile(join(dir, BUNDLE_FILES.manifest), 'utf8')
-  } catch {
+    text = await readBundleText(dir, BUNDLE_FILES.manifest)
+  } catch (err) {
+    if (reportedEntry(err, problem)) return null
     problem({ problem: 'manifest-invalid', file: BUNDLE_FILES.manifest, detail: 'there is no manifest.json: this is not an evidence bundle, or not its top directory' })
     return null
   }
@@ -203,8 +220,9 @@ async function checkFiles (dir: string, manifest: BundleManifest, problem: (issu
   for (const [path, expected] of Object.entries(manifest.files)) {
     let actual
     try {
-      actual = await hashFile(join(dir, path))
-    } catch {
+      actual = await hashBundleFile(dir, path)
+    } catch (err) {
+      if (reportedEntry(err, problem)) continue
       problem({ problem: 'file-missing', file: path, detail: 'the manifest lists it but it is not in the bundle' })
       continue
     }
@@ -212,7 +230,7 @@ async function checkFiles (dir: string, manifest: BundleManifest, problem: (issu
       problem({ problem: 'file-mismatch', file: path, detail: `its sha256 (${actual.bytes} bytes) differs from the manifest's (${expected.bytes} bytes): it was changed after the bundle was made` })
     }
   }
-  for (const path of await listFiles(dir)) {
+  for (const path of await listFiles(dir, problem)) {
     if (path !== BUNDLE_FILES.manifest && manifest.files[path] === undefined) {
       problem({ problem: 'file-unlisted', file: path, detail: 'it is in the bundle but not in the manifest: it was added after the bundle was made' })
     }
@@ -222,8 +240,9 @@ async function checkFiles (dir: string, manifest: BundleManifest, problem: (issu
 async function readKey (dir: string, problem: (issue: BundleIssue) => void): Promise<AuditPublicKey | null> {
   let pem: string
   try {
-    pem = await readFile(join(dir, BUNDLE_FILES.publicKey), 'utf8')
-  } catch {
+    pem = await readBundleText(dir, BUNDLE_FILES.publicKey)
+  } catch (err) {
+    if (reportedEntry(err, problem)) return null
     problem({ problem: 'file-missing', file: BUNDLE_FILES.publicKey, detail: 'the bundle holds no public key to check its checkpoints with' })
     return null
   }
@@ -240,7 +259,7 @@ async function readCheckpoints (dir: string, key: AuditPublicKey, problem: (issu
   const good: Checkpoint[] = []
   let line = 0
   try {
-    for await (const text of lines(join(dir, BUNDLE_FILES.checkpoints))) {
+    for await (const text of lines(dir, BUNDLE_FILES.checkpoints)) {
       line++
       const checkpoint = parseCheckpoint(text)
       if (checkpoint === null) {
@@ -251,8 +270,8 @@ async function readCheckpoints (dir: string, key: AuditPublicKey, problem: (issu
       if (why !== null) problem({ problem: 'checkpoint-forged', file: BUNDLE_FILES.checkpoints, seq: checkpoint.seq, detail: `the checkpoint at record ${checkpoint.seq} (line ${line}): ${why}` })
       else good.push(checkpoint)
     }
-  } catch {
-    problem({ problem: 'file-missing', file: BUNDLE_FILES.checkpoints, detail: 'the bundle holds no checkpoints' })
+  } catch (err) {
+    if (!reportedEntry(err, problem)) problem({ problem: 'file-missing', file: BUNDLE_FILES.checkpoints, detail: 'the bundle holds no checkpoints' })
   }
   return good
 }
@@ -279,7 +298,7 @@ async function walkRecords (dir: string, manifest: BundleManifest, checkpoints: 
   let expected = manifest.range.fromSeq
   let prevHash = manifest.chain.firstPrevHash
   try {
-    for await (const line of lines(join(dir, file))) {
+    for await (const line of lines(dir, file)) {
       const record = parseRecord(line)
       if (record === null) return bad(expected, 'unparseable', `line ${expected - manifest.range.fromSeq + 1} is not an audit record`)
       if (record.seq !== expected) {
@@ -306,7 +325,8 @@ async function walkRecords (dir: string, manifest: BundleManifest, checkpoints: 
       expected++
       walk.records++
     }
-  } catch {
+  } catch (err) {
+    if (reportedEntry(err, problem)) return walk
     return bad(expected, 'file-missing', `${file} cannot be read`)
   }
   const lastSeq = expected - 1
@@ -330,9 +350,10 @@ async function checkCast (dir: string, session: string, end: { seq: number, cast
   if (end.cast.chunks === 0) return true
   let lengths: number[]
   try {
-    const text = await readFile(join(dir, chunksPath(session)), 'utf8')
+    const text = await readBundleText(dir, chunksPath(session))
     lengths = text.split('\n').filter((line) => line !== '').map(Number)
-  } catch {
+  } catch (err) {
+    if (reportedEntry(err, problem)) return false
     return fail('cast-missing', `its session.end (record ${end.seq}) vouches for a recording of ${end.cast.bytes} bytes, but the bundle does not hold it (or its ${chunksPath(session)})`)
   }
   if (lengths.some((length) => !Number.isSafeInteger(length) || length < 0)) return fail('cast-mismatch', `${chunksPath(session)} is malformed`)
@@ -340,15 +361,16 @@ async function checkCast (dir: string, session: string, end: { seq: number, cast
   let pending: Buffer = Buffer.alloc(0)
   let index = 0
   try {
-    for await (const piece of createReadStream(join(dir, file))) {
-      pending = pending.length === 0 ? piece as Buffer : Buffer.concat([pending, piece as Buffer])
+    for await (const piece of readBundleChunks(dir, file)) {
+      pending = pending.length === 0 ? piece : Buffer.concat([pending, piece])
       while (index < lengths.length && pending.length >= lengths[index]!) {
         digester.add(pending.subarray(0, lengths[index]!).toString('utf8'))
         pending = pending.subarray(lengths[index]!)
         index++
       }
     }
-  } catch {
+  } catch (err) {
+    if (reportedEntry(err, problem)) return false
     return fail('cast-missing', `its session.end (record ${end.seq}) vouches for a recording, but ${file} is not in the bundle`)
   }
   const actual = digester.summary()
@@ -361,6 +383,7 @@ async function checkCast (dir: string, session: string, end: { seq: number, cast
 /** Sessions with a recording file in the bundle. */
 async function castsIn (dir: string): Promise<string[]> {
   try {
+    if (!(await lstat(join(dir, BUNDLE_FILES.sessions))).isDirectory()) return []
     return (await readdir(join(dir, BUNDLE_FILES.sessions))).filter((name) => name.endsWith('.cast')).map((name) => name.slice(0, -5)).filter(isSessionId).sort()
   } catch {
     return []
@@ -368,24 +391,42 @@ async function castsIn (dir: string): Promise<string[]> {
 }
 
 /** Files under `dir`, as '/'-separated relative paths. */
-async function listFiles (dir: string, prefix = ''): Promise<string[]> {
+/** Regular files under `dir`, as '/'-separated relative paths; links and special files are reported, not listed
+ * or entered. */
+async function listFiles (dir: string, problem: (issue: BundleIssue) => void, prefix = ''): Promise<string[]> {
   const found: string[] = []
   for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
     const path = prefix === '' ? entry.name : `${prefix}/${entry.name}`
-    if (entry.isDirectory()) found.push(...await listFiles(dir, path))
+    if (entry.isDirectory()) {
+      found.push(...await listFiles(dir, problem, path))
+      continue
+    }
+    const why = entryProblem(await lstat(join(dir, path)))
+    if (why !== null) problem({ problem: why.problem === 'missing' ? 'file-missing' : why.problem, file: path, detail: why.detail })
     else found.push(path)
   }
   return found
 }
 
-async function * lines (path: string): AsyncIterable<string> {
-  const input = createReadStream(path)
-  // Opening errors would otherwise surface only as an unhandled 'error'.
-  await new Promise<void>((resolve, reject) => {
-    input.once('open', () => resolve())
-    input.once('error', reject)
-  })
-  yield * createInterface({ input, crlfDelay: Infinity })
+/** A problem opening a bundle file that is a verdict of its own (a link, a FIFO): reported, and true. */
+function reportedEntry (err: unknown, problem: (issue: BundleIssue) => void): boolean {
+  if (!(err instanceof BundleEntryError) || err.problem === 'missing') return false
+  problem({ problem: err.problem, file: err.file, detail: err.message })
+  return true
+}
+
+async function hashBundleFile (dir: string, path: string): Promise<{ sha256: string, bytes: number }> {
+  const hash = createHash('sha256')
+  let bytes = 0
+  for await (const chunk of readBundleChunks(dir, path)) {
+    hash.update(chunk)
+    bytes += chunk.length
+  }
+  return { sha256: hash.digest('hex'), bytes }
+}
+
+async function * lines (dir: string, path: string): AsyncIterable<string> {
+  yield * createInterface({ input: Readable.from(readBundleChunks(dir, path)), crlfDelay: Infinity })
 }
 
 function isHash (value: unknown): value is string {

@@ -28,6 +28,14 @@ export class TarFormatError extends Error {
   }
 }
 
+/** A symbolic or hard link entry: refused, never made. */
+export class TarLinkError extends TarFormatError {
+  constructor (message: string) {
+    super(message)
+    this.name = 'TarLinkError'
+  }
+}
+
 /** The 512-byte ustar header for an entry. Throws when the path cannot be put in a ustar header. */
 export function tarHeader (entry: TarEntry): Buffer {
   const header = Buffer.alloc(BLOCK)
@@ -227,6 +235,10 @@ function parseHeader (header: Buffer): ParsedHeader {
   if (flag === '0' || flag === '\u0000' || flag === '7') return { path, size, type: path.endsWith('/') ? 'directory' : 'file' }
   if (flag === '5') return { path, size: 0, type: 'directory' }
   if (flag === 'x' || flag === 'g') return { path, size, type: 'pax' }
+  if (flag === '1' || flag === '2') {
+    const target = readString(header, 157, 100)
+    throw new TarLinkError(`entry ${JSON.stringify(path)} is a ${flag === '1' ? 'hard' : 'symbolic'} link to ${JSON.stringify(target)}; a bundle holds only regular files and directories, and links are never followed`)
+  }
   throw new TarFormatError(`entry ${JSON.stringify(path)} is not a regular file or directory (type ${JSON.stringify(flag)}); a bundle holds only those`)
 }
 

@@ -17,6 +17,7 @@ import { parseTimeBound } from '../audit/query.js'
 import { readAuditPublicKey, readAuditSigningKey } from '../audit/signing-key.js'
 import { AuditStore } from '../audit/store.js'
 import { extractTar } from '../audit/tar.js'
+import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { ERRORS, PortcullisError, type ErrorCode } from '../errors.js'
 import { VERSION } from '../version.js'
 import { defineCommand } from './command.js'
@@ -91,7 +92,7 @@ export const auditVerifyBundleCommand = defineCommand({
     if (positionals.length !== 1) throw new PortcullisError('PORTCULLIS_USAGE', 'give one bundle: a directory or a .tar.gz', 'audit verify-bundle')
     const publicKey = values['public-key'] !== undefined ? readAuditPublicKey(values['public-key']) : undefined
     const report = await verifyBundle(positionals[0]!, publicKey !== undefined ? { publicKey } : {})
-    process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatBundleReport(report, publicKey !== undefined))
+    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : formatBundleReport(report, publicKey !== undefined))
     return report.ok ? 0 : 1
   }
 })
@@ -117,7 +118,8 @@ export function formatBundleReport (report: BundleVerifyReport, keyGiven = false
     lines.push(`note: ${report.unanchored.length} recording${report.unanchored.length === 1 ? ' has' : 's have'} no session.end in the bundle (the session ended after the range, or was still open), ` +
       `so only the manifest vouches for ${report.unanchored.length === 1 ? 'it' : 'them'}: ${report.unanchored.join(', ')}`)
   }
-  return lines.join('\n') + '\n'
+  // A bundle is someone else's files: its file names and contents reach this text.
+  return lines.map(visible).join('\n') + '\n'
 }
 
 function describeIssue (issue: BundleIssue): string {

@@ -8,6 +8,7 @@ import type { Checkpoint } from '../audit/checkpoint-format.js'
 import { SEGMENT_SIZE, type ExpiryResult } from '../audit/retention.js'
 import { AUDIT_PUBLIC_KEY_FILE, readAuditPublicKey, readAuditPublicKeyFromDir, type AuditPublicKey } from '../audit/signing-key.js'
 import type { VerifyReport } from '../audit/verify.js'
+import { visible } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
@@ -99,7 +100,7 @@ export function formatVerifyReport (report: VerifyReport): string {
   const checkpoints = report.checkpoints
   if (checkpoints === undefined) {
     if (report.ok) lines.push('no signed checkpoint: the verdict rests on the hash chain alone')
-    return lines.join('\n') + '\n'
+    return lines.map(visible).join('\n') + '\n'
   }
   const last = checkpoints.last
   if (last !== undefined) {
@@ -114,7 +115,7 @@ export function formatVerifyReport (report: VerifyReport): string {
   if (!checkpoints.signaturesChecked) {
     lines.push(`checkpoint signatures NOT checked: no public key. Pass --public-key FILE (the published ${AUDIT_PUBLIC_KEY_FILE}) or --keys DIR`)
   }
-  return lines.join('\n') + '\n'
+  return lines.map(visible).join('\n') + '\n'
 }
 
 async function adminPost<T> (socket: string, path: string): Promise<T> {

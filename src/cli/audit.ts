@@ -21,6 +21,8 @@ import { isExportFormat } from '../audit/export.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 import { formatDuration } from '../audit/format.js'
+import { terminalSafeJson, visible } from '../audit/terminal-text.js'
+import { ReplayFilter, removedSummary } from '../audit/replay-filter.js'
 import { checkCheckpointCopies, readCheckpointCopies, type CheckpointCopiesReport } from '../audit/checkpoint-copies.js'
 
 const adminOption = { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } } as const
@@ -39,7 +41,8 @@ export const auditTailCommand = defineCommand({
     const lines = createInterface({ input: res, crlfDelay: Infinity })
     for await (const line of lines) {
       if (line === '') continue
-      process.stdout.write((values.json ? line : formatRecord(JSON.parse(line) as AuditRecord)) + '\n')
+      // The JSON stays the same JSON; only what a terminal would act on is spelled as an escape.
+      process.stdout.write((values.json ? terminalSafeJson(line) : formatRecord(JSON.parse(line) as AuditRecord)) + '\n')
     }
     return 0
   }
@@ -122,7 +125,7 @@ export const auditVerifyCommand = defineCommand({
         report.firstBad = copies.firstBad
       }
     }
-    process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatVerifyReport(report) + formatCopies(report.checkpointCopies))
+    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : formatVerifyReport(report) + formatCopies(report.checkpointCopies))
     return report.ok ? 0 : 1
   }
 })
@@ -165,7 +168,7 @@ function formatCopies (copies: CheckpointCopiesReport | undefined): string {
     (copies.last !== undefined ? `; the newest that holds signs record ${copies.last.seq} (${copies.last.time})` : '')]
   if (copies.firstBad !== undefined) lines.push(`a logged checkpoint does NOT hold: ${copies.firstBad.detail}`)
   if (!copies.signaturesChecked) lines.push('their signatures were NOT checked: pass --public-key FILE')
-  return lines.join('\n') + '\n'
+  return lines.map(visible).join('\n') + '\n'
 }
 
 export const auditSessionsCommand = defineCommand({
@@ -193,7 +196,7 @@ export const auditSessionsCommand = defineCommand({
     } finally {
       await access.close()
     }
-    if (values.json) process.stdout.write(JSON.stringify(sessions, null, 2) + '\n')
+    if (values.json) process.stdout.write(terminalSafeJson(JSON.stringify(sessions, null, 2)) + '\n')
     else process.stdout.write(sessions.length === 0 ? 'No sessions recorded' + (values.user !== undefined || values.container !== undefined ? ' that match.\n' : '.\n') : formatSessionTable(sessions))
     return 0
   }
@@ -201,14 +204,15 @@ export const auditSessionsCommand = defineCommand({
 
 export const auditReplayCommand = defineCommand({
   name: 'audit replay',
-  summary: 'Play a recorded SSH session in this terminal at the speed it happened (what the user saw; keystrokes are not shown).',
-  usage: 'audit replay ID [--speed 1] [--idle-limit SECONDS] [--admin-socket PATH | --data DIR]',
-  options: { ...adminOption, data: { type: 'string' }, speed: { type: 'string', default: '1' }, 'idle-limit': { type: 'string' } },
+  summary: 'Play a recorded SSH session in this terminal at the speed it happened (what the user saw; keystrokes are not shown). Sequences that act beyond the screen (clipboard, title, terminal queries) are removed unless --raw.',
+  usage: 'audit replay ID [--speed 1] [--idle-limit SECONDS] [--raw] [--admin-socket PATH | --data DIR]',
+  options: { ...adminOption, data: { type: 'string' }, speed: { type: 'string', default: '1' }, 'idle-limit': { type: 'string' }, raw: { type: 'boolean', default: false } },
   help: {
     ...adminHelp,
     ...dataHelp,
     '--speed N': 'play N times as fast (default 1; 0.5 is half speed)',
-    '--idle-limit SECONDS': 'cut every pause to at most this long (default: the recording\'s idle_time_limit, else none)'
+    '--idle-limit SECONDS': 'cut every pause to at most this long (default: the recording\'s idle_time_limit, else none)',
+    '--raw': 'play the recorded bytes as they are, including what writes your clipboard or title or makes your terminal answer (only for recordings you trust)'
   },
   async run (values, positionals) {
     const usage = (problem: string): PortcullisError => new PortcullisError('PORTCULLIS_USAGE', problem, 'audit replay')
@@ -224,12 +228,18 @@ export const auditReplayCommand = defineCommand({
       const session = await access.find(id)
       const cast = await access.cast(id)
       process.stderr.write(replayBanner(session, speed) + '\n')
-      const played = await playCast(readCastStream(cast), writeOut, {
+      if (values.raw) process.stderr.write('portcullis: --raw: the recording\'s own bytes reach this terminal; a hostile one can set your clipboard or title, or make the terminal type into your shell.\n')
+      // The user's programs wrote this: by default only what draws the screen reaches the auditor's terminal.
+      const filter = values.raw ? null : new ReplayFilter()
+      const played = await playCast(readCastStream(cast), filter === null ? writeOut : async (text) => { await writeOut(filter.write(text)) }, {
         speed,
         ...(idleLimit !== undefined ? { idleLimit } : {}),
         clock: { now: () => performance.now(), sleep: async (ms) => { await sleep(ms) } }
       })
+      if (filter !== null) await writeOut(filter.finish())
       process.stderr.write('\n' + replaySummary(session, played) + '\n')
+      const removed = filter === null ? null : removedSummary(filter.removed())
+      if (removed !== null) process.stderr.write(`portcullis: ${removed}.\n`)
     } finally {
       await access.close()
     }
@@ -416,18 +426,19 @@ export async function playCast (items: AsyncIterable<CastItem>, write: (text: st
   return { header: header!, outputEvents, recordedSeconds, playedMs: clock.now() - start }
 }
 
+/** One line, whatever the user's name, container or command hold. */
 function replayBanner (s: SessionSummary, speed: number): string {
   const where = `${s.container ?? '?'}${s.project !== null ? ` (project ${s.project})` : ''}`
   const what = s.command === null ? 'a login shell' : `\`${s.command.join(' ')}\``
-  return `portcullis: replaying ${s.session}: ${s.user ?? 'unknown user'} ran ${what} in ${where}, ${formatTime(s.startedAt)}` +
-    `${speed !== 1 ? `, at ${speed}x` : ''}. Ctrl-C stops.`
+  return visible(`portcullis: replaying ${s.session}: ${s.user ?? 'unknown user'} ran ${what} in ${where}, ${formatTime(s.startedAt)}` +
+    `${speed !== 1 ? `, at ${speed}x` : ''}. Ctrl-C stops.`)
 }
 
 function replaySummary (s: SessionSummary, played: ReplayResult): string {
   const ending = s.state === 'open'
     ? 'the session is still open; this is what was recorded so far'
     : s.state === 'interrupted' ? 'portcullis stopped before the session ended' : (s.endReason ?? `ended by ${s.endedBy ?? '?'}`)
-  return `portcullis: end of ${s.session}: ${formatDuration(played.recordedSeconds * 1000)} recorded, played in ${formatDuration(played.playedMs)}; ${ending}.`
+  return visible(`portcullis: end of ${s.session}: ${formatDuration(played.recordedSeconds * 1000)} recorded, played in ${formatDuration(played.playedMs)}; ${ending}.`)
 }
 
 const SESSION_COLUMNS = ['ID', 'START (UTC)', 'USER', 'PROJECT', 'CONTAINER', 'COMMAND', 'DURATION', 'EXIT', 'ENDED BY'] as const
@@ -444,7 +455,7 @@ export function formatSessionTable (sessions: SessionSummary[]): string {
     s.durationMs !== undefined ? formatDuration(s.durationMs) : '-',
     s.exitCode != null ? String(s.exitCode) : s.signal ?? '-',
     s.endedBy ?? s.state
-  ])
+  ].map(visible))
   const widths = SESSION_COLUMNS.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)))
   const line = (cells: readonly string[]): string => cells.map((cell, i) => i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)).join('  ')
   return [line(SESSION_COLUMNS), ...rows.map(line)].join('\n') + '\n'
@@ -457,11 +468,17 @@ function formatTime (iso: string): string {
 
 
 function truncate (text: string, width: number): string {
-  const oneLine = text.replace(/\s+/g, ' ')
+  // Escaped first, so the cut never splits an escape and the width counts what is shown.
+  const oneLine = visible(text.replace(/[ \t\r\n]+/g, ' '))
   return oneLine.length <= width ? oneLine : oneLine.slice(0, width - 1) + '…'
 }
 
-function formatRecord (r: AuditRecord): string {
+/** One record, one line: every string in it went through visible(), so nothing in it can end the line early. */
+export function formatRecord (r: AuditRecord): string {
+  return visible(recordLine(r))
+}
+
+function recordLine (r: AuditRecord): string {
   if (r.kind === 'response') return `${r.seq} ${r.time} response  to #${r.reqSeq ?? '?'} status ${r.status ?? '?'} ${r.method ?? ''} ${r.uri ?? ''}`
   if (r.kind === 'system') return `${r.seq} ${r.time} system    ${r.action ?? ''} ${r.reason ?? ''}`
   if (r.kind === 'session') {

@@ -6,6 +6,7 @@ import { callElevation, dockerConfigPath, findToken, type ElevationEndpoint } fr
 import { DEFAULT_ELEVATION_LISTEN } from '../elevation/http-api.js'
 import type { RequestView } from '../elevation/routes.js'
 import { durationText } from '../policy/duration.js'
+import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { defineCommand, required } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
@@ -70,8 +71,8 @@ export const requestCreateCommand = defineCommand({
       reason: required(values.reason, '--reason', name)
     }
     const { body } = await callElevation(endpointOf(values), 'POST', '/requests', input)
-    const request = body as RequestView
-    if (values.json === true) return printJson(request)
+    const request = shownRequest(body as RequestView)
+    if (values.json === true) return printJson(body)
     if (request.state === 'approved' && request.grant !== undefined) {
       process.stdout.write(`Granted at once: ${request.user} is ${request.role} in ${request.project} until ${iso(request.grant.expiresAt)} ` +
         `(grant ${request.grant.id}, request ${request.id}).\nYour docker commands use it now; \`portcullis request revoke ${request.id}\` ends it early.\n`)
@@ -108,8 +109,8 @@ export const requestApproveCommand = defineCommand({
   async run (values, positionals) {
     const id = required(positionals[0], 'the request ID', 'request approve')
     const { body } = await callElevation(endpointOf(values), 'POST', `/requests/${encodeURIComponent(id)}/approve`, reasonBody(values.reason))
-    const request = body as RequestView
-    if (values.json === true) return printJson(request)
+    const request = shownRequest(body as RequestView)
+    if (values.json === true) return printJson(body)
     process.stdout.write(`Approved ${request.id}: ${request.user} is ${request.role} in ${request.project} until ${iso(request.grant!.expiresAt)} (grant ${request.grant!.id}).\n`)
     return 0
   }
@@ -125,8 +126,8 @@ export const requestDenyCommand = defineCommand({
     const id = required(positionals[0], 'the request ID', 'request deny')
     const reason = required(values.reason, '--reason', 'request deny')
     const { body } = await callElevation(endpointOf(values), 'POST', `/requests/${encodeURIComponent(id)}/deny`, { reason })
-    const request = body as RequestView
-    if (values.json === true) return printJson(request)
+    const request = shownRequest(body as RequestView)
+    if (values.json === true) return printJson(body)
     process.stdout.write(`Denied ${request.id} (${request.role} in ${request.project} for ${request.user}).\n`)
     return 0
   }
@@ -141,8 +142,8 @@ export const requestRevokeCommand = defineCommand({
   async run (values, positionals) {
     const id = required(positionals[0], 'the request ID', 'request revoke')
     const { body } = await callElevation(endpointOf(values), 'POST', `/requests/${encodeURIComponent(id)}/revoke`, reasonBody(values.reason))
-    const request = body as RequestView
-    if (values.json === true) return printJson(request)
+    const request = shownRequest(body as RequestView)
+    if (values.json === true) return printJson(body)
     process.stdout.write(request.grant !== undefined
       ? `Revoked grant ${request.grant.id}: ${request.user} is no longer ${request.role} in ${request.project} by this request.\n`
       : `Withdrew ${request.id} (${request.role} in ${request.project}) before it was decided.\n`)
@@ -153,7 +154,7 @@ export const requestRevokeCommand = defineCommand({
 /** What `request list` prints: one line per request, newest first. */
 export function formatRequestTable (requests: readonly RequestView[]): string {
   if (requests.length === 0) return 'No elevation requests. Ask for a role with: portcullis request create --project P --role R --ttl 2h --reason "…"\n'
-  const rows = requests.map((r) => [
+  const rows = requests.map(shownRequest).map((r) => [
     r.id,
     stateText(r),
     r.user,
@@ -161,7 +162,7 @@ export function formatRequestTable (requests: readonly RequestView[]): string {
     r.role,
     durationText(r.ttlMs),
     r.state === 'pending' ? iso(r.pendingUntil) : r.active && r.grant !== undefined ? iso(r.grant.expiresAt) : '-',
-    r.reason.replace(/\s+/g, ' ')
+    r.reason
   ])
   const header = ['ID', 'STATE', 'USER', 'PROJECT', 'ROLE', 'TTL', 'UNTIL', 'REASON']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
@@ -179,8 +180,23 @@ function reasonBody (reason: string | undefined): { reason?: string } {
   return reason !== undefined ? { reason } : {}
 }
 
+/** The request with every string a user chose (their name, the reason) escaped for a terminal line. */
+function shownRequest (request: RequestView): RequestView {
+  const text = (value: string | undefined): string | undefined => value === undefined ? undefined : visible(value.replace(/[ \t\r\n]+/g, ' '))
+  return {
+    ...request,
+    id: visible(request.id),
+    user: text(request.user)!,
+    project: text(request.project)!,
+    role: text(request.role)!,
+    reason: text(request.reason)!,
+    ...(request.decidedBy !== undefined ? { decidedBy: text(request.decidedBy)! } : {}),
+    ...(request.grant !== undefined ? { grant: { ...request.grant, id: visible(request.grant.id) } } : {})
+  }
+}
+
 function printJson (value: unknown): number {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  process.stdout.write(terminalSafeJson(JSON.stringify(value, null, 2)) + '\n')
   return 0
 }
 

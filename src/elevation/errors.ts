@@ -8,6 +8,9 @@ export type ElevationErrorCode = Extract<ErrorCode, `PORTCULLIS_ELEVATION_${stri
 const STATUS: Partial<Record<ElevationErrorCode, number>> = {
   PORTCULLIS_ELEVATION_BAD_INPUT: 400,
   PORTCULLIS_ELEVATION_UNKNOWN_PROJECT: 400,
+  PORTCULLIS_ELEVATION_PROJECT_GONE: 409,
+  PORTCULLIS_ELEVATION_RATE_LIMITED: 429,
+  PORTCULLIS_ELEVATION_TOO_MANY_PENDING: 409,
   PORTCULLIS_ELEVATION_UNKNOWN_ROLE: 400,
   PORTCULLIS_ELEVATION_TTL_TOO_LONG: 400,
   PORTCULLIS_ELEVATION_UNAUTHENTICATED: 401,
@@ -28,6 +31,8 @@ export class ElevationError extends Error {
   readonly code: ElevationErrorCode
   /** What the HTTP API answers with. */
   readonly status: number
+  /** Seconds until trying again makes sense (429: sent as Retry-After). */
+  retryAfterSeconds?: number
 
   constructor (code: ElevationErrorCode, args: string[] = [], options?: ErrorOptions) {
     let i = 0

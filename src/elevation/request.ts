@@ -38,6 +38,8 @@ export interface ElevationRequest {
   endedAt?: number
   revokedBy?: string
   revokeReason?: string
+  /** When it reached its end (denied, expired, withdrawn, its grant ended or was revoked); unset until then. */
+  finishedAt?: number
 }
 
 export const REQUEST_ID_PATTERN = /^r-[0-9a-f]{12}$/
@@ -56,6 +58,14 @@ export function activeGrantOf (request: ElevationRequest, now: number): Grant | 
   if (request.state !== 'approved' || request.grant === undefined || request.endedAt !== undefined) return null
   if (request.grant.expiresAt <= now) return null
   return { id: request.grant.id, user: request.user, project: request.project, role: request.role, expiresAt: request.grant.expiresAt, request: request.id }
+}
+
+/** When a request finished, or null while it is pending or its grant runs. Requests stored before finishedAt
+ * existed fall back on the times they do have. */
+export function finishedAtOf (request: ElevationRequest): number | null {
+  if (request.state === 'pending') return null
+  if (request.state === 'approved' && request.endedAt === undefined) return null
+  return request.finishedAt ?? request.endedAt ?? request.decidedAt ?? request.pendingUntil
 }
 
 /** A stored request read back, or null when it is not one (the entry was damaged or written by something else). */

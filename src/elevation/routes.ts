@@ -64,6 +64,7 @@ export function elevationRouter (service: ElevationService, identify: Identify, 
     }
     if (err instanceof ElevationError) {
       if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer')
+      if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds))
       res.status(err.status).json({ error: err.message, code: err.code })
       return
     }

@@ -67,18 +67,20 @@ export function checkInput (value: unknown): CheckedInput {
  */
 export function planRequest (policy: ElevationPolicy, user: string, input: CheckedInput): RequestPlan {
   const { project, role } = input
-  if (!policy.projects.has(project)) {
-    throw new ElevationError('PORTCULLIS_ELEVATION_UNKNOWN_PROJECT', [JSON.stringify(project), [...policy.projects.keys()].join(', ')])
-  }
   if (!policy.roles.has(role)) {
     throw new ElevationError('PORTCULLIS_ELEVATION_UNKNOWN_ROLE', [JSON.stringify(role), [...policy.roles.keys()].join(', ')])
   }
+  // Someone who holds no role in a project learns nothing about it from a refusal: not whether it exists, not
+  // its approvers. (A request the policy takes from non-members still goes through.)
+  const notMember = (): ElevationError => new ElevationError('PORTCULLIS_ELEVATION_UNKNOWN_PROJECT', [JSON.stringify(project), ownProjectsText(policy, user)])
+  if (!policy.projects.has(project)) throw notMember()
   const heldRole = policy.heldRoleIn(user, project)
   const settings = policy.elevationFor(project, role)
   const steps = policy.stepsBetween(heldRole, role)
   if (heldRole !== null && (steps === 0 || policy.roles.get(heldRole)!.ancestors.has(role))) {
     throw new ElevationError('PORTCULLIS_ELEVATION_ALREADY_HELD', [heldRole, project, role])
   }
+  if (heldRole === null && (!Number.isFinite(steps) || steps > settings.maxSteps)) throw notMember()
   if (!Number.isFinite(steps)) {
     throw new ElevationError('PORTCULLIS_ELEVATION_NOT_ABOVE', [role, heldRole ?? 'none', project, alternatives(policy, user, project, heldRole)])
   }
@@ -107,6 +109,12 @@ function alternatives (policy: ElevationPolicy, user: string, project: string, h
   if (reachable.length > 0) return `You may ask for: ${reachable.join(', ')}.`
   const approvers = policy.approversOf(project)
   return `No role is within reach of a request; ask ${approvers.length > 0 ? approvers.join(', ') : 'a policy admin'} to change your membership in ${project}.`
+}
+
+/** The projects `user` is a member of, as a clause for a refusal: all they may be told about projects. */
+function ownProjectsText (policy: ElevationPolicy, user: string): string {
+  const own = [...policy.projects].filter(([, members]) => members.has(user)).map(([name]) => name)
+  return own.length > 0 ? `your projects: ${own.join(', ')}` : 'you are a member of no project'
 }
 
 function plural (n: number, word: string): string {

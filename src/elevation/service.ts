@@ -12,7 +12,7 @@ import { durationText } from '../policy/duration.js'
 import type { Grant } from '../policy/grant.js'
 import { systemClock, type Clock } from './clock.js'
 import { ElevationError } from './errors.js'
-import { activeGrantOf, newGrantId, newRequestId, REQUEST_ID_PATTERN, type ElevationRequest } from './request.js'
+import { activeGrantOf, finishedAtOf, newGrantId, newRequestId, REQUEST_ID_PATTERN, type ElevationRequest } from './request.js'
 import { approversText, checkInput, planRequest, type ElevationPolicy } from './rules.js'
 import { ElevationStorage } from './storage.js'
 import { Webhook, type WebhookOptions } from './webhook.js'
@@ -35,6 +35,12 @@ export interface ElevationServiceOptions {
 }
 
 export type ElevationAction = 'elevation.request' | 'elevation.approve' | 'elevation.deny' | 'elevation.expire' | 'elevation.revoke' | 'elevation.end'
+
+/** Refusals worth a record, recorded at most once per user per this long (with how many were not). */
+const REFUSAL_RECORD_INTERVAL_MS = 60_000
+const HOUR_MS = 3_600_000
+/** How often finished requests past the retention are looked for. */
+const SWEEP_INTERVAL_MS = HOUR_MS
 
 export interface ElevationEvents {
   /** A grant stopped counting (it ran out or was revoked); `message` says so to someone whose session it ends. */
@@ -59,6 +65,11 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
   readonly #grants = new Map<string, Grant[]>()
   /** request id → cancels its deadline (pending: expiry; approved: grant end). */
   readonly #deadlines = new Map<string, () => void>()
+  /** user → when their requests of the last hour were made, oldest first (elevation.requestsPerHour). */
+  readonly #recentCreates = new Map<string, number[]>()
+  /** user → when their last rate-limit refusal was recorded, and how many came after it unrecorded. */
+  readonly #refusalNotes = new Map<string, { recordedAt: number, unrecorded: number }>()
+  #cancelSweep: (() => void) | null = null
   /** Steps run one at a time, so two approvers (or an approver and a deadline) never both win. */
   #tail: Promise<unknown> = Promise.resolve()
   #started = false
@@ -97,16 +108,25 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
         else if (isRunning(request) && request.grant!.expiresAt <= now) await this.#end(request)
         else this.#arm(request)
       }
+      // The hourly limit counts requests made before a restart too.
+      for (const request of this.#requests.values()) this.#noteCreate(request.user, request.createdAt, now)
+      await this.#sweep()
+      this.#armSweep()
     })
   }
 
   /** Asks for `input.role` in `input.project`; approved at once when the policy says autoApprove. */
   create (actor: Actor, input: unknown): Promise<ElevationRequest> {
     return this.#exclusive(async () => {
-      const checked = checkInput(input)
       const policy = this.#policy.current
-      const plan = planRequest(policy, actor.user, checked)
       const now = this.#clock.now()
+      await this.#checkRate(actor, policy.requestLimits.requestsPerHour, now)
+      const checked = checkInput(input)
+      const plan = planRequest(policy, actor.user, checked)
+      const pending = [...this.#requests.values()].filter((r) => r.user === actor.user && r.state === 'pending')
+      if (pending.length >= policy.requestLimits.maxPending) {
+        throw new ElevationError('PORTCULLIS_ELEVATION_TOO_MANY_PENDING', [String(pending.length), pending.map((r) => r.id).join(', ')])
+      }
       for (const other of this.#requests.values()) {
         if (other.user !== actor.user || other.project !== checked.project || other.role !== checked.role) continue
         if (other.state === 'pending') {
@@ -132,6 +152,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
       const holds = request.heldRole === null ? 'holds no role there' : `holds ${request.heldRole}`
       await this.#commit(request, 'elevation.request', actor,
         `${request.user} asked for ${request.role} in ${request.project} for ${durationText(request.ttlMs)} (${holds}): ${request.reason}`)
+      this.#noteCreate(actor.user, now, now)
       if (!plan.settings.autoApprove) return request
       try {
         return await this.#approve(request, { user: SERVICE }, 'autoApprove: the policy approves this role at once', true)
@@ -148,7 +169,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
       const request = this.#decidable(id, actor, 'approve')
       const policy = this.#policy.current
       // The policy may have changed since the request was made.
-      if (!policy.projects.has(request.project)) throw new ElevationError('PORTCULLIS_ELEVATION_UNKNOWN_PROJECT', [JSON.stringify(request.project), [...policy.projects.keys()].join(', ')])
+      if (!policy.projects.has(request.project)) throw new ElevationError('PORTCULLIS_ELEVATION_PROJECT_GONE', [request.id, JSON.stringify(request.project)])
       if (!policy.roles.has(request.role)) throw new ElevationError('PORTCULLIS_ELEVATION_UNKNOWN_ROLE', [JSON.stringify(request.role), [...policy.roles.keys()].join(', ')])
       return await this.#approve(request, actor, optionalReason(reason), false)
     })
@@ -159,7 +180,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
       const request = this.#decidable(id, actor, 'deny')
       const why = optionalReason(reason)
       if (why === undefined) throw new ElevationError('PORTCULLIS_ELEVATION_BAD_INPUT', ['a denial needs a reason (--reason "…"): the requester reads it'])
-      const next: ElevationRequest = { ...request, state: 'denied', decidedAt: this.#clock.now(), decidedBy: actor.user, decisionReason: why }
+      const now = this.#clock.now()
+      const next: ElevationRequest = { ...request, state: 'denied', decidedAt: now, decidedBy: actor.user, decisionReason: why, finishedAt: now }
       await this.#commit(next, 'elevation.deny', actor, `${actor.user} denied ${request.id} (${request.role} in ${request.project} for ${request.user}): ${why}`)
       return next
     })
@@ -177,7 +199,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
       const now = this.#clock.now()
       const why = optionalReason(reason)
       if (request.state === 'pending') {
-        const next: ElevationRequest = { ...request, state: 'revoked', revokedBy: actor.user, ...(why !== undefined ? { revokeReason: why } : {}) }
+        const next: ElevationRequest = { ...request, state: 'revoked', revokedBy: actor.user, finishedAt: now, ...(why !== undefined ? { revokeReason: why } : {}) }
         const verb = actor.user === request.user ? 'withdrew' : 'revoked'
         await this.#commit(next, 'elevation.revoke', actor, `${actor.user} ${verb} ${request.id} (${request.role} in ${request.project}) before it was decided${why !== undefined ? `: ${why}` : ''}`)
         return next
@@ -187,7 +209,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
         const what = request.state === 'approved' ? `over: its grant ended at ${iso(request.endedAt ?? request.grant!.expiresAt)}` : request.state
         throw new ElevationError('PORTCULLIS_ELEVATION_NOT_REVOCABLE', [`Request ${request.id}`, what])
       }
-      const next: ElevationRequest = { ...request, state: 'revoked', endedAt: now, revokedBy: actor.user, ...(why !== undefined ? { revokeReason: why } : {}) }
+      const next: ElevationRequest = { ...request, state: 'revoked', endedAt: now, finishedAt: now, revokedBy: actor.user, ...(why !== undefined ? { revokeReason: why } : {}) }
       await this.#commit(next, 'elevation.revoke', actor,
         `${actor.user} revoked grant ${grant.id} (${request.role} in ${request.project} for ${request.user}, due to end ${iso(grant.expiresAt)})${why !== undefined ? `: ${why}` : ''}`)
       this.emit('grant-ended', grant, `${actor.user} revoked the grant ${grant.id} (${grant.role} in ${grant.project}) this session relied on`)
@@ -249,6 +271,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
   async close (): Promise<void> {
     this.#closed = true
     await this.#tail
+    this.#cancelSweep?.()
+    this.#cancelSweep = null
     for (const cancel of this.#deadlines.values()) cancel()
     this.#deadlines.clear()
     this.#webhook.close()
@@ -298,7 +322,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
 
   /** A pending request nobody decided in time. */
   async #expire (request: ElevationRequest): Promise<void> {
-    const next: ElevationRequest = { ...request, state: 'expired', decidedAt: this.#clock.now(), decidedBy: SERVICE }
+    const now = this.#clock.now()
+    const next: ElevationRequest = { ...request, state: 'expired', decidedAt: now, decidedBy: SERVICE, finishedAt: now }
     await this.#commitAnyway(next, 'elevation.expire',
       `nobody decided ${request.id} (${request.role} in ${request.project} for ${request.user}) by ${iso(request.pendingUntil)}; it expired`)
   }
@@ -306,7 +331,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
   /** A grant that ran out. */
   async #end (request: ElevationRequest): Promise<void> {
     const grant = request.grant!
-    const next: ElevationRequest = { ...request, endedAt: this.#clock.now() }
+    const now = this.#clock.now()
+    const next: ElevationRequest = { ...request, endedAt: now, finishedAt: now }
     await this.#commitAnyway(next, 'elevation.end',
       `grant ${grant.id} ended: ${request.user} is no longer ${request.role} in ${request.project} (it ran until ${iso(grant.expiresAt)})`)
     this.emit('grant-ended', { id: grant.id, user: request.user, project: request.project, role: request.role, expiresAt: grant.expiresAt, request: request.id },
@@ -403,6 +429,78 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
       if (request.state === 'pending') await this.#expire(request)
       else if (isRunning(request)) await this.#end(request)
     }).catch((err: unknown) => this.#logger.error({ err, request: id }, 'an elevation deadline failed'))
+  }
+
+  /** Refuses a user who made requestsPerHour requests in the last hour (withdrawn ones count), recording the
+   * refusal once a minute per user with the number refused meanwhile, so a flood of attempts is not a flood of
+   * records. */
+  async #checkRate (actor: Actor, limit: number, now: number): Promise<void> {
+    const recent = this.#recentIn(actor.user, now)
+    if (recent.length < limit) return
+    const retryAfterSeconds = Math.max(1, Math.ceil((recent[recent.length - limit]! + HOUR_MS - now) / 1000))
+    const note = this.#refusalNotes.get(actor.user)
+    if (note !== undefined && now - note.recordedAt < REFUSAL_RECORD_INTERVAL_MS) {
+      note.unrecorded++
+    } else {
+      const unrecorded = note?.unrecorded ?? 0
+      this.#refusalNotes.set(actor.user, { recordedAt: now, unrecorded: 0 })
+      const authMethod: AuthMethod | null = actor.via === 'http' ? 'jwt' : null
+      await this.#audit.append({
+        kind: 'elevation',
+        user: actor.user,
+        authMethod,
+        tokenId: actor.tokenId ?? null,
+        action: 'elevation.rate-limited',
+        reason: `${actor.user} made ${recent.length} requests in the last hour (elevation.requestsPerHour ${limit}); refused for ${retryAfterSeconds} s` +
+          (unrecorded > 0 ? `; ${unrecorded} more refused since the last such record` : ''),
+        fields: { limit, recent: recent.length, retryAfterSeconds, unrecordedSincePrevious: unrecorded, by: actor.user, ...(actor.via !== undefined ? { via: actor.via } : {}) }
+      }).catch((err: unknown) => this.#logger.error({ err, user: actor.user }, 'could not record a rate-limited elevation request'))
+    }
+    const error = new ElevationError('PORTCULLIS_ELEVATION_RATE_LIMITED', [String(recent.length), String(retryAfterSeconds)])
+    error.retryAfterSeconds = retryAfterSeconds
+    throw error
+  }
+
+  /** When `user` made requests in the hour before `now`, oldest first (older ones are dropped). */
+  #recentIn (user: string, now: number): number[] {
+    const times = this.#recentCreates.get(user)
+    if (times === undefined) return []
+    while (times.length > 0 && times[0]! <= now - HOUR_MS) times.shift()
+    if (times.length === 0) this.#recentCreates.delete(user)
+    return times
+  }
+
+  #noteCreate (user: string, at: number, now: number): void {
+    if (at <= now - HOUR_MS) return
+    const times = this.#recentIn(user, now)
+    times.push(at)
+    times.sort((a, b) => a - b)
+    this.#recentCreates.set(user, times)
+  }
+
+  /** Forgets finished requests older than elevation.retention; the audit chain keeps what happened. */
+  async #sweep (): Promise<void> {
+    const cutoff = this.#clock.now() - this.#policy.current.requestLimits.retentionMs
+    for (const request of [...this.#requests.values()]) {
+      const finishedAt = finishedAtOf(request)
+      if (finishedAt === null || finishedAt > cutoff) continue
+      try {
+        await this.#storage.remove(request.id)
+      } catch (err) {
+        this.#logger.error({ err, request: request.id }, 'could not remove a finished elevation request; it is tried again at the next sweep')
+        continue
+      }
+      this.#requests.delete(request.id)
+    }
+  }
+
+  #armSweep (): void {
+    if (this.#closed) return
+    this.#cancelSweep = this.#clock.at(this.#clock.now() + SWEEP_INTERVAL_MS, () => {
+      this.#exclusive(async () => { if (!this.#closed) await this.#sweep() })
+        .catch((err: unknown) => this.#logger.error({ err }, 'the elevation sweep failed'))
+        .finally(() => this.#armSweep())
+    })
   }
 
   #addGrant (grant: Grant): void {

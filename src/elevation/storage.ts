@@ -28,6 +28,11 @@ export class ElevationStorage {
     return { requests, unreadable }
   }
 
+  /** Forgets a finished request (its audit records stay). */
+  async remove (id: string): Promise<void> {
+    await this.db.del(requestKey(id), { sync: true })
+  }
+
   /** Resolves once the request is on disk. */
   async save (request: ElevationRequest): Promise<void> {
     await this.db.put(requestKey(request.id), JSON.stringify(request), { sync: true })

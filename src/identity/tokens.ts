@@ -1,18 +1,33 @@
 // Issue and verify the JWTs users put in their docker CLI config. The algorithm is always pinned: a token
-// signed with anything else (HS256 with the public key, `none`) is refused.
+// signed with anything else (HS256 with the public key, `none`) is refused. So is a token that asks for a JWS
+// extension (`crit`, RFC 7515 4.1.11: none is understood here), and one valid for longer than the policy allows.
 
 import { createHash, randomUUID } from 'node:crypto'
 import jwt from 'jsonwebtoken'
+import { durationMs, durationText } from '../policy/duration.js'
+import { DEFAULT_TOKEN_MAX_LIFETIME } from '../policy/tokens.js'
 import type { TokenSettings } from './keys.js'
 
 export interface TokenClaims {
   user: string
   tokenId: string
+  /** Seconds since the epoch, as the token says. */
   expiresAt: number
+  issuedAt: number
 }
+
+export interface TokenVerifierOptions {
+  maxCached?: number
+  /** The longest lifetime (exp - iat) accepted, read at each call so a policy reload applies; default 90 days. */
+  maxLifetimeMs?: () => number
+}
+
+/** How far ahead of this clock a token's iat may be (issuers' clocks drift). */
+const CLOCK_SKEW_SECONDS = 300
 
 export type TokenVerdict = { ok: true, claims: TokenClaims } | { ok: false, reason: string }
 
+/** Signs a token; `token issue` has checked `ttlSeconds` against the policy's tokens.maxLifetime. */
 export function issueToken (privateKey: string, settings: TokenSettings, user: string, ttlSeconds: number): string {
   return jwt.sign({}, privateKey, {
     algorithm: settings.algorithm,
@@ -31,36 +46,64 @@ export function issueToken (privateKey: string, settings: TokenSettings, user: s
 export class TokenVerifier {
   private readonly cache = new Map<string, TokenClaims>()
   private readonly maxCached: number
+  private readonly maxLifetimeMs: () => number
 
-  constructor (private readonly publicKey: string, private readonly settings: TokenSettings, options: { maxCached?: number } = {}) {
+  constructor (private readonly publicKey: string, private readonly settings: TokenSettings, options: TokenVerifierOptions = {}) {
     this.maxCached = options.maxCached ?? 10_000
+    const fallback = durationMs(DEFAULT_TOKEN_MAX_LIFETIME)
+    this.maxLifetimeMs = options.maxLifetimeMs ?? (() => fallback)
   }
 
   verify (token: string, now = Date.now()): TokenVerdict {
     const cached = this.cache.get(token)
     if (cached !== undefined) {
-      if (cached.expiresAt * 1000 > now) return { ok: true, claims: cached }
+      if (cached.expiresAt * 1000 > now) {
+        // The cap may have been lowered by a reload since the token was first seen.
+        const tooLong = lifetimeProblem(cached.issuedAt, cached.expiresAt, now, this.maxLifetimeMs())
+        return tooLong === null ? { ok: true, claims: cached } : { ok: false, reason: tooLong }
+      }
       this.cache.delete(token)
     }
-    let payload: jwt.JwtPayload
+    let verified: jwt.Jwt
     try {
-      payload = jwt.verify(token, this.publicKey, {
+      verified = jwt.verify(token, this.publicKey, {
         algorithms: [this.settings.algorithm],
         issuer: this.settings.issuer,
         audience: this.settings.audience,
-        clockTimestamp: Math.floor(now / 1000)
-      }) as jwt.JwtPayload
+        clockTimestamp: Math.floor(now / 1000),
+        complete: true
+      })
     } catch (err) {
       return { ok: false, reason: explain(err) }
     }
-    if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.exp !== 'number') {
+    if (Object.hasOwn(verified.header, 'crit')) {
+      return { ok: false, reason: `the token's header asks for extensions portcullis does not implement (crit: ${JSON.stringify(verified.header.crit).slice(0, 100)}), so it is refused (RFC 7515 4.1.11); use a token from \`portcullis token issue\`` }
+    }
+    const payload = verified.payload as jwt.JwtPayload
+    if (typeof payload !== 'object' || typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.exp !== 'number') {
       return { ok: false, reason: 'the token names no user (sub) or has no expiry (exp)' }
     }
-    const claims: TokenClaims = { user: payload.sub, tokenId: payload.jti ?? fingerprint(token), expiresAt: payload.exp }
+    if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) {
+      return { ok: false, reason: 'the token has no issue time (iat), so its lifetime cannot be checked; get a token from `portcullis token issue`' }
+    }
+    const tooLong = lifetimeProblem(payload.iat, payload.exp, now, this.maxLifetimeMs())
+    if (tooLong !== null) return { ok: false, reason: tooLong }
+    const claims: TokenClaims = { user: payload.sub, tokenId: payload.jti ?? fingerprint(token), expiresAt: payload.exp, issuedAt: payload.iat }
     if (this.cache.size >= this.maxCached) this.cache.clear()
     this.cache.set(token, claims)
     return { ok: true, claims }
   }
+}
+
+/** Why a token's lifetime is not acceptable, or null: issued in the future, valid longer than the cap from its
+ * issue time, or (whatever its iat says) expiring further ahead than the cap from now. */
+function lifetimeProblem (issuedAt: number, expiresAt: number, now: number, maxLifetimeMs: number): string | null {
+  const cap = durationText(maxLifetimeMs)
+  if (issuedAt > now / 1000 + CLOCK_SKEW_SECONDS) return `the token claims to be issued in the future (iat ${issuedAt}); get a new one`
+  if ((expiresAt - issuedAt) * 1000 > maxLifetimeMs || expiresAt * 1000 - now > maxLifetimeMs) {
+    return `the token is valid for longer than tokens.maxLifetime (${cap}) allows; get one with a shorter --ttl`
+  }
+  return null
 }
 
 function explain (err: unknown): string {

@@ -11,6 +11,7 @@ import { checkElevation, compileElevation, type ElevationDocument, type Elevatio
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
 import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../bridge/startup-limits.js'
 import { checkSshKeys } from './ssh-keys.js'
+import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -29,6 +30,7 @@ export interface PolicyDocument {
   bridge?: BridgeDocument
   audit?: AuditDocument
   elevation?: ElevationDocument
+  tokens?: TokensDocument
 }
 
 export interface AuditDocument {
@@ -125,6 +127,8 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly users: Readonly<Record<string, UserDocument>>
   readonly bridge: BridgeSettings
   readonly audit: AuditSettings
+  /** How long tokens may be valid (src/policy/tokens.ts). */
+  readonly tokens: TokenPolicy
   /** Image repositories by project and the registry allowlist (src/images/rules.ts). */
   readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
@@ -162,6 +166,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   checkReferences(document, problems)
   checkBridge(document.bridge, problems)
   checkAudit(document.audit, problems)
+  checkTokens(document.tokens, problems)
   checkElevation(document, problems)
   checkProjectGrants(document.projects, problems)
   checkSshKeys(document.users, problems)
@@ -204,6 +209,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     users,
     bridge: compileBridge(document.bridge ?? {}),
     audit: compileAudit(document.audit ?? {}),
+    tokens: compileTokens(document.tokens),
     images: compileImageRules(document.projects, document.images),
     membershipsOf,
     ...compileElevation(document, roles, projects, global, users)

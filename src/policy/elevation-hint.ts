@@ -22,7 +22,7 @@ export function elevationHint (policy: CompiledPolicy, user: string, project: st
   const steps = policy.stepsBetween(held, role)
   const level = policy.levelOf(user)
   const named = `; the smallest role that allows it is ${role}`
-  const ask = `: ask ${whomToAsk(policy, user, project)}`
+  const ask = `: ask ${whomToAsk(policy, user, project, held)}`
 
   if (settings.maxSteps === 0) return `${named}, which cannot be requested in ${project}${ask}`
   if (!Number.isFinite(steps)) return `${named}, which does not build on your role ${held ?? 'none'}, so it cannot be requested${ask}`
@@ -34,7 +34,10 @@ export function elevationHint (policy: CompiledPolicy, user: string, project: st
   return `${named}; to ask for it: portcullis request create --project ${project} --role ${role} --ttl ${durationText(settings.maxTtlMs)} --reason "<why>"`
 }
 
-function whomToAsk (policy: CompiledPolicy, user: string, project: string): string {
+/** Whom to ask: the project's approvers by name for its members; someone who holds no role there is not told who
+ * they are. */
+function whomToAsk (policy: CompiledPolicy, user: string, project: string, held: string | null): string {
+  if (held === null) return `an approver of ${project} (its members know who)`
   const approvers = policy.approversOf(project).filter((u) => u !== user)
   if (approvers.length === 0) return `a ${project} admin`
   const shown = approvers.slice(0, NAMED_APPROVERS).join(', ') + (approvers.length > NAMED_APPROVERS ? ', …' : '')

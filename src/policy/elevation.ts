@@ -14,6 +14,17 @@ export interface ElevationDocument {
   minLevel?: Record<string, number>
   webhook?: string
   approvers?: string[]
+  /** Top level only: limits per user, and how long finished requests are kept. */
+  requestsPerHour?: number
+  maxPending?: number
+  retention?: string
+}
+
+/** How many requests a user may make, and how long finished ones are kept: the top level's, for every project. */
+export interface RequestLimits {
+  readonly requestsPerHour: number
+  readonly maxPending: number
+  readonly retentionMs: number
 }
 
 /** Per-role overrides: `minLevel` is this role's own level, not a map. */
@@ -61,9 +72,10 @@ export interface ElevationQueries {
    * first, roles that are not unsafe first, fewer roles in the inheritance closure first, then by name.
    */
   firstRoleFor (held: string | null, allowsCall: (role: CompiledRole) => boolean): CompiledRole | null
+  readonly requestLimits: RequestLimits
 }
 
-export const ELEVATION_DEFAULTS = Object.freeze({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false, minLevel: 0 })
+export const ELEVATION_DEFAULTS = Object.freeze({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false, minLevel: 0, requestsPerHour: 20, maxPending: 5, retention: '30d' })
 
 const DURATION_FIELDS = ['maxTtl', 'requestTtl'] as const
 
@@ -87,6 +99,7 @@ export function checkElevation (document: PolicyDocument, problems: PolicyProble
     }
   }
   checkSettings(document.elevation, '$.elevation')
+  if (document.elevation?.retention !== undefined && durationMs(document.elevation.retention) <= 0) problems.push({ path: '$.elevation.retention', message: 'must be longer than 0' })
   for (const [project, { elevation }] of Object.entries(document.projects)) checkSettings(elevation, `$.projects.${project}.elevation`)
   for (const [name, { elevation }] of Object.entries(document.roles)) {
     for (const key of DURATION_FIELDS) {
@@ -209,6 +222,11 @@ export function compileElevation (
     approverRolesOf,
     approversOf,
     mayApprove: (user, project) => approversOf(project).includes(user),
-    firstRoleFor: (held, allowsCall) => elevationOrder(held).find(allowsCall) ?? null
+    firstRoleFor: (held, allowsCall) => elevationOrder(held).find(allowsCall) ?? null,
+    requestLimits: Object.freeze({
+      requestsPerHour: top.requestsPerHour ?? ELEVATION_DEFAULTS.requestsPerHour,
+      maxPending: top.maxPending ?? ELEVATION_DEFAULTS.maxPending,
+      retentionMs: durationMs(top.retention ?? ELEVATION_DEFAULTS.retention)
+    })
   }
 }

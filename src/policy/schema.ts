@@ -303,6 +303,20 @@ export const POLICY_SCHEMA = {
         }
       }
     },
+    tokens: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The tokens users send (`portcullis token issue`).',
+      properties: {
+        maxLifetime: {
+          type: 'string',
+          pattern: '^[0-9]+[smhd]?$',
+          default: '90d',
+          description: 'The longest a token may be valid, from when it was issued to when it expires: `token issue` refuses a longer --ttl, and the daemon refuses any token (issued here or not) valid for longer, or with no issue time.'
+        }
+      }
+    },
     audit: {
       type: 'object',
       additionalProperties: false,
@@ -333,7 +347,24 @@ export const POLICY_SCHEMA = {
         autoApprove: { ...elevationSettings.autoApprove, default: false },
         minLevel: elevationSettings.minLevel,
         webhook: elevationSettings.webhook,
-        approvers: elevationSettings.approvers
+        approvers: elevationSettings.approvers,
+        requestsPerHour: {
+          type: 'integer',
+          minimum: 1,
+          default: 20,
+          description: 'How many requests one user may make in any hour, in every project together; more are refused with a time to retry (withdrawn ones count).'
+        },
+        maxPending: {
+          type: 'integer',
+          minimum: 1,
+          default: 5,
+          description: 'How many undecided requests one user may have at once, in every project together.'
+        },
+        retention: {
+          ...duration,
+          default: '30d',
+          description: 'Finished requests (denied, expired, withdrawn, or whose grant ended) are forgotten this long after they finished: `request list` stops showing them. Their audit records stay.'
+        }
       }
     },
     users: {

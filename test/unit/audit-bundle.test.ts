@@ -1,4 +1,5 @@
-import { cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { cpSync, createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import type http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,7 +20,7 @@ import type { AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { TAR_END, extractTar, tarHeader, tarPadding } from '../../src/audit/tar.js'
 import { CastRecorder } from '../../src/bridge/asciicast.js'
-import { auditBundleCommand } from '../../src/cli/audit-bundle.js'
+import { auditBundleCommand, formatBundleReport } from '../../src/cli/audit-bundle.js'
 import type { PolicySource } from '../../src/policy/source.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-bundle-'))
@@ -309,6 +310,69 @@ describe('verify-bundle names what was tampered with', () => {
     writeFileSync(file, archive.subarray(0, Math.floor(archive.length / 2)))
     expect(await verifyBundle(file)).toMatchObject({ ok: false, firstBad: { problem: 'archive-damaged', file: 'evidence.tar.gz' } })
     await expect(verifyBundle(join(root, 'no-such-bundle'))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_BUNDLE_UNREADABLE' })
+  })
+})
+
+describe('verify-bundle never follows a link inside a bundle', () => {
+  let dir: string
+  let secret: string
+  /** A size nothing in a bundle has: if it shows up in a report, the secret was read. */
+  const SECRET_BYTES = 4321
+  beforeAll(async () => {
+    const store = await filledStore()
+    dir = await bundleOf(store)
+    await store.close()
+    secret = join(fresh('secret'), 'shadow')
+    mkdirSync(join(secret, '..'))
+    writeFileSync(secret, 'r'.repeat(SECRET_BYTES), { mode: 0o600 })
+  })
+
+  it('a listed file, the records and an added name as symbolic links to a file elsewhere: reported as links, never read', async () => {
+    const copy = copyOf(dir)
+    for (const name of [BUNDLE_FILES.csv, BUNDLE_FILES.records, 'extra']) {
+      rmSync(join(copy, name), { force: true })
+      symlinkSync(secret, join(copy, name))
+    }
+    const report = await verifyBundle(copy)
+    expect(report.ok).toBe(false)
+    expect(report.firstBad).toMatchObject({ problem: 'link' })
+    const links = report.problems.filter((p) => p.problem === 'link').map((p) => p.file).sort()
+    expect(links).toEqual([BUNDLE_FILES.records, BUNDLE_FILES.csv, 'extra'].sort())
+    expect(report.records).toBe(0)
+    expect(JSON.stringify(report)).not.toContain(String(SECRET_BYTES))
+    expect(formatBundleReport(report)).toMatch(/bundle BROKEN: .*: link \(it is a symbolic link; .*links are not followed\)/)
+  })
+
+  it('a directory swapped for a link, a hard link and a FIFO: reported, not entered, not read, no hang', async () => {
+    const copy = copyOf(dir)
+    const elsewhere = fresh('elsewhere')
+    renameSync(join(copy, BUNDLE_FILES.sessions), elsewhere)
+    symlinkSync(elsewhere, join(copy, BUNDLE_FILES.sessions))
+    linkSync(secret, join(copy, 'hardlinked'))
+    execFileSync('mkfifo', [join(copy, 'fifo')])
+    const report = await verifyBundle(copy)
+    expect(report.ok).toBe(false)
+    expect(report.problems).toEqual(expect.arrayContaining([
+      expect.objectContaining({ problem: 'link', file: BUNDLE_FILES.sessions }),
+      expect.objectContaining({ problem: 'link', file: 'hardlinked', detail: expect.stringContaining('hard link') }),
+      expect.objectContaining({ problem: 'not-regular', file: 'fifo' })
+    ]))
+    expect(report.sessions).toBe(0)
+    expect(JSON.stringify(report)).not.toContain(String(SECRET_BYTES))
+  })
+
+  it('a .tar.gz with a symbolic or a hard link entry is refused as a link, and nothing is extracted outside', async () => {
+    for (const kind of ['symbolic', 'hard'] as const) {
+      const work = fresh('linked-tar')
+      const top = join(work, 'bundle')
+      cpSync(dir, top, { recursive: true })
+      if (kind === 'symbolic') symlinkSync(secret, join(top, 'shadow'))
+      else linkSync(join(top, BUNDLE_FILES.csv), join(top, 'second-name'))
+      const file = join(work, 'bundle.tar.gz')
+      execFileSync('tar', ['czf', file, '-C', work, 'bundle'])
+      const report = await verifyBundle(file)
+      expect(report, kind).toMatchObject({ ok: false, firstBad: { problem: 'link', file: 'bundle.tar.gz', detail: expect.stringContaining(`is a ${kind} link`) } })
+    }
   })
 })
 

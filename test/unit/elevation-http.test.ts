@@ -162,3 +162,25 @@ describe('elevation client settings', () => {
     expect(findToken(undefined, { DOCKER_CONFIG: join(root, 'nowhere') })).toBeNull()
   })
 })
+
+describe('elevation HTTP API under a flood', () => {
+  it('answers 429 with Retry-After once a user made requestsPerHour requests, and records the refusal', async () => {
+    // dave holds no role: viewer is the one request he may make; create and withdraw until refused.
+    const headers = { authorization: `Bearer ${tokenFor('dave')}`, 'content-type': 'application/json' }
+    let refused: Response | undefined
+    for (let i = 0; i < 30 && refused === undefined; i++) {
+      const res = await fetch(`${url}/v1/requests`, { method: 'POST', headers, body: JSON.stringify({ project: 'payments', role: 'viewer', ttl: '1h', reason: 'flood' }) })
+      if (res.status === 429) refused = res
+      else {
+        expect(res.status).toBe(201)
+        const { id } = await res.json() as { id: string }
+        expect((await fetch(`${url}/v1/requests/${id}/revoke`, { method: 'POST', headers })).status).toBe(200)
+      }
+    }
+    expect(refused).toBeDefined()
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(3500)
+    expect(await refused!.json()).toMatchObject({ code: 'PORTCULLIS_ELEVATION_RATE_LIMITED', error: expect.stringContaining('made 20 elevation requests in the last hour') })
+    const [record] = await store.tail(1)
+    expect(record).toMatchObject({ kind: 'elevation', action: 'elevation.rate-limited', user: 'dave', authMethod: 'jwt', fields: expect.objectContaining({ limit: 20, via: 'http' }) })
+  })
+})

@@ -71,7 +71,7 @@ describe('elevation settings', () => {
   it('are filled in with defaults at the top level only, so project and role overrides stay what was written', () => {
     expect(compilePolicy({ roles: { r: {} }, projects: {} }).document).not.toHaveProperty('elevation')
     const doc = compilePolicy({ roles: { r: { elevation: {} } }, projects: { p: { members: {}, elevation: {} } }, elevation: {} }).document
-    expect(doc.elevation).toEqual({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false })
+    expect(doc.elevation).toEqual({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false, requestsPerHour: 20, maxPending: 5, retention: '30d' })
     expect(doc.projects.p!.elevation).toEqual({})
     expect(doc.roles.r!.elevation).toEqual({})
   })
@@ -197,7 +197,9 @@ describe('the first role', () => {
     const d = decide(policy, as('mallory'), create, none, options)
     expect(d).toMatchObject({ code: 'NOT_MEMBER', firstRole: 'developer' })
     expect(d.reason).toMatch(/^mallory is not a member of project payments \(project payments belongs to it\); ask a payments admin to add you; /)
-    expect(d.reason).toContain('; the smallest role that allows it is developer, 2 steps for a non-member; requests reach 1 step: ask a payments approver (ops)')
+    // A non-member is not told who the approvers are.
+    expect(d.reason).toContain('; the smallest role that allows it is developer, 2 steps for a non-member; requests reach 1 step: ask an approver of payments (its members know who)')
+    expect(d.reason).not.toContain('ops')
     const two = variant((doc) => { doc.projects.payments.elevation = { maxSteps: 2 } })
     expect(decide(two, as('mallory'), create, none, options).reason)
       .toContain('to ask for it: portcullis request create --project payments --role developer --ttl 8h --reason "<why>"')

@@ -144,8 +144,8 @@ describe('elevation rules', () => {
     const gap = ask(service, 'bob')
     await expect(gap).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_TOO_FAR', status: 403 })
     await expect(gap).rejects.toThrow('operator in payments is 2 steps above your role viewer, and requests there may reach 1 step. You may ask for: developer, auditor.')
-    // Not a member: counted from below the roles that inherit nothing.
-    await expect(ask(service, 'frank', { role: 'developer' })).rejects.toThrow(/2 steps above no role at all.*You may ask for: viewer/)
+    // Not a member: counted from below the roles that inherit nothing; refused, he learns nothing about the project.
+    await expect(ask(service, 'frank', { role: 'developer' })).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_UNKNOWN_PROJECT', message: expect.stringContaining('you are a member of no project') })
     await expect(ask(service, 'frank', { role: 'viewer' })).resolves.toMatchObject({ heldRole: null, state: 'pending' })
   })
 
@@ -239,7 +239,8 @@ describe('elevation lifecycle', () => {
     expect(records.map((r) => r.action)).toEqual(['elevation.request', 'elevation.approve', 'elevation.end'])
     expect(records[2]!.user).toBe('alice')
     expect(records[2]!.fields).toMatchObject({ request: request.id, grant: grant.id, by: 'portcullis' })
-    expect(clock.pending).toBe(0)
+    // No deadline left: only the hourly sweep of finished requests.
+    expect(clock.pending).toBe(1)
     expect((await store.verify()).ok).toBe(true)
     await expect(service.revoke(request.id, { user: 'alice' })).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_NOT_REVOCABLE', message: expect.stringContaining('grant ended') })
   })
@@ -450,5 +451,85 @@ describe('elevation webhook', () => {
     await service.close()
     await service.settled()
     expect(Date.now() - closing).toBeLessThan(1000)
+  })
+})
+
+describe('elevation limits and what refusals tell', () => {
+  it('a non-member is told only their own projects: an unknown project and one they may not ask in read alike, naming no approvers', async () => {
+    const { service } = await harness()
+    // erin is admin in web only; operator in payments is out of reach from no role.
+    const existing = ask(service, 'erin', { project: 'payments', role: 'operator' })
+    await expect(existing).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_UNKNOWN_PROJECT', status: 400 })
+    const missing = ask(service, 'erin', { project: 'payroll', role: 'operator' })
+    await expect(missing).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_UNKNOWN_PROJECT', status: 400 })
+    const [a, b] = await Promise.all([existing.catch((err: Error) => err.message), missing.catch((err: Error) => err.message)])
+    expect(a.replace('"payments"', 'X')).toBe(b.replace('"payroll"', 'X'))
+    expect(a).toContain('your projects: web')
+    for (const secret of ['carol', 'dana', 'ops', 'alice', 'You may ask for']) expect(a).not.toContain(secret)
+    // A member still hears what is within reach, and whom to ask.
+    await expect(ask(service, 'bob')).rejects.toThrow(/You may ask for: developer, auditor/)
+  })
+
+  it('refuses more than requestsPerHour requests from one user, withdrawn ones counted, with a time to retry; recorded once a minute with a count', async () => {
+    const { service, store, clock } = await harness({ policy: policyDocument({ requestsPerHour: 3 }) })
+    for (let i = 0; i < 3; i++) {
+      const request = await ask(service, 'alice')
+      await service.revoke(request.id, { user: 'alice' })
+      clock.advance(MINUTE)
+    }
+    const refused = ask(service, 'alice')
+    await expect(refused).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_RATE_LIMITED', status: 429, retryAfterSeconds: 57 * 60, message: expect.stringContaining('try again in 3420 seconds') })
+    for (let i = 0; i < 10; i++) await expect(ask(service, 'alice')).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_RATE_LIMITED' })
+    // Someone else is not held up.
+    await expect(ask(service, 'bob', { role: 'developer' })).resolves.toMatchObject({ state: 'pending' })
+
+    let limited = (await elevationRecords(store)).filter((r) => r.action === 'elevation.rate-limited')
+    expect(limited).toHaveLength(1)
+    expect(limited[0]).toMatchObject({ user: 'alice', fields: expect.objectContaining({ limit: 3, recent: 3, retryAfterSeconds: 3420, unrecordedSincePrevious: 0 }) })
+    clock.advance(MINUTE)
+    await expect(ask(service, 'alice')).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_RATE_LIMITED' })
+    limited = (await elevationRecords(store)).filter((r) => r.action === 'elevation.rate-limited')
+    expect(limited).toHaveLength(2)
+    expect(limited[1]!.fields).toMatchObject({ unrecordedSincePrevious: 10 })
+    expect(limited[1]!.reason).toContain('10 more refused since the last such record')
+    // Nothing was asked for while refused.
+    expect((await elevationRecords(store)).filter((r) => r.action === 'elevation.request' && r.user === 'alice')).toHaveLength(3)
+
+    clock.advance(HOUR)
+    await expect(ask(service, 'alice')).resolves.toMatchObject({ state: 'pending' })
+  })
+
+  it('bounds the undecided requests of one user (maxPending)', async () => {
+    const { service, store } = await harness({ policy: policyDocument({ maxPending: 2 }) })
+    const first = await ask(service, 'alice')
+    await ask(service, 'alice', { project: 'web', role: 'developer' })
+    await expect(ask(service, 'alice', { project: 'web', role: 'auditor' })).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_TOO_MANY_PENDING', status: 409, message: expect.stringContaining(first.id) })
+    expect((await elevationRecords(store)).map((r) => r.action)).toEqual(['elevation.request', 'elevation.request'])
+    await service.revoke(first.id, { user: 'alice' })
+    await expect(ask(service, 'alice', { project: 'web', role: 'auditor' })).resolves.toMatchObject({ state: 'pending' })
+  })
+
+  it('forgets finished requests elevation.retention after they finished; running grants stay, and the audit records stay', async () => {
+    const { dir, service, store, clock } = await harness({ policy: policyDocument({ retention: '1d' }) })
+    const denied = await ask(service, 'alice')
+    await service.deny(denied.id, { user: 'carol' }, 'not now')
+    const granted = await ask(service, 'bob', { role: 'developer', ttl: '8h' })
+    await service.approve(granted.id, { user: 'carol' })
+    clock.advance(20 * HOUR)
+    await service.settled()
+    expect(service.list('alice').map((r) => r.id)).toEqual([denied.id])
+
+    clock.advance(5 * HOUR) // the hourly sweep: denied 25 h ago; the grant's end was recorded (by this fake clock) 5 h ago
+    await service.settled()
+    expect(service.list('alice')).toEqual([])
+    expect(() => service.get(denied.id, null)).toThrow(/no elevation request/)
+    expect(service.get(granted.id, 'bob')).toMatchObject({ state: 'approved', endedAt: T0 + 20 * HOUR })
+    expect((await elevationRecords(store)).filter((r) => r.fields?.request === denied.id).map((r) => r.action)).toEqual(['elevation.request', 'elevation.deny'])
+
+    // Forgotten on disk too: a restart does not bring it back.
+    const h = open.find((x) => x.service === service)!
+    await shut(h)
+    const again = await harness({ dir, clock, policy: policyDocument({ retention: '1d' }) })
+    expect(again.service.list(null).map((r) => r.id)).toEqual([granted.id])
   })
 })

@@ -54,6 +54,42 @@ describe('tokens', () => {
     expect(verifier.verify(issueToken(privateKey, { ...settings, issuer: 'evil' }, 'alice', 60)).ok).toBe(false)
   })
 
+  // Signed with the right key, so only the header or the claims can be what refuses them.
+  const signed = (claims: object, header: object = {}): string =>
+    jwt.sign({ sub: 'alice', iss: 'portcullis', aud: 'docker', ...claims }, privateKey, { algorithm: 'ES256', noTimestamp: !('iat' in claims), header: { alg: 'ES256', ...header } as jwt.JwtHeader })
+  const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+
+  it('refuses a token whose header has crit, whatever it names (RFC 7515 4.1.11)', () => {
+    for (const crit of [['exp'], ['http://example.com/unknown'], []]) {
+      const verdict = verifier.verify(signed({ iat: nowSeconds(), exp: nowSeconds() + 60 }, { crit }))
+      expect(verdict).toMatchObject({ ok: false, reason: expect.stringMatching(/crit.*RFC 7515/) })
+    }
+  })
+
+  it('refuses a token valid for longer than the cap (90 days unless the policy says), and one expiring in the year 31 million', () => {
+    const day = 86_400
+    expect(verifier.verify(signed({ iat: nowSeconds(), exp: nowSeconds() + 89 * day })).ok).toBe(true)
+    expect(verifier.verify(signed({ iat: nowSeconds(), exp: nowSeconds() + 91 * day }))).toMatchObject({ ok: false, reason: expect.stringMatching(/tokens.maxLifetime \(90d\)/) })
+    expect(verifier.verify(signed({ iat: nowSeconds(), exp: 31_000_000 * 365 * day })).ok).toBe(false)
+    // A back-dated iat does not make a far expiry acceptable.
+    expect(verifier.verify(signed({ iat: nowSeconds() - 10 * day, exp: nowSeconds() + 85 * day })).ok).toBe(false)
+  })
+
+  it('refuses a token with no iat, or one issued in the future', () => {
+    expect(verifier.verify(signed({ exp: nowSeconds() + 60 }))).toMatchObject({ ok: false, reason: expect.stringMatching(/no issue time \(iat\)/) })
+    expect(verifier.verify(signed({ iat: nowSeconds() + 3600, exp: nowSeconds() + 7200 }))).toMatchObject({ ok: false, reason: expect.stringMatching(/issued in the future/) })
+  })
+
+  it('applies the policy\'s cap as it is now, also to tokens it has already accepted', () => {
+    let capMs = 3_600_000
+    const capped = new TokenVerifier(publicKey, settings, { maxLifetimeMs: () => capMs })
+    const token = issueToken(privateKey, settings, 'alice', 1800)
+    expect(capped.verify(token).ok).toBe(true)
+    expect(capped.verify(issueToken(privateKey, settings, 'alice', 7200))).toMatchObject({ ok: false, reason: expect.stringMatching(/maxLifetime \(1h\)/) })
+    capMs = 600_000
+    expect(capped.verify(token).ok).toBe(false)
+  })
+
   it('reads durations', () => {
     expect(parseDuration('8h')).toBe(28800)
     expect(parseDuration('90')).toBe(90)
