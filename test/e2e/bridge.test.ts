@@ -415,8 +415,8 @@ describe('recordings', () => {
 
 describe('status', () => {
   it('shows where the bridge listens, its host key and the live sessions', async () => {
-    const pending = runSsh(ssh('alice+pay-1', 'alice'), 'sleep 2')
-    await waitUntil(async () => (await processes('pay-1')).includes('sleep 2'))
+    const pending = runSsh(ssh('alice+pay-1', 'alice'), 'sleep 8')
+    await waitUntil(async () => (await processes('pay-1')).includes('sleep 8'))
     const status = await runPortcullisCli(['status', '--admin-socket', stack.plugin.adminSocket])
     expect(status.code, status.stderr).toBe(0)
     const hostKey = (await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1]!
