@@ -1,9 +1,7 @@
 // The admin socket: the only way other commands reach the audit store while `serve` owns it (LevelDB allows one
 // process). A unix socket readable by root alone; the routes are versioned so the CLI and daemon can differ.
 
-import { chmodSync, mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import type http from 'node:http'
+import http from 'node:http'
 import express, { type Request, type Response } from 'express'
 import type { Logger } from 'pino'
 import type { AuditStore } from '../audit/store.js'
@@ -11,6 +9,7 @@ import type { AuditRecord } from '../audit/record.js'
 import { isSessionId } from '../audit/keys.js'
 import { findSession, listSessions, openSessionIds } from '../audit/sessions.js'
 import { PortcullisError } from '../errors.js'
+import { listenUnixSocket } from '../protocol/unix-socket.js'
 import type { AuditSigningKey } from '../audit/signing-key.js'
 import { addAuditIntegrityRoutes } from './audit-integrity.js'
 import { addAuditExportRoute } from './audit-export-route.js'
@@ -178,16 +177,9 @@ function intParam (req: Request, name: string, fallback: number): number {
   return Number(raw)
 }
 
-export function listenAdmin (app: express.Express, socketPath: string): Promise<http.Server> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 })
-  return new Promise((resolve, reject) => {
-    const server = app.listen(socketPath, (err?: Error) => {
-      if (err !== undefined) {
-        reject(err)
-        return
-      }
-      chmodSync(socketPath, 0o600)
-      resolve(server)
-    })
-  })
+/** Listens on the admin socket, mode 0600 from the first instant (root only), in a 0700 directory when it makes one. */
+export async function listenAdmin (app: express.Express, socketPath: string): Promise<http.Server> {
+  const server = http.createServer(app)
+  await listenUnixSocket(server, socketPath, { mode: 0o600, dirMode: 0o700 })
+  return server
 }

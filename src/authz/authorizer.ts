@@ -4,6 +4,7 @@
 import type { Logger } from 'pino'
 import { boundDecision, boundText } from '../audit/bounded.js'
 import type { AuditStore } from '../audit/store.js'
+import { hasPortcullisCode } from '../errors.js'
 import type { IdentityResolver } from '../identity/resolve.js'
 import { denied, type Decision } from '../policy/decision.js'
 import { decide, TOKEN_HINT } from '../policy/evaluate.js'
@@ -178,7 +179,9 @@ export class Authorizer {
       })
       return { decision, identity, facts, resources }
     } catch (err) {
-      this.logger.error({ err, uri: req.RequestUri }, 'failed while deciding; denying')
+      // A failed look-up is the daemon's state, which the Docker client logs once per change, not once per call.
+      if (hasPortcullisCode(err) && err.code === 'PORTCULLIS_DOCKER_LOOKUP') this.logger.debug({ error: err.message, uri: req.RequestUri }, 'a look-up failed; denying')
+      else this.logger.error({ err, uri: req.RequestUri }, 'failed while deciding; denying')
       const message = err instanceof Error ? err.message : String(err)
       return { decision: denied('INTERNAL_ERROR', `portcullis could not decide (${message}); it refuses the call`, { action: facts?.action }), identity, facts }
     }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino'
 import { createLogger } from '../log.js'
 import { startDaemon } from '../serve.js'
 import { DEFAULT_ELEVATION_LISTEN } from '../elevation/http-api.js'
@@ -7,13 +8,14 @@ import { DEFAULTS } from './defaults.js'
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
-  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--docker-host URL] [--elevation-listen HOST:PORT|off]',
+  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--docker-host URL] [--elevation-listen HOST:PORT|off]',
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     socket: { type: 'string', default: DEFAULTS.socket },
     data: { type: 'string', default: DEFAULTS.data },
     'admin-socket': { type: 'string', default: DEFAULTS.adminSocket },
     keys: { type: 'string', default: DEFAULTS.keys },
+    'allow-anonymous': { type: 'boolean', default: false },
     'docker-host': { type: 'string', default: process.env.DOCKER_HOST ?? DEFAULTS.dockerHost },
     'plugin-name': { type: 'string', default: DEFAULTS.pluginName },
     'elevation-listen': { type: 'string', default: DEFAULT_ELEVATION_LISTEN },
@@ -24,7 +26,8 @@ export const serveCommand = defineCommand({
     '--socket PATH': `plugin socket the daemon calls (default ${DEFAULTS.socket})`,
     '--data DIR': `audit store directory (default ${DEFAULTS.data})`,
     '--admin-socket PATH': `admin socket for the audit and policy commands, root only (default ${DEFAULTS.adminSocket})`,
-    '--keys DIR': `token keys made by \`portcullis keys init\` (default ${DEFAULTS.keys})`,
+    '--keys DIR': `token keys made by \`portcullis keys init\` (default ${DEFAULTS.keys}); without token.pub, serve refuses to start`,
+    '--allow-anonymous': 'start even without a token key: every caller without a TLS identity is anonymous (recorded in portcullis.start)',
     '--docker-host URL': `the daemon to look objects up in (default $DOCKER_HOST or ${DEFAULTS.dockerHost})`,
     '--plugin-name NAME': `the name the daemon knows this plugin by; managing it needs an unsafe role (default ${DEFAULTS.pluginName})`,
     '--elevation-listen ADDR': `where users ask for roles (\`portcullis request\`), with their token; loopback TCP, or off (default ${DEFAULT_ELEVATION_LISTEN})`,
@@ -32,16 +35,24 @@ export const serveCommand = defineCommand({
   },
   async run (values) {
     const logger = createLogger(values['log-level'])
-    const daemon = await startDaemon({
-      config: values.config,
-      socket: values.socket,
-      data: values.data,
-      adminSocket: values['admin-socket'],
-      keys: values.keys,
-      dockerHost: values['docker-host'],
-      pluginName: values['plugin-name'],
-      elevationListen: values['elevation-listen']
-    }, logger)
+    let daemon
+    try {
+      daemon = await startDaemon({
+        config: values.config,
+        socket: values.socket,
+        data: values.data,
+        adminSocket: values['admin-socket'],
+        keys: values.keys,
+        allowAnonymous: values['allow-anonymous'],
+        dockerHost: values['docker-host'],
+        pluginName: values['plugin-name'],
+        elevationListen: values['elevation-listen']
+      }, logger)
+    } catch (err) {
+      // Everything that started was stopped again; the caller prints the code and exits non-zero.
+      exitSoon(logger)
+      throw err
+    }
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
         logger.info({ signal }, 'stopping')
@@ -54,6 +65,19 @@ export const serveCommand = defineCommand({
       process.once('SIGINT', () => stop('SIGINT'))
     })
     logger.flush()
+    exitSoon(logger)
     return 0
   }
 })
+
+/**
+ * Everything is closed, so the process ends by itself; if anything still holds it (a bug), it still ends: under
+ * systemd a process that stays up after a failed start looks healthy.
+ */
+function exitSoon (logger: Logger): void {
+  setTimeout(() => {
+    logger.error('something kept portcullis running after it stopped; exiting anyway')
+    logger.flush()
+    process.exit(process.exitCode ?? 2)
+  }, 5000).unref()
+}

@@ -2,7 +2,9 @@
 // call marked with the internal secret so the plugin recognises (and only lets through) its own reads.
 
 import http from 'node:http'
+import { PortcullisError } from '../errors.js'
 import { INTERNAL_HEADER } from '../identity/resolve.js'
+import type { DaemonHealth } from './daemon-health.js'
 
 export interface DockerEndpoint {
   socketPath?: string
@@ -10,11 +12,33 @@ export interface DockerEndpoint {
   port?: number
 }
 
+/** Reads --docker-host / DOCKER_HOST; a value portcullis cannot use is the operator's to fix, with a code. */
 export function parseDockerHost (dockerHost: string): DockerEndpoint {
-  const url = new URL(dockerHost)
-  if (url.protocol === 'unix:') return { socketPath: url.pathname }
-  if (url.protocol === 'tcp:' || url.protocol === 'http:') return { host: url.hostname, port: Number(url.port || 2375) }
-  throw new Error(`unsupported docker host ${dockerHost}: use unix:///path/to/docker.sock or tcp://127.0.0.1:2375`)
+  let url: URL
+  try {
+    url = new URL(dockerHost)
+  } catch {
+    throw new PortcullisError('PORTCULLIS_DOCKER_HOST_INVALID', JSON.stringify(dockerHost), 'it is not a URL')
+  }
+  if (url.protocol === 'unix:') {
+    if (url.host !== '' || url.pathname === '' || url.pathname === '/') {
+      throw new PortcullisError('PORTCULLIS_DOCKER_HOST_INVALID', JSON.stringify(dockerHost), 'a unix URL names an absolute socket path after three slashes')
+    }
+    return { socketPath: socketPathOf(url.pathname) }
+  }
+  if (url.protocol === 'tcp:' || url.protocol === 'http:') {
+    if (url.hostname === '') throw new PortcullisError('PORTCULLIS_DOCKER_HOST_INVALID', JSON.stringify(dockerHost), 'it names no host')
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 2375) }
+  }
+  throw new PortcullisError('PORTCULLIS_DOCKER_HOST_INVALID', JSON.stringify(dockerHost), `the scheme ${url.protocol} is not supported (portcullis speaks plain HTTP to the daemon)`)
+}
+
+function socketPathOf (pathname: string): string {
+  try {
+    return decodeURIComponent(pathname)
+  } catch {
+    return pathname
+  }
 }
 
 export interface DockerResponse {
@@ -24,11 +48,30 @@ export interface DockerResponse {
 
 export class DockerClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
+  private health: DaemonHealth | null = null
 
   constructor (readonly endpoint: DockerEndpoint, private readonly internalSecret: string, private readonly timeoutMs = 10_000) {}
 
+  /** From now on, whether the daemon answers is reported to `health` (logged once per change, not per call). */
+  reportTo (health: DaemonHealth): void {
+    this.health = health
+  }
+
   /** GET a JSON document; 404 comes back as a status, not an error. */
   getJson (path: string): Promise<DockerResponse> {
+    const health = this.health
+    if (health === null) return this.fetchJson(path)
+    return this.fetchJson(path).then((res) => {
+      if (res.status >= 500) health.failed(`status ${res.status}`)
+      else health.answered()
+      return res
+    }, (err: unknown) => {
+      health.failed((err as Error).message)
+      throw err
+    })
+  }
+
+  private fetchJson (path: string): Promise<DockerResponse> {
     return new Promise((resolve, reject) => {
       const req = http.request({
         ...this.endpoint,

@@ -47,6 +47,7 @@ export interface AuditSettings {
 
 export interface BridgeDocument {
   enabled?: boolean
+  required?: boolean
   listen?: string
   shell?: string[]
   env?: string[]
@@ -62,6 +63,8 @@ export interface BridgeDocument {
 /** The SSH bridge settings with every default filled in and durations in milliseconds. */
 export interface BridgeSettings {
   readonly enabled: boolean
+  /** A bridge that cannot start stops `serve` (true) or is left out (false). */
+  readonly required: boolean
   readonly host: string
   readonly port: number
   readonly shell: readonly string[]
@@ -364,6 +367,7 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
   const colon = listen.lastIndexOf(':')
   return Object.freeze({
     enabled: bridge.enabled === true,
+    required: bridge.required !== false,
     host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
     port: Number(listen.slice(colon + 1)),
     shell: Object.freeze([...(bridge.shell ?? ['/bin/sh'])]),

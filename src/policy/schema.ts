@@ -238,6 +238,11 @@ export const POLICY_SCHEMA = {
       description: 'The SSH bridge: `ssh -p 2222 alice+web-1@dockerhost` opens a recorded shell in container web-1.',
       properties: {
         enabled: { type: 'boolean', default: false, description: 'Start the SSH server with `portcullis serve`. Changing it needs a restart.' },
+        required: {
+          type: 'boolean',
+          default: true,
+          description: 'When the bridge is enabled and cannot listen (port taken, bad host key), `portcullis serve` exits with the error. `false`: the plugin runs without the bridge, logs why and records `bridge.failed`.'
+        },
         listen: {
           type: 'string',
           default: '127.0.0.1:2222',

@@ -2,21 +2,50 @@
 // changes or on SIGHUP, and keeps the last good policy when an edit is invalid.
 
 import { EventEmitter } from 'node:events'
-import { readFileSync, realpathSync, watch, type FSWatcher } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { PortcullisError } from '../errors.js'
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, realpathSync, watch, type FSWatcher, type Stats } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import { hasPortcullisCode, PortcullisError } from '../errors.js'
 import { compilePolicy, PolicyValidationError, type CompiledPolicy } from './compile.js'
 
 export function loadPolicyFile (path: string, knownActions?: readonly string[]): CompiledPolicy {
   return compilePolicyText(path, readPolicyText(path), knownActions)
 }
 
+/** Larger than any policy a person writes; a bigger file is a mistake, not something to parse on the event loop. */
+const MAX_POLICY_BYTES = 16 * 1024 * 1024
+
+/**
+ * Reads the policy from a regular file only. The open does not wait (O_NONBLOCK: a FIFO opens at once) and the
+ * kind is checked on the open descriptor, so a FIFO, socket or device at the path is refused rather than read:
+ * a read from a FIFO would block the event loop and stall every decision.
+ */
 function readPolicyText (path: string): string {
+  let fd: number
   try {
-    return readFileSync(path, 'utf8')
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY)
   } catch (err) {
     throw new PortcullisError('PORTCULLIS_POLICY_READ', path, (err as Error).message)
   }
+  try {
+    const stat = fstatSync(fd)
+    if (!stat.isFile()) throw new PortcullisError('PORTCULLIS_POLICY_NOT_FILE', path, kindOf(stat))
+    if (stat.size > MAX_POLICY_BYTES) throw new PortcullisError('PORTCULLIS_POLICY_READ', path, `it holds ${stat.size} bytes, more than the ${MAX_POLICY_BYTES} a policy may have`)
+    return readFileSync(fd, 'utf8')
+  } catch (err) {
+    if (err instanceof PortcullisError) throw err
+    throw new PortcullisError('PORTCULLIS_POLICY_READ', path, (err as Error).message)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function kindOf (stat: Stats): string {
+  if (stat.isFIFO()) return 'a FIFO (named pipe)'
+  if (stat.isDirectory()) return 'a directory'
+  if (stat.isSocket()) return 'a socket'
+  if (stat.isCharacterDevice()) return 'a character device'
+  if (stat.isBlockDevice()) return 'a block device'
+  return 'not a regular file'
 }
 
 function compilePolicyText (path: string, text: string, knownActions?: readonly string[]): CompiledPolicy {
@@ -34,20 +63,28 @@ function compilePolicyText (path: string, text: string, knownActions?: readonly 
   }
 }
 
+/** How long the watcher waits after the last change event before reading the file… */
+const SETTLE_MS = 100
+/** …and at most this long after the first one. */
+const MAX_SETTLE_MS = 500
+
 export interface ReloadOutcome {
   ok: boolean
   digest: string
   /** Why the new file was refused (the old policy stays). */
   error?: string
+  /** The refusal's code (PORTCULLIS_POLICY_READ, _NOT_FILE, _INVALID). */
+  code?: string
   changed: boolean
 }
 
 export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> {
   readonly path: string
   private policy: CompiledPolicy
-  private readonly watchers = new Map<string, FSWatcher>()
+  private readonly watchers = new Map<string, { watcher: FSWatcher, names: Set<string> }>()
   private watching = false
   private debounce: NodeJS.Timeout | undefined
+  private pendingSince: number | null = null
   /** The file text last looked at, good or bad: a watch event that changed nothing is not worth a report. */
   private lastText: string | null
   loadedAt = new Date()
@@ -95,7 +132,7 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> {
       this.loadedAt = new Date()
       outcome = { ok: true, digest: next.digest, changed }
     } catch (err) {
-      outcome = { ok: false, digest: this.policy.digest, error: (err as Error).message, changed: false }
+      outcome = { ok: false, digest: this.policy.digest, error: (err as Error).message, ...(hasPortcullisCode(err) ? { code: err.code } : {}), changed: false }
     }
     this.watchDirs()
     this.emit('reload', outcome)
@@ -103,9 +140,10 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> {
   }
 
   /**
-   * Watch directories, not the file: editors and `mv` replace the file, which ends a watch on it. Both the
-   * named path's directory and, for a symlink, the target's (a Kubernetes ConfigMap swaps a `..data` link), and
-   * any change there triggers a reload; an unchanged file reloads to the same digest and is not reported.
+   * Watch the policy file through its directories: editors and `mv` replace the file, which ends a watch on the
+   * file itself. Only events for the policy's own names count (the file, the first step of its symlink: a
+   * Kubernetes ConfigMap swaps a `..data` link, and the link target's name), so a busy neighbour file never
+   * delays a reload. An unchanged file reloads to the same digest and is not reported.
    */
   watch (): void {
     this.watching = true
@@ -115,26 +153,56 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> {
   /** Called again after every load: the file may have become a link to somewhere new. */
   private watchDirs (): void {
     if (!this.watching) return
-    const dirs = [dirname(this.path)]
-    try {
-      dirs.push(dirname(realpathSync(this.path)))
-    } catch {}
-    for (const dir of dirs) {
-      if (this.watchers.has(dir)) continue
+    for (const [dir, names] of this.watchedNames()) {
+      const known = this.watchers.get(dir)
+      if (known !== undefined) {
+        for (const name of names) known.names.add(name)
+        continue
+      }
       try {
-        const watcher = watch(dir, () => {
-          clearTimeout(this.debounce)
-          this.debounce = setTimeout(() => this.reloadIfChanged(), 100)
-        })
-        watcher.unref()
-        this.watchers.set(dir, watcher)
+        const entry = { names, watcher: watch(dir, (_event, filename) => {
+          if (filename === null || entry.names.has(filename)) this.changed()
+        }) }
+        entry.watcher.unref()
+        this.watchers.set(dir, entry)
       } catch {}
     }
   }
 
+  /** Directory → the names in it whose change can change what the policy path reads. */
+  private watchedNames (): Map<string, Set<string>> {
+    const names = new Map<string, Set<string>>([[dirname(this.path), new Set([basename(this.path)])]])
+    try {
+      const link = readlinkSync(this.path)
+      const first = link.split('/')[0]
+      if (first !== undefined && first !== '' && first !== '.' && first !== '..') names.get(dirname(this.path))!.add(first)
+    } catch {}
+    try {
+      const target = realpathSync(this.path)
+      const dir = dirname(target)
+      names.set(dir, new Set([...(names.get(dir) ?? []), basename(target)]))
+    } catch {}
+    return names
+  }
+
+  /**
+   * Waits for writes to settle (SETTLE_MS after the last event) before reading, but never longer than
+   * MAX_SETTLE_MS after the first: a file rewritten without pause still reloads promptly.
+   */
+  private changed (): void {
+    const now = Date.now()
+    this.pendingSince ??= now
+    clearTimeout(this.debounce)
+    const wait = Math.max(0, Math.min(SETTLE_MS, this.pendingSince + MAX_SETTLE_MS - now))
+    this.debounce = setTimeout(() => {
+      this.pendingSince = null
+      this.reloadIfChanged()
+    }, wait)
+  }
+
   close (): void {
     clearTimeout(this.debounce)
-    for (const watcher of this.watchers.values()) watcher.close()
+    for (const { watcher } of this.watchers.values()) watcher.close()
     this.watchers.clear()
   }
 }

@@ -15,11 +15,15 @@ const ACTIVATE = JSON.stringify({ Implements: ['authz'] })
 const ALLOW_BODY = JSON.stringify({ Allow: true, Msg: '', Err: '' })
 
 export function createPluginServer (authorizer: Authorizer, logger: Logger): http.Server {
-  let stopping = false
+  const state: PluginServerState = { stopping: false, inFlight: 0, logger }
   const server = http.createServer((req, res) => {
     res.sendDate = false
+    state.inFlight++
+    res.once('close', () => {
+      if (--state.inFlight === 0) state.idle?.()
+    })
     // While stopping, every answer closes its connection, so the daemon opens a new one, to the next process.
-    if (stopping) res.shouldKeepAlive = false
+    if (state.stopping) res.shouldKeepAlive = false
     const reply = (status: number, body: string): void => {
       res.writeHead(status, ['Content-Type', CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(body))])
       res.end(body)
@@ -67,7 +71,7 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
       })
     })
   })
-  stopStarting.set(server, () => { stopping = true })
+  states.set(server, state)
   server.keepAliveTimeout = 60_000
   server.headersTimeout = 65_000
   return server
@@ -96,23 +100,50 @@ function checkShape (parsed: unknown): AuthZRequest {
   return fields as AuthZRequest
 }
 
-const stopStarting = new WeakMap<http.Server, () => void>()
+interface PluginServerState {
+  stopping: boolean
+  /** Requests read and not yet answered. */
+  inFlight: number
+  /** Called the moment no request is in flight (set while a stop waits for that). */
+  idle?: () => void
+  logger: Logger
+}
+
+const states = new WeakMap<http.Server, PluginServerState>()
 
 /**
- * Stop without refusing the daemon's calls. The socket file goes first, so new connections fail before a
+ * Stop without refusing the daemon's calls. First, while calls are in flight, the socket stays: their look-ups go
+ * through the daemon, which asks this plugin about each of them, on a new connection if need be. At the first
+ * instant no call is in flight (or after `drainMs`), the socket file goes, so new connections fail before a
  * request is sent (dockerd then retries with the body intact; a retry on a connection we cut mid-request is
- * re-sent with an empty body, moby/moby#39331). Calls in flight are answered with `Connection: close`, and
- * connections get `graceMs` to go before they are cut.
+ * re-sent with an empty body, moby/moby#39331). Calls that still come on open connections are answered with
+ * `Connection: close`, which closes them. The daemon retries calls that found the socket gone 1 s later (then
+ * 3 s, 7 s) on the idle connections it still holds, so those are not cut at 1 s: the wave uses them up, and what
+ * is still open at `graceMs`, between two waves, is cut.
  */
-export async function shutdownPluginServer (server: http.Server, socketPath: string, graceMs = 1000): Promise<void> {
-  stopStarting.get(server)?.()
+export async function shutdownPluginServer (server: http.Server, socketPath: string, graceMs = 2000, drainMs = 2000): Promise<void> {
+  const state = states.get(server)
+  if (state !== undefined && state.inFlight > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, drainMs)
+      state.idle = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    state.idle = undefined
+  }
+  // In the same tick as the idle moment: no call has started since.
   try {
     unlinkSync(socketPath)
   } catch {}
-  // No new connection can arrive now. Let the daemon's calls on open connections finish (each answer closes
-  // its connection) before closing: Node's close() also drops idle connections, racing a request on them.
+  if (state !== undefined) state.stopping = true
+  const inFlightAtStop = state?.inFlight ?? 0
   const deadline = Date.now() + graceMs
-  while (Date.now() < deadline && await openConnections(server) > 0) await sleep(20)
+  while (Date.now() < deadline && await openConnections(server) > 0) await sleep(10)
+  const left = await openConnections(server)
+  if (left > 0) state?.logger.warn({ connections: left, unanswered: state.inFlight, inFlightAtStop, graceMs }, 'cutting the plugin socket\'s connections still open after the grace period')
+  else state?.logger.debug({ inFlightAtStop }, 'the plugin socket drained')
   const closed = new Promise<void>((resolve) => server.close(() => resolve()))
   server.closeAllConnections()
   await closed

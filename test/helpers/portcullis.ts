@@ -89,6 +89,8 @@ export interface StartPortcullisOptions {
   dataDir?: string
   /** `host:port` for the access-request API; default `off`, so stacks never compete for the default port. */
   elevationListen?: string
+  /** More `serve` options, e.g. `['--allow-anonymous']`. */
+  extraArgs?: string[]
 }
 
 export interface Portcullis {
@@ -140,6 +142,7 @@ export async function startPortcullis(options: StartPortcullisOptions): Promise<
     '--plugin-name', name,
     '--elevation-listen', options.elevationListen ?? 'off',
     '--log-level', options.logLevel ?? 'debug',
+    ...(options.extraArgs ?? []),
   ]
 
   let child: ChildProcess | null = null
