@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net'
 import ssh2 from 'ssh2'
 import type { Connection, PublicKeyAuthContext } from 'ssh2'
+import { AccessReview } from './access-review.js'
 import { KeyRing } from './authorized-keys.js'
 import type { HostKey } from './host-key.js'
 import { sshFingerprint } from './host-key.js'
@@ -22,6 +23,8 @@ const MAX_UNAUTHENTICATED = 64
 export class BridgeServer {
   readonly #server: ssh2.Server
   readonly #ctx: BridgeContext
+  /** Ends live sessions that a policy reload no longer lets in. */
+  readonly #review: AccessReview
   readonly #connections = new Set<Connection>()
   #unauthenticated = 0
   #ring: { digest: string, ring: KeyRing } | null = null
@@ -29,6 +32,7 @@ export class BridgeServer {
 
   constructor (ctx: BridgeContext, hostKey: HostKey) {
     this.#ctx = ctx
+    this.#review = new AccessReview(ctx.policy, ctx.targets, ctx.live, ctx.logger)
     this.#server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'portcullis' }, (client, info) => this.#accept(client, `${info.ip}:${info.port}`))
     this.#server.on('error', (err: Error) => ctx.logger.error({ err }, 'SSH bridge server error'))
   }
@@ -53,6 +57,7 @@ export class BridgeServer {
   async close (): Promise<void> {
     if (this.#closing) return
     this.#closing = true
+    this.#review.close()
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     const running = [...this.#ctx.live]
     for (const exec of running) exec.terminate('shutdown', 'portcullis is shutting down; this session ends now')
