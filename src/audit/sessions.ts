@@ -11,7 +11,7 @@ import type { AuditRecord } from './record.js'
 import { readRecords, type AuditStore, type ReadOptions } from './store.js'
 
 /** How a session ended, as session.end records it. */
-export type SessionEndedBy = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'interrupted' | 'error'
+export type SessionEndedBy = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'grant-ended' | 'access-removed' | 'interrupted' | 'error'
 
 /** `ended`: it has a session.end; `open`: no end yet and its recording is open; `interrupted`: no end, and nothing
  * is recording it any more (portcullis stopped, and has not yet recorded the end at its next start). */

@@ -165,9 +165,10 @@ export class Authorizer {
         return { decision: denied('BAD_TOKEN', `${who.reason}.${hint}`, { action: facts.action }), identity, facts }
       }
       identity = who.identity
-      // Internal and anonymous callers are judged without look-ups: internal ones must never trigger another
-      // look-up (that would be a loop through the daemon), anonymous ones have nothing to look up for.
-      const needsLookup = identity.method !== 'internal' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined
+      // Internal, bridge-housekeeping and anonymous callers are judged without look-ups: internal ones must never
+      // trigger another look-up (that would be a loop through the daemon), the bridge's housekeeping is judged on
+      // the exec ID alone, anonymous ones have nothing to look up for.
+      const needsLookup = identity.method !== 'internal' && identity.method !== 'bridge-housekeeping' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined
       const resources: ResourceFacts = needsLookup ? withExecCreator(await this.resources.resolve(facts, identity.user ?? ''), this.execCreators) : { references: [] }
       const policy = this.policy.current
       const decision = decide(policy, identity, facts, resources, {

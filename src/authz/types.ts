@@ -191,8 +191,9 @@ export interface ResourceFacts {
 }
 
 /** `ssh`: a session the SSH bridge authenticated by public key; `bridge`: an exec call the bridge makes to the
- * daemon on behalf of such a session (it carries a grant only the bridge and the plugin know). */
-export type AuthMethod = 'tls' | 'jwt' | 'anonymous' | 'internal' | 'ssh' | 'bridge'
+ * daemon on behalf of such a session (it carries a grant only the bridge and the plugin know);
+ * `bridge-housekeeping`: the bridge's own look-up of a session's exec (to stop it, to read its exit status). */
+export type AuthMethod = 'tls' | 'jwt' | 'anonymous' | 'internal' | 'ssh' | 'bridge' | 'bridge-housekeeping'
 
 export interface Identity {
   /** null for anonymous callers. */
@@ -200,6 +201,8 @@ export interface Identity {
   method: AuthMethod
   /** Token ID (`jti`) or a short fingerprint of the token, for the audit record. */
   tokenId?: string
-  /** For `bridge` and `ssh` identities: the bridge session the call belongs to. */
+  /** For `bridge`, `bridge-housekeeping` and `ssh` identities: the bridge session the call belongs to. */
   session?: string
+  /** For `bridge-housekeeping`: the one exec (full ID) it may inspect. */
+  exec?: string
 }

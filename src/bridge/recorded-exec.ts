@@ -9,15 +9,16 @@ import type { ServerChannel } from 'ssh2'
 import type { CastSink, CastSummary } from '../audit/casts.js'
 import type { AuditStore } from '../audit/store.js'
 import type { DockerEndpoint } from '../docker/client.js'
-import { BRIDGE_HEADER, type BridgeGrants } from '../identity/bridge-grants.js'
+import { BRIDGE_HEADER, type BridgeGrants, type HousekeepingGrant } from '../identity/bridge-grants.js'
 import { CastRecorder } from './asciicast.js'
 import { ChannelOutput } from './channel-output.js'
 import { StreamDemuxer } from './demux.js'
 import { ExecClient, type ExecCreateBody } from './exec-client.js'
-import { signalExecProcess, type SignalOutcome } from './signal-exec.js'
+import { ResizeCoalescer, isTerminalSize, type TerminalSize } from './resize-coalescer.js'
+import { execRoot, sessionProcesses, signalExecProcess, signalProcesses, stillRunning, type ExecRoot, type SignalOutcome } from './signal-exec.js'
 import type { ContainerInfo } from './targets.js'
 
-export type EndReason = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'grant-ended' | 'error'
+export type EndReason = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'grant-ended' | 'access-removed' | 'error'
 
 export interface PtySize {
   term: string
@@ -59,8 +60,12 @@ export interface RecordedExecDeps {
 export const EXIT_BRIDGE_FAILED = 125
 export const EXIT_REFUSED = 126
 
+/** After SIGHUP, how long the session's processes may take to exit before SIGKILL. */
 const KILL_GRACE_MS = 2000
+/** After SIGKILL, how long to wait for the processes to be gone. */
+const KILL_WAIT_MS = 2000
 const STREAM_END_GRACE_MS = 5000
+const KILL_POLL_MS = 100
 /** How long the last output and the closing message may take to reach a slow client before the channel closes. */
 const OUTPUT_FLUSH_MS = 5000
 
@@ -78,16 +83,24 @@ export class RecordedExec {
   #lastActivity = Date.now()
   #recorder!: CastRecorder
   #sink!: CastSink
+  /** Calls made as the user (the session grant): exec create, start, resize. */
   #exec!: ExecClient
+  /** The bridge's own look-ups of this session's exec (housekeeping grant): they work after the user's access ends. */
+  #housekeeping: ExecClient | null = null
   #execId: string | null = null
+  /** The exec's first process, noted once it runs, so that what it leaves behind can still be found and stopped. */
+  #root: ExecRoot | null = null
+  #resizes: ResizeCoalescer | null = null
+  #recordedSize: TerminalSize
   #socket: Duplex | null = null
   #endedBy: EndReason | null = null
   #endMessage: string | null = null
-  #pendingSize: { cols: number, rows: number } | null = null
+  #pendingSize: TerminalSize | null = null
   #pauses = new Set<string>()
   #timers: NodeJS.Timeout[] = []
   #killing: Promise<void> | null = null
   #killOutcome: SignalOutcome | null = null
+  readonly #housekeepingGrants: HousekeepingGrant[] = []
   readonly #output: ChannelOutput
   /** False once the session can no longer be recorded: from then on no byte passes either way. */
   #passing = true
@@ -96,6 +109,7 @@ export class RecordedExec {
     this.#o = options
     this.#deps = deps
     this.#output = new ChannelOutput(options.channel)
+    this.#recordedSize = { cols: options.pty?.cols ?? 80, rows: options.pty?.rows ?? 24 }
     this.#log = deps.logger.child({ session: options.sessionId, user: options.user, container: options.container.name })
   }
 
@@ -164,23 +178,29 @@ export class RecordedExec {
       status = await this.#runExec()
     } finally {
       this.#stopTimers()
+      // Nothing may still be on its way to the daemon under a grant that is about to go: a call arriving after it
+      // would be refused and recorded as a stranger's.
+      await this.#resizes?.close()
+      await this.#killing
       this.#deps.grants.revoke(grant)
+      for (const housekeeping of this.#housekeepingGrants) this.#deps.grants.revoke(housekeeping)
     }
     await this.#finish(startSeq, status)
     return status
   }
 
+  /** A window-change: coalesced (one call in flight, at most 10 a second, the latest size wins), none once ending. */
   resize (cols: number, rows: number): void {
-    if (!(cols > 0 && rows > 0)) return
-    if (this.#recorder !== undefined && this.#endedBy === null) {
-      this.#recorder.resize(cols, rows)
-      this.#record()
-    }
-    if (this.#execId === null || this.#socket === null) {
-      this.#pendingSize = { cols, rows }
-      return
-    }
-    this.#exec.resize(this.#execId, cols, rows).catch((err: unknown) => this.#log.debug({ err }, 'resize failed'))
+    if (this.#endedBy !== null) return
+    const size = { cols, rows }
+    if (!isTerminalSize(size)) return
+    if (this.#resizes === null) this.#pendingSize = size
+    else this.#resizes.request(size)
+  }
+
+  /** What the policy judged when the session started: a policy reload judges it again (src/bridge/access-review.ts). */
+  get access (): { user: string, key: string, containerId: string, body: ExecCreateBody } {
+    return { user: this.#o.user, key: this.#o.key, containerId: this.#o.container.id, body: this.#o.body }
   }
 
   /** A signal the client asked for (`INT`, `TERM`…), sent to the exec's process. */
@@ -204,8 +224,12 @@ export class RecordedExec {
     const o = this.#o
     try {
       this.#execId = await this.#exec.create(o.container.id, o.body)
+      const housekeeping = this.#deps.grants.issueHousekeeping(o.sessionId, this.#execId)
+      this.#housekeepingGrants.push(housekeeping)
+      this.#housekeeping = new ExecClient(this.#deps.endpoint, { [BRIDGE_HEADER]: housekeeping.secret })
       const { socket } = await this.#exec.start(this.#execId, o.pty !== null)
       this.#socket = socket
+      void this.#noteRoot()
       // Ended while the exec was starting (its grant ended, portcullis is stopping): there was nothing to stop then.
       if (this.#endedBy !== null) this.#killing = this.#kill()
     } catch (err) {
@@ -216,11 +240,10 @@ export class RecordedExec {
       this.#tellUser(status === 403 ? message : `the exec could not be started: ${message}`)
       return status === 403 ? EXIT_REFUSED : EXIT_BRIDGE_FAILED
     }
-    if (this.#pendingSize !== null || o.pty !== null) {
-      const size = this.#pendingSize ?? { cols: o.pty!.cols, rows: o.pty!.rows }
-      this.#pendingSize = null
-      this.#exec.resize(this.#execId, size.cols, size.rows).catch((err: unknown) => this.#log.debug({ err }, 'resize failed'))
-    }
+    this.#resizes = new ResizeCoalescer({ send: (size) => this.#sendResize(size) })
+    const size = this.#pendingSize ?? (o.pty !== null ? { cols: o.pty.cols, rows: o.pty.rows } : null)
+    this.#pendingSize = null
+    if (size !== null) this.#resizes.request(size)
     this.#startTimers()
     await this.#pump(this.#socket!)
     // The process is gone: nothing is left to stop, whatever happens to the channel from here on.
@@ -321,25 +344,64 @@ export class RecordedExec {
     this.#timers = []
   }
 
-  /** SIGHUP, as a terminal hang-up would send, then SIGKILL if it is still there; the stream then ends. */
+  /** One coalesced resize: recorded as the size the program gets, then sent as the user (whose window it is). */
+  async #sendResize (size: TerminalSize): Promise<void> {
+    if (this.#endedBy !== null || this.#execId === null) return
+    if (size.cols !== this.#recordedSize.cols || size.rows !== this.#recordedSize.rows) {
+      this.#recordedSize = size
+      this.#recorder.resize(size.cols, size.rows)
+      this.#record()
+    }
+    try {
+      await this.#exec.resize(this.#execId, size.cols, size.rows)
+    } catch (err) {
+      this.#log.debug({ err }, 'resize failed')
+    }
+  }
+
+  /**
+   * SIGHUP to the session's processes, as a terminal hang-up would send, then SIGKILL to whatever is left of them;
+   * the stream then ends. Every look-up here is the bridge's own (housekeeping grant), so it works whatever became
+   * of the user's access.
+   */
   async #kill (): Promise<void> {
     const socket = this.#socket
     if (this.#execId === null || socket === null) return
-    await this.#withPid((pid) => { this.#killOutcome = signalExecProcess(pid, this.#o.container.id, 'SIGHUP') })
-    await delay(KILL_GRACE_MS)
-    if (socket.destroyed || socket.readableEnded) return
-    await this.#withPid((pid) => { this.#killOutcome = signalExecProcess(pid, this.#o.container.id, 'SIGKILL') })
-    await delay(STREAM_END_GRACE_MS)
+    const containerId = this.#o.container.id
+    const root = this.#root ?? await this.#lookUpRoot()
+    if (root !== null) {
+      let pids = sessionProcesses(root, containerId)
+      this.#killOutcome = signalProcesses(pids, containerId, 'SIGHUP')
+      await until(() => stillRunning(pids).length === 0, KILL_GRACE_MS)
+      // Again from the top: what ignored the hang-up, and anything started meanwhile.
+      pids = sessionProcesses(root, containerId)
+      if (pids.length > 0) {
+        this.#killOutcome = signalProcesses(pids, containerId, 'SIGKILL')
+        await until(() => stillRunning(pids).length === 0, KILL_WAIT_MS)
+      }
+    }
+    await until(() => socket.destroyed || socket.readableEnded, STREAM_END_GRACE_MS)
     if (!socket.destroyed && !socket.readableEnded) {
       this.#log.warn({ outcome: this.#killOutcome }, 'the exec process could not be stopped; leaving it and closing the stream')
       socket.destroy()
     }
   }
 
+  async #noteRoot (): Promise<void> {
+    const root = await this.#lookUpRoot()
+    this.#root ??= root
+  }
+
+  async #lookUpRoot (): Promise<ExecRoot | null> {
+    let root: ExecRoot | null = null
+    await this.#withPid((pid) => { root = execRoot(pid, this.#o.container.id) })
+    return root
+  }
+
   async #withPid (fn: (pid: number) => void): Promise<void> {
-    if (this.#execId === null) return
+    if (this.#execId === null || this.#housekeeping === null) return
     try {
-      const state = await this.#exec.inspect(this.#execId)
+      const state = await this.#housekeeping.inspect(this.#execId)
       if (state.Running && state.Pid > 0) fn(state.Pid)
     } catch (err) {
       this.#log.debug({ err }, 'could not look up the exec process')
@@ -350,7 +412,7 @@ export class RecordedExec {
   async #exitStatus (): Promise<number> {
     for (let attempt = 0; attempt < 60; attempt++) {
       try {
-        const state = await this.#exec.inspect(this.#execId!)
+        const state = await this.#housekeeping!.inspect(this.#execId!)
         if (!state.Running && typeof state.ExitCode === 'number') return state.ExitCode
       } catch (err) {
         this.#log.debug({ err }, 'exec inspect failed')
@@ -436,6 +498,12 @@ function describeMs (ms: number): string {
 
 function delay (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Polls `done` until it holds or `ms` have passed. */
+async function until (done: () => boolean, ms: number): Promise<void> {
+  const deadline = performance.now() + ms
+  while (!done() && performance.now() < deadline) await delay(KILL_POLL_MS)
 }
 
 /**

@@ -11,6 +11,7 @@
 import net, { type AddressInfo, type Socket } from 'node:net'
 import ssh2 from 'ssh2'
 import type { Connection, PublicKeyAuthContext } from 'ssh2'
+import { AccessReview } from './access-review.js'
 import { KeyRing, type KeyRefusal } from './authorized-keys.js'
 import { DescriptorBudget } from './descriptors.js'
 import type { HostKey } from './host-key.js'
@@ -37,6 +38,8 @@ export class BridgeServer {
   readonly #tcp: net.Server
   readonly #server: ssh2.Server
   readonly #ctx: BridgeContext
+  /** Ends live sessions that a policy reload no longer lets in. */
+  readonly #review: AccessReview
   readonly #connections = new Set<Connection>()
   readonly #sockets = new Set<Socket>()
   readonly #pending = new WeakMap<Socket, PendingLogin>()
@@ -49,6 +52,7 @@ export class BridgeServer {
 
   constructor (ctx: BridgeContext, hostKey: HostKey) {
     this.#ctx = ctx
+    this.#review = new AccessReview(ctx.policy, ctx.targets, ctx.live, ctx.logger)
     this.#server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'portcullis' }, (client, info) => this.#handshake(client, `${info.ip}:${info.port}`))
     this.#server.on('error', (err: Error) => ctx.logger.error({ err }, 'SSH bridge server error'))
     this.#tcp = net.createServer((socket) => this.#admit(socket))
@@ -81,6 +85,7 @@ export class BridgeServer {
   async close (): Promise<void> {
     if (this.#closing) return
     this.#closing = true
+    this.#review.close()
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()))
     // Connections still logging in have nothing to finish.
     for (const socket of this.#sockets) if (this.#pending.has(socket)) socket.destroy()

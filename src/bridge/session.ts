@@ -238,11 +238,13 @@ export class BridgeSession {
     channel.write(picker.render())
     return new Promise((resolve) => {
       let escTimer: NodeJS.Timeout | null = null
+      let redrawTimer: NodeJS.Timeout | null = null
       let done = false
       const finish = (value: string | null): void => {
         if (done) return
         done = true
         if (escTimer !== null) clearTimeout(escTimer)
+        if (redrawTimer !== null) clearTimeout(redrawTimer)
         channel.off('data', onData)
         channel.off('close', onClose)
         this.#onResize = null
@@ -263,9 +265,14 @@ export class BridgeSession {
         if (!done && picker.pendingInput) escTimer = setTimeout(() => act(picker.flush()), 50)
       }
       const onClose = (): void => finish(null)
+      // A flood of window-changes redraws the list at most every 100 ms, at the latest size.
       this.#onResize = (cols, rows) => {
+        if (!(cols > 0 && rows > 0)) return
         picker.resize(cols, rows)
-        channel.write(picker.render())
+        redrawTimer ??= setTimeout(() => {
+          redrawTimer = null
+          if (!done) channel.write(picker.render())
+        }, 100)
       }
       channel.on('data', onData)
       channel.on('close', onClose)

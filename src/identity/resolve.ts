@@ -3,7 +3,7 @@
 
 import { timingSafeEqual } from 'node:crypto'
 import type { AuthMethod, AuthZRequest, Identity } from '../authz/types.js'
-import { BRIDGE_HEADER, type BridgeGrants } from './bridge-grants.js'
+import { BRIDGE_HEADER, BRIDGE_USER, type BridgeGrants } from './bridge-grants.js'
 import { fingerprint, type TokenVerifier } from './tokens.js'
 
 export const TOKEN_HEADER = 'X-Portcullis-Token'
@@ -32,6 +32,9 @@ export class IdentityResolver {
       // Only the bridge in this process can hold a live grant; a stale or guessed one is refused, never anonymous.
       const grant = this.grants?.find(grantSecret)
       if (grant === undefined) return { ok: false, method: 'bridge', reason: 'the SSH bridge session this call claims is over or unknown' }
+      if (grant.kind === 'housekeeping') {
+        return { ok: true, identity: { user: BRIDGE_USER, method: 'bridge-housekeeping', session: grant.session, exec: grant.exec } }
+      }
       return { ok: true, identity: { user: grant.user, method: 'bridge', session: grant.session } }
     }
     const token = header(headers, TOKEN_HEADER)

@@ -32,7 +32,7 @@ export const DENY_CODES = {
   ID_LIKE_NAME: 'a new container, network or volume name is all lowercase hex, so the daemon could read it as an ID',
   AMBIGUOUS_REFERENCE: 'an all-hex reference found by name (or matching nothing) could mean another object at the daemon',
   INTERNAL_ONLY_READS: 'portcullis\'s own identity may only look objects up',
-  BRIDGE_GRANT_SCOPE: 'an SSH bridge session grant was used for something other than its exec',
+  BRIDGE_GRANT_SCOPE: 'an SSH bridge grant (a session\'s, or the bridge\'s own housekeeping grant) was used for something other than its exec',
   SSH_LOGIN_FAILED: 'an SSH login offered no key of the user it named (or named no such user)',
   SSH_CONNECTION_REFUSED: 'the SSH bridge closed connections before login: too many not logged in (from one source or in all), the process near its descriptor limit, or the login grace time over',
   SSH_KEY_RESTRICTED: 'an SSH login proved one of the user\'s keys, but the key\'s from= or expiry-time= option refuses it from this address or now',

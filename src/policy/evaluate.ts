@@ -35,8 +35,9 @@ const INTERNAL_ACTIONS = new Set([
   'network.list', 'volume.list', 'image.inspect'
 ])
 
-/** What the SSH bridge's session grants may do: run the session's exec and nothing else. */
-const BRIDGE_ACTIONS = new Set(['container.exec', 'exec.start', 'exec.resize', 'exec.inspect', 'container.inspect'])
+/** What the SSH bridge's session grants may do: run the session's exec and nothing else. Looking the exec up (its
+ * PID, its exit status) is the bridge's own housekeeping, under its own credential (`bridge-housekeeping`). */
+const BRIDGE_ACTIONS = new Set(['container.exec', 'exec.start', 'exec.resize', 'container.inspect'])
 
 /** What may switch portcullis off or change what runs: reading it (inspect) is not management. */
 const SELF_MANAGEMENT = new Set(['plugin.disable', 'plugin.enable', 'plugin.remove', 'plugin.set', 'plugin.upgrade', 'plugin.push'])
@@ -72,6 +73,8 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
       ? allowed(action, null, null, 'portcullis looking up an object')
       : denied('INTERNAL_ONLY_READS', `portcullis's own identity may not ${action}`, facts)
   }
+
+  if (identity.method === 'bridge-housekeeping') return judgeBridgeHousekeeping(identity, req, action)
 
   if (identity.method === 'bridge') {
     if (!BRIDGE_ACTIONS.has(action)) {
@@ -283,4 +286,15 @@ function grantedMemberships (policy: CompiledPolicy, user: string, grants: reado
 function projectHint (memberships: readonly Membership[]): string {
   const projects = [...new Set(memberships.map((m) => m.project).filter((p): p is string => p !== null))]
   return projects.length > 0 ? `; your projects: ${projects.join(', ')}` : ''
+}
+
+/** The bridge's own credential for one session: it may inspect the exec the bridge created for that session, by its
+ * full ID, and nothing else (not another exec, not its container, not a start or resize). */
+function judgeBridgeHousekeeping (identity: Identity, req: RequestFacts, action: string): Decision {
+  const own = identity.exec !== undefined && req.target?.kind === 'exec' && req.target.ref === identity.exec
+  if (action === 'exec.inspect' && own && (req.unknownParameters === undefined || req.unknownParameters.length === 0)) {
+    return allowed(action, null, null, `the SSH bridge looking up the exec of its session ${identity.session ?? ''}`)
+  }
+  return denied('BRIDGE_GRANT_SCOPE', `the SSH bridge's housekeeping credential may only inspect the exec of its own session, not ${action}` +
+    (req.target !== undefined ? ` of ${req.target.kind} ${req.target.ref}` : ''), { action })
 }
