@@ -26,6 +26,8 @@ export interface AuthorizerOptions {
   grantsFor?: (user: string, now: number) => readonly Grant[]
   /** Records who owns what an allowed create made, before the daemon may answer it (src/ownership). */
   owners?: OwnershipRegistry
+  /** Whether the SSH bridge listens now; unset: as the policy's bridge.enabled says. */
+  bridgeListening?: () => boolean
 }
 
 export class Authorizer {
@@ -200,6 +202,7 @@ export class Authorizer {
         channel: 'docker',
         bridgePort: policy.bridge.port,
         ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {}),
+        bridgeOff: !(this.options.bridgeListening?.() ?? policy.bridge.enabled),
         grants: this.grantsOf(identity)
       })
       return { decision, identity, facts, resources }
@@ -225,6 +228,7 @@ function auditFields (facts: RequestFacts | undefined, identity: Identity | unde
   if (identity?.session !== undefined) extra.session = identity.session
   if (decision.grant !== undefined) extra.grant = decision.grant
   if (decision.firstRole !== undefined) extra.firstRole = decision.firstRole
+  if (decision.deniedBy !== undefined) extra.deniedBy = decision.deniedBy
   return facts !== undefined || Object.keys(extra).length > 0 ? extra : null
 }
 
