@@ -22,6 +22,10 @@ export const actionsCommand = defineCommand({
   async run (values, positionals) {
     const pattern = positionals[0]
     const rows = actionRows().filter((row) => pattern === undefined || new GlobSet([pattern]).matches(row.action))
+    if (rows.length === 0) {
+      process.stderr.write(`portcullis actions: no action matches ${JSON.stringify(pattern)}; run \`portcullis actions\` for all of them\n`)
+      return 1
+    }
     if (values.json) {
       for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n')
     } else {
@@ -31,10 +35,6 @@ export const actionsCommand = defineCommand({
         const routes = row.routes.map((r) => `${r.method} ${r.path}${r.unsafeOnly === true && !row.unsafeOnly ? ' [unsafe roles only]' : ''}`).join(', ')
         process.stdout.write(`${row.action.padEnd(width)}${routes}${row.unsafeOnly ? '  [unsafe roles only]' : ''}\n`)
       }
-    }
-    if (rows.length === 0) {
-      process.stderr.write(`portcullis actions: no action matches ${JSON.stringify(pattern)}; run \`portcullis actions\` for all of them\n`)
-      return 1
     }
     return 0
   }
