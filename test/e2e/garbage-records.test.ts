@@ -59,6 +59,16 @@ describe('an undecodable URI sent through the daemon is BAD_URI, recorded under 
     expect((record as unknown as { tokenId: string }).tokenId).toMatch(/^sha256:/)
   })
 
+  it('a URI beyond 64 KiB is REQUEST_TOO_LARGE under alice, its record keeping the first 1 KiB and the length cut', async () => {
+    const since = await headSeq(stack.plugin)
+    const uri = `/v1.41/containers/json?case=long&filters=${'a'.repeat(70_000)}`
+    const answer = await daemonRequest(stack.dockerd.socket, { method: 'GET', path: uri, headers: asAlice() })
+    expect(answer.status).toBe(403)
+    const record = await recordFor(since, 'case=long')
+    expect(record).toMatchObject({ decision: 'deny', user: 'alice', authMethod: 'jwt', code: 'REQUEST_TOO_LARGE' })
+    expect(record.fields).toMatchObject({ cut: [expect.objectContaining({ at: 'uri', length: uri.length })] })
+  })
+
   it('a body that is not JSON is BAD_BODY under alice', async () => {
     const since = await headSeq(stack.plugin)
     const answer = await daemonRequest(stack.dockerd.socket, {
