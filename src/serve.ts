@@ -75,7 +75,9 @@ export async function startDaemon (options: ServeOptions, logger: Logger): Promi
   const authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret, grants), resolver, audit, logger, {
     pluginName: options.pluginName,
     grantsFor: (user, now) => elevation.activeGrants(user, now),
-    owners
+    owners,
+    // Called only once the plugin serves, after bridgeStatus is declared: a bridge that failed to bind is off too.
+    bridgeListening: () => bridgeStatus !== null && bridgeStatus.error === undefined
   })
 
   await audit.append({ kind: 'system', action: 'portcullis.start', reason: `portcullis ${VERSION} started with policy ${policy.path}`, fields: { policyDigest: policy.current.digest, pid: process.pid } })
