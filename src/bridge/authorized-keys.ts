@@ -5,7 +5,11 @@
 import { timingSafeEqual } from 'node:crypto'
 import ssh2 from 'ssh2'
 import type { ParsedKey } from 'ssh2'
-import { PortcullisError } from '../errors.js'
+import { AuthorizedKeyError } from './authorized-key-error.js'
+import { keyRestrictions, loginRefusal, type AuthorizedKeyOption, type KeyRefusal, type KeyRestrictions } from './key-options.js'
+
+export { AuthorizedKeyError, type AuthorizedKeyProblem } from './authorized-key-error.js'
+export type { AuthorizedKeyOption, KeyRefusal, KeyRestrictions } from './key-options.js'
 
 /** Key types a user may log in with. RSA keys must sign with rsa-sha2-256/512 (see `KeyRing.verify`). */
 export const SUPPORTED_KEY_TYPES = [
@@ -28,37 +32,14 @@ const REFUSED_KEY_TYPES: Record<string, string> = {
 /** RSA signature hashes we accept: the rsa-sha2-256/512 algorithms. Plain `ssh-rsa` (SHA-1) signatures are refused. */
 const RSA_HASHES = new Set(['sha256', 'sha512'])
 
-export type AuthorizedKeyProblem =
-  | 'empty'
-  | 'bad-options'
-  | 'missing-key'
-  | 'refused-type'
-  | 'unknown-type'
-  | 'bad-key-data'
-
-/** Why one authorized_keys line cannot be used. `problem` is for code; the message is for the person fixing the policy. */
-export class AuthorizedKeyError extends PortcullisError {
-  readonly problem: AuthorizedKeyProblem
-
-  constructor (problem: AuthorizedKeyProblem, message: string) {
-    super('PORTCULLIS_SSH_KEY_INVALID', message)
-    this.name = 'AuthorizedKeyError'
-    this.problem = problem
-  }
-}
-
-/** One option before the key, e.g. `no-pty` or `from="10.0.0.0/8"` (value unquoted). Names are lower-cased, as OpenSSH compares them. */
-export interface AuthorizedKeyOption {
-  readonly name: string
-  readonly value?: string
-}
-
 export interface AuthorizedKey {
   readonly type: SupportedKeyType
   /** The key blob in SSH wire format: what a client sends as `key.data`. */
   readonly publicSSH: Buffer
   readonly comment: string
   readonly options: readonly AuthorizedKeyOption[]
+  /** What the options allow and refuse (sshd's meaning); a line with an option the bridge cannot honour is refused. */
+  readonly restrictions: KeyRestrictions
   /** ssh2's parsed key, used to check signatures. */
   readonly parsed: ParsedKey
 }
@@ -69,6 +50,7 @@ export function parseAuthorizedKey (line: string): AuthorizedKey {
   if (text === '' || text.startsWith('#')) {
     throw new AuthorizedKeyError('empty', 'The line is empty or a comment; put one public key per line, as in `~/.ssh/id_ed25519.pub`.')
   }
+  refuseOtherFormats(text)
 
   let rest = text
   let options: AuthorizedKeyOption[] = []
@@ -104,7 +86,28 @@ export function parseAuthorizedKey (line: string): AuthorizedKey {
     throw new AuthorizedKeyError('bad-key-data', `The ${type} key data has extra or missing bytes; copy the line again from the .pub file.`)
   }
 
-  return { type, publicSSH, comment: commentWords.join(' '), options, parsed }
+  // Options are read last so that a damaged key is reported as such, whatever its options say.
+  const restrictions = keyRestrictions(options)
+  return { type, publicSSH, comment: commentWords.join(' '), options, restrictions, parsed }
+}
+
+/**
+ * Things pasted by mistake, caught before anything is echoed back: a private key (never show any of it, and say it
+ * must be replaced), a PEM or RFC 4716 public key (convertible), or several lines in one entry.
+ */
+function refuseOtherFormats (text: string): void {
+  // The armour line, PuTTY's header, or the base64 of `openssh-key-v1` (a private key body pasted without armour).
+  if (/PRIVATE KEY-----|^PuTTY-User-Key-File-|b3BlbnNzaC1rZXktdjE/m.test(text)) {
+    throw new AuthorizedKeyError('private-key', 'This is a PRIVATE key: never put it in the policy. Consider it exposed: make a new key pair ' +
+      '(`ssh-keygen -t ed25519`), and add the one line of its .pub file instead.')
+  }
+  if (/^-----BEGIN [A-Z ]*PUBLIC KEY-----|^---- BEGIN SSH2 PUBLIC KEY ----/m.test(text)) {
+    throw new AuthorizedKeyError('bad-key-data', 'This is a PEM or RFC 4716 public key, not an authorized_keys line; convert it with ' +
+      '`ssh-keygen -i -m PKCS8 -f KEY` (or `-m RFC4716`) and add the one line it prints.')
+  }
+  if (/[\r\n]/.test(text)) {
+    throw new AuthorizedKeyError('bad-key-data', 'The entry holds more than one line; put each key in its own entry, one line each.')
+  }
 }
 
 export interface InvalidAuthorizedKey {
@@ -121,6 +124,11 @@ export interface PublicKeyAttempt {
   readonly blob?: Buffer
   readonly hashAlgo?: string
 }
+
+export type LoginOutcome =
+  | { readonly outcome: 'unproven' }
+  | { readonly outcome: 'refused', readonly key: AuthorizedKey, readonly refusal: KeyRefusal }
+  | { readonly outcome: 'accepted', readonly key: AuthorizedKey }
 
 export type SshKeysByUser = Readonly<Record<string, { readonly sshKeys?: readonly string[] } | undefined>>
 
@@ -164,19 +172,42 @@ export class KeyRing {
 
   /** True only if the attempt carries a valid signature by one of the user's keys over `blob`. */
   verify (user: string, attempt: PublicKeyAttempt): boolean {
+    return this.#proven(user, attempt) !== null
+  }
+
+  /**
+   * A signed login attempt from `address` at `nowMs`: refused unless the signature proves one of the user's keys;
+   * a proven key whose options refuse this login (sshd's `from=` and `expiry-time=`) comes back with the reason,
+   * so the record can say that the key's holder, not just someone who knows the public key, tried.
+   */
+  authenticate (user: string, attempt: PublicKeyAttempt, address: string, nowMs: number): LoginOutcome {
+    const proven = this.#proven(user, attempt)
+    if (proven === null) return { outcome: 'unproven' }
+    // Like sshd reading authorized_keys top to bottom: the first line with this key whose options allow the login.
+    let first: LoginOutcome | null = null
+    for (const key of this.keysOf(user)) {
+      if (key.type !== proven.type || !sameBytes(key.publicSSH, proven.publicSSH)) continue
+      const refusal = loginRefusal(key.restrictions, address, nowMs)
+      if (refusal === null) return { outcome: 'accepted', key }
+      first ??= { outcome: 'refused', key, refusal }
+    }
+    return first ?? { outcome: 'unproven' }
+  }
+
+  #proven (user: string, attempt: PublicKeyAttempt): AuthorizedKey | null {
     const { key, signature, blob, hashAlgo } = attempt
-    if (signature === undefined || blob === undefined) return false
+    if (signature === undefined || blob === undefined) return null
     const found = this.match(user, key.algo, key.data)
-    if (found === null) return false
+    if (found === null) return null
 
     let hash: string | undefined
     if (found.type === 'ssh-rsa') {
-      if (hashAlgo === undefined || !RSA_HASHES.has(hashAlgo)) return false
+      if (hashAlgo === undefined || !RSA_HASHES.has(hashAlgo)) return null
       hash = hashAlgo
     }
     // Other types have one hash fixed by the key type; ssh2 picks it when `hash` is undefined.
     // ParsedKey.verify returns an Error for unusable input: that is a failed login, not a crash.
-    return found.parsed.verify(blob, signature, hash) === true
+    return found.parsed.verify(blob, signature, hash) === true ? found : null
   }
 }
 
@@ -196,7 +227,9 @@ function startsWithKey (text: string): boolean {
   const [first = '', second = ''] = text.split(/\s+/)
   if (isSupportedType(first) || refusalFor(first) !== undefined) return true
   const blob = decodeBase64(second)
-  return blob !== null && blobType(blob) === first
+  if (blob === null) return false
+  // A type word of a key family followed by key data is a key of a type we do not know, not an option list.
+  return blobType(blob) === first || /^(ssh|ecdsa|sk)-[A-Za-z0-9@._-]+$/.test(first)
 }
 
 /** The options end at the first space or tab outside double quotes. */

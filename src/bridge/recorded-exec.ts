@@ -37,8 +37,10 @@ export interface RecordedExecOptions {
   /** The elevation grant the session's role comes from, if it does. */
   grant?: string
   body: ExecCreateBody
-  /** What the user asked to run; null for a login shell. */
+  /** What runs: the user's command, or the key's forced command; null for a login shell. */
   command: string | null
+  /** Present when the key's command= replaced what the client asked for (null: it asked for a shell). */
+  originalCommand?: string | null
   pty: PtySize | null
   env: Record<string, string>
   channel: ServerChannel
@@ -119,6 +121,7 @@ export class RecordedExec {
           session: o.sessionId,
           containerId: o.container.id,
           command: o.command === null ? null : [o.command],
+          ...(o.originalCommand !== undefined ? { originalCommand: o.originalCommand } : {}),
           exec: o.body.Cmd,
           tty: o.pty !== null,
           ...(o.pty !== null ? { term: o.pty.term, width: o.pty.cols, height: o.pty.rows } : {}),

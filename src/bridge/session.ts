@@ -11,6 +11,7 @@ import type { GrantSessions } from '../elevation/grant-sessions.js'
 import type { BridgeGrants } from '../identity/bridge-grants.js'
 import type { DenyCode } from '../policy/decision.js'
 import type { PolicySource } from '../policy/source.js'
+import type { KeyRestrictions } from './key-options.js'
 import { Picker, formatContainerList, type PickerAction, type PickerEntry } from './picker.js'
 import { EXIT_BRIDGE_FAILED, EXIT_REFUSED, RecordedExec, RecordingUnavailableError, unguessableDetachKeys, type PtySize } from './recorded-exec.js'
 import { sshSignal } from './signal-exec.js'
@@ -41,6 +42,8 @@ export interface Peer {
   container: string | null
   key: string
   client: string
+  /** What the key's authorized_keys options allow (forced command, pty). */
+  restrictions: KeyRestrictions
 }
 
 export class BridgeSession {
@@ -52,7 +55,12 @@ export class BridgeSession {
   #onResize: ((cols: number, rows: number) => void) | null = null
 
   constructor (private readonly ctx: BridgeContext, private readonly peer: Peer, ssh: Session) {
-    ssh.on('pty', (accept, _reject, info) => {
+    ssh.on('pty', (accept, reject, info) => {
+      // no-pty or restrict: refused as sshd refuses it; the client goes on without a terminal.
+      if (!this.peer.restrictions.pty) {
+        reject?.()
+        return
+      }
       this.#pty = { term: info.term || 'xterm', cols: info.cols > 0 ? info.cols : 80, rows: info.rows > 0 ? info.rows : 24 }
       accept?.()
     })
@@ -87,7 +95,8 @@ export class BridgeSession {
     ssh.on('auth-agent', (_accept, reject) => reject())
   }
 
-  #start (channel: ServerChannel, command: string | null): void {
+  /** `requested` is what the client asked to run (null: a shell); a key's command= runs instead, as in sshd. */
+  #start (channel: ServerChannel, requested: string | null): void {
     channel.on('error', (err: Error) => this.ctx.logger.debug({ err }, 'SSH channel error'))
     // One program per session channel, as sshd does.
     if (this.#started) {
@@ -97,13 +106,15 @@ export class BridgeSession {
       return
     }
     this.#started = true
-    this.#run(channel, command).catch((err: unknown) => {
+    this.#run(channel, requested).catch((err: unknown) => {
       this.ctx.logger.error({ err, user: this.peer.user }, 'SSH session failed')
       this.#refuse(channel, EXIT_BRIDGE_FAILED, `the session failed: ${(err as Error).message}`)
     })
   }
 
-  async #run (channel: ServerChannel, command: string | null): Promise<void> {
+  async #run (channel: ServerChannel, requested: string | null): Promise<void> {
+    const forced = this.peer.restrictions.command
+    const command = forced ?? requested
     // Nothing may run unrecorded: with the store refusing writes, say so before looking anything up.
     if (this.ctx.audit.failure !== null) {
       this.#refuse(channel, EXIT_BRIDGE_FAILED, RECORDING_UNAVAILABLE)
@@ -114,26 +125,26 @@ export class BridgeSession {
 
     let ref = this.peer.container
     if (ref === null) {
-      ref = await this.#choose(channel, command, identity)
+      ref = await this.#choose(channel, requested, identity)
       if (ref === null) return
     }
 
     const lookup = await this.ctx.targets.find(ref)
     if (!lookup.found) {
-      await this.#deny(channel, sessionId, command, null, 'CONTAINER_NOT_FOUND',
+      await this.#deny(channel, sessionId, requested, null, 'CONTAINER_NOT_FOUND',
         `there is no container "${ref}". To see the containers you may enter: ssh -p ${this.ctx.port} ${this.peer.user}@${this.ctx.host}`)
       return
     }
     const container = lookup.container
-    const body = this.#execBody(command)
+    const body = this.#execBody(requested)
     const decision = await this.ctx.targets.judge(identity, container.id, body)
     if (!decision.allow) {
-      await this.#deny(channel, sessionId, command, container, decision.code ?? 'ROLE_DENIES', decision.reason, decision.role)
+      await this.#deny(channel, sessionId, requested, container, decision.code ?? 'ROLE_DENIES', decision.reason, decision.role)
       return
     }
     // Checked after the policy, so only people allowed in learn the container's state.
     if (!container.running) {
-      await this.#deny(channel, sessionId, command, container, 'CONTAINER_NOT_RUNNING',
+      await this.#deny(channel, sessionId, requested, container, 'CONTAINER_NOT_RUNNING',
         `container ${container.name} is not running (${container.status}); start it first (docker start ${container.name})`, decision.role)
       return
     }
@@ -149,6 +160,7 @@ export class BridgeSession {
       ...(decision.grant !== undefined ? { grant: decision.grant } : {}),
       body,
       command,
+      ...(forced !== null ? { originalCommand: requested } : {}),
       pty: this.#pty,
       env: { ...this.#env },
       channel,
@@ -171,12 +183,19 @@ export class BridgeSession {
     }
   }
 
-  /** Exactly what the daemon will be asked to run: the policy judges this body, and the bridge sends it. */
-  #execBody (command: string | null): ExecCreateBody {
+  /**
+   * Exactly what the daemon will be asked to run for what the client asked (`requested`, null: a shell): the policy
+   * judges this body, and the bridge sends it. A key's command= replaces it, and the program finds what the client
+   * asked for in SSH_ORIGINAL_COMMAND, as under sshd.
+   */
+  #execBody (requested: string | null): ExecCreateBody {
     const settings = this.ctx.policy.current.bridge
+    const forced = this.peer.restrictions.command
+    const command = forced ?? requested
     // As sshd does: a command line goes to the shell with -c; no command means the login shell.
     const cmd = command === null ? [...settings.shell] : [settings.shell[0]!, '-c', command]
-    const env = Object.entries(this.#env).map(([key, value]) => `${key}=${value}`)
+    const env = Object.entries(this.#env).filter(([key]) => forced === null || key !== 'SSH_ORIGINAL_COMMAND').map(([key, value]) => `${key}=${value}`)
+    if (forced !== null && requested !== null) env.push(`SSH_ORIGINAL_COMMAND=${requested}`)
     if (this.#pty !== null && this.#env.TERM === undefined) env.push(`TERM=${this.#pty.term}`)
     return {
       Cmd: cmd,
@@ -253,7 +272,9 @@ export class BridgeSession {
     })
   }
 
-  async #deny (channel: ServerChannel, sessionId: string, command: string | null, container: ContainerInfo | null, code: DenyCode, reason: string, role: string | null = null): Promise<void> {
+  async #deny (channel: ServerChannel, sessionId: string, requested: string | null, container: ContainerInfo | null, code: DenyCode, reason: string, role: string | null = null): Promise<void> {
+    const forced = this.peer.restrictions.command
+    const command = forced ?? requested
     try {
       await this.ctx.audit.append({
         kind: 'session',
@@ -266,7 +287,13 @@ export class BridgeSession {
         decision: 'deny',
         code,
         reason,
-        fields: { session: sessionId, command: command === null ? null : [command], client: this.peer.client, key: this.peer.key }
+        fields: {
+          session: sessionId,
+          command: command === null ? null : [command],
+          ...(forced !== null ? { originalCommand: requested } : {}),
+          client: this.peer.client,
+          key: this.peer.key
+        }
       })
     } catch (err) {
       this.ctx.logger.error({ err }, 'could not record a refused SSH session')

@@ -10,6 +10,8 @@ import { durationMs } from './duration.js'
 import { compileImageRules, type ImageRules, type ImagesDocument } from '../images/rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
+import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../bridge/startup-limits.js'
+import { checkSshKeys } from './ssh-keys.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -50,6 +52,10 @@ export interface BridgeDocument {
   idleTimeout?: string
   maxSession?: string
   hostname?: string
+  loginGraceTime?: string
+  maxStartups?: string
+  perSourceMaxStartups?: number
+  perSourceNetBlockSize?: string
 }
 
 /** The SSH bridge settings with every default filled in and durations in milliseconds. */
@@ -62,6 +68,10 @@ export interface BridgeSettings {
   readonly idleTimeoutMs: number
   readonly maxSessionMs: number
   readonly hostname: string | null
+  /** A connection must log in within this long of being accepted. */
+  readonly loginGraceMs: number
+  /** Bounds on connections not yet logged in (src/bridge/startup-limits.ts). */
+  readonly startups: StartupLimits
 }
 
 export interface RoleDocument {
@@ -155,7 +165,8 @@ const validateSchema = ajv.compile(POLICY_SCHEMA)
 export function compilePolicy (input: unknown, knownActions?: readonly string[]): CompiledPolicy {
   const document = structuredClone(input) as PolicyDocument
   const schemaValid = validateSchema(document)
-  const problems: PolicyProblem[] = schemaValid ? [] : (validateSchema.errors ?? []).map((e) => schemaProblem(e, knownActions))
+  const schemaProblems: PolicyProblem[] = schemaValid ? [] : (validateSchema.errors ?? []).map((e) => schemaProblem(e, knownActions))
+  const problems: PolicyProblem[] = []
   // Every problem in one run: the reference checks run on a document the schema refused too. They expect its
   // shapes, so one that trips over a wrong type is skipped: the schema problem already names that spot.
   const check = (run: () => void): void => {
@@ -172,7 +183,11 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   check(() => checkAudit(document.audit, problems))
   check(() => checkElevation(document, problems))
   check(() => checkProjectGrants(document.projects, problems))
-  if (problems.length > 0) throw new PolicyValidationError(dedupe(problems))
+  check(() => checkSshKeys(document.users, problems))
+  // A value the schema refused is named once, by the schema.
+  const refused = new Set(schemaProblems.map((p) => p.path))
+  const all = [...schemaProblems, ...problems.filter((p) => !refused.has(p.path))]
+  if (all.length > 0) throw new PolicyValidationError(dedupe(all))
 
   const roles = new Map<string, CompiledRole>()
   for (const name of Object.keys(document.roles)) roles.set(name, compileRole(document, name))
@@ -402,8 +417,13 @@ function checkBridge (bridge: BridgeDocument | undefined, problems: PolicyProble
     const port = Number(bridge.listen.slice(bridge.listen.lastIndexOf(':') + 1))
     if (port < 1 || port > 65535) problems.push({ path: '$.bridge.listen', message: `port ${port} is not between 1 and 65535` })
   }
-  for (const key of ['idleTimeout', 'maxSession'] as const) {
+  for (const key of ['idleTimeout', 'maxSession', 'loginGraceTime'] as const) {
     if (bridge[key] !== undefined && durationMs(bridge[key]) <= 0) problems.push({ path: `$.bridge.${key}`, message: 'must be longer than 0' })
+  }
+  const startups = bridge.maxStartups === undefined ? null : maxStartupsProblem(bridge.maxStartups)
+  if (startups !== null) problems.push({ path: '$.bridge.maxStartups', message: startups })
+  if (bridge.perSourceNetBlockSize !== undefined && parseNetBlockSize(bridge.perSourceNetBlockSize) === null) {
+    problems.push({ path: '$.bridge.perSourceNetBlockSize', message: 'must be "v4bits:v6bits" with at most 32 and 128 bits, e.g. "32:64"' })
   }
 }
 
@@ -418,7 +438,13 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
     env: new GlobSet(bridge.env ?? ['LANG', 'LC_*', 'TERM', 'TZ', 'COLORTERM']),
     idleTimeoutMs: durationMs(bridge.idleTimeout ?? '15m'),
     maxSessionMs: durationMs(bridge.maxSession ?? '8h'),
-    hostname: bridge.hostname ?? null
+    hostname: bridge.hostname ?? null,
+    loginGraceMs: durationMs(bridge.loginGraceTime ?? '30s'),
+    startups: Object.freeze({
+      maxStartups: Object.freeze(parseMaxStartups(bridge.maxStartups ?? '20:30:100')!),
+      perSource: bridge.perSourceMaxStartups ?? 10,
+      netBlock: Object.freeze(parseNetBlockSize(bridge.perSourceNetBlockSize ?? '32:64')!)
+    })
   })
 }
 

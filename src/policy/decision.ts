@@ -34,6 +34,8 @@ export const DENY_CODES = {
   INTERNAL_ONLY_READS: 'portcullis\'s own identity may only look objects up',
   BRIDGE_GRANT_SCOPE: 'an SSH bridge session grant was used for something other than its exec',
   SSH_LOGIN_FAILED: 'an SSH login offered no key of the user it named (or named no such user)',
+  SSH_CONNECTION_REFUSED: 'the SSH bridge closed connections before login: too many not logged in (from one source or in all), the process near its descriptor limit, or the login grace time over',
+  SSH_KEY_RESTRICTED: 'an SSH login proved one of the user\'s keys, but the key\'s from= or expiry-time= option refuses it from this address or now',
   CONTAINER_NOT_FOUND: 'the SSH login names a container that does not exist',
   CONTAINER_NOT_RUNNING: 'the SSH login names a container that is not running',
   BRIDGE_UNAVAILABLE: 'the SSH bridge could not reach the daemon or start the exec',

@@ -277,6 +277,34 @@ export const POLICY_SCHEMA = {
         hostname: {
           type: 'string',
           description: 'The host name users should type, shown in hints (default: the machine\'s host name).'
+        },
+        loginGraceTime: {
+          type: 'string',
+          pattern: '^[0-9]+[smhd]?$',
+          default: '30s',
+          description: 'A connection that has not logged in this long after it was accepted is closed, whether or not it ever sent a byte (sshd\'s LoginGraceTime). ' +
+            'Each such connection shuts its source out for 10 s more (refused while 15 s or more are left, at most 10 min), as sshd\'s PerSourcePenalties do.'
+        },
+        maxStartups: {
+          type: 'string',
+          pattern: '^[0-9]+(:[0-9]+:[0-9]+)?$',
+          default: '20:30:100',
+          description: 'Connections not yet logged in, counted from TCP accept (sshd\'s MaxStartups): from `start` of them on, a new one is refused with `rate`% ' +
+            'probability, rising linearly to every one at `full`. A single number N is N:100:N. The default `start` is twice perSourceMaxStartups, ' +
+            'so one flooding source alone never makes others\' logins a matter of chance.'
+        },
+        perSourceMaxStartups: {
+          type: 'integer',
+          minimum: 1,
+          default: 10,
+          description: 'Connections not yet logged in from one source block at once; more are refused, so one address cannot take every place (sshd\'s PerSourceMaxStartups).'
+        },
+        perSourceNetBlockSize: {
+          type: 'string',
+          pattern: '^[0-9]+(:[0-9]+)?$',
+          default: '32:64',
+          description: 'Leading bits of an IPv4:IPv6 address that make one source for perSourceMaxStartups (sshd\'s PerSourceNetBlockSize). ' +
+            'The IPv6 default is a /64, the smallest network a site is given, unlike sshd\'s 128.'
         }
       }
     },
@@ -325,7 +353,7 @@ export const POLICY_SCHEMA = {
           description: { type: 'string' },
           email: { type: 'string' },
           level: { type: 'integer', minimum: 0, description: 'Clearance level.' },
-          sshKeys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'OpenSSH authorized_keys lines.' }
+          sshKeys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'OpenSSH authorized_keys lines, one key each. Options: from=, command=, expiry-time=, restrict, pty, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc; any other option is an error.' }
         }
       }
     }

@@ -74,8 +74,8 @@ describe('parseAuthorizedKey', () => {
     expect(parseAuthorizedKey(`  ${type}\t${base64}   alice on her laptop  `).comment).toBe('alice on her laptop')
   })
 
-  it('keeps the options before the key', () => {
-    const line = `from="10.0.0.0/8,192.168.1.1",no-pty,NO-Agent-Forwarding,command="echo \\"hi there\\"",environment="A=b c" ${keys.rsa!.pub}`
+  it('keeps the options before the key, and what they mean', () => {
+    const line = `from="10.0.0.0/8,192.168.1.1",no-pty,NO-Agent-Forwarding,command="echo \\"hi there\\"",expiry-time="20300101Z" ${keys.rsa!.pub}`
     const key = parseAuthorizedKey(line)
     expect(key.type).toBe('ssh-rsa')
     expect(key.comment).toBe('rsa@test')
@@ -84,8 +84,34 @@ describe('parseAuthorizedKey', () => {
       { name: 'no-pty' },
       { name: 'no-agent-forwarding' },
       { name: 'command', value: 'echo "hi there"' },
-      { name: 'environment', value: 'A=b c' }
+      { name: 'expiry-time', value: '20300101Z' }
     ])
+    expect(key.restrictions).toMatchObject({ command: 'echo "hi there"', pty: false, expiresAt: Date.UTC(2030, 0, 1) })
+    expect(key.restrictions.from?.text).toBe('10.0.0.0/8,192.168.1.1')
+  })
+
+  it('refuses a line with an option the bridge would not carry out, instead of ignoring it', () => {
+    const refused = problemOf(`no-pty,environment="A=b c" ${keys.ed25519!.pub}`)
+    expect(refused.problem).toBe('unsupported-option')
+    expect(refused.message).toMatch(/environment is not supported/)
+    expect(problemOf(`from="*.example.com" ${keys.ed25519!.pub}`).message).toMatch(/does not look up host names/)
+  })
+
+  it('refuses a private key pasted by mistake without echoing any of it', () => {
+    const privateKey = readFileSync(join(dir, 'ed25519'), 'utf8')
+    const body = privateKey.split('\n')[1]!
+    for (const pasted of [privateKey, privateKey.replace(/\n/g, ' '), body, '-----BEGIN RSA PRIVATE KEY----- MIIEow...']) {
+      const refused = problemOf(pasted)
+      expect(refused.problem).toBe('private-key')
+      expect(refused.message).toMatch(/PRIVATE key: never put it in the policy.*make a new key pair/)
+      expect(refused.message).not.toContain(body.slice(0, 12))
+    }
+  })
+
+  it('refuses PEM and RFC 4716 public keys with the command that converts them, and two keys in one entry', () => {
+    expect(problemOf('-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----').message).toMatch(/ssh-keygen -i -m PKCS8/)
+    expect(problemOf('---- BEGIN SSH2 PUBLIC KEY ----\nAAAA\n---- END SSH2 PUBLIC KEY ----').message).toMatch(/RFC 4716/)
+    expect(problemOf(`${keys.ed25519!.pub}\n${keys.other!.pub}`).message).toMatch(/more than one line/)
   })
 
   it('refuses DSA, security keys and certificates with the reason', () => {
@@ -180,6 +206,26 @@ describe('KeyRing', () => {
       expect(r.verify(user, { key, signature: Buffer.alloc(64, 1), blob })).toBe(false)
     }
   )
+
+  it('authenticate: a proven key whose options refuse the login comes back refused, with the option', () => {
+    const restricted = new KeyRing({ alice: { sshKeys: [`from="10.9.9.9",command="/bin/false" ${keys.ed25519!.pub}`, `expiry-time="20200101Z" ${keys.ecdsa256!.pub}`] } })
+    const attempt = (name: string) => ({ key: wire(keys[name]!.pub), signature: sign(keys[name]!.priv, blob), blob })
+    expect(restricted.authenticate('alice', attempt('ed25519'), '127.0.0.1', Date.now())).toMatchObject({
+      outcome: 'refused', refusal: { option: 'from', value: 'from="10.9.9.9"', detail: 'the key may not log in from 127.0.0.1' }
+    })
+    expect(restricted.authenticate('alice', attempt('ed25519'), '10.9.9.9', Date.now())).toMatchObject({ outcome: 'accepted', key: { restrictions: { command: '/bin/false' } } })
+    expect(restricted.authenticate('alice', attempt('ecdsa256'), '127.0.0.1', Date.now())).toMatchObject({ outcome: 'refused', refusal: { option: 'expiry-time' } })
+    // Without a valid signature nothing is said about the key's options: a public key is public.
+    expect(restricted.authenticate('alice', { key: wire(keys.ed25519!.pub), signature: Buffer.alloc(64, 1), blob }, '127.0.0.1', Date.now())).toEqual({ outcome: 'unproven' })
+    expect(restricted.authenticate('bob', attempt('ed25519'), '10.9.9.9', Date.now())).toEqual({ outcome: 'unproven' })
+  })
+
+  it('authenticate: with the same key on several lines, the first line whose options allow the login holds, as in sshd', () => {
+    const r = new KeyRing({ alice: { sshKeys: [`from="10.0.0.0/8",command="echo inside" ${keys.ed25519!.pub}`, `command="echo elsewhere" ${keys.ed25519!.pub}`] } })
+    const attempt = { key: wire(keys.ed25519!.pub), signature: sign(keys.ed25519!.priv, blob), blob }
+    expect(r.authenticate('alice', attempt, '10.1.1.1', Date.now())).toMatchObject({ outcome: 'accepted', key: { restrictions: { command: 'echo inside' } } })
+    expect(r.authenticate('alice', attempt, '127.0.0.1', Date.now())).toMatchObject({ outcome: 'accepted', key: { restrictions: { command: 'echo elsewhere' } } })
+  })
 
   it('refuses a signature made by another key presented with a listed public key', () => {
     const r = ring()
