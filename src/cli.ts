@@ -13,6 +13,7 @@ import { auditCheckpointCommand, auditExpireCommand } from './cli/audit-checkpoi
 import { auditBundleCommand, auditVerifyBundleCommand } from './cli/audit-bundle.js'
 import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
 import { statusCommand } from './cli/status.js'
+import { actionsCommand } from './cli/actions.js'
 import { requestApproveCommand, requestCreateCommand, requestDenyCommand, requestListCommand, requestRevokeCommand } from './cli/request.js'
 import { VERSION } from './version.js'
 
@@ -21,7 +22,7 @@ const COMMANDS: Array<Command<Options>> = [
   auditTailCommand, auditExportCommand, auditVerifyCommand, auditSessionsCommand, auditReplayCommand,
   auditCheckpointCommand, auditExpireCommand,
   auditBundleCommand, auditVerifyBundleCommand,
-  policyValidateCommand, policySchemaCommand, policyReloadCommand, statusCommand,
+  policyValidateCommand, policySchemaCommand, policyReloadCommand, actionsCommand, statusCommand,
   requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand
 ] as unknown as Array<Command<Options>>
 

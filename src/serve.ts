@@ -153,7 +153,9 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         authorizer = new Authorizer(policy, new IdentityResolver(tokens, internalSecret, grants), resolver, audit, logger, {
           pluginName: options.pluginName,
           grantsFor: (user, now) => elevation.activeGrants(user, now),
-          owners
+          owners,
+          // Asked only once the plugin serves, after the bridge part ran: a bridge that failed to bind is off too.
+          bridgeListening: () => bridgeStatus !== null && bridgeStatus.error === undefined
         })
       },
       stop: () => elevation.close()

@@ -2,7 +2,7 @@
 // answers. Anything that goes wrong on the way denies: the daemon must never get an allow we cannot stand by.
 
 import type { Logger } from 'pino'
-import { boundDecision, boundText } from '../audit/bounded.js'
+import { boundDecision, boundText, type Cut } from '../audit/bounded.js'
 import type { AuditStore } from '../audit/store.js'
 import { hasPortcullisCode } from '../errors.js'
 import type { IdentityResolver } from '../identity/resolve.js'
@@ -27,6 +27,8 @@ export interface AuthorizerOptions {
   grantsFor?: (user: string, now: number) => readonly Grant[]
   /** Records who owns what an allowed create made, before the daemon may answer it (src/ownership). */
   owners?: OwnershipRegistry
+  /** Whether the SSH bridge listens now; unset: as the policy's bridge.enabled says. */
+  bridgeListening?: () => boolean
 }
 
 export class Authorizer {
@@ -76,11 +78,37 @@ export class Authorizer {
     return { Allow: decision.allow, Msg: decision.allow ? '' : decision.reason, Err: '' }
   }
 
-  /** A request we could not even parse still leaves a record: someone sent the plugin something. */
-  async refuseUnreadable (detail: string): Promise<AuthZResponse> {
+  /**
+   * A document that is not what the daemon sends still leaves a record: someone sent the plugin something. What of
+   * it could be read (`partial`) names the caller and the call, so the record says who sent the garbage.
+   */
+  async refuseUnreadable (detail: string, partial: AuthZRequest | null = null): Promise<AuthZResponse> {
     const reason = `portcullis could not read the authorization request (${detail}); it refuses the call`
+    let identity: Identity | undefined
+    if (partial !== null) {
+      try {
+        const who = this.identities.resolve(partial)
+        identity = who.ok ? who.identity : { user: null, method: who.method, tokenId: who.tokenId }
+      } catch (err) {
+        this.logger.warn({ err }, 'could not tell who sent an unreadable request')
+      }
+    }
+    const cuts: Cut[] = []
+    const fields: Record<string, unknown> = {}
+    if (identity?.session !== undefined) fields.session = identity.session
     try {
-      await this.audit.append({ kind: 'decision', decision: 'deny', reason, code: 'UNREADABLE_REQUEST' })
+      await this.audit.append({
+        kind: 'decision',
+        user: identity?.user ?? null,
+        authMethod: identity?.method ?? null,
+        tokenId: identity?.tokenId ?? null,
+        method: typeof partial?.RequestMethod === 'string' ? boundText(partial.RequestMethod, 'method', cuts) : null,
+        uri: typeof partial?.RequestUri === 'string' ? boundText(partial.RequestUri, 'uri', cuts) : null,
+        decision: 'deny',
+        reason: boundText(reason, 'reason', cuts),
+        code: 'UNREADABLE_REQUEST',
+        fields: cuts.length > 0 ? { ...fields, cut: cuts } : Object.keys(fields).length > 0 ? fields : null
+      })
     } catch (err) {
       this.logger.error({ err }, 'could not record an unreadable request')
     }
@@ -156,10 +184,11 @@ export class Authorizer {
     let identity: Identity | undefined
     let facts: RequestFacts | undefined
     try {
+      // Who is calling first: whatever goes wrong after this, the record names them.
       const who = this.identities.resolve(req)
+      identity = who.ok ? who.identity : { user: null, method: who.method, tokenId: who.tokenId }
       facts = readRequest(req)
       if (!who.ok) {
-        identity = { user: null, method: who.method, tokenId: who.tokenId }
         const hint = who.method === 'jwt' ? ` ${TOKEN_HINT}` : ''
         if (facts.wire !== undefined) return { decision: wireRefusal(facts), identity, facts }
         return { decision: denied('BAD_TOKEN', `${who.reason}.${hint}`, { action: facts.action }), identity, facts }
@@ -176,6 +205,7 @@ export class Authorizer {
         channel: 'docker',
         bridgePort: policy.bridge.port,
         ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {}),
+        bridgeOff: !(this.options.bridgeListening?.() ?? policy.bridge.enabled),
         grants: this.grantsOf(identity)
       })
       return { decision, identity, facts, resources }
@@ -203,6 +233,7 @@ function auditFields (facts: RequestFacts | undefined, identity: Identity | unde
   if (identity?.session !== undefined) extra.session = identity.session
   if (decision.grant !== undefined) extra.grant = decision.grant
   if (decision.firstRole !== undefined) extra.firstRole = decision.firstRole
+  if (decision.deniedBy !== undefined) extra.deniedBy = decision.deniedBy
   return facts !== undefined || Object.keys(extra).length > 0 ? extra : null
 }
 

@@ -13,7 +13,7 @@ import { registryUses } from '../request/registry-uses.js'
 import { buildKitFacts } from '../request/buildkit.js'
 import { attachStream } from '../request/streams.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
-import { normalizeUri } from '../routes/normalize.js'
+import { normalizeUri, RequestUriError } from '../routes/normalize.js'
 import type { AuthZRequest, RequestFacts } from './types.js'
 
 /** What method + URI alone tell us; the same few URIs come again and again, so this is cached. */
@@ -29,7 +29,8 @@ interface RouteFacts {
 const ROUTE_CACHE_MAX = 10_000
 const routeCache = new Map<string, RouteFacts>()
 
-function routeFacts (method: string, uri: string): RouteFacts {
+/** The route facts, or why the URI cannot be read (a refusal, never a throw: the record must still name the caller). */
+function routeFacts (method: string, uri: string): RouteFacts | WireProblem {
   // Only short URIs are kept, so no caller can fill the cache with big ones (at most ~10,000 × 512 characters).
   const cacheable = uri.length <= MAX_CACHED_URI_LENGTH
   const key = method + ' ' + uri
@@ -39,7 +40,8 @@ function routeFacts (method: string, uri: string): RouteFacts {
     try {
       normalized = normalizeUri(uri)
     } catch (err) {
-      throw new PortcullisError('PORTCULLIS_URI_INVALID', (err as Error).message)
+      if (!(err instanceof RequestUriError)) throw err
+      return { code: 'BAD_URI', reason: new PortcullisError('PORTCULLIS_URI_INVALID', err.message).message.replace(/\.$/, '') }
     }
     const oldApi = normalized.apiVersion !== undefined && compareVersions(normalized.apiVersion, '1.24') < 0
     found = { ...normalized, oldApi, route: matchRoute(method, normalized.path, normalized.query) }
@@ -60,6 +62,9 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   }
   // Shared with the cache: facts.query is read-only from here on.
   const normalized = routeFacts(method, uri)
+  if ('code' in normalized) {
+    return refused({ method, uri, path: '', query: {}, action: null, escapes: [], references: [], auditFields: {} }, normalized, req)
+  }
   const facts: RequestFacts = {
     method,
     uri,

@@ -70,7 +70,10 @@ export const checkCommand = defineCommand({
 
     const decision = decide(policy, identity, facts, { target, references }, {
       pluginName: values['plugin-name'],
-      channel: values.channel === 'bridge' ? 'bridge' : 'docker'
+      channel: values.channel === 'bridge' ? 'bridge' : 'docker',
+      bridgePort: policy.bridge.port,
+      ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {}),
+      bridgeOff: !policy.bridge.enabled
     })
     process.stdout.write(JSON.stringify({ ...decision, decision: decision.allow ? 'allow' : 'deny', escapes: facts.escapes, assumptions }, null, 2) + '\n')
     return decision.allow ? 0 : 1

@@ -1,4 +1,6 @@
+import { PortcullisError } from '../errors.js'
 import { imageRuleWarnings } from '../images/rules.js'
+import { shadowedAllowWarnings } from '../policy/warnings.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
 import { loadPolicyFile } from '../policy/source.js'
 import { KNOWN_ACTIONS } from '../routes/table.js'
@@ -8,17 +10,42 @@ import { DEFAULTS } from './defaults.js'
 
 export const policyValidateCommand = defineCommand({
   name: 'policy validate',
-  summary: 'Check a policy file: schema, role references, patterns. Prints every problem with its JSON path.',
-  usage: 'policy validate [--config FILE]',
-  options: { config: { type: 'string', default: DEFAULTS.config } },
-  help: { '--config FILE': `the policy (default ${DEFAULTS.config})` },
-  async run (values) {
-    const policy = loadPolicyFile(values.config, KNOWN_ACTIONS)
-    for (const warning of imageRuleWarnings(policy.document.projects)) process.stderr.write(`warning: ${warning}\n`)
-    process.stdout.write(`${values.config}: valid (${policy.roles.size} roles, ${policy.projects.size} projects, sha256 ${policy.digest.slice(0, 12)})\n`)
+  summary: 'Check a policy file: JSON syntax (line:column), schema, role references, action patterns, all problems in one run, ' +
+    'with "did you mean" for misspelt names. Warns about allow patterns a deny takes away. Exit 1 when invalid.',
+  usage: 'policy validate [FILE | --config FILE]',
+  options: { config: { type: 'string' } },
+  help: { FILE: `the policy to check (default ${DEFAULTS.config})`, '--config FILE': 'the same, as an option' },
+  async run (values, positionals) {
+    const file = policyFileOf(values.config, positionals)
+    let policy
+    try {
+      policy = loadPolicyFile(file, KNOWN_ACTIONS)
+    } catch (err) {
+      // The problems are the answer, not a failure of the command: print them plainly, exit 1.
+      if (!(err instanceof PortcullisError) || (err.code !== 'PORTCULLIS_POLICY_INVALID' && err.code !== 'PORTCULLIS_POLICY_READ')) throw err
+      process.stderr.write(`portcullis: ${err.message} [${err.code}]\n`)
+      return 1
+    }
+    const warnings = [
+      ...shadowedAllowWarnings(policy, KNOWN_ACTIONS).map((w) => `${w.path}: ${w.message}`),
+      ...imageRuleWarnings(policy.document.projects)
+    ]
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
+    process.stdout.write(`${file}: valid (${policy.roles.size} roles, ${policy.projects.size} projects, sha256 ${policy.digest.slice(0, 12)})` +
+      `${warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}\n`)
     return 0
   }
 })
+
+/** FILE or --config FILE (not two different ones), else the default path. */
+function policyFileOf (option: string | undefined, positionals: string[]): string {
+  if (positionals.length > 1) throw new PortcullisError('PORTCULLIS_USAGE', `one policy file at a time, not ${positionals.length}`, 'policy validate')
+  const [file] = positionals
+  if (file !== undefined && option !== undefined && file !== option) {
+    throw new PortcullisError('PORTCULLIS_USAGE', `two files given (${file} and --config ${option}); pass one`, 'policy validate')
+  }
+  return file ?? option ?? DEFAULTS.config
+}
 
 export const policySchemaCommand = defineCommand({
   name: 'policy schema',

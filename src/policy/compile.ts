@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import AjvModule from 'ajv'
 import { POLICY_SCHEMA } from './schema.js'
 import { GlobSet } from './glob.js'
+import { didYouMean } from './did-you-mean.js'
 import { durationMs } from './duration.js'
 import { compileImageRules, type ImageRules, type ImagesDocument } from '../images/rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
@@ -111,6 +112,14 @@ export interface CompiledRole {
   /** Command text (`sh -c`, `python -c`, stdin shells): see policy/command-text.ts. */
   readonly commandStrings: CommandStrings
   allows (action: string): boolean
+  /** The deny pattern that refuses `action` and the role (this one or an ancestor) it is written in; null: none does. */
+  deniedBy (action: string): DenySource | null
+}
+
+/** A deny pattern and the role it is written in. */
+export interface DenySource {
+  readonly pattern: string
+  readonly role: string
 }
 
 /** Where a user holds a role: a project, or `null` for a global membership. */
@@ -152,7 +161,8 @@ export class PolicyValidationError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false })
+// verbose: errors carry their schema, so an unknown field can be matched against the fields that exist there.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true })
 const validateSchema = ajv.compile(POLICY_SCHEMA)
 
 /**
@@ -161,20 +171,31 @@ const validateSchema = ajv.compile(POLICY_SCHEMA)
  */
 export function compilePolicy (input: unknown, knownActions?: readonly string[]): CompiledPolicy {
   const document = structuredClone(input) as PolicyDocument
-  if (!validateSchema(document)) {
-    throw new PolicyValidationError((validateSchema.errors ?? []).map(schemaProblem))
-  }
-
+  const schemaValid = validateSchema(document)
+  const schemaProblems: PolicyProblem[] = schemaValid ? [] : (validateSchema.errors ?? []).map((e) => schemaProblem(e, knownActions))
   const problems: PolicyProblem[] = []
-  checkReferences(document, problems)
-  checkBridge(document.bridge, problems)
-  checkAudit(document.audit, problems)
-  checkTokens(document.tokens, problems)
-  checkElevation(document, problems)
-  checkProjectGrants(document.projects, problems)
-  checkSshKeys(document.users, problems)
-  if (knownActions !== undefined) checkPatterns(document, knownActions, problems)
-  if (problems.length > 0) throw new PolicyValidationError(problems)
+  // Every problem in one run: the reference checks run on a document the schema refused too. They expect its
+  // shapes, so one that trips over a wrong type is skipped: the schema problem already names that spot.
+  const check = (run: () => void): void => {
+    if (schemaValid) return run()
+    try {
+      run()
+    } catch {}
+  }
+  if (isObject(document) && isObject(document.roles)) {
+    check(() => checkReferences(document, problems))
+    if (knownActions !== undefined) check(() => checkPatterns(document, knownActions, problems))
+  }
+  check(() => checkBridge(document.bridge, problems))
+  check(() => checkAudit(document.audit, problems))
+  check(() => checkTokens(document.tokens, problems))
+  check(() => checkElevation(document, problems))
+  check(() => checkProjectGrants(document.projects, problems))
+  check(() => checkSshKeys(document.users, problems))
+  // A value the schema refused is named once, by the schema.
+  const refused = new Set(schemaProblems.map((p) => p.path))
+  const all = [...schemaProblems, ...problems.filter((p) => !refused.has(p.path))]
+  if (all.length > 0) throw new PolicyValidationError(dedupe(all))
 
   const roles = new Map<string, CompiledRole>()
   for (const name of Object.keys(document.roles)) roles.set(name, compileRole(document, name))
@@ -219,11 +240,51 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   })
 }
 
-function schemaProblem (error: { instancePath: string, message?: string, params: Record<string, unknown>, keyword: string }): PolicyProblem {
+interface SchemaError {
+  instancePath: string
+  message?: string
+  params: Record<string, unknown>
+  keyword: string
+  parentSchema?: object
+  data?: unknown
+}
+
+function schemaProblem (error: SchemaError, knownActions: readonly string[] | undefined): PolicyProblem {
   let message = error.message ?? 'is invalid'
-  if (error.keyword === 'additionalProperties') message = `unknown field "${String(error.params.additionalProperty)}"`
-  if (error.keyword === 'enum') message = `must be one of ${JSON.stringify(error.params.allowedValues)}`
+  if (error.keyword === 'additionalProperties') {
+    const field = String(error.params.additionalProperty)
+    const fields = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {}).filter((f) => f !== '$schema')
+    message = `unknown field "${field}"${didYouMean(field, fields)}`
+  }
+  if (error.keyword === 'enum') {
+    const allowed = (error.params.allowedValues as unknown[]).map(String)
+    message = `must be one of ${JSON.stringify(error.params.allowedValues)}${typeof error.data === 'string' ? didYouMean(error.data, allowed) : ''}`
+  }
+  // An action pattern that breaks the pattern syntax (`Container.Start`): point at the action it was meant to be.
+  if (error.keyword === 'pattern' && /\/(allow|deny)\/\d+$/.test(error.instancePath) && typeof error.data === 'string' && knownActions !== undefined) {
+    message += didYouMean(error.data, actionPatternNames(knownActions))
+  }
   return { path: jsonPath(error.instancePath), message }
+}
+
+/** Every action and every `resource.*`, the names a pattern is most likely a typo of. */
+function actionPatternNames (knownActions: readonly string[]): string[] {
+  return ['*', ...new Set(knownActions.map((a) => `${a.slice(0, a.indexOf('.'))}.*`)), ...knownActions]
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** ajv reports some problems once per branch of a oneOf; the reader needs each once. */
+function dedupe (problems: PolicyProblem[]): PolicyProblem[] {
+  const seen = new Set<string>()
+  return problems.filter((p) => {
+    const key = `${p.path}\u0000${p.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 /** `/roles/dev/allow/0` → `$.roles.dev.allow[0]` */
@@ -236,21 +297,22 @@ function jsonPath (pointer: string): string {
   }).join('')
 }
 
-function inheritsOf (role: RoleDocument): string[] {
-  if (role.inherits === undefined) return []
-  return typeof role.inherits === 'string' ? [role.inherits] : role.inherits
+function inheritsOf (role: RoleDocument | undefined): string[] {
+  if (!isObject(role) || role.inherits === undefined) return []
+  if (typeof role.inherits === 'string') return [role.inherits]
+  return Array.isArray(role.inherits) ? role.inherits.filter((r): r is string => typeof r === 'string') : []
 }
 
 function checkReferences (document: PolicyDocument, problems: PolicyProblem[]): void {
   const roleNames = Object.keys(document.roles)
   const known = new Set(roleNames)
-  const hint = `roles are: ${roleNames.join(', ')}`
+  const unknownRole = (role: string): string => `unknown role "${role}"${didYouMean(role, roleNames)} (roles are: ${roleNames.join(', ')})`
 
   for (const [name, role] of Object.entries(document.roles)) {
     inheritsOf(role).forEach((parent, i) => {
       if (!known.has(parent)) {
         const path = typeof role.inherits === 'string' ? `$.roles.${name}.inherits` : `$.roles.${name}.inherits[${i}]`
-        problems.push({ path, message: `inherits unknown role "${parent}" (${hint})` })
+        problems.push({ path, message: `inherits ${unknownRole(parent)}` })
       }
     })
   }
@@ -271,27 +333,32 @@ function checkReferences (document: PolicyDocument, problems: PolicyProblem[]): 
     }
   }
 
-  for (const [project, { members }] of Object.entries(document.projects)) {
-    for (const [user, role] of Object.entries(members)) {
-      if (!known.has(role)) problems.push({ path: `$.projects.${project}.members.${user}`, message: `unknown role "${role}" (${hint})` })
+  for (const [project, entry] of Object.entries(isObject(document.projects) ? document.projects : {})) {
+    for (const [user, role] of Object.entries(isObject(entry) && isObject(entry.members) ? entry.members : {})) {
+      if (typeof role === 'string' && !known.has(role)) problems.push({ path: `$.projects.${project}.members.${user}`, message: unknownRole(role) })
     }
   }
-  for (const [user, role] of Object.entries(document.global?.members ?? {})) {
-    if (!known.has(role)) problems.push({ path: `$.global.members.${user}`, message: `unknown role "${role}" (${hint})` })
+  const globalMembers = isObject(document.global) && isObject(document.global.members) ? document.global.members : {}
+  for (const [user, role] of Object.entries(globalMembers)) {
+    if (typeof role === 'string' && !known.has(role)) problems.push({ path: `$.global.members.${user}`, message: unknownRole(role) })
   }
 }
 
 function checkPatterns (document: PolicyDocument, knownActions: readonly string[], problems: PolicyProblem[]): void {
-  const check = (patterns: string[] | undefined, path: string): void => {
-    patterns?.forEach((pattern, i) => {
+  const names = actionPatternNames(knownActions)
+  const check = (patterns: unknown, path: string): void => {
+    if (!Array.isArray(patterns)) return
+    patterns.forEach((pattern: unknown, i) => {
+      if (typeof pattern !== 'string') return
       const set = new GlobSet([pattern])
       if (!knownActions.some((action) => set.matches(action))) {
-        problems.push({ path: `${path}[${i}]`, message: `"${pattern}" matches no action (see the action table in the README)` })
+        problems.push({ path: `${path}[${i}]`, message: `"${pattern}" matches no action${didYouMean(pattern, names)} (\`portcullis actions\` lists them)` })
       }
     })
   }
-  check(document.anonymous?.allow, '$.anonymous.allow')
+  check(isObject(document.anonymous) ? document.anonymous.allow : undefined, '$.anonymous.allow')
   for (const [name, role] of Object.entries(document.roles)) {
+    if (!isObject(role)) continue
     check(role.allow, `$.roles.${name}.allow`)
     check(role.deny, `$.roles.${name}.deny`)
   }
@@ -307,8 +374,11 @@ function compileRole (document: PolicyDocument, name: string): CompiledRole {
     order.push(next)
     queue.push(...inheritsOf(document.roles[next]!))
   }
-  const lineage = [name, ...order].map((n) => document.roles[n]!)
+  const names = [name, ...order]
+  const lineage = names.map((n) => document.roles[n]!)
   const own = lineage[0]!
+  // Nearest role first: the refusal names the deny the reader is most likely to be looking at.
+  const denySources = names.flatMap((role, i) => (lineage[i]!.deny ?? []).map((pattern) => ({ pattern, role, glob: new GlobSet([pattern]) })))
 
   const allow = new GlobSet(lineage.flatMap((r) => r.allow ?? []))
   const deny = new GlobSet(lineage.flatMap((r) => r.deny ?? []))
@@ -336,6 +406,10 @@ function compileRole (document: PolicyDocument, name: string): CompiledRole {
         if (cache.size < 4096) cache.set(action, verdict)
       }
       return verdict
+    },
+    deniedBy (action: string): DenySource | null {
+      const found = denySources.find((d) => d.glob.matches(action))
+      return found === undefined ? null : { pattern: found.pattern, role: found.role }
     }
   })
 }

@@ -62,6 +62,8 @@ export interface Decision {
   grant?: string
   /** For a refusal in a project: the smallest role that would allow the call (the one to request). */
   firstRole?: string
+  /** A refusal by a deny pattern: the pattern and the role it is written in (the caller's role or an ancestor). */
+  deniedBy?: { pattern: string, role: string }
 }
 
 export function allowed (action: string, project: string | null, role: string | null, reason: string): Decision {

@@ -2,7 +2,7 @@
 // `portcullis check` alike. No I/O here: everything it needs arrives as plain facts.
 
 import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../authz/types.js'
-import type { CompiledPolicy, CompiledRole, Membership } from './compile.js'
+import type { CompiledPolicy, CompiledRole, DenySource, Membership } from './compile.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
 import { judgeExecProcess, judgeExecTarget, judgeStream } from './exec-rules.js'
@@ -23,6 +23,8 @@ export interface DecideOptions {
   /** Where the SSH bridge listens, for the hint given to a `bridge-only` role's `docker exec -it`. */
   bridgePort?: number
   bridgeHost?: string
+  /** The SSH bridge does not listen on this host: a `bridge-only` refusal says so instead of naming a port. */
+  bridgeOff?: boolean
   /** The caller's active elevation grants (the caller drops other users' and ended ones); each adds a membership for this call. */
   grants?: readonly Grant[]
 }
@@ -58,6 +60,8 @@ interface Failure {
   code: DenyCode
   reason: string
   role: string
+  /** ROLE_DENIES because a deny pattern matched (the role's allow patterns do match). */
+  deniedBy?: DenySource
 }
 
 export function decide (policy: CompiledPolicy, identity: Identity, req: RequestFacts, resources: ResourceFacts, options: DecideOptions): Decision {
@@ -209,8 +213,15 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
     const held = candidates.map((m) => `${m.role.name}${m.project === null ? ' (global)' : ` in ${m.project}`}`).join(', ')
     const wouldAllow = [...policy.roles.values()].filter((r) => r.allows(action)).map((r) => r.name)
     const hint = wouldAllow.length > 0 ? `; roles that allow it: ${wouldAllow.join(', ')}` : ''
-    const refusal = denied('ROLE_DENIES', `${user} may not ${action}${project ? ` in project ${project}` : ''}: role ${held} does not allow it${hint}`,
-      { action, project: project ?? null, role: best.role })
+    const byDeny = failures.find((f) => f.deniedBy !== undefined)
+    const why = byDeny?.deniedBy === undefined
+      ? `role ${held} does not allow it`
+      : `role ${byDeny.role} allows it, but ${describeDeny(byDeny.role, byDeny.deniedBy)} refuses it (a deny anywhere in a role's inheritance wins over every allow)`
+    const refusal: Decision = {
+      ...denied('ROLE_DENIES', `${user} may not ${action}${project ? ` in project ${project}` : ''}: ${why}${hint}`,
+        { action, project: project ?? null, role: byDeny?.role ?? best.role }),
+      ...(byDeny?.deniedBy !== undefined ? { deniedBy: { ...byDeny.deniedBy } } : {})
+    }
     if (typeof project !== 'string') return refusal
     return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, options, identity, ungranted) === null)
   }
@@ -220,7 +231,10 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
 /** null when the role allows the call, otherwise why not. */
 function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: DecideOptions, identity: Identity, ungranted: readonly string[] = []): Failure | null {
   const fail = (code: DenyCode, reason: string): Failure => ({ code, reason, role: role.name })
-  if (!role.allows(action)) return fail('ROLE_DENIES', '')
+  if (!role.allows(action)) {
+    const deny = role.allow.matches(action) ? role.deniedBy(action) : null
+    return deny === null ? fail('ROLE_DENIES', '') : { ...fail('ROLE_DENIES', ''), deniedBy: deny }
+  }
 
   if (SELF_MANAGEMENT.has(action) && isSelf(resources.target, options.pluginName) && !role.unsafe) {
     return fail('SELF_PROTECTION', `${action} on the portcullis plugin itself needs an unsafe role; role ${role.name} is not unsafe`)
@@ -248,6 +262,13 @@ function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resou
     judgeExecTarget(role, action, resources.target, identity, options) ?? judgeStream(role, req.stream, options)
   if (execFailure !== null) return fail(execFailure.code, execFailure.reason)
   return null
+}
+
+/** `deny pattern "container.remove" of role developer, which operator inherits`, or `its own deny pattern …`. */
+function describeDeny (role: string, deny: DenySource): string {
+  return deny.role === role
+    ? `its own deny pattern "${deny.pattern}"`
+    : `deny pattern "${deny.pattern}" of role ${deny.role}, which ${role} inherits,`
 }
 
 function isSelf (target: ResolvedResource | undefined, pluginName: string): boolean {

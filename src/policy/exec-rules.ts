@@ -17,6 +17,8 @@ export interface ChannelOptions {
   channel?: 'docker' | 'bridge'
   bridgePort?: number
   bridgeHost?: string
+  /** The SSH bridge does not listen on this host (off in the policy, or it failed to start): no port to point to. */
+  bridgeOff?: boolean
 }
 
 /** What an exec runs, from its create body or from the daemon's record of it. */
@@ -109,6 +111,7 @@ export function isCreator (creator: ExecCreator | null | undefined, identity: Pi
 }
 
 function bridgeHint (options: ChannelOptions): string {
+  if (options.bridgeOff === true) return 'the SSH bridge is off on this host, so ask an operator to turn it on (bridge.enabled in the policy)'
   return `ssh -p ${options.bridgePort ?? 2222} <you>+<container>@${options.bridgeHost ?? '<docker host>'}`
 }
 

@@ -128,8 +128,13 @@ export const POLICY_SCHEMA = {
             description: 'Role(s) whose allow/deny patterns and exec rules this role starts from.',
             oneOf: [name, { type: 'array', items: name, uniqueItems: true }]
           },
-          allow: { type: 'array', items: actionPattern, default: [], description: 'Actions this role may perform.' },
-          deny: { type: 'array', items: actionPattern, default: [], description: 'Actions refused even when an allow pattern matches.' },
+          allow: { type: 'array', items: actionPattern, default: [], description: 'Actions this role may perform (`portcullis actions` lists them), unless a deny pattern takes them away.' },
+          deny: {
+            type: 'array',
+            items: actionPattern,
+            default: [],
+            description: 'Actions refused even when an allow pattern matches. Deny wins over allow across inheritance: a deny of this role or of any role it inherits beats every allow, its own or inherited, so a role cannot allow again what a parent denies. `policy validate` warns about an allow a deny takes away; the refusal names the deny pattern and the role it is written in.'
+          },
           unsafe: {
             type: 'boolean',
             default: false,
@@ -145,7 +150,7 @@ export const POLICY_SCHEMA = {
                 description: 'Every interactive stream: a TTY or a way to write to a process\'s stdin. It governs exec create and start ' +
                   '(`docker exec -i`/`-t`), container create with Tty/OpenStdin/AttachStdin (`docker run -it`, `docker create -ti`), ' +
                   'and attach with stdin (`docker attach`, `docker start -ai`, the websocket attach). `bridge-only` refuses them on the ' +
-                  'Docker API and points to the recorded SSH bridge; `docker attach --no-stdin` and `docker run -d` stay allowed.'
+                  'Docker API and points to the recorded SSH bridge (or says it is off on this host); `docker attach --no-stdin` and `docker run -d` stay allowed.'
               },
               allowCommands: { type: 'array', items: commandPattern, description: 'When set, only matching commands may run.' },
               denyCommands: { type: 'array', items: commandPattern, description: 'Matching commands are refused.' },

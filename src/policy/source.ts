@@ -6,6 +6,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, 
 import { basename, dirname, resolve } from 'node:path'
 import { hasPortcullisCode, PortcullisError } from '../errors.js'
 import { compilePolicy, PolicyValidationError, type CompiledPolicy } from './compile.js'
+import { findJsonSyntaxError } from './json-syntax.js'
 
 export function loadPolicyFile (path: string, knownActions?: readonly string[]): CompiledPolicy {
   return compilePolicyText(path, readPolicyText(path), knownActions)
@@ -53,7 +54,10 @@ function compilePolicyText (path: string, text: string, knownActions?: readonly 
   try {
     parsed = JSON.parse(text)
   } catch (err) {
-    throw new PortcullisError('PORTCULLIS_POLICY_INVALID', path, `  $: not valid JSON (${(err as Error).message})`, path)
+    // file:line:column, the form editors jump to.
+    const found = findJsonSyntaxError(text)
+    const where = found === null ? `  $: not valid JSON (${(err as Error).message})` : `  ${path}:${found.line}:${found.column}: not valid JSON: ${found.message}`
+    throw new PortcullisError('PORTCULLIS_POLICY_INVALID', path, where, path)
   }
   try {
     return compilePolicy(parsed, knownActions)

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Authorizer } from '../authz/authorizer.js'
 import type { AuthZRequest, AuthZResponse } from '../authz/types.js'
+import { readAuthZDocument } from './authz-document.js'
 
 /** dockerd never sends more than a 1 MiB body plus its headers; anything much larger is not the daemon. */
 const MAX_REQUEST_BYTES = 8 * 1024 * 1024
@@ -29,6 +30,11 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
       res.end(body)
     }
     const deny = (message: string): void => reply(200, JSON.stringify({ Allow: false, Msg: message, Err: '' } satisfies AuthZResponse))
+    /** Not what the daemon sends: refused, and recorded with whatever of it names the caller and the call. */
+    const refuse = (problem: string, partial: AuthZRequest | null): void => {
+      logger.warn({ problem: problem.slice(0, 200) }, 'unreadable authorization request; denying')
+      authorizer.refuseUnreadable(problem, partial).then((answer) => reply(200, JSON.stringify(answer)), () => deny('portcullis could not read the authorization request; it refuses the call'))
+    }
 
     if (req.method !== 'POST') {
       reply(405, JSON.stringify({ Err: 'portcullis plugin endpoints take POST' }))
@@ -36,10 +42,17 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
     }
     const chunks: Buffer[] = []
     let size = 0
+    let tooLarge = false
     req.on('data', (chunk: Buffer) => {
       size += chunk.length
+      if (tooLarge) return
       if (size > MAX_REQUEST_BYTES) {
-        req.destroy()
+        // Not the daemon: stop keeping it, answer (recorded) and close the connection once answered.
+        tooLarge = true
+        chunks.length = 0
+        res.shouldKeepAlive = false
+        res.on('finish', () => req.destroy())
+        refuse(`the document is larger than ${MAX_REQUEST_BYTES} bytes`, null)
         return
       }
       chunks.push(chunk)
@@ -55,16 +68,15 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
         reply(404, JSON.stringify({ Err: `portcullis does not implement ${url}` }))
         return
       }
-      let body: AuthZRequest
-      try {
-        const parsed: unknown = JSON.parse(Buffer.concat(chunks, size).toString('utf8'))
-        body = checkShape(parsed)
-      } catch (err) {
-        logger.warn({ err: (err as Error).message }, 'unreadable authorization request; denying')
-        authorizer.refuseUnreadable((err as Error).message).then((answer) => reply(200, JSON.stringify(answer)), () => deny('portcullis could not read the authorization request; it refuses the call'))
+      if (tooLarge) return
+      const isRequest = url === '/AuthZPlugin.AuthZReq'
+      const document = readAuthZDocument(Buffer.concat(chunks, size).toString('utf8'), isRequest ? 'request' : 'response')
+      if (!document.ok) {
+        refuse(document.problem, document.partial)
         return
       }
-      const work = url === '/AuthZPlugin.AuthZReq' ? authorizer.authorizeRequest(body) : authorizer.authorizeResponse(body)
+      const body: AuthZRequest = document.request
+      const work = isRequest ? authorizer.authorizeRequest(body) : authorizer.authorizeResponse(body)
       work.then((answer) => reply(200, answer.Allow && answer.Msg === '' ? ALLOW_BODY : JSON.stringify(answer)), (err: unknown) => {
         logger.error({ err }, 'authorization failed; denying')
         deny('portcullis failed while deciding; it refuses the call')
@@ -75,29 +87,6 @@ export function createPluginServer (authorizer: Authorizer, logger: Logger): htt
   server.keepAliveTimeout = 60_000
   server.headersTimeout = 65_000
   return server
-}
-
-const STRING_FIELDS = ['User', 'UserAuthNMethod', 'RequestMethod', 'RequestUri', 'RequestBody', 'ResponseBody'] as const
-const MAP_FIELDS = ['RequestHeaders', 'ResponseHeaders'] as const
-
-/** The fields the daemon sends have fixed types; anything else is not the daemon talking. */
-function checkShape (parsed: unknown): AuthZRequest {
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object')
-  const fields = parsed as Record<string, unknown>
-  for (const name of STRING_FIELDS) {
-    const value = fields[name]
-    if (value !== undefined && value !== null && typeof value !== 'string') throw new Error(`${name} must be a string`)
-  }
-  for (const name of MAP_FIELDS) {
-    const value = fields[name]
-    if (value === undefined || value === null) continue
-    if (typeof value !== 'object' || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
-      throw new Error(`${name} must map names to strings`)
-    }
-  }
-  const status = fields.ResponseStatusCode
-  if (status !== undefined && status !== null && typeof status !== 'number') throw new Error('ResponseStatusCode must be a number')
-  return fields as AuthZRequest
 }
 
 interface PluginServerState {

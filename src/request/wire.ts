@@ -11,7 +11,8 @@ import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_REFERENCES, MAX_URI_LENGTH } fr
 const MAX_FORWARDED_BODY = 1048576
 
 export interface WireProblem {
-  code: 'AMBIGUOUS_REQUEST' | 'REQUEST_TOO_LARGE' | 'TOO_MANY_REFERENCES'
+  /** BAD_URI: set by the request reader when the URI cannot be read the way dockerd reads it. */
+  code: 'AMBIGUOUS_REQUEST' | 'REQUEST_TOO_LARGE' | 'TOO_MANY_REFERENCES' | 'BAD_URI'
   /** The header that was ambiguous, when one was. */
   header?: string
   reason: string

@@ -115,8 +115,8 @@ describe('host-reaching settings need an unsafe role', () => {
 })
 
 describe('exec under the role\'s rules', () => {
-  it('a bridge-only developer is refused docker exec -it and pointed to the SSH bridge', async () => {
-    denied(await stack.docker('alice', ['exec', '-i', 'pay-1', 'sh'], { input: 'exit\n' }), 'ssh -p 2222')
+  it('a bridge-only developer is refused docker exec -i and told the SSH bridge, her only way in, is off on this host', async () => {
+    denied(await stack.docker('alice', ['exec', '-i', 'pay-1', 'sh'], { input: 'exit\n' }), 'only through the recorded SSH bridge: the SSH bridge is off on this host')
   })
 
   it('an operator may exec interactively', async () => {

@@ -50,7 +50,7 @@ describe('policy validation', () => {
 
   it('refuses a pattern that matches no known action (a typo grants nothing)', () => {
     expect(problemsOf({ roles: { a: { allow: ['contaner.*'] } }, projects: {} }, ['container.start', 'system.ping', 'system.version']))
-      .toEqual(['$.roles.a.allow[0]: "contaner.*" matches no action (see the action table in the README)'])
+      .toEqual(['$.roles.a.allow[0]: "contaner.*" matches no action (did you mean "container.*"?) (`portcullis actions` lists them)'])
   })
 
   it('refuses a bad interactive setting with the allowed values', () => {
