@@ -24,10 +24,22 @@ export function ensureHostKey (dir: string): { key: HostKey, created: boolean } 
   const path = join(dir, HOST_KEY_FILE)
   if (existsSync(path)) return { key: readHostKey(dir), created: false }
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'portcullis bridge' })
+  const pair = generateHostKeyPair()
   writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' })
   writeFileSync(path + '.pub', pair.public + '\n', { mode: 0o644 })
   return { key: readHostKey(dir), created: true }
+}
+
+/**
+ * ssh2 1.17 drops the leading zero bytes of an ed25519 public key while writing it (mscdex/ssh2#1513), so about one
+ * key in 256 is written malformed and cannot be read back. Such a pair is thrown away and another one made.
+ */
+function generateHostKeyPair (): { private: string, public: string } {
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'portcullis bridge' })
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error) && !(ssh2.utils.parseKey(pair.public) instanceof Error)) return pair
+  }
+  throw new PortcullisError('PORTCULLIS_START_FAILED', 'SSH host key', 'every key ssh2 generated was malformed')
 }
 
 export function readHostKey (dir: string): HostKey {
