@@ -49,6 +49,20 @@ export interface RecordedExecOptions {
   maxSessionMs: number
 }
 
+/** What let a session in, for a policy reload to judge again: the user, the key and its options, the exec. */
+export interface SessionAccess {
+  user: string
+  /** `SHA256:…` of the key the user logged in with. */
+  key: string
+  containerId: string
+  body: ExecCreateBody
+  /** The client's address (no port), for the key's from=. */
+  address: string
+  /** The key's command= the session runs; null when it runs what the client asked for. */
+  forcedCommand: string | null
+  pty: boolean
+}
+
 export interface RecordedExecDeps {
   audit: AuditStore
   grants: BridgeGrants
@@ -199,8 +213,17 @@ export class RecordedExec {
   }
 
   /** What the policy judged when the session started: a policy reload judges it again (src/bridge/access-review.ts). */
-  get access (): { user: string, key: string, containerId: string, body: ExecCreateBody } {
-    return { user: this.#o.user, key: this.#o.key, containerId: this.#o.container.id, body: this.#o.body }
+  get access (): SessionAccess {
+    const o = this.#o
+    return {
+      user: o.user,
+      key: o.key,
+      containerId: o.container.id,
+      body: o.body,
+      address: o.client.slice(0, o.client.lastIndexOf(':')),
+      forcedCommand: o.originalCommand !== undefined ? o.command : null,
+      pty: o.pty !== null
+    }
   }
 
   /** A signal the client asked for (`INT`, `TERM`…), sent to the exec's process. */

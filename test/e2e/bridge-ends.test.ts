@@ -249,6 +249,27 @@ describe('a policy reload ends the sessions it no longer lets in', () => {
     }
   })
 
+  it('restricting the key a session logged in with (from= elsewhere, or a forced command) ends it, as a login now would be refused or run something else', async () => {
+    const restricted = await background('alice+pay-1', 'alice', 'sleep 785', 'sleep 785')
+    await writePolicy((p) => { p.users.alice.sshKeys = [`from="10.9.9.9" ${keys.alice!.publicLine}`, keys.alice2!.publicLine] })
+    try {
+      expect((await restricted.done).stderr).toMatch(/the key this session logged in with \(SHA256:[^)]+\) is now restricted by from="10\.9\.9\.9": the key may not log in from 127\.0\.0\.1/)
+      expect(await processes()).not.toContain('sleep 785')
+      expect(await reasonOf('sleep 785')).toMatch(/now restricted by from=/)
+    } finally {
+      await writePolicy((p) => { p.users.alice.sshKeys = [keys.alice!.publicLine, keys.alice2!.publicLine] })
+    }
+
+    const forced = await background('alice+pay-1', 'alice', 'sleep 786', 'sleep 786')
+    await writePolicy((p) => { p.users.alice.sshKeys = [`command="date" ${keys.alice!.publicLine}`, keys.alice2!.publicLine] })
+    try {
+      expect((await forced.done).stderr).toMatch(/now may only run command="date"/)
+      expect(await processes()).not.toContain('sleep 786')
+    } finally {
+      await writePolicy((p) => { p.users.alice.sshKeys = [keys.alice!.publicLine, keys.alice2!.publicLine] })
+    }
+  })
+
   it('a reload that still lets the user in leaves the session alone', async () => {
     const pending = runSsh(ssh('alice+pay-1', 'alice'), 'sleep 2; echo survived', { timeoutMs: 30_000 })
     await waitUntil(async () => (await processes()).includes('sleep 2'))
