@@ -131,6 +131,24 @@ describe('a grant\'s end stops what it allowed', () => {
     expect(records.filter((r) => r.kind === 'decision' && r.user === 'dave' && r.decision === 'deny' && r.fields?.session === session)).toEqual([])
   })
 
+  it('what a grant session\'s program leaves running when it exits (nohup … &) does not outlive the session, so nothing outlives the grant', async () => {
+    const grant = await grantDave('60s')
+    try {
+      const result = await runSsh(ssh('dave+pay-1', 'dave'), 'nohup sleep 792 >/dev/null 2>&1 & sleep 793 >/dev/null 2>&1 & echo left', { timeoutMs: 30_000 })
+      expect(result.code, result.stderr.toString()).toBe(0)
+      expect(result.stdout.toString()).toBe('left\n')
+      // Gone while the grant still runs: within the documented bound of the session's end, not of the grant's.
+      const exitedAt = Date.now()
+      await goneAt('sleep 792', exitedAt)
+      await goneAt('sleep 793', exitedAt)
+    } finally {
+      await request('ops', ['revoke', grant.request])
+    }
+    const records = await auditRecords(stack.plugin)
+    const session = sessionOf(records, 'dave', 'nohup sleep 792 >/dev/null 2>&1 & sleep 793 >/dev/null 2>&1 & echo left')
+    expect(sessionEnd(records, session)?.fields).toMatchObject({ endedBy: 'exit', exitCode: 0, kill: 'sent' })
+  })
+
   it('when a grant is revoked, an interactive shell and what it runs are gone within 10 s, and the user is told', async () => {
     const grant = await grantDave('1h')
     const tmux = await TmuxSession.start('ends-revoke', [SSH_CLIENT, ...sshArgs(ssh('dave+pay-1', 'dave', 'force'))], { width: 100, height: 30 })
