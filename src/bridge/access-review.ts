@@ -1,19 +1,21 @@
 // A policy reload can take away what let a session in: the user left the project, the role no longer allows the
-// exec (or this command), the key was removed. Each live session is judged again, exactly as at its start, and one
+// exec (or this command), the key was removed or its options (from=, expiry-time=, command=, no-pty) would now refuse the login or run
+// something else. Each live session is judged again, exactly as at its start, and one
 // that would no longer be let in is ended, with the reason told to the user and kept in its session.end record.
 
 import type { Logger } from 'pino'
 import type { Identity } from '../authz/types.js'
 import type { PolicySource, ReloadOutcome } from '../policy/source.js'
 import { KeyRing } from './authorized-keys.js'
-import type { ExecCreateBody } from './exec-client.js'
+import { loginRefusal } from './key-options.js'
+import type { SessionAccess } from './recorded-exec.js'
 import { sshFingerprint } from './host-key.js'
 import type { BridgeTargets } from './targets.js'
 
 /** What a session must offer to be judged again and ended (RecordedExec does). */
 export interface ReviewedSession {
   readonly sessionId: string
-  readonly access: { user: string, key: string, containerId: string, body: ExecCreateBody }
+  readonly access: SessionAccess
   terminate: (reason: 'access-removed', message: string) => void
 }
 
@@ -59,9 +61,24 @@ export class AccessReview {
   }
 
   async #lostAccess (session: ReviewedSession, ring: KeyRing): Promise<string | null> {
-    const { user, key, containerId, body } = session.access
-    if (!ring.keysOf(user).some((k) => sshFingerprint(k.publicSSH) === key)) {
+    const { user, key, containerId, body, address, forcedCommand, pty } = session.access
+    const lines = ring.keysOf(user).filter((k) => sshFingerprint(k.publicSSH) === key)
+    if (lines.length === 0) {
       return `the policy was changed: the key this session logged in with (${key}) is no longer one of ${user}'s keys`
+    }
+    // The key's options, as a login now would read them: the first line whose from= and expiry-time= let it in.
+    const now = Date.now()
+    const line = lines.find((k) => loginRefusal(k.restrictions, address, now) === null)
+    if (line === undefined) {
+      const refusal = loginRefusal(lines[0]!.restrictions, address, now)!
+      return `the policy was changed: the key this session logged in with (${key}) is now restricted by ${refusal.value}: ${refusal.detail}`
+    }
+    if (line.restrictions.command !== forcedCommand) {
+      return `the policy was changed: the key this session logged in with (${key}) now ` +
+        (line.restrictions.command === null ? 'has no forced command' : `may only run command="${line.restrictions.command}"`)
+    }
+    if (pty && !line.restrictions.pty) {
+      return `the policy was changed: the key this session logged in with (${key}) may no longer have a terminal (no-pty)`
     }
     const identity: Identity = { user, method: 'bridge', session: session.sessionId }
     const decision = await this.targets.judge(identity, containerId, body)

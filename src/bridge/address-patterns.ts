@@ -31,6 +31,12 @@ export function parseAddressPatterns (text: string): AddressPatternList {
       if (cidr === null) throw new Error(`"${body}" in from= has a bad prefix length; write e.g. 10.0.0.0/8 or fd00::/64`)
       // sshd refuses the whole list when a range has host bits set (10.0.0.1/8), so no login could pass.
       if (cidr.base !== ip.value) throw new Error(`"${body}" in from= has host bits set beyond /${cidr.prefix}, which sshd rejects; write the network address`)
+      // A client on a dual-stack socket is compared as IPv4 (clientAddress), so a range inside ::ffff:0:0/96 could
+      // never match anyone: as a negation it would refuse nobody. Refused, naming the IPv4 form to write.
+      if (cidr.family === 6 && cidr.prefix >= 96 && (cidr.base >> 32n) === 0xffffn) {
+        const v4 = [24n, 16n, 8n, 0n].map((shift) => String((cidr.base >> shift) & 0xffn)).join('.')
+        throw new Error(`"${body}" in from= is an IPv4-mapped IPv6 address, which never matches: IPv4 clients are compared as IPv4; write ${v4}${cidr.prefix < 128 ? `/${cidr.prefix - 96}` : ''}`)
+      }
       return { negated, kind: 'cidr', family: cidr.family, base: cidr.base, prefix: cidr.prefix }
     }
     const lower = body.toLowerCase()
@@ -49,7 +55,8 @@ export function parseAddressPatterns (text: string): AddressPatternList {
  */
 export function addressAllowed (list: AddressPatternList, address: string): boolean {
   const client = clientAddress(address)
-  const ip = parseIp(client)
+  // A link-local client carries its zone (`fe80::1%eth0`); sshd compares the address itself with CIDR entries.
+  const ip = parseIp(withoutZone(client))
   let positive = false
   for (const entry of list.entries) {
     const hit = entry.kind === 'cidr'
@@ -69,6 +76,12 @@ export function addressAllowed (list: AddressPatternList, address: string): bool
 export function clientAddress (address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
   return mapped?.[1] ?? address
+}
+
+/** `fe80::1%eth0` → `fe80::1`: the address without its IPv6 zone (scope) ID. */
+export function withoutZone (address: string): string {
+  const percent = address.indexOf('%')
+  return percent < 0 ? address : address.slice(0, percent)
 }
 
 function inRange (value: bigint, family: 4 | 6, base: bigint, prefix: number): boolean {

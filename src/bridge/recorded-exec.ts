@@ -49,6 +49,20 @@ export interface RecordedExecOptions {
   maxSessionMs: number
 }
 
+/** What let a session in, for a policy reload to judge again: the user, the key and its options, the exec. */
+export interface SessionAccess {
+  user: string
+  /** `SHA256:…` of the key the user logged in with. */
+  key: string
+  containerId: string
+  body: ExecCreateBody
+  /** The client's address (no port), for the key's from=. */
+  address: string
+  /** The key's command= the session runs; null when it runs what the client asked for. */
+  forcedCommand: string | null
+  pty: boolean
+}
+
 export interface RecordedExecDeps {
   audit: AuditStore
   grants: BridgeGrants
@@ -90,6 +104,8 @@ export class RecordedExec {
   #execId: string | null = null
   /** The exec's first process, noted once it runs, so that what it leaves behind can still be found and stopped. */
   #root: ExecRoot | null = null
+  /** The exec's PID as the daemon reports it once the process has exited (the root may not have been noted). */
+  #exitPid: number | null = null
   #resizes: ResizeCoalescer | null = null
   #recordedSize: TerminalSize
   #socket: Duplex | null = null
@@ -199,8 +215,17 @@ export class RecordedExec {
   }
 
   /** What the policy judged when the session started: a policy reload judges it again (src/bridge/access-review.ts). */
-  get access (): { user: string, key: string, containerId: string, body: ExecCreateBody } {
-    return { user: this.#o.user, key: this.#o.key, containerId: this.#o.container.id, body: this.#o.body }
+  get access (): SessionAccess {
+    const o = this.#o
+    return {
+      user: o.user,
+      key: o.key,
+      containerId: o.container.id,
+      body: o.body,
+      address: o.client.slice(0, o.client.lastIndexOf(':')),
+      forcedCommand: o.originalCommand !== undefined ? o.command : null,
+      pty: o.pty !== null
+    }
   }
 
   /** A signal the client asked for (`INT`, `TERM`…), sent to the exec's process. */
@@ -246,9 +271,33 @@ export class RecordedExec {
     if (size !== null) this.#resizes.request(size)
     this.#startTimers()
     await this.#pump(this.#socket!)
-    // The process is gone: nothing is left to stop, whatever happens to the channel from here on.
+    // The exec's process is gone: the session ends, whatever happens to the channel from here on.
     this.#endedBy ??= 'exit'
-    return await this.#exitStatus()
+    const status = await this.#exitStatus()
+    // Under an elevation grant, what the program left running (`nohup sleep 999 &`, then exit) would outlive the
+    // session and the grant, where nothing stops it any more: it goes with the session.
+    if (this.#endedBy === 'exit' && o.grant !== undefined) await this.#stopLeftovers()
+    return status
+  }
+
+  /** Stops what is left of the exited exec's session and its descendants (the root is gone), as #kill does. */
+  async #stopLeftovers (): Promise<void> {
+    const pid = this.#root?.pid ?? this.#exitPid
+    if (pid === null) return
+    // Without its start time, a PID that now names a live process is not ours (sessionProcesses then finds none);
+    // while members of its session live, Linux does not hand the PID out again.
+    const root = this.#root ?? { pid, start: '' }
+    const containerId = this.#o.container.id
+    let pids = sessionProcesses(root, containerId)
+    if (pids.length === 0) return
+    this.#killOutcome = signalProcesses(pids, containerId, 'SIGHUP')
+    await until(() => stillRunning(pids).length === 0, KILL_GRACE_MS)
+    pids = sessionProcesses(root, containerId)
+    if (pids.length > 0) {
+      this.#killOutcome = signalProcesses(pids, containerId, 'SIGKILL')
+      await until(() => stillRunning(pids).length === 0, KILL_WAIT_MS)
+    }
+    this.#log.info({ outcome: this.#killOutcome }, 'stopped what a grant session left running')
   }
 
   /** Moves bytes both ways until the exec's stream ends. */
@@ -413,6 +462,7 @@ export class RecordedExec {
     for (let attempt = 0; attempt < 60; attempt++) {
       try {
         const state = await this.#housekeeping!.inspect(this.#execId!)
+        if (Number.isSafeInteger(state.Pid) && state.Pid > 1) this.#exitPid = state.Pid
         if (!state.Running && typeof state.ExitCode === 'number') return state.ExitCode
       } catch (err) {
         this.#log.debug({ err }, 'exec inspect failed')

@@ -4,6 +4,7 @@
 
 import { isIPv4 } from 'node:net'
 import { parseIp } from '../policy/cidr.js'
+import { withoutZone } from './address-patterns.js'
 
 /** `start:rate:full`: from `start` unauthenticated connections on, refuse with `rate`% probability, rising
  * linearly to 100% at `full`. */
@@ -60,7 +61,8 @@ export function parseNetBlockSize (text: string): { v4: number, v6: number } | n
  */
 export function sourceBlock (address: string, netBlock: { v4: number, v6: number }): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  const text = mapped !== null ? mapped[1]! : address
+  // A link-local client's zone (`%eth0`) is not part of its address: without this, every one would be a block of its own.
+  const text = mapped !== null ? mapped[1]! : withoutZone(address)
   const ip = parseIp(text)
   if (ip === null) return text
   const width = ip.family === 4 ? 32 : 128

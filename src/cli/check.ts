@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { AuthZRequest, Identity, ResolvedResource, ResourceRef } from '../authz/types.js'
 import { readRequest } from '../authz/read-request.js'
+import { terminalSafeJson } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { decide } from '../policy/evaluate.js'
 import { loadPolicyFile } from '../policy/source.js'
@@ -75,7 +76,8 @@ export const checkCommand = defineCommand({
       ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {}),
       bridgeOff: !policy.bridge.enabled
     })
-    process.stdout.write(JSON.stringify({ ...decision, decision: decision.allow ? 'allow' : 'deny', escapes: facts.escapes, assumptions }, null, 2) + '\n')
+    // The reason quotes the request (names, commands): what JSON leaves raw and a terminal acts on is escaped.
+    process.stdout.write(terminalSafeJson(JSON.stringify({ ...decision, decision: decision.allow ? 'allow' : 'deny', escapes: facts.escapes, assumptions }, null, 2)) + '\n')
     return decision.allow ? 0 : 1
   }
 })

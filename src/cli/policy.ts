@@ -1,4 +1,5 @@
 import { PortcullisError } from '../errors.js'
+import { visible, visibleLines } from '../audit/terminal-text.js'
 import { imageRuleWarnings } from '../images/rules.js'
 import { shadowedAllowWarnings } from '../policy/warnings.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
@@ -23,15 +24,16 @@ export const policyValidateCommand = defineCommand({
     } catch (err) {
       // The problems are the answer, not a failure of the command: print them plainly, exit 1.
       if (!(err instanceof PortcullisError) || (err.code !== 'PORTCULLIS_POLICY_INVALID' && err.code !== 'PORTCULLIS_POLICY_READ')) throw err
-      process.stderr.write(`portcullis: ${err.message} [${err.code}]\n`)
+      // The problems quote the policy (names, key options, misspelt fields): nothing in it may drive the terminal.
+      process.stderr.write(`portcullis: ${visibleLines(err.message)} [${err.code}]\n`)
       return 1
     }
     const warnings = [
       ...shadowedAllowWarnings(policy, KNOWN_ACTIONS).map((w) => `${w.path}: ${w.message}`),
       ...imageRuleWarnings(policy.document.projects)
     ]
-    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
-    process.stdout.write(`${file}: valid (${policy.roles.size} roles, ${policy.projects.size} projects, sha256 ${policy.digest.slice(0, 12)})` +
+    for (const warning of warnings) process.stderr.write(`warning: ${visible(warning)}\n`)
+    process.stdout.write(`${visible(file)}: valid (${policy.roles.size} roles, ${policy.projects.size} projects, sha256 ${policy.digest.slice(0, 12)})` +
       `${warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}\n`)
     return 0
   }
@@ -68,7 +70,7 @@ export const policyReloadCommand = defineCommand({
   async run (values) {
     const { status, body } = await adminJson<{ ok: boolean, error?: string, digest: string }>(values['admin-socket'], 'POST', '/v1/policy/reload', [200, 422])
     if (status === 200) process.stdout.write(`policy reloaded (sha256 ${body.digest.slice(0, 12)})\n`)
-    else process.stderr.write(`policy refused, the daemon keeps the last good one:\n${body.error ?? ''}\n`)
+    else process.stderr.write(`policy refused, the daemon keeps the last good one:\n${visibleLines(body.error ?? '')}\n`)
     return status === 200 ? 0 : 1
   }
 })

@@ -1,4 +1,5 @@
 import { adminJson } from '../admin/client.js'
+import { terminalSafeJson } from '../audit/terminal-text.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
@@ -10,7 +11,8 @@ export const statusCommand = defineCommand({
   help: { '--admin-socket PATH': `the daemon's admin socket (default ${DEFAULTS.adminSocket})` },
   async run (values) {
     const { body } = await adminJson<unknown>(values['admin-socket'], 'GET', '/v1/status')
-    process.stdout.write(JSON.stringify(body, null, 2) + '\n')
+    // The answer quotes the policy path and bridge errors: C1 and bidi characters become \u escapes.
+    process.stdout.write(terminalSafeJson(JSON.stringify(body, null, 2)) + '\n')
     return 0
   }
 })

@@ -3,7 +3,7 @@
 
 import { timingSafeEqual } from 'node:crypto'
 import type { AuthMethod, AuthZRequest, Identity } from '../authz/types.js'
-import { BRIDGE_HEADER, BRIDGE_USER, type BridgeGrants } from './bridge-grants.js'
+import { BRIDGE_HEADER, BRIDGE_USER, RESERVED_USERS, type BridgeGrants } from './bridge-grants.js'
 import { fingerprint, type TokenVerifier } from './tokens.js'
 
 export const TOKEN_HEADER = 'X-Portcullis-Token'
@@ -20,6 +20,8 @@ export class IdentityResolver {
 
   resolve (req: AuthZRequest): IdentityVerdict {
     if (req.UserAuthNMethod === 'TLS' && typeof req.User === 'string' && req.User !== '') {
+      // A record naming portcullis-bridge must mean the bridge: a certificate with that name is refused.
+      if (RESERVED_USERS.has(req.User)) return { ok: false, method: 'tls', reason: reservedReason(req.User) }
       return { ok: true, identity: { user: req.User, method: 'tls' } }
     }
     const headers = req.RequestHeaders ?? {}
@@ -43,6 +45,7 @@ export class IdentityResolver {
       const verdict = this.tokens.verify(token.trim())
       // The fingerprint lets a reviewer tie repeated bad attempts to one token without storing it.
       if (!verdict.ok) return { ok: false, method: 'jwt', reason: verdict.reason, tokenId: fingerprint(token.trim()) }
+      if (RESERVED_USERS.has(verdict.claims.user)) return { ok: false, method: 'jwt', reason: reservedReason(verdict.claims.user), tokenId: verdict.claims.tokenId }
       return { ok: true, identity: { user: verdict.claims.user, method: 'jwt', tokenId: verdict.claims.tokenId } }
     }
     return { ok: true, identity: { user: null, method: 'anonymous' } }
@@ -61,4 +64,8 @@ export function header (headers: Record<string, string>, name: string): string |
   const lower = name.toLowerCase()
   for (const key of Object.keys(headers)) if (key.toLowerCase() === lower) return headers[key]
   return undefined
+}
+
+function reservedReason (user: string): string {
+  return `"${user}" is the name portcullis records its own calls under, so no caller may use it; issue the certificate or token for a person`
 }

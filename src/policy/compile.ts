@@ -12,6 +12,7 @@ import { checkElevation, compileElevation, type ElevationDocument, type Elevatio
 import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
 import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../bridge/startup-limits.js'
 import { checkSshKeys } from './ssh-keys.js'
+import { RESERVED_USERS } from '../identity/bridge-grants.js'
 import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
@@ -192,6 +193,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   check(() => checkElevation(document, problems))
   check(() => checkProjectGrants(document.projects, problems))
   check(() => checkSshKeys(document.users, problems))
+  check(() => checkReservedNames(document, problems))
   // A value the schema refused is named once, by the schema.
   const refused = new Set(schemaProblems.map((p) => p.path))
   const all = [...schemaProblems, ...problems.filter((p) => !refused.has(p.path))]
@@ -469,4 +471,20 @@ function compileAudit (audit: AuditDocument): AuditSettings {
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? '5m'),
     retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
   })
+}
+
+/** Users, members and global members may not bear the names portcullis records its own calls under. */
+function checkReservedNames (document: PolicyDocument, problems: PolicyProblem[]): void {
+  const places: Array<[string, unknown]> = [['$.users', document.users], ['$.global.members', document.global?.members]]
+  if (isObject(document.projects)) {
+    for (const [project, body] of Object.entries(document.projects)) places.push([`$.projects.${project}.members`, isObject(body) ? body.members : undefined])
+  }
+  for (const [path, names] of places) {
+    if (!isObject(names)) continue
+    for (const name of Object.keys(names)) {
+      if (RESERVED_USERS.has(name)) {
+        problems.push({ path: `${path}.${name}`, message: `"${name}" is the name portcullis records its own calls under; give the person another name` })
+      }
+    }
+  }
 }

@@ -131,6 +131,24 @@ describe('a grant\'s end stops what it allowed', () => {
     expect(records.filter((r) => r.kind === 'decision' && r.user === 'dave' && r.decision === 'deny' && r.fields?.session === session)).toEqual([])
   })
 
+  it('what a grant session\'s program leaves running when it exits (nohup … &) does not outlive the session, so nothing outlives the grant', async () => {
+    const grant = await grantDave('60s')
+    try {
+      const result = await runSsh(ssh('dave+pay-1', 'dave'), 'nohup sleep 792 >/dev/null 2>&1 & sleep 793 >/dev/null 2>&1 & echo left', { timeoutMs: 30_000 })
+      expect(result.code, result.stderr.toString()).toBe(0)
+      expect(result.stdout.toString()).toBe('left\n')
+      // Gone while the grant still runs: within the documented bound of the session's end, not of the grant's.
+      const exitedAt = Date.now()
+      await goneAt('sleep 792', exitedAt)
+      await goneAt('sleep 793', exitedAt)
+    } finally {
+      await request('ops', ['revoke', grant.request])
+    }
+    const records = await auditRecords(stack.plugin)
+    const session = sessionOf(records, 'dave', 'nohup sleep 792 >/dev/null 2>&1 & sleep 793 >/dev/null 2>&1 & echo left')
+    expect(sessionEnd(records, session)?.fields).toMatchObject({ endedBy: 'exit', exitCode: 0, kill: 'sent' })
+  })
+
   it('when a grant is revoked, an interactive shell and what it runs are gone within 10 s, and the user is told', async () => {
     const grant = await grantDave('1h')
     const tmux = await TmuxSession.start('ends-revoke', [SSH_CLIENT, ...sshArgs(ssh('dave+pay-1', 'dave', 'force'))], { width: 100, height: 30 })
@@ -244,6 +262,27 @@ describe('a policy reload ends the sessions it no longer lets in', () => {
       const other = await kept
       expect(other.code, other.stderr).toBe(0)
       expect(other.stdout.toString()).toBe('still-here\n')
+    } finally {
+      await writePolicy((p) => { p.users.alice.sshKeys = [keys.alice!.publicLine, keys.alice2!.publicLine] })
+    }
+  })
+
+  it('restricting the key a session logged in with (from= elsewhere, or a forced command) ends it, as a login now would be refused or run something else', async () => {
+    const restricted = await background('alice+pay-1', 'alice', 'sleep 785', 'sleep 785')
+    await writePolicy((p) => { p.users.alice.sshKeys = [`from="10.9.9.9" ${keys.alice!.publicLine}`, keys.alice2!.publicLine] })
+    try {
+      expect((await restricted.done).stderr).toMatch(/the key this session logged in with \(SHA256:[^)]+\) is now restricted by from="10\.9\.9\.9": the key may not log in from 127\.0\.0\.1/)
+      expect(await processes()).not.toContain('sleep 785')
+      expect(await reasonOf('sleep 785')).toMatch(/now restricted by from=/)
+    } finally {
+      await writePolicy((p) => { p.users.alice.sshKeys = [keys.alice!.publicLine, keys.alice2!.publicLine] })
+    }
+
+    const forced = await background('alice+pay-1', 'alice', 'sleep 786', 'sleep 786')
+    await writePolicy((p) => { p.users.alice.sshKeys = [`command="date" ${keys.alice!.publicLine}`, keys.alice2!.publicLine] })
+    try {
+      expect((await forced.done).stderr).toMatch(/now may only run command="date"/)
+      expect(await processes()).not.toContain('sleep 786')
     } finally {
       await writePolicy((p) => { p.users.alice.sshKeys = [keys.alice!.publicLine, keys.alice2!.publicLine] })
     }

@@ -82,6 +82,28 @@ describe('portcullis policy validate FILE', () => {
     expect(result.stderr).toContain('[PORTCULLIS_USAGE]')
   })
 
+  it('prints the policy\'s own text with every control character escaped, so a policy from someone else cannot drive the terminal', async () => {
+    const policy = example()
+    // OSC 52 (clipboard write) in a key option, a screen clear in a misspelt field, a title in a warning's file name.
+    policy.users.alice.sshKeys = ['from="\u001b]52;c;aGVsbG8=\u0007" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOgL5o0Wz0b2u1l7r6ZQ2mXJx0ZsQ6Yt8m4X0QbKk1lT']
+    policy.users.bob['em\u001b[2Jail'] = 'x'
+    policy.users.carol['\u009b2J'] = 'y'
+    const result = await runPortcullisCli(['policy', 'validate', file('hostile.json', policy)])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('\\x1b]52;c;aGVsbG8=\\x07')
+    expect(result.stderr).toContain('unknown field "em\\x1b[2Jail"')
+    expect(result.stderr).toContain('unknown field "\\x9b2J"')
+    expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
+
+    const warned = example()
+    warned.roles.developer.deny = ['container.create']
+    const named = file('title\u001b]0;pwned\u0007.json', warned)
+    const valid = await runPortcullisCli(['policy', 'validate', named])
+    expect(valid.code, valid.stderr).toBe(0)
+    expect(valid.stdout + valid.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
+    expect(valid.stdout).toContain('title\\x1b]0;pwned\\x07.json: valid')
+  })
+
   it('--config FILE still works', async () => {
     const result = await runPortcullisCli(['policy', 'validate', '--config', file('good2.json', example())])
     expect(result.code, result.stderr).toBe(0)

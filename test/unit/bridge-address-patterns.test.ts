@@ -57,6 +57,23 @@ describe('from= pattern lists', () => {
     expect(allows('!127.0.0.1,*', '::FFFF:127.0.0.1')).toBe(false)
   })
 
+  it('a link-local client with a zone ID (fe80::1%eth0, as Node reports it) is matched by its address: a negated range still refuses it', () => {
+    expect(allows('!fe80::/10,*', 'fe80::1%eth0')).toBe(false)
+    expect(allows('fe80::/10', 'fe80::1%eth0')).toBe(true)
+    expect(allows('fe80::1', 'fe80::1%2')).toBe(true)
+    expect(allows('!fe80::1,*', 'fe80::1%eth0')).toBe(false)
+    expect(allows('fd00::/8', 'fe80::1%eth0')).toBe(false)
+  })
+
+  it('refuses IPv4-mapped IPv6 entries, which never match (IPv4 clients are compared as IPv4), naming the IPv4 form', () => {
+    expect(problem('!::ffff:10.9.9.9,*')).toContain('write 10.9.9.9')
+    expect(problem('::FFFF:a09:909')).toContain('write 10.9.9.9')
+    expect(problem('0:0:0:0:0:ffff:10.9.0.0/112')).toContain('write 10.9.0.0/16')
+    expect(allows('!10.9.9.9,*', '::ffff:10.9.9.9')).toBe(false)
+    // Other IPv6 ranges that merely contain the mapped block are plain IPv6 ranges, as in sshd.
+    expect(allows('::/0', '2001:db8::1')).toBe(true)
+  })
+
   it('refuses host names: portcullis resolves none, so they could never match', () => {
     expect(problem('*.example.com')).toMatch(/not an address, a CIDR range or an address wildcard.*does not look up host names/)
     expect(problem('10.0.0.0/8,!bastion')).toMatch(/"bastion"/)

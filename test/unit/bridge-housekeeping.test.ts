@@ -39,6 +39,15 @@ describe('the housekeeping credential', () => {
     expect(identities.resolve(inspect('A'.repeat(43)))).toMatchObject({ ok: false, method: 'bridge' })
   })
 
+  it('no TLS certificate may claim the bridge\'s (or portcullis\'s) name, so a record naming portcullis-bridge is always the bridge', () => {
+    for (const name of [BRIDGE_USER, 'portcullis']) {
+      const tls: AuthZRequest = { ...call('GET', `/v1.41/exec/${EXEC}/json`), User: name, UserAuthNMethod: 'TLS' }
+      expect(identities.resolve(tls)).toMatchObject({ ok: false, method: 'tls', reason: expect.stringContaining('records its own calls under') })
+    }
+    const person: AuthZRequest = { ...call('GET', '/v1.41/info'), User: 'alice', UserAuthNMethod: 'TLS' }
+    expect(identities.resolve(person)).toEqual({ ok: true, identity: { user: 'alice', method: 'tls' } })
+  })
+
   it('the user\'s session grant does not become the bridge\'s, nor the other way round', () => {
     const session = grants.issue('alice', SESSION)
     const own = grants.issueHousekeeping(SESSION, EXEC)
@@ -47,10 +56,9 @@ describe('the housekeeping credential', () => {
     expect(identities.resolve(inspect(own.secret))).toMatchObject({ ok: true, identity: { user: BRIDGE_USER, method: 'bridge-housekeeping' } })
   })
 
-  it('a TLS client certificate named portcullis-bridge is a TLS user, not the bridge', () => {
+  it('a TLS client certificate named portcullis-bridge is refused as a TLS caller, never the bridge', () => {
     const tls = identities.resolve({ ...inspect('guess'), User: BRIDGE_USER, UserAuthNMethod: 'TLS' })
-    expect(tls).toEqual({ ok: true, identity: { user: BRIDGE_USER, method: 'tls' } })
-    expect(decide(policy, (tls as { identity: Identity }).identity, facts('GET', `/v1.41/exec/${EXEC}/json`), none, options)).toMatchObject({ allow: false })
+    expect(tls).toMatchObject({ ok: false, method: 'tls' })
   })
 })
 

@@ -55,6 +55,12 @@ describe('source blocks (PerSourceNetBlockSize)', () => {
     expect(sourceBlock('::ffff:127.0.0.2', { v4: 32, v6: 64 })).toBe('127.0.0.2')
   })
 
+  it('leaves a link-local client\'s zone ID out of its block, so fe80:: addresses still share a /64', () => {
+    const block = { v4: 32, v6: 64 }
+    expect(sourceBlock('fe80::1%eth0', block)).toBe('fe80::/64')
+    expect(sourceBlock('fe80::2%eth0', block)).toBe('fe80::/64')
+  })
+
   it('groups IPv6 addresses by /64 by default: one host owns a whole /64', () => {
     const block = { v4: 32, v6: 64 }
     expect(sourceBlock('2001:db8:1:2::5', block)).toBe('2001:db8:1:2::/64')

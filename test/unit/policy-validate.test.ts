@@ -19,6 +19,15 @@ describe('policy validation', () => {
     expect(problemsOf(example)).toEqual([])
   })
 
+  it('refuses users and members named as portcullis records its own calls (portcullis, portcullis-bridge)', () => {
+    const doc = structuredClone(example)
+    doc.users['portcullis-bridge'] = {}
+    doc.projects.payments.members.portcullis = 'viewer'
+    const problems = problemsOf(doc)
+    expect(problems).toContain('$.users.portcullis-bridge: "portcullis-bridge" is the name portcullis records its own calls under; give the person another name')
+    expect(problems).toContain('$.projects.payments.members.portcullis: "portcullis" is the name portcullis records its own calls under; give the person another name')
+  })
+
   it('fills in defaults: anonymous may ping and ask the version', () => {
     const policy = compilePolicy({ roles: { r: { allow: ['*'] } }, projects: {} })
     expect(policy.anonymous.matches('system.ping')).toBe(true)
