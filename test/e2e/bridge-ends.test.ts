@@ -7,10 +7,11 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expectOk, removeDirSync, runPortcullisCli, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
+import { expectOk, removeDirSync, runPortcullisCli, type Stack } from '../helpers/index.js'
+import { startBridgeStack } from '../helpers/bridge-stack.js'
 import { auditRecords, type Record as AuditRecord } from '../helpers/audit.js'
 import { daemonRequest } from '../helpers/daemon-http.js'
-import { knownHostsFile, makeSshKey, runSsh, sshArgs, SSH_CLIENT, TmuxSession, type SshKey, type SshOptions } from '../helpers/ssh.js'
+import { makeSshKey, runSsh, sshArgs, SSH_CLIENT, TmuxSession, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
 
 /** The documented bound: from the end of a session's access to its program being gone. */
@@ -97,11 +98,7 @@ beforeAll(async () => {
   // dave has no role in payments: once a grant ends he may do nothing there, not even look at an exec.
   policy.users.dave = { sshKeys: [keys.dave.publicLine] }
   policy.projects.payments.elevation = { maxSteps: 2 }
-  policy.bridge = { enabled: true, listen: `127.0.0.1:${sshPort}` }
-  stack = await startStack({ policy, users: ['alice', 'dave', 'carol', 'ops'], importAs: 'ops', elevationListen: `127.0.0.1:${elevationPort}` })
-  const hostKey = await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')
-  knownHosts = await knownHostsFile(scratch, sshPort, hostKey.trim())
-  expectOk(await stack.docker('carol', ['run', '-d', '--network', 'none', '--label', 'portcullis.project=payments', '--name', 'pay-1', TEST_IMAGE, 'sleep', '3600']))
+  ;({ stack, knownHosts } = await startBridgeStack({ policy, users: ['alice', 'dave', 'carol', 'ops'], importAs: 'ops', elevationListen: `127.0.0.1:${elevationPort}`, dir: scratch, port: sshPort }))
 })
 
 afterAll(async () => {

@@ -7,9 +7,10 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expectOk, removeDirSync, runPortcullisCli, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
+import { removeDirSync, runPortcullisCli, type Stack } from '../helpers/index.js'
+import { startBridgeStack } from '../helpers/bridge-stack.js'
 import { auditRecords } from '../helpers/audit.js'
-import { knownHostsFile, makeSshKey, runSsh, sshArgs, SSH_CLIENT, TmuxSession, type SshKey, type SshOptions } from '../helpers/ssh.js'
+import { makeSshKey, runSsh, sshArgs, SSH_CLIENT, TmuxSession, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
 
 const examplePolicy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -74,11 +75,7 @@ beforeAll(async () => {
   port = await freeTcpPort()
   policy = structuredClone(examplePolicy)
   policy.users.alice.sshKeys = (Object.keys(OPTIONS) as KeyName[]).map((name) => `${OPTIONS[name]} ${keys[name].publicLine}`.trim())
-  policy.bridge = { enabled: true, listen: `127.0.0.1:${port}`, hostname: 'dockerhost' }
-  stack = await startStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops' })
-  const hostKey = await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')
-  knownHosts = await knownHostsFile(keysDir, port, hostKey.trim())
-  expectOk(await stack.docker('carol', ['run', '-d', '--network', 'none', '--label', 'portcullis.project=payments', '--name', 'pay-1', TEST_IMAGE, 'sleep', '3600']))
+  ;({ stack, knownHosts } = await startBridgeStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops', dir: keysDir, port }))
 })
 
 afterAll(async () => {

@@ -11,9 +11,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expectOk, removeDirSync, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
+import { expectOk, removeDirSync, TEST_IMAGE, type Stack } from '../helpers/index.js'
+import { startBridgeStack } from '../helpers/bridge-stack.js'
 import { auditRecords, type Record as AuditRecord } from '../helpers/audit.js'
-import { knownHostsFile, makeSshKey, runSsh, type SshKey, type SshOptions } from '../helpers/ssh.js'
+import { makeSshKey, runSsh, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
 
 const run = promisify(execFile)
@@ -100,11 +101,7 @@ beforeAll(async () => {
   policy = structuredClone(examplePolicy)
   policy.users.alice.sshKeys = [alice.publicLine]
   // A grace time longer than any test step, so what is held stays held until a test shortens it.
-  policy.bridge = { enabled: true, listen: `127.0.0.1:${port}`, hostname: 'dockerhost', loginGraceTime: '5m' }
-  stack = await startStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops' })
-  const hostKey = await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')
-  knownHosts = await knownHostsFile(keysDir, port, hostKey.trim())
-  expectOk(await stack.docker('carol', ['run', '-d', '--network', 'none', '--label', 'portcullis.project=payments', '--name', 'pay-1', TEST_IMAGE, 'sleep', '3600']))
+  ;({ stack, knownHosts } = await startBridgeStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops', dir: keysDir, port, bridge: { loginGraceTime: '5m' } }))
 })
 
 afterAll(async () => {

@@ -7,7 +7,8 @@ import os from 'node:os'
 import path from 'node:path'
 import ssh2 from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expectOk, removeDirSync, runPortcullisCli, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
+import { removeDirSync, runPortcullisCli, type Stack } from '../helpers/index.js'
+import { startBridgeStack } from '../helpers/bridge-stack.js'
 import { auditRecords } from '../helpers/audit.js'
 import { makeSshKey, type SshKey } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
@@ -28,10 +29,9 @@ beforeAll(async () => {
   sshPort = await freeTcpPort()
   const policy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
   policy.users.alice.sshKeys = [key.publicLine]
-  policy.bridge = { enabled: true, listen: `127.0.0.1:${sshPort}` }
-  stack = await startStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops' })
-  hostKey = (await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1]!
-  expectOk(await stack.docker('carol', ['run', '-d', '--network', 'none', '--label', 'portcullis.project=payments', '--name', 'pay-1', TEST_IMAGE, 'sleep', '3600']))
+  const started = await startBridgeStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops', dir: scratch, port: sshPort })
+  stack = started.stack
+  hostKey = started.hostKeyLine.split(' ')[1]!
 })
 
 afterAll(async () => {

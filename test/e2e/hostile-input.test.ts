@@ -8,9 +8,10 @@ import os from 'node:os'
 import path from 'node:path'
 import jwt from 'jsonwebtoken'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expectDenied, expectOk, removeDirSync, runPortcullisCli, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
+import { expectDenied, removeDirSync, runPortcullisCli, type Stack } from '../helpers/index.js'
+import { startBridgeStack } from '../helpers/bridge-stack.js'
 import { auditRecords } from '../helpers/audit.js'
-import { knownHostsFile, makeSshKey, runSsh, sshArgs, SSH_CLIENT, type SshKey, type SshOptions } from '../helpers/ssh.js'
+import { makeSshKey, runSsh, sshArgs, SSH_CLIENT, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
 
 const examplePolicy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -37,11 +38,7 @@ beforeAll(async () => {
   port = await freeTcpPort()
   const policy = structuredClone(examplePolicy)
   policy.users.alice.sshKeys = [key.publicLine]
-  policy.bridge = { enabled: true, listen: `127.0.0.1:${port}`, hostname: 'dockerhost' }
-  stack = await startStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops' })
-  const hostKey = await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')
-  knownHosts = await knownHostsFile(keysDir, port, hostKey.trim())
-  expectOk(await stack.docker('carol', ['run', '-d', '--network', 'none', '--label', 'portcullis.project=payments', '--name', 'pay-1', TEST_IMAGE, 'sleep', '3600']))
+  ;({ stack, knownHosts } = await startBridgeStack({ policy, users: ['alice', 'carol', 'ops'], importAs: 'ops', dir: keysDir, port }))
 })
 
 afterAll(async () => {
