@@ -21,6 +21,7 @@ import { OTHER_SOURCES, RefusalLedger, type RefusalReason, type RefusalReport } 
 import { BridgeSession, type BridgeContext, type Peer } from './session.js'
 import { SourcePenalties } from './source-penalties.js'
 import { sourceBlock, StartupLimiter, type StartupTicket } from './startup-limits.js'
+import { UserConnectionLimit } from './user-connection-limit.js'
 import { PortcullisError } from '../errors.js'
 
 /** Public-key attempts (queries and signatures) per connection before it is dropped. */
@@ -47,6 +48,9 @@ export class BridgeServer {
   readonly #descriptors = new DescriptorBudget()
   readonly #penalties = new SourcePenalties()
   readonly #refusals: RefusalLedger
+  /** Logged-in connections per user. */
+  readonly #perUser = new Map<string, number>()
+  readonly #userLimit: UserConnectionLimit
   #ring: { digest: string, ring: KeyRing } | null = null
   #closing = false
 
@@ -58,6 +62,7 @@ export class BridgeServer {
     this.#tcp = net.createServer((socket) => this.#admit(socket))
     this.#tcp.on('error', (err: Error) => ctx.logger.error({ err }, 'SSH bridge listener error'))
     this.#refusals = new RefusalLedger((report) => this.#recordRefusals(report), REFUSAL_INTERVAL_MS)
+    this.#userLimit = new UserConnectionLimit(ctx.audit, ctx.logger, REFUSAL_INTERVAL_MS)
   }
 
   listen (host: string, port: number): Promise<AddressInfo> {
@@ -97,6 +102,7 @@ export class BridgeServer {
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))])
     for (const socket of this.#sockets) socket.destroy()
     this.#refusals.close()
+    this.#userLimit.close()
   }
 
   #keyRing (): KeyRing {
@@ -239,20 +245,53 @@ export class BridgeServer {
       ctx.accept()
     })
 
+    let countedFor: string | null = null
+    let idle: NodeJS.Timeout | undefined
     client.on('ready', () => {
       this.#loggedIn(socket)
       const who = peer!
+      const settings = this.#ctx.policy.current.bridge
+      // Logged in is not unbounded: a key holder could otherwise hold connections until the descriptors run out.
+      const held = this.#perUser.get(who.user) ?? 0
+      if (held >= settings.maxConnectionsPerUser) {
+        this.#userLimit.note(who.user, address, held)
+        client.end()
+        return
+      }
+      this.#perUser.set(who.user, held + 1)
+      countedFor = who.user
       log.info({ user: who.user, container: who.container, client: address, key: who.key }, 'SSH login')
+      let open = 0
+      // A connection with no session open is of no use to the bridge: it goes after the login grace time.
+      const idleAgain = (): void => {
+        clearTimeout(idle)
+        idle = setTimeout(() => {
+          log.info({ user: who.user, client: address }, 'SSH connection closed: no session open for the login grace time')
+          client.end()
+        }, this.#ctx.policy.current.bridge.loginGraceMs)
+      }
+      idleAgain()
       client.on('session', (accept, reject) => {
         if (this.#closing) return
+        if (open >= this.#ctx.policy.current.bridge.maxSessionsPerConnection) {
+          log.warn({ user: who.user, client: address, open }, 'SSH session refused: bridge.maxSessionsPerConnection sessions are open on this connection')
+          reject()
+          return
+        }
         // A session opens connections to the daemon: none while the process is short of descriptors.
         if (!this.#descriptors.take()) {
           log.warn({ user: who.user, client: address }, 'SSH session refused: the process is close to its file descriptor limit')
           reject()
           return
         }
+        const session = accept()
+        open++
+        clearTimeout(idle)
+        session.once('close', () => {
+          if (--open === 0) idleAgain()
+        })
         // eslint-disable-next-line no-new -- the session lives through the channel's event handlers
-        new BridgeSession(this.#ctx, who, accept())
+        new BridgeSession(this.#ctx, who, session)
       })
     })
 
@@ -263,6 +302,12 @@ export class BridgeServer {
     client.on('error', (err: Error) => log.debug({ err, client: address }, 'SSH connection error'))
     client.on('close', () => {
       this.#connections.delete(client)
+      clearTimeout(idle)
+      if (countedFor !== null) {
+        const left = (this.#perUser.get(countedFor) ?? 1) - 1
+        if (left > 0) this.#perUser.set(countedFor, left)
+        else this.#perUser.delete(countedFor)
+      }
       if (peer !== null) return
       // One record per connection that tried and failed, not one per key it offered.
       if (attempts === 0) return

@@ -60,6 +60,8 @@ export interface BridgeDocument {
   maxStartups?: string
   perSourceMaxStartups?: number
   perSourceNetBlockSize?: string
+  maxConnectionsPerUser?: number
+  maxSessionsPerConnection?: number
 }
 
 /** The SSH bridge settings with every default filled in and durations in milliseconds. */
@@ -78,6 +80,9 @@ export interface BridgeSettings {
   readonly loginGraceMs: number
   /** Bounds on connections not yet logged in (src/bridge/startup-limits.ts). */
   readonly startups: StartupLimits
+  /** Logged-in connections per user, and session channels per connection. */
+  readonly maxConnectionsPerUser: number
+  readonly maxSessionsPerConnection: number
 }
 
 export interface RoleDocument {
@@ -456,7 +461,9 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
       maxStartups: Object.freeze(parseMaxStartups(bridge.maxStartups ?? '20:30:100')!),
       perSource: bridge.perSourceMaxStartups ?? 10,
       netBlock: Object.freeze(parseNetBlockSize(bridge.perSourceNetBlockSize ?? '32:64')!)
-    })
+    }),
+    maxConnectionsPerUser: bridge.maxConnectionsPerUser ?? 10,
+    maxSessionsPerConnection: bridge.maxSessionsPerConnection ?? 10
   })
 }
 

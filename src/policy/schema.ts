@@ -310,6 +310,18 @@ export const POLICY_SCHEMA = {
           default: '32:64',
           description: 'Leading bits of an IPv4:IPv6 address that make one source for perSourceMaxStartups (sshd\'s PerSourceNetBlockSize). ' +
             'The IPv6 default is a /64, the smallest network a site is given, unlike sshd\'s 128.'
+        },
+        maxConnectionsPerUser: {
+          type: 'integer',
+          minimum: 1,
+          default: 10,
+          description: 'Logged-in connections one user may hold at once; a login beyond them is closed and recorded, so one key holder cannot take every descriptor the bridge has.'
+        },
+        maxSessionsPerConnection: {
+          type: 'integer',
+          minimum: 1,
+          default: 10,
+          description: 'Session channels open at once on one connection (sshd\'s MaxSessions); more are refused. A logged-in connection with no session open for loginGraceTime is closed.'
         }
       }
     },

@@ -242,3 +242,76 @@ describe('refusal records', () => {
     expect(after.some((r) => r.seq > before.at(-1)!.seq && r.action === 'session.end' && r.user === 'alice')).toBe(true)
   })
 })
+
+describe('logged-in connections', () => {
+  /** A connection logged in as alice with ssh2's client (OpenSSH cannot hold one open with no session). */
+  async function loggedIn (): Promise<{ client: import('ssh2').Client, closed: Promise<void> }> {
+    const { default: ssh2 } = await import('ssh2')
+    const client = new ssh2.Client()
+    const closed = new Promise<void>((resolve) => client.on('close', () => resolve()))
+    await new Promise<void>((resolve, reject) => {
+      client.on('ready', () => resolve())
+      client.on('error', reject)
+      client.connect({ host: '127.0.0.1', port, username: 'alice+pay-1', privateKey: readFileSync(alice.privatePath, 'utf8') })
+    })
+    return { client, closed }
+  }
+
+  it('one user holds at most bridge.maxConnectionsPerUser; the next login is closed and recorded once, with a count', async () => {
+    await setBridge({ loginGraceTime: '5m', maxConnectionsPerUser: 3 })
+    const held = [await loggedIn(), await loggedIn(), await loggedIn()]
+    const before = await auditRecords(stack.plugin)
+    try {
+      for (let i = 0; i < 5; i++) {
+        const extra = await loggedIn()
+        await extra.closed
+      }
+      const denied = (await auditRecords(stack.plugin)).filter((r) => r.seq > before.at(-1)!.seq && r.action === 'session.denied' && r.user === 'alice')
+      expect(denied).toHaveLength(1)
+      expect(denied[0]!.code).toBe('SSH_CONNECTION_REFUSED')
+      expect(denied[0]!.reason).toMatch(/already holds 3 SSH connections.*bridge\.maxConnectionsPerUser/)
+      // The held ones still work: a session on one of them runs.
+      const out = await new Promise<string>((resolve, reject) => held[0]!.client.exec('echo held-works', (err, stream) => {
+        if (err !== undefined && err !== null) return reject(err)
+        let text = ''
+        stream.on('data', (chunk: Buffer) => { text += chunk.toString() }).on('close', () => resolve(text))
+      }))
+      expect(out).toContain('held-works')
+    } finally {
+      for (const { client } of held) client.end()
+      await setBridge({ loginGraceTime: '5m' })
+    }
+  })
+
+  it('one connection opens at most bridge.maxSessionsPerConnection sessions at once', async () => {
+    await setBridge({ loginGraceTime: '5m', maxSessionsPerConnection: 2 })
+    const { client } = await loggedIn()
+    try {
+      const open = (): Promise<string> => new Promise((resolve) => client.exec('sleep 3', (err, stream) => {
+        if (err !== undefined && err !== null) return resolve(`refused: ${err.message}`)
+        stream.on('close', () => resolve('ran')).resume()
+      }))
+      const first = open()
+      const second = open()
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(await open()).toMatch(/^refused/)
+      expect(await Promise.all([first, second])).toEqual(['ran', 'ran'])
+      // Once they are done, the connection may open sessions again.
+      expect(await open()).toBe('ran')
+    } finally {
+      client.end()
+      await setBridge({ loginGraceTime: '5m' })
+    }
+  })
+
+  it('a logged-in connection with no session open is closed after the login grace time', async () => {
+    await setBridge({ loginGraceTime: '2s' })
+    try {
+      const { closed } = await loggedIn()
+      const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 15_000))])
+      expect(outcome).toBe('closed')
+    } finally {
+      await setBridge({ loginGraceTime: '5m' })
+    }
+  })
+})
