@@ -12,6 +12,9 @@
 //      spawn → first byte of `echo x` both ways, and serve's memory during 20 concurrent sessions
 //   8–10. the audit store at review scale (bench/audit-export.js): export of 1,000,000 records as jsonl and csv,
 //      a filtered export of one user's records, and verify
+//   11. the time from an elevation grant's end to its bridge session's processes being gone (bench/grant-end.js)
+//   12. an honest bridge login's latency while 200 pre-login connections are held from another address
+//      (bench/login-flood.js); 11 and 12 are left out with --skip-bridge
 //
 // Options: --duration S (per window, default 5), --repeat N (windows per level, the median is reported; default
 // 3), --warmup S (before each level, default 2), --levels 1,16,64, --calls 2000 (figure 2),
@@ -281,6 +284,15 @@ async function main () {
     if (!args['skip-export']) {
       await waitUntilQuiet(progress)
       await measureAuditExport({ dir: path.join(dir, 'export'), progress, figure })
+    }
+
+    // Figures 11–12: the bridge's promises (issue 11), each script on a stack of its own.
+    if (!args['skip-bridge']) {
+      for (const script of ['grant-end.js', 'login-flood.js']) {
+        await waitUntilQuiet(progress)
+        progress(`running bench/${script}`)
+        execFileSync(process.execPath, [path.join(REPO_ROOT, 'bench', script)], { stdio: 'inherit', timeout: 5 * 60_000 })
+      }
     }
   } finally {
     progress('stopping everything this run started')
