@@ -462,7 +462,7 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
       perSource: bridge.perSourceMaxStartups ?? 10,
       netBlock: Object.freeze(parseNetBlockSize(bridge.perSourceNetBlockSize ?? '32:64')!)
     }),
-    maxConnectionsPerUser: bridge.maxConnectionsPerUser ?? 10,
+    maxConnectionsPerUser: bridge.maxConnectionsPerUser ?? 64,
     maxSessionsPerConnection: bridge.maxSessionsPerConnection ?? 10
   })
 }

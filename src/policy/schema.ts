@@ -314,7 +314,7 @@ export const POLICY_SCHEMA = {
         maxConnectionsPerUser: {
           type: 'integer',
           minimum: 1,
-          default: 10,
+          default: 64,
           description: 'Logged-in connections one user may hold at once; a login beyond them is closed and recorded, so one key holder cannot take every descriptor the bridge has.'
         },
         maxSessionsPerConnection: {
