@@ -102,7 +102,7 @@ export class AuditStore {
    * store in this one, has it open, and with PORTCULLIS_AUDIT_HEAD_MISMATCH when its last record is not the one
    * its head names (it was tampered with: run verify). */
   static async open (dir: string, options: AuditStoreOptions = {}): Promise<AuditStore> {
-    const db = await openAuditDb(dir, { create: true })
+    const db = await openAuditDb(dir, { create: true, logger: options.logger })
     try {
       const head = await readHead(db, dir)
       await ensureIndexes(db, options.logger)
