@@ -10,15 +10,15 @@ export type AuditDb = Level<string, string>
 /**
  * Opens the store in `dir`. With `create`, a missing or empty directory gets a new store; a directory that holds
  * anything else is refused (see store-dir.ts), and the store is made private (0700/0600) before and after LevelDB
- * opens it, each change logged. Without `create`, nothing is made or changed.
+ * opens it, each change logged and added to `madePrivate`. Without `create`, nothing is made or changed.
  */
-export async function openAuditDb (dir: string, { create, logger }: { create: boolean, logger?: Logger }): Promise<AuditDb> {
+export async function openAuditDb (dir: string, { create, logger, madePrivate = [] }: { create: boolean, logger?: Logger, madePrivate?: string[] }): Promise<AuditDb> {
   // LevelDB makes the directory even with createIfMissing false; look first so that verifying a wrong path
   // leaves nothing behind.
   const state = inspectStoreDir(dir)
   if (!create && state === 'fresh') throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [dir])
   if (create && state === 'fresh') makeStoreDir(dir)
-  const madePrivate = create ? makeStorePrivate(dir) : []
+  if (create) madePrivate.push(...makeStorePrivate(dir))
   // A larger write buffer means fewer level-0 files and so fewer compactions competing with the hot path.
   // createIfMissing only for a directory found empty: a store that loses CURRENT while this runs is refused by LevelDB.
   const db: AuditDb = new Level(dir, { createIfMissing: create && state === 'fresh', keyEncoding: 'utf8', valueEncoding: 'utf8', writeBufferSize: 16 * 1024 * 1024 })
