@@ -174,9 +174,14 @@ describe('serve never makes a store over files that look like one', () => {
     const after = Object.fromEntries(readdirSync(data).map((name) => [name, readFileSync(path.join(data, name)).toString('base64')]))
     expect(after).toEqual(before)
 
+    // The offline commands say the same, and change nothing either.
     const verify = await runPortcullisCli(['audit', 'verify', '--data', data])
     expect(verify.code).toBe(2)
     expect(verify.stderr).toContain('[PORTCULLIS_AUDIT_DAMAGED]')
+    const bundle = await runPortcullisCli(['audit', 'bundle', '--data', data, '--keys', keysDir, '--out', path.join(root, 'lost-current', 'bundle')])
+    expect(bundle.code).toBe(2)
+    expect(bundle.stderr).toContain('[PORTCULLIS_AUDIT_DAMAGED]')
+    expect(Object.fromEntries(readdirSync(data).map((name) => [name, readFileSync(path.join(data, name)).toString('base64')]))).toEqual(before)
   })
 
   it('a directory holding something else stops serve with PORTCULLIS_AUDIT_NOT_A_STORE, and is left alone', { timeout: 60_000 }, async () => {
