@@ -137,7 +137,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
           kind: 'system',
           action: 'portcullis.start',
           reason: `portcullis ${VERSION} started with policy ${policy.path}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}`,
-          fields: { policyDigest: policy.current.digest, pid: process.pid, allowAnonymous: options.allowAnonymous === true, tokenKey: tokens !== null }
+          fields: { policyDigest: policy.current.digest, pid: process.pid, allowAnonymous: options.allowAnonymous === true, tokenKey: tokens !== null, ...(audit.madePrivate.length > 0 ? { storeMadePrivate: [...audit.madePrivate] } : {}) }
         })
       },
       stop: async (cause: StopCause) => {

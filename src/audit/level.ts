@@ -1,18 +1,27 @@
 // Opening the LevelDB behind the store, with LevelDB's failures turned into errors a user can act on.
 
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { Level } from 'level'
+import type { Logger } from 'pino'
 import { AuditError, messageOf } from './errors.js'
+import { inspectStoreDir, makeStoreDir, makeStorePrivate } from './store-dir.js'
 
 export type AuditDb = Level<string, string>
 
-export async function openAuditDb (dir: string, { create }: { create: boolean }): Promise<AuditDb> {
+/**
+ * Opens the store in `dir`. With `create`, a missing or empty directory gets a new store; a directory that holds
+ * anything else is refused (see store-dir.ts), and the store is made private (0700/0600) before and after LevelDB
+ * opens it, each change logged and added to `madePrivate`. Without `create`, nothing is made or changed.
+ */
+export async function openAuditDb (dir: string, { create, logger, madePrivate = [] }: { create: boolean, logger?: Logger, madePrivate?: string[] }): Promise<AuditDb> {
   // LevelDB makes the directory even with createIfMissing false; look first so that verifying a wrong path
   // leaves nothing behind.
-  if (!create && !existsSync(join(dir, 'CURRENT'))) throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [dir])
+  const state = inspectStoreDir(dir)
+  if (!create && state === 'fresh') throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [dir])
+  if (create && state === 'fresh') makeStoreDir(dir)
+  if (create) madePrivate.push(...makeStorePrivate(dir))
   // A larger write buffer means fewer level-0 files and so fewer compactions competing with the hot path.
-  const db: AuditDb = new Level(dir, { createIfMissing: create, keyEncoding: 'utf8', valueEncoding: 'utf8', writeBufferSize: 16 * 1024 * 1024 })
+  // createIfMissing only for a directory found empty: a store that loses CURRENT while this runs is refused by LevelDB.
+  const db: AuditDb = new Level(dir, { createIfMissing: create && state === 'fresh', keyEncoding: 'utf8', valueEncoding: 'utf8', writeBufferSize: 16 * 1024 * 1024 })
   try {
     await db.open()
   } catch (err) {
@@ -22,6 +31,16 @@ export async function openAuditDb (dir: string, { create }: { create: boolean })
       throw new AuditError('PORTCULLIS_AUDIT_LOCKED', [dir], { cause: err })
     }
     throw new AuditError('PORTCULLIS_AUDIT_OPEN_FAILED', [dir, messageOf(cause ?? err)], { cause: err })
+  }
+  if (create) {
+    // What LevelDB made in the open, under a umask that may have let others read it.
+    try {
+      madePrivate.push(...makeStorePrivate(dir))
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+    if (madePrivate.length > 0) logger?.warn({ dir, changed: madePrivate }, 'audit store files were readable by other users: made them private (0700 directory, 0600 files)')
   }
   return db
 }

@@ -59,6 +59,8 @@ export interface AppendOptions {
 
 export class AuditStore {
   readonly dir: string
+  /** The modes open() took group and other access away from (`name: 0644 -> 0600`); empty when it was private. */
+  readonly madePrivate: readonly string[]
   readonly #db: AuditDb
   readonly #logger: Logger
   readonly #maxBatch: number
@@ -88,8 +90,9 @@ export class AuditStore {
     settled: (sink: CastSink) => { this.#sinks.delete(sink) }
   }
 
-  private constructor (dir: string, db: AuditDb, head: AuditHead, options: AuditStoreOptions) {
+  private constructor (dir: string, db: AuditDb, head: AuditHead, madePrivate: string[], options: AuditStoreOptions) {
     this.dir = dir
+    this.madePrivate = madePrivate
     this.#db = db
     this.#logger = options.logger ?? pino({ enabled: false })
     this.#maxBatch = options.maxBatch !== undefined && options.maxBatch >= 1 ? Math.floor(options.maxBatch) : DEFAULT_MAX_BATCH
@@ -98,15 +101,18 @@ export class AuditStore {
     this.#durable = head
   }
 
-  /** Opens (or creates) the store in `dir`. Fails with PORTCULLIS_AUDIT_LOCKED when another process, or another
+  /** Opens the store in `dir`, or creates one when `dir` is missing or empty, and makes it private (0700/0600).
+   * Fails with PORTCULLIS_AUDIT_DAMAGED when `dir` holds LevelDB files without CURRENT, PORTCULLIS_AUDIT_NOT_A_STORE
+   * when it holds anything else, PORTCULLIS_AUDIT_LOCKED when another process, or another
    * store in this one, has it open, and with PORTCULLIS_AUDIT_HEAD_MISMATCH when its last record is not the one
    * its head names (it was tampered with: run verify). */
   static async open (dir: string, options: AuditStoreOptions = {}): Promise<AuditStore> {
-    const db = await openAuditDb(dir, { create: true })
+    const madePrivate: string[] = []
+    const db = await openAuditDb(dir, { create: true, logger: options.logger, madePrivate })
     try {
       const head = await readHead(db, dir)
       await ensureIndexes(db, options.logger)
-      return new AuditStore(dir, db, head, options)
+      return new AuditStore(dir, db, head, madePrivate, options)
     } catch (err) {
       await db.close()
       throw err

@@ -16,6 +16,7 @@ import { AuditError } from '../audit/errors.js'
 import { parseTimeBound } from '../audit/query.js'
 import { readAuditPublicKey, readAuditSigningKey } from '../audit/signing-key.js'
 import { AuditStore } from '../audit/store.js'
+import { inspectStoreDir } from '../audit/store-dir.js'
 import { extractTar } from '../audit/tar.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { ERRORS, PortcullisError, type ErrorCode } from '../errors.js'
@@ -129,8 +130,8 @@ function describeIssue (issue: BundleIssue): string {
 
 /** Opens the store itself (it must not be in use), bundles, notes the bundle, closes. */
 async function bundleOffline (data: string, keys: string, out: string, archive: boolean, name: string, range: Partial<BundleOptions>): Promise<BundleSummary> {
-  // AuditStore.open would make an empty store at a mistyped path.
-  if (!existsSync(join(data, 'CURRENT'))) throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [data])
+  // AuditStore.open would make an empty store at a mistyped path; a damaged one it refuses with its own code.
+  if (inspectStoreDir(data) === 'fresh') throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [data])
   const key = readAuditSigningKey(keys)
   const store = await AuditStore.open(data)
   try {

@@ -35,6 +35,9 @@ export const serveCommand = defineCommand({
   },
   async run (values) {
     const logger = createLogger(values['log-level'])
+    // Every file the daemon makes is its own alone, whatever umask it was started under: LevelDB keeps making
+    // tables and logs (which hold what was typed in bridge sessions) long after the store was opened.
+    process.umask(process.umask(0o077) | 0o077)
     let daemon
     try {
       daemon = await startDaemon({
