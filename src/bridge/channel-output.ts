@@ -11,6 +11,9 @@ import type { ServerChannel } from 'ssh2'
 /** Bytes queued before the producer is asked to pause: one default SSH window, as the channel itself would hold. */
 const HIGH_WATER_BYTES = 2 * 1024 * 1024
 
+/** The most bytes joined into one write. */
+const BATCH_BYTES = 256 * 1024
+
 type Target = 'out' | 'err'
 
 export class ChannelOutput {
@@ -73,16 +76,24 @@ export class ChannelOutput {
       this.#queue.length = 0
       this.#queuedBytes = 0
     }
-    const item = this.#queue.shift()
-    if (item === undefined) {
+    const first = this.#queue.shift()
+    if (first === undefined) {
       this.#settle()
       return
     }
+    // Consecutive chunks for the same stream go as one write: one callback per batch, not per chunk.
+    const parts = [first.data]
+    let size = first.data.length
+    while (size < BATCH_BYTES && this.#queue[0]?.target === first.target) {
+      const data = this.#queue.shift()!.data
+      parts.push(data)
+      size += data.length
+    }
     this.#writing = true
-    const stream = item.target === 'out' ? this.#channel : this.#channel.stderr
-    stream.write(item.data, () => {
+    const stream = first.target === 'out' ? this.#channel : this.#channel.stderr
+    stream.write(parts.length === 1 ? first.data : Buffer.concat(parts, size), () => {
       this.#writing = false
-      this.#queuedBytes -= item.data.length
+      this.#queuedBytes -= size
       this.#settle()
       this.#next()
     })

@@ -45,6 +45,20 @@ describe('ChannelOutput', () => {
     expect(held.maxInFlight()).toBe(1)
   })
 
+  it('joins chunks queued for the same stream into one write, never across streams', () => {
+    const held = heldChannel()
+    const output = new ChannelOutput(held.channel)
+    output.out(Buffer.from('a'))
+    output.out(Buffer.from('b'))
+    output.out(Buffer.from('c'))
+    output.err('e')
+    output.out(Buffer.from('d'))
+    held.release()
+    held.release()
+    held.release()
+    expect(held.written).toEqual(['out:a', 'out:bc', 'err:e', 'out:d'])
+  })
+
   it('drops queued output on discardQueued, and what comes after still goes out', () => {
     const held = heldChannel()
     const output = new ChannelOutput(held.channel)
