@@ -25,3 +25,33 @@ export async function openAuditDb (dir: string, { create }: { create: boolean })
   }
   return db
 }
+
+/**
+ * One database object for the modules that keep `store.db` (checkpoints, retention, ownership, elevation) while
+ * the LevelDB behind it is closed and opened again after a failed write (see AuditStore): every property is read
+ * from whichever database is current.
+ */
+export class AuditDbHandle {
+  #current: AuditDb
+  readonly db: AuditDb
+
+  constructor (initial: AuditDb) {
+    this.#current = initial
+    // The target has the database's prototype (so instanceof holds) and no own properties to pin the proxy to.
+    this.db = new Proxy(Object.create(Object.getPrototypeOf(initial) as object) as AuditDb, {
+      get: (_target, property) => {
+        const current = this.#current
+        const value: unknown = Reflect.get(current, property, current)
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value
+      }
+    })
+  }
+
+  get current (): AuditDb {
+    return this.#current
+  }
+
+  replace (next: AuditDb): void {
+    this.#current = next
+  }
+}
