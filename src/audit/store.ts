@@ -322,6 +322,9 @@ export class AuditStore {
     const recoveredAt = new Date()
     const downMs = recoveredAt.getTime() - Date.parse(outage.since)
     const gap = { failedAt: outage.since, recoveredAt: recoveredAt.toISOString(), downMs, deniedCalls: outage.deniedCalls, refusedRecords: outage.refusedRecords, attempts: outage.attempts }
+    // A write can reach the disk and still report failure (its fsync failed): those records are in the chain, but
+    // their callers were told they were not, and their calls were denied.
+    const unacknowledged = head.seq > outage.durable.seq ? { fromSeq: outage.durable.seq + 1, toSeq: head.seq } : null
     // Both first, in one batch, before any call made from now on; should it fail, the outage goes on.
     const failed = this.append({
       kind: 'system',
@@ -333,8 +336,9 @@ export class AuditStore {
     const recovered = this.append({
       kind: 'system',
       action: 'audit.write-recovered',
-      reason: `audit writes work again after ${Math.round(downMs / 1000)} s; ${outage.deniedCalls} calls were denied meanwhile`,
-      fields: { ...gap, resumedAfterSeq: head.seq }
+      reason: `audit writes work again after ${Math.round(downMs / 1000)} s; ${outage.deniedCalls} calls were denied meanwhile` +
+        (unacknowledged === null ? '' : `; records ${unacknowledged.fromSeq} to ${unacknowledged.toSeq} reached the disk although their write failed: their calls were denied`),
+      fields: { ...gap, resumedAfterSeq: head.seq, ...(unacknowledged !== null ? { unacknowledged } : {}) }
     })
     try {
       await Promise.all([failed, recovered])

@@ -26,15 +26,17 @@ async function openStore (): Promise<AuditStore> {
 
 const decision = (n: number): AuditInput => ({ kind: 'decision', user: 'alice', action: 'container.list', decision: 'allow', reason: `call ${n}` })
 
-/** While `full.on` is true, every record batch fails as a full disk makes it fail. */
-function fillDisk (): { on: boolean } {
-  const full = { on: true }
+/** While `full.on` is true, every record batch fails as a full disk makes it fail; with `full.afterWrite`, the batch
+ * is written first (as when only its fsync fails). */
+function fillDisk (): { on: boolean, afterWrite?: boolean } {
+  const full: { on: boolean, afterWrite?: boolean } = { on: true }
   const original = Level.prototype.batch as unknown as (this: Level<string, string>, ...args: unknown[]) => unknown
   vi.spyOn(Level.prototype, 'batch').mockImplementation(function (this: Level<string, string>, ...args: unknown[]) {
     const batch = original.apply(this, args) as { write: (options?: unknown) => Promise<void> }
     if (args.length > 0) return batch
     const write = batch.write.bind(batch)
     batch.write = async (options) => {
+      if (full.on && full.afterWrite === true) await write(options)
       if (full.on) throw Object.assign(new Error('IO error: 000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
       await write(options)
     }
@@ -100,4 +102,23 @@ it('keeps refusing, with its own code, a store that lost a record written before
   expect(outage!.error).toContain('record 2')
   await expect(store.append(decision(4))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_RECOVERY_REFUSED' })
   expect(await store.verify()).toMatchObject({ ok: false })
+})
+
+it('names the records that reached the disk although their write reported failure (their calls were denied)', async () => {
+  const store = await openStore()
+  await store.append(decision(1))
+  const full = fillDisk()
+  full.afterWrite = true
+  await expect(store.append(decision(2))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_WRITE_FAILED' })
+  full.afterWrite = false
+  await until(() => store.outage()?.attempts ?? 0, (n) => n >= 1)
+  full.on = false
+  await until(() => store.outage(), (outage) => outage === null)
+
+  const records: AuditRecord[] = []
+  for await (const record of store.read()) records.push(record)
+  expect(records.map((r) => r.action)).toEqual(['container.list', 'container.list', 'audit.write-failed', 'audit.write-recovered'])
+  expect(records[3]).toMatchObject({ fields: { unacknowledged: { fromSeq: 2, toSeq: 2 }, resumedAfterSeq: 2, deniedCalls: 1 } })
+  expect(records[3]!.reason).toContain('records 2 to 2 reached the disk although their write failed')
+  expect(await store.verify()).toMatchObject({ ok: true, records: 4 })
 })
