@@ -7,7 +7,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { auditRecords } from '../helpers/audit.js'
-import { expectOk, removeDirSync, startStack, type DockerResult, type Stack } from '../helpers/index.js'
+import { daemonRequest } from '../helpers/daemon-http.js'
+import { expectOk, removeDirSync, startStack, TOKEN_HEADER, type DockerResult, type Stack } from '../helpers/index.js'
 
 let stack: Stack
 let scratch: string
@@ -103,3 +104,49 @@ it('denies every call while the disk is full, shows it in status, and takes call
   const verified = await stack.plugin.cli(['audit', 'verify', '--admin-socket', stack.plugin.adminSocket])
   expect(verified.code, verified.stdout + verified.stderr).toBe(0)
 })
+
+it('under 16-way load across the failure and the recovery, every allowed call has its allow record and the chain holds', async () => {
+  const filler = path.join(mountDir, 'filler')
+  const allowedCalls: number[] = []
+  let deniedCalls = 0
+  let next = 0
+  let running = true
+  // What dockerd asks the plugin for `docker ps`, each with its own `limit` so its record can be found.
+  const worker = async (): Promise<void> => {
+    while (running) {
+      const id = ++next
+      const answer = await daemonRequest(stack.plugin.socket, {
+        method: 'POST',
+        path: '/AuthZPlugin.AuthZReq',
+        body: JSON.stringify({ RequestMethod: 'GET', RequestUri: `/v1.41/containers/json?limit=${id}`, RequestHeaders: { [TOKEN_HEADER]: stack.tokens.alice } })
+      })
+      const reply = JSON.parse(answer.body) as { Allow: boolean, Msg: string }
+      if (reply.Allow) allowedCalls.push(id)
+      else if (/PORTCULLIS_AUDIT_/.test(reply.Msg)) deniedCalls++
+      else throw new Error(`unexpected answer ${answer.body}`)
+    }
+  }
+  const workers = Array.from({ length: 16 }, async () => await worker())
+  const waitFor = async (ok: () => boolean): Promise<void> => {
+    const end = Date.now() + 20_000
+    while (!ok() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(ok()).toBe(true)
+  }
+  await waitFor(() => allowedCalls.length >= 200)
+  try { execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' }) } catch {}
+  await waitFor(() => deniedCalls >= 200)
+  await rm(filler)
+  const before = allowedCalls.length
+  await waitFor(() => allowedCalls.length >= before + 200)
+  running = false
+  await Promise.all(workers)
+
+  const records = await auditRecords(stack.plugin, 1_000_000)
+  const recorded = new Set(records.filter((r) => r.kind === 'decision' && r.decision === 'allow' && r.action === 'container.list')
+    .map((r) => /limit=(\d+)/.exec(r.uri ?? '')?.[1]).filter((id) => id !== undefined).map(Number))
+  const missing = allowedCalls.filter((id) => !recorded.has(id))
+  expect(missing, `${missing.length} of ${allowedCalls.length} allowed calls have no record`).toEqual([])
+  expect(records.filter((r) => r.action === 'audit.write-recovered').length).toBeGreaterThanOrEqual(2)
+  const verified = await stack.plugin.cli(['audit', 'verify', '--admin-socket', stack.plugin.adminSocket])
+  expect(verified.code, verified.stdout + verified.stderr).toBe(0)
+}, 90_000)
