@@ -33,6 +33,8 @@ export async function openAuditDb (dir: string, { create }: { create: boolean })
  */
 export class AuditDbHandle {
   #current: AuditDb
+  /** Why writes through the handle are refused, or null. */
+  #blocked: Error | null = null
   readonly db: AuditDb
 
   constructor (initial: AuditDb) {
@@ -40,6 +42,12 @@ export class AuditDbHandle {
     // The target has the database's prototype (so instanceof holds) and no own properties to pin the proxy to.
     this.db = new Proxy(Object.create(Object.getPrototypeOf(initial) as object) as AuditDb, {
       get: (_target, property) => {
+        // After a failed write LevelDB's log may end in half a batch, and what is written after it is dropped when
+        // the log is replayed: nothing may be written until the database is reopened.
+        if (this.#blocked !== null && (property === 'put' || property === 'del' || property === 'batch')) {
+          const blocked = this.#blocked
+          return async () => { throw blocked }
+        }
         const current = this.#current
         const value: unknown = Reflect.get(current, property, current)
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value
@@ -53,5 +61,10 @@ export class AuditDbHandle {
 
   replace (next: AuditDb): void {
     this.#current = next
+  }
+
+  /** Refuses writes (put, del, batch) with `reason` until called with null. */
+  block (reason: Error | null): void {
+    this.#blocked = reason
   }
 }

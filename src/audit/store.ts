@@ -117,7 +117,7 @@ export class AuditStore {
   #bundling: Promise<unknown> = Promise.resolve()
   readonly #castStorage: CastStorage = {
     // Chunk values carry their own encoding (bytes), which the database's string-typed batch does not model.
-    write: (operations: CastOperation[]) => this.#castOperation(() => this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
+    write: (operations: CastOperation[]) => this.#castOperation(() => this.#failure !== null ? Promise.reject(this.#unavailable()) : this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
     remove: (key: string) => this.#castOperation(() => this.#db.del(key)),
     settled: (sink: CastSink) => { this.#sinks.delete(sink) }
   }
@@ -245,6 +245,7 @@ export class AuditStore {
       'audit write failed: denying every call until a write succeeds again; portcullis reopens the store by itself once it can')
     const rejection = new AuditError('PORTCULLIS_AUDIT_WRITE_FAILED', [cause.message], { cause })
     for (const pending of failed) pending.reject(rejection)
+    this.#handle.block(this.#unavailable())
     this.#scheduleRecovery()
   }
 
@@ -319,6 +320,7 @@ export class AuditStore {
     this.#nextSeq = head.seq + 1
     this.#lastHash = head.hash
     this.#failure = null
+    this.#handle.block(null)
     const recoveredAt = new Date()
     const downMs = recoveredAt.getTime() - Date.parse(outage.since)
     const gap = { failedAt: outage.since, recoveredAt: recoveredAt.toISOString(), downMs, deniedCalls: outage.deniedCalls, refusedRecords: outage.refusedRecords, attempts: outage.attempts }

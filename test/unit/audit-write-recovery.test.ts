@@ -28,12 +28,19 @@ const decision = (n: number): AuditInput => ({ kind: 'decision', user: 'alice', 
 
 /** While `full.on` is true, every record batch fails as a full disk makes it fail; with `full.afterWrite`, the batch
  * is written first (as when only its fsync fails). */
-function fillDisk (): { on: boolean, afterWrite?: boolean } {
-  const full: { on: boolean, afterWrite?: boolean } = { on: true }
+interface FullDisk {
+  on: boolean
+  afterWrite?: boolean
+  /** The LevelDB the store last wrote a batch to, for a test that changes it behind the store's back. */
+  level?: Level<string, string>
+}
+function fillDisk (): FullDisk {
+  const full: FullDisk = { on: true }
   const original = Level.prototype.batch as unknown as (this: Level<string, string>, ...args: unknown[]) => unknown
   vi.spyOn(Level.prototype, 'batch').mockImplementation(function (this: Level<string, string>, ...args: unknown[]) {
     const batch = original.apply(this, args) as { write: (options?: unknown) => Promise<void> }
     if (args.length > 0) return batch
+    full.level = this
     const write = batch.write.bind(batch)
     batch.write = async (options) => {
       if (full.on && full.afterWrite === true) await write(options)
@@ -69,6 +76,8 @@ it('denies calls while writes fail, then takes them again by itself and records 
   expect(store.outage()).toMatchObject({ state: 'failing', code: 'PORTCULLIS_AUDIT_WRITE_FAILED', deniedCalls: 3, refusedRecords: 4, durable: { seq: 1, hash: before.hash } })
   expect(store.outage()!.error).toContain('No space left on device')
   expect(store.failure).not.toBeNull()
+  // Nothing else writes beside the records either: LevelDB would drop it when the store is reopened.
+  await expect(store.db.put('o!probe', 'x')).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
 
   full.on = false
   await until(() => store.outage(), (outage) => outage === null)
@@ -84,6 +93,8 @@ it('denies calls while writes fail, then takes them again by itself and records 
   expect((gap!.fields as { downMs: number }).downMs).toBeGreaterThan(0)
   expect((gap!.fields as { attempts: number }).attempts).toBeGreaterThanOrEqual(2)
   expect(after.seq).toBe(4)
+  await store.db.put('o!probe', 'x')
+  expect(await store.db.get('o!probe')).toBe('x')
   expect(await store.verify()).toMatchObject({ ok: true, records: 4 })
 })
 
@@ -94,7 +105,7 @@ it('keeps refusing, with its own code, a store that lost a record written before
   const full = fillDisk()
   await expect(store.append(decision(3))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_WRITE_FAILED' })
   // Someone removes a record behind portcullis's back while it cannot write.
-  await store.db.del(recordKey(durable.seq))
+  await full.level!.del(recordKey(durable.seq))
   full.on = false
 
   const outage = await until(() => store.outage(), (o) => o?.state === 'broken')
@@ -121,4 +132,24 @@ it('names the records that reached the disk although their write reported failur
   expect(records[3]).toMatchObject({ fields: { unacknowledged: { fromSeq: 2, toSeq: 2 }, resumedAfterSeq: 2, deniedCalls: 1 } })
   expect(records[3]!.reason).toContain('records 2 to 2 reached the disk although their write failed')
   expect(await store.verify()).toMatchObject({ ok: true, records: 4 })
+})
+
+it('ends a recording at its next write once a record write failed, and takes new recordings after the recovery', async () => {
+  const store = await openStore()
+  const start = await store.append({ kind: 'session', action: 'session.start' })
+  const sink = store.castSink('s-0123456789abcdef', start.seq, { flushIntervalMs: 0 })
+  sink.write('[0.1,"o","before"]\n')
+  await sink.flush()
+  const full = fillDisk()
+  await expect(store.append(decision(1))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_WRITE_FAILED' })
+  full.on = false // the disk is back, but the store is not reopened yet: the recording must not go on
+  sink.write('[0.2,"o","after"]\n')
+  await expect(sink.flush()).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_CAST_WRITE_FAILED' })
+  expect(sink.failure!.message).toContain('refuses new records since a write failed')
+
+  await until(() => store.outage(), (outage) => outage === null)
+  const next = store.castSink('s-00000000000000aa', start.seq)
+  next.write('[0.1,"o","again"]\n')
+  await next.flush()
+  expect(next.summary().chunks).toBe(1)
 })
