@@ -24,7 +24,8 @@ const STATUS_OF: Record<string, number> = {
   PORTCULLIS_AUDIT_CHAIN_BROKEN: 409,
   PORTCULLIS_AUDIT_CORRUPT: 409,
   PORTCULLIS_AUDIT_CLOSED: 503,
-  PORTCULLIS_AUDIT_UNAVAILABLE: 503
+  PORTCULLIS_AUDIT_UNAVAILABLE: 503,
+  PORTCULLIS_AUDIT_RECOVERY_REFUSED: 503
 }
 
 export function addAuditIntegrityRoutes (app: express.Express, deps: AuditIntegrityDeps): void {

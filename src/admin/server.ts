@@ -50,7 +50,8 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       pid: process.pid,
       startedAt: deps.startedAt.toISOString(),
       policy: { path: deps.policy.path, digest: deps.policy.current.digest, loadedAt: deps.policy.loadedAt.toISOString() },
-      audit: { head: deps.audit.head(), ...deps.audit.stats() },
+      // `state` is what a monitor watches: `failing` while every call is denied because records cannot be written.
+      audit: { state: auditState(deps.audit), head: deps.audit.head(), ...deps.audit.stats(), outage: deps.audit.outage() },
       bridge: deps.bridge?.() ?? null
     })
   })
@@ -140,6 +141,12 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     else res.status(500).json({ error: err.message })
   })
   return app
+}
+
+/** `ok`, or why every call is denied: `failing` (a write failed; the store retries), `broken` (see AuditOutage). */
+function auditState (audit: AuditStore): 'ok' | 'failing' | 'broken' {
+  if (audit.failure === null) return 'ok'
+  return audit.outage()?.state ?? 'failing'
 }
 
 /** asciinema's media type for asciicast files. */

@@ -44,3 +44,46 @@ export async function openAuditDb (dir: string, { create, logger, madePrivate = 
   }
   return db
 }
+
+/**
+ * One database object for the modules that keep `store.db` (checkpoints, retention, ownership, elevation) while
+ * the LevelDB behind it is closed and opened again after a failed write (see AuditStore): every property is read
+ * from whichever database is current.
+ */
+export class AuditDbHandle {
+  #current: AuditDb
+  /** Why writes through the handle are refused, or null. */
+  #blocked: Error | null = null
+  readonly db: AuditDb
+
+  constructor (initial: AuditDb) {
+    this.#current = initial
+    // The target has the database's prototype (so instanceof holds) and no own properties to pin the proxy to.
+    this.db = new Proxy(Object.create(Object.getPrototypeOf(initial) as object) as AuditDb, {
+      get: (_target, property) => {
+        // After a failed write LevelDB's log may end in half a batch, and what is written after it is dropped when
+        // the log is replayed: nothing may be written until the database is reopened.
+        if (this.#blocked !== null && (property === 'put' || property === 'del' || property === 'batch')) {
+          const blocked = this.#blocked
+          return async () => { throw blocked }
+        }
+        const current = this.#current
+        const value: unknown = Reflect.get(current, property, current)
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value
+      }
+    })
+  }
+
+  get current (): AuditDb {
+    return this.#current
+  }
+
+  replace (next: AuditDb): void {
+    this.#current = next
+  }
+
+  /** Refuses writes (put, del, batch) with `reason` until called with null. */
+  block (reason: Error | null): void {
+    this.#blocked = reason
+  }
+}

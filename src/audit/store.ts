@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino'
 import { CastSink, readCastChunks, readSessionMarkers, type CastOperation, type CastSinkOptions, type CastStorage, type SessionMarker } from './casts.js'
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
-import { openAuditDb, type AuditDb } from './level.js'
+import { AuditDbHandle, openAuditDb, type AuditDb } from './level.js'
 import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, isSessionId, markerKey, recordKey } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
@@ -18,6 +18,29 @@ export interface AuditStoreOptions {
   logger?: Logger
   /** Most records written in one batch. Default 1024. */
   maxBatch?: number
+  /** After a failed write, the longest wait between attempts to reopen the store (the first is after 100 ms, each
+   * next one twice as late). Default 1000. */
+  retryMaxMs?: number
+}
+
+/** Why the store refuses records, for `portcullis status`. `failing`: a write failed and the store retries by
+ * itself; `broken`: after the failure the store no longer matched what had been written, so it stays refused
+ * until an operator looks (see PORTCULLIS_AUDIT_RECOVERY_REFUSED). */
+export interface AuditOutage {
+  state: 'failing' | 'broken'
+  code: string
+  error: string
+  /** When the first write failed. */
+  since: string
+  /** Records that could not be stored: the failed batch, what was queued behind it, and every append refused since. */
+  refusedRecords: number
+  /** Of those, decisions: each was a Docker call (or bridge session) that was denied because it could not be recorded. */
+  deniedCalls: number
+  /** Attempts to reopen the store so far, and why the last one failed. */
+  attempts: number
+  lastAttemptError?: string
+  /** The last record known to be on disk when the write failed: the store reopens from it. */
+  durable: AuditHead
 }
 
 export interface ReadOptions {
@@ -46,6 +69,8 @@ interface PendingAppend {
 type Listener = (record: AuditRecord) => void
 
 const DEFAULT_MAX_BATCH = 1024
+const FIRST_RETRY_MS = 100
+const DEFAULT_RETRY_MAX_MS = 1000
 /** How long a lazy record may wait for a batch to share before it gets one of its own. */
 const LAZY_WAIT_MS = 50
 
@@ -61,7 +86,9 @@ export class AuditStore {
   readonly dir: string
   /** The modes open() took group and other access away from (`name: 0644 -> 0600`); empty when it was private. */
   readonly madePrivate: readonly string[]
-  readonly #db: AuditDb
+  /** The database now open; `#handle.db` (what `db` returns) follows it when the store is reopened. */
+  #db: AuditDb
+  readonly #handle: AuditDbHandle
   readonly #logger: Logger
   readonly #maxBatch: number
   readonly #listeners = new Set<Listener>()
@@ -75,6 +102,13 @@ export class AuditStore {
   #flushing: Promise<void> | null = null
   #lazyTimer: NodeJS.Timeout | null = null
   #failure: Error | null = null
+  /** Set from the first failed write until the records of the outage are durable. */
+  #outage: AuditOutage | null = null
+  #retryTimer: NodeJS.Timeout | null = null
+  #retryDelay = FIRST_RETRY_MS
+  readonly #retryMaxMs: number
+  /** A reopen under way, so close() can wait for it. */
+  #recovering: Promise<void> | null = null
   #closing: Promise<void> | null = null
   /** Recordings still being written: close() lets them write what they hold first. */
   readonly #sinks = new Set<CastSink>()
@@ -85,7 +119,7 @@ export class AuditStore {
   #bundling: Promise<unknown> = Promise.resolve()
   readonly #castStorage: CastStorage = {
     // Chunk values carry their own encoding (bytes), which the database's string-typed batch does not model.
-    write: (operations: CastOperation[]) => this.#castOperation(() => this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
+    write: (operations: CastOperation[]) => this.#castOperation(() => this.#failure !== null ? Promise.reject(this.#unavailable()) : this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
     remove: (key: string) => this.#castOperation(() => this.#db.del(key)),
     settled: (sink: CastSink) => { this.#sinks.delete(sink) }
   }
@@ -94,6 +128,8 @@ export class AuditStore {
     this.dir = dir
     this.madePrivate = madePrivate
     this.#db = db
+    this.#handle = new AuditDbHandle(db)
+    this.#retryMaxMs = options.retryMaxMs !== undefined && options.retryMaxMs >= FIRST_RETRY_MS ? options.retryMaxMs : DEFAULT_RETRY_MAX_MS
     this.#logger = options.logger ?? pino({ enabled: false })
     this.#maxBatch = options.maxBatch !== undefined && options.maxBatch >= 1 ? Math.floor(options.maxBatch) : DEFAULT_MAX_BATCH
     this.#nextSeq = head.seq + 1
@@ -122,7 +158,10 @@ export class AuditStore {
   /** Adds a record; resolves with it once it is durable. Rejects when the record cannot be stored: the caller
    * must then refuse whatever it was recording. */
   append (input: AuditInput, options: AppendOptions = {}): Promise<AuditRecord> {
-    if (this.#failure !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_UNAVAILABLE', [this.#failure.message], { cause: this.#failure }))
+    if (this.#failure !== null) {
+      this.#countRefused(input.kind, 1)
+      return Promise.reject(this.#unavailable())
+    }
     if (this.#closing !== null) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_CLOSED'))
     if (!AUDIT_KINDS.has(input.kind)) return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`unknown kind ${String(input.kind)}`]))
     let sealed: SealedRecord
@@ -186,17 +225,136 @@ export class AuditStore {
     this.#flushing = null
   }
 
-  /** A failed write leaves the in-memory chain ahead of the disk; refusing every further append until the
-   * store is reopened (from the disk's head) is what keeps the stored chain free of holes. */
+  /** A failed write leaves the in-memory chain ahead of the disk, and LevelDB's log may end in half a batch;
+   * refusing every further append until the store is reopened (from the disk's head) is what keeps the stored
+   * chain free of holes. The reopen is retried by itself: see #recover. */
   #fail (err: unknown, batch: PendingAppend[]): void {
     const cause = err instanceof Error ? err : new Error(String(err))
     this.#failure = cause
     const failed = batch.concat(this.#queue)
     this.#queue = []
-    this.#logger.error({ err: cause, dir: this.dir, firstSeq: failed[0]?.record.seq, lostAppends: failed.length },
-      'audit write failed: denying every waiting call and refusing new records until portcullis is restarted')
+    const code = (cause as { code?: unknown }).code
+    if (this.#outage === null) this.#retryDelay = FIRST_RETRY_MS
+    this.#outage ??= {
+      state: 'failing',
+      code: 'PORTCULLIS_AUDIT_WRITE_FAILED',
+      error: cause.message,
+      since: new Date().toISOString(),
+      refusedRecords: 0,
+      deniedCalls: 0,
+      attempts: 0,
+      durable: { ...this.#durable }
+    }
+    this.#outage.error = typeof code === 'string' ? `${cause.message} (${code})` : cause.message
+    for (const pending of failed) if (!isOutageRecord(pending.record)) this.#countRefused(pending.record.kind, 1)
+    this.#logger.error({ err: cause, dir: this.dir, firstSeq: failed[0]?.record.seq, lostAppends: failed.length, alert: 'audit-write-failed' },
+      'audit write failed: denying every call until a write succeeds again; portcullis reopens the store by itself once it can')
     const rejection = new AuditError('PORTCULLIS_AUDIT_WRITE_FAILED', [cause.message], { cause })
     for (const pending of failed) pending.reject(rejection)
+    this.#handle.block(this.#unavailable())
+    this.#scheduleRecovery()
+  }
+
+  #countRefused (kind: string, n: number): void {
+    if (this.#outage === null) return
+    this.#outage.refusedRecords += n
+    if (kind === 'decision') this.#outage.deniedCalls += n
+  }
+
+  #unavailable (): AuditError {
+    const failure = this.#failure!
+    if (failure instanceof AuditError && failure.code === 'PORTCULLIS_AUDIT_RECOVERY_REFUSED') return failure
+    return new AuditError('PORTCULLIS_AUDIT_UNAVAILABLE', [this.#outage?.since ?? '', failure.message], { cause: failure })
+  }
+
+  #scheduleRecovery (): void {
+    if (this.#closing !== null || this.#retryTimer !== null || this.#recovering !== null) return
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null
+      this.#recovering = this.#recover().finally(() => {
+        this.#recovering = null
+        if (this.#failure !== null && this.#outage?.state === 'failing') this.#scheduleRecovery()
+      })
+    }, this.#retryDelay)
+    this.#retryDelay = Math.min(this.#retryDelay * 2, this.#retryMaxMs)
+  }
+
+  /**
+   * Closes the database and opens it again (LevelDB replays its log, dropping a half-written batch at its end),
+   * checks that it still holds every record that was durable before the failure and that the chain from there to
+   * its head holds, then records the outage and takes records again. Any failure on the way is retried later;
+   * a store that no longer matches is not added to (PORTCULLIS_AUDIT_RECOVERY_REFUSED).
+   */
+  async #recover (): Promise<void> {
+    const outage = this.#outage
+    if (outage === null || this.#closing !== null) return
+    outage.attempts++
+    let db: AuditDb | null = null
+    let head: AuditHead = this.#durable
+    let problem: string | null
+    try {
+      // Waiting recording writes fail with the old database; they must not hold up its close.
+      await Promise.allSettled([...this.#castOperations])
+      await this.#db.close()
+      db = await openAuditDb(this.dir, { create: false, logger: this.#logger })
+      try {
+        head = await readHead(db, this.dir)
+        problem = await problemSince(db, outage.durable, head)
+      } catch (err) {
+        // The last record is not the one the head names: no retry will change that.
+        if (!(err instanceof AuditError && err.code === 'PORTCULLIS_AUDIT_HEAD_MISMATCH')) throw err
+        problem = `its head does not match its last record: ${err.message}`
+      }
+    } catch (err) {
+      if (db !== null) await db.close().catch(() => {})
+      outage.lastAttemptError = messageOf(err)
+      this.#logger.warn({ err, attempt: outage.attempts, retryMs: this.#retryDelay }, 'the audit store cannot be reopened yet; retrying')
+      return
+    }
+    this.#db = db
+    this.#handle.replace(db)
+    if (this.#closing !== null) return
+    if (problem !== null) {
+      outage.state = 'broken'
+      outage.code = 'PORTCULLIS_AUDIT_RECOVERY_REFUSED'
+      outage.error = problem
+      this.#failure = new AuditError('PORTCULLIS_AUDIT_RECOVERY_REFUSED', [this.dir, problem, this.dir])
+      this.#logger.error({ dir: this.dir, problem, alert: 'audit-recovery-refused' }, 'after the failed write the audit store no longer matches what was written: refusing every call until an operator looks')
+      return
+    }
+    this.#durable = head
+    this.#nextSeq = head.seq + 1
+    this.#lastHash = head.hash
+    this.#failure = null
+    this.#handle.block(null)
+    const recoveredAt = new Date()
+    const downMs = recoveredAt.getTime() - Date.parse(outage.since)
+    const gap = { failedAt: outage.since, recoveredAt: recoveredAt.toISOString(), downMs, deniedCalls: outage.deniedCalls, refusedRecords: outage.refusedRecords, attempts: outage.attempts }
+    // A write can reach the disk and still report failure (its fsync failed): those records are in the chain, but
+    // their callers were told they were not, and their calls were denied.
+    const unacknowledged = head.seq > outage.durable.seq ? { fromSeq: outage.durable.seq + 1, toSeq: head.seq } : null
+    // Both first, in one batch, before any call made from now on; should it fail, the outage goes on.
+    const failed = this.append({
+      kind: 'system',
+      action: 'audit.write-failed',
+      code: outage.code,
+      reason: `audit writes failed from ${outage.since}: ${outage.error}; every call was denied until they worked again`,
+      fields: { alert: true, failedAt: outage.since, error: outage.error, durableSeq: outage.durable.seq }
+    })
+    const recovered = this.append({
+      kind: 'system',
+      action: 'audit.write-recovered',
+      reason: `audit writes work again after ${Math.round(downMs / 1000)} s; ${outage.deniedCalls} calls were denied meanwhile` +
+        (unacknowledged === null ? '' : `; records ${unacknowledged.fromSeq} to ${unacknowledged.toSeq} reached the disk although their write failed: their calls were denied`),
+      fields: { ...gap, resumedAfterSeq: head.seq, ...(unacknowledged !== null ? { unacknowledged } : {}) }
+    })
+    try {
+      await Promise.all([failed, recovered])
+    } catch {
+      return // #fail ran again: the next attempt follows
+    }
+    this.#outage = null
+    this.#logger.warn({ ...gap, dir: this.dir }, 'audit writes work again: portcullis takes calls again')
   }
 
   #notify (record: AuditRecord): void {
@@ -212,12 +370,17 @@ export class AuditStore {
   /** The database itself, for the modules that keep their own entries beside the records (checkpoints.ts,
    * retention.ts). Everything else goes through the methods of the store. */
   get db (): AuditDb {
-    return this.#db
+    return this.#handle.db
   }
 
   /** Why the store refuses new records (a write failed), or null while it takes them. */
   get failure (): Error | null {
     return this.#failure
+  }
+
+  /** The write failure the store is in or recovering from (until its records are durable), or null. */
+  outage (): AuditOutage | null {
+    return this.#outage === null ? null : { ...this.#outage, durable: { ...this.#outage.durable } }
   }
 
   /** The last durable record's seq and hash. */
@@ -275,7 +438,7 @@ export class AuditStore {
    * PORTCULLIS_AUDIT_INVALID_INPUT for a malformed session ID or seq.
    */
   castSink (sessionId: string, startSeq: number, options: CastSinkOptions = {}): CastSink {
-    if (this.#failure !== null) throw new AuditError('PORTCULLIS_AUDIT_UNAVAILABLE', [this.#failure.message], { cause: this.#failure })
+    if (this.#failure !== null) throw this.#unavailable()
     if (this.#closing !== null) throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
     if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID (s- and 16 lowercase hex digits)`])
     if (!Number.isSafeInteger(startSeq) || startSeq < 1) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`the session.start seq ${String(startSeq)} is not a record seq`])
@@ -330,6 +493,9 @@ export class AuditStore {
    * next write, and its marker makes the next start record the session as interrupted. */
   close (): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+      this.#retryTimer = null
+      if (this.#recovering !== null) await this.#recovering
       if (this.#queue.length > 0) this.#startFlush()
       await Promise.allSettled([...this.#sinks].map(async (sink) => await sink.flush()))
       while (this.#flushing !== null) await this.#flushing
@@ -354,6 +520,24 @@ export async function * readRecords (db: AuditDb, options: ReadOptions = {}): As
     if (record === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, 'not an audit record'])
     yield record
   }
+}
+
+/** The records a recovery writes about the outage: not refused calls when they fail too. */
+function isOutageRecord (record: AuditRecord): boolean {
+  return record.kind === 'system' && (record.action === 'audit.write-failed' || record.action === 'audit.write-recovered')
+}
+
+/** Why a reopened store cannot take records again after a failed write: the record that was durable before it
+ * is gone or changed, or the chain from it to the head does not hold. Null when it is sound. */
+async function problemSince (db: AuditDb, durable: AuditHead, head: AuditHead): Promise<string | null> {
+  if (head.seq < durable.seq) return `record ${durable.seq} was written before the failure, but the store now ends at record ${head.seq}`
+  if (durable.seq > 0) {
+    const raw = await db.get(recordKey(durable.seq)) as string | undefined
+    const record = raw === undefined ? null : parseRecord(raw)
+    if (record?.hash !== durable.hash) return `record ${durable.seq}, written before the failure, is ${raw === undefined ? 'gone' : 'changed'}`
+  }
+  const report = await verifyChain(db, { fromSeq: durable.seq + 1 })
+  return report.ok ? null : `record ${report.firstBad?.seq ?? '?'}: ${report.firstBad?.detail ?? 'the chain does not hold'}`
 }
 
 /** The head the next append builds on. The head entry and the last record are written in one batch, so they

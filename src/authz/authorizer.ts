@@ -69,7 +69,8 @@ export class Authorizer {
       seq = record.seq
     } catch (err) {
       this.logger.error({ err }, 'could not record a decision; denying')
-      return { Allow: false, Msg: 'portcullis could not record this call in its audit store, so it refuses it (fail closed); an operator must check the portcullis log', Err: '' }
+      const code = hasPortcullisCode(err) ? err.code : 'PORTCULLIS_AUDIT_WRITE_FAILED'
+      return { Allow: false, Msg: `portcullis could not record this call in its audit store, so it refuses it (fail closed, ${code}); it takes calls again by itself once the store can be written, and \`portcullis status\` shows why`, Err: '' }
     }
     if (decision.allow) this.pending.remember(req, seq)
     if (this.logger.isLevelEnabled('debug')) {

@@ -5,7 +5,7 @@ import { DEFAULTS } from './defaults.js'
 
 export const statusCommand = defineCommand({
   name: 'status',
-  summary: 'Show the running daemon: version, policy digest and load time, audit head and group-commit counters, the SSH bridge and its live sessions.',
+  summary: 'Show the running daemon: version, policy digest and load time, the audit store\'s state, head and group-commit counters, the SSH bridge and its live sessions. Exits 1 while the audit store cannot be written (every call is then denied).',
   usage: 'status [--admin-socket PATH]',
   options: { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } },
   help: { '--admin-socket PATH': `the daemon's admin socket (default ${DEFAULTS.adminSocket})` },
@@ -13,6 +13,13 @@ export const statusCommand = defineCommand({
     const { body } = await adminJson<unknown>(values['admin-socket'], 'GET', '/v1/status')
     // The answer quotes the policy path and bridge errors: C1 and bidi characters become \u escapes.
     process.stdout.write(terminalSafeJson(JSON.stringify(body, null, 2)) + '\n')
+    // A daemon that denies every call because it cannot record them is not healthy: say so, and exit 1.
+    const audit = (body as { audit?: { state?: unknown, outage?: { code?: unknown, error?: unknown, since?: unknown } | null } }).audit
+    if (audit?.state !== undefined && audit.state !== 'ok') {
+      const outage = audit.outage ?? {}
+      process.stderr.write(terminalSafeJson(`portcullis: the audit store is ${String(audit.state)} since ${String(outage.since)} (${String(outage.code)}: ${String(outage.error)}); every call is denied until records can be written again\n`))
+      return 1
+    }
     return 0
   }
 })
