@@ -3,6 +3,7 @@
 import { Level } from 'level'
 import type { Logger } from 'pino'
 import { AuditError, messageOf } from './errors.js'
+import { isStorageFailure, storageError } from './storage-errors.js'
 import { inspectStoreDir, makeStoreDir, makeStorePrivate } from './store-dir.js'
 
 export type AuditDb = Level<string, string>
@@ -30,6 +31,8 @@ export async function openAuditDb (dir: string, { create, logger, madePrivate = 
     if ((cause as { code?: unknown } | undefined)?.code === 'LEVEL_LOCKED') {
       throw new AuditError('PORTCULLIS_AUDIT_LOCKED', [dir], { cause: err })
     }
+    // A table, log or manifest LevelDB cannot read: named, with what to do about it.
+    if (isStorageFailure(cause)) throw storageError(cause, dir)
     throw new AuditError('PORTCULLIS_AUDIT_OPEN_FAILED', [dir, messageOf(cause ?? err)], { cause: err })
   }
   if (create) {

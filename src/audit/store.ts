@@ -7,6 +7,7 @@ import { CastSink, readCastChunks, readSessionMarkers, type CastOperation, type 
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { AuditDbHandle, openAuditDb, type AuditDb } from './level.js'
+import { storageError } from './storage-errors.js'
 import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, isSessionId, markerKey, recordKey } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
@@ -151,7 +152,7 @@ export class AuditStore {
       return new AuditStore(dir, db, head, madePrivate, options)
     } catch (err) {
       await db.close()
-      throw err
+      throw storageError(err, dir)
     }
   }
 
@@ -515,10 +516,20 @@ export async function * readRecords (db: AuditDb, options: ReadOptions = {}): As
     limit: options.limit ?? -1,
     reverse: options.reverse ?? false
   }
-  for await (const [key, value] of db.iterator(range)) {
-    const record = parseRecord(value)
-    if (record === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, 'not an audit record'])
-    yield record
+  const step = options.reverse === true ? -1 : 1
+  let last: number | undefined
+  /** Where seqs first jumped: LevelDB passes over a block it cannot decode and reports it only at the end. */
+  let skipped: number | undefined
+  try {
+    for await (const [key, value] of db.iterator(range)) {
+      const record = parseRecord(value)
+      if (record === null) throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, 'not an audit record'])
+      if (skipped === undefined && last !== undefined && record.seq !== last + step) skipped = last + step
+      last = record.seq
+      yield record
+    }
+  } catch (err) {
+    throw storageError(err, db.location, skipped ?? (last === undefined ? undefined : last + step))
   }
 }
 

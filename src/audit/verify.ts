@@ -6,6 +6,7 @@ import { CastDigester, isCastSummary } from './casts.js'
 import { bodyTextOf, chainHash } from './chain.js'
 import { checkpointSignatureProblem, parseCheckpoint } from './checkpoint-format.js'
 import { openAuditDb, type AuditDb } from './level.js'
+import { storageError } from './storage-errors.js'
 import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, RECORD_RANGE, castRange, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
 import type { AuditPublicKey } from './signing-key.js'
@@ -80,7 +81,11 @@ export async function verifyChain (db: AuditDb, options: VerifyOptions = {}): Pr
 export async function verifySnapshot (db: AuditDb, snapshot: Snapshot, options: VerifyOptions = {}): Promise<VerifyReport> {
   const fromSeq = options.fromSeq !== undefined && Number.isFinite(options.fromSeq) ? Math.floor(options.fromSeq) : 1
   const toSeq = options.toSeq !== undefined && Number.isFinite(options.toSeq) ? Math.floor(options.toSeq) : null
-  return await walk(db, snapshot, fromSeq, toSeq, options.publicKeys)
+  try {
+    return await walk(db, snapshot, fromSeq, toSeq, options.publicKeys)
+  } catch (err) {
+    throw storageError(err, db.location)
+  }
 }
 
 async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: number | null, keys: readonly AuditPublicKey[] | undefined): Promise<VerifyReport> {
@@ -227,6 +232,9 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
     // A checkpoint beyond the end: the chain was cut after it was signed, and the head moved back to match.
     if (pending !== undefined) return checkCheckpoint(pending.seq, pending.raw, null, lastSeq) ?? good()
     return good()
+  } catch (err) {
+    // LevelDB stopped at a table or block it cannot read: the first record not yet checked is the one in it.
+    throw storageError(err, db.location, expected)
   } finally {
     await stored.close()
   }

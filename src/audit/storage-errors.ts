@@ -1,0 +1,49 @@
+// LevelDB's own failures (a table or log it cannot read, an I/O error) as coded errors that name the file and,
+// where the caller knows it, the record; and the damage LevelDB passed over in silence when it opened the store.
+
+import { readFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { AuditError, messageOf } from './errors.js'
+
+/** LevelDB's messages name a file by its path: a table, a write-ahead log, a manifest. */
+const FILE_IN_MESSAGE = /(?:[^\s:]*\/)?(\d+\.(?:ldb|sst|log)|MANIFEST-\d+|CURRENT)\b/
+
+/** Whether `err` is LevelDB reporting damage or an I/O failure (not a closed database or a bad argument). */
+export function isStorageFailure (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'LEVEL_CORRUPTION' || code === 'LEVEL_IO_ERROR' || /^(?:Corruption|IO error):/.test(messageOf(err))
+}
+
+/** `err` as PORTCULLIS_AUDIT_STORAGE when it is a storage failure (naming the file, and `seq` when given);
+ * anything else is returned as it is. */
+export function storageError (err: unknown, dir: string, seq?: number): unknown {
+  if (err instanceof AuditError || !isStorageFailure(err)) return err
+  const message = messageOf(err)
+  const file = FILE_IN_MESSAGE.exec(message)?.[1]
+  const where = file !== undefined ? `file ${file}` : 'a table LevelDB does not name'
+  const record = seq !== undefined ? `, at record ${seq}` : ''
+  return new AuditError('PORTCULLIS_AUDIT_STORAGE', [dir, where, record, message.split(dir + '/').join(''), dir], { cause: err })
+}
+
+/**
+ * What LevelDB skipped while opening the store in `dir`: it drops the parts of a write-ahead log that fail their
+ * checksum (and every record after them in that block) and says so only in its info log (`LOG`), which each open
+ * rewrites. One line per drop, with the file named, e.g. `000006.log: dropping 32768 bytes; Corruption: checksum
+ * mismatch`. Empty when nothing was dropped or the info log cannot be read.
+ */
+export function droppedAtOpen (dir: string): string[] {
+  let text: string
+  try {
+    text = readFileSync(join(dir, 'LOG'), 'utf8')
+  } catch {
+    return []
+  }
+  const dropped: string[] = []
+  for (const line of text.split('\n')) {
+    const at = line.indexOf('(ignoring error) ')
+    if (at < 0 && !line.includes(': dropping ')) continue
+    const what = at >= 0 ? line.slice(at + '(ignoring error) '.length) : line.replace(/^\S+ \S+ /, '')
+    dropped.push(what.replace(/(?:[^\s:]*\/)(\d+\.log)/g, (_, name: string) => basename(name)))
+  }
+  return dropped
+}
