@@ -7,6 +7,7 @@
 // until the first runs out) and fetches those records. Every record is then checked against the whole filter,
 // so an index narrows the read but never decides what is returned.
 
+import { storageError } from './storage-errors.js'
 import type { SealedRecord } from './chain.js'
 import { AuditError } from './errors.js'
 import { collectContainerNames, containerIndexName, hasIndexes, indexPrefix, seqFromIndexKey, seqHex, type IndexKind } from './indexes.js'
@@ -53,6 +54,8 @@ export async function * queryStored (db: AuditDb, filter: AuditFilter, options: 
   const snapshot = options.snapshot ?? db.snapshot()
   try {
     yield * run(db, filter, snapshot)
+  } catch (err) {
+    throw storageError(err, db.location)
   } finally {
     if (options.snapshot === undefined) await snapshot.close()
   }
