@@ -8,6 +8,7 @@ import { hostname } from 'node:os'
 import type http from 'node:http'
 import type { Logger } from 'pino'
 import { recoverInterruptedSessions } from './audit/sessions.js'
+import { startDamagedError, verifyAtStart, type StartVerification } from './audit/start-verify.js'
 import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
 import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
@@ -48,6 +49,8 @@ export interface ServeOptions {
   elevationListen?: string
   /** Start without a token key: every caller without a TLS identity is anonymous. Recorded in `portcullis.start`. */
   allowAnonymous?: boolean
+  /** Start even when the start verification finds the audit store damaged. Recorded, with the damage, in `portcullis.start`. */
+  acceptDamagedAudit?: boolean
 }
 
 export interface RunningDaemon {
@@ -78,6 +81,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   let audit!: AuditStore
   let auditKey: AuditSigningKey | null = null
   let upkeep: AuditUpkeep | null = null
+  let verified: StartVerification | null = null
   let owners!: OwnershipRegistry
   let adoption!: Adoption
   let elevation!: ElevationService
@@ -112,9 +116,28 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       stop: () => audit.close()
     },
     {
+      name: 'audit verification',
+      // Before anything is added: a damaged store is refused (or, when the operator accepts it, run on knowingly).
+      start: async () => {
+        auditKey = loadAuditSigningKey(options.keys, logger)
+        verified = await verifyAtStart(audit, auditKey === null ? undefined : [auditKey])
+        const accepted = !verified.ok && options.acceptDamagedAudit === true
+        if (!verified.ok) logger.error({ damage: verified.damage, firstBad: verified.firstBad, accepted }, accepted ? 'the audit store is damaged; starting anyway (--accept-damaged-audit)' : 'the audit store is damaged; refusing to start')
+        if (verified.ok || accepted) return // the result goes into portcullis.start
+        // A refused start leaves its reason in the chain too, so the next start (or a reviewer) sees it.
+        await audit.append({
+          kind: 'system',
+          action: 'audit.start-verify',
+          reason: `start refused: the audit store is damaged (${verified.damage.length} finding(s)); ${verified.damage[0] ?? ''}`,
+          code: 'PORTCULLIS_AUDIT_START_DAMAGED',
+          fields: startVerifyFields(verified)
+        }).catch((err: unknown) => logger.error({ err }, 'could not record the refused start'))
+        throw startDamagedError(options.data, verified)
+      }
+    },
+    {
       name: 'audit checkpoints',
       start: () => {
-        auditKey = loadAuditSigningKey(options.keys, logger)
         upkeep = auditKey === null ? null : new AuditUpkeep({ store: audit, key: auditKey, settings: () => policy.current.audit, logger })
         upkeep?.start()
       },
@@ -136,8 +159,17 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         await audit.append({
           kind: 'system',
           action: 'portcullis.start',
-          reason: `portcullis ${VERSION} started with policy ${policy.path}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}`,
-          fields: { policyDigest: policy.current.digest, pid: process.pid, allowAnonymous: options.allowAnonymous === true, tokenKey: tokens !== null, ...(audit.madePrivate.length > 0 ? { storeMadePrivate: [...audit.madePrivate] } : {}) }
+          reason: `portcullis ${VERSION} started with policy ${policy.path}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}` +
+            (verified?.ok === false ? `; the audit store is damaged and the operator accepted it (--accept-damaged-audit): ${verified.damage[0] ?? ''}` : ''),
+          fields: {
+            policyDigest: policy.current.digest,
+            pid: process.pid,
+            allowAnonymous: options.allowAnonymous === true,
+            tokenKey: tokens !== null,
+            ...(audit.madePrivate.length > 0 ? { storeMadePrivate: [...audit.madePrivate] } : {}),
+            ...(verified !== null ? { startVerify: startVerifyFields(verified) } : {}),
+            ...(verified?.ok === false ? { acceptedDamagedAudit: true } : {})
+          }
         })
       },
       stop: async (cause: StopCause) => {
@@ -299,6 +331,12 @@ function serverComponent (name: string, listen: () => Promise<http.Server | null
     start: async () => { server = await listen() },
     stop: async () => { if (server !== null) await closeServer(server) }
   }
+}
+
+/** The start verification as a record's fields: the range and count checked, and what was found. */
+function startVerifyFields (found: StartVerification): Record<string, unknown> {
+  const { ok, from, to, records, checkpoint, firstBad, damage } = found
+  return { ok, from, to, records, ...(checkpoint !== undefined ? { checkpoint } : {}), ...(firstBad !== undefined ? { firstBad } : {}), ...(damage.length > 0 ? { damage } : {}) }
 }
 
 function describe (err: unknown): string {

@@ -8,7 +8,7 @@ import { DEFAULTS } from './defaults.js'
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
-  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--docker-host URL] [--elevation-listen HOST:PORT|off]',
+  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off]',
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     socket: { type: 'string', default: DEFAULTS.socket },
@@ -16,6 +16,7 @@ export const serveCommand = defineCommand({
     'admin-socket': { type: 'string', default: DEFAULTS.adminSocket },
     keys: { type: 'string', default: DEFAULTS.keys },
     'allow-anonymous': { type: 'boolean', default: false },
+    'accept-damaged-audit': { type: 'boolean', default: false },
     'docker-host': { type: 'string', default: process.env.DOCKER_HOST ?? DEFAULTS.dockerHost },
     'plugin-name': { type: 'string', default: DEFAULTS.pluginName },
     'elevation-listen': { type: 'string', default: DEFAULT_ELEVATION_LISTEN },
@@ -28,6 +29,7 @@ export const serveCommand = defineCommand({
     '--admin-socket PATH': `admin socket for the audit and policy commands, root only (default ${DEFAULTS.adminSocket})`,
     '--keys DIR': `token keys made by \`portcullis keys init\` (default ${DEFAULTS.keys}); without token.pub, serve refuses to start`,
     '--allow-anonymous': 'start even without a token key: every caller without a TLS identity is anonymous (recorded in portcullis.start)',
+    '--accept-damaged-audit': 'start even when the audit store fails its start verification (a broken chain, an unreadable table, a dropped log): the damage and this choice are recorded in portcullis.start',
     '--docker-host URL': `the daemon to look objects up in (default $DOCKER_HOST or ${DEFAULTS.dockerHost})`,
     '--plugin-name NAME': `the name the daemon knows this plugin by; managing it needs an unsafe role (default ${DEFAULTS.pluginName})`,
     '--elevation-listen ADDR': `where users ask for roles (\`portcullis request\`), with their token; loopback TCP, or off (default ${DEFAULT_ELEVATION_LISTEN})`,
@@ -47,6 +49,7 @@ export const serveCommand = defineCommand({
         adminSocket: values['admin-socket'],
         keys: values.keys,
         allowAnonymous: values['allow-anonymous'],
+        acceptDamagedAudit: values['accept-damaged-audit'],
         dockerHost: values['docker-host'],
         pluginName: values['plugin-name'],
         elevationListen: values['elevation-listen']

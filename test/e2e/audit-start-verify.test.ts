@@ -1,0 +1,147 @@
+// `portcullis serve` verifies the audit store before it accepts a call (issue 12, item 2): a store whose table or
+// write-ahead log was damaged is refused with the damage named, and the refusal is recorded; the operator may
+// start on it anyway with --accept-damaged-audit, which portcullis.start records with what was found. A table
+// LevelDB cannot open at all gives a coded error naming the file, never an "unexpected error".
+import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AuditStore } from '../../src/audit/store.js'
+import type { AuditRecord } from '../../src/audit/record.js'
+import { auditRecords } from '../helpers/audit.js'
+import { flipLog, flipTable, makeStore, truncateTable } from '../helpers/damaged-store.js'
+import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, startPortcullis, type CliResult } from '../helpers/index.js'
+
+const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
+let root: string
+let keysDir: string
+let policyFile: string
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-start-verify-'))
+  keysDir = path.join(root, 'keys')
+  policyFile = path.join(root, 'policy.json')
+  await writeFile(policyFile, JSON.stringify(examplePolicy))
+  await portcullisCliOk(['keys', 'init', '--keys', keysDir])
+})
+
+afterAll(() => {
+  if (root !== undefined) removeDirSync(root)
+})
+
+function pathsIn (name: string): { dir: string, data: string } {
+  const dir = path.join(root, name)
+  mkdirSync(dir, { recursive: true })
+  return { dir, data: path.join(dir, 'data') }
+}
+
+async function serveUntilExit (dir: string, data: string, extra: string[] = []): Promise<CliResult> {
+  const result = await runPortcullisCli([
+    'serve', '--config', policyFile, '--socket', path.join(dir, 'plugin.sock'), '--admin-socket', path.join(dir, 'run', 'admin.sock'),
+    '--data', data, '--keys', keysDir, '--docker-host', `unix://${path.join(dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn', ...extra
+  ], { timeoutMs: 60_000 })
+  expect(result.code, `serve did not exit by itself:\n${result.stderr}`).not.toBeNull()
+  return result
+}
+
+function expectFailedWith (result: CliResult, code: string): void {
+  expect(result.code, result.stderr).toBe(2)
+  expect(result.stderr).toContain(`[${code}]`)
+  expect(result.stderr).not.toContain('unexpected error')
+}
+
+/** The newest record, read with the store closed (the damage lies further back). */
+async function newestRecord (data: string): Promise<AuditRecord> {
+  const store = await AuditStore.open(data)
+  try {
+    return (await store.tail(1))[0]!
+  } finally {
+    await store.close()
+  }
+}
+
+/** Starts serve with --accept-damaged-audit and answers its portcullis.start record. */
+async function acceptedStart (dir: string, data: string): Promise<AuditRecord> {
+  const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data, extraArgs: ['--accept-damaged-audit'] })
+  try {
+    const records = await auditRecords(plugin, 5)
+    return records.filter((r) => r.action === 'portcullis.start').at(-1) as unknown as AuditRecord
+  } finally {
+    await plugin.stop()
+  }
+}
+
+describe('serve verifies the audit store before it accepts calls', () => {
+  it('bytes flipped in a table: refused naming the first unreadable record, the refusal recorded; accepted with the flag, and recorded', async () => {
+    const { dir, data } = pathsIn('flipped-table')
+    await makeStore(data)
+    flipTable(data)
+    const result = await serveUntilExit(dir, data)
+    expectFailedWith(result, 'PORTCULLIS_AUDIT_START_DAMAGED')
+    const seq = /broken at record (\d+) \(unreadable/.exec(result.stderr)?.[1]
+    expect(seq, result.stderr).toBeDefined()
+    expect(result.stderr).toContain('--accept-damaged-audit')
+
+    const refusal = await newestRecord(data)
+    expect(refusal).toMatchObject({ kind: 'system', action: 'audit.start-verify', code: 'PORTCULLIS_AUDIT_START_DAMAGED' })
+    expect(refusal.fields).toMatchObject({ ok: false, from: 1, firstBad: { seq: Number(seq), problem: 'unreadable' } })
+
+    const start = await acceptedStart(dir, data)
+    expect(start.fields).toMatchObject({ acceptedDamagedAudit: true, startVerify: { ok: false, firstBad: { seq: Number(seq), problem: 'unreadable' } } })
+    expect(start.reason).toContain('--accept-damaged-audit')
+  }, 120_000)
+
+  it('bytes flipped in the write-ahead log: refused naming the log, still refused at the next start, accepted with the flag', async () => {
+    const { dir, data } = pathsIn('flipped-log')
+    await makeStore(data)
+    const log = flipLog(data)
+    const first = await serveUntilExit(dir, data)
+    expectFailedWith(first, 'PORTCULLIS_AUDIT_START_DAMAGED')
+    expect(first.stderr).toContain(`${log}: dropping`)
+    // LevelDB forgets the dropped log once it has opened the store; the recorded refusal does not.
+    const second = await serveUntilExit(dir, data)
+    expectFailedWith(second, 'PORTCULLIS_AUDIT_START_DAMAGED')
+    expect(second.stderr).toContain(`${log}: dropping`)
+
+    const start = await acceptedStart(dir, data)
+    expect(start.fields).toMatchObject({ acceptedDamagedAudit: true, startVerify: { ok: false } })
+    expect(JSON.stringify(start.fields)).toContain(`${log}: dropping`)
+    // Once accepted, the next start checks out again.
+    const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data })
+    try {
+      const again = (await auditRecords(plugin, 3)).filter((r) => r.action === 'portcullis.start').at(-1)!
+      expect(again.fields).toMatchObject({ startVerify: { ok: true } })
+      expect(again.fields).not.toHaveProperty('acceptedDamagedAudit')
+    } finally {
+      await plugin.stop()
+    }
+  }, 120_000)
+
+  it('a truncated table: serve, audit verify --data and audit export --data exit with PORTCULLIS_AUDIT_STORAGE naming the file', async () => {
+    const { dir, data } = pathsIn('truncated-table')
+    await makeStore(data)
+    const table = truncateTable(data)
+    const served = await serveUntilExit(dir, data)
+    expectFailedWith(served, 'PORTCULLIS_AUDIT_STORAGE')
+    expect(served.stderr).toContain(`file ${table}`)
+    const verified = await runPortcullisCli(['audit', 'verify', '--data', data])
+    expectFailedWith(verified, 'PORTCULLIS_AUDIT_STORAGE')
+    expect(verified.stderr).toContain(`file ${table}`)
+    const exported = await runPortcullisCli(['audit', 'export', '--data', data])
+    expectFailedWith(exported, 'PORTCULLIS_AUDIT_STORAGE')
+    expect(exported.stderr).toContain(`file ${table}`)
+  }, 120_000)
+
+  it('an intact store: portcullis.start records the range verified', async () => {
+    const { dir, data } = pathsIn('intact')
+    await makeStore(data, 200, 10)
+    const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data })
+    try {
+      const start = (await auditRecords(plugin, 3)).filter((r) => r.action === 'portcullis.start').at(-1)!
+      expect(start.fields).toMatchObject({ startVerify: { ok: true, from: 1, to: 210, records: 210 } })
+    } finally {
+      await plugin.stop()
+    }
+  }, 120_000)
+})

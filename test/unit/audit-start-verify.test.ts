@@ -1,0 +1,115 @@
+// The check `portcullis serve` runs before it accepts calls (issue 12, item 2): the chain from the newest good
+// checkpoint to the head, tables LevelDB cannot read, and write-ahead logs LevelDB dropped parts of when it opened
+// the store. Every store here is made by the real AuditStore and damaged on disk.
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { signCheckpoint } from '../../src/audit/checkpoints.js'
+import { AuditError } from '../../src/audit/errors.js'
+import { ensureAuditKey } from '../../src/audit/signing-key.js'
+import { startDamagedError, verifyAtStart } from '../../src/audit/start-verify.js'
+import { AuditStore } from '../../src/audit/store.js'
+import { verifyDir } from '../../src/audit/verify.js'
+import { flipLog, flipTable, makeStore, truncateTable } from '../helpers/damaged-store.js'
+import { tempStores } from '../helpers/temp-stores.js'
+
+const { freshDir, openStore, root } = tempStores('portcullis-start-verify-')
+
+async function caught (promise: Promise<unknown>): Promise<AuditError> {
+  const err = await promise.then(() => null, (e: unknown) => e)
+  expect(err).toBeInstanceOf(AuditError)
+  return err as AuditError
+}
+
+describe('an intact store passes, from the newest good checkpoint to the head', () => {
+  it('with no checkpoint, every record from the first is checked', async () => {
+    const dir = freshDir()
+    await makeStore(dir, 300, 20)
+    const found = await verifyAtStart(await openStore(dir))
+    expect(found).toEqual({ ok: true, from: 1, to: 320, records: 320, damage: [] })
+  })
+
+  it('with a signed checkpoint, only the records after it are read', async () => {
+    const dir = freshDir()
+    const keysDir = join(root, 'keys')
+    mkdirSync(keysDir, { recursive: true })
+    const { key } = ensureAuditKey(keysDir)
+    await makeStore(dir, 300, 20)
+    const store = await openStore(dir)
+    const checkpoint = await signCheckpoint(store, key, { seq: 250 })
+    const found = await verifyAtStart(store, [key])
+    expect(found).toMatchObject({ ok: true, from: 251, to: 320, records: 70, checkpoint: { seq: 250, time: checkpoint.time } })
+  })
+})
+
+describe('a damaged store is reported, the damage named', () => {
+  it('bytes flipped in a table: the first record LevelDB cannot read', async () => {
+    const dir = freshDir()
+    await makeStore(dir)
+    flipTable(dir)
+    const found = await verifyAtStart(await openStore(dir))
+    expect(found.ok).toBe(false)
+    expect(found.firstBad).toMatchObject({ problem: 'unreadable' })
+    expect(found.firstBad!.seq).toBeGreaterThan(1)
+    expect(found.firstBad!.detail).toContain('Corruption')
+    expect(found.records).toBe(found.firstBad!.seq - 1)
+    const refusal = startDamagedError(dir, found)
+    expect(refusal.code).toBe('PORTCULLIS_AUDIT_START_DAMAGED')
+    expect(refusal.message).toContain(`record ${found.firstBad!.seq}`)
+    expect(refusal.message).toContain('--accept-damaged-audit')
+  })
+
+  it('bytes flipped in the write-ahead log: the log named, and the records LevelDB dropped with it', async () => {
+    const dir = freshDir()
+    await makeStore(dir)
+    const log = flipLog(dir)
+    const store = await openStore(dir)
+    // LevelDB drops the damaged part and everything after it in the log: the chain is whole but shorter.
+    expect(store.head().seq).toBeLessThan(3500)
+    const found = await verifyAtStart(store)
+    expect(found.ok).toBe(false)
+    expect(found.firstBad).toBeUndefined()
+    expect(found.damage[0]).toContain(`${log}: dropping`)
+    expect(found.damage[0]).toContain('Corruption')
+    expect(startDamagedError(dir, found).message).toContain(log)
+  })
+
+  it('a refused start keeps being refused: the next open no longer sees the dropped log, the refusal record still stands', async () => {
+    const dir = freshDir()
+    await makeStore(dir)
+    const log = flipLog(dir)
+    let store = await AuditStore.open(dir)
+    const first = await verifyAtStart(store)
+    await store.append({ kind: 'system', action: 'audit.start-verify', code: 'PORTCULLIS_AUDIT_START_DAMAGED', reason: 'start refused', fields: { damage: first.damage } })
+    await store.close()
+    store = await openStore(dir)
+    const again = await verifyAtStart(store)
+    expect(again.ok).toBe(false)
+    expect(again.damage.some((line) => line.includes(`${log}: dropping`) && line.startsWith('found by the start refused'))).toBe(true)
+    // Once something else is recorded (an accepted start), the refusal no longer stands.
+    await store.append({ kind: 'system', action: 'portcullis.start', reason: 'accepted' })
+    expect((await verifyAtStart(store)).ok).toBe(true)
+  })
+
+  it('a truncated table: opening names the file with PORTCULLIS_AUDIT_STORAGE, not an unexpected error', async () => {
+    const dir = freshDir()
+    await makeStore(dir)
+    const table = truncateTable(dir)
+    const err = await caught(AuditStore.open(dir))
+    expect(err.code).toBe('PORTCULLIS_AUDIT_STORAGE')
+    expect(err.message).toContain(`file ${table}`)
+    expect(err.message).toContain(`audit verify --data ${dir}`)
+  })
+
+  it('reading past a flipped table: a coded error naming the file kind and the first record LevelDB passed over', async () => {
+    const dir = freshDir()
+    await makeStore(dir)
+    flipTable(dir)
+    const store = await openStore(dir)
+    const found = await verifyAtStart(store)
+    const err = await caught((async () => { for await (const record of store.read()) void record })())
+    expect(err.code).toBe('PORTCULLIS_AUDIT_STORAGE')
+    expect(err.message).toContain(`at record ${found.firstBad!.seq}`)
+    expect(err.message).toContain('Corruption')
+  })
+})
