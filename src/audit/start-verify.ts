@@ -8,7 +8,7 @@ import { AuditError, messageOf } from './errors.js'
 import { CHECKPOINT_RANGE, recordKey, seqFromCheckpointKey } from './keys.js'
 import { parseRecord } from './record.js'
 import type { AuditPublicKey } from './signing-key.js'
-import { droppedAtOpen, isStorageFailure } from './storage-errors.js'
+import { droppedAtOpen, isStorageFailure, tablesHolding } from './storage-errors.js'
 import type { AuditStore } from './store.js'
 
 /** What the start verification found. `damage` is empty when the store checked out. */
@@ -94,7 +94,9 @@ async function unreadableRecord (store: AuditStore, seq: number): Promise<string
     await store.db.get(recordKey(seq))
     return null
   } catch (err) {
-    return isStorageFailure(err) ? `LevelDB cannot read it: ${messageOf(err)}` : null
+    if (!isStorageFailure(err)) return null
+    const tables = tablesHolding(store.db, recordKey(seq))
+    return `LevelDB cannot read it${tables.length > 0 ? ` in ${tables.length === 1 ? 'table' : 'one of the tables'} ${tables.join(', ')}` : ''}: ${messageOf(err)}`
   }
 }
 

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { AuditError, messageOf } from './errors.js'
+import type { AuditDb } from './level.js'
 
 /** LevelDB's messages name a file by its path: a table, a write-ahead log, a manifest. */
 const FILE_IN_MESSAGE = /(?:[^\s:]*\/)?(\d+\.(?:ldb|sst|log)|MANIFEST-\d+|CURRENT)\b/
@@ -46,4 +47,24 @@ export function droppedAtOpen (dir: string): string[] {
     dropped.push(what.replace(/(?:[^\s:]*\/)(\d+\.log)/g, (_, name: string) => basename(name)))
   }
   return dropped
+}
+
+/** One table in LevelDB's `leveldb.sstables` listing: ` 5:472961['r!…' @ 2 : 1 .. 'x!…' @ 6003 : 1]`. */
+const TABLE_LINE = /^\s*(\d+):\d+\['(.*)' @ \d+ : \d+ \.\. '(.*)' @ \d+ : \d+\]$/
+
+/** The tables whose key range holds `key` (LevelDB's own listing, newest level first), as file names: where a
+ * record LevelDB cannot read lies. Empty when LevelDB does not say. */
+export function tablesHolding (db: AuditDb, key: string): string[] {
+  let listing: string
+  try {
+    listing = (db as unknown as { getProperty: (name: string) => string }).getProperty('leveldb.sstables')
+  } catch {
+    return []
+  }
+  const found: string[] = []
+  for (const line of listing.split('\n')) {
+    const match = TABLE_LINE.exec(line)
+    if (match !== null && match[2]! <= key && key <= match[3]!) found.push(`${match[1]!.padStart(6, '0')}.ldb`)
+  }
+  return found
 }

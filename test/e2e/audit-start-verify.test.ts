@@ -76,9 +76,10 @@ describe('serve verifies the audit store before it accepts calls', () => {
   it('bytes flipped in a table: refused naming the first unreadable record, the refusal recorded; accepted with the flag, and recorded', async () => {
     const { dir, data } = pathsIn('flipped-table')
     await makeStore(data)
-    flipTable(data)
+    const table = flipTable(data)
     const result = await serveUntilExit(dir, data)
     expectFailedWith(result, 'PORTCULLIS_AUDIT_START_DAMAGED')
+    expect(result.stderr).toContain(`in table ${table}`)
     const seq = /broken at record (\d+) \(unreadable/.exec(result.stderr)?.[1]
     expect(seq, result.stderr).toBeDefined()
     expect(result.stderr).toContain('--accept-damaged-audit')

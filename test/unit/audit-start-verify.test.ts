@@ -46,10 +46,11 @@ describe('a damaged store is reported, the damage named', () => {
   it('bytes flipped in a table: the first record LevelDB cannot read', async () => {
     const dir = freshDir()
     await makeStore(dir)
-    flipTable(dir)
+    const table = flipTable(dir)
     const found = await verifyAtStart(await openStore(dir))
     expect(found.ok).toBe(false)
     expect(found.firstBad).toMatchObject({ problem: 'unreadable' })
+    expect(found.firstBad!.detail).toContain(`table ${table}`)
     expect(found.firstBad!.seq).toBeGreaterThan(1)
     expect(found.firstBad!.detail).toContain('Corruption')
     expect(found.records).toBe(found.firstBad!.seq - 1)
