@@ -91,6 +91,8 @@ describe('serve verifies the audit store before it accepts calls', () => {
     const start = await acceptedStart(dir, data)
     expect(start.fields).toMatchObject({ acceptedDamagedAudit: true, startVerify: { ok: false, firstBad: { seq: Number(seq), problem: 'unreadable' } } })
     expect(start.reason).toContain('--accept-damaged-audit')
+    // The damage stays in the store, so a start without the flag is refused again.
+    expectFailedWith(await serveUntilExit(dir, data), 'PORTCULLIS_AUDIT_START_DAMAGED')
   }, 120_000)
 
   it('bytes flipped in the write-ahead log: refused naming the log, still refused at the next start, accepted with the flag', async () => {
