@@ -8,7 +8,7 @@ import { AuditError, messageOf } from './errors.js'
 import { CHECKPOINT_RANGE, recordKey, seqFromCheckpointKey } from './keys.js'
 import { parseRecord } from './record.js'
 import type { AuditPublicKey } from './signing-key.js'
-import { droppedAtOpen, isStorageFailure, tablesHolding } from './storage-errors.js'
+import { droppedAtOpen, isStorageFailure, unreadableDetail } from './storage-errors.js'
 import type { AuditStore } from './store.js'
 
 /** What the start verification found. `damage` is empty when the store checked out. */
@@ -49,9 +49,7 @@ export async function verifyAtStart (store: AuditStore, keys?: readonly AuditPub
     result.records = report.records
     if (report.firstBad !== undefined) {
       const { seq, problem, detail } = report.firstBad
-      // LevelDB passes over a block it cannot decode as if its records were never written: read the first one
-      // missing to tell a damaged table from records removed.
-      const unreadable = problem === 'gap' ? await unreadableRecord(store, seq) : null
+      const unreadable = problem === 'gap' ? await unreadableDetail(store.db, recordKey(seq)) : null
       result.firstBad = unreadable !== null ? { seq, problem: 'unreadable', detail: unreadable } : { seq, problem, detail }
       damage.push(`record ${seq}: ${result.firstBad.problem}: ${result.firstBad.detail}`)
     }
@@ -86,18 +84,6 @@ async function stillRefused (store: AuditStore): Promise<string[]> {
   const found = last.fields?.damage
   const lines = Array.isArray(found) ? found.filter((line): line is string => typeof line === 'string') : []
   return lines.map((line) => line.startsWith('found by the start refused') ? line : `found by the start refused at ${last.time} (record ${last.seq}): ${line}`)
-}
-
-/** Why record `seq` cannot be read, or null when LevelDB reads it (or finds nothing). */
-async function unreadableRecord (store: AuditStore, seq: number): Promise<string | null> {
-  try {
-    await store.db.get(recordKey(seq))
-    return null
-  } catch (err) {
-    if (!isStorageFailure(err)) return null
-    const tables = tablesHolding(store.db, recordKey(seq))
-    return `LevelDB cannot read it${tables.length > 0 ? ` in ${tables.length === 1 ? 'table' : 'one of the tables'} ${tables.join(', ')}` : ''}: ${messageOf(err)}`
-  }
 }
 
 async function newestGoodCheckpoint (store: AuditStore, keys: readonly AuditPublicKey[] | undefined): Promise<{ seq: number, time: string } | undefined> {

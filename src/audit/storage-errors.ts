@@ -68,3 +68,17 @@ export function tablesHolding (db: AuditDb, key: string): string[] {
   }
   return found
 }
+
+/** Why record `key` cannot be read ("LevelDB cannot read it in table 000005.ldb: Corruption: …"), or null when
+ * LevelDB reads it or finds nothing: LevelDB passes over a block it cannot decode as if its records were never
+ * written, so a gap is probed with this to tell a damaged table from records removed. */
+export async function unreadableDetail (db: AuditDb, key: string, snapshot?: ReturnType<AuditDb['snapshot']>): Promise<string | null> {
+  try {
+    await db.get(key, snapshot !== undefined ? { snapshot } : {})
+    return null
+  } catch (err) {
+    if (!isStorageFailure(err)) return null
+    const tables = tablesHolding(db, key)
+    return `LevelDB cannot read it${tables.length > 0 ? ` in ${tables.length === 1 ? 'table' : 'one of the tables'} ${tables.join(', ')}` : ''}: ${messageOf(err)}`
+  }
+}

@@ -6,7 +6,7 @@ import { CastDigester, isCastSummary } from './casts.js'
 import { bodyTextOf, chainHash } from './chain.js'
 import { checkpointSignatureProblem, parseCheckpoint } from './checkpoint-format.js'
 import { openAuditDb, type AuditDb } from './level.js'
-import { storageError } from './storage-errors.js'
+import { storageError, unreadableDetail } from './storage-errors.js'
 import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, RECORD_RANGE, castRange, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
 import type { AuditPublicKey } from './signing-key.js'
@@ -177,9 +177,10 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
       const seq = seqFromKey(key)
       if (seq === null) return bad(expected, 'unparseable', `unexpected key ${JSON.stringify(key)} among the records: something was inserted`)
       if (seq !== expected) {
-        return bad(expected, 'gap', seq === expected + 1
+        const unreadable = await unreadableDetail(db, recordKey(expected), snapshot)
+        return bad(expected, 'gap', (seq === expected + 1
           ? `record ${expected} is missing; the next stored record is ${seq}`
-          : `records ${expected} to ${seq - 1} are missing`)
+          : `records ${expected} to ${seq - 1} are missing`) + (unreadable !== null ? ` (${unreadable})` : ''))
       }
       const record = parseRecord(value)
       if (record === null) return bad(seq, 'unparseable', 'the stored value is not an audit record')

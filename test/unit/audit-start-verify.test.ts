@@ -102,6 +102,16 @@ describe('a damaged store is reported, the damage named', () => {
     expect(err.message).toContain(`audit verify --data ${dir}`)
   })
 
+  it('audit verify of a flipped table: the gap LevelDB leaves is reported with the table it cannot read', async () => {
+    const dir = freshDir()
+    await makeStore(dir)
+    const table = flipTable(dir)
+    const report = await verifyDir(dir)
+    expect(report.ok).toBe(false)
+    expect(report.firstBad).toMatchObject({ problem: 'gap' })
+    expect(report.firstBad!.detail).toContain(`LevelDB cannot read it in table ${table}`)
+  })
+
   it('reading past a flipped table: a coded error naming the file kind and the first record LevelDB passed over', async () => {
     const dir = freshDir()
     await makeStore(dir)
