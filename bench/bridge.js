@@ -20,8 +20,9 @@ import { performance } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
+import { freeLoopbackPort, waitForTcp } from './loopback.js'
 import { waitUntilQuiet } from './authz-load.js'
-import { killPids, onProcessEnd } from './cleanup.js'
+import { killPids, onProcessEnd, stopInReverse } from './cleanup.js'
 import { busyboxRootfsTar, DOCKER_CLI, dockerFor, startLabelledContainer } from './docker-cli.js'
 import { dockerdSocket, startDockerd } from './dockerd.js'
 import { issueTokens, portcullis, REPO_ROOT, startPortcullis } from './portcullis.js'
@@ -64,13 +65,7 @@ export async function measureBridge ({ dir, progress, figure, cpuProfileDir, bin
     figure(await throughputLine(stack, progress, binary))
   } finally {
     progress('stopping the bridge stack')
-    for (const stop of stoppers.reverse()) {
-      try {
-        await stop()
-      } catch (err) {
-        progress(`while stopping: ${err.message}`)
-      }
-    }
+    await stopInReverse(stoppers, progress)
   }
 }
 
@@ -143,30 +138,7 @@ async function startBridgeStack (dir, stoppers, progress, cpuProfileDir) {
   }
 }
 
-function freeLoopbackPort () {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
-/** serve answers the plugin socket before the bridge listens: wait for the TCP port too. */
-async function waitForTcp (port, logFile, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
-      socket.once('error', () => resolve(false))
-    })
-    if (open) return
-    await sleep(50)
-  }
-  throw new Error(`the SSH bridge did not listen on 127.0.0.1:${port} within ${timeoutMs} ms; see ${logFile}`)
-}
 
 /**
  * Runs a program with stdin on /dev/null and times it: spawn, first stdout byte, end. stdout is only counted.

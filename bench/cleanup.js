@@ -64,3 +64,14 @@ export function signalAndWait (child, signal, timeoutMs) {
     child.kill(signal)
   })
 }
+
+/** Runs `stoppers` newest first; one that fails is reported and the rest still run. */
+export async function stopInReverse (stoppers, progress) {
+  for (const stop of [...stoppers].reverse()) {
+    try {
+      await stop()
+    } catch (err) {
+      progress(`while stopping: ${err.message}`)
+    }
+  }
+}

@@ -10,12 +10,12 @@
 import { execFile, spawn } from 'node:child_process'
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs, promisify } from 'node:util'
-import { killPids, onProcessEnd } from './cleanup.js'
+import { freeLoopbackPort } from './loopback.js'
+import { killPids, onProcessEnd, stopInReverse } from './cleanup.js'
 import { busyboxRootfsTar, dockerFor, startLabelledContainer } from './docker-cli.js'
 import { dockerdSocket, startDockerd } from './dockerd.js'
 import { issueTokens, portcullis, REPO_ROOT, startPortcullis } from './portcullis.js'
@@ -49,9 +49,7 @@ try {
   process.stdout.write(`grant end → session's processes gone (${trials} trials, ${os.cpus().length} cores): ` +
     `median ${median} ms, max ${delays.at(-1)} ms, min ${delays[0]} ms (bound: 10,000 ms)\n`)
 } finally {
-  for (const stop of stoppers.reverse()) {
-    try { await stop() } catch (err) { progress(`while stopping: ${err.message}`) }
-  }
+  await stopInReverse(stoppers, progress)
   rmSync(dir, { recursive: true, force: true })
 }
 
@@ -125,13 +123,3 @@ function running (markers, containerId) {
   return n
 }
 
-function freeLoopbackPort () {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}

@@ -21,7 +21,8 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { promisify } from 'node:util'
-import { killPids, onProcessEnd, runAllCleanups } from './cleanup.js'
+import { freeLoopbackPort, waitForTcp } from './loopback.js'
+import { killPids, onProcessEnd, runAllCleanups, stopInReverse } from './cleanup.js'
 import { busyboxRootfsTar, dockerFor, startLabelledContainer } from './docker-cli.js'
 import { dockerdSocket, startDockerd, unmountUnder } from './dockerd.js'
 import { issueTokens, portcullis, REPO_ROOT, startPortcullis } from './portcullis.js'
@@ -71,13 +72,7 @@ try {
   for (const line of lines) process.stdout.write(`${line}\n`)
 } finally {
   progress('stopping')
-  for (const stop of stoppers.reverse()) {
-    try {
-      await stop()
-    } catch (err) {
-      progress(`while stopping: ${err.message}`)
-    }
-  }
+  await stopInReverse(stoppers, progress)
   unmountUnder(dir)
   if (!args.keep) rmSync(dir, { recursive: true, force: true })
   else progress(`kept ${dir}`)
@@ -212,26 +207,4 @@ function timedSsh (argv) {
   })
 }
 
-function freeLoopbackPort () {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
-async function waitForTcp (port, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
-      socket.once('error', () => resolve(false))
-    })
-    if (open) return
-    await sleep(50)
-  }
-  throw new Error(`the SSH bridge did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`)
-}

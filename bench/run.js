@@ -43,7 +43,7 @@ import { measureAuditExport } from './audit-export.js'
 import { buildBaseline } from './baseline.js'
 import { measureBridge } from './bridge.js'
 import { execCreateRequest, pluginHttpRequest } from './authz-request.js'
-import { onProcessEnd, runAllCleanups } from './cleanup.js'
+import { onProcessEnd, runAllCleanups, stopInReverse } from './cleanup.js'
 import { busyboxRootfsTar, dockerFor, startLabelledContainer } from './docker-cli.js'
 import { DOCKERD_BINARY, dockerdSocket, startDockerd, unmountUnder } from './dockerd.js'
 import { compareInspectLatency } from './inspect-latency.js'
@@ -296,13 +296,7 @@ async function main () {
     }
   } finally {
     progress('stopping everything this run started')
-    for (const stop of stoppers.reverse()) {
-      try {
-        await stop()
-      } catch (err) {
-        progress(`while stopping: ${err.message}`)
-      }
-    }
+    await stopInReverse(stoppers, progress)
     unmountUnder(dir)
     if (args.keep) progress(`kept ${dir}`)
     else rmSync(dir, { recursive: true, force: true })

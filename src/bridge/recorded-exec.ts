@@ -280,16 +280,11 @@ export class RecordedExec {
     return status
   }
 
-  /** Stops what is left of the exited exec's session and its descendants (the root is gone), as #kill does. */
-  async #stopLeftovers (): Promise<void> {
-    const pid = this.#root?.pid ?? this.#exitPid
-    if (pid === null) return
-    // Without its start time, a PID that now names a live process is not ours (sessionProcesses then finds none);
-    // while members of its session live, Linux does not hand the PID out again.
-    const root = this.#root ?? { pid, start: '' }
+  /** SIGHUP to the exec's process session and its descendants, as a terminal hang-up would send; then SIGKILL to
+   * whatever ignored it or was started meanwhile. */
+  async #stopSession (root: ExecRoot): Promise<void> {
     const containerId = this.#o.container.id
     let pids = sessionProcesses(root, containerId)
-    if (pids.length === 0) return
     this.#killOutcome = signalProcesses(pids, containerId, 'SIGHUP')
     await until(() => stillRunning(pids).length === 0, KILL_GRACE_MS)
     pids = sessionProcesses(root, containerId)
@@ -297,6 +292,17 @@ export class RecordedExec {
       this.#killOutcome = signalProcesses(pids, containerId, 'SIGKILL')
       await until(() => stillRunning(pids).length === 0, KILL_WAIT_MS)
     }
+  }
+
+  /** Stops what is left of the exited exec's session and its descendants (the root is gone), as #kill does. */
+  async #stopLeftovers (): Promise<void> {
+    const pid = this.#root?.pid ?? this.#exitPid
+    if (pid === null) return
+    // Without its start time, a PID that now names a live process is not ours (sessionProcesses then finds none);
+    // while members of its session live, Linux does not hand the PID out again.
+    const root = this.#root ?? { pid, start: '' }
+    if (sessionProcesses(root, this.#o.container.id).length === 0) return
+    await this.#stopSession(root)
     this.#log.info({ outcome: this.#killOutcome }, 'stopped what a grant session left running')
   }
 
@@ -416,19 +422,8 @@ export class RecordedExec {
   async #kill (): Promise<void> {
     const socket = this.#socket
     if (this.#execId === null || socket === null) return
-    const containerId = this.#o.container.id
     const root = this.#root ?? await this.#lookUpRoot()
-    if (root !== null) {
-      let pids = sessionProcesses(root, containerId)
-      this.#killOutcome = signalProcesses(pids, containerId, 'SIGHUP')
-      await until(() => stillRunning(pids).length === 0, KILL_GRACE_MS)
-      // Again from the top: what ignored the hang-up, and anything started meanwhile.
-      pids = sessionProcesses(root, containerId)
-      if (pids.length > 0) {
-        this.#killOutcome = signalProcesses(pids, containerId, 'SIGKILL')
-        await until(() => stillRunning(pids).length === 0, KILL_WAIT_MS)
-      }
-    }
+    if (root !== null) await this.#stopSession(root)
     await until(() => socket.destroyed || socket.readableEnded, STREAM_END_GRACE_MS)
     if (!socket.destroyed && !socket.readableEnded) {
       this.#log.warn({ outcome: this.#killOutcome }, 'the exec process could not be stopped; leaving it and closing the stream')
