@@ -40,6 +40,11 @@ export const serveCommand = defineCommand({
     // Every file the daemon makes is its own alone, whatever umask it was started under: LevelDB keeps making
     // tables and logs (which hold what was typed in bridge sessions) long after the store was opened.
     process.umask(process.umask(0o077) | 0o077)
+    // Listen for stop signals before anything starts: a SIGTERM that arrives while the last parts start (the
+    // plugin socket already exists) would otherwise kill the process with its socket and store lock left behind.
+    const stopSignal = firstStopSignal()
+    // SIGHUP (reload) ends a process that has no handler for it; the policy watch adds the one that reloads.
+    process.on('SIGHUP', () => {})
     let daemon
     try {
       daemon = await startDaemon({
@@ -59,22 +64,31 @@ export const serveCommand = defineCommand({
       exitSoon(logger)
       throw err
     }
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        logger.info({ signal }, 'stopping')
-        daemon.close().then(resolve, (err: unknown) => {
-          logger.error({ err }, 'error while stopping')
-          resolve()
-        })
-      }
-      process.once('SIGTERM', () => stop('SIGTERM'))
-      process.once('SIGINT', () => stop('SIGINT'))
-    })
+    const signal = await stopSignal
+    logger.info({ signal }, 'stopping')
+    try {
+      await daemon.close()
+    } catch (err) {
+      logger.error({ err }, 'error while stopping')
+    }
     logger.flush()
     exitSoon(logger)
     return 0
   }
 })
+
+/** Resolves with the first SIGTERM or SIGINT from now on, whenever it comes. */
+function firstStopSignal (): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+      resolve(signal)
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}
 
 /**
  * Everything is closed, so the process ends by itself; if anything still holds it (a bug), it still ends: under

@@ -3,7 +3,7 @@
 // again at once), no process left behind, and a `portcullis.stop` record naming the failure when the store was
 // already open. A missing token key is such a failure unless the operator passes --allow-anonymous, which the
 // `portcullis.start` record keeps.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import net from 'node:net'
@@ -12,7 +12,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { auditRecords } from '../helpers/audit.js'
 import {
-  createDocker, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, startDockerd, startPortcullis, type CliResult
+  createDocker, PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, startDockerd, startPortcullis, type CliResult
 } from '../helpers/index.js'
 
 const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
@@ -244,6 +244,31 @@ describe('a start that fails undoes what started and exits with the code', () =>
     } finally {
       await closeServer(blocker)
     }
+  })
+})
+
+describe('a stop asked for while serve starts', () => {
+  it('SIGTERM as soon as the plugin socket appears (start not yet finished): serve finishes starting, then stops cleanly, exit 0, no socket left, start and stop recorded', async () => {
+    const paths = pathsIn('term-while-starting')
+    const child = spawn(process.execPath, [PORTCULLIS_CLI,
+      'serve', '--config', policyFile, '--socket', paths.socket, '--admin-socket', paths.admin, '--data', paths.data,
+      '--keys', keysDir, '--docker-host', `unix://${path.join(paths.dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn'
+    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+    // The socket is the last part to start: serve has not yet returned from its start when the file appears.
+    const deadline = Date.now() + 30_000
+    while (!exists(paths.socket)) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    child.kill('SIGTERM')
+    const end = await exited
+    expect(end, stderr).toEqual({ code: 0, signal: null })
+    expectNothingLeft(paths)
+    await expectStoreFree(paths.data)
+    expect((await storedRecords(paths.data)).map((r) => r.action)).toEqual(['portcullis.start', 'portcullis.stop'])
   })
 })
 
