@@ -167,6 +167,8 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
             allowAnonymous: options.allowAnonymous === true,
             tokenKey: tokens !== null,
             ...(audit.madePrivate.length > 0 ? { storeMadePrivate: [...audit.madePrivate] } : {}),
+            ...(audit.journalReplay.restored.length > 0 ? { journalRestored: audit.journalReplay.restored } : {}),
+            ...(audit.journalReplay.problems.length > 0 ? { journalProblems: audit.journalReplay.problems } : {}),
             ...(verified !== null ? { startVerify: startVerifyFields(verified) } : {}),
             ...(verified?.ok === false ? { acceptedDamagedAudit: true } : {})
           }

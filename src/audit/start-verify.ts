@@ -30,7 +30,10 @@ export interface StartVerification {
 /** Verifies `store` from its newest good checkpoint (signed by one of `keys` when given) to its head. Never throws
  * for damage: it is reported. */
 export async function verifyAtStart (store: AuditStore, keys?: readonly AuditPublicKey[]): Promise<StartVerification> {
-  const damage = droppedAtOpen(store.dir).map((line) => `LevelDB dropped part of a write-ahead log when it opened the store (${line}): the records in it are gone`)
+  const restored = store.journalReplay.restored.map(({ fromSeq, toSeq }) => fromSeq === toSeq ? `${fromSeq}` : `${fromSeq}-${toSeq}`).join(', ')
+  // The journal puts back every audit record a dropped log held; recordings and other entries it cannot.
+  const lost = restored === '' ? 'the records in it are gone' : `the journal put back audit records ${restored}, but recordings, ownership and grant entries in it are gone`
+  const damage = droppedAtOpen(store.dir).map((line) => `LevelDB dropped part of a write-ahead log when it opened the store (${line}): ${lost}`)
   // LevelDB reports a dropped log only in the open that dropped it: a start refused for it must not let the next
   // one pass. Until an operator accepts it, the refusal is the newest record, and its findings still stand.
   damage.push(...await stillRefused(store))

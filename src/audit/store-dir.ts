@@ -9,8 +9,8 @@ import { AuditError, messageOf } from './errors.js'
 
 /** Left in a directory by a LevelDB open that never got as far as CURRENT, or by mkfs: nothing that holds records. */
 const HARMLESS = new Set(['LOCK', 'LOG', 'LOG.old', 'lost+found'])
-/** The files LevelDB writes: tables, write-ahead logs, manifests, its lock and its info log. */
-const LEVELDB_FILE = /^(?:CURRENT|LOCK|LOG(?:\.old)?|MANIFEST-\d+|\d+\.(?:log|ldb|sst|dbtmp))$/
+/** The files of a store: LevelDB's tables, write-ahead logs, manifests, lock and info log, and portcullis's journal. */
+const STORE_FILE = /^(?:CURRENT|LOCK|LOG(?:\.old)?|MANIFEST-\d+|\d+\.(?:log|ldb|sst|dbtmp)|journal)$/
 
 export type StoreDirState = 'store' | 'fresh'
 
@@ -44,7 +44,7 @@ export function inspectStoreDir (dir: string): StoreDirState {
   if (names.includes('CURRENT')) return 'store'
   const found = names.filter((name) => !HARMLESS.has(name))
   if (found.length === 0) return 'fresh'
-  if (found.some((name) => LEVELDB_FILE.test(name))) throw new AuditError('PORTCULLIS_AUDIT_DAMAGED', [dir, listNames(found)])
+  if (found.some((name) => STORE_FILE.test(name))) throw new AuditError('PORTCULLIS_AUDIT_DAMAGED', [dir, listNames(found)])
   throw new AuditError('PORTCULLIS_AUDIT_NOT_A_STORE', [dir, listNames(found)])
 }
 

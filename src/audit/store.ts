@@ -1,12 +1,17 @@
-// The append-only audit store. Every append resolves only once its record is on disk (a LevelDB batch
-// written with sync), and appends that arrive while a batch is being written share the next one (group
-// commit), so the cost of fsync is paid once per batch rather than once per Docker call.
+// The append-only audit store. Every append resolves only once its record is on disk: one small O_DSYNC append
+// to the journal (journal.ts), while the same batch goes to LevelDB (the record, its index entries, the head)
+// without sync. Appends that arrive while a batch is being written share the next one (group commit), so the cost
+// of the disk is paid once per batch rather than once per Docker call. At open, whatever LevelDB lost of the
+// journal's records is put back (journal-replay.ts).
 
 import pino, { type Logger } from 'pino'
 import { CastSink, readCastChunks, readSessionMarkers, type CastOperation, type CastSinkOptions, type CastStorage, type SessionMarker } from './casts.js'
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { AuditDbHandle, openAuditDb, type AuditDb } from './level.js'
+import { makeStorePrivate } from './store-dir.js'
+import { AuditJournal, DEFAULT_HALF_BYTES } from './journal.js'
+import { replayJournal, type JournalReplay } from './journal-replay.js'
 import { storageError } from './storage-errors.js'
 import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, isSessionId, markerKey, recordKey } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
@@ -22,6 +27,8 @@ export interface AuditStoreOptions {
   /** After a failed write, the longest wait between attempts to reopen the store (the first is after 100 ms, each
    * next one twice as late). Default 1000. */
   retryMaxMs?: number
+  /** Bytes in each half of the journal (tests make it small to exercise the switch). Default 8 MiB. */
+  journalHalfBytes?: number
 }
 
 /** Why the store refuses records, for `portcullis status`. `failing`: a write failed and the store retries by
@@ -70,6 +77,8 @@ interface PendingAppend {
 type Listener = (record: AuditRecord) => void
 
 const DEFAULT_MAX_BATCH = 1024
+/** Where LevelDB is asked to flush its memtable: no key is this small, so no table is compacted with it. */
+const FLUSH_ONLY_KEY = '\u0000'
 const FIRST_RETRY_MS = 100
 const DEFAULT_RETRY_MAX_MS = 1000
 /** How long a lazy record may wait for a batch to share before it gets one of its own. */
@@ -87,6 +96,9 @@ export class AuditStore {
   readonly dir: string
   /** The modes open() took group and other access away from (`name: 0644 -> 0600`); empty when it was private. */
   readonly madePrivate: readonly string[]
+  /** What open() put back from the journal into LevelDB (records a crash of the host took from LevelDB's log). */
+  readonly journalReplay: Readonly<JournalReplay>
+  #journal!: AuditJournal
   /** The database now open; `#handle.db` (what `db` returns) follows it when the store is reopened. */
   #db: AuditDb
   readonly #handle: AuditDbHandle
@@ -125,9 +137,10 @@ export class AuditStore {
     settled: (sink: CastSink) => { this.#sinks.delete(sink) }
   }
 
-  private constructor (dir: string, db: AuditDb, head: AuditHead, madePrivate: string[], options: AuditStoreOptions) {
+  private constructor (dir: string, db: AuditDb, head: AuditHead, madePrivate: string[], journalReplay: JournalReplay, options: AuditStoreOptions) {
     this.dir = dir
     this.madePrivate = madePrivate
+    this.journalReplay = journalReplay
     this.#db = db
     this.#handle = new AuditDbHandle(db)
     this.#retryMaxMs = options.retryMaxMs !== undefined && options.retryMaxMs >= FIRST_RETRY_MS ? options.retryMaxMs : DEFAULT_RETRY_MAX_MS
@@ -149,11 +162,29 @@ export class AuditStore {
     try {
       const head = await readHead(db, dir)
       await ensureIndexes(db, options.logger)
-      return new AuditStore(dir, db, head, madePrivate, options)
+      const { contents, begin } = await AuditJournal.read(dir, options.journalHalfBytes ?? DEFAULT_HALF_BYTES)
+      const replay = await replayJournal(db, contents.texts, head)
+      if (replay.restored.length > 0 || replay.problems.length > 0) {
+        options.logger?.warn({ dir, restored: replay.restored, problems: replay.problems }, 'the audit journal held records LevelDB had lost (the host stopped without writing them out): put back')
+      }
+      const store = new AuditStore(dir, db, replay.head, madePrivate, replay, options)
+      // Everything the journal holds is now in LevelDB; once it is durable there too, the journal may be written over.
+      await store.#makeLevelDbDurable()
+      // The flush began a new log file, under whatever umask this process has.
+      madePrivate.push(...makeStorePrivate(dir))
+      store.#journal = await begin(() => store.#makeLevelDbDurable())
+      return store
     } catch (err) {
       await db.close()
       throw storageError(err, dir)
     }
+  }
+
+  /** LevelDB's memtable written out as a synced table: every record given to LevelDB so far no longer needs the
+   * journal. (A synced write would sync only LevelDB's newest log, not an older one still waiting for its table.) */
+  #makeLevelDbDurable (): Promise<void> {
+    // `level` is classic-level under Node; its type leaves compactRange out.
+    return (this.#db as unknown as { compactRange: (start: string, end: string) => Promise<void> }).compactRange(FLUSH_ONLY_KEY, FLUSH_ONLY_KEY)
   }
 
   /** Adds a record; resolves with it once it is durable. Rejects when the record cannot be stored: the caller
@@ -203,15 +234,30 @@ export class AuditStore {
       const last = batch[batch.length - 1]!.record
       try {
         // A chained batch: LevelDB's array form costs several times more per entry, and with the index entries
-        // (in the record's batch, so an index never names a record that is not on disk) there are several per record.
+        // (in the record's batch, so an index never names a record that is not in LevelDB) there are several per record.
         const write = this.#db.batch()
+        const texts: string[] = []
         for (let i = 0; i < batch.length; i++) {
           const pending = batch[i]!
           write.put(recordKey(pending.record.seq), pending.text)
           addIndexEntries(write, pending.record)
+          texts.push(pending.text)
         }
         write.put(HEAD_KEY, encodeHead(last))
-        await write.write({ sync: true })
+        const payload = Buffer.from(texts.join('\n'), 'utf8')
+        if (this.#journal.fits(payload.length)) {
+          // Both at once: the journal makes the batch durable, LevelDB makes it readable.
+          const [journaled, stored] = await Promise.allSettled([this.#journal.append(payload), write.write({ sync: false })])
+          if (stored.status === 'rejected') {
+            // Its callers are told it failed and their calls are denied: the journal must not bring it back.
+            if (journaled.status === 'fulfilled') await this.#journal.retract(journaled.value).catch(() => {})
+            throw stored.reason
+          }
+          if (journaled.status === 'rejected') throw journaled.reason
+        } else {
+          // A batch larger than half the journal: LevelDB's own synced write makes it durable instead.
+          await write.write({ sync: true })
+        }
       } catch (err) {
         this.#fail(err, batch)
         break
@@ -300,6 +346,8 @@ export class AuditStore {
       db = await openAuditDb(this.dir, { create: false, logger: this.#logger })
       try {
         head = await readHead(db, this.dir)
+        // A batch can be in the journal although LevelDB's write of it failed: the journal is what was made durable.
+        head = (await replayJournal(db, await this.#journal.contents(), head)).head
         problem = await problemSince(db, outage.durable, head)
       } catch (err) {
         // The last record is not the one the head names: no retry will change that.
@@ -314,6 +362,8 @@ export class AuditStore {
     }
     this.#db = db
     this.#handle.replace(db)
+    // The flush the journal waits on before it writes over a half may have failed with the old database.
+    this.#journal.restart(() => this.#makeLevelDbDurable())
     if (this.#closing !== null) return
     if (problem !== null) {
       outage.state = 'broken'
@@ -502,6 +552,7 @@ export class AuditStore {
       while (this.#flushing !== null) await this.#flushing
       while (this.#castOperations.size > 0) await Promise.all(this.#castOperations)
       this.#dbClosed = true
+      await this.#journal.close().catch((err: unknown) => this.#logger.warn({ err }, 'could not close the audit journal'))
       await this.#db.close()
     })()
     return this.#closing

@@ -23,11 +23,18 @@ export async function makeStore (dir: string, tabled = 3000, logged = 500): Prom
   await fill(tabled + 1, logged)
 }
 
-function newest (dir: string, ext: string, first = false): string {
+function newest (dir: string, ext: string): string {
   const names = readdirSync(dir).filter((n) => n.endsWith(ext)).sort()
-  const name = first ? names[0] : names[names.length - 1]
+  const name = names[names.length - 1]
   if (name === undefined) throw new Error(`no ${ext} file in ${dir}: ${names.join(', ')}`)
   return name
+}
+
+/** The largest table: the one holding the records (the store's first flush leaves a small one of settings). */
+function largestTable (dir: string): string {
+  const names = readdirSync(dir).filter((n) => n.endsWith('.ldb'))
+  if (names.length === 0) throw new Error(`no table in ${dir}`)
+  return names.reduce((a, b) => statSync(join(dir, b)).size > statSync(join(dir, a)).size ? b : a)
 }
 
 /** Flips `count` bytes at `offset` in the file; answers the file's name. */
@@ -39,13 +46,26 @@ function flip (dir: string, name: string, offset: number, count = 50): string {
   return name
 }
 
-/** Flips bytes in the records' part of the oldest table. */
-export const flipTable = (dir: string): string => flip(dir, newest(dir, '.ldb', true), 4000)
+/**
+ * Empties the journal, which would otherwise put back every record these stores hold (they are small): the
+ * damaged records are then as old as those of a store whose journal has long moved past them.
+ */
+export function forgetJournal (dir: string): void {
+  const path = join(dir, 'journal')
+  writeFileSync(path, Buffer.alloc(statSync(path).size))
+}
+
+/** Flips bytes in the records' part of the records' table, and forgets the journal (see forgetJournal). */
+export function flipTable (dir: string): string {
+  forgetJournal(dir)
+  return flip(dir, largestTable(dir), 4000)
+}
 /** Flips bytes in the write-ahead log, inside the records written after the last reopen. */
 export const flipLog = (dir: string): string => flip(dir, newest(dir, '.log'), 5000)
-/** Cuts the oldest table to half its length. */
+/** Cuts the records' table to half its length, and forgets the journal (see forgetJournal). */
 export function truncateTable (dir: string): string {
-  const name = newest(dir, '.ldb', true)
+  forgetJournal(dir)
+  const name = largestTable(dir)
   truncateSync(join(dir, name), Math.floor(statSync(join(dir, name)).size / 2))
   return name
 }

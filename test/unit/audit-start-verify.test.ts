@@ -10,7 +10,7 @@ import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { startDamagedError, verifyAtStart } from '../../src/audit/start-verify.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
-import { flipLog, flipTable, makeStore, truncateTable } from '../helpers/damaged-store.js'
+import { flipLog, flipTable, forgetJournal, makeStore, truncateTable } from '../helpers/damaged-store.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const { freshDir, openStore, root } = tempStores('portcullis-start-verify-')
@@ -60,19 +60,37 @@ describe('a damaged store is reported, the damage named', () => {
     expect(refusal.message).toContain('--accept-damaged-audit')
   })
 
-  it('bytes flipped in the write-ahead log: the log named, and the records LevelDB dropped with it', async () => {
+  it('bytes flipped in the write-ahead log: the journal puts back the audit records LevelDB dropped, and the dropped log is still damage', async () => {
     const dir = freshDir()
     await makeStore(dir)
     const log = flipLog(dir)
     const store = await openStore(dir)
-    // LevelDB drops the damaged part and everything after it in the log: the chain is whole but shorter.
-    expect(store.head().seq).toBeLessThan(3500)
+    // LevelDB drops the damaged part and everything after it in the log; the journal has every acknowledged record.
+    expect(store.head().seq).toBe(3500)
+    const [restored] = store.journalReplay.restored
+    expect(restored!.fromSeq).toBeGreaterThan(3000)
+    expect(restored!.toSeq).toBe(3500)
     const found = await verifyAtStart(store)
-    expect(found.ok).toBe(false)
+    expect(found).toMatchObject({ ok: false, to: 3500, records: 3500 })
     expect(found.firstBad).toBeUndefined()
     expect(found.damage[0]).toContain(`${log}: dropping`)
     expect(found.damage[0]).toContain('Corruption')
+    expect(found.damage[0]).toContain(`the journal put back audit records ${restored!.fromSeq}-3500, but recordings, ownership and grant entries in it are gone`)
     expect(startDamagedError(dir, found).message).toContain(log)
+  })
+
+  it('bytes flipped in the write-ahead log of a store whose journal moved past it: the records LevelDB dropped are gone, and said to be', async () => {
+    const dir = freshDir()
+    await makeStore(dir)
+    forgetJournal(dir)
+    const log = flipLog(dir)
+    const store = await openStore(dir)
+    expect(store.head().seq).toBeLessThan(3500)
+    expect(store.journalReplay.restored).toEqual([])
+    const found = await verifyAtStart(store)
+    expect(found.ok).toBe(false)
+    expect(found.damage[0]).toContain(`${log}: dropping`)
+    expect(found.damage[0]).toContain('the records in it are gone')
   })
 
   it('a refused start keeps being refused: the next open no longer sees the dropped log, the refusal record still stands', async () => {

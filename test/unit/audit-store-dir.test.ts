@@ -1,6 +1,6 @@
 // A store is only made in an empty directory, and is private to its owner whatever the umask (issue 12, items 1
 // and 4). LevelDB opened with createIfMissing on a store that lost CURRENT deletes the tables it does not know.
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { AuditError } from '../../src/audit/errors.js'
@@ -68,6 +68,16 @@ describe('a store that lost its CURRENT file', () => {
     expect(refused.code).toBe('PORTCULLIS_AUDIT_DAMAGED')
     expect(refused.message).toContain('000003.log')
     expect(readdirSync(dir)).toEqual(['000003.log'])
+  })
+
+  it('is refused when only the journal is left (LevelDB\'s files were deleted): the journal is kept', async () => {
+    const dir = freshDir()
+    await (await AuditStore.open(dir)).close()
+    for (const name of readdirSync(dir)) if (name !== 'journal') rmSync(join(dir, name))
+    const refused = await codeOf(AuditStore.open(dir))
+    expect(refused.code).toBe('PORTCULLIS_AUDIT_DAMAGED')
+    expect(refused.message).toContain('journal')
+    expect(readdirSync(dir)).toEqual(['journal'])
   })
 })
 
