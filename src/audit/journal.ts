@@ -125,7 +125,13 @@ export class AuditJournal {
     payload.copy(frame, FRAME_HEADER_BYTES)
     const at = this.#offset
     this.#offset += frame.length
-    await this.#file.write(frame, 0, frame.length, at)
+    try {
+      await this.#file.write(frame, 0, frame.length, at)
+    } catch (err) {
+      // A frame half written would end the reading there: the next batch is written over it.
+      this.#offset = at
+      throw journalError(this.path, err)
+    }
     return at
   }
 

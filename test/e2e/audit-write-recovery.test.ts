@@ -18,7 +18,7 @@ beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'portcullis-write-recovery-'))
   mountDir = path.join(scratch, 'disk')
   execFileSync('mkdir', ['-p', mountDir])
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mountDir])
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mountDir])
   const policy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
   stack = await startStack({ policy, users: ['alice', 'ops'], importAs: 'ops', dataDir: path.join(mountDir, 'data') })
 })

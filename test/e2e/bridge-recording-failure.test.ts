@@ -19,7 +19,7 @@ beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'portcullis-full-disk-'))
   dataDir = path.join(scratch, 'data')
   execFileSync('mkdir', ['-p', dataDir])
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', dataDir])
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=28m', 'tmpfs', dataDir])
   const key = await makeSshKey(scratch, 'ed25519', 'alice')
   const port = await freeTcpPort()
   const policy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
