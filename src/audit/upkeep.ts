@@ -7,6 +7,7 @@ import type { AuditSettings } from '../policy/compile.js'
 import type { Checkpoint } from './checkpoint-format.js'
 import { signCheckpoint } from './checkpoints.js'
 import { messageOf } from './errors.js'
+import { noteHead } from './head-file.js'
 import { expireRecords, type ExpiryResult } from './retention.js'
 import { ensureAuditKey, type AuditSigningKey } from './signing-key.js'
 import type { AuditStore } from './store.js'
@@ -64,6 +65,7 @@ export class AuditUpkeep {
     try {
       const checkpoint = await signCheckpoint(store, key, { seq: head.seq, logger })
       this.#signedSeq = checkpoint.seq
+      noteHead(store.dir, { seq: checkpoint.seq, hash: checkpoint.hash }, this.#closed ? 'stop' : 'checkpoint', logger)
       return checkpoint
     } catch (err) {
       logger.error({ err, seq: head.seq }, 'could not sign an audit checkpoint')

@@ -14,9 +14,10 @@ import type { AuditPublicKey } from './signing-key.js'
 /** `cast-missing`: a chunk of a session's recording is gone; `cast-mismatch`: the stored recording differs from
  * the summary its session.end holds (a chunk edited, added or cut); `checkpoint-forged`: a stored checkpoint is
  * unreadable, names an unknown key or its signature does not hold; `checkpoint-mismatch`: a checkpoint's record
- * has another hash than the one signed, or is gone (the chain was rewritten or cut after it was signed). */
+ * has another hash than the one signed, or is gone (the chain was rewritten or cut after it was signed); `tail-cut`:
+ * a head recorded outside LevelDB (a logged checkpoint or head, HEAD.json) names a record past the store's head. */
 export type VerifyProblem = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'unparseable' | 'head-mismatch' | 'cast-missing' | 'cast-mismatch' |
-'checkpoint-forged' | 'checkpoint-mismatch'
+'checkpoint-forged' | 'checkpoint-mismatch' | 'tail-cut'
 
 export interface VerifyReport {
   ok: boolean
