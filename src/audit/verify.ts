@@ -9,6 +9,7 @@ import { openAuditDb, type AuditDb } from './level.js'
 import { storageError, unreadableDetail } from './storage-errors.js'
 import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, RECORD_RANGE, castRange, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
+import { readHeadFile, tailCutProblem } from './head-file.js'
 import type { AuditPublicKey } from './signing-key.js'
 
 /** `cast-missing`: a chunk of a session's recording is gone; `cast-mismatch`: the stored recording differs from
@@ -58,11 +59,22 @@ export interface VerifyOptions {
 
 type Snapshot = ReturnType<AuditDb['snapshot']>
 
-/** Verifies a store no daemon owns; fails with PORTCULLIS_AUDIT_LOCKED when one does. */
+/** Verifies a store no daemon owns, and that it still holds the head its HEAD.json names (a store whose tail
+ * was cut verifies otherwise); fails with PORTCULLIS_AUDIT_LOCKED when a daemon owns it. */
 export async function verifyDir (dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const db = await openAuditDb(dir, { create: false })
   try {
-    return await verifyChain(db, options)
+    const report = await verifyChain(db, options)
+    const recorded = readHeadFile(dir)
+    if (!report.ok || recorded === null || 'unreadable' in recorded || options.toSeq !== undefined) return report
+    const cut = await tailCutProblem(recorded, report.head, async (seq) => {
+      const raw = await db.get(recordKey(seq)) as string | undefined
+      return raw === undefined ? null : parseRecord(raw)?.hash ?? null
+    })
+    if (cut === null) return report
+    return { ...report, ok: false, firstBad: { seq: report.head.seq < recorded.seq ? report.head.seq + 1 : recorded.seq, problem: 'tail-cut', detail: cut } }
+  } catch (err) {
+    throw storageError(err, dir)
   } finally {
     await db.close()
   }

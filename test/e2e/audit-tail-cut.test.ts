@@ -143,6 +143,10 @@ describe('a cut tail is refused at start', () => {
     const result = await serveUntilExit(dir, data)
     expectFailedWith(result, 'PORTCULLIS_AUDIT_START_DAMAGED')
     expect(result.stderr).toMatch(new RegExp(`records \\d+\\.\\.${known.seq} \\(known at the last stop at `))
+    // Offline too: the chain of what is left verifies, HEAD.json shows what is missing.
+    const verified = await runPortcullisCli(['audit', 'verify', '--data', data, '--keys', keysDir])
+    expect(verified.code, verified.stderr).toBe(1)
+    expect(verified.stdout).toMatch(new RegExp(`records \\d+\\.\\.${known.seq} \\(known at the last stop at `))
   }, 120_000)
 
   it('a directory restored from an older copy: audit verify with the log copies names the cut tail, not expired records', async () => {

@@ -111,6 +111,19 @@ describe('the start verification compares the store with HEAD.json', () => {
     expect(head.seq).toBe(5)
   })
 
+  it('audit verify --data reports the same cut tail, where the chain alone verifies', async () => {
+    const dir = freshDir()
+    const store = await AuditStore.open(dir)
+    await fill(store, 5)
+    await store.close()
+    writeHeadFile(dir, { seq: 9, hash: 'c'.repeat(64) }, 'checkpoint', new Date('2026-12-01T10:00:00.000Z'))
+    const report = await verifyDir(dir)
+    expect(report).toMatchObject({ ok: false, records: 5, firstBad: { seq: 6, problem: 'tail-cut' } })
+    expect(report.firstBad!.detail).toContain('records 6..9 (known at the last checkpoint at 2026-12-01T10:00:00.000Z) are gone')
+    writeHeadFile(dir, { seq: 5, hash: report.head.hash }, 'stop')
+    expect(await verifyDir(dir)).toMatchObject({ ok: true })
+  })
+
   it('a record at HEAD.json\'s seq with another hash: records were cut and others written in their place', async () => {
     const dir = freshDir()
     const store = await openStore(dir)
