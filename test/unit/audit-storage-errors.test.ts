@@ -54,11 +54,11 @@ async function records (store: AuditStore, n: number): Promise<void> {
 
 describe('a table of checkpoints LevelDB cannot read', () => {
   // Signed with another key, so that signing with `key` walks past every one of them to find where to start.
-  const withCheckpoints = (n: number) => async (store: AuditStore): Promise<void> => {
+  const withCheckpoints = (n: number, signer = otherKey) => async (store: AuditStore): Promise<void> => {
     for (let done = 0; done < n; done += 1000) {
       await Promise.all(Array.from({ length: Math.min(1000, n - done) }, async (_, i) => await store.append({ kind: 'decision', user: 'alice', action: 'container.create', decision: 'allow', reason: `record ${done + i}` })))
     }
-    for (let seq = 1; seq <= 300; seq++) await signCheckpoint(store, otherKey, { seq })
+    for (let seq = 1; seq <= 300; seq++) await signCheckpoint(store, signer, { seq })
   }
 
   it('reading, signing and writing an evidence bundle give PORTCULLIS_AUDIT_STORAGE naming the table', async () => {
@@ -78,8 +78,11 @@ describe('a table of checkpoints LevelDB cannot read', () => {
 
   it('expiring records gives PORTCULLIS_AUDIT_STORAGE naming the table, and removes nothing', async () => {
     const dir = freshDir()
-    const table = await damagedStore(dir, withCheckpoints(10_050))
+    // Signed with the daemon's key: expiry's own checkpoint starts from the newest of them, and removing the older
+    // ones walks into the damage.
+    const table = await damagedStore(dir, withCheckpoints(10_050, key))
     const store = await openStore(dir)
+    expect((await caught(drain(readCheckpoints(store.db)))).code, 'the damage lies among the checkpoints').toBe('PORTCULLIS_AUDIT_STORAGE')
     const err = await caught(expireRecords(store, { retentionMs: 1, key, force: true }))
     expect(err.code, err.message).toBe('PORTCULLIS_AUDIT_STORAGE')
     expect(err.message).toContain(table)
