@@ -40,6 +40,7 @@ export const ERRORS = {
   PORTCULLIS_AUDIT_INVALID_INPUT: 'This audit record cannot be stored: %s.',
   PORTCULLIS_AUDIT_CORRUPT: 'The audit record under key %s cannot be read (%s). Run `portcullis audit verify` to check the whole chain.',
   PORTCULLIS_AUDIT_JOURNAL: 'The audit journal %s cannot be used: %s. It is where each record is made durable before its call is answered, so portcullis does not start without it; check the file system the store is on (free space, permissions, errors in the kernel log) and start again.',
+  PORTCULLIS_AUDIT_EMPTIED: 'The audit store %s was emptied: its HEAD.json names %s, but none of the store\'s files are left, so every record is gone. portcullis will not make a new store over it. Restore the directory from a backup, or move it away (keep it for investigation) and start again with an empty directory.',
   PORTCULLIS_AUDIT_STORAGE: 'LevelDB cannot read the audit store %s (%s%s): %s. Keep a copy of the directory for investigation, run `portcullis audit verify --data %s` (with `portcullis serve` stopped) to find the first record it cannot read, and restore the damaged file from a backup.',
   PORTCULLIS_AUDIT_START_DAMAGED: 'The audit store %s is damaged: %s. portcullis will not add records to it. Keep a copy of the directory for investigation and restore it from a backup, or, to run on it anyway (the damage found and your choice are recorded in portcullis.start), start `portcullis serve --accept-damaged-audit`.',
   PORTCULLIS_AUDIT_FILTER_INVALID: 'Cannot select audit records by %s: %s.',

@@ -12,6 +12,7 @@ import { startDamagedError, verifyAtStart, type StartVerification } from './audi
 import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
 import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
+import { noteHead } from './audit/head-file.js'
 import { Authorizer } from './authz/authorizer.js'
 import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.js'
 import { ensureHostKey } from './bridge/host-key.js'
@@ -156,12 +157,14 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
     {
       name: 'start record',
       start: async () => {
+        const head = audit.head()
         await audit.append({
           kind: 'system',
           action: 'portcullis.start',
           reason: `portcullis ${VERSION} started with policy ${policy.path}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}` +
             (verified?.ok === false ? `; the audit store is damaged and the operator accepted it (--accept-damaged-audit): ${verified.damage[0] ?? ''}` : ''),
           fields: {
+            head,
             policyDigest: policy.current.digest,
             pid: process.pid,
             allowAnonymous: options.allowAnonymous === true,
@@ -173,11 +176,14 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
             ...(verified?.ok === false ? { acceptedDamagedAudit: true } : {})
           }
         })
+        noteHead(audit.dir, audit.head(), 'start', logger)
       },
       stop: async (cause: StopCause) => {
         const failed = cause.failedAt === undefined ? '' : `: the start failed at the ${cause.failedAt} (${describe(cause.error)})`
-        await audit.append({ kind: 'system', action: 'portcullis.stop', reason: `portcullis stopped${failed}`, ...(hasPortcullisCode(cause.error) ? { code: cause.error.code } : {}) })
+        await audit.append({ kind: 'system', action: 'portcullis.stop', reason: `portcullis stopped${failed}`, fields: { head: audit.head() }, ...(hasPortcullisCode(cause.error) ? { code: cause.error.code } : {}) })
           .catch((err: unknown) => logger.error({ err }, 'could not record the stop'))
+        // The stop checkpoint (when there is a signing key) writes it again, signed.
+        noteHead(audit.dir, audit.head(), 'stop', logger)
       }
     },
     {
@@ -337,8 +343,8 @@ function serverComponent (name: string, listen: () => Promise<http.Server | null
 
 /** The start verification as a record's fields: the range and count checked, and what was found. */
 function startVerifyFields (found: StartVerification): Record<string, unknown> {
-  const { ok, from, to, records, checkpoint, firstBad, damage } = found
-  return { ok, from, to, records, ...(checkpoint !== undefined ? { checkpoint } : {}), ...(firstBad !== undefined ? { firstBad } : {}), ...(damage.length > 0 ? { damage } : {}) }
+  const { ok, from, to, records, checkpoint, firstBad, damage, tailCut } = found
+  return { ok, from, to, records, ...(checkpoint !== undefined ? { checkpoint } : {}), ...(firstBad !== undefined ? { firstBad } : {}), ...(damage.length > 0 ? { damage } : {}), ...(tailCut !== undefined ? { tailCut } : {}) }
 }
 
 function describe (err: unknown): string {

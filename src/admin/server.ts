@@ -8,7 +8,7 @@ import type { AuditStore } from '../audit/store.js'
 import type { AuditRecord } from '../audit/record.js'
 import { isSessionId } from '../audit/keys.js'
 import { findSession, listSessions, openSessionIds } from '../audit/sessions.js'
-import { PortcullisError } from '../errors.js'
+import { hasPortcullisCode, PortcullisError } from '../errors.js'
 import { listenUnixSocket } from '../protocol/unix-socket.js'
 import type { AuditSigningKey } from '../audit/signing-key.js'
 import { addAuditIntegrityRoutes } from './audit-integrity.js'
@@ -138,7 +138,8 @@ export function createAdminApp (deps: AdminDeps): express.Express {
   app.use((err: Error, _req: Request, res: Response, _next: unknown) => {
     deps.logger.error({ err }, 'admin request failed')
     if (res.headersSent) res.destroy()
-    else res.status(500).json({ error: err.message })
+    // A coded error (a storage failure, say) keeps its code, so the CLI shows it rather than a bare message.
+    else res.status(500).json({ error: err.message, ...(hasPortcullisCode(err) ? { code: err.code } : {}) })
   })
   return app
 }

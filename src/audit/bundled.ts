@@ -4,10 +4,16 @@
 import { AuditError } from './errors.js'
 import type { AuditDb } from './level.js'
 import { BUNDLED_KEY } from './keys.js'
+import { storageError, tablesHolding } from './storage-errors.js'
 
 /** The highest bundled seq; 0 when nothing was ever bundled (or the entry is unreadable). */
 export async function readBundledSeq (db: AuditDb, snapshot?: ReturnType<AuditDb['snapshot']>): Promise<number> {
-  const raw = await db.get(BUNDLED_KEY, snapshot !== undefined ? { snapshot } : {})
+  let raw: string | undefined
+  try {
+    raw = await db.get(BUNDLED_KEY, snapshot !== undefined ? { snapshot } : {})
+  } catch (err) {
+    throw storageError(err, db.location, undefined, tablesHolding(db, BUNDLED_KEY))
+  }
   const seq = raw === undefined ? 0 : Number(raw)
   return Number.isSafeInteger(seq) && seq > 0 ? seq : 0
 }
@@ -18,6 +24,10 @@ export async function writeBundledSeq (db: AuditDb, toSeq: number): Promise<numb
   if (!Number.isSafeInteger(toSeq) || toSeq < 0) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`the bundled seq ${String(toSeq)} is not a record seq`])
   const current = await readBundledSeq(db)
   if (toSeq <= current) return current
-  await db.put(BUNDLED_KEY, String(toSeq), { sync: true })
+  try {
+    await db.put(BUNDLED_KEY, String(toSeq), { sync: true })
+  } catch (err) {
+    throw storageError(err, db.location)
+  }
   return toSeq
 }

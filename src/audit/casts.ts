@@ -12,6 +12,7 @@ import { CastFormatError, parseCast, type CastEvent, type CastHeader } from '../
 import { ERRORS } from '../errors.js'
 import { AuditError, messageOf } from './errors.js'
 import type { AuditDb } from './level.js'
+import { storageError, tablesOverlapping, unreadableDetail } from './storage-errors.js'
 import { MARKER_RANGE, castKey, castRange, chunkIndexFromKey, decodeMarker, encodeMarker, markerKey, sessionFromMarkerKey } from './keys.js'
 
 /** d(-1): the digest of a recording with no chunks. */
@@ -287,21 +288,32 @@ function cutAtLineEnds (bytes: Buffer, maxBytes: number): Buffer[] {
  * missing chunk, since what follows a hole cannot be played. */
 export async function * readCastChunks (db: AuditDb, sessionId: string): AsyncIterable<string> {
   let expected = 0
-  for await (const [key, value] of db.iterator(castRange(sessionId))) {
-    if (chunkIndexFromKey(key) !== expected) {
-      throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, `chunk ${expected} of the recording of session ${sessionId} is missing`])
+  try {
+    for await (const [key, value] of db.iterator(castRange(sessionId))) {
+      if (chunkIndexFromKey(key) !== expected) {
+        // LevelDB passes over a block it cannot decode and says so only at the end of the walk: ask it.
+        const unreadable = await unreadableDetail(db, castKey(sessionId, expected))
+        if (unreadable !== null) throw new AuditError('PORTCULLIS_AUDIT_STORAGE', [db.location, `chunk ${expected} of the recording of session ${sessionId}`, '', unreadable, db.location])
+        throw new AuditError('PORTCULLIS_AUDIT_CORRUPT', [key, `chunk ${expected} of the recording of session ${sessionId} is missing`])
+      }
+      expected++
+      yield value
     }
-    expected++
-    yield value
+  } catch (err) {
+    throw storageError(err, db.location, undefined, tablesOverlapping(db, castRange(sessionId)))
   }
 }
 
 /** Every open-session marker. */
 export async function readSessionMarkers (db: AuditDb): Promise<SessionMarker[]> {
   const markers: SessionMarker[] = []
-  for await (const [key, value] of db.iterator(MARKER_RANGE)) {
-    const session = sessionFromMarkerKey(key)
-    if (session !== null) markers.push({ session, startSeq: decodeMarker(value) ?? 1 })
+  try {
+    for await (const [key, value] of db.iterator(MARKER_RANGE)) {
+      const session = sessionFromMarkerKey(key)
+      if (session !== null) markers.push({ session, startSeq: decodeMarker(value) ?? 1 })
+    }
+  } catch (err) {
+    throw storageError(err, db.location, undefined, tablesOverlapping(db, MARKER_RANGE))
   }
   return markers
 }

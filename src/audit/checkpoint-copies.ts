@@ -15,7 +15,17 @@ export interface CheckpointCopiesReport {
   /** The newest copy that holds. */
   last?: { seq: number, time: string, keyId: string }
   signaturesChecked: boolean
-  firstBad?: { seq: number, problem: 'checkpoint-forged' | 'checkpoint-mismatch', detail: string, checkpoint: { seq: number, time: string } }
+  /** Heads logged at starts and stops (`msg: 'audit head'`) found in the file: unsigned, checked for a cut tail. */
+  heads: number
+  firstBad?: { seq: number, problem: 'checkpoint-forged' | 'checkpoint-mismatch' | 'tail-cut', detail: string, checkpoint: { seq: number, time: string } }
+}
+
+/** A head the daemon logged at a start, stop or checkpoint (`msg: 'audit head'`). */
+export interface LoggedHead {
+  seq: number
+  hash: string
+  time: string
+  event: string
 }
 
 /**
@@ -39,16 +49,47 @@ export function readCheckpointCopies (text: string): Checkpoint[] {
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq)
 }
 
+/** The heads logged in a log file (`{"head":{"seq":…,"hash":…},"event":…,"msg":"audit head"}`), in seq order. */
+export function readLoggedHeads (text: string): LoggedHead[] {
+  const heads: LoggedHead[] = []
+  for (const line of text.split('\n')) {
+    if (!line.includes('"audit head"')) continue
+    let value: unknown
+    try {
+      value = JSON.parse(line)
+    } catch {
+      continue
+    }
+    const { head, event, time, msg } = value as { head?: { seq?: unknown, hash?: unknown }, event?: unknown, time?: unknown, msg?: unknown }
+    if (msg !== 'audit head' || !Number.isSafeInteger(head?.seq) || typeof head?.hash !== 'string') continue
+    const at = typeof time === 'number' ? new Date(time).toISOString() : typeof time === 'string' ? time : 'an unknown time'
+    heads.push({ seq: head.seq as number, hash: head.hash, time: at, event: typeof event === 'string' ? event : 'unknown' })
+  }
+  return heads.sort((a, b) => a.seq - b.seq)
+}
+
+/** The finding for logged checkpoints or heads past the store's head `headSeq`: its last records are gone. */
+function tailCut (headSeq: number, newest: { seq: number, time: string }, what: string): NonNullable<CheckpointCopiesReport['firstBad']> {
+  return {
+    seq: headSeq + 1,
+    problem: 'tail-cut',
+    detail: `records ${headSeq + 1}..${newest.seq} (known at the ${what} logged at ${newest.time}) are gone: the store ends at record ${headSeq}; its tail was cut (a write-ahead log truncated or deleted, or the directory restored from an older copy)`,
+    checkpoint: { seq: newest.seq, time: newest.time }
+  }
+}
+
 /**
  * Compares each copy, oldest first, with the record it signs. `hashOf` answers the record's stored hash, or null
- * when the store has no such record; records up to `expiredUpTo` were expired and are skipped.
+ * when the store has no such record; records up to `expiredUpTo` were expired and are skipped. A copy, or a logged
+ * head (`heads`), past the store's head `headSeq` means the store lost its last records: a cut tail.
  */
 export async function checkCheckpointCopies (
   copies: readonly Checkpoint[],
   hashOf: (seq: number) => Promise<string | null>,
-  options: { keys?: readonly AuditPublicKey[], expiredUpTo?: number } = {}
+  options: { keys?: readonly AuditPublicKey[], expiredUpTo?: number, headSeq?: number, heads?: readonly LoggedHead[] } = {}
 ): Promise<CheckpointCopiesReport> {
-  const report: CheckpointCopiesReport = { found: copies.length, checked: 0, expired: 0, signaturesChecked: options.keys !== undefined }
+  const heads = options.heads ?? []
+  const report: CheckpointCopiesReport = { found: copies.length, checked: 0, expired: 0, signaturesChecked: options.keys !== undefined, heads: heads.length }
   for (const copy of copies) {
     const at = { seq: copy.seq, time: copy.time }
     if (options.keys !== undefined) {
@@ -57,6 +98,11 @@ export async function checkCheckpointCopies (
         report.firstBad = { seq: copy.seq, problem: 'checkpoint-forged', detail: `the logged checkpoint for record ${copy.seq}, dated ${copy.time}, is forged: ${forged}`, checkpoint: at }
         return report
       }
+    }
+    if (options.headSeq !== undefined && copy.seq > options.headSeq) {
+      const beyond = copies.filter((c) => c.seq > options.headSeq!).at(-1)!
+      report.firstBad = tailCut(options.headSeq, beyond, 'checkpoint')
+      return report
     }
     if (copy.seq <= (options.expiredUpTo ?? 0)) {
       report.expired++
@@ -79,6 +125,10 @@ export async function checkCheckpointCopies (
     }
     report.checked++
     report.last = { seq: copy.seq, time: copy.time, keyId: copy.keyId }
+  }
+  const newestHead = heads.at(-1)
+  if (options.headSeq !== undefined && newestHead !== undefined && newestHead.seq > options.headSeq) {
+    report.firstBad = tailCut(options.headSeq, newestHead, `${newestHead.event} whose head was`)
   }
   return report
 }

@@ -9,6 +9,7 @@ import type { AuditDb } from './level.js'
 import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, checkpointKey, decodeHead, recordKey, seqFromCheckpointKey } from './keys.js'
 import { checkpointSignatureProblem, createCheckpoint, encodeCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint-format.js'
 import { parseRecord } from './record.js'
+import { storageError, tablesOverlapping } from './storage-errors.js'
 import type { AuditSigningKey } from './signing-key.js'
 import { verifySnapshot } from './verify.js'
 
@@ -38,7 +39,11 @@ export interface SignCheckpointOptions {
  * up to it does not verify.
  */
 export async function signCheckpoint (target: CheckpointTarget, key: AuditSigningKey, options: SignCheckpointOptions = {}): Promise<Checkpoint> {
-  return await exclusively(target.db, async () => await signCheckpointNow(target.db, key, options))
+  try {
+    return await exclusively(target.db, async () => await signCheckpointNow(target.db, key, options))
+  } catch (err) {
+    throw storageError(err, target.db.location, undefined, tablesOverlapping(target.db))
+  }
 }
 
 /** signCheckpoint for callers already running exclusively (expiry). */
@@ -97,9 +102,13 @@ export async function * readCheckpoints (db: AuditDb, options: ReadCheckpointsOp
     ...(options.toSeq !== undefined ? { lte: checkpointKey(Math.max(0, options.toSeq)) } : { lt: CHECKPOINT_RANGE.lt }),
     ...(options.snapshot !== undefined ? { snapshot: options.snapshot } : {})
   }
-  for await (const [, value] of db.iterator(range)) {
-    const checkpoint = parseCheckpoint(value)
-    if (checkpoint !== null) yield checkpoint
+  try {
+    for await (const [, value] of db.iterator(range)) {
+      const checkpoint = parseCheckpoint(value)
+      if (checkpoint !== null) yield checkpoint
+    }
+  } catch (err) {
+    throw storageError(err, db.location, undefined, tablesOverlapping(db, range))
   }
 }
 

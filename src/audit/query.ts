@@ -7,7 +7,7 @@
 // until the first runs out) and fetches those records. Every record is then checked against the whole filter,
 // so an index narrows the read but never decides what is returned.
 
-import { storageError } from './storage-errors.js'
+import { storageError, tablesOverlapping } from './storage-errors.js'
 import type { SealedRecord } from './chain.js'
 import { AuditError } from './errors.js'
 import { collectContainerNames, containerIndexName, hasIndexes, indexPrefix, seqFromIndexKey, seqHex, type IndexKind } from './indexes.js'
@@ -148,6 +148,14 @@ async function seqBounds (db: AuditDb, filter: AuditFilter, snapshot: AuditSnaps
  * records around it, never add wrong ones.
  */
 export async function seqAtOrAfter (db: AuditDb, time: Date, snapshot?: AuditSnapshot): Promise<number> {
+  try {
+    return await searchSeqAtOrAfter(db, time, snapshot)
+  } catch (err) {
+    throw storageError(err, db.location, undefined, tablesOverlapping(db, RECORD_RANGE))
+  }
+}
+
+async function searchSeqAtOrAfter (db: AuditDb, time: Date, snapshot?: AuditSnapshot): Promise<number> {
   const iso = time.toISOString()
   const first = await recordAtOrAfter(db, 0, snapshot)
   if (first === null) return 1

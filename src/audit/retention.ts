@@ -13,6 +13,7 @@ import type { AuditDb } from './level.js'
 import { BASE_KEY, CHECKPOINT_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey } from './keys.js'
 import { parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
 import type { AuditSigningKey } from './signing-key.js'
+import { storageError, tablesOverlapping } from './storage-errors.js'
 
 /** Records per segment: segment k holds seqs k*SEGMENT_SIZE+1 .. (k+1)*SEGMENT_SIZE. */
 export const SEGMENT_SIZE = 10_000
@@ -65,7 +66,11 @@ export interface ExpiryResult {
  * record always stays (the head must name a stored record).
  */
 export async function expireRecords (store: ExpiryTarget, options: ExpireOptions): Promise<ExpiryResult> {
-  return await exclusively(store.db, async () => await expireNow(store, options))
+  try {
+    return await exclusively(store.db, async () => await expireNow(store, options))
+  } catch (err) {
+    throw storageError(err, store.db.location, undefined, tablesOverlapping(store.db))
+  }
 }
 
 async function expireNow (store: ExpiryTarget, options: ExpireOptions): Promise<ExpiryResult> {

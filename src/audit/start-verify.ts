@@ -5,6 +5,7 @@
 
 import { parseCheckpoint, checkpointSignatureProblem } from './checkpoint-format.js'
 import { AuditError, messageOf } from './errors.js'
+import { HEAD_FILE, readHeadFile, tailCutProblem } from './head-file.js'
 import { CHECKPOINT_RANGE, recordKey, seqFromCheckpointKey } from './keys.js'
 import { parseRecord } from './record.js'
 import type { AuditPublicKey } from './signing-key.js'
@@ -25,6 +26,8 @@ export interface StartVerification {
   firstBad?: { seq: number, problem: string, detail: string }
   /** Each piece of damage, as a sentence naming the record or the file. */
   damage: string[]
+  /** The head HEAD.json recorded at the last start, stop or checkpoint, when the store no longer holds it. */
+  tailCut?: { seq: number, hash: string, event: string, time: string }
 }
 
 /** Verifies `store` from its newest good checkpoint (signed by one of `keys` when given) to its head. Never throws
@@ -38,6 +41,8 @@ export async function verifyAtStart (store: AuditStore, keys?: readonly AuditPub
   // one pass. Until an operator accepts it, the refusal is the newest record, and its findings still stand.
   damage.push(...await stillRefused(store))
   const head = store.head()
+  const cut = await headFileProblem(store)
+  if (cut !== null) damage.push(cut.problem)
   let anchor: { seq: number, time: string } | undefined
   try {
     anchor = await newestGoodCheckpoint(store, keys)
@@ -46,7 +51,7 @@ export async function verifyAtStart (store: AuditStore, keys?: readonly AuditPub
     damage.push(`the checkpoints cannot be read: ${messageOf(err)}`)
   }
   const from = (anchor?.seq ?? 0) + 1
-  const result: StartVerification = { ok: false, from, to: head.seq, records: 0, ...(anchor !== undefined ? { checkpoint: anchor } : {}), damage }
+  const result: StartVerification = { ok: false, from, to: head.seq, records: 0, ...(anchor !== undefined ? { checkpoint: anchor } : {}), damage, ...(cut?.recorded !== undefined ? { tailCut: cut.recorded } : {}) }
   try {
     const report = await store.verify({ fromSeq: from, ...(keys !== undefined ? { publicKeys: keys } : {}) })
     result.records = report.records
@@ -73,6 +78,24 @@ export function startDamagedError (dir: string, found: StartVerification): Audit
     : found.damage[0] ?? 'unknown damage'
   const more = found.damage.length > 1 ? `; ${found.damage.length - 1} more finding(s) in the log` : ''
   return new AuditError('PORTCULLIS_AUDIT_START_DAMAGED', [dir, first + more])
+}
+
+/** Whether the store still holds the head HEAD.json recorded: a store whose tail was cut verifies on its own. */
+async function headFileProblem (store: AuditStore): Promise<{ problem: string, recorded?: StartVerification['tailCut'] } | null> {
+  const recorded = readHeadFile(store.dir)
+  if (recorded === null) return null
+  if ('unreadable' in recorded) return { problem: `${HEAD_FILE} cannot be read (${recorded.unreadable}): whether records at the end of the store were cut off cannot be told` }
+  let problem: string | null
+  try {
+    problem = await tailCutProblem(recorded, store.head(), async (seq) => {
+      const raw = await store.db.get(recordKey(seq))
+      return raw === undefined ? null : parseRecord(raw)?.hash ?? null
+    })
+  } catch (err) {
+    if (!isStorageFailure(err)) throw err
+    problem = `record ${recorded.seq}, named by ${HEAD_FILE}, cannot be read: ${messageOf(err)}`
+  }
+  return problem === null ? null : { problem, recorded: { seq: recorded.seq, hash: recorded.hash, event: recorded.event, time: recorded.time } }
 }
 
 /** The findings of the previous start when it was refused and nothing was recorded since. */

@@ -16,12 +16,15 @@ export function isStorageFailure (err: unknown): boolean {
 }
 
 /** `err` as PORTCULLIS_AUDIT_STORAGE when it is a storage failure (naming the file, and `seq` when given);
- * anything else is returned as it is. */
-export function storageError (err: unknown, dir: string, seq?: number): unknown {
+ * anything else is returned as it is. When LevelDB's message names no file, `tables` (see tablesOverlapping) are
+ * named as where the damage lies. */
+export function storageError (err: unknown, dir: string, seq?: number, tables: readonly string[] = []): unknown {
   if (err instanceof AuditError || !isStorageFailure(err)) return err
   const message = messageOf(err)
   const file = FILE_IN_MESSAGE.exec(message)?.[1]
-  const where = file !== undefined ? `file ${file}` : 'a table LevelDB does not name'
+  const where = file !== undefined
+    ? `file ${file}`
+    : tables.length === 0 ? 'a table LevelDB does not name' : tables.length === 1 ? `table ${tables[0]!}` : `one of the tables ${listTables(tables)}`
   const record = seq !== undefined ? `, at record ${seq}` : ''
   return new AuditError('PORTCULLIS_AUDIT_STORAGE', [dir, where, record, message.split(dir + '/').join(''), dir], { cause: err })
 }
@@ -52,9 +55,19 @@ export function droppedAtOpen (dir: string): string[] {
 /** One table in LevelDB's `leveldb.sstables` listing: ` 5:472961['r!…' @ 2 : 1 .. 'x!…' @ 6003 : 1]`. */
 const TABLE_LINE = /^\s*(\d+):\d+\['(.*)' @ \d+ : \d+ \.\. '(.*)' @ \d+ : \d+\]$/
 
+function listTables (tables: readonly string[]): string {
+  return tables.length > 8 ? `${tables.slice(0, 8).join(', ')} and ${tables.length - 8} more` : tables.join(', ')
+}
+
 /** The tables whose key range holds `key` (LevelDB's own listing, newest level first), as file names: where a
  * record LevelDB cannot read lies. Empty when LevelDB does not say. */
 export function tablesHolding (db: AuditDb, key: string): string[] {
+  return tablesOverlapping(db, { gte: key, lte: key })
+}
+
+/** The tables whose key range meets `range` (the whole store when it is left out): where damage found while
+ * walking that range can lie. Empty when LevelDB does not say. */
+export function tablesOverlapping (db: AuditDb, range: { gte?: string, lt?: string, lte?: string } = {}): string[] {
   let listing: string
   try {
     listing = (db as unknown as { getProperty: (name: string) => string }).getProperty('leveldb.sstables')
@@ -64,7 +77,10 @@ export function tablesHolding (db: AuditDb, key: string): string[] {
   const found: string[] = []
   for (const line of listing.split('\n')) {
     const match = TABLE_LINE.exec(line)
-    if (match !== null && match[2]! <= key && key <= match[3]!) found.push(`${match[1]!.padStart(6, '0')}.ldb`)
+    if (match === null) continue
+    const [smallest, largest] = [match[2]!, match[3]!]
+    const after = (range.lte !== undefined && smallest > range.lte) || (range.lt !== undefined && smallest >= range.lt)
+    if (!after && (range.gte === undefined || largest >= range.gte)) found.push(`${match[1]!.padStart(6, '0')}.ldb`)
   }
   return found
 }

@@ -6,11 +6,14 @@
 import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { AuditError, messageOf } from './errors.js'
+import { HEAD_FILE, HEAD_FILE_TEMP, readHeadFile } from './head-file.js'
 
 /** Left in a directory by a LevelDB open that never got as far as CURRENT, or by mkfs: nothing that holds records. */
 const HARMLESS = new Set(['LOCK', 'LOG', 'LOG.old', 'lost+found'])
-/** The files of a store: LevelDB's tables, write-ahead logs, manifests, lock and info log, and portcullis's journal. */
-const STORE_FILE = /^(?:CURRENT|LOCK|LOG(?:\.old)?|MANIFEST-\d+|\d+\.(?:log|ldb|sst|dbtmp)|journal)$/
+/** The files LevelDB writes: tables, write-ahead logs, manifests, its lock and its info log. */
+const LEVELDB_FILE = /^(?:CURRENT|LOCK|LOG(?:\.old)?|MANIFEST-\d+|\d+\.(?:log|ldb|sst|dbtmp))$/
+/** The store's own files beside LevelDB's: its write journal and its head file (head-file.ts). */
+const STORE_FILES = new Set(['journal', HEAD_FILE, HEAD_FILE_TEMP])
 
 export type StoreDirState = 'store' | 'fresh'
 
@@ -28,7 +31,8 @@ function accessError (dir: string, err: unknown): AuditError | null {
 
 /**
  * 'store' when `dir` holds a store (its CURRENT file), 'fresh' when it is missing or empty (bar HARMLESS names).
- * Throws PORTCULLIS_AUDIT_DAMAGED when it holds LevelDB files but no CURRENT, PORTCULLIS_AUDIT_NOT_A_STORE when it
+ * Throws PORTCULLIS_AUDIT_EMPTIED when all it holds of a store is HEAD.json (the records are gone),
+ * PORTCULLIS_AUDIT_DAMAGED when it holds store files but no CURRENT, PORTCULLIS_AUDIT_NOT_A_STORE when it
  * holds anything else, PORTCULLIS_AUDIT_NO_ACCESS when it cannot be read.
  */
 export function inspectStoreDir (dir: string): StoreDirState {
@@ -44,7 +48,13 @@ export function inspectStoreDir (dir: string): StoreDirState {
   if (names.includes('CURRENT')) return 'store'
   const found = names.filter((name) => !HARMLESS.has(name))
   if (found.length === 0) return 'fresh'
-  if (found.some((name) => STORE_FILE.test(name))) throw new AuditError('PORTCULLIS_AUDIT_DAMAGED', [dir, listNames(found)])
+  const storeFiles = found.filter((name) => LEVELDB_FILE.test(name) || STORE_FILES.has(name))
+  if (storeFiles.length === 1 && storeFiles[0] === HEAD_FILE) {
+    const head = readHeadFile(dir)
+    const names = head === null || 'unreadable' in head ? 'records it cannot name (HEAD.json is unreadable)' : `record ${head.seq}, written at the ${head.event} at ${head.time}`
+    throw new AuditError('PORTCULLIS_AUDIT_EMPTIED', [dir, names])
+  }
+  if (storeFiles.length > 0) throw new AuditError('PORTCULLIS_AUDIT_DAMAGED', [dir, listNames(found)])
   throw new AuditError('PORTCULLIS_AUDIT_NOT_A_STORE', [dir, listNames(found)])
 }
 

@@ -1,5 +1,6 @@
-// What the daemon does for the audit trail on its own: sign the newest record every `audit.checkpointInterval`
-// (when records came in since) and once more when it stops, and expire old records daily when `audit.retention`
+// What the daemon does for the audit trail on its own: sign the newest record every `audit.checkpointInterval`, or
+// sooner once `audit.checkpointRecords` records came in (so a busy host's trail is pinned more often than every
+// few minutes), when records came in since, and once more when it stops, and expire old records daily when `audit.retention`
 // is set. Both read the policy at each run, so a reload applies from the next one.
 
 import type { Logger } from 'pino'
@@ -7,6 +8,7 @@ import type { AuditSettings } from '../policy/compile.js'
 import type { Checkpoint } from './checkpoint-format.js'
 import { signCheckpoint } from './checkpoints.js'
 import { messageOf } from './errors.js'
+import { noteHead } from './head-file.js'
 import { expireRecords, type ExpiryResult } from './retention.js'
 import { ensureAuditKey, type AuditSigningKey } from './signing-key.js'
 import type { AuditStore } from './store.js'
@@ -20,6 +22,24 @@ export interface AuditUpkeepOptions {
 }
 
 const DAY_MS = 86_400_000
+/** How often the cadence is looked at: reading the head and the clock, no I/O. */
+const CADENCE_TICK_MS = 1000
+
+export interface CheckpointCadence {
+  /** Now, and when the last checkpoint was signed (or tried, or the daemon started), in ms. */
+  now: number
+  lastAt: number
+  /** Records appended since then. */
+  newRecords: number
+  intervalMs: number
+  /** Sign sooner once this many records came in. */
+  recordLimit: number
+}
+
+/** Whether a checkpoint is due: records came in, and the interval passed or enough of them came in. */
+export function checkpointDue ({ now, lastAt, newRecords, intervalMs, recordLimit }: CheckpointCadence): boolean {
+  return newRecords > 0 && (now - lastAt >= intervalMs || newRecords >= recordLimit)
+}
 /** The first expiry runs this long after start, out of the way of start-up. */
 const FIRST_EXPIRY_DELAY_MS = 60_000
 
@@ -29,6 +49,8 @@ export class AuditUpkeep {
   #expiryTimer: NodeJS.Timeout | null = null
   /** The last seq signed by this process; a tick with nothing new signs nothing. */
   #signedSeq = 0
+  /** When the last checkpoint was tried, and the head then: the cadence counts from it. */
+  #last = { at: Date.now(), seq: 0 }
   /** The run in progress, which close() waits for. */
   #running: Promise<unknown> = Promise.resolve()
   #closed = false
@@ -38,6 +60,7 @@ export class AuditUpkeep {
   }
 
   start (): void {
+    this.#last = { at: Date.now(), seq: this.#options.store.head().seq }
     this.#scheduleCheckpoint()
     this.#expiryTimer = setTimeout(() => this.#expiryTick(), FIRST_EXPIRY_DELAY_MS).unref()
   }
@@ -61,9 +84,11 @@ export class AuditUpkeep {
     const { store, key, logger } = this.#options
     const head = store.head()
     if (head.seq === 0 || head.seq === this.#signedSeq) return null
+    this.#last = { at: Date.now(), seq: head.seq }
     try {
       const checkpoint = await signCheckpoint(store, key, { seq: head.seq, logger })
       this.#signedSeq = checkpoint.seq
+      noteHead(store.dir, { seq: checkpoint.seq, hash: checkpoint.hash }, this.#closed ? 'stop' : 'checkpoint', logger)
       return checkpoint
     } catch (err) {
       logger.error({ err, seq: head.seq }, 'could not sign an audit checkpoint')
@@ -71,11 +96,19 @@ export class AuditUpkeep {
     }
   }
 
+  /** Looks every second (or every interval, when shorter) whether a checkpoint is due. */
   #scheduleCheckpoint (): void {
     if (this.#closed) return
+    const settings = this.#options.settings()
     this.#checkpointTimer = setTimeout(() => {
+      const { checkpointIntervalMs: intervalMs, checkpointRecords: recordLimit } = this.#options.settings()
+      const due = checkpointDue({ now: Date.now(), lastAt: this.#last.at, newRecords: this.#options.store.head().seq - this.#last.seq, intervalMs, recordLimit })
+      if (!due) {
+        this.#scheduleCheckpoint()
+        return
+      }
       void this.checkpoint().finally(() => this.#scheduleCheckpoint())
-    }, this.#options.settings().checkpointIntervalMs).unref()
+    }, Math.min(CADENCE_TICK_MS, settings.checkpointIntervalMs)).unref()
   }
 
   #expiryTick (): void {

@@ -9,14 +9,16 @@ import { openAuditDb, type AuditDb } from './level.js'
 import { storageError, unreadableDetail } from './storage-errors.js'
 import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, RECORD_RANGE, castRange, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
+import { readHeadFile, tailCutProblem } from './head-file.js'
 import type { AuditPublicKey } from './signing-key.js'
 
 /** `cast-missing`: a chunk of a session's recording is gone; `cast-mismatch`: the stored recording differs from
  * the summary its session.end holds (a chunk edited, added or cut); `checkpoint-forged`: a stored checkpoint is
  * unreadable, names an unknown key or its signature does not hold; `checkpoint-mismatch`: a checkpoint's record
- * has another hash than the one signed, or is gone (the chain was rewritten or cut after it was signed). */
+ * has another hash than the one signed, or is gone (the chain was rewritten or cut after it was signed); `tail-cut`:
+ * a head recorded outside LevelDB (a logged checkpoint or head, HEAD.json) names a record past the store's head. */
 export type VerifyProblem = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'unparseable' | 'head-mismatch' | 'cast-missing' | 'cast-mismatch' |
-'checkpoint-forged' | 'checkpoint-mismatch'
+'checkpoint-forged' | 'checkpoint-mismatch' | 'tail-cut'
 
 export interface VerifyReport {
   ok: boolean
@@ -57,11 +59,22 @@ export interface VerifyOptions {
 
 type Snapshot = ReturnType<AuditDb['snapshot']>
 
-/** Verifies a store no daemon owns; fails with PORTCULLIS_AUDIT_LOCKED when one does. */
+/** Verifies a store no daemon owns, and that it still holds the head its HEAD.json names (a store whose tail
+ * was cut verifies otherwise); fails with PORTCULLIS_AUDIT_LOCKED when a daemon owns it. */
 export async function verifyDir (dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const db = await openAuditDb(dir, { create: false })
   try {
-    return await verifyChain(db, options)
+    const report = await verifyChain(db, options)
+    const recorded = readHeadFile(dir)
+    if (!report.ok || recorded === null || 'unreadable' in recorded || options.toSeq !== undefined) return report
+    const cut = await tailCutProblem(recorded, report.head, async (seq) => {
+      const raw = await db.get(recordKey(seq)) as string | undefined
+      return raw === undefined ? null : parseRecord(raw)?.hash ?? null
+    })
+    if (cut === null) return report
+    return { ...report, ok: false, firstBad: { seq: report.head.seq < recorded.seq ? report.head.seq + 1 : recorded.seq, problem: 'tail-cut', detail: cut } }
+  } catch (err) {
+    throw storageError(err, dir)
   } finally {
     await db.close()
   }

@@ -23,7 +23,7 @@ import { DEFAULTS } from './defaults.js'
 import { formatDuration } from '../audit/format.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { ReplayFilter, removedSummary } from '../audit/replay-filter.js'
-import { checkCheckpointCopies, readCheckpointCopies, type CheckpointCopiesReport } from '../audit/checkpoint-copies.js'
+import { checkCheckpointCopies, readCheckpointCopies, readLoggedHeads, type CheckpointCopiesReport } from '../audit/checkpoint-copies.js'
 
 const adminOption = { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } } as const
 const adminHelp = { '--admin-socket PATH': `the running daemon's admin socket (default ${DEFAULTS.adminSocket})` }
@@ -140,7 +140,7 @@ async function checkCopiesFor (file: string, values: { data?: string, 'admin-soc
   }
   const copies = readCheckpointCopies(text)
   const keys = values.data !== undefined ? verifyPublicKeys(values) : values['public-key'] !== undefined ? verifyPublicKeys({ 'public-key': values['public-key'] }) : undefined
-  const options = { ...(keys !== undefined ? { keys } : {}), expiredUpTo: report.base?.seq ?? 0 }
+  const options = { ...(keys !== undefined ? { keys } : {}), expiredUpTo: report.base?.seq ?? 0, headSeq: report.head.seq, heads: readLoggedHeads(text) }
   if (values.data !== undefined) {
     const reader = await openAuditReader(values.data)
     try {
@@ -163,7 +163,7 @@ async function checkCopiesFor (file: string, values: { data?: string, 'admin-soc
 
 function formatCopies (copies: CheckpointCopiesReport | undefined): string {
   if (copies === undefined) return ''
-  const lines = [`checkpoint copies from the log: ${copies.found} found, ${copies.checked} hold` +
+  const lines = [`checkpoint copies from the log: ${copies.found} found, ${copies.checked} hold` + (copies.heads > 0 ? `; ${copies.heads} logged heads` : '') +
     (copies.expired > 0 ? `, ${copies.expired} for expired records` : '') +
     (copies.last !== undefined ? `; the newest that holds signs record ${copies.last.seq} (${copies.last.time})` : '')]
   if (copies.firstBad !== undefined) lines.push(`a logged checkpoint does NOT hold: ${copies.firstBad.detail}`)

@@ -37,12 +37,15 @@ export interface PolicyDocument {
 
 export interface AuditDocument {
   checkpointInterval?: string
+  checkpointRecords?: number
   retention?: string
 }
 
 /** The audit settings with defaults filled in and durations in milliseconds. */
 export interface AuditSettings {
   readonly checkpointIntervalMs: number
+  /** Sign sooner than the interval once this many records came in since the last checkpoint. */
+  readonly checkpointRecords: number
   /** null: records are kept forever. */
   readonly retentionMs: number | null
 }
@@ -476,6 +479,7 @@ function checkAudit (audit: AuditDocument | undefined, problems: PolicyProblem[]
 function compileAudit (audit: AuditDocument): AuditSettings {
   return Object.freeze({
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? '5m'),
+    checkpointRecords: audit.checkpointRecords ?? 10_000,
     retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
   })
 }

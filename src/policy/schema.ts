@@ -351,6 +351,12 @@ export const POLICY_SCHEMA = {
           default: '5m',
           description: 'How often `portcullis serve` signs the newest record (when new records came in), with audit_ed25519.key. It also signs one when it stops.'
         },
+        checkpointRecords: {
+          type: 'integer',
+          minimum: 1,
+          default: 10000,
+          description: 'Sign sooner than `checkpointInterval` once this many records came in since the last checkpoint, so that a busy host\'s trail is pinned (and its head logged) more often.'
+        },
         retention: {
           type: 'string',
           pattern: '^[0-9]+[smhd]?$',

@@ -15,7 +15,7 @@ import { CHECKPOINT_RANGE, HEAD_KEY, checkpointKey, encodeHead, recordKey } from
 import type { AuditRecord } from '../../src/audit/record.js'
 import { AUDIT_PRIVATE_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, auditKeyId, ensureAuditKey, parseAuditPublicKey, readAuditPublicKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import { AuditStore } from '../../src/audit/store.js'
-import { AuditUpkeep } from '../../src/audit/upkeep.js'
+import { AuditUpkeep, checkpointDue } from '../../src/audit/upkeep.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { formatVerifyReport } from '../../src/cli/audit-checkpoints.js'
 import type { PolicySource } from '../../src/policy/source.js'
@@ -256,10 +256,54 @@ describe('verify with checkpoints', () => {
   })
 })
 
+describe('the checkpoint cadence', () => {
+  const quiet = { now: 1_000_000, lastAt: 1_000_000 - 60_000, intervalMs: 300_000, recordLimit: 10_000 }
+
+  it('signs once the interval passed, when records came in', () => {
+    expect(checkpointDue({ ...quiet, now: quiet.lastAt + 300_000, newRecords: 1 })).toBe(true)
+    expect(checkpointDue({ ...quiet, now: quiet.lastAt + 299_999, newRecords: 1 })).toBe(false)
+  })
+
+  it('signs sooner once enough records came in (a busy host)', () => {
+    expect(checkpointDue({ ...quiet, newRecords: 10_000 })).toBe(true)
+    expect(checkpointDue({ ...quiet, newRecords: 9_999 })).toBe(false)
+    expect(checkpointDue({ ...quiet, now: quiet.lastAt, newRecords: 20_000 })).toBe(true)
+  })
+
+  it('signs nothing when no record came in, however long ago the last one was', () => {
+    expect(checkpointDue({ ...quiet, now: quiet.lastAt + 3_600_000, newRecords: 0 })).toBe(false)
+  })
+})
+
 describe('the daemon', () => {
+  it('signs well before the interval once checkpointRecords records came in', async () => {
+    const store = await AuditStore.open(fresh('store'))
+    const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 3_600_000, checkpointRecords: 50, retentionMs: null }), logger: pino({ enabled: false }) })
+    upkeep.start()
+    try {
+      await fill(store, 1, 49)
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      const signed = async (): Promise<number[]> => {
+        const seqs: number[] = []
+        for await (const c of readCheckpoints(store.db)) seqs.push(c.seq)
+        return seqs
+      }
+      expect(await signed()).toEqual([])
+      await fill(store, 50, 60)
+      const deadline = Date.now() + 5000
+      while ((await signed()).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+      const seqs = await signed()
+      expect(seqs.length).toBeGreaterThan(0)
+      expect(seqs[0]).toBeGreaterThanOrEqual(50)
+    } finally {
+      await upkeep.close()
+      await store.close()
+    }
+  })
+
   it('signs when records came in, not otherwise, and once more when it stops', async () => {
     const store = await AuditStore.open(fresh('store'))
-    const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 60_000, retentionMs: null }), logger: pino({ enabled: false }) })
+    const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 60_000, checkpointRecords: 10_000, retentionMs: null }), logger: pino({ enabled: false }) })
     await fill(store, 1, 3)
     expect((await upkeep.checkpoint())?.seq).toBe(3)
     expect(await upkeep.checkpoint()).toBeNull()
@@ -274,7 +318,7 @@ describe('the daemon', () => {
   it('signs and verifies through the admin socket', async () => {
     const store = await AuditStore.open(fresh('store'))
     await fill(store, 1, 4)
-    const policy = { current: { audit: { checkpointIntervalMs: 300_000, retentionMs: null }, document: {} } } as unknown as PolicySource
+    const policy = { current: { audit: { checkpointIntervalMs: 300_000, checkpointRecords: 10_000, retentionMs: null }, document: {} } } as unknown as PolicySource
     const app = createAdminApp({ audit: store, policy, logger: pino({ enabled: false }), auditKey: key, startedAt: new Date(), version: 'test' })
     const socket = join(fresh('admin'), 'admin.sock')
     const server: http.Server = await listenAdmin(app, socket)
