@@ -72,7 +72,8 @@ describe('a table of checkpoints LevelDB cannot read', () => {
     ]) {
       const err = await caught(attempt())
       expect(err.code, err.message).toBe('PORTCULLIS_AUDIT_STORAGE')
-      expect(err.message).toContain(`table ${table}`)
+      // LevelDB names no file here: the tables whose key range the read covered, the damaged one among them.
+      expect(err.message).toMatch(new RegExp(`tables? [^)]*${table}`))
     }
   })
 
