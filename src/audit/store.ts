@@ -69,6 +69,8 @@ interface PendingAppend {
 
 type Listener = (record: AuditRecord) => void
 
+interface BatchPut { type: 'put', key: string, value: string }
+
 const DEFAULT_MAX_BATCH = 1024
 const FIRST_RETRY_MS = 100
 const DEFAULT_RETRY_MAX_MS = 1000
@@ -202,16 +204,19 @@ export class AuditStore {
       this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch)
       const last = batch[batch.length - 1]!.record
       try {
-        // A chained batch: LevelDB's array form costs several times more per entry, and with the index entries
-        // (in the record's batch, so an index never names a record that is not on disk) there are several per record.
-        const write = this.#db.batch()
+        // The array form, not a chained batch: classic-level frees a chained batch's native WriteBatch only when V8
+        // collects it, and V8, blind to that memory, lets tens of MiB of them pile up between full collections
+        // (BENCHMARKS.md, "Memory over millions of decisions"); the array form's is freed when the write ends.
+        // The index entries are in the record's batch, so an index never names a record that is not on disk.
+        const operations: BatchPut[] = []
+        const collect = { put: (key: string, value: string) => operations.push({ type: 'put', key, value }) }
         for (let i = 0; i < batch.length; i++) {
           const pending = batch[i]!
-          write.put(recordKey(pending.record.seq), pending.text)
-          addIndexEntries(write, pending.record)
+          operations.push({ type: 'put', key: recordKey(pending.record.seq), value: pending.text })
+          addIndexEntries(collect, pending.record)
         }
-        write.put(HEAD_KEY, encodeHead(last))
-        await write.write({ sync: true })
+        operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead(last) })
+        await this.#db.batch(operations, { sync: true })
       } catch (err) {
         this.#fail(err, batch)
         break
