@@ -1,5 +1,5 @@
 // `npm run bench:soak`: does serve's memory stay bounded over millions of decisions? (issue 12, item 5; not part
-// of `npm run bench` or `make test`: 10 million decisions take the better part of an hour.)
+// of `npm run bench` or `make test`: a million decisions take 5–8 minutes on a 2-core machine.)
 //
 //   --mode serve (default): a real `serve` with its store in a temp dir, a private dockerd holding the labelled
 //     container, and the load generator of `npm run bench` (bench/load-worker.js) driving `--decisions` allowed
@@ -7,7 +7,8 @@
 //   --mode level: LevelDB alone (bench/soak-memory-level.js), 6-put batches like AuditStore #flush, `--concurrency`
 //     in flight, `--sync true|false`: separates LevelDB's memory from the rest of serve.
 //
-// Every `--sample` seconds it reads VmRSS from /proc/PID/status and the V8 heap (serve: written by a preload,
+// Every `--sample` seconds it reads VmRSS, RssAnon (malloc's and V8's) and RssFile (mapped files: node itself and
+// LevelDB's tables) from /proc/PID/status and the V8 heap (serve: written by a preload,
 // bench/soak-heap-reporter.js; level: sent by the child), prints one row per sample, then the RSS at the end of
 // each half and the growth per decision over the second half (flat: a few bytes or less).
 //
@@ -16,8 +17,8 @@
 // --cli PATH (serve: another build's cli.js, e.g. a copy of dist/ from before a change),
 // --decisions N (default 2000000), --concurrency C (default 64), --sample S (default 5), --sync true|false (level),
 // --write-buffer MiB (level, default 16, the store's), --cache-size MiB / --max-open-files N (level: LevelDB's
-// defaults when absent), --batch chained|array (level: LevelDB's chained batch, as the store writes, or the array
-// form), --gc-every N (level: run with --expose-gc and collect every N batches, to see what waits for a GC),
+// defaults when absent), --batch chained|array (level: LevelDB's chained batch, as the store wrote before, or the array
+// form, as it writes now), --gc-every N (level: run with --expose-gc and collect every N batches, to see what waits for a GC),
 // --keep (keep the temp dir).
 
 import { fork } from 'node:child_process'
