@@ -1,9 +1,9 @@
 # portcullis: `make test` and `make demo` work on a fresh Debian machine (as root): they install what they need.
 
-APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium
+APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps build plugin install uninstall test test-unit test-e2e demo bench clean
+.PHONY: all deps system-deps jemalloc build plugin install uninstall test test-unit test-e2e demo bench clean
 
 all: build
 
@@ -18,10 +18,18 @@ system-deps:
 	command -v docker-registry >/dev/null 2>&1 || missing="$$missing docker-registry"; \
 	command -v asciinema >/dev/null 2>&1 || missing="$$missing asciinema"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ldconfig -p | grep -q 'libjemalloc\.so\.2 ' || missing="$$missing libjemalloc2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
+
+# The allocator serve runs on, in the systemd unit and the managed plugin (see plugin/portcullis.service).
+jemalloc:
+	@ldconfig -p | grep -q 'libjemalloc\.so\.2 ' || { \
+	  echo "installing: libjemalloc2"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libjemalloc2 >/dev/null; \
+	}
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -32,11 +40,11 @@ build: $(NODE_STAMP)
 	npm run build --silent
 
 # The managed-plugin bundle: plugin/config.json + plugin/rootfs (see plugin/README.md).
-plugin: build
+plugin: build jemalloc
 	bash scripts/build-plugin.sh
 
 # Host mode: /usr/local/lib/portcullis, /usr/local/bin/portcullis and a systemd unit (PREFIX, SOCKET, DESTDIR).
-install: build
+install: build jemalloc
 	bash scripts/install.sh
 
 uninstall:

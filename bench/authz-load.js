@@ -61,7 +61,9 @@ export async function probeAllowed (generator, { socket, request }) {
 export async function measureWindow (generator, { socket, request, connections, warmupMs, durationMs, plugin, isLoadRecord, progress }) {
   await waitUntilQuiet(progress)
   if (warmupMs > 0) await generator.run({ socket, request, connections, durationMs: warmupMs })
-  const seqBefore = await auditHeadSeq(plugin.adminSocket)
+  // A reference plugin with no audit store (the no-op plugin) has no admin socket: nothing to count.
+  const audited = plugin.adminSocket !== undefined
+  const seqBefore = audited ? await auditHeadSeq(plugin.adminSocket) : 0
   const serveCpuBefore = cpuSecondsOf(plugin.pid)
   const serveMainBefore = mainThreadCpuSecondsOf(plugin.pid)
   const machineBefore = machineCpuSeconds()
@@ -71,7 +73,7 @@ export async function measureWindow (generator, { socket, request, connections, 
   const machineAfter = machineCpuSeconds()
   const serveCpu = cpuSecondsOf(plugin.pid) - serveCpuBefore
   const serveMainCpu = mainThreadCpuSecondsOf(plugin.pid) - serveMainBefore
-  const seqAfter = await auditHeadSeq(plugin.adminSocket)
+  const seqAfter = audited ? await auditHeadSeq(plugin.adminSocket) : 0
   const counts = seqAfter > seqBefore
     ? await countAuditRecords(plugin.adminSocket, seqBefore + 1, seqAfter, (record) => isLoadRecord(record) ? 'load' : 'other')
     : {}

@@ -84,13 +84,14 @@ export function countAuditRecords (adminSocket, fromSeq, toSeq, kindOf, { timeou
 
 /**
  * Starts `serve` in `dir` and waits until POST /Plugin.Activate answers, then writes the spec file.
- * `cpuProfileDir` runs it under `node --cpu-prof`; the profile is written when it stops.
+ * `cpuProfileDir` runs it under `node --cpu-prof`; the profile is written when it stops. `nodeFlags` go before the
+ * script (e.g. `--import` of a preload), `env` replaces the environment (e.g. with LD_PRELOAD).
  */
-export async function startPortcullis ({ dir, policyFile, keysDir, dockerSocket, name, cpuProfileDir, cli = cliPath }) {
+export async function startPortcullis ({ dir, policyFile, keysDir, dockerSocket, name, cpuProfileDir, cli = cliPath, nodeFlags: extraNodeFlags = [], env }) {
   await mkdir(dir, { recursive: true })
   const socket = path.join(dir, 'portcullis.sock')
   const adminSocket = path.join(dir, 'admin.sock')
-  const nodeFlags = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir]
+  const nodeFlags = [...extraNodeFlags, ...(cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir])]
   const args = [
     ...nodeFlags, cli, 'serve',
     '--config', policyFile,
@@ -103,7 +104,7 @@ export async function startPortcullis ({ dir, policyFile, keysDir, dockerSocket,
     '--elevation-listen', 'off',
     '--log-level', 'warn'
   ]
-  const plugin = await startPluginProcess({ dir, name, socket, args, logFile: path.join(dir, 'portcullis.log') })
+  const plugin = await startPluginProcess({ dir, name, socket, args, logFile: path.join(dir, 'portcullis.log'), env })
   return { ...plugin, adminSocket }
 }
 
@@ -115,14 +116,14 @@ export function startNoopPlugin ({ dir, name }) {
 }
 
 /** Runs `node ARGS`, waits until it answers POST /Plugin.Activate on `socket`, then writes the spec file. */
-async function startPluginProcess ({ dir, name, socket, args, logFile }) {
+async function startPluginProcess ({ dir, name, socket, args, logFile, env = process.env }) {
   await mkdir(dir, { recursive: true })
   const specFile = path.join(PLUGIN_SPEC_DIR, `${name}.spec`)
   const logFd = openSync(logFile, 'a')
   const spawnedAt = performance.now()
   let child
   try {
-    child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', logFd, logFd] })
+    child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', logFd, logFd] })
   } finally {
     closeSync(logFd)
   }

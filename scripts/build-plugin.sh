@@ -25,6 +25,23 @@ ldd "$NODE" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }
   cp "$real" "$ROOTFS$lib"
 done
 
+# jemalloc, which config.json preloads (LD_PRELOAD) in place of glibc's malloc, whose fragmentation lets serve's
+# memory grow without bound under load. Without it the plugin still runs, on glibc's malloc, and serve warns at start.
+JEMALLOC=$( (ldconfig -p 2>/dev/null || true) | awk '$1 == "libjemalloc.so.2" { print $NF; exit }')
+PRELOAD=$(node -p 'require("./config.json").env.find((e) => e.name === "LD_PRELOAD").value')
+if [ -n "$JEMALLOC" ]; then
+  mkdir -p "$ROOTFS$(dirname "$PRELOAD")"
+  cp "$(readlink -f "$JEMALLOC")" "$ROOTFS$PRELOAD"
+  # Its own libraries beyond node's (none on Debian's build, but a library it needs and lacks would fail every start).
+  ldd "$JEMALLOC" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | while read -r lib; do
+    [ -e "$ROOTFS$lib" ] && continue
+    mkdir -p "$ROOTFS$(dirname "$lib")"
+    cp "$(readlink -f "$lib")" "$ROOTFS$lib"
+  done
+else
+  echo "build-plugin: WARNING: no libjemalloc.so.2 on this machine (apt-get install libjemalloc2, or \`make plugin\`): the plugin runs on glibc's malloc, whose memory grows under sustained load" >&2
+fi
+
 # The code and its production dependencies only, installed from the lock file.
 cp package.json package-lock.json "$STAGE/"
 cp -r dist "$STAGE/dist"

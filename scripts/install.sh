@@ -11,6 +11,8 @@
 #   SOCKET   the plugin socket (default /run/docker/plugins/portcullis.sock, where dockerd looks by name);
 #            any other path gets a spec file, /etc/docker/plugins/portcullis.spec, so dockerd can find it
 #   NODE     the Node.js (>= 20) to run on (default: `node` on PATH)
+#   JEMALLOC the jemalloc library the unit preloads (default: libjemalloc.so.2 as ldconfig finds it, from Debian's
+#            libjemalloc2); 'none', or none found, leaves the preload out of the unit (serve then warns at start)
 #
 # Running it again is safe: the code is replaced as a whole, an existing policy or key pair is never touched.
 set -euo pipefail
@@ -117,12 +119,20 @@ EOF
   chmod 0755 "$DESTDIR$BIN.tmp"
   mv "$DESTDIR$BIN.tmp" "$DESTDIR$BIN"
 
-  local socket_dir
+  local socket_dir jemalloc preload
   socket_dir=$(dirname "$SOCKET")
+  jemalloc=${JEMALLOC:-$( (ldconfig -p 2>/dev/null || true) | awk '$1 == "libjemalloc.so.2" { print $NF; exit }')}
+  if [ -n "$jemalloc" ] && [ "$jemalloc" != none ] && [ -f "$jemalloc" ] && [[ $jemalloc =~ ^[A-Za-z0-9._/+-]+$ ]]; then
+    preload="s#^Environment=LD_PRELOAD=.*#Environment=LD_PRELOAD=$jemalloc#"
+  else
+    [ "$jemalloc" = none ] || say "WARNING: no jemalloc library found (apt-get install libjemalloc2, or set JEMALLOC=/path/to/libjemalloc.so.2): the unit runs serve on glibc's malloc, whose memory grows under sustained load"
+    preload='/^Environment=LD_PRELOAD=/d'
+  fi
   mkdir -p "$DESTDIR$(dirname "$UNIT")"
   sed -e "s#/usr/local/bin/portcullis#$BIN#g" \
       -e "s#$DEFAULT_SOCKET#$SOCKET#g" \
       -e "s#/run/docker/plugins\$#$socket_dir#" \
+      -e "$preload" \
       plugin/portcullis.service > "$DESTDIR$UNIT.tmp"
   chmod 0644 "$DESTDIR$UNIT.tmp"
   mv "$DESTDIR$UNIT.tmp" "$DESTDIR$UNIT"

@@ -18,6 +18,7 @@ import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.j
 import { ensureHostKey } from './bridge/host-key.js'
 import { BridgeServer } from './bridge/server.js'
 import { BridgeTargets } from './bridge/targets.js'
+import { logAllocator } from './daemon/allocator.js'
 import { startInOrder, type Component, type StopCause } from './daemon/lifecycle.js'
 import { loadTokenVerifier } from './daemon/token-key.js'
 import { DaemonHealth } from './docker/daemon-health.js'
@@ -62,6 +63,7 @@ export interface RunningDaemon {
 export async function startDaemon (options: ServeOptions, logger: Logger): Promise<RunningDaemon> {
   const started = await startInOrder(daemonComponents(options, logger), logger)
   logger.info({ socket: options.socket, admin: options.adminSocket, data: options.data, policy: options.config }, 'portcullis is serving')
+  logAllocator(logger)
   return { close: started.stop }
 }
 

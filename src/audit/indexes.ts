@@ -19,7 +19,7 @@ export const INDEX_VERSION = '1'
 /** `u`ser, `p`roject, `c`ontainer, `s`ession. */
 export type IndexKind = 'u' | 'p' | 'c' | 's'
 
-/** Where index entries go: a LevelDB chained batch (the store's), or anything else that takes puts. */
+/** Where index entries go: the store's batch (see AuditStore #flush), or anything else that takes puts. */
 export interface IndexBatch {
   put: (key: string, value: string) => unknown
 }

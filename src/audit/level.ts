@@ -8,6 +8,9 @@ import { inspectStoreDir, makeStoreDir, makeStorePrivate } from './store-dir.js'
 
 export type AuditDb = Level<string, string>
 
+/** LevelDB's max_open_files for the store: see openAuditDb. */
+export const MAX_OPEN_FILES = 74
+
 /**
  * Opens the store in `dir`. With `create`, a missing or empty directory gets a new store; a directory that holds
  * anything else is refused (see store-dir.ts), and the store is made private (0700/0600) before and after LevelDB
@@ -22,7 +25,10 @@ export async function openAuditDb (dir: string, { create, logger, madePrivate = 
   if (create) madePrivate.push(...makeStorePrivate(dir))
   // A larger write buffer means fewer level-0 files and so fewer compactions competing with the hot path.
   // createIfMissing only for a directory found empty: a store that loses CURRENT while this runs is refused by LevelDB.
-  const db: AuditDb = new Level(dir, { createIfMissing: create && state === 'fresh', keyEncoding: 'utf8', valueEncoding: 'utf8', writeBufferSize: 16 * 1024 * 1024 })
+  // LevelDB maps each table it opens (mmap) and keeps it open in its table cache, whose size is maxOpenFiles less 10:
+  // the pages reads touched count in serve's RSS, which grew with the store at LevelDB's default of 1,000 (BENCHMARKS.md,
+  // "Memory over millions of decisions"). 74 is LevelDB's least: at most 64 tables (of at most 2 MiB) stay mapped.
+  const db: AuditDb = new Level(dir, { createIfMissing: create && state === 'fresh', keyEncoding: 'utf8', valueEncoding: 'utf8', writeBufferSize: 16 * 1024 * 1024, maxOpenFiles: MAX_OPEN_FILES })
   try {
     await db.open()
   } catch (err) {

@@ -76,6 +76,8 @@ interface PendingAppend {
 
 type Listener = (record: AuditRecord) => void
 
+interface BatchPut { type: 'put', key: string, value: string }
+
 const DEFAULT_MAX_BATCH = 1024
 /** Where LevelDB is asked to flush its memtable: no key is this small, so no table is compacted with it. */
 const FLUSH_ONLY_KEY = '\u0000'
@@ -233,21 +235,24 @@ export class AuditStore {
       this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch)
       const last = batch[batch.length - 1]!.record
       try {
-        // A chained batch: LevelDB's array form costs several times more per entry, and with the index entries
-        // (in the record's batch, so an index never names a record that is not in LevelDB) there are several per record.
-        const write = this.#db.batch()
+        // The array form, not a chained batch: classic-level frees a chained batch's native WriteBatch only when V8
+        // collects it, and V8, blind to that memory, lets tens of MiB of them pile up between full collections
+        // (BENCHMARKS.md, "Memory over millions of decisions"); the array form's is freed when the write ends.
+        // The index entries are in the record's batch, so an index never names a record that is not in LevelDB.
+        const operations: BatchPut[] = []
+        const collect = { put: (key: string, value: string) => operations.push({ type: 'put', key, value }) }
         const texts: string[] = []
         for (let i = 0; i < batch.length; i++) {
           const pending = batch[i]!
-          write.put(recordKey(pending.record.seq), pending.text)
-          addIndexEntries(write, pending.record)
+          operations.push({ type: 'put', key: recordKey(pending.record.seq), value: pending.text })
+          addIndexEntries(collect, pending.record)
           texts.push(pending.text)
         }
-        write.put(HEAD_KEY, encodeHead(last))
+        operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead(last) })
         const payload = Buffer.from(texts.join('\n'), 'utf8')
         if (this.#journal.fits(payload.length)) {
           // Both at once: the journal makes the batch durable, LevelDB makes it readable.
-          const [journaled, stored] = await Promise.allSettled([this.#journal.append(payload), write.write({ sync: false })])
+          const [journaled, stored] = await Promise.allSettled([this.#journal.append(payload), this.#db.batch(operations, { sync: false })])
           if (stored.status === 'rejected') {
             // Its callers are told it failed and their calls are denied: the journal must not bring it back.
             if (journaled.status === 'fulfilled') await this.#journal.retract(journaled.value).catch(() => {})
@@ -256,7 +261,7 @@ export class AuditStore {
           if (journaled.status === 'rejected') throw journaled.reason
         } else {
           // A batch larger than half the journal: LevelDB's own synced write makes it durable instead.
-          await write.write({ sync: true })
+          await this.#db.batch(operations, { sync: true })
         }
       } catch (err) {
         this.#fail(err, batch)

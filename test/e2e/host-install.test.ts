@@ -2,7 +2,7 @@
 // file and the example policy into a staging root; that installed copy then serves a real dockerd as its legacy
 // authorization plugin, found through the spec file. systemd is not PID 1 here, so the unit is checked with
 // `systemd-analyze` instead of being started. Last, `--uninstall` takes it all away again except policy and data.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync, rmSync } from 'node:fs'
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -142,6 +142,22 @@ describe('scripts/install.sh with DESTDIR', () => {
     const template = parseUnit(await readFile(UNIT_TEMPLATE, 'utf8'))
     expect(template.get('ExecStart')?.[0]).toContain(`--socket ${DEFAULTS.socket} `)
     expect(template.get('ReadWritePaths')).toEqual([path.dirname(DEFAULTS.socket)])
+  })
+
+  it('the unit preloads the machine\'s jemalloc (make install installs libjemalloc2), so serve\'s memory stays bounded', async () => {
+    const unit = parseUnit(await readFile(installed('/etc/systemd/system/portcullis.service'), 'utf8'))
+    const found = execFileSync('ldconfig', ['-p'], { encoding: 'utf8' }).split('\n').map((line) => /^\s*libjemalloc\.so\.2 .*=> (\S+)$/.exec(line)?.[1]).find((lib) => lib !== undefined)
+    expect(found, 'libjemalloc2 is installed by make system-deps').toBeDefined()
+    expect(unit.get('Environment')).toEqual(['PORTCULLIS_LOG_LEVEL=info', `LD_PRELOAD=${found}`])
+  })
+
+  it('without jemalloc the unit leaves the preload out and the install says what to install', async () => {
+    const bare = path.join(dir, 'bare')
+    const result = await run('bash', [INSTALL_SCRIPT], { env: { ...process.env, DESTDIR: bare, SOCKET: socket, JEMALLOC: '/nonexistent/libjemalloc.so.2' }, timeoutMs: 180_000 })
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    expect(result.stdout).toContain('WARNING: no jemalloc library found (apt-get install libjemalloc2')
+    const unit = parseUnit(await readFile(path.join(bare, '/etc/systemd/system/portcullis.service'), 'utf8'))
+    expect(unit.get('Environment')).toEqual(['PORTCULLIS_LOG_LEVEL=info'])
   })
 
   it.runIf(existsSync('/usr/bin/systemd-analyze'))('systemd-analyze verify finds nothing wrong, and rates its exposure OK', async () => {

@@ -3,7 +3,7 @@
 // daemon's authorization plugin through daemon.json + SIGHUP. Then the core checks run through it, the plugin
 // protects itself, and an upgrade keeps the audit chain unbroken.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -16,6 +16,7 @@ import {
 import { freeTcpPort } from '../helpers/tls.js'
 import { knownHostsFile, makeSshKey, runSsh, SSH_CLIENT, sshArgs, type SshOptions } from '../helpers/ssh.js'
 import { signalAndWait } from '../helpers/process.js'
+import { detectAllocator } from '../../src/daemon/allocator.js'
 
 const example = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 // A role that manages plugins but is not unsafe: it must still not touch portcullis itself.
@@ -126,6 +127,20 @@ describe('installed from a registry as a managed plugin', () => {
     denied(await as('bob', ['stop', 'pay-1']), 'bob may not container.stop in project payments')
     denied(await as('alice', ['run', '--rm', '--privileged', '--network', 'none', '--label', 'portcullis.project=payments', TEST_IMAGE, 'true']), 'privileged')
     denied(await as(null, ['ps']), 'portcullis token issue')
+  })
+
+  it('serve runs on jemalloc: the bundle carries it and config.json preloads it', () => {
+    // The plugin shares the host's PID namespace; its serve is the one with this test's data dir mounted.
+    const pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/opt/portcullis/dist/cli.js\0serve') &&
+          readFileSync(`/proc/${pid}/mountinfo`, 'utf8').includes(` ${paths.data} `)
+      } catch {
+        return false
+      }
+    })
+    expect(pids).toHaveLength(1)
+    expect(detectAllocator(readFileSync(`/proc/${pids[0]}/maps`, 'utf8'))).toBe('jemalloc')
   })
 
   it('its audit trail is read from the host through the run mount', async () => {

@@ -38,16 +38,15 @@ function fillDisk (): FullDisk {
   const full: FullDisk = { on: true }
   const original = Level.prototype.batch as unknown as (this: Level<string, string>, ...args: unknown[]) => unknown
   vi.spyOn(Level.prototype, 'batch').mockImplementation(function (this: Level<string, string>, ...args: unknown[]) {
-    const batch = original.apply(this, args) as { write: (options?: unknown) => Promise<void> }
-    if (args.length > 0) return batch
+    const operations = args[0]
+    // A batch of records (the store's #flush): one that puts a record key.
+    if (!Array.isArray(operations) || !operations.some((op: { key: string }) => op.key.startsWith('r!'))) return original.apply(this, args)
     full.level = this
-    const write = batch.write.bind(batch)
-    batch.write = async (options) => {
-      if (full.on && full.afterWrite === true) await write(options)
+    return (async () => {
+      if (full.on && full.afterWrite === true) await original.apply(this, args)
       if (full.on) throw Object.assign(new Error('IO error: 000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
-      await write(options)
-    }
-    return batch
+      await original.apply(this, args)
+    })()
   } as never)
   return full
 }
