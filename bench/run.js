@@ -348,8 +348,9 @@ async function measureLevel (generator, { targets, request, connections }) {
 function machineLine (dir, cli) {
   const model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU'
   const dockerd = execFileSync(DOCKERD_BINARY, ['--version'], { encoding: 'utf8' }).trim().replace(/^Docker version /, '')
-  const fs = execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).trim()
-  return `machine: nproc ${os.availableParallelism()}, ${model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, dockerd ${dockerd}, linux ${os.release()}, audit store on ${fs} (fsync per batch); portcullis ${buildOf(cli)}`
+  // findmnt names ext4 as such; `stat -f` calls every ext file system ext2/ext3.
+  const fs = execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', dir], { encoding: 'utf8' }).trim()
+  return `machine: nproc ${os.availableParallelism()}, ${model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, dockerd ${dockerd}, linux ${os.release()}, audit store on ${fs} (one O_DSYNC journal append per batch); portcullis ${buildOf(cli)}`
 }
 
 /** Which code is measured: the commit, whether the tree differs from it, and when dist/ was built. */

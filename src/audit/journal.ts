@@ -49,6 +49,8 @@ export class AuditJournal {
   #offset = 0
   /** LevelDB making the half written before the current one durable: the next switch writes over that half. */
   #otherHalfDurable: Promise<void> = Promise.resolve()
+  /** Set by a failed write: the journal takes nothing more until restart(). */
+  #broken: AuditError | null = null
 
   private constructor (path: string, file: FileHandle, halfBytes: number, generation: number, makeDurable: MakeDurable) {
     this.path = path
@@ -60,20 +62,23 @@ export class AuditJournal {
 
   /**
    * Reads the journal in `dir` (made, zero-filled, when missing) and answers what it holds. Call `begin` once those
-   * records are durable in LevelDB (a flush, not only a synced write): from then on the journal is written over.
+   * records are durable in LevelDB (a checked flush, not only a synced write): from then on the journal is written over.
    */
   static async read (dir: string, halfBytes = DEFAULT_HALF_BYTES): Promise<{ contents: JournalContents, begin: (makeDurable: MakeDurable) => Promise<AuditJournal> }> {
     const path = join(dir, JOURNAL_FILE)
     let file: FileHandle
     try {
       // O_DSYNC: a write returns once its bytes are on disk, in one call instead of write then fdatasync.
-      file = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC, 0o600)
+      // O_NOFOLLOW and O_NONBLOCK: a link planted in its place is not followed, and a FIFO does not hang the start.
+      file = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600)
     } catch (err) {
       throw journalError(path, err)
     }
     try {
-      const size = (await file.stat()).size
-      if (size < 2 * halfBytes) await zeroFill(file, size, 2 * halfBytes)
+      const stat = await file.stat()
+      if (!stat.isFile()) throw new Error('it is not a regular file')
+      if (stat.uid !== process.getuid?.()) throw new Error(`it belongs to uid ${stat.uid}, not to the user portcullis runs as`)
+      if (stat.size < 2 * halfBytes) await zeroFill(file, stat.size, 2 * halfBytes)
       const halves = [await readHalf(file, 0, halfBytes), await readHalf(file, halfBytes, halfBytes)]
       const contents = contentsOf(halves)
       return {
@@ -101,12 +106,17 @@ export class AuditJournal {
     }
   }
 
-  /** Starts LevelDB making everything it was given durable, and has the next switch wait for that (after the
-   * database was opened again, the flush started with the old one means nothing). */
-  restart (makeDurable: MakeDurable): void {
+  /**
+   * After the database was opened again (a failed write): makes everything LevelDB holds durable with the new
+   * database's `makeDurable`, then begins a fresh half, so that nothing a failed write left in the journal (a torn
+   * frame, a header half written, a frame that could not be taken back) stands before the next record.
+   */
+  async restart (makeDurable: MakeDurable): Promise<void> {
     this.#makeDurable = makeDurable
-    this.#otherHalfDurable = makeDurable()
-    this.#otherHalfDurable.catch(() => {})
+    await makeDurable()
+    this.#otherHalfDurable = Promise.resolve()
+    await this.#begin(1 - this.#half)
+    this.#broken = null
   }
 
   /** Whether a batch of `bytes` payload bytes can go into the journal at all (a half holds it). */
@@ -115,8 +125,9 @@ export class AuditJournal {
   }
 
   /** Appends one batch; resolves once it is on disk, with where it was written (for retract()). The payload must
-   * fit (see fits()). */
+   * fit (see fits()). After any failed write the journal refuses appends until restart(). */
   async append (payload: Buffer): Promise<number> {
+    if (this.#broken !== null) throw this.#broken
     const end = (this.#half + 1) * this.#halfBytes
     if (this.#offset + FRAME_HEADER_BYTES + payload.length > end) await this.#switchHalf()
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length)
@@ -124,20 +135,14 @@ export class AuditJournal {
     frame.writeUInt32LE(crc32(payload, this.#generation), 4)
     payload.copy(frame, FRAME_HEADER_BYTES)
     const at = this.#offset
-    this.#offset += frame.length
-    try {
-      await this.#file.write(frame, 0, frame.length, at)
-    } catch (err) {
-      // A frame half written would end the reading there: the next batch is written over it.
-      this.#offset = at
-      throw journalError(this.path, err)
-    }
+    await this.#write(frame, at)
+    this.#offset = at + frame.length
     return at
   }
 
   /** Takes back the last batch appended, written at `at`: reading stops before it, and the next batch goes there. */
   async retract (at: number): Promise<void> {
-    await this.#file.write(Buffer.alloc(FRAME_HEADER_BYTES), 0, FRAME_HEADER_BYTES, at)
+    await this.#write(Buffer.alloc(FRAME_HEADER_BYTES), at)
     this.#offset = at
   }
 
@@ -152,21 +157,44 @@ export class AuditJournal {
     const leaving = this.#makeDurable()
     // A flush that fails is seen at the next switch; until then nothing is written over.
     leaving.catch(() => {})
-    await this.#otherHalfDurable
+    try {
+      await this.#otherHalfDurable
+    } catch (err) {
+      throw this.#fail(err)
+    }
     this.#otherHalfDurable = leaving
     await this.#begin(1 - this.#half)
   }
 
+  /** Writes a new header at the start of `half`; the journal moves there only once it is on disk. */
   async #begin (half: number): Promise<void> {
-    this.#generation = (this.#generation + 1) >>> 0
-    this.#half = half
+    const generation = (this.#generation + 1) >>> 0
     const header = Buffer.alloc(HEADER_BYTES)
     header.writeUInt32LE(MAGIC, 0)
-    header.writeUInt32LE(this.#generation, 4)
+    header.writeUInt32LE(generation, 4)
     header.writeUInt32LE(crc32(header.subarray(0, 8)), 8)
     const start = half * this.#halfBytes
-    await this.#file.write(header, 0, HEADER_BYTES, start)
+    await this.#write(header, start)
+    this.#generation = generation
+    this.#half = half
     this.#offset = start + HEADER_BYTES
+  }
+
+  /** One positioned write, all of it or a failure: a short write is as torn as a failed one. */
+  async #write (bytes: Buffer, at: number): Promise<void> {
+    let written: number
+    try {
+      written = (await this.#file.write(bytes, 0, bytes.length, at)).bytesWritten
+    } catch (err) {
+      throw this.#fail(err)
+    }
+    if (written !== bytes.length) throw this.#fail(new Error(`only ${written} of ${bytes.length} bytes were written`))
+  }
+
+  /** What a failed write leaves is unknown (a torn frame or header): nothing more is appended until restart(). */
+  #fail (err: unknown): AuditError {
+    this.#broken = journalError(this.path, err)
+    return this.#broken
   }
 }
 
@@ -195,9 +223,15 @@ async function readHalf (file: FileHandle, start: number, halfBytes: number): Pr
   return { generation, texts }
 }
 
+/** Writes zeros (not a hole, not fallocate's unwritten extents): later writes then change no block allocation, so
+ * O_DSYNC has no metadata to wait for. */
 async function zeroFill (file: FileHandle, from: number, to: number): Promise<void> {
   const zeros = Buffer.alloc(ZERO_CHUNK)
-  for (let at = from; at < to; at += ZERO_CHUNK) await file.write(zeros, 0, Math.min(ZERO_CHUNK, to - at), at)
+  for (let at = from; at < to;) {
+    const { bytesWritten } = await file.write(zeros, 0, Math.min(ZERO_CHUNK, to - at), at)
+    if (bytesWritten === 0) throw new Error('the file system took no more bytes while the journal was made')
+    at += bytesWritten
+  }
 }
 
 function journalError (path: string, err: unknown): AuditError {

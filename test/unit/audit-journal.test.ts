@@ -3,12 +3,36 @@
 // stores use a journal of two 64 KiB halves, so that a few thousand records switch halves many times.
 import { closeSync, openSync, readdirSync, readSync, truncateSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { open } from 'node:fs/promises'
+import { Level } from 'level'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AuditStore } from '../../src/audit/store.js'
 import type { AuditInput } from '../../src/audit/record.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const { freshDir } = tempStores('portcullis-journal-')
+
+afterEach(() => { vi.restoreAllMocks() })
+
+/** Node's FileHandle class, whose write() the journal uses. */
+async function fileHandlePrototype (): Promise<{ write: (...args: unknown[]) => Promise<unknown> }> {
+  const handle = await open('/dev/null', 'r')
+  await handle.close()
+  return Object.getPrototypeOf(handle) as { write: (...args: unknown[]) => Promise<unknown> }
+}
+
+/** Appends one at a time until `count` were acknowledged, waiting out refusals; answers the acknowledged seqs. */
+async function appendAcknowledged (store: AuditStore, count: number): Promise<number[]> {
+  const acknowledged: number[] = []
+  for (let i = 0; acknowledged.length < count && i < 10 * count; i++) {
+    try {
+      acknowledged.push((await store.append(decision(i))).seq)
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  return acknowledged
+}
 const HALF = 64 * 1024
 
 function decision (i: number, padding = 100): AuditInput {
@@ -36,14 +60,15 @@ describe('the journal puts back what LevelDB lost', () => {
   it('after many half switches, the records of a lost LevelDB log come back from the journal, and the chain holds', async () => {
     const dir = freshDir()
     await fill(dir, 1, 3000)
+    // The next open flushes LevelDB and begins a fresh half: these 20 are then only in LevelDB's log and the journal.
+    await fill(dir, 3001, 20)
     loseLevelDbLogs(dir)
     const store = await AuditStore.open(dir, { journalHalfBytes: HALF })
     try {
-      expect(store.head().seq).toBe(3000)
+      expect(store.head().seq).toBe(3020)
       expect(store.journalReplay.problems).toEqual([])
-      expect(store.journalReplay.restored.length).toBeGreaterThan(0)
-      expect(store.journalReplay.restored.at(-1)!.toSeq).toBe(3000)
-      expect(await store.verify()).toMatchObject({ ok: true, records: 3000 })
+      expect(store.journalReplay.restored.at(-1)).toEqual({ fromSeq: 3001, toSeq: 3020 })
+      expect(await store.verify()).toMatchObject({ ok: true, records: 3020 })
     } finally {
       await store.close()
     }
@@ -93,6 +118,62 @@ describe('the journal puts back what LevelDB lost', () => {
     try {
       expect(reopened.head()).toEqual({ seq: small.seq, hash: small.hash })
       expect((await reopened.tail(2)).map((r) => r.hash)).toEqual([big.hash, small.hash])
+    } finally {
+      await reopened.close()
+    }
+  })
+
+  it('a journal write that fails (here the header of the next half) refuses that batch, and after the store reopens by itself no acknowledged record depends on what the failure left', async () => {
+    const dir = freshDir()
+    const proto = await fileHandlePrototype()
+    const write = proto.write
+    let failed = false
+    vi.spyOn(proto, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      // The header written when the journal moves into its second half.
+      if (!failed && args[3] === HALF && args[2] === 16) {
+        failed = true
+        return Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }))
+      }
+      return write.apply(this, args)
+    })
+    const store = await AuditStore.open(dir, { journalHalfBytes: HALF, retryMaxMs: 100 })
+    const acknowledged = await appendAcknowledged(store, 600)
+    expect(failed).toBe(true)
+    await store.close()
+    vi.restoreAllMocks()
+    loseLevelDbLogs(dir)
+    const reopened = await AuditStore.open(dir, { journalHalfBytes: HALF })
+    try {
+      const seqs = new Set<number>()
+      for await (const record of reopened.read()) seqs.add(record.seq)
+      expect(acknowledged.filter((seq) => !seqs.has(seq))).toEqual([])
+      expect(await reopened.verify()).toMatchObject({ ok: true })
+    } finally {
+      await reopened.close()
+    }
+  })
+
+  it('a LevelDB flush that silently did not happen (compactRange reports no error when it cannot switch its log) stops the journal from being written over: the store refuses records instead', async () => {
+    const dir = freshDir()
+    const store = await AuditStore.open(dir, { journalHalfBytes: HALF })
+    vi.spyOn(Level.prototype as unknown as { compactRange: () => Promise<void> }, 'compactRange').mockImplementation(async () => {})
+    const acknowledged: number[] = []
+    let refusal: unknown = null
+    for (let i = 0; i < 2000 && refusal === null; i++) {
+      try {
+        acknowledged.push((await store.append(decision(i))).seq)
+      } catch (err) {
+        refusal = err
+      }
+    }
+    expect(refusal).toMatchObject({ code: 'PORTCULLIS_AUDIT_WRITE_FAILED' })
+    expect(String((refusal as Error).message)).toContain('did not write its log')
+    vi.restoreAllMocks()
+    await store.close()
+    loseLevelDbLogs(dir)
+    const reopened = await AuditStore.open(dir, { journalHalfBytes: HALF })
+    try {
+      expect(reopened.head().seq).toBeGreaterThanOrEqual(acknowledged.at(-1)!)
     } finally {
       await reopened.close()
     }

@@ -36,8 +36,9 @@ interface FullDisk {
 }
 function fillDisk (): FullDisk {
   const full: FullDisk = { on: true }
-  const original = Level.prototype.batch as unknown as (this: Level<string, string>, ...args: unknown[]) => unknown
-  vi.spyOn(Level.prototype, 'batch').mockImplementation(function (this: Level<string, string>, ...args: unknown[]) {
+  // The store writes records with classic-level's own batch (see writeOperations in store.ts).
+  const original = (Level.prototype as unknown as { _batch: unknown })._batch as (this: Level<string, string>, ...args: unknown[]) => unknown
+  vi.spyOn(Level.prototype as unknown as { _batch: (...args: unknown[]) => Promise<void> }, '_batch').mockImplementation(function (this: Level<string, string>, ...args: unknown[]) {
     const operations = args[0]
     // A batch of records (the store's #flush): one that puts a record key.
     if (!Array.isArray(operations) || !operations.some((op: { key: string }) => op.key.startsWith('r!'))) return original.apply(this, args)
