@@ -25,6 +25,8 @@ export function readAuthZDocument (text: string, endpoint: 'request' | 'response
     return { ok: false, problem: `not a JSON object but ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}`, partial: null }
   }
   const fields = parsed as Record<string, unknown>
+  // What the daemon sends passes this check, which copies nothing; the rest is for naming what is wrong.
+  if (isWellFormed(fields, endpoint)) return { ok: true, request: fields as AuthZRequest }
   const problems: string[] = []
   // A null prototype: a field named __proto__ is just a field.
   const partial: Record<string, unknown> = Object.create(null) as Record<string, unknown>
@@ -64,6 +66,29 @@ export function readAuthZDocument (text: string, endpoint: 'request' | 'response
   }
   if (problems.length > 0) return { ok: false, problem: problems.join('; '), partial: partial as AuthZRequest }
   return { ok: true, request: fields as AuthZRequest }
+}
+
+/** Exactly when the reading below finds no problem. */
+function isWellFormed (fields: Record<string, unknown>, endpoint: 'request' | 'response'): boolean {
+  for (const name of STRING_FIELDS) {
+    const value = fields[name]
+    if (value !== undefined && value !== null && typeof value !== 'string') return false
+  }
+  for (const name of MAP_FIELDS) {
+    const value = fields[name]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'object' || Array.isArray(value)) return false
+    const map = value as Record<string, unknown>
+    for (const key of Object.keys(map)) if (typeof map[key] !== 'string') return false
+  }
+  const status = fields.ResponseStatusCode
+  if (status !== undefined && status !== null && typeof status !== 'number') return false
+  if (endpoint === 'request') {
+    for (const name of REQUIRED_IN_REQUEST) {
+      if (fields[name] === undefined || fields[name] === null || fields[name] === '') return false
+    }
+  }
+  return true
 }
 
 function kindOf (value: unknown): string {

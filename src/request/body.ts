@@ -6,6 +6,7 @@
 // that needs a body is denied when we do not get one.
 
 import type { BodyProblem } from '../authz/types.js'
+import { isStrictBase64 } from './base64.js'
 import type { BodyKind, BodyTypes } from './docker-types.js'
 import { BODY_KIND_TABLES } from './fields/index.js'
 import type { FieldTable } from './fields/table.js'
@@ -19,8 +20,6 @@ export type BodyReadResult<K extends BodyKind> =
   /** `unknown`: the keys Go would skip (no field of that name), for the allowlist (src/request/allowlist.ts). */
   | { value: BodyTypes[K], unknown: UnknownKey[] }
   | { problem: BodyProblem, detail: string }
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
 /** Reads and Go-decodes the body of a `kind` request. */
 export function readBody<K extends BodyKind> (
@@ -42,7 +41,7 @@ export function readTableBody (
   if (base64.length > Math.ceil(MAX_FORWARDED_BODY / 3) * 4) {
     return { problem: 'too-large', detail: `The request body is larger than ${MAX_FORWARDED_BODY} bytes; send a smaller body.` }
   }
-  if (!BASE64.test(base64)) {
+  if (!isStrictBase64(base64)) {
     return { problem: 'invalid-json', detail: 'The forwarded request body is not valid base64, so it cannot be checked.' }
   }
   const bytes = Buffer.from(base64, 'base64')

@@ -90,6 +90,21 @@ describe('tokens', () => {
     expect(capped.verify(token).ok).toBe(false)
   })
 
+  it('takes a token from its cache only when it is the exact same token, not one ending the same way', () => {
+    const fresh = new TokenVerifier(publicKey, settings)
+    const token = issueToken(privateKey, settings, 'alice', 60)
+    expect(fresh.verify(token)).toMatchObject({ ok: true, claims: { user: 'alice' } })
+    // alice's header and signature (so the same tail) around a payload naming mallory: cached by tail, refused whole.
+    const [head, , signature] = token.split('.')
+    const payload = Buffer.from(JSON.stringify({ ...jwt.decode(token) as object, sub: 'mallory' })).toString('base64url')
+    const forged = `${head}.${payload}.${signature}`
+    expect(forged.slice(-48)).toBe(token.slice(-48))
+    const verdict = fresh.verify(forged)
+    expect(verdict.ok).toBe(false)
+    expect(!verdict.ok && verdict.reason).toMatch(/invalid signature/)
+    expect(fresh.verify(token)).toMatchObject({ ok: true, claims: { user: 'alice' } })
+  })
+
   it('reads durations', () => {
     expect(parseDuration('8h')).toBe(28800)
     expect(parseDuration('90')).toBe(90)

@@ -33,4 +33,30 @@ describe('reading the daemon\'s AuthZReq document', () => {
     expect(doc.ok).toBe(false)
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
+
+  it('accepts exactly the documents whose every field has the type the daemon sends (random documents, both endpoints)', () => {
+    const values: unknown[] = [undefined, null, '', 'x', 0, 7, true, [], ['x'], {}, { a: 's' }, { a: 's', b: 1 }, { a: null }]
+    const pick = (): unknown => values[Math.floor(Math.random() * values.length)]
+    const names = ['User', 'UserAuthNMethod', 'RequestMethod', 'RequestUri', 'RequestBody', 'ResponseBody', 'RequestHeaders', 'ResponseHeaders', 'ResponseStatusCode']
+    const isString = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string'
+    const isMap = (v: unknown): boolean => v === undefined || v === null ||
+      (typeof v === 'object' && !Array.isArray(v) && Object.values(v as object).every((entry) => typeof entry === 'string'))
+    for (let i = 0; i < 5000; i++) {
+      const fields: Record<string, unknown> = {}
+      for (const name of names) {
+        const value = pick()
+        if (value !== undefined) fields[name] = value
+      }
+      for (const endpoint of ['request', 'response'] as const) {
+        const wellFormed = ['User', 'UserAuthNMethod', 'RequestMethod', 'RequestUri', 'RequestBody', 'ResponseBody'].every((n) => isString(fields[n])) &&
+          isMap(fields.RequestHeaders) && isMap(fields.ResponseHeaders) &&
+          (fields.ResponseStatusCode === undefined || fields.ResponseStatusCode === null || typeof fields.ResponseStatusCode === 'number') &&
+          (endpoint === 'response' || (['RequestMethod', 'RequestUri'].every((n) => fields[n] !== undefined && fields[n] !== null && fields[n] !== '')))
+        const doc = readAuthZDocument(JSON.stringify(fields), endpoint)
+        expect([fields, endpoint, doc.ok]).toEqual([fields, endpoint, wellFormed])
+        if (doc.ok) expect(doc.request).toEqual(fields)
+        else expect(doc.problem).not.toBe('')
+      }
+    }
+  })
 })
