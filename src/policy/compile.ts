@@ -479,7 +479,7 @@ function checkAudit (audit: AuditDocument | undefined, problems: PolicyProblem[]
 function compileAudit (audit: AuditDocument): AuditSettings {
   return Object.freeze({
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? '5m'),
-    checkpointRecords: audit.checkpointRecords ?? 10_000,
+    checkpointRecords: audit.checkpointRecords ?? 100_000,
     retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
   })
 }
