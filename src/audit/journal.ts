@@ -107,13 +107,13 @@ export class AuditJournal {
   }
 
   /**
-   * After the database was opened again (a failed write): makes everything LevelDB holds durable with the new
-   * database's `makeDurable`, then begins a fresh half, so that nothing a failed write left in the journal (a torn
-   * frame, a header half written, a frame that could not be taken back) stands before the next record.
+   * After the database was opened again (a failed write), with the journal's records put back in a synced write:
+   * LevelDB's open wrote every log it found into synced tables, so all of it is durable there. Begins a fresh half
+   * with the new database's `makeDurable`, so that nothing a failed write left in the journal (a torn frame, a
+   * header half written, a frame that could not be taken back) stands before the next record.
    */
   async restart (makeDurable: MakeDurable): Promise<void> {
     this.#makeDurable = makeDurable
-    await makeDurable()
     this.#otherHalfDurable = Promise.resolve()
     await this.#begin(1 - this.#half)
     this.#broken = null

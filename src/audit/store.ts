@@ -11,7 +11,6 @@ import { CastSink, readCastChunks, readSessionMarkers, type CastOperation, type 
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { AuditDbHandle, openAuditDb, type AuditDb } from './level.js'
-import { makeStorePrivate } from './store-dir.js'
 import { AuditJournal, DEFAULT_HALF_BYTES } from './journal.js'
 import { replayJournal, type JournalReplay } from './journal-replay.js'
 import { storageError } from './storage-errors.js'
@@ -172,10 +171,8 @@ export class AuditStore {
         options.logger?.warn({ dir, restored: replay.restored, problems: replay.problems }, 'the audit journal held records LevelDB had lost (the host stopped without writing them out): put back')
       }
       const store = new AuditStore(dir, db, replay.head, madePrivate, replay, options)
-      // Everything the journal holds is now in LevelDB; once it is durable there too, the journal may be written over.
-      await store.#makeLevelDbDurable()
-      // The flush began a new log file, under whatever umask this process has.
-      madePrivate.push(...makeStorePrivate(dir))
+      // Everything the journal holds is now durable in LevelDB: its open wrote every log it found into synced tables
+      // (it does not reuse logs), and the replay was a synced write. So the journal may be written over from here.
       store.#journal = await begin(() => store.#makeLevelDbDurable())
       return store
     } catch (err) {
@@ -384,7 +381,7 @@ export class AuditStore {
     this.#handle.replace(db)
     if (this.#closing !== null) return
     try {
-      // Whatever a failed write left in the journal is behind a fresh half, once LevelDB holds it all durably.
+      // Whatever a failed write left in the journal is behind a fresh half (the reopened LevelDB holds it all durably).
       await this.#journal.restart(async () => await this.#makeLevelDbDurable())
     } catch (err) {
       outage.lastAttemptError = messageOf(err)

@@ -2,54 +2,17 @@
 // write-ahead log was damaged is refused with the damage named, and the refusal is recorded; the operator may
 // start on it anyway with --accept-damaged-audit, which portcullis.start records with what was found. A table
 // LevelDB cannot open at all gives a coded error naming the file, never an "unexpected error".
-import { mkdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { AuditStore } from '../../src/audit/store.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { auditRecords } from '../helpers/audit.js'
 import { flipLog, flipTable, makeStore, truncateTable } from '../helpers/damaged-store.js'
-import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, startPortcullis, type CliResult } from '../helpers/index.js'
+import { runPortcullisCli, startPortcullis } from '../helpers/index.js'
+import { expectFailedWith, serveWorkspace } from '../helpers/serve-workspace.js'
 
-const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
-let root: string
-let keysDir: string
-let policyFile: string
-
-beforeAll(async () => {
-  root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-start-verify-'))
-  keysDir = path.join(root, 'keys')
-  policyFile = path.join(root, 'policy.json')
-  await writeFile(policyFile, JSON.stringify(examplePolicy))
-  await portcullisCliOk(['keys', 'init', '--keys', keysDir])
-})
-
-afterAll(() => {
-  if (root !== undefined) removeDirSync(root)
-})
-
-function pathsIn (name: string): { dir: string, data: string } {
-  const dir = path.join(root, name)
-  mkdirSync(dir, { recursive: true })
-  return { dir, data: path.join(dir, 'data') }
-}
-
-async function serveUntilExit (dir: string, data: string, extra: string[] = []): Promise<CliResult> {
-  const result = await runPortcullisCli([
-    'serve', '--config', policyFile, '--socket', path.join(dir, 'plugin.sock'), '--admin-socket', path.join(dir, 'run', 'admin.sock'),
-    '--data', data, '--keys', keysDir, '--docker-host', `unix://${path.join(dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn', ...extra
-  ], { timeoutMs: 60_000 })
-  expect(result.code, `serve did not exit by itself:\n${result.stderr}`).not.toBeNull()
-  return result
-}
-
-function expectFailedWith (result: CliResult, code: string): void {
-  expect(result.code, result.stderr).toBe(2)
-  expect(result.stderr).toContain(`[${code}]`)
-  expect(result.stderr).not.toContain('unexpected error')
-}
+const workspace = serveWorkspace('portcullis-start-verify-')
+const { pathsIn, serveUntilExit } = workspace
 
 /** The newest record, read with the store closed (the damage lies further back). */
 async function newestRecord (data: string): Promise<AuditRecord> {
@@ -63,7 +26,7 @@ async function newestRecord (data: string): Promise<AuditRecord> {
 
 /** Starts serve with --accept-damaged-audit and answers its portcullis.start record. */
 async function acceptedStart (dir: string, data: string): Promise<AuditRecord> {
-  const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data, extraArgs: ['--accept-damaged-audit'] })
+  const plugin = await startPortcullis({ dir, policyFile: workspace.policyFile, keysDir: workspace.keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data, extraArgs: ['--accept-damaged-audit'] })
   try {
     const records = await auditRecords(plugin, 5)
     return records.filter((r) => r.action === 'portcullis.start').at(-1) as unknown as AuditRecord
@@ -111,7 +74,7 @@ describe('serve verifies the audit store before it accepts calls', () => {
     expect(start.fields).toMatchObject({ acceptedDamagedAudit: true, startVerify: { ok: false } })
     expect(JSON.stringify(start.fields)).toContain(`${log}: dropping`)
     // Once accepted, the next start checks out again.
-    const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data })
+    const plugin = await startPortcullis({ dir, policyFile: workspace.policyFile, keysDir: workspace.keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data })
     try {
       const again = (await auditRecords(plugin, 3)).filter((r) => r.action === 'portcullis.start').at(-1)!
       expect(again.fields).toMatchObject({ startVerify: { ok: true } })
@@ -139,7 +102,7 @@ describe('serve verifies the audit store before it accepts calls', () => {
   it('an intact store: portcullis.start records the range verified', async () => {
     const { dir, data } = pathsIn('intact')
     await makeStore(data, 200, 10)
-    const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data })
+    const plugin = await startPortcullis({ dir, policyFile: workspace.policyFile, keysDir: workspace.keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data })
     try {
       const start = (await auditRecords(plugin, 3)).filter((r) => r.action === 'portcullis.start').at(-1)!
       expect(start.fields).toMatchObject({ startVerify: { ok: true, from: 1, to: 210, records: 210 } })

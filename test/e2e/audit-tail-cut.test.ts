@@ -3,59 +3,23 @@
 // log at every start, stop and checkpoint; a store found behind HEAD.json is refused with the missing records
 // named, and log copies show a store restored from an older copy. A directory emptied but for HEAD.json is refused
 // too, never made into a new store.
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync } from 'node:fs'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { HEAD_FILE, readHeadFile, type HeadFile } from '../../src/audit/head-file.js'
 import { AuditStore } from '../../src/audit/store.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { auditRecords } from '../helpers/audit.js'
 import { forgetJournal, makeStore } from '../helpers/damaged-store.js'
-import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, startPortcullis, type CliResult } from '../helpers/index.js'
+import { runPortcullisCli, startPortcullis } from '../helpers/index.js'
+import { expectFailedWith, serveWorkspace } from '../helpers/serve-workspace.js'
 
-const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
-let root: string
-let keysDir: string
-let policyFile: string
-
-beforeAll(async () => {
-  root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-tail-cut-'))
-  keysDir = path.join(root, 'keys')
-  policyFile = path.join(root, 'policy.json')
-  await writeFile(policyFile, JSON.stringify(examplePolicy))
-  await portcullisCliOk(['keys', 'init', '--keys', keysDir])
-})
-
-afterAll(() => {
-  if (root !== undefined) removeDirSync(root)
-})
-
-function pathsIn (name: string): { dir: string, data: string } {
-  const dir = path.join(root, name)
-  mkdirSync(dir, { recursive: true })
-  return { dir, data: path.join(dir, 'data') }
-}
-
-async function serveUntilExit (dir: string, data: string, extra: string[] = []): Promise<CliResult> {
-  const result = await runPortcullisCli([
-    'serve', '--config', policyFile, '--socket', path.join(dir, 'plugin.sock'), '--admin-socket', path.join(dir, 'run', 'admin.sock'),
-    '--data', data, '--keys', keysDir, '--docker-host', `unix://${path.join(dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn', ...extra
-  ], { timeoutMs: 60_000 })
-  expect(result.code, `serve did not exit by itself:\n${result.stderr}`).not.toBeNull()
-  return result
-}
-
-function expectFailedWith (result: CliResult, code: string): void {
-  expect(result.code, result.stderr).toBe(2)
-  expect(result.stderr).toContain(`[${code}]`)
-  expect(result.stderr).not.toContain('unexpected error')
-}
+const workspace = serveWorkspace('portcullis-tail-cut-')
+const { pathsIn, serveUntilExit } = workspace
 
 /** Starts serve (with `extra` arguments), answers its newest portcullis.start record, and stops it. */
 async function serveOnce (dir: string, data: string, extra: string[] = []): Promise<AuditRecord> {
-  const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data, extraArgs: extra })
+  const plugin = await startPortcullis({ dir, policyFile: workspace.policyFile, keysDir: workspace.keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data, extraArgs: extra })
   try {
     return (await auditRecords(plugin, 10)).filter((r) => r.action === 'portcullis.start').at(-1) as unknown as AuditRecord
   } finally {
@@ -157,7 +121,7 @@ describe('a cut tail is refused at start', () => {
     expectFailedWith(result, 'PORTCULLIS_AUDIT_START_DAMAGED')
     expect(result.stderr).toMatch(new RegExp(`records \\d+\\.\\.${known.seq} \\(known at the last stop at `))
     // Offline too: the chain of what is left verifies, HEAD.json shows what is missing.
-    const verified = await runPortcullisCli(['audit', 'verify', '--data', data, '--keys', keysDir])
+    const verified = await runPortcullisCli(['audit', 'verify', '--data', data, '--keys', workspace.keysDir])
     expect(verified.code, verified.stderr).toBe(1)
     expect(verified.stdout).toMatch(new RegExp(`records \\d+\\.\\.${known.seq} \\(known at the last stop at `))
   }, 120_000)
@@ -174,13 +138,13 @@ describe('a cut tail is refused at start', () => {
     rmSync(data, { recursive: true })
     cpSync(older, data, { recursive: true })
 
-    const result = await runPortcullisCli(['audit', 'verify', '--data', data, '--keys', keysDir, '--checkpoints', path.join(dir, 'portcullis.log'), '--json'])
+    const result = await runPortcullisCli(['audit', 'verify', '--data', data, '--keys', workspace.keysDir, '--checkpoints', path.join(dir, 'portcullis.log'), '--json'])
     expect(result.code, result.stderr).toBe(1)
     const report = JSON.parse(result.stdout) as { firstBad: { seq: number, problem: string, detail: string }, checkpointCopies: { expired: number } }
     expect(report.firstBad).toMatchObject({ seq: olderHead.seq + 1, problem: 'tail-cut' })
     expect(report.firstBad.detail).toContain(`records ${olderHead.seq + 1}..${newer.seq}`)
     expect(report.checkpointCopies.expired).toBe(0)
-    const text = await runPortcullisCli(['audit', 'verify', '--data', data, '--keys', keysDir, '--checkpoints', path.join(dir, 'portcullis.log')])
+    const text = await runPortcullisCli(['audit', 'verify', '--data', data, '--keys', workspace.keysDir, '--checkpoints', path.join(dir, 'portcullis.log')])
     expect(text.code).toBe(1)
     expect(text.stdout).toContain(`records ${olderHead.seq + 1}..${newer.seq}`)
   }, 180_000)
