@@ -11,6 +11,7 @@ import { CastSink, readCastChunks, readSessionMarkers, type CastOperation, type 
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { AuditDbHandle, openAuditDb, type AuditDb } from './level.js'
+import { makeStorePrivate } from './store-dir.js'
 import { AuditJournal, DEFAULT_HALF_BYTES } from './journal.js'
 import { replayJournal, type JournalReplay } from './journal-replay.js'
 import { storageError } from './storage-errors.js'
@@ -173,6 +174,15 @@ export class AuditStore {
       const store = new AuditStore(dir, db, replay.head, madePrivate, replay, options)
       // Everything the journal holds is now durable in LevelDB: its open wrote every log it found into synced tables
       // (it does not reuse logs), and the replay was a synced write. So the journal may be written over from here.
+      // A flush also moves what was put back out of the log into a table; on a store with a damaged table it can
+      // fail, and the start verification, not this, is what names that damage.
+      try {
+        await store.#makeLevelDbDurable()
+        // The flush began a new log file, under whatever umask this process has.
+        madePrivate.push(...makeStorePrivate(dir))
+      } catch (err) {
+        options.logger?.warn({ err, dir }, 'LevelDB could not write its memtable out at open; going on (what it holds is durable in its log)')
+      }
       store.#journal = await begin(() => store.#makeLevelDbDurable())
       return store
     } catch (err) {

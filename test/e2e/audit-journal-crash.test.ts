@@ -40,7 +40,7 @@ afterAll(() => {
 const socket = (): string => path.join(root, 'plugin.sock')
 const data = (): string => path.join(root, 'data')
 
-async function startServe (): Promise<{ child: ChildProcess, cancel: () => void }> {
+async function startServe (): Promise<{ child: ChildProcess, cancel: () => void, stderr: () => string }> {
   const child = spawn(process.execPath, [PORTCULLIS_CLI, 'serve', '--config', policyFile, '--socket', socket(), '--admin-socket', path.join(root, 'run', 'admin.sock'),
     '--data', data(), '--keys', keysDir, '--docker-host', `unix://${path.join(root, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'error'],
   { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -53,8 +53,11 @@ async function startServe (): Promise<{ child: ChildProcess, cancel: () => void 
     await sleep(20)
   }
   // The socket exists before start returns: wait for an answer.
-  while ((await authzReq('/_ping').catch(() => null)) === null) await sleep(20)
-  return { child, cancel }
+  while ((await authzReq('/_ping').catch(() => null)) === null) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not answer:\n${stderr}`)
+    await sleep(20)
+  }
+  return { child, cancel, stderr: () => stderr }
 }
 
 /** One AuthZReq as dockerd sends it; resolves with Allow, or null when the plugin gave no answer. */
@@ -103,7 +106,11 @@ describe('kill -9 under load on the journal write path', () => {
       }
       const workers = Array.from({ length: WORKERS }, async () => await worker())
       const before = allowed.length
-      while (allowed.length < before + 2000) await sleep(20)
+      const deadline = Date.now() + 60_000
+      while (allowed.length < before + 2000) {
+        if (Date.now() > deadline) throw new Error(`only ${allowed.length - before} calls allowed in 60 s after start ${kill} (${unanswered} unanswered); serve said:\n${serve.stderr()}`)
+        await sleep(20)
+      }
       serve.child.kill('SIGKILL')
       await new Promise((resolve) => serve.child.once('exit', resolve))
       serve.cancel()
