@@ -18,6 +18,7 @@ import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
 import { createdExecId, ExecCreators, withExecCreator } from './exec-creators.js'
 import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
+import { UnrecordedCallsLog } from './unrecorded-calls-log.js'
 
 const ALLOW: AuthZResponse = Object.freeze({ Allow: true, Msg: '', Err: '' })
 
@@ -33,6 +34,8 @@ export interface AuthorizerOptions {
 
 export class Authorizer {
   private readonly pending = new ResponseCorrelator()
+  /** Calls denied because their record could not be written: logged at most every 10 s, with a count. */
+  private readonly unrecorded: UnrecordedCallsLog
   /** Who created each exec, so that exec start and resize are judged on it. */
   readonly execCreators = new ExecCreators()
 
@@ -43,7 +46,9 @@ export class Authorizer {
     private readonly audit: AuditStore,
     private readonly logger: Logger,
     private readonly options: AuthorizerOptions
-  ) {}
+  ) {
+    this.unrecorded = new UnrecordedCallsLog(logger)
+  }
 
   async authorizeRequest (req: AuthZRequest): Promise<AuthZResponse> {
     const { decision, identity, facts, resources } = await this.judge(req)
@@ -68,7 +73,7 @@ export class Authorizer {
       })
       seq = record.seq
     } catch (err) {
-      this.logger.error({ err }, 'could not record a decision; denying')
+      this.unrecorded.denied(err)
       const code = hasPortcullisCode(err) ? err.code : 'PORTCULLIS_AUDIT_WRITE_FAILED'
       return { Allow: false, Msg: `portcullis could not record this call in its audit store, so it refuses it (fail closed, ${code}); it takes calls again by itself once the store can be written, and \`portcullis status\` shows why`, Err: '' }
     }
