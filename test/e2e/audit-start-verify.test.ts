@@ -4,25 +4,14 @@
 // LevelDB cannot open at all gives a coded error naming the file, never an "unexpected error".
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { AuditStore } from '../../src/audit/store.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { auditRecords } from '../helpers/audit.js'
-import { flipLog, flipTable, makeStore, truncateTable } from '../helpers/damaged-store.js'
+import { flipLog, flipTable, makeStore, newestRecord, truncateTable } from '../helpers/damaged-store.js'
 import { runPortcullisCli, startPortcullis } from '../helpers/index.js'
 import { expectFailedWith, serveWorkspace } from '../helpers/serve-workspace.js'
 
 const workspace = serveWorkspace('portcullis-start-verify-')
 const { pathsIn, serveUntilExit } = workspace
-
-/** The newest record, read with the store closed (the damage lies further back). */
-async function newestRecord (data: string): Promise<AuditRecord> {
-  const store = await AuditStore.open(data)
-  try {
-    return (await store.tail(1))[0]!
-  } finally {
-    await store.close()
-  }
-}
 
 /** Starts serve with --accept-damaged-audit and answers its portcullis.start record. */
 async function acceptedStart (dir: string, data: string): Promise<AuditRecord> {

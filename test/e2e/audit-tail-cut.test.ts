@@ -7,10 +7,9 @@ import { cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unli
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { HEAD_FILE, readHeadFile, type HeadFile } from '../../src/audit/head-file.js'
-import { AuditStore } from '../../src/audit/store.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { auditRecords } from '../helpers/audit.js'
-import { forgetJournal, makeStore } from '../helpers/damaged-store.js'
+import { forgetJournal, makeStore, newestRecord } from '../helpers/damaged-store.js'
 import { runPortcullisCli, startPortcullis } from '../helpers/index.js'
 import { expectFailedWith, serveWorkspace } from '../helpers/serve-workspace.js'
 
@@ -38,15 +37,6 @@ function newestLog (data: string): string {
   const logs = readdirSync(data).filter((name) => name.endsWith('.log')).sort()
   expect(logs.length).toBeGreaterThan(0)
   return path.join(data, logs.at(-1)!)
-}
-
-async function newestRecord (data: string): Promise<AuditRecord> {
-  const store = await AuditStore.open(data)
-  try {
-    return (await store.tail(1))[0]!
-  } finally {
-    await store.close()
-  }
 }
 
 describe('serve records the head outside LevelDB', () => {

@@ -2,6 +2,7 @@
 // would: bytes flipped in a table or in the write-ahead log, a table cut short.
 import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
 
 /**
@@ -68,4 +69,14 @@ export function truncateTable (dir: string): string {
   const name = largestTable(dir)
   truncateSync(join(dir, name), Math.floor(statSync(join(dir, name)).size / 2))
   return name
+}
+
+/** The newest record, read by opening the store (serve stopped). */
+export async function newestRecord (data: string): Promise<AuditRecord> {
+  const store = await AuditStore.open(data)
+  try {
+    return (await store.tail(1))[0]!
+  } finally {
+    await store.close()
+  }
 }
