@@ -9,7 +9,7 @@ import { HEAD_FILE, readHeadFile, tailCutProblem } from './head-file.js'
 import { CHECKPOINT_RANGE, recordKey, seqFromCheckpointKey } from './keys.js'
 import { parseRecord } from './record.js'
 import type { AuditPublicKey } from './signing-key.js'
-import { droppedAtOpen, isStorageFailure, unreadableDetail } from './storage-errors.js'
+import { droppedAtOpen, isExhaustion, isStorageFailure, storageError, unreadableDetail } from './storage-errors.js'
 import type { AuditStore } from './store.js'
 
 /** What the start verification found. `damage` is empty when the store checked out. */
@@ -47,6 +47,7 @@ export async function verifyAtStart (store: AuditStore, keys?: readonly AuditPub
   try {
     anchor = await newestGoodCheckpoint(store, keys)
   } catch (err) {
+    if (isExhaustion(err)) throw storageError(err, store.dir)
     if (!isStorageFailure(err) && !(err instanceof AuditError)) throw err
     damage.push(`the checkpoints cannot be read: ${messageOf(err)}`)
   }
@@ -62,6 +63,9 @@ export async function verifyAtStart (store: AuditStore, keys?: readonly AuditPub
       damage.push(`record ${seq}: ${result.firstBad.problem}: ${result.firstBad.detail}`)
     }
   } catch (err) {
+    // A full disk or no descriptor left is the host's state, not the store's: it must not be recorded as damage,
+    // which would refuse every later start too (see stillRefused).
+    if (isExhaustion(err)) throw storageError(err, store.dir)
     if (!(err instanceof AuditError) && !isStorageFailure(err)) throw err
     const seq = /at record (\d+)/.exec(messageOf(err))?.[1]
     result.firstBad = { seq: seq !== undefined ? Number(seq) : from, problem: 'unreadable', detail: messageOf(err) }
@@ -92,6 +96,7 @@ async function headFileProblem (store: AuditStore): Promise<{ problem: string, r
       return raw === undefined ? null : parseRecord(raw)?.hash ?? null
     })
   } catch (err) {
+    if (isExhaustion(err)) throw storageError(err, store.dir)
     if (!isStorageFailure(err)) throw err
     problem = `record ${recorded.seq}, named by ${HEAD_FILE}, cannot be read: ${messageOf(err)}`
   }

@@ -21,12 +21,29 @@ export function isStorageFailure (err: unknown): boolean {
 export function storageError (err: unknown, dir: string, seq?: number, tables: readonly string[] = []): unknown {
   if (err instanceof AuditError || !isStorageFailure(err)) return err
   const message = messageOf(err)
+  const exhausted = exhaustedResource(message)
+  if (exhausted !== null) return new AuditError('PORTCULLIS_AUDIT_RESOURCES', [dir, message.split(dir + '/').join(''), exhausted], { cause: err })
   const file = FILE_IN_MESSAGE.exec(message)?.[1]
   const where = file !== undefined
     ? `file ${file}`
     : tables.length === 0 ? 'a table LevelDB does not name' : tables.length === 1 ? `table ${tables[0]!}` : `one of the tables ${listTables(tables)}`
   const record = seq !== undefined ? `, at record ${seq}` : ''
   return new AuditError('PORTCULLIS_AUDIT_STORAGE', [dir, where, record, message.split(dir + '/').join(''), dir], { cause: err })
+}
+
+/** LevelDB reports a full disk or a spent descriptor limit as an `IO error` like any other: told apart here, so
+ * that the operator is not sent to restore a backup of a store that is whole. Null when `message` is neither. */
+export function exhaustedResource (message: string): string | null {
+  if (/Too many open files|EMFILE|ENFILE/.test(message)) return 'file descriptors'
+  if (/No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/.test(message)) return 'disk space'
+  return null
+}
+
+/** Whether `err` (LevelDB's own, or already coded) is a full disk or a spent descriptor limit: a condition of the
+ * host that passes, never evidence of damage to record against the store. */
+export function isExhaustion (err: unknown): boolean {
+  if (err instanceof AuditError) return err.code === 'PORTCULLIS_AUDIT_RESOURCES'
+  return isStorageFailure(err) && exhaustedResource(messageOf(err)) !== null
 }
 
 /**
@@ -94,6 +111,7 @@ export async function unreadableDetail (db: AuditDb, key: string, snapshot?: Ret
     return null
   } catch (err) {
     if (!isStorageFailure(err)) return null
+    if (isExhaustion(err)) throw storageError(err, db.location)
     const tables = tablesHolding(db, key)
     return `LevelDB cannot read it${tables.length > 0 ? ` in ${tables.length === 1 ? 'table' : 'one of the tables'} ${tables.join(', ')}` : ''}: ${messageOf(err)}`
   }

@@ -142,3 +142,18 @@ describe('a damaged store is reported, the damage named', () => {
     expect(err.message).toContain('Corruption')
   })
 })
+
+describe('a full disk or a spent descriptor limit during the check is not damage', () => {
+  it('the start fails with PORTCULLIS_AUDIT_RESOURCES and nothing is recorded against the store', async () => {
+    const dir = freshDir()
+    await makeStore(dir, 50, 0)
+    const store = await openStore(dir)
+    const before = store.head()
+    // What LevelDB says when it cannot open a table for the walk: the host's state, which passes.
+    store.verify = async () => { throw Object.assign(new Error(`IO error: ${dir}/000005.ldb: Too many open files`), { code: 'LEVEL_IO_ERROR' }) }
+    const err = await caught(verifyAtStart(store))
+    expect(err.code).toBe('PORTCULLIS_AUDIT_RESOURCES')
+    expect(err.message).toContain('ran out of file descriptors')
+    expect(store.head()).toEqual(before)
+  })
+})

@@ -11,6 +11,7 @@ import { AuditError } from '../../src/audit/errors.js'
 import { expireRecords } from '../../src/audit/retention.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { AuditStore } from '../../src/audit/store.js'
+import { exhaustedResource, storageError } from '../../src/audit/storage-errors.js'
 import { flipTable } from '../helpers/damaged-store.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
@@ -107,5 +108,30 @@ describe('a table of recording chunks LevelDB cannot read', () => {
     expect(err.code, err.message).toBe('PORTCULLIS_AUDIT_STORAGE')
     expect(err.message).toContain(table)
     expect(err.message).toMatch(/chunk \d+ of the recording of session s-0123456789abcdef/)
+  })
+})
+
+describe('a full disk or a spent descriptor limit is not damage', () => {
+  const levelIoError = (message: string): Error => Object.assign(new Error(`IO error: ${message}`), { code: 'LEVEL_IO_ERROR' })
+
+  it('gives PORTCULLIS_AUDIT_RESOURCES naming descriptors, and no advice to restore a backup', () => {
+    const err = storageError(levelIoError('/srv/audit/000012.log: Too many open files'), '/srv/audit') as AuditError
+    expect(err.code).toBe('PORTCULLIS_AUDIT_RESOURCES')
+    expect(err.message).toContain('000012.log: Too many open files')
+    expect(err.message).toContain('ran out of file descriptors')
+    expect(err.message).toContain('LimitNOFILE')
+    expect(err.message).not.toContain('backup')
+  })
+
+  it('gives PORTCULLIS_AUDIT_RESOURCES naming disk space for ENOSPC', () => {
+    const err = storageError(levelIoError('/srv/audit/000013.ldb: No space left on device'), '/srv/audit') as AuditError
+    expect(err.code).toBe('PORTCULLIS_AUDIT_RESOURCES')
+    expect(err.message).toContain('ran out of disk space')
+  })
+
+  it('keeps PORTCULLIS_AUDIT_STORAGE for what is damage', () => {
+    const err = storageError(levelIoError('/srv/audit/000014.ldb: Bad file descriptor'), '/srv/audit') as AuditError
+    expect(err.code).toBe('PORTCULLIS_AUDIT_STORAGE')
+    expect(exhaustedResource('Corruption: checksum mismatch')).toBeNull()
   })
 })
