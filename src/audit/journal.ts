@@ -11,7 +11,7 @@
 // writing leaves a half, a flush of LevelDB's memtable starts (see `MakeDurable`), and the next switch waits for it.
 
 import { constants, type FileHandle, open } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { AuditError, messageOf } from './errors.js'
 
@@ -234,7 +234,12 @@ async function zeroFill (file: FileHandle, from: number, to: number): Promise<vo
   }
 }
 
+/** The system errors that are a resource of the host running out, not a fault of the journal. */
+const EXHAUSTED: Record<string, string> = { EMFILE: 'file descriptors', ENFILE: 'file descriptors', ENOSPC: 'disk space', EDQUOT: 'disk space' }
+
 function journalError (path: string, err: unknown): AuditError {
   if (err instanceof AuditError) return err
+  const exhausted = EXHAUSTED[(err as NodeJS.ErrnoException | null)?.code ?? '']
+  if (exhausted !== undefined) return new AuditError('PORTCULLIS_AUDIT_RESOURCES', [dirname(path), `${basename(path)}: ${messageOf(err)}`, exhausted], { cause: err })
   return new AuditError('PORTCULLIS_AUDIT_JOURNAL', [path, messageOf(err)], { cause: err })
 }
