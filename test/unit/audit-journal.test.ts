@@ -1,8 +1,9 @@
 // The journal makes each batch durable with one O_DSYNC append; LevelDB gets the batch without sync. What LevelDB
 // loses (its unsynced log, cut by a crash of the host) is put back from the journal at the next open. These
 // stores use a journal of two 64 KiB halves, so that a few thousand records switch halves many times.
-import { closeSync, openSync, readdirSync, readSync, truncateSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { open } from 'node:fs/promises'
 import { Level } from 'level'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -177,5 +178,37 @@ describe('the journal puts back what LevelDB lost', () => {
     } finally {
       await reopened.close()
     }
+  })
+})
+
+describe('the journal is a regular file of the store\'s own, never something planted in its place', () => {
+  async function storeWithJournalReplaced (plant: (journal: string) => void): Promise<{ dir: string, opened: Promise<unknown> }> {
+    const dir = freshDir()
+    await fill(dir, 0, 100)
+    const journal = join(dir, 'journal')
+    rmSync(journal)
+    plant(journal)
+    return { dir, opened: AuditStore.open(dir, { journalHalfBytes: HALF }).then(async (store) => await store.close()) }
+  }
+
+  it('a symbolic link is not followed: the open fails with PORTCULLIS_AUDIT_JOURNAL and the link\'s target is untouched', async () => {
+    const target = join(freshDir(), 'precious')
+    mkdirSync(dirname(target), { recursive: true })
+    writeFileSync(target, 'keep me')
+    const { opened } = await storeWithJournalReplaced((journal) => symlinkSync(target, journal))
+    await expect(opened).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_JOURNAL' })
+    expect(readFileSync(target, 'utf8')).toBe('keep me')
+  })
+
+  it('a FIFO does not hang the open: it fails at once with PORTCULLIS_AUDIT_JOURNAL, saying it is not a regular file', async () => {
+    const { opened } = await storeWithJournalReplaced((journal) => execFileSync('mkfifo', ['-m', '600', journal]))
+    const err = await opened.then(() => null, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'PORTCULLIS_AUDIT_JOURNAL' })
+    expect((err as Error).message).toContain('not a regular file')
+  })
+
+  it('a directory in its place is refused the same way', async () => {
+    const { opened } = await storeWithJournalReplaced((journal) => mkdirSync(journal))
+    await expect(opened).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_JOURNAL' })
   })
 })
