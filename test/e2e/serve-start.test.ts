@@ -3,7 +3,7 @@
 // again at once), no process left behind, and a `portcullis.stop` record naming the failure when the store was
 // already open. A missing token key is such a failure unless the operator passes --allow-anonymous, which the
 // `portcullis.start` record keeps.
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import net from 'node:net'
@@ -247,27 +247,44 @@ describe('a start that fails undoes what started and exits with the code', () =>
   })
 })
 
-describe('a stop asked for while serve starts', () => {
-  it('SIGTERM as soon as the plugin socket appears (start not yet finished): serve finishes starting, then stops cleanly, exit 0, no socket left, start and stop recorded', async () => {
-    const paths = pathsIn('term-while-starting')
+describe('a signal sent while serve starts', () => {
+  /** Starts serve and sends `signal` the moment its plugin socket appears: the socket is the last part to start, so
+   * serve has not yet returned from its start. Answers the exit, once there is one. */
+  async function signalAtSocket (name: string, signal: NodeJS.Signals): Promise<{ paths: ReturnType<typeof pathsIn>, child: ChildProcess, stderr: () => string, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> }> {
+    const paths = pathsIn(name)
     const child = spawn(process.execPath, [PORTCULLIS_CLI,
       'serve', '--config', policyFile, '--socket', paths.socket, '--admin-socket', paths.admin, '--data', paths.data,
       '--keys', keysDir, '--docker-host', `unix://${path.join(paths.dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn'
     ], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-    // The socket is the last part to start: serve has not yet returned from its start when the file appears.
+    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })))
     const deadline = Date.now() + 30_000
     while (!exists(paths.socket)) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${stderr}`)
       await new Promise((resolve) => setTimeout(resolve, 2))
     }
+    child.kill(signal)
+    return { paths, child, stderr: () => stderr, exited }
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} as soon as the plugin socket appears (start not yet finished): serve finishes starting, then stops cleanly, exit 0, no socket left, start and stop recorded`, async () => {
+      const { paths, stderr, exited } = await signalAtSocket(`${signal.toLowerCase()}-while-starting`, signal)
+      expect(await exited, stderr()).toEqual({ code: 0, signal: null })
+      expectNothingLeft(paths)
+      await expectStoreFree(paths.data)
+      expect((await storedRecords(paths.data)).map((r) => r.action)).toEqual(['portcullis.start', 'portcullis.stop'])
+    })
+  }
+
+  it('SIGHUP as soon as the plugin socket appears does not kill serve (signal(7): SIGHUP's default is to end the process): it runs on and stops cleanly on SIGTERM', async () => {
+    const { paths, child, stderr, exited } = await signalAtSocket('sighup-while-starting', 'SIGHUP')
+    const answered = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 1_500))])
+    expect(answered, `serve exited after SIGHUP:\n${stderr()}`).toBe(true)
     child.kill('SIGTERM')
-    const end = await exited
-    expect(end, stderr).toEqual({ code: 0, signal: null })
+    expect(await exited, stderr()).toEqual({ code: 0, signal: null })
     expectNothingLeft(paths)
-    await expectStoreFree(paths.data)
     expect((await storedRecords(paths.data)).map((r) => r.action)).toEqual(['portcullis.start', 'portcullis.stop'])
   })
 })
