@@ -278,7 +278,7 @@ describe('a signal sent while serve starts', () => {
     })
   }
 
-  it('SIGHUP as soon as the plugin socket appears does not kill serve (signal(7): SIGHUP's default is to end the process): it runs on and stops cleanly on SIGTERM', async () => {
+  it('SIGHUP as soon as the plugin socket appears does not kill serve (by default SIGHUP ends a process): it runs on and stops cleanly on SIGTERM', async () => {
     const { paths, child, stderr, exited } = await signalAtSocket('sighup-while-starting', 'SIGHUP')
     const answered = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 1_500))])
     expect(answered, `serve exited after SIGHUP:\n${stderr()}`).toBe(true)
