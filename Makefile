@@ -51,6 +51,7 @@ uninstall:
 	bash scripts/install.sh --uninstall
 
 test: deps build
+	npx tsc -p tsconfig.check.json
 	npx vitest run
 
 test-unit: $(NODE_STAMP)

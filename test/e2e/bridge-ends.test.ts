@@ -94,9 +94,9 @@ beforeAll(async () => {
   const elevationPort = await freeTcpPort()
   url = `http://127.0.0.1:${elevationPort}`
   policy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
-  policy.users.alice.sshKeys = [keys.alice.publicLine, keys.alice2.publicLine]
+  policy.users.alice.sshKeys = [keys.alice!.publicLine, keys.alice2!.publicLine]
   // dave has no role in payments: once a grant ends he may do nothing there, not even look at an exec.
-  policy.users.dave = { sshKeys: [keys.dave.publicLine] }
+  policy.users.dave = { sshKeys: [keys.dave!.publicLine] }
   policy.projects.payments.elevation = { maxSteps: 2 }
   ;({ stack, knownHosts } = await startBridgeStack({ policy, users: ['alice', 'dave', 'carol', 'ops'], importAs: 'ops', elevationListen: `127.0.0.1:${elevationPort}`, dir: scratch, port: sshPort }))
 })

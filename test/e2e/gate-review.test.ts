@@ -110,7 +110,7 @@ describe('the daemon as a client of host-loopback services, for roles without un
 })
 
 describe('BuildKit query parameters that make the daemon fetch from any registry', () => {
-  async function buildProbe (query: (port: number) => string): Promise<{ connections: number, decision?: string }> {
+  async function buildProbe (query: (port: number) => string): Promise<{ connections: number, decision?: string | null }> {
     const dir = path.join(stack.dir, 'review-bk')
     mkdirSync(dir, { recursive: true })
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /x\n')
@@ -210,7 +210,7 @@ describe('refused correctly: query keys spelled another way, repeated, or an old
 describe('must work: the 20.10 CLI\'s BuildKit build (DOCKER_BUILDKIT=1) sends remote=client-session', () => {
   // What `DOCKER_BUILDKIT=1 docker build -t payments/app --build-arg BUILDKIT_CACHE_MOUNT_NS=payments .` sends: the
   // context comes through the session, not a URL.
-  const buildKit = async (marker: string, buildargs: string): Promise<{ decision?: string, code?: string, reason?: string }> => {
+  const buildKit = async (marker: string, buildargs: string): Promise<{ decision?: string | null, code?: string, reason?: string | null }> => {
     const since = await headSeq(stack.plugin)
     const query = `version=2&remote=client-session&session=${marker}&t=payments/app&labels=${encodeURIComponent('{"portcullis.project":"payments"}')}` +
       (buildargs === '' ? '' : `&buildargs=${encodeURIComponent(buildargs)}`)
