@@ -7,6 +7,7 @@
 // until the first runs out) and fetches those records. Every record is then checked against the whole filter,
 // so an index narrows the read but never decides what is returned.
 
+import { parseDuration } from '../duration.js'
 import { storageError, tablesOverlapping } from './storage-errors.js'
 import type { SealedRecord } from './chain.js'
 import { AuditError } from './errors.js'
@@ -229,8 +230,6 @@ export function actionPattern (glob: string): RegExp {
   return new RegExp('^' + glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$')
 }
 
-const RELATIVE = /^(\d+)([smhdw])$/
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const
 // A date, or a date and time (`T` or a space between them), with an optional offset; no offset means UTC,
 // like every time the audit trail shows.
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i
@@ -242,8 +241,9 @@ const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?
  */
 export function parseTimeBound (text: string, now: Date, name = 'time'): Date {
   const trimmed = text.trim()
-  const relative = RELATIVE.exec(trimmed)
-  if (relative !== null) return new Date(now.getTime() - Number(relative[1]) * UNIT_MS[relative[2] as keyof typeof UNIT_MS])
+  // A bare number is not taken for seconds here: `--since 2026` reads as a year more likely than as 34 minutes.
+  const relative = /[smhdw]$/.test(trimmed) ? parseDuration(trimmed, { weeks: true }) : null
+  if (relative !== null) return new Date(now.getTime() - relative)
   const iso = ISO_TIME.exec(trimmed)
   if (iso !== null && isCalendarDate(iso[1]!)) {
     const [, date, clock, offset] = iso

@@ -4,6 +4,7 @@
 // `s!base` names the record, so the chain is checked from the one after it, anchored to a signature.
 
 import type { Logger } from 'pino'
+import { durationText } from '../duration.js'
 import { readBundledSeq } from './bundled.js'
 import type { Checkpoint } from './checkpoint-format.js'
 import { exclusively, signCheckpointNow } from './checkpoints.js'
@@ -165,10 +166,3 @@ async function readRecord (db: AuditDb, seq: number): Promise<AuditRecord> {
   return record
 }
 
-/** 400d, 36h, 90m, 45s: the largest unit that divides it, as the policy would write it. */
-function durationText (ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`
-  }
-  return `${Math.round(ms / 1000)}s`
-}

@@ -9,6 +9,7 @@ import type { ServerChannel } from 'ssh2'
 import type { CastSink, CastSummary } from '../audit/casts.js'
 import type { AuditStore } from '../audit/store.js'
 import type { DockerEndpoint } from '../docker/client.js'
+import { durationText } from '../duration.js'
 import { BRIDGE_HEADER, type BridgeGrants, type HousekeepingGrant } from '../identity/bridge-grants.js'
 import { CastRecorder } from './asciicast.js'
 import { ChannelOutput } from './channel-output.js'
@@ -388,9 +389,9 @@ export class RecordedExec {
     const { idleTimeoutMs, maxSessionMs } = this.#o
     const every = Math.max(50, Math.min(1000, Math.floor(idleTimeoutMs / 4)))
     const idle = setInterval(() => {
-      if (Date.now() - this.#lastActivity >= idleTimeoutMs) this.terminate('idle', `the session was idle for ${describeMs(idleTimeoutMs)}, so portcullis ends it`)
+      if (Date.now() - this.#lastActivity >= idleTimeoutMs) this.terminate('idle', `the session was idle for ${durationText(idleTimeoutMs)}, so portcullis ends it`)
     }, every)
-    const max = setTimeout(() => this.terminate('max-duration', `the session reached its maximum length of ${describeMs(maxSessionMs)}, so portcullis ends it`), maxSessionMs)
+    const max = setTimeout(() => this.terminate('max-duration', `the session reached its maximum length of ${durationText(maxSessionMs)}, so portcullis ends it`), maxSessionMs)
     this.#timers.push(idle, max)
   }
 
@@ -533,12 +534,6 @@ function describeEnd (endedBy: EndReason, status: number, message: string | null
     case 'error': return `the exec could not run: ${message ?? 'unknown error'}`
     default: return `${message ?? endedBy} (status ${status})`
   }
-}
-
-function describeMs (ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`
-  return `${Math.round(ms / 1000)}s`
 }
 
 function delay (ms: number): Promise<void> {

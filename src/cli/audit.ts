@@ -20,7 +20,7 @@ import { EXPORT_FILTER_HELP, exportFilterFromFlags, exportRecords } from './audi
 import { isExportFormat } from '../audit/export.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
-import { formatDuration } from '../audit/format.js'
+import { formatElapsed } from '../duration.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { ReplayFilter, removedSummary } from '../audit/replay-filter.js'
 import { checkCheckpointCopies, readCheckpointCopies, readLoggedHeads, type CheckpointCopiesReport } from '../audit/checkpoint-copies.js'
@@ -438,7 +438,7 @@ function replaySummary (s: SessionSummary, played: ReplayResult): string {
   const ending = s.state === 'open'
     ? 'the session is still open; this is what was recorded so far'
     : s.state === 'interrupted' ? 'portcullis stopped before the session ended' : (s.endReason ?? `ended by ${s.endedBy ?? '?'}`)
-  return visible(`portcullis: end of ${s.session}: ${formatDuration(played.recordedSeconds * 1000)} recorded, played in ${formatDuration(played.playedMs)}; ${ending}.`)
+  return visible(`portcullis: end of ${s.session}: ${formatElapsed(played.recordedSeconds * 1000)} recorded, played in ${formatElapsed(played.playedMs)}; ${ending}.`)
 }
 
 const SESSION_COLUMNS = ['ID', 'START (UTC)', 'USER', 'PROJECT', 'CONTAINER', 'COMMAND', 'DURATION', 'EXIT', 'ENDED BY'] as const
@@ -452,7 +452,7 @@ export function formatSessionTable (sessions: SessionSummary[]): string {
     s.project ?? '-',
     s.container ?? '-',
     truncate(s.command === null ? 'shell' : s.command.join(' '), COMMAND_WIDTH),
-    s.durationMs !== undefined ? formatDuration(s.durationMs) : '-',
+    s.durationMs !== undefined ? formatElapsed(s.durationMs) : '-',
     s.exitCode != null ? String(s.exitCode) : s.signal ?? '-',
     s.endedBy ?? s.state
   ].map(visible))

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs'
 import { hasPortcullisCode, PortcullisError } from '../errors.js'
-import { parseDuration } from '../identity/duration.js'
 import { readKey, readTokenSettings } from '../identity/keys.js'
 import { issueToken } from '../identity/tokens.js'
-import { durationText } from '../policy/duration.js'
+import { durationText, parseDuration } from '../duration.js'
 import { loadPolicyFile } from '../policy/source.js'
 import { compileTokens } from '../policy/tokens.js'
 import { defineCommand, required } from './command.js'
@@ -27,10 +26,12 @@ export const tokenIssueCommand = defineCommand({
   },
   async run (values) {
     const user = required(values.user, '--user', 'token issue')
-    const ttlSeconds = parseDuration(values.ttl)
+    const ttlMs = parseDuration(values.ttl)
+    if (ttlMs === null || ttlMs <= 0) throw new PortcullisError('PORTCULLIS_TOKEN_TTL', JSON.stringify(values.ttl))
+    const ttlSeconds = ttlMs / 1000
     // The daemon refuses tokens valid for longer than the cap: issuing one would only hand out a dud.
     const { maxLifetimeMs, source } = tokenCap(values.config)
-    if (ttlSeconds * 1000 > maxLifetimeMs) throw new PortcullisError('PORTCULLIS_TOKEN_TTL_TOO_LONG', durationText(maxLifetimeMs), source, durationText(maxLifetimeMs))
+    if (ttlMs > maxLifetimeMs) throw new PortcullisError('PORTCULLIS_TOKEN_TTL_TOO_LONG', durationText(maxLifetimeMs), source, durationText(maxLifetimeMs))
     const token = issueToken(readKey(values.keys, 'privateKey'), readTokenSettings(values.keys), user, ttlSeconds)
     process.stdout.write(token + '\n')
     if (process.stderr.isTTY) {

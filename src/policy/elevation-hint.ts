@@ -3,7 +3,7 @@
 
 import type { CompiledPolicy, CompiledRole } from './compile.js'
 import type { Decision } from './decision.js'
-import { durationText } from './duration.js'
+import { durationText } from '../duration.js'
 
 /** Approvers named in a hint, at most: the rest are "…". */
 const NAMED_APPROVERS = 5

@@ -3,7 +3,7 @@
 // who may approve it, and which role is the smallest one that would allow a refused call.
 
 import type { CompiledRole, PolicyDocument, PolicyProblem, UserDocument } from './compile.js'
-import { durationMs } from './duration.js'
+import { durationMs } from '../duration.js'
 
 export interface ElevationDocument {
   maxTtl?: string

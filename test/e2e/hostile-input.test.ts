@@ -145,6 +145,12 @@ describe('tokens', () => {
     expect(long.code).toBe(2)
     expect(long.stderr).toContain('[PORTCULLIS_TOKEN_TTL_TOO_LONG]')
     expect(long.stderr).toContain('at most 90d')
+    for (const ttl of ['8 hours', '0', '4w']) {
+      const unreadable = await runPortcullisCli(['token', 'issue', '--keys', stack.keysDir, '--user', 'alice', '--ttl', ttl])
+      expect(unreadable.code, ttl).toBe(2)
+      expect(unreadable.stderr).toContain('[PORTCULLIS_TOKEN_TTL]')
+      expect(unreadable.stderr).toMatch(/30m, 8h, 7d/)
+    }
     const policyFile = path.join(stack.dir, 'short-tokens.json')
     await writeFile(policyFile, JSON.stringify({ ...examplePolicy, tokens: { maxLifetime: '1d' } }))
     const capped = await runPortcullisCli(['token', 'issue', '--keys', stack.keysDir, '--user', 'alice', '--ttl', '2d', '--config', policyFile])

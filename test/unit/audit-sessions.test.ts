@@ -10,7 +10,7 @@ import { INTERRUPTED_REASON, findSession, listSessions, openSessionArchive, open
 import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { CastRecorder } from '../../src/bridge/asciicast.js'
-import { formatDuration } from '../../src/audit/format.js'
+import { formatElapsed } from '../../src/duration.js'
 import { ReplayTimeline, formatSessionTable, playCast, type ReplayClock } from '../../src/cli/audit.js'
 import type { PolicySource } from '../../src/policy/source.js'
 import { tamper } from '../helpers/tamper.js'
@@ -347,7 +347,7 @@ describe('session table', () => {
     expect(lines[0]).toMatch(/^ID\s+START \(UTC\)\s+USER\s+PROJECT\s+CONTAINER\s+COMMAND\s+DURATION\s+EXIT\s+ENDED BY$/)
     expect(lines[1]).toMatch(new RegExp(`^${id(1)}\\s+2026-11-23 15:00:00\\s+alice\\s+shop\\s+web-1\\s+shell\\s+1m05s\\s+0\\s+exit$`))
     expect(lines[2]).toMatch(/tail -f \/var\/log\/syslog\s+-\s+-\s+open$/)
-    expect([850, 12_000, 3_599_000, 7_380_000].map(formatDuration)).toEqual(['850ms', '12s', '59m59s', '2h03m'])
+    expect([850, 12_000, 3_599_000, 7_380_000].map(formatElapsed)).toEqual(['850ms', '12s', '59m59s', '2h03m'])
   })
 })
 

@@ -6,7 +6,6 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { initKeys, readKey, readTokenSettings } from '../../src/identity/keys.js'
 import { IdentityResolver } from '../../src/identity/resolve.js'
 import { issueToken, TokenVerifier } from '../../src/identity/tokens.js'
-import { parseDuration } from '../../src/identity/duration.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-keys-'))
 const other = mkdtempSync(join(tmpdir(), 'portcullis-keys-'))
@@ -103,12 +102,6 @@ describe('tokens', () => {
     expect(verdict.ok).toBe(false)
     expect(!verdict.ok && verdict.reason).toMatch(/invalid signature/)
     expect(fresh.verify(token)).toMatchObject({ ok: true, claims: { user: 'alice' } })
-  })
-
-  it('reads durations', () => {
-    expect(parseDuration('8h')).toBe(28800)
-    expect(parseDuration('90')).toBe(90)
-    expect(() => parseDuration('8 hours')).toThrow(/30m, 8h, 7d/)
   })
 })
 

@@ -10,7 +10,7 @@ import { barChart, timeBuckets, timeChart, topRows } from './charts.js'
 import { escapesOf, type ReportCollector, type ReportSession } from './collect.js'
 import { escapeHtml, inlineable, jsonForScript } from './html.js'
 import { playerAssets } from './player.js'
-import { formatDuration } from '../format.js'
+import { formatElapsed } from '../../duration.js'
 
 /** Recordings up to this size are embedded in the page; larger ones are linked to their file. */
 export const CAST_INLINE_LIMIT = 5 * 1024 * 1024
@@ -176,7 +176,7 @@ async function sessionsSection (write: (text: string) => Promise<void>, c: Repor
     }
     await write(`<tr class="${s.denied ? 'deny' : ''}" id="session-${escapeHtml(s.session)}">` +
       cells([s.session, s.user ?? '-', s.container ?? '-', s.project ?? '-', commandText(s), s.startedAt ?? '(before the range)',
-        s.durationMs !== null ? formatDuration(s.durationMs) : '-', exitText(s), endedByText(s)]) +
+        s.durationMs !== null ? formatElapsed(s.durationMs) : '-', exitText(s), endedByText(s)]) +
       `<td>${recording}</td></tr>\n`)
     if (embedded !== '') {
       await write(`<tr class="player-row" hidden><td colspan="10"><div class="player" id="player-${escapeHtml(s.session)}"></div></td></tr>\n`)
