@@ -7,8 +7,8 @@ import type { DockerClient } from '../docker/client.js'
 import type { Decision } from '../policy/decision.js'
 import type { ExecCreateBody } from './exec-client.js'
 import type { PickerEntry } from './picker.js'
+import { PROJECT_LABEL } from '../project-label.js'
 
-const PROJECT_LABEL = 'portcullis.project'
 
 export interface ContainerInfo {
   id: string

@@ -17,8 +17,8 @@ import { inspectImage } from './image-lookup.js'
 import { reconcile } from '../ownership/adopt.js'
 import type { OwnershipRegistry } from '../ownership/registry.js'
 import { trackEvent } from '../ownership/track.js'
+import { PROJECT_LABEL } from '../project-label.js'
 
-const PROJECT_LABEL = 'portcullis.project'
 const FULL_ID = /^[0-9a-f]{64}$/
 /** How long a call waits for the first start's adoption of existing objects before it is refused. */
 const ADOPTION_WAIT_MS = 30_000

@@ -14,6 +14,7 @@ import { inheritedReach } from './inherited-reach.js'
 import { pruneScope } from './prune-scope.js'
 import { buildCacheScope, missingCacheNamespace } from './build-cache.js'
 import { hostLocalRegistries, imageScope, joinImageProject } from './image-scope.js'
+import { PROJECT_LABEL } from '../project-label.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -47,7 +48,6 @@ const SELF_MANAGEMENT = new Set(['plugin.disable', 'plugin.enable', 'plugin.remo
 export const TOKEN_HINT = 'Ask a portcullis admin for a token (`portcullis token issue --user YOU`) and put it in ' +
   'your docker CLI config (~/.docker/config.json): {"HttpHeaders": {"X-Portcullis-Token": "<token>"}}.'
 
-const PROJECT_LABEL = 'portcullis.project'
 /** Objects that belong to a project by label; images and plugins belong to none. */
 const PROJECT_KINDS = new Set(['container', 'exec', 'volume', 'network'])
 

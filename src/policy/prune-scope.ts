@@ -5,8 +5,8 @@
 import type { PruneFacts } from '../authz/types.js'
 import type { CompiledPolicy, Membership } from './compile.js'
 import { denied, type Decision } from './decision.js'
+import { PROJECT_LABEL } from '../project-label.js'
 
-const PROJECT_LABEL = 'portcullis.project'
 
 export type PruneScope = { project: string | null, subject: string } | { refusal: Decision }
 

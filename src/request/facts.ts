@@ -14,12 +14,11 @@ import {
 } from './references.js'
 import { envNames, redactDriverOptions, redactEnv } from './redact.js'
 import { createStream } from './streams.js'
+import { PROJECT_LABEL } from '../project-label.js'
 
 export { readBody, MAX_FORWARDED_BODY, type BodyReadResult } from './body.js'
 export type { BodyKind, BodyTypes } from './docker-types.js'
 
-/** The label that says which project an object belongs to. */
-export const PROJECT_LABEL = 'portcullis.project'
 
 export type BodyFacts =
   Pick<RequestFacts, 'escapes' | 'references' | 'auditFields'> &

@@ -9,9 +9,8 @@
 
 import type { PruneFacts } from '../authz/types.js'
 import { GoJsonError, JsonObject, parseGoJson, type JsonValue } from './gojson.js'
+import { PROJECT_LABEL } from '../project-label.js'
 
-/** The label that says which project an object belongs to. */
-const PROJECT_LABEL = 'portcullis.project'
 
 /** Prunes whose objects carry labels a create of portcullis judged; the others can only be pruned globally. */
 const LABELLED_PRUNES = new Set(['container.prune', 'volume.prune', 'network.prune'])
