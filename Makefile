@@ -52,6 +52,7 @@ uninstall:
 
 test: deps build
 	npx tsc -p tsconfig.check.json
+	npx eslint src test
 	npx vitest run
 
 test-unit: $(NODE_STAMP)

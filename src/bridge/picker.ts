@@ -354,7 +354,6 @@ function rowTexts (entries: readonly PickerEntry[], { numbered }: { numbered: bo
  * Widths below count code points: names and statuses from Docker are ASCII, so wide characters are not handled.
  */
 function clean (text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
 }
 

@@ -190,7 +190,7 @@ export class RecordedExec {
 
     const grant = this.#deps.grants.issue(o.user, o.sessionId)
     this.#exec = new ExecClient(this.#deps.endpoint, { [BRIDGE_HEADER]: grant.secret })
-    let status = EXIT_BRIDGE_FAILED
+    let status: number
     try {
       status = await this.#runExec()
     } finally {

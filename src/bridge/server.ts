@@ -290,7 +290,7 @@ export class BridgeServer {
         session.once('close', () => {
           if (--open === 0) idleAgain()
         })
-        // eslint-disable-next-line no-new -- the session lives through the channel's event handlers
+        // The session lives through the channel's event handlers.
         new BridgeSession(this.#ctx, who, session)
       })
     })

@@ -53,7 +53,7 @@ export async function callElevation (endpoint: ElevationEndpoint, method: string
     where = endpoint.socketPath
   }
   const { status, text } = await send(transport, options, payload, where, endpoint.kind)
-  let parsed: unknown = null
+  let parsed: unknown
   try {
     parsed = text === '' ? null : JSON.parse(text)
   } catch {

@@ -7,7 +7,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { auditRecords, decisions, headSeq } from '../helpers/audit.js'
-import { expectDenied, expectOk, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
+import { expectOk, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
 import { MAX_REFERENCES, MAX_URI_LENGTH } from '../../src/request/limits.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))

@@ -23,9 +23,8 @@ describe('e2e harness', () => {
   it('runs a busybox container on a private dockerd and stops every process it started', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-harness-'))
     const dockerd = await startDockerd({ dir: path.join(dir, 'dockerd') })
-    let containerdPid: number | null = null
+    const containerdPid = dockerd.containerdPid
     try {
-      containerdPid = dockerd.containerdPid
       expect(containerdPid).not.toBeNull()
       const docker = createDocker({ socket: dockerd.socket, configRoot: path.join(dir, 'docker-config') })
       await importBusyboxImage(docker)

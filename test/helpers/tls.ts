@@ -58,7 +58,7 @@ async function openssl(args: string[]): Promise<void> {
     await run('openssl', args)
   } catch (err) {
     const { stderr } = err as { stderr?: string }
-    throw new Error(`openssl ${args.join(' ')} failed: ${stderr ?? (err as Error).message}`)
+    throw new Error(`openssl ${args.join(' ')} failed: ${stderr ?? (err as Error).message}`, { cause: err })
   }
 }
 

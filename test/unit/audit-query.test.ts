@@ -11,7 +11,7 @@ import { recordHashMatches } from '../../src/audit/chain.js'
 import { CSV_HEADER, csvRow } from '../../src/audit/csv.js'
 import { writeExport } from '../../src/audit/export.js'
 import { collectContainerNames, escapeIndexName, indexKeysOf } from '../../src/audit/indexes.js'
-import { actionPattern, filterFromParams, filterToParams, parseTimeBound, queryRecords, recordMatcher, seqAtOrAfter, type AuditFilter } from '../../src/audit/query.js'
+import { actionPattern, filterFromParams, filterToParams, parseTimeBound, recordMatcher, seqAtOrAfter, type AuditFilter } from '../../src/audit/query.js'
 import { openAuditReader } from '../../src/audit/reader.js'
 import type { AuditInput, AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
@@ -34,7 +34,6 @@ async function collect<T> (items: AsyncIterable<T>): Promise<T[]> {
 const seqsOf = async (items: AsyncIterable<AuditRecord>): Promise<number[]> => (await collect(items)).map((r) => r.seq)
 
 const PAY_ID = '6bb21ffec17d' + 'a'.repeat(52)
-const WEB_ID = '0123456789ab' + 'c'.repeat(52)
 const SESSION = 's-0123456789abcdef'
 
 /** What the plugin records, in each of the shapes the container index has to read. */
