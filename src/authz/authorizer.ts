@@ -52,10 +52,13 @@ export class Authorizer {
 
   async authorizeRequest (req: AuthZRequest): Promise<AuthZResponse> {
     const { decision, identity, facts, resources } = await this.judge(req)
+    // portcullis's own look-up, made while it judges a caller's call: recorded, but without a durable write of its
+    // own (it becomes durable with the decision that needed it, moments later) and without a response record.
+    const ownLookup = decision.allow && identity?.method === 'internal' && this.audit.failure === null
     let seq: number
     try {
       const bounded = boundDecision(req.RequestUri ?? null, decision.reason, auditFields(facts, identity, decision, resources))
-      const record = await this.audit.append({
+      const appended = this.audit.append({
         kind: 'decision',
         user: identity?.user ?? null,
         authMethod: identity?.method ?? null,
@@ -70,8 +73,12 @@ export class Authorizer {
         reason: bounded.reason,
         code: decision.code,
         fields: bounded.fields
-      })
-      seq = record.seq
+      }, ownLookup ? { lazy: true } : {})
+      if (ownLookup) {
+        appended.catch((err: unknown) => this.logger.error({ err, uri: req.RequestUri }, 'could not record one of portcullis\'s own look-ups'))
+        return ALLOW
+      }
+      seq = (await appended).seq
     } catch (err) {
       this.unrecorded.denied(err)
       const code = hasPortcullisCode(err) ? err.code : 'PORTCULLIS_AUDIT_WRITE_FAILED'
@@ -126,6 +133,8 @@ export class Authorizer {
    * of its own: the decision it belongs to is already durable, and the daemon's response is waiting on us.
    */
   async authorizeResponse (req: AuthZRequest): Promise<AuthZResponse> {
+    // The answer to one of portcullis's own look-ups: its request record says what was read; the reply is ours.
+    if (this.identities.isOwnLookup(req)) return ALLOW
     const reqSeq = this.pending.take(req)
     if (this.options.owners !== undefined) {
       try {

@@ -3,7 +3,7 @@
 
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { DockerEndpoint } from '../docker/client.js'
+import { DOCKER_API_PATH, type DockerEndpoint } from '../docker/client.js'
 import { PortcullisError } from '../errors.js'
 
 export interface ExecCreateBody {
@@ -28,7 +28,7 @@ export interface ExecStream {
   socket: Duplex
 }
 
-const API = '/v1.41'
+const API = DOCKER_API_PATH
 
 export class ExecClient {
   constructor (private readonly endpoint: DockerEndpoint, private readonly headers: Record<string, string>, private readonly timeoutMs = 10_000) {}

@@ -3,7 +3,7 @@
 
 import type { Authorizer } from '../authz/authorizer.js'
 import type { AuthZRequest, Identity } from '../authz/types.js'
-import type { DockerClient } from '../docker/client.js'
+import { DOCKER_API_PATH, type DockerClient } from '../docker/client.js'
 import type { Decision } from '../policy/decision.js'
 import type { ExecCreateBody } from './exec-client.js'
 import type { PickerEntry } from './picker.js'
@@ -41,7 +41,7 @@ export class BridgeTargets {
   constructor (private readonly authorizer: Authorizer, private readonly docker: DockerClient) {}
 
   async find (ref: string): Promise<ContainerLookup> {
-    const res = await this.docker.getJson(`/v1.41/containers/${encodeURIComponent(ref)}/json`)
+    const res = await this.docker.getJson(`/containers/${encodeURIComponent(ref)}/json`)
     if (res.status === 404) return { found: false }
     if (res.status !== 200) throw new Error(`the daemon answered ${res.status} to a container look-up`)
     const body = res.body as InspectBody
@@ -72,7 +72,7 @@ export class BridgeTargets {
 
   /** Running containers the identity may open this exec in, for the picker. */
   async enterable (identity: Identity, body: ExecCreateBody): Promise<PickerEntry[]> {
-    const res = await this.docker.getJson('/v1.41/containers/json')
+    const res = await this.docker.getJson('/containers/json')
     if (res.status !== 200 || !Array.isArray(res.body)) throw new Error(`the daemon answered ${res.status} to a container list`)
     const entries: PickerEntry[] = []
     await Promise.all((res.body as ListEntry[]).map(async (c) => {
@@ -94,7 +94,7 @@ export class BridgeTargets {
 export function execCreateRequest (containerId: string, body: ExecCreateBody): AuthZRequest {
   return {
     RequestMethod: 'POST',
-    RequestUri: `/v1.41/containers/${containerId}/exec`,
+    RequestUri: `${DOCKER_API_PATH}/containers/${containerId}/exec`,
     RequestHeaders: { 'Content-Type': 'application/json' },
     RequestBody: Buffer.from(JSON.stringify(body)).toString('base64')
   }

@@ -41,6 +41,10 @@ function socketPathOf (pathname: string): string {
   }
 }
 
+/** The Engine API version every call of portcullis's names: dockerd 20.10's, whose request and response shapes the
+ * allowlist and the look-ups were written against. A call without it would get whatever the daemon defaults to. */
+export const DOCKER_API_PATH = '/v1.41'
+
 export interface DockerResponse {
   status: number
   body: unknown
@@ -57,7 +61,8 @@ export class DockerClient {
     this.health = health
   }
 
-  /** GET a JSON document; 404 comes back as a status, not an error. */
+  /** GET a JSON document (`path` without the version: `/containers/x/json`); 404 comes back as a status, not an
+   * error. */
   getJson (path: string): Promise<DockerResponse> {
     const health = this.health
     if (health === null) return this.fetchJson(path)
@@ -76,7 +81,7 @@ export class DockerClient {
       const req = http.request({
         ...this.endpoint,
         agent: this.agent,
-        path,
+        path: DOCKER_API_PATH + path,
         method: 'GET',
         headers: { [INTERNAL_HEADER]: this.internalSecret, Accept: 'application/json' },
         timeout: this.timeoutMs
@@ -102,7 +107,7 @@ export class DockerClient {
     return new Promise((resolve, reject) => {
       const req = http.request({
         ...this.endpoint,
-        path,
+        path: DOCKER_API_PATH + path,
         method: 'GET',
         headers: { [INTERNAL_HEADER]: this.internalSecret }
       }, (res) => {

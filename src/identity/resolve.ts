@@ -51,6 +51,13 @@ export class IdentityResolver {
     return { ok: true, identity: { user: null, method: 'anonymous' } }
   }
 
+  /** Whether `req` is one of portcullis's own look-ups (its internal header, and no TLS user who outranks it). */
+  isOwnLookup (req: AuthZRequest): boolean {
+    if (req.UserAuthNMethod === 'TLS' && typeof req.User === 'string' && req.User !== '') return false
+    const internal = header(req.RequestHeaders ?? {}, INTERNAL_HEADER)
+    return internal !== undefined && this.isInternal(internal)
+  }
+
   private isInternal (value: string): boolean {
     const given = Buffer.from(value)
     return given.length === this.internalSecret.length && timingSafeEqual(given, this.internalSecret)
