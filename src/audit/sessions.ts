@@ -232,6 +232,7 @@ async function measureRecording (store: AuditStore, session: string, logger: Log
     // whole frames (`tornBytes` says how much of the file follows the last of them).
     const scan = await scanRecordingFile(path)
     if (scan.invalid !== null) logger.error({ session, path, ...scan.invalid }, 'the recording of an interrupted session is not frames all the way; its summary covers the file as it is')
+    else if (scan.summary.tornBytes !== undefined) logger.warn({ session, path, tornBytes: scan.summary.tornBytes }, 'the recording of an interrupted session ends in a frame the crash cut; replay and export stop at the last whole frame')
     return { recording: scan.summary, durationMs: Math.round(scan.lastMicros / 1000), bytesIn: scan.bytesIn, bytesOut: scan.bytesOut, bytesErr: scan.bytesErr }
   }
   const digester = new CastDigester()
