@@ -430,6 +430,29 @@ describe('recordings', () => {
     expect((await cli(['audit', 'verify'])).code).toBe(0)
   })
 
+  it('kill -9 while a recording streams: the next start closes it over what is on disk, and it verifies and plays', async () => {
+    const { spawn } = await import('node:child_process')
+    // Output as fast as the session can take it, so the kill lands in the middle of the file's writes.
+    const child = spawn(SSH_CLIENT, [...sshArgs(ssh('alice+pay-1', 'alice')), 'echo streaming; while true; do head -c 65536 /dev/urandom | base64; done'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    let received = 0
+    child.stdout!.on('data', (chunk: Buffer) => { received += chunk.length })
+    await waitUntil(async () => received > 8 * 2 ** 20)
+    await stack.plugin.kill()
+    child.kill('SIGKILL')
+    await stack.plugin.restart()
+    const listed = JSON.parse((await cli(['audit', 'sessions', '--json', '-n', '1'])).stdout)[0]
+    expect(listed).toMatchObject({ endedBy: 'interrupted', exitCode: null, recording: { format: 'frames-v1' } })
+    const file = path.join(stack.plugin.dataDir, 'recordings', `${listed.session}.rec`)
+    const bytes = await readFile(file)
+    expect(listed.recording).toMatchObject({ bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') })
+    expect(listed.bytesOut).toBeGreaterThan(2 ** 20)
+    const verify = await cli(['audit', 'verify', '--json'])
+    expect(verify.code, verify.stdout).toBe(0)
+    const cast = await cli(['audit', 'export', '--session', listed.session, '--format', 'asciicast'])
+    expect(cast.code, cast.stderr).toBe(0)
+    expect(cast.stdout).toContain('streaming')
+  })
+
   it('a daemon shutdown ends live sessions, tells the user, and records them', async () => {
     const pending = runSsh(ssh('alice+pay-1', 'alice'), 'echo started; sleep 60', { timeoutMs: 40_000 })
     await waitUntil(async () => (await processes('pay-1')).includes('sleep 60'))
