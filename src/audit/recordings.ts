@@ -141,17 +141,19 @@ export class FrameParser {
     return frames
   }
 
-  /** Bytes held that make no whole frame: a torn tail, once the input has ended. */
-  get pending (): number {
-    return this.#buffer.length
-  }
 }
 
 const READ_BYTES = 1024 * 1024
 
 /** The file's bytes in pieces, read in constant memory; a link in its place is refused (ELOOP). */
 export async function * readRecordingChunks (path: string): AsyncIterable<Buffer> {
-  const handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+  let handle: fs.promises.FileHandle
+  try {
+    handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ELOOP') throw new AuditError('PORTCULLIS_AUDIT_RECORDING_INVALID', [path, '0', 'it is a symbolic link, which portcullis never follows'], { cause: err })
+    throw err
+  }
   try {
     for (;;) {
       const buffer = Buffer.allocUnsafe(READ_BYTES)

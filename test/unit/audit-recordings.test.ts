@@ -3,7 +3,7 @@
 // the digest their session.end carries. Recordings stored the old way (asciicast chunks in LevelDB) still verify
 // and play beside them.
 import { createHash } from 'node:crypto'
-import { appendFileSync, chmodSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -231,6 +231,17 @@ describe('verify holds each recording file to its session.end', () => {
     const { dir, path } = await storeWithRecording()
     writeFileSync(recordingPath(dir, id(9)), readFileSync(path))
     expect((await verifyDir(dir)).firstBad).toMatchObject({ problem: 'recording-extra', session: id(9) })
+  })
+
+  it('reports a link in the file\'s place, and export refuses to follow it', async () => {
+    const { dir, path } = await storeWithRecording()
+    const elsewhere = join(root, `elsewhere-${Date.now()}.rec`)
+    writeFileSync(elsewhere, readFileSync(path))
+    rmSync(path)
+    symlinkSync(elsewhere, path)
+    expect((await verifyDir(dir)).firstBad).toMatchObject({ problem: 'recording-changed', session: id(1), detail: expect.stringContaining('not a regular file') })
+    const store = await openStore(dir)
+    await expect(castOf(store, id(1))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_RECORDING_INVALID', message: expect.stringContaining('symbolic link') })
   })
 
   it('takes the file of a session still being recorded as open, not extra', async () => {
