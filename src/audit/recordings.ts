@@ -311,9 +311,9 @@ export async function createRecordingFile (storeDir: string, sessionId: string, 
     const bytes = Buffer.concat([RECORDING_MAGIC, frameHeader('h', 0, json.length), json])
     await writeAll(fd, bytes)
     await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => err === null ? resolve() : reject(err)))
-    // The file's name must survive a crash too.
-    const dirFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
-    try { fs.fsyncSync(dirFd) } finally { fs.closeSync(dirFd) }
+    // The file's name must survive a crash too (off the event loop: decisions are answered meanwhile).
+    const dirHandle = await fs.promises.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+    try { await dirHandle.sync() } finally { await dirHandle.close() }
     return { fd, path, bytes }
   } catch (err) {
     fs.closeSync(fd)
