@@ -204,7 +204,7 @@ describe('verify holds each recording file to its session.end', () => {
   it('reports a file edited in place', async () => {
     const { dir, path, endSeq } = await storeWithRecording()
     const bytes = readFileSync(path)
-    bytes[bytes.length - 3] ^= 0x20
+    bytes[bytes.length - 3] = bytes[bytes.length - 3]! ^ 0x20
     writeFileSync(path, bytes)
     expect((await verifyDir(dir)).firstBad).toMatchObject({ seq: endSeq, problem: 'recording-changed', session: id(1) })
   })
