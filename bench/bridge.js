@@ -247,7 +247,7 @@ async function throughputLine (stack, progress, binary) {
     `; bytes received ${bytesOk ? `${FILE_BYTES} each: ok` : `MISMATCH (${[...runs.ssh, ...runs.docker].map((r) => r.bytes).join(', ')})`}` +
     `; CPU of a core during the median runs: ssh ${cpu(ssh)}; docker exec ${cpu(docker)}` +
     `; after an ssh run serve stayed busy ${tail.seconds.toFixed(1)} s more (${tail.cpuSeconds.toFixed(1)} CPU s; median)` +
-    `; recorded: ${recorded}, audit store +${mib(storeGrowth)} on disk; serve VmHWM during the runs ${mib(serveMemory.peakKib * 1024)}`
+    `; recorded: ${recorded}, audit store +${mib(storeGrowth)} on disk (${storeGrowthPerByte(storeGrowth, THROUGHPUT_RUNS)}); serve VmHWM during the runs ${mib(serveMemory.peakKib * 1024)}`
 }
 
 /**
@@ -305,11 +305,18 @@ async function recordedCats (adminSocket, expected) {
     if ((cats.length >= expected && cats.every((s) => s.endedAt !== undefined)) || Date.now() > deadline) break
     await sleep(200)
   }
-  const whole = cats.filter((s) => s.bytesOut === FILE_BYTES && (s.cast?.chunks ?? 0) > 0)
-  const castMib = cats.map((s) => (s.cast?.bytes ?? 0) / 2 ** 20)
+  // A recording file (`recording`, raw frames) or, before those, asciicast chunks in LevelDB (`cast`).
+  const whole = cats.filter((s) => s.bytesOut === FILE_BYTES && ((s.recording?.frames ?? 0) > 1 || (s.cast?.chunks ?? 0) > 0))
+  const castMib = cats.map((s) => (s.recording?.bytes ?? s.cast?.bytes ?? 0) / 2 ** 20)
   const ok = cats.length === expected && whole.length === expected
+  const what = cats.some((s) => s.recording !== undefined) ? 'recording file (raw frames)' : 'asciicast text'
   return `${cats.length} cat sessions, ${whole.length} with bytesOut = ${FILE_BYTES} and a recording (${ok ? 'ok' : 'MISMATCH'}),` +
-    ` recording ${castMib.length > 0 ? `${median(castMib).toFixed(1)} MiB of asciicast text each` : 'missing'}`
+    ` recording ${castMib.length > 0 ? `${median(castMib).toFixed(1)} MiB of ${what} each` : 'missing'}`
+}
+
+/** The audit store's growth on disk per byte the measured sessions sent (what their recordings cost). */
+function storeGrowthPerByte (storeGrowth, sessions) {
+  return `${(storeGrowth / (sessions * FILE_BYTES)).toFixed(2)}× the ${sessions * FILE_MIB} MiB recorded`
 }
 
 /** Resets VmHWM to the current RSS (Linux ≥ 4.0), so a peak read later belongs to what ran since. */

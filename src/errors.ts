@@ -48,6 +48,8 @@ export const ERRORS = {
   PORTCULLIS_AUDIT_EXPORT_CUT: 'The export stopped after %s records (%s): the output is incomplete. The portcullis log says why; run the export again.',
   PORTCULLIS_OUTPUT: 'Cannot write %s: %s.',
   PORTCULLIS_AUDIT_CAST_WRITE_FAILED: 'Writing the recording of session %s to the audit store failed: %s. The session is ended; free disk space: new sessions start again once the audit store takes records (`portcullis status` shows when).',
+  PORTCULLIS_AUDIT_RECORDING_INVALID: 'The session recording %s is not a portcullis recording from byte %s on (%s). Run `portcullis audit verify` to check it against the digest its session.end holds, and keep a copy of the store for investigation.',
+  PORTCULLIS_AUDIT_RECORDING_UNSAFE: 'The recordings directory %s cannot be used (%s): portcullis writes session recordings only into a private directory of its own. Move it away (keep it for investigation) and start portcullis again; it makes a new one.',
   PORTCULLIS_AUDIT_KEY_MISSING: 'No audit signing key at %s. `portcullis serve` makes one when it starts (so does `portcullis keys init --keys %s` in a new keys directory); offline, pass the public key with --public-key FILE.',
   PORTCULLIS_AUDIT_KEY_INVALID: 'The audit key file %s cannot be read (%s). It must be an Ed25519 key as `portcullis keys init` writes it: audit_ed25519.key, or audit_ed25519.pub for --public-key. Restore it from a backup rather than making a new one: the checkpoints already stored were signed with it.',
   PORTCULLIS_AUDIT_NO_RECORD: 'There is no audit record %s to sign (the store holds records %s). Pass a seq in that range, or leave --seq out to sign the newest record.',

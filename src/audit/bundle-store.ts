@@ -22,6 +22,7 @@ export function bundleSourceOf (store: AuditStore, key: AuditSigningKey, logger?
     },
     readStored: (fromSeq, toSeq) => store.queryStored({ fromSeq, toSeq }),
     readCast: (sessionId) => store.readCast(sessionId),
+    readRecordingFile: async (sessionId) => await store.readRecordingFile(sessionId),
     seqAtOrAfter: async (time) => await seqAtOrAfter(store.db, time),
     checkpoints: (fromSeq, toSeq) => readCheckpoints(store.db, { fromSeq, toSeq }),
     signCheckpoint: async (seq) => await signCheckpoint(store, key, { seq, ...(logger !== undefined ? { logger } : {}) }),

@@ -12,9 +12,10 @@ import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
-import { BUNDLE_FILES, castPath, chunksPath, type BundleManifest } from './bundle.js'
+import { BUNDLE_FILES, castPath, chunksPath, recordingFilePath, type BundleManifest } from './bundle.js'
 import { BundleEntryError, entryProblem, readBundleChunks, readBundleText } from './bundle-files.js'
 import { CastDigester, isCastSummary, type CastSummary } from './casts.js'
+import { isRecordingSummary, renderRecordingBytes, type RecordingSummary } from './recordings.js'
 import { recordHashMatches } from './chain.js'
 import { checkpointSignatureProblem, parseCheckpoint, type Checkpoint } from './checkpoint-format.js'
 import { AuditError, messageOf } from './errors.js'
@@ -42,7 +43,7 @@ export type BundleProblem =
   | 'checkpoint-mismatch' // a checkpoint signs a hash its record does not have, or a record not in the bundle
   | 'checkpoint-missing' // no checkpoint signs the last record
   | 'cast-missing' // a recording a session.end vouches for is not in the bundle
-  | 'cast-mismatch' // a recording differs from the digest its session.end holds
+  | 'cast-mismatch' // a recording differs from the digest its session.end holds, or a .cast is not the rendering of its .rec
 
 export interface BundleIssue {
   problem: BundleProblem
@@ -169,6 +170,10 @@ export async function verifyBundleDir (dir: string, options: VerifyBundleOptions
     anchored.add(session)
     if (await checkCast(dir, session, end, problem)) report.sessions++
   }
+  for (const [session, end] of walk.recordings) {
+    anchored.add(session)
+    if (await checkRecording(dir, session, end, problem)) report.sessions++
+  }
   report.unanchored = (await castsIn(dir)).filter((session) => !anchored.has(session))
   return finish()
 }
@@ -284,10 +289,12 @@ interface RecordWalk {
   checkpointMatches: Map<Checkpoint, boolean>
   /** session.end records that vouch for a recording, by session. */
   ends: Map<string, { seq: number, cast: CastSummary }>
+  /** session.end records that vouch for a recording file, by session. */
+  recordings: Map<string, { seq: number, recording: RecordingSummary }>
 }
 
 async function walkRecords (dir: string, manifest: BundleManifest, checkpoints: Checkpoint[], problem: (issue: BundleIssue) => void): Promise<RecordWalk> {
-  const walk: RecordWalk = { records: 0, complete: false, checkpointMatches: new Map(), ends: new Map() }
+  const walk: RecordWalk = { records: 0, complete: false, checkpointMatches: new Map(), ends: new Map(), recordings: new Map() }
   const bySeq = new Map<number, Checkpoint[]>()
   for (const checkpoint of checkpoints) bySeq.set(checkpoint.seq, [...(bySeq.get(checkpoint.seq) ?? []), checkpoint])
   const file = BUNDLE_FILES.records
@@ -320,6 +327,9 @@ async function walkRecords (dir: string, manifest: BundleManifest, checkpoints: 
       const session = record.fields?.session
       if (record.kind === 'session' && record.action === 'session.end' && isSessionId(session) && isCastSummary(record.fields?.cast)) {
         walk.ends.set(session, { seq: record.seq, cast: record.fields.cast })
+      }
+      if (record.kind === 'session' && record.action === 'session.end' && isSessionId(session) && isRecordingSummary(record.fields?.recording)) {
+        walk.recordings.set(session, { seq: record.seq, recording: record.fields.recording })
       }
       prevHash = record.hash
       expected++
@@ -376,6 +386,43 @@ async function checkCast (dir: string, session: string, end: { seq: number, cast
   const actual = digester.summary()
   if (index < lengths.length || pending.length > 0 || actual.digest !== end.cast.digest || actual.chunks !== end.cast.chunks || actual.bytes !== end.cast.bytes) {
     return fail('cast-mismatch', `the recording does not match the digest its session.end (record ${end.seq}) holds: it was edited, cut or extended`)
+  }
+  return true
+}
+
+/** Hashes a bundled recording file against the summary its session.end holds, then checks that the bundled
+ * .cast is its rendering (what a reviewer plays is what the chain vouches for). */
+async function checkRecording (dir: string, session: string, end: { seq: number, recording: RecordingSummary }, problem: (issue: BundleIssue) => void): Promise<boolean> {
+  const file = recordingFilePath(session)
+  const fail = (kind: BundleProblem, at: string, detail: string): false => {
+    problem({ problem: kind, file: at, seq: end.seq, session, detail: `session ${session}: ${detail}` })
+    return false
+  }
+  const hash = createHash('sha256')
+  let bytes = 0
+  try {
+    for await (const piece of readBundleChunks(dir, file)) {
+      hash.update(piece)
+      bytes += piece.length
+    }
+  } catch (err) {
+    if (reportedEntry(err, problem)) return false
+    return fail('cast-missing', file, `its session.end (record ${end.seq}) vouches for a recording file of ${end.recording.bytes} bytes, but the bundle does not hold it`)
+  }
+  if (bytes !== end.recording.bytes || hash.digest('hex') !== end.recording.sha256) {
+    return fail('cast-mismatch', file, `the recording file (${bytes} bytes) does not match the sha256 its session.end (record ${end.seq}, ${end.recording.bytes} bytes) holds: it was edited, cut or extended`)
+  }
+  const rendered = createHash('sha256')
+  const bundled = createHash('sha256')
+  try {
+    for await (const text of renderRecordingBytes(readBundleChunks(dir, file), file)) rendered.update(text)
+    for await (const piece of readBundleChunks(dir, castPath(session))) bundled.update(piece)
+  } catch (err) {
+    if (reportedEntry(err, problem)) return false
+    return fail('cast-missing', castPath(session), `${castPath(session)} is missing or ${file} cannot be rendered (${messageOf(err)})`)
+  }
+  if (rendered.digest('hex') !== bundled.digest('hex')) {
+    return fail('cast-mismatch', castPath(session), `${castPath(session)} is not what ${file} renders to: it was edited`)
   }
   return true
 }

@@ -3,9 +3,12 @@
 //
 //   records.jsonl      every record in the range, each line exactly the text its hash covers
 //   records.csv        the same records for spreadsheets (see csv.ts)
-//   sessions/<id>.cast the recording of each session with a record in the range, byte for byte as stored
-//   sessions/<id>.chunks  the byte length of each stored chunk of it, one per line: the recording's digest
-//                      (session.end's fields.cast) is chained over the chunks, so checking it needs their borders
+//   sessions/<id>.rec  the recording file of each session with a record in the range, byte for byte as stored
+//                      (raw frames, recordings.ts): session.end's fields.recording holds its sha256
+//   sessions/<id>.cast the recording as asciicast, for players: rendered from the .rec (for a recording stored
+//                      before frame files, the asciicast chunks byte for byte as stored)
+//   sessions/<id>.chunks  for those older recordings only, the byte length of each stored chunk, one per line: their
+//                      digest (session.end's fields.cast) is chained over the chunks, so checking it needs the borders
 //   checkpoints.jsonl  the stored checkpoints in the range, and one signed for this bundle at its last record
 //   audit_ed25519.pub  the key they are signed with
 //   report.html        the page a reviewer reads (report/render.ts)
@@ -24,6 +27,7 @@ import type { Readable, Writable } from 'node:stream'
 import { PassThrough } from 'node:stream'
 import { createGzip } from 'node:zlib'
 import { CastDigester, isCastSummary, type CastSummary } from './casts.js'
+import { isRecordingSummary, renderRecordingBytes, type RecordingSummary } from './recordings.js'
 import { recordHashMatches } from './chain.js'
 import { checkpointSignatureProblem, encodeCheckpoint, type Checkpoint } from './checkpoint-format.js'
 import { CSV_HEADER, csvRow } from './csv.js'
@@ -48,6 +52,7 @@ export const BUNDLE_FILES = {
 
 export const castPath = (session: string): string => `${BUNDLE_FILES.sessions}/${session}.cast`
 export const chunksPath = (session: string): string => `${BUNDLE_FILES.sessions}/${session}.chunks`
+export const recordingFilePath = (session: string): string => `${BUNDLE_FILES.sessions}/${session}.rec`
 
 export interface BundleManifest {
   version: 1
@@ -76,6 +81,8 @@ export interface BundleSource {
   readStored: (fromSeq: number, toSeq: number) => AsyncIterable<StoredRecord>
   /** A session's stored recording chunks, in order (empty when it has none). */
   readCast: (sessionId: string) => AsyncIterable<string>
+  /** The bytes of a session's recording file, or null when it has none (its recording, if any, is in chunks). */
+  readRecordingFile?: (sessionId: string) => Promise<AsyncIterable<Buffer> | null>
   /** The seq of the first record at or after `time`; head().seq + 1 when there is none. */
   seqAtOrAfter: (time: Date) => Promise<number>
   /** Stored checkpoints whose seq lies in the range, in seq order. */
@@ -127,7 +134,7 @@ export async function writeBundle (source: BundleSource, dir: string, options: B
 
   const files: BundleManifest['files'] = {}
   const collector = new ReportCollector()
-  const ends = new Map<string, { seq: number, cast: CastSummary | null }>()
+  const ends = new Map<string, SessionEnd>()
   const sessionOrder: string[] = []
   const seenSessions = new Set<string>()
   let firstPrevHash: string | null = null
@@ -156,7 +163,11 @@ export async function writeBundle (source: BundleSource, dir: string, options: B
           sessionOrder.push(session)
         }
         if (record.kind === 'session' && record.action === 'session.end') {
-          ends.set(session, { seq: record.seq, cast: isCastSummary(record.fields?.cast) ? record.fields.cast : null })
+          ends.set(session, {
+            seq: record.seq,
+            cast: isCastSummary(record.fields?.cast) ? record.fields.cast : null,
+            recording: isRecordingSummary(record.fields?.recording) ? record.fields.recording : null
+          })
         }
       }
     }
@@ -171,10 +182,14 @@ export async function writeBundle (source: BundleSource, dir: string, options: B
 
   const casts = new Map<string, { path: string, file: string, bytes: number }>()
   for (const session of sessionOrder) {
-    const written = await writeCast(source, dir, session, ends.get(session), range)
+    const file = await source.readRecordingFile?.(session) ?? null
+    const end = ends.get(session)
+    if (file === null && end?.recording != null) throw chainBroken(range, end.seq, `the recording file of session ${session}, which its session.end vouches for, is gone`)
+    const written = file !== null ? await writeRecording(file, dir, session, ends.get(session), range) : await writeCast(source, dir, session, ends.get(session), range)
     if (written === null) continue
     files[castPath(session)] = written.cast
-    files[chunksPath(session)] = written.chunks
+    if ('chunks' in written) files[chunksPath(session)] = written.chunks
+    else files[recordingFilePath(session)] = written.recording
     casts.set(session, { path: castPath(session), file: join(dir, castPath(session)), bytes: written.cast.bytes })
   }
 
@@ -250,8 +265,43 @@ async function resolveRange (source: BundleSource, options: BundleOptions): Prom
   return { fromSeq, toSeq }
 }
 
-/** Copies one session's recording; null when nothing of it is stored. */
-async function writeCast (source: BundleSource, dir: string, session: string, end: { seq: number, cast: CastSummary | null } | undefined, range: { fromSeq: number, toSeq: number }): Promise<{ cast: FileDigest, chunks: FileDigest } | null> {
+interface SessionEnd {
+  seq: number
+  cast: CastSummary | null
+  recording: RecordingSummary | null
+}
+
+/** Copies one session's recording file and renders it as asciicast beside it. */
+async function writeRecording (bytes: AsyncIterable<Buffer>, dir: string, session: string, end: SessionEnd | undefined, range: { fromSeq: number, toSeq: number }): Promise<{ cast: FileDigest, recording: FileDigest }> {
+  await mkdir(join(dir, BUNDLE_FILES.sessions), { recursive: true })
+  const copyPath = join(dir, recordingFilePath(session))
+  let copy: HashedFile | null = new HashedFile(copyPath)
+  let cast: HashedFile | null = null
+  try {
+    for await (const chunk of bytes) await copy.write(chunk)
+    const recording = await copy.close()
+    copy = null
+    if (end?.recording != null && (recording.sha256 !== end.recording.sha256 || recording.bytes !== end.recording.bytes)) {
+      throw chainBroken(range, end.seq, `the recording file of session ${session} does not match the sha256 its session.end holds`)
+    }
+    // Rendered from the copy: the .cast is what the bundled .rec shows, even of a session still being recorded.
+    cast = new HashedFile(join(dir, castPath(session)))
+    for await (const text of renderRecordingBytes(readFileChunks(copyPath), recordingFilePath(session))) await cast.write(text)
+    const rendered = await cast.close()
+    cast = null
+    return { cast: rendered, recording }
+  } finally {
+    copy?.destroy()
+    cast?.destroy()
+  }
+}
+
+async function * readFileChunks (path: string): AsyncIterable<Buffer> {
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) yield chunk as Buffer
+}
+
+/** Copies one session's recording stored in chunks; null when nothing of it is stored. */
+async function writeCast (source: BundleSource, dir: string, session: string, end: SessionEnd | undefined, range: { fromSeq: number, toSeq: number }): Promise<{ cast: FileDigest, chunks: FileDigest } | null> {
   const digester = new CastDigester()
   const lengths: number[] = []
   let file: HashedFile | null = null

@@ -2,7 +2,8 @@
 // what `--data DIR` gives the audit commands. It never writes records or indexes; a store from before indexes
 // existed is still queried, by scanning (the daemon indexes it at its next start).
 
-import { readCastChunks, readSessionMarkers, type SessionMarker } from './casts.js'
+import { readSessionMarkers, type SessionMarker } from './casts.js'
+import { readSessionCast } from './session-cast.js'
 import { readBundledSeq } from './bundled.js'
 import { openAuditDb } from './level.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
@@ -31,7 +32,7 @@ export async function openAuditReader (dir: string): Promise<AuditReader> {
     query: (filter) => queryRecords(db, filter),
     queryStored: (filter) => queryStored(db, filter),
     read: (options) => readRecords(db, options),
-    readCast: (sessionId) => readCastChunks(db, sessionId),
+    readCast: (sessionId) => readSessionCast(db, dir, sessionId),
     openSessionMarkers: () => readSessionMarkers(db),
     bundledSeq: () => readBundledSeq(db),
     close: () => db.close()

@@ -3,6 +3,7 @@
 // What remains still verifies: before a segment goes, its last record is signed and that checkpoint kept, and
 // `s!base` names the record, so the chain is checked from the one after it, anchored to a signature.
 
+import { rm } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { durationText } from '../duration.js'
 import { readBundledSeq } from './bundled.js'
@@ -13,6 +14,7 @@ import { indexKeysOf } from './indexes.js'
 import type { AuditDb } from './level.js'
 import { BASE_KEY, CHECKPOINT_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey } from './keys.js'
 import { parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
+import { recordingPath } from './recordings.js'
 import type { AuditSigningKey } from './signing-key.js'
 import { storageError, tablesOverlapping } from './storage-errors.js'
 
@@ -133,6 +135,8 @@ async function removeSegment (db: AuditDb, segment: SeqRange, options: ExpireOpt
   // Throws PORTCULLIS_AUDIT_CHAIN_BROKEN when the chain up to it does not verify: nothing is removed then.
   const checkpoint = await signCheckpointNow(db, options.key, { seq: segment.toSeq, ...(options.logger !== undefined ? { logger: options.logger } : {}) })
   const ops: Array<{ type: 'del', key: string } | { type: 'put', key: string, value: string }> = []
+  /** Recording files of the sessions whose session.end goes: removed once the records are. */
+  const files: string[] = []
   for await (const [key, value] of db.iterator({ gte: recordKey(segment.fromSeq), lte: recordKey(segment.toSeq) })) {
     ops.push({ type: 'del', key })
     const record = parseRecord(value)
@@ -141,12 +145,16 @@ async function removeSegment (db: AuditDb, segment: SeqRange, options: ExpireOpt
     const session = record.fields?.session
     if (record.kind === 'session' && record.action === 'session.end' && isSessionId(session)) {
       for await (const chunkKey of db.keys(castRange(session))) ops.push({ type: 'del', key: chunkKey })
+      if (record.fields?.recording !== undefined) files.push(recordingPath(db.location, session))
     }
   }
   // Checkpoints of removed records vouch for nothing any more; the one at the new base is what verify needs.
   for await (const key of db.keys({ gte: CHECKPOINT_RANGE.gte, lt: checkpointKey(segment.toSeq) })) ops.push({ type: 'del', key })
   ops.push({ type: 'put', key: BASE_KEY, value: encodeHead({ seq: checkpoint.seq, hash: checkpoint.hash }) })
   await db.batch(ops, { sync: true })
+  // After the records: a crash in between leaves files `audit verify` reports as extra, never a session.end
+  // without its recording.
+  for (const file of files) await rm(file, { force: true })
   return checkpoint
 }
 

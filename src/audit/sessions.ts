@@ -3,7 +3,9 @@
 // same on a live store, over the admin socket, and on a stopped or copied one.
 
 import type { Logger } from 'pino'
-import { CastDigester, readCastChunks, readCastStream, readSessionMarkers, type CastSummary, type SessionMarker } from './casts.js'
+import { CastDigester, readCastStream, readSessionMarkers, type CastSummary, type SessionMarker } from './casts.js'
+import { isRecordingSummary, recordingPath, scanRecordingFile, type RecordingSummary } from './recordings.js'
+import { isFile, readSessionCast } from './session-cast.js'
 import { messageOf } from './errors.js'
 import { openAuditDb } from './level.js'
 import { isSessionId } from './keys.js'
@@ -42,7 +44,10 @@ export interface SessionSummary {
   bytesIn?: number
   bytesOut?: number
   bytesErr?: number
+  /** The recording's summary, for a recording stored in LevelDB chunks (before frame files). */
   cast?: CastSummary
+  /** The recording file's summary. */
+  recording?: RecordingSummary
 }
 
 /** What sessions are read from: an open AuditStore, or a store opened with openSessionArchive. */
@@ -134,6 +139,7 @@ function summarize (start: AuditRecord, end: AuditRecord | undefined, openSessio
     if (typeof ended[key] === 'number') summary[key] = ended[key]
   }
   if (ended.cast !== undefined) summary.cast = ended.cast as CastSummary
+  if (isRecordingSummary(ended.recording)) summary.recording = ended.recording
   return summary
 }
 
@@ -195,11 +201,11 @@ export async function recoverInterruptedSessions (store: AuditStore, logger: Log
           durationMs: recording.durationMs,
           bytesIn: recording.bytesIn,
           bytesOut: recording.bytesOut,
-          bytesErr: 0,
-          cast: recording.cast
+          bytesErr: recording.bytesErr,
+          ...('recording' in recording ? { recording: recording.recording } : { cast: recording.cast })
         }
       })
-      logger.warn({ session, user: start?.user, container: start?.resource, cast: recording.cast }, 'recorded the end of a session portcullis stopped in')
+      logger.warn({ session, user: start?.user, container: start?.resource, recording: 'recording' in recording ? recording.recording : recording.cast }, 'recorded the end of a session portcullis stopped in')
       recovered.push(session)
     }
     await store.deleteSessionMarker(session)
@@ -207,8 +213,8 @@ export async function recoverInterruptedSessions (store: AuditStore, logger: Log
   return recovered
 }
 
-interface RecordingMeasure {
-  cast: CastSummary
+type RecordingMeasure = ({ cast: CastSummary } | { recording: RecordingSummary }) & {
+  bytesErr: number
   /** The time of the last recorded event: the session lasted at least this long. */
   durationMs: number
   /** UTF-8 bytes of the recorded input and output (stdout and stderr are not told apart in a recording). */
@@ -220,13 +226,22 @@ interface RecordingMeasure {
  * reader refuses does not cut the digest short; a hole in the chunks (only tampering makes one) stops the
  * summary there, and verify then reports the chunks after it. */
 async function measureRecording (store: AuditStore, session: string, logger: Logger): Promise<RecordingMeasure> {
+  const path = recordingPath(store.dir, session)
+  if (await isFile(path)) {
+    // What is on disk, a frame the crash cut included: the digest covers every byte of the file, the counts the
+    // whole frames (`tornBytes` says how much of the file follows the last of them).
+    const scan = await scanRecordingFile(path)
+    if (scan.invalid !== null) logger.error({ session, path, ...scan.invalid }, 'the recording of an interrupted session is not frames all the way; its summary covers the file as it is')
+    else if (scan.summary.tornBytes !== undefined) logger.warn({ session, path, tornBytes: scan.summary.tornBytes }, 'the recording of an interrupted session ends in a frame the crash cut; replay and export stop at the last whole frame')
+    return { recording: scan.summary, durationMs: Math.round(scan.lastMicros / 1000), bytesIn: scan.bytesIn, bytesOut: scan.bytesOut, bytesErr: scan.bytesErr }
+  }
   const digester = new CastDigester()
   try {
     for await (const chunk of store.readCast(session)) digester.add(chunk)
   } catch (err) {
     logger.error({ err, session }, 'the recording of an interrupted session has a hole; its summary stops there')
   }
-  const measure = { durationMs: 0, bytesIn: 0, bytesOut: 0 }
+  const measure = { durationMs: 0, bytesIn: 0, bytesOut: 0, bytesErr: 0 }
   if (digester.summary().chunks === 0) return { ...measure, cast: digester.summary() }
   try {
     for await (const item of readCastStream(store.readCast(session))) {
@@ -255,7 +270,7 @@ export async function openSessionArchive (dir: string): Promise<SessionArchive> 
   return {
     dir,
     read: (options?: ReadOptions) => readRecords(db, options),
-    readCast: (sessionId: string) => readCastChunks(db, sessionId),
+    readCast: (sessionId: string) => readSessionCast(db, dir, sessionId),
     openSessionMarkers: () => readSessionMarkers(db),
     close: () => db.close()
   }

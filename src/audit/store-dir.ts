@@ -7,13 +7,14 @@ import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { AuditError, messageOf } from './errors.js'
 import { HEAD_FILE, HEAD_FILE_TEMP, readHeadFile } from './head-file.js'
+import { RECORDINGS_DIR } from './recordings.js'
 
 /** Left in a directory by a LevelDB open that never got as far as CURRENT, or by mkfs: nothing that holds records. */
 const HARMLESS = new Set(['LOCK', 'LOG', 'LOG.old', 'lost+found'])
 /** The files LevelDB writes: tables, write-ahead logs, manifests, its lock and its info log. */
 const LEVELDB_FILE = /^(?:CURRENT|LOCK|LOG(?:\.old)?|MANIFEST-\d+|\d+\.(?:log|ldb|sst|dbtmp))$/
 /** The store's own files beside LevelDB's: its write journal and its head file (head-file.ts). */
-const STORE_FILES = new Set(['journal', HEAD_FILE, HEAD_FILE_TEMP])
+const STORE_FILES = new Set(['journal', HEAD_FILE, HEAD_FILE_TEMP, RECORDINGS_DIR])
 
 export type StoreDirState = 'store' | 'fresh'
 
@@ -85,6 +86,14 @@ export function makeStorePrivate (dir: string): string[] {
     tighten(dir, '.')
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (entry.isFile() || entry.isDirectory()) tighten(join(dir, entry.name), entry.name)
+    }
+    // Session recordings hold what was typed and shown: their directory and every file in it too.
+    const recordings = join(dir, RECORDINGS_DIR)
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name !== RECORDINGS_DIR || !entry.isDirectory()) continue
+      for (const file of readdirSync(recordings, { withFileTypes: true })) {
+        if (file.isFile() || file.isDirectory()) tighten(join(recordings, file.name), `${RECORDINGS_DIR}/${file.name}`)
+      }
     }
   } catch (err) {
     throw accessError(dir, err) ?? new AuditError('PORTCULLIS_AUDIT_OPEN_FAILED', [dir, messageOf(err)], { cause: err })

@@ -5,9 +5,13 @@
 // journal's records is put back (journal-replay.ts).
 
 import { readdirSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
-import { CastSink, readCastChunks, readSessionMarkers, type CastOperation, type CastSinkOptions, type CastStorage, type SessionMarker } from './casts.js'
+import type { CastHeader } from '../bridge/asciicast.js'
+import { CastSink, readSessionMarkers, type CastOperation, type CastSinkOptions, type CastStorage, type SessionMarker } from './casts.js'
+import { createRecordingFile, readRecordingChunks, recordingPath, RecordingSink, type RecordingSinkOptions, type RecordingStorage } from './recordings.js'
+import { isFile, readSessionCast } from './session-cast.js'
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { AuditDbHandle, openAuditDb, type AuditDb } from './level.js'
@@ -15,7 +19,7 @@ import { makeStorePrivate } from './store-dir.js'
 import { AuditJournal, DEFAULT_HALF_BYTES } from './journal.js'
 import { replayJournal, type JournalReplay } from './journal-replay.js'
 import { storageError } from './storage-errors.js'
-import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, isSessionId, markerKey, recordKey } from './keys.js'
+import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, encodeMarker, isSessionId, markerKey, recordKey } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
 import { readBundledSeq, writeBundledSeq } from './bundled.js'
@@ -128,7 +132,7 @@ export class AuditStore {
   #recovering: Promise<void> | null = null
   #closing: Promise<void> | null = null
   /** Recordings still being written: close() lets them write what they hold first. */
-  readonly #sinks = new Set<CastSink>()
+  readonly #sinks = new Set<CastSink | RecordingSink>()
   /** Recording writes and marker deletions not yet settled: close() waits for them. */
   readonly #castOperations = new Set<Promise<void>>()
   #dbClosed = false
@@ -139,6 +143,10 @@ export class AuditStore {
     write: (operations: CastOperation[]) => this.#castOperation(() => this.#failure !== null ? Promise.reject(this.#unavailable()) : this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
     remove: (key: string) => this.#castOperation(() => this.#db.del(key)),
     settled: (sink: CastSink) => { this.#sinks.delete(sink) }
+  }
+  readonly #recordingStorage: RecordingStorage = {
+    release: async (sessionId: string) => { await this.#castOperation(() => this.#db.del(markerKey(sessionId))) },
+    settled: (sink: RecordingSink) => { this.#sinks.delete(sink) }
   }
 
   private constructor (dir: string, db: AuditDb, head: AuditHead, madePrivate: string[], journalReplay: JournalReplay, options: AuditStoreOptions) {
@@ -531,11 +539,49 @@ export class AuditStore {
     return sink
   }
 
-  /** A session's recording as stored: its chunk texts in order, streamed in constant memory. Empty when the
-   * session has no recording. */
+  /**
+   * Opens the recording of a session whose session.start is record `startSeq`: creates its frame file
+   * (recordings/<session>.rec, private, new) with the header frame, durably, and the open-session marker, so a
+   * session the daemon dies in is found at the next start; release() removes the marker once session.end is
+   * durable. Rejects with what the file system said when the file cannot be made, PORTCULLIS_AUDIT_CLOSED after
+   * close(), PORTCULLIS_AUDIT_UNAVAILABLE after a failed append, PORTCULLIS_AUDIT_INVALID_INPUT for a malformed
+   * session ID or seq.
+   */
+  async openRecording (sessionId: string, startSeq: number, header: CastHeader, options: RecordingSinkOptions = {}): Promise<RecordingSink> {
+    if (this.#failure !== null) throw this.#unavailable()
+    if (this.#closing !== null) throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
+    if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID (s- and 16 lowercase hex digits)`])
+    if (!Number.isSafeInteger(startSeq) || startSeq < 1) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`the session.start seq ${String(startSeq)} is not a record seq`])
+    const file = await createRecordingFile(this.dir, sessionId, header)
+    const sink = new RecordingSink(this.#recordingStorage, sessionId, startSeq, file, options)
+    try {
+      await this.#castOperation(() => this.#db.put(markerKey(sessionId), encodeMarker(startSeq), { sync: true }))
+    } catch (err) {
+      // Nothing ran: the file holds only its header, and no session.end will vouch for it.
+      await sink.finish().catch(() => {})
+      await rm(file.path, { force: true }).catch(() => {})
+      throw err
+    }
+    if (this.#closing !== null) {
+      await sink.close()
+      throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
+    }
+    this.#sinks.add(sink)
+    return sink
+  }
+
+  /** A session's recording as asciicast text, in pieces of whole lines, streamed in constant memory: rendered
+   * from its frame file, or read from the chunks recordings were stored in before. Empty when it has none. */
   readCast (sessionId: string): AsyncIterable<string> {
     if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID`])
-    return readCastChunks(this.#db, sessionId)
+    return readSessionCast(this.#db, this.dir, sessionId)
+  }
+
+  /** The bytes of a session's recording file, in pieces (what bundles copy), or null when it has none. */
+  async readRecordingFile (sessionId: string): Promise<AsyncIterable<Buffer> | null> {
+    if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID`])
+    const path = recordingPath(this.dir, sessionId)
+    return await isFile(path) ? readRecordingChunks(path) : null
   }
 
   /** Sessions whose recording was opened and not released: live ones, or, at start-up, those a previous run
@@ -581,7 +627,7 @@ export class AuditStore {
       this.#retryTimer = null
       if (this.#recovering !== null) await this.#recovering
       if (this.#queue.length > 0) this.#startFlush()
-      await Promise.allSettled([...this.#sinks].map(async (sink) => await sink.flush()))
+      await Promise.allSettled([...this.#sinks].map(async (sink) => sink instanceof RecordingSink ? await sink.close() : await sink.flush()))
       while (this.#flushing !== null) await this.#flushing
       while (this.#castOperations.size > 0) await Promise.all(this.#castOperations)
       this.#dbClosed = true

@@ -2,12 +2,16 @@
 // session.end whose recording no longer matches the summary it holds, or the first signed checkpoint that is
 // forged or no longer matches its record (the chain was rewritten, hashes and all, after it was signed).
 
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat } from 'node:fs/promises'
 import { CastDigester, isCastSummary } from './casts.js'
+import { isRecordingSummary, listRecordingFiles, recordingPath, recordingsDir, } from './recordings.js'
 import { bodyTextOf, chainHash } from './chain.js'
 import { checkpointSignatureProblem, parseCheckpoint } from './checkpoint-format.js'
 import { openAuditDb, type AuditDb } from './level.js'
 import { storageError, unreadableDetail } from './storage-errors.js'
-import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, RECORD_RANGE, castRange, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
+import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, MARKER_RANGE, RECORD_RANGE, castRange, markerKey, sessionFromMarkerKey, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
 import { readHeadFile, tailCutProblem } from './head-file.js'
 import type { AuditPublicKey } from './signing-key.js'
@@ -16,9 +20,13 @@ import type { AuditPublicKey } from './signing-key.js'
  * the summary its session.end holds (a chunk edited, added or cut); `checkpoint-forged`: a stored checkpoint is
  * unreadable, names an unknown key or its signature does not hold; `checkpoint-mismatch`: a checkpoint's record
  * has another hash than the one signed, or is gone (the chain was rewritten or cut after it was signed); `tail-cut`:
- * a head recorded outside LevelDB (a logged checkpoint or head, HEAD.json) names a record past the store's head. */
+ * a head recorded outside LevelDB (a logged checkpoint or head, HEAD.json) names a record past the store's head.
+ * For a recording file (recordings/<session>.rec): `recording-missing` it is gone, `recording-truncated` it is
+ * shorter than its session.end says, `recording-extended` bytes were added after its end, `recording-changed` its
+ * bytes differ from the digest session.end holds, `recording-extra` no session.end vouches for it and no session
+ * is open with it (it was added, or its session.end removed). */
 export type VerifyProblem = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'unparseable' | 'head-mismatch' | 'cast-missing' | 'cast-mismatch' |
-'checkpoint-forged' | 'checkpoint-mismatch' | 'tail-cut'
+'checkpoint-forged' | 'checkpoint-mismatch' | 'tail-cut' | 'recording-missing' | 'recording-truncated' | 'recording-extended' | 'recording-changed' | 'recording-extra'
 
 export interface VerifyReport {
   ok: boolean
@@ -154,6 +162,8 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
   }
   /** The last record a good checkpoint (or the trusted start) vouches for. */
   let vouched = expected - 1
+  /** Sessions whose recording file a session.end in the walk vouches for. */
+  const vouchedFiles = new Set<string>()
 
   // Checkpoints are read beside the records, in step with them.
   const stored = db.iterator({ gte: checkpointKey(expected), ...(toSeq !== null ? { lte: checkpointKey(toSeq) } : { lt: CHECKPOINT_RANGE.lt }), snapshot })
@@ -212,8 +222,11 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
       if (record.seq !== seq) return bad(seq, 'gap', `stored at position ${seq} but written as seq ${record.seq}`)
       const session = recordingOf(record)
       if (session !== null) {
-        const problem = await checkRecording(db, snapshot, session, record.fields!.cast)
+        const problem = record.fields!.recording !== undefined
+          ? await checkRecordingFile(db.location, session, record.fields!.recording)
+          : await checkRecording(db, snapshot, session, record.fields!.cast)
         if (problem !== null) return bad(seq, problem.problem, `session ${session}: ${problem.detail}`, { session })
+        if (record.fields!.recording !== undefined) vouchedFiles.add(session)
         sessions++
       }
       while (pending !== undefined && pending.seq <= seq) {
@@ -244,7 +257,15 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
       return bad(lastSeq, 'head-mismatch', `the head hash does not match record ${lastSeq}: the last record was replaced`)
     }
     // A checkpoint beyond the end: the chain was cut after it was signed, and the head moved back to match.
-    if (pending !== undefined) return checkCheckpoint(pending.seq, pending.raw, null, lastSeq) ?? good()
+    if (pending !== undefined) {
+      const problem = checkCheckpoint(pending.seq, pending.raw, null, lastSeq)
+      if (problem !== null) return problem
+    }
+    // Only a walk of the whole chain has seen every session.end that may vouch for a file.
+    if (expected - records === first) {
+      const extra = await extraRecording(db, snapshot, vouchedFiles)
+      if (extra !== null) return bad(lastSeq, 'recording-extra', extra.detail, extra.session !== null ? { session: extra.session } : {})
+    }
     return good()
   } catch (err) {
     // LevelDB stopped at a table or block it cannot read: the first record not yet checked is the one in it.
@@ -254,9 +275,9 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
   }
 }
 
-/** The session whose recording a record vouches for: a session.end that holds a cast summary. */
+/** The session whose recording a record vouches for: a session.end that holds a recording or cast summary. */
 function recordingOf (record: AuditRecord): string | null {
-  if (record.kind !== 'session' || record.action !== 'session.end' || record.fields?.cast === undefined) return null
+  if (record.kind !== 'session' || record.action !== 'session.end' || (record.fields?.cast === undefined && record.fields?.recording === undefined)) return null
   const session = record.fields.session
   return isSessionId(session) ? session : null
 }
@@ -284,6 +305,59 @@ async function checkRecording (db: AuditDb, snapshot: ReturnType<AuditDb['snapsh
   const actual = digester.summary()
   if (actual.digest !== expected.digest || actual.bytes !== expected.bytes) {
     return { problem: 'cast-mismatch', detail: `the stored chunks (${actual.bytes} bytes) do not match the recording's digest (${expected.bytes} bytes): a chunk was edited` }
+  }
+  return null
+}
+
+/** Hashes a session's recording file and compares it with the summary its session.end holds. */
+async function checkRecordingFile (storeDir: string, session: string, expected: unknown): Promise<{ problem: VerifyProblem, detail: string } | null> {
+  if (!isRecordingSummary(expected)) return { problem: 'recording-changed', detail: 'its session.end holds no readable recording summary' }
+  const path = recordingPath(storeDir, session)
+  let size: number
+  try {
+    const stat = await lstat(path)
+    if (!stat.isFile()) return { problem: 'recording-changed', detail: `${path} is not a regular file (a link or special file took its place)` }
+    size = stat.size
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return { problem: 'recording-missing', detail: `its recording file ${path} (${expected.bytes} bytes) is gone` }
+    throw err
+  }
+  // The first expected.bytes of the file are hashed, so a file with bytes added after its end is told from an edited one.
+  const prefix = await hashPrefix(path, expected.bytes)
+  if (size < expected.bytes) return { problem: 'recording-truncated', detail: `its recording file ${path} holds ${size} bytes, but its session.end vouches for ${expected.bytes}: the file was cut` }
+  if (prefix !== expected.sha256) return { problem: 'recording-changed', detail: `its recording file ${path} does not match the sha256 its session.end holds: the file was edited` }
+  if (size > expected.bytes) return { problem: 'recording-extended', detail: `its recording file ${path} holds ${size} bytes, ${size - expected.bytes} more than its session.end vouches for: bytes were added after it ended` }
+  return null
+}
+
+function hashPrefix (path: string, bytes: number): Promise<string> {
+  const hash = createHash('sha256')
+  if (bytes === 0) return Promise.resolve(hash.digest('hex'))
+  return new Promise((resolve, reject) => {
+    createReadStream(path, { start: 0, end: bytes - 1, highWaterMark: 1024 * 1024 })
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')))
+  })
+}
+
+/** A file in recordings/ that no session.end of the chain vouches for and no open session is writing. */
+async function extraRecording (db: AuditDb, snapshot: Snapshot, vouched: ReadonlySet<string>): Promise<{ session: string | null, detail: string } | null> {
+  const storeDir = db.location
+  const { sessions, others } = listRecordingFiles(storeDir)
+  if (others.length > 0) return { session: null, detail: `${recordingsDir(storeDir)} holds ${others.join(', ')}, which portcullis never writes: something was added` }
+  const unvouched = sessions.filter((session) => !vouched.has(session))
+  if (unvouched.length === 0) return null
+  const open = new Set<string>()
+  for await (const key of db.keys({ ...MARKER_RANGE, snapshot })) {
+    const session = sessionFromMarkerKey(key)
+    if (session !== null) open.add(session)
+  }
+  for (const session of unvouched) {
+    if (open.has(session)) continue
+    // A session that began after the walk's snapshot was taken: its marker is there now.
+    if (await db.get(markerKey(session)) !== undefined) continue
+    return { session, detail: `session ${session}: the recording file ${recordingPath(storeDir, session)} has no session.end that vouches for it and no open session writes it: it was added, or its session.end removed` }
   }
   return null
 }

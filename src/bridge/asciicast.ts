@@ -54,19 +54,38 @@ export interface CastRecorderOptions {
   sessionId: string
 }
 
+/** The header portcullis writes for a session: its size, start and what ran, and who ran it where. */
+export function castHeader (options: CastRecorderOptions): CastHeader {
+  requireTerminalSize(options.width, options.height)
+  const header: CastHeader = {
+    version: 2,
+    width: options.width,
+    height: options.height,
+    timestamp: Math.floor(options.startedAt.getTime() / 1000)
+  }
+  if (options.command !== undefined) header.command = options.command
+  if (options.title !== undefined) header.title = options.title
+  if (options.env !== undefined) header.env = { ...options.env }
+  header.portcullis = {
+    user: options.user,
+    container: options.container,
+    project: options.project,
+    sessionId: options.sessionId
+  }
+  return header
+}
+
 /**
- * Turns the raw byte streams of one session into asciicast v2 lines. Lines pile up until `drain()` so the caller
- * can write them in batches and never make a fast stream wait for storage.
- *
- * Every `at` is milliseconds since the recording started; left out, the recorder reads its own monotonic clock.
+ * Turns the raw byte streams of one session into asciicast v2 lines, each event at a time given in microseconds
+ * since the start. Lines pile up until `drain()`. What renders a stored recording (recordings.ts) and what
+ * records one as text (CastRecorder) share it, so both give the same lines for the same bytes.
  */
-export class CastRecorder {
+export class CastRenderer {
   bytesOut = 0
   bytesIn = 0
   events = 0
 
   readonly #header: CastHeader
-  readonly #origin = performance.now()
   // One decoder per byte stream: a character split across two chunks of one stream must come out whole, and
   // bytes of two streams must never be glued into one character.
   readonly #outputDecoder = new StringDecoder('utf8')
@@ -76,23 +95,7 @@ export class CastRecorder {
   #lastMicros = 0
   #finished = false
 
-  constructor (options: CastRecorderOptions) {
-    requireTerminalSize(options.width, options.height)
-    const header: CastHeader = {
-      version: 2,
-      width: options.width,
-      height: options.height,
-      timestamp: Math.floor(options.startedAt.getTime() / 1000)
-    }
-    if (options.command !== undefined) header.command = options.command
-    if (options.title !== undefined) header.title = options.title
-    if (options.env !== undefined) header.env = { ...options.env }
-    header.portcullis = {
-      user: options.user,
-      container: options.container,
-      project: options.project,
-      sessionId: options.sessionId
-    }
+  constructor (header: CastHeader) {
     this.#header = header
   }
 
@@ -101,40 +104,41 @@ export class CastRecorder {
     return JSON.stringify(this.#header)
   }
 
-  /** Bytes the program wrote to the terminal (or to stdout, without a pty). */
-  output (chunk: Buffer, at?: number): void {
+  outputAt (chunk: Uint8Array, micros: number): void {
     this.#assertOpen()
     this.bytesOut += chunk.length
-    this.#emit('o', this.#outputDecoder.write(chunk), at)
+    this.#emit('o', this.#outputDecoder.write(chunk as Buffer), micros)
   }
 
-  /** Bytes the program wrote to stderr, without a pty: played back as output, decoded apart from stdout. */
-  errorOutput (chunk: Buffer, at?: number): void {
+  errorOutputAt (chunk: Uint8Array, micros: number): void {
     this.#assertOpen()
     this.bytesOut += chunk.length
-    this.#emit('o', this.#errorOutputDecoder.write(chunk), at)
+    this.#emit('o', this.#errorOutputDecoder.write(chunk as Buffer), micros)
   }
 
-  /** Bytes the user typed. */
-  input (chunk: Buffer, at?: number): void {
+  inputAt (chunk: Uint8Array, micros: number): void {
     this.#assertOpen()
     this.bytesIn += chunk.length
-    this.#emit('i', this.#inputDecoder.write(chunk), at)
+    this.#emit('i', this.#inputDecoder.write(chunk as Buffer), micros)
   }
 
-  resize (cols: number, rows: number, at?: number): void {
+  resizeAt (cols: number, rows: number, micros: number): void {
     this.#assertOpen()
     requireTerminalSize(cols, rows)
-    this.#emit('r', `${cols}x${rows}`, at)
+    this.#emit('r', `${cols}x${rows}`, micros)
   }
 
   /** Ends the recording: a character left incomplete at the end of a stream is recorded as U+FFFD. */
-  finish (at?: number): void {
+  finishAt (micros: number): void {
     if (this.#finished) return
-    this.#emit('o', this.#outputDecoder.end(), at)
-    this.#emit('o', this.#errorOutputDecoder.end(), at)
-    this.#emit('i', this.#inputDecoder.end(), at)
+    this.#emit('o', this.#outputDecoder.end(), micros)
+    this.#emit('o', this.#errorOutputDecoder.end(), micros)
+    this.#emit('i', this.#inputDecoder.end(), micros)
     this.#finished = true
+  }
+
+  get finished (): boolean {
+    return this.#finished
   }
 
   /** The event lines (without newlines) recorded since the previous call. */
@@ -149,12 +153,16 @@ export class CastRecorder {
     return this.#lastMicros / 1e6
   }
 
-  #emit (code: CastEventCode, data: string, at: number | undefined): void {
+  /** Microseconds from the start to the latest event. */
+  get elapsedMicros (): number {
+    return this.#lastMicros
+  }
+
+  #emit (code: CastEventCode, data: string, at: number): void {
     if (data === '') return
-    const ms = at ?? performance.now() - this.#origin
     // Whole microseconds, never going back: players expect times in order, and a clock read late by a caller must
     // not reorder what already happened.
-    const micros = Math.max(this.#lastMicros, Math.round(ms * 1000))
+    const micros = Math.max(this.#lastMicros, Math.round(at))
     this.#lastMicros = micros
     this.#pending.push(`[${formatSeconds(micros)}, ${JSON.stringify(code)}, ${JSON.stringify(data)}]`)
     this.events++
@@ -162,6 +170,48 @@ export class CastRecorder {
 
   #assertOpen (): void {
     if (this.#finished) throw new Error('This session recording is finished; nothing more can be recorded.')
+  }
+}
+
+/**
+ * Turns the raw byte streams of one session into asciicast v2 lines as they happen: how recordings were stored
+ * before they became raw frames (src/audit/recordings.ts renders those on export). Every `at` is milliseconds
+ * since the recording started; left out, the recorder reads its own monotonic clock.
+ */
+export class CastRecorder extends CastRenderer {
+  readonly #origin = performance.now()
+
+  constructor (options: CastRecorderOptions) {
+    super(castHeader(options))
+  }
+
+  /** Bytes the program wrote to the terminal (or to stdout, without a pty). */
+  output (chunk: Buffer, at?: number): void {
+    this.outputAt(chunk, this.#micros(at))
+  }
+
+  /** Bytes the program wrote to stderr, without a pty: played back as output, decoded apart from stdout. */
+  errorOutput (chunk: Buffer, at?: number): void {
+    this.errorOutputAt(chunk, this.#micros(at))
+  }
+
+  /** Bytes the user typed. */
+  input (chunk: Buffer, at?: number): void {
+    this.inputAt(chunk, this.#micros(at))
+  }
+
+  resize (cols: number, rows: number, at?: number): void {
+    this.resizeAt(cols, rows, this.#micros(at))
+  }
+
+  /** Ends the recording: a character left incomplete at the end of a stream is recorded as U+FFFD. */
+  finish (at?: number): void {
+    if (this.finished) return
+    this.finishAt(this.#micros(at))
+  }
+
+  #micros (at: number | undefined): number {
+    return (at ?? performance.now() - this.#origin) * 1000
   }
 }
 

@@ -1,17 +1,18 @@
 // One SSH session running as a Docker exec, recorded from first byte to exit status: the session.start record is
-// durable before the exec exists, every byte each way goes into the asciicast recording, and the session.end
-// record carries the exit status, the byte counts and the digest of the recording, so the hash chain covers it.
+// durable before the exec exists, every byte each way goes into the session's recording file as it came (raw frames,
+// src/audit/recordings.ts), and the session.end record carries the exit status, the byte counts and the digest of
+// the recording file, so the hash chain covers it.
 
 import { randomInt } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { ServerChannel } from 'ssh2'
-import type { CastSink, CastSummary } from '../audit/casts.js'
+import type { RecordingSink, RecordingSummary } from '../audit/recordings.js'
 import type { AuditStore } from '../audit/store.js'
 import type { DockerEndpoint } from '../docker/client.js'
 import { durationText } from '../duration.js'
 import { BRIDGE_HEADER, type BridgeGrants, type HousekeepingGrant } from '../identity/bridge-grants.js'
-import { CastRecorder } from './asciicast.js'
+import { castHeader } from './asciicast.js'
 import { ChannelOutput } from './channel-output.js'
 import { StreamDemuxer } from './demux.js'
 import { ExecClient, type ExecCreateBody } from './exec-client.js'
@@ -96,8 +97,7 @@ export class RecordedExec {
   readonly #log: Logger
   readonly #started = Date.now()
   #lastActivity = Date.now()
-  #recorder!: CastRecorder
-  #sink!: CastSink
+  #sink!: RecordingSink
   /** Calls made as the user (the session grant): exec create, start, resize. */
   #exec!: ExecClient
   /** The bridge's own look-ups of this session's exec (housekeeping grant): they work after the user's access ends. */
@@ -165,7 +165,7 @@ export class RecordedExec {
       throw new RecordingUnavailableError((err as Error).message, { cause: err })
     }
 
-    this.#recorder = new CastRecorder({
+    const header = castHeader({
       width: o.pty?.cols ?? 80,
       height: o.pty?.rows ?? 24,
       startedAt: new Date(this.#started),
@@ -177,7 +177,12 @@ export class RecordedExec {
       project: o.container.project,
       sessionId: o.sessionId
     })
-    this.#sink = this.#deps.audit.castSink(o.sessionId, startSeq)
+    try {
+      this.#sink = await this.#deps.audit.openRecording(o.sessionId, startSeq, header)
+    } catch (err) {
+      await this.#endUnrecorded(startSeq, err as Error)
+      throw new RecordingUnavailableError((err as Error).message, { cause: err })
+    }
     this.#sink.on('error', (err: Error) => {
       this.#log.error({ err }, 'the session recording failed; ending the session')
       // What is not recorded must not pass: output still queued for the client, and keystrokes, stop here.
@@ -186,7 +191,6 @@ export class RecordedExec {
       this.terminate('recording-failed', 'this session can no longer be recorded, so portcullis ends it')
     })
     this.#sink.on('drain', () => this.#resume('sink'))
-    this.#sink.write(this.#recorder.header() + '\n')
 
     const grant = this.#deps.grants.issue(o.user, o.sessionId)
     this.#exec = new ExecClient(this.#deps.endpoint, { [BRIDGE_HEADER]: grant.secret })
@@ -315,12 +319,12 @@ export class RecordedExec {
     const out = (chunk: Buffer): void => {
       this.bytesOut += chunk.length
       if (this.#passing && !this.#output.out(chunk)) this.#pause('channel', this.#output)
-      this.#recorder.output(chunk)
+      if (!this.#sink.output(chunk)) this.#pause('sink')
     }
     const err = (chunk: Buffer): void => {
       this.bytesErr += chunk.length
       if (this.#passing && !this.#output.err(chunk)) this.#pause('channel', this.#output)
-      this.#recorder.errorOutput(chunk)
+      if (!this.#sink.errorOutput(chunk)) this.#pause('sink')
     }
     const demux = tty ? null : new StreamDemuxer((stream, payload) => stream === 2 ? err(payload) : out(payload))
 
@@ -335,7 +339,6 @@ export class RecordedExec {
         this.#lastActivity = Date.now()
         if (demux === null) out(chunk)
         else demux.push(chunk)
-        this.#record()
       })
       socket.on('end', end)
       socket.on('close', end)
@@ -348,8 +351,7 @@ export class RecordedExec {
         if (!this.#passing) return
         this.#lastActivity = Date.now()
         this.bytesIn += chunk.length
-        this.#recorder.input(chunk)
-        this.#record()
+        if (!this.#sink.input(chunk)) this.#pause('sink')
         if (!socket.write(chunk)) {
           channel.pause()
           socket.once('drain', () => channel.resume())
@@ -364,13 +366,6 @@ export class RecordedExec {
       })
       channel.on('error', (e: Error) => this.#log.debug({ err: e }, 'SSH channel error'))
     })
-  }
-
-  /** Hands the recorder's new lines to the sink; a full sink pauses the exec's output until it drains. */
-  #record (): void {
-    const lines = this.#recorder.drain()
-    if (lines.length === 0) return
-    if (!this.#sink.write(lines.join('\n') + '\n')) this.#pause('sink')
   }
 
   #pause (why: string, output?: ChannelOutput): void {
@@ -405,8 +400,7 @@ export class RecordedExec {
     if (this.#endedBy !== null || this.#execId === null) return
     if (size.cols !== this.#recordedSize.cols || size.rows !== this.#recordedSize.rows) {
       this.#recordedSize = size
-      this.#recorder.resize(size.cols, size.rows)
-      this.#record()
+      if (!this.#sink.resize(size.cols, size.rows)) this.#pause('sink')
     }
     try {
       await this.#exec.resize(this.#execId, size.cols, size.rows)
@@ -473,15 +467,14 @@ export class RecordedExec {
     const o = this.#o
     this.#endedBy ??= 'error'
     const endedBy = this.#endedBy
-    let cast: CastSummary
+    let recording: RecordingSummary
     let recordingProblem: string | null = null
     try {
-      this.#recorder.finish()
-      this.#record()
-      cast = await this.#sink.finish()
+      recording = await this.#sink.finish()
     } catch (err) {
       recordingProblem = (err as Error).message
-      cast = this.#sink.summary()
+      // Part of a failed write may be on disk: the digest covers the file as it is.
+      recording = await this.#sink.summaryOnDisk().catch(() => this.#sink.summary())
     }
     await this.#output.flush(OUTPUT_FLUSH_MS)
     if (!o.channel.destroyed) {
@@ -511,13 +504,36 @@ export class RecordedExec {
           bytesOut: this.bytesOut,
           bytesErr: this.bytesErr,
           ...(this.#killOutcome !== null ? { kill: this.#killOutcome } : {}),
-          cast
+          recording
         }
       })
       await this.#sink.release()
     } catch (err) {
       // The open-session marker stays; the next start records this session as interrupted.
       this.#log.error({ err }, 'could not record the end of an SSH session')
+    }
+  }
+
+  /** The session.end of a session whose recording could not be opened, so nothing ran. When the store refuses
+   * it too, the session.start stays without an end, which `audit sessions` shows as interrupted. */
+  async #endUnrecorded (startSeq: number, err: Error): Promise<void> {
+    const o = this.#o
+    this.#log.error({ err }, 'the session recording cannot be opened; refusing the session')
+    try {
+      await this.#deps.audit.append({
+        kind: 'session',
+        user: o.user,
+        authMethod: 'ssh',
+        action: 'session.end',
+        project: o.container.project,
+        role: o.role,
+        resource: o.container.name,
+        decision: null,
+        reason: `the session could not be recorded, so nothing ran: ${err.message}`,
+        fields: { session: o.sessionId, startSeq, exitCode: null, signal: null, endedBy: 'recording-failed', durationMs: Date.now() - this.#started, bytesIn: 0, bytesOut: 0, bytesErr: 0 }
+      })
+    } catch (appendErr) {
+      this.#log.error({ err: appendErr }, 'could not record the end of a session that could not be recorded')
     }
   }
 

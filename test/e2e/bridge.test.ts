@@ -386,6 +386,35 @@ describe('recordings', () => {
     expect(report.sessions).toBeGreaterThanOrEqual(2)
   })
 
+  it('keeps each recording as raw frames in a private file of its own, and verify names one edited, cut or removed', async () => {
+    const result = await runSsh(ssh('alice+pay-1', 'alice'), 'echo frames-out; echo frames-err >&2')
+    expect(result.code).toBe(0)
+    const listed = JSON.parse((await cli(['audit', 'sessions', '--json', '-n', '1'])).stdout)[0]
+    const file = path.join(stack.plugin.dataDir, 'recordings', `${listed.session}.rec`)
+    const bytes = await readFile(file)
+    expect(listed.recording).toEqual({ format: 'frames-v1', frames: expect.any(Number), bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') })
+    expect(bytes.includes('frames-out\n')).toBe(true) // the bytes as they came: no JSON, no escaping
+    const { stat, truncate, rename } = await import('node:fs/promises')
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700)
+
+    const verify = async (): Promise<{ code: number | null, report: any }> => {
+      const run = await cli(['audit', 'verify', '--json'])
+      return { code: run.code, report: JSON.parse(run.stdout) }
+    }
+    const edited = Buffer.from(bytes)
+    edited[edited.indexOf('frames-out')] = 0x46 // 'F'
+    await writeFile(file, edited)
+    expect(await verify()).toMatchObject({ code: 1, report: { ok: false, firstBad: { problem: 'recording-changed', session: listed.session } } })
+    await truncate(file, bytes.length - 3)
+    expect(await verify()).toMatchObject({ code: 1, report: { ok: false, firstBad: { problem: 'recording-truncated', session: listed.session } } })
+    await rename(file, file + '.moved')
+    expect(await verify()).toMatchObject({ code: 1, report: { ok: false, firstBad: { problem: 'recording-missing', session: listed.session } } })
+    await rename(file + '.moved', file)
+    await writeFile(file, bytes)
+    expect(await verify()).toMatchObject({ code: 0, report: { ok: true } })
+  })
+
   it('a session the daemon could not close is recorded as interrupted at the next start', async () => {
     const { spawn } = await import('node:child_process')
     const child = spawn(SSH_CLIENT, [...sshArgs(ssh('alice+pay-1', 'alice')), 'echo before-crash; sleep 4343'], { stdio: ['ignore', 'pipe', 'ignore'] })
@@ -399,6 +428,29 @@ describe('recordings', () => {
     const cast = await cli(['audit', 'export', '--session', listed.session])
     expect(cast.stdout).toContain('before-crash')
     expect((await cli(['audit', 'verify'])).code).toBe(0)
+  })
+
+  it('kill -9 while a recording streams: the next start closes it over what is on disk, and it verifies and plays', async () => {
+    const { spawn } = await import('node:child_process')
+    // Output as fast as the session can take it, so the kill lands in the middle of the file's writes.
+    const child = spawn(SSH_CLIENT, [...sshArgs(ssh('alice+pay-1', 'alice')), 'echo streaming; while true; do head -c 65536 /dev/urandom | base64; done'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    let received = 0
+    child.stdout!.on('data', (chunk: Buffer) => { received += chunk.length })
+    await waitUntil(async () => received > 8 * 2 ** 20)
+    await stack.plugin.kill()
+    child.kill('SIGKILL')
+    await stack.plugin.restart()
+    const listed = JSON.parse((await cli(['audit', 'sessions', '--json', '-n', '1'])).stdout)[0]
+    expect(listed).toMatchObject({ endedBy: 'interrupted', exitCode: null, recording: { format: 'frames-v1' } })
+    const file = path.join(stack.plugin.dataDir, 'recordings', `${listed.session}.rec`)
+    const bytes = await readFile(file)
+    expect(listed.recording).toMatchObject({ bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') })
+    expect(listed.bytesOut).toBeGreaterThan(2 ** 20)
+    const verify = await cli(['audit', 'verify', '--json'])
+    expect(verify.code, verify.stdout).toBe(0)
+    const cast = await cli(['audit', 'export', '--session', listed.session, '--format', 'asciicast'])
+    expect(cast.code, cast.stderr).toBe(0)
+    expect(cast.stdout).toContain('streaming')
   })
 
   it('a daemon shutdown ends live sessions, tells the user, and records them', async () => {

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
@@ -8,6 +8,7 @@ import { createCheckpoint, encodeCheckpoint, parseCheckpoint } from '../../src/a
 import { readCheckpoints, signCheckpoint } from '../../src/audit/checkpoints.js'
 import { BASE_KEY, checkpointKey, decodeHead, encodeHead, recordKey } from '../../src/audit/keys.js'
 import type { AuditRecord } from '../../src/audit/record.js'
+import { recordingPath } from '../../src/audit/recordings.js'
 import { SEGMENT_SIZE, expireRecords, type ExpireOptions } from '../../src/audit/retention.js'
 import { auditKeyId, ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import { AuditStore } from '../../src/audit/store.js'
@@ -42,6 +43,17 @@ async function recordSession (store: AuditStore, n: number): Promise<void> {
   await sink.release()
 }
 
+/** Appends a session recorded as the bridge records it today: a recording file of raw frames. */
+async function recordFileSession (store: AuditStore, n: number): Promise<void> {
+  const session = sessionId(n)
+  const start = await store.append({ kind: 'session', user: 'alice', action: 'session.start', project: 'shop', resource: 'web-1', decision: 'allow', fields: { session, containerId: 'ab'.repeat(32) } })
+  const sink = await store.openRecording(session, start.seq, { version: 2, width: 80, height: 24 }, { flushIntervalMs: 0 })
+  sink.output(Buffer.from('hello from a file\r\n'))
+  const recording = await sink.finish()
+  await store.append({ kind: 'session', user: 'alice', action: 'session.end', project: 'shop', resource: 'web-1', fields: { session, startSeq: start.seq, recording } })
+  await sink.release()
+}
+
 /** Appends decisions up to seq `to`, many at a time (group commit keeps this quick). */
 async function fillTo (store: AuditStore, to: number): Promise<void> {
   const pending: Array<Promise<AuditRecord>> = []
@@ -60,12 +72,15 @@ async function bigStore (): Promise<{ dir: string, store: AuditStore }> {
   const store = await AuditStore.open(dir)
   await fillTo(store, 100)
   await recordSession(store, 1)
+  await fillTo(store, 200)
+  await recordFileSession(store, 3)
   await fillTo(store, 5000)
   await signCheckpoint(store, key)
   await fillTo(store, 15000)
   await signCheckpoint(store, key)
   await fillTo(store, 24_000)
   await recordSession(store, 2)
+  await recordFileSession(store, 4)
   await fillTo(store, 25_000)
   return { dir, store }
 }
@@ -122,6 +137,8 @@ describe('expiry', { timeout: 60_000 }, () => {
     expect(leftInSegment).toEqual([])
     expect(await castText(store, sessionId(1))).toBe('')
     expect(await castText(store, sessionId(2))).toContain('hello')
+    expect(existsSync(recordingPath(store.dir, sessionId(3)))).toBe(false)
+    expect(await castText(store, sessionId(4))).toContain('hello from a file')
     const checkpoints: number[] = []
     for await (const c of readCheckpoints(store.db)) checkpoints.push(c.seq)
     expect(checkpoints).toEqual([SEGMENT_SIZE, 15_000])
