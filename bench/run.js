@@ -10,6 +10,8 @@
 //      window by window in turns with (1) at the same levels, printed right after (1) and compared with it
 //   5–7. the SSH bridge, on a stack of its own (bench/bridge.js): `cat` throughput over ssh vs. `docker exec`,
 //      spawn → first byte of `echo x` both ways, and serve's memory during 20 concurrent sessions
+//   5b. the OpenSSH reference (bench/openssh.js): the same `cat` over Debian's sshd, unrecorded and recorded with
+//      `script`, text and random bytes, in turns with the bridge; and the store's growth per recorded byte
 //   8–10. the audit store at review scale (bench/audit-export.js): export of 1,000,000 records as jsonl and csv,
 //      a filtered export of one user's records, and verify
 //   11. the time from an elevation grant's end to its bridge session's processes being gone (bench/grant-end.js)
@@ -20,7 +22,8 @@
 // 3), --warmup S (before each level, default 2), --levels 1,16,64, --calls 2000 (figure 2),
 // --managed-levels 16,64 (figure 4), --skip-managed (no figure 4), --skip-bridge (no figures 5–7),
 // --bridge-only (figures 5–7 alone: 1–2 minutes, most of it the three 256 MiB cats over ssh), --bridge-binary
-// (figure 5 with a file of random bytes instead of text: the recording's worst case), --skip-export (no figures
+// (figure 5 with a file of random bytes instead of text: the recording's worst case), --skip-sshd (no figure 5b,
+// which needs /usr/sbin/sshd: `apt-get install -y --no-install-recommends openssh-server`), --skip-export (no figures
 // 8–10), --export-only (figures 8–10 alone: export, filtered export and verify of a 1,000,000-record store),
 // --profile DIR (run serve under `node --cpu-prof`, write the profile to DIR and summarise it; the figures
 // of such a run are slowed by the profiler; with --bridge-only, it is the bridge stack's serve),
@@ -74,6 +77,7 @@ const { values: args } = parseArgs({
     'skip-bridge': { type: 'boolean', default: false },
     'bridge-only': { type: 'boolean', default: false },
     'bridge-binary': { type: 'boolean', default: false },
+    'skip-sshd': { type: 'boolean', default: false },
     'skip-export': { type: 'boolean', default: false },
     'export-only': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
@@ -127,7 +131,7 @@ async function main () {
       return
     }
     if (args['bridge-only']) {
-      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, cpuProfileDir, binary: args['bridge-binary'] })
+      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, cpuProfileDir, binary: args['bridge-binary'], sshd: !args['skip-sshd'] })
       if (cpuProfileDir !== undefined) summarizeNewestProfile(cpuProfileDir) // its serve has stopped: the profile is written
       return
     }
@@ -282,7 +286,7 @@ async function main () {
     // Figures 5–7, on their own stack; the one above sits idle meanwhile.
     if (!args['skip-bridge']) {
       await waitUntilQuiet(progress)
-      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, binary: args['bridge-binary'] })
+      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, binary: args['bridge-binary'], sshd: !args['skip-sshd'] })
     }
 
     // Figures 8–10: the audit store at review scale, offline with the CLI.
