@@ -3,7 +3,7 @@
 APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps jemalloc build plugin install uninstall test test-unit test-e2e demo bench clean
+.PHONY: all deps system-deps jemalloc sshd-reference build plugin install uninstall test test-unit test-e2e demo bench clean
 
 all: build
 
@@ -29,6 +29,15 @@ jemalloc:
 	@ldconfig -p | grep -q 'libjemalloc\.so\.2 ' || { \
 	  echo "installing: libjemalloc2"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libjemalloc2 >/dev/null; \
+	}
+
+# The bench's OpenSSH reference (bench/openssh.js): Debian's sshd, run by the bench in a mount namespace of its own on
+# a loopback port. Only `make bench` installs it. On a host run by systemd, Debian's package also enables and starts
+# the system's ssh.service on port 22 (`systemctl disable --now ssh` stops it; the bench never uses it).
+sshd-reference:
+	@[ -x /usr/sbin/sshd ] || { \
+	  echo "installing: openssh-server (for the bench's OpenSSH reference; skip it with npm run bench -- --skip-sshd)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; \
 	}
 
 $(NODE_STAMP): package.json package-lock.json
@@ -64,7 +73,7 @@ test-e2e: deps build
 demo: deps build
 	bash scripts/demo.sh
 
-bench: deps build
+bench: deps sshd-reference build
 	npm run bench --silent
 
 clean:

@@ -7,12 +7,15 @@
 //   5. streaming throughput: `cat` of a 256 MiB file over ssh (recorded) vs. `docker exec`, in turns
 //   6. spawn → first byte of `echo x` over ssh vs. `docker exec`, and TCP/unix connect → first byte
 //   7. serve's memory while 20 sessions run at once
-// They are measured, and printed, in the order 6, 7, 5 (see measureBridge).
+//   5b. the OpenSSH reference (issue 12, item 7): the same `cat` over Debian's sshd (bench/openssh.js) running
+//      `docker exec -i`, unrecorded and recorded with util-linux `script`, for text and for random bytes, in turns
+//      with the bridge; and the audit store's growth per byte the recorded bridge sessions carried
+// They are measured, and printed, in the order 6, 7, 5, 5b (see measureBridge).
 //
 // Everything listens on loopback or on unix sockets under `dir`, is bounded in time and is stopped by pid.
 
 import { execFile, execFileSync, spawn } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
@@ -25,6 +28,7 @@ import { waitUntilQuiet } from './authz-load.js'
 import { killPids, onProcessEnd, stopInReverse } from './cleanup.js'
 import { busyboxRootfsTar, DOCKER_CLI, dockerFor, startLabelledContainer } from './docker-cli.js'
 import { dockerdSocket, startDockerd } from './dockerd.js'
+import { checkOpensshReference, SCRIPT_BINARY, startOpensshd } from './openssh.js'
 import { issueTokens, portcullis, REPO_ROOT, startPortcullis } from './portcullis.js'
 import { cpuSecondsOf, mainThreadCpuSecondsOf, memoryOf } from '../scripts/lib/procfs.js'
 import { ms, percent } from './stats.js'
@@ -40,6 +44,8 @@ const TARGETS = { throughputRatio: 0.8, firstByteExtraMs: 150 }
 const FILE_MIB = 256
 const FILE_BYTES = FILE_MIB * 2 ** 20
 const FILE = '/tmp/f'
+/** The file of the other kind (random bytes, or text), for the OpenSSH reference only. */
+const OTHER_FILE = '/tmp/g'
 const THROUGHPUT_RUNS = 3
 const FIRST_BYTE_RUNS = 20
 const FIRST_BYTE_WARMUP = 2
@@ -49,20 +55,28 @@ const MEMORY_SAMPLE_MS = 50
 const RUN_LIMIT_MS = 120_000
 
 /**
- * Starts the bridge stack in `dir` (which the caller owns and removes), prints figures 5–7 through `figure`,
- * and stops everything it started. `cpuProfileDir` runs its serve under `node --cpu-prof`.
+ * Starts the bridge stack in `dir` (which the caller owns and removes), prints figures 5–7 (and 5b unless
+ * `sshd` is false) through `figure`, and stops everything it started. `cpuProfileDir` runs its serve under
+ * `node --cpu-prof`.
  */
-export async function measureBridge ({ dir, progress, figure, cpuProfileDir, binary = false }) {
+export async function measureBridge ({ dir, progress, figure, cpuProfileDir, binary = false, sshd = true }) {
   for (const program of [SSH_CLIENT, SSH_KEYGEN]) {
     if (!existsSync(program)) throw new Error(`${program} does not exist; install openssh-client (make system-deps), or run with --skip-bridge`)
   }
+  if (sshd) checkOpensshReference()
   const stoppers = []
   try {
-    const stack = await startBridgeStack(dir, stoppers, progress, cpuProfileDir)
+    const stack = await startBridgeStack(dir, stoppers, progress, cpuProfileDir, sshd)
     // Latency first, which also warms serve up; memory next, before the big transfers grow serve's heap.
     figure(await firstByteLine(stack, progress))
     figure(await memoryLine(stack, progress))
-    figure(await throughputLine(stack, progress, binary))
+    const first = await measureCats(stack, progress, { binary, file: FILE, withDockerExec: true })
+    figure(throughputLine(first))
+    if (stack.sshd !== null) {
+      const second = await measureCats(stack, progress, { binary: !binary, file: OTHER_FILE, withDockerExec: false })
+      const ciphers = { bridgeCipher: await stack.bridgeCipher(), sshdCipher: await stack.sshd.cipher() }
+      figure(opensshLine(binary ? [second, first] : [first, second], ciphers))
+    }
   } finally {
     progress('stopping the bridge stack')
     await stopInReverse(stoppers, progress)
@@ -71,7 +85,7 @@ export async function measureBridge ({ dir, progress, figure, cpuProfileDir, bin
 
 // --- the stack ----------------------------------------------------------------------------------------------
 
-async function startBridgeStack (dir, stoppers, progress, cpuProfileDir) {
+async function startBridgeStack (dir, stoppers, progress, cpuProfileDir, withSshd) {
   await mkdir(dir, { recursive: true })
   const keysDir = path.join(dir, 'keys')
   // `keys init` also makes the bridge's host key, keysDir/ssh_host_ed25519_key.
@@ -114,16 +128,39 @@ async function startBridgeStack (dir, stoppers, progress, cpuProfileDir) {
   const knownHostsFor = (ports) => writeFileSync(knownHosts, ports.map((p) => `[127.0.0.1]:${p} ${hostKey}\n`).join(''))
   knownHostsFor([port])
 
-  const sshArgv = ({ port: to = port, command }) => [
+  const sshArgv = ({ port: to = port, command, login = `${USER}+${CONTAINER}`, hosts = knownHosts, logLevel = 'ERROR' }) => [
     '-F', '/dev/null', '-p', String(to), '-i', clientKey,
+    '-o', `LogLevel=${logLevel}`,
     '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${hosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', 'UpdateHostKeys=no', '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no',
-    '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', '-T',
-    `${USER}+${CONTAINER}@127.0.0.1`, command
+    '-o', 'ConnectTimeout=10', '-T',
+    `${login}@127.0.0.1`, command
   ]
   const dockerEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('DOCKER_')))
   const dockerArgv = ({ socket = dockerd.socket, command }) => ['--config', aliceConfig, '--host', `unix://${socket}`, 'exec', CONTAINER, ...command]
+
+  let sshd = null
+  if (withSshd) {
+    progress('starting the OpenSSH reference: Debian\'s sshd in a mount namespace of its own, on a free loopback port')
+    const sshdDir = path.join(dir, 'sshd')
+    const server = await startOpensshd({ dir: sshdDir, clientPublicKey: await readFile(`${clientKey}.pub`, 'utf8') })
+    stoppers.push(server.stop)
+    const sshdKnownHosts = path.join(dir, 'known_hosts_sshd')
+    writeFileSync(sshdKnownHosts, `${server.knownHostsLine}\n`)
+    // As the operator: `exec -i` is interactive, which alice's bridge-only role may only do through the bridge.
+    const dockerLine = (file) => [DOCKER_CLI, '--config', path.join(dir, 'cli-ops'), '--host', `unix://${dockerd.socket}`, 'exec', '-i', CONTAINER, 'cat', file].map(shellQuote).join(' ')
+    const recording = path.join(sshdDir, 'session.typescript')
+    const viaSshd = (command, logLevel) => sshArgv({ port: server.port, command, login: 'root', hosts: sshdKnownHosts, logLevel })
+    sshd = {
+      ...server,
+      recording,
+      cat: (file) => timedRun(SSH_CLIENT, viaSshd(dockerLine(file))),
+      // Output processing off on script's pty, so the client gets the file's bytes unchanged (no \n → \r\n).
+      recordedCat: (file) => timedRun(SSH_CLIENT, viaSshd([SCRIPT_BINARY, '-q', '-f', '-e', '-c', `stty -opost -echo; exec ${dockerLine(file)}`, recording].map(shellQuote).join(' '))),
+      cipher: () => negotiatedCipher(viaSshd('true', 'DEBUG1'))
+    }
+  }
 
   return {
     dir,
@@ -133,9 +170,24 @@ async function startBridgeStack (dir, stoppers, progress, cpuProfileDir) {
     knownHostsFor,
     asAlice,
     asOps,
+    sshd,
     ssh: (options) => timedRun(SSH_CLIENT, sshArgv(options)),
+    bridgeCipher: () => negotiatedCipher(sshArgv({ command: 'true', logLevel: 'DEBUG1' })),
     dockerExec: (options) => timedRun(DOCKER_CLI, dockerArgv(options), { env: dockerEnv })
   }
+}
+
+/** `word` as one word for a POSIX shell. */
+function shellQuote (word) {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+}
+
+/** The cipher (and MAC) the OpenSSH client settles on with a server, from its debug output. */
+async function negotiatedCipher (argv) {
+  const result = await timedRun(SSH_CLIENT, argv)
+  const line = /kex: server->client cipher: (\S+) MAC: (\S+)/.exec(result.stderr)
+  if (line === null) return 'unknown'
+  return line[2] === '<implicit>' ? line[1] : `${line[1]} + ${line[2]}`
 }
 
 
@@ -186,68 +238,124 @@ function expectSuccess (what, result) {
   return result
 }
 
-// --- figure 5: throughput -----------------------------------------------------------------------------------
+// --- figure 5: throughput, and 5b: the OpenSSH reference ----------------------------------------------------
 
 /**
- * `binary`: random bytes, the worst case for a recording (asciicast is text: invalid UTF-8 is stored as U+FFFD and
- * escaped, 2.4× the size). Otherwise text that compresses as little: base64 of random bytes, in 76-column lines.
+ * Writes a FILE_MIB file in the container and cats it THROUGHPUT_RUNS times each way, in turns: over the bridge
+ * (recorded), with `docker exec` when `withDockerExec`, and over the OpenSSH reference unrecorded and recorded
+ * with `script` when the stack has one. `binary`: random bytes, the worst case for a recording (asciicast is
+ * text: invalid UTF-8 is stored as U+FFFD and escaped, 2.4× the size). Otherwise text that compresses as little:
+ * base64 of random bytes, in 76-column lines.
  */
-async function throughputLine (stack, progress, binary) {
+async function measureCats (stack, progress, { binary, file, withDockerExec }) {
   const kind = binary ? 'random' : 'text (base64 lines)'
   progress(`writing a ${FILE_MIB} MiB file of ${kind} in ${CONTAINER}`)
   const make = binary
-    ? `dd if=/dev/urandom of=${FILE} bs=1048576 count=${FILE_MIB} 2>/dev/null`
-    : `head -c ${FILE_BYTES} /dev/urandom | base64 | head -c ${FILE_BYTES} > ${FILE}`
+    ? `dd if=/dev/urandom of=${file} bs=1048576 count=${FILE_MIB} 2>/dev/null`
+    : `head -c ${FILE_BYTES} /dev/urandom | base64 | head -c ${FILE_BYTES} > ${file}`
   // A shell string: the operator's role may run one with docker exec, the developer's only through the bridge.
   await stack.asOps(['exec', CONTAINER, 'sh', '-c', make])
-  const cat = ['cat', FILE]
+  const cat = ['cat', file]
+  const variants = {
+    ssh: { what: 'ssh (bridge, recorded)', run: () => stack.ssh({ command: cat.join(' ') }) }
+  }
+  if (withDockerExec) variants.docker = { what: 'docker exec', run: () => stack.dockerExec({ command: cat }) }
+  if (stack.sshd !== null) {
+    variants.sshd = { what: 'ssh (OpenSSH sshd)', run: () => stack.sshd.cat(file) }
+    variants.script = {
+      what: 'ssh (OpenSSH sshd, recorded with script)',
+      run: async () => {
+        try {
+          const result = await stack.sshd.recordedCat(file)
+          return { ...result, recordingBytes: statSync(stack.sshd.recording).size }
+        } finally {
+          rmSync(stack.sshd.recording, { force: true })
+        }
+      }
+    }
+  }
+  const names = Object.keys(variants)
   // A short read each first: the first exec of a fresh daemon, and the first login, are slower.
-  const warmUp = ['head', '-c', '1048576', FILE]
+  const warmUp = ['head', '-c', '1048576', file]
   expectSuccess('docker exec head (warm-up)', await stack.dockerExec({ command: warmUp }))
   expectSuccess('ssh head (warm-up)', await stack.ssh({ command: warmUp.join(' ') }))
+  if (stack.sshd !== null) expectSuccess('ssh to sshd (warm-up)', await stack.sshd.cat('/etc/hostname'))
   await waitUntilQuiet(progress)
-  progress(`cat of ${FILE_MIB} MiB, ${THROUGHPUT_RUNS} runs each over ssh and docker exec, taking turns`)
+  progress(`cat of ${FILE_MIB} MiB, ${THROUGHPUT_RUNS} runs each over ${names.map((name) => variants[name].what).join(', ')}, taking turns`)
 
   const pid = stack.plugin.pid
   resetPeakMemory(pid)
-  const storeBefore = diskBytes(path.join(stack.dir, 'plugin', 'data'))
-  const runs = { ssh: [], docker: [] }
-  const kinds = ['ssh', 'docker']
+  const dataDir = path.join(stack.dir, 'plugin', 'data')
+  const storeBefore = { disk: diskBytes(dataDir), apparent: diskBytes(dataDir, true) }
+  const runs = Object.fromEntries(names.map((name) => [name, []]))
   for (let round = 0; round < THROUGHPUT_RUNS; round++) {
-    for (const kind of round % 2 === 0 ? kinds : [...kinds].reverse()) {
+    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
       const before = cpuOf(stack)
-      const result = kind === 'ssh'
-        ? await stack.ssh({ command: cat.join(' ') })
-        : await stack.dockerExec({ command: cat })
-      expectSuccess(`${kind === 'ssh' ? 'ssh' : 'docker exec'} cat ${FILE}`, result)
+      const result = expectSuccess(`${variants[name].what} cat ${file}`, await variants[name].run())
       const cpu = cpuSince(stack, before, result.seconds)
       // serve may still be writing the recording after the client has it all; the next run must not pay for it.
       const tail = await waitUntilIdle(pid)
-      runs[kind].push({ ...result, mibPerSecond: result.bytes / 2 ** 20 / result.seconds, cpu, client: result.cpuSeconds / result.seconds, tail })
+      runs[name].push({ ...result, mibPerSecond: result.bytes / 2 ** 20 / result.seconds, cpu, client: result.cpuSeconds / result.seconds, tail })
     }
   }
   const serveMemory = memoryOf(pid)
-  const recorded = await recordedCats(stack.plugin.adminSocket, THROUGHPUT_RUNS)
-  const storeGrowth = diskBytes(path.join(stack.dir, 'plugin', 'data')) - storeBefore
+  const recorded = await recordedCats(stack.plugin.adminSocket, THROUGHPUT_RUNS, file)
+  const storeGrowth = { disk: diskBytes(dataDir) - storeBefore.disk, apparent: diskBytes(dataDir, true) - storeBefore.apparent }
+  return { binary, kind, runs, serveMemory, recorded, storeGrowth }
+}
 
-  const ssh = medianBy(runs.ssh, (r) => r.mibPerSecond)
-  const docker = medianBy(runs.docker, (r) => r.mibPerSecond)
+const medianRate = (list) => medianBy(list, (r) => r.mibPerSecond)
+
+/** The lowest and highest MiB/s of `list`, rounded. */
+function rateRange (list) {
+  const rates = list.map((r) => r.mibPerSecond).sort((a, b) => a - b)
+  return `${Math.round(rates[0])}–${Math.round(rates.at(-1))}`
+}
+
+const allWhole = (list) => list.every((r) => r.bytes === FILE_BYTES)
+const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+
+/** Figure 5: the bridge against `docker exec` through the same daemon. */
+function throughputLine ({ kind, runs, serveMemory, recorded, storeGrowth }) {
+  const ssh = medianRate(runs.ssh)
+  const docker = medianRate(runs.docker)
   const ratio = ssh.mibPerSecond / docker.mibPerSecond
-  const range = (list) => {
-    const rates = list.map((r) => r.mibPerSecond).sort((a, b) => a - b)
-    return `${Math.round(rates[0])}–${Math.round(rates.at(-1))}`
-  }
-  const bytesOk = [...runs.ssh, ...runs.docker].every((r) => r.bytes === FILE_BYTES)
+  const both = [...runs.ssh, ...runs.docker]
   const cpu = (r) => `serve ${percent(r.cpu.serve)} (main thread ${percent(r.cpu.serveMain)}), dockerd ${percent(r.cpu.dockerd)}, client ${percent(r.client)}`
   const tail = medianBy(runs.ssh, (r) => r.tail.seconds).tail
-  const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
   return `bridge throughput, cat of a ${FILE_MIB} MiB ${kind} file, ${THROUGHPUT_RUNS} runs each in turns: ssh (recorded) ${Math.round(ssh.mibPerSecond)} MiB/s` +
-    ` vs. docker exec ${Math.round(docker.mibPerSecond)} MiB/s through the same daemon (medians; ranges ${range(runs.ssh)} and ${range(runs.docker)}), ratio ${ratio.toFixed(2)}×` +
+    ` vs. docker exec ${Math.round(docker.mibPerSecond)} MiB/s through the same daemon (medians; ranges ${rateRange(runs.ssh)} and ${rateRange(runs.docker)}), ratio ${ratio.toFixed(2)}×` +
     ` [target ≥ ${TARGETS.throughputRatio}×: ${met(ratio >= TARGETS.throughputRatio)}]` +
-    `; bytes received ${bytesOk ? `${FILE_BYTES} each: ok` : `MISMATCH (${[...runs.ssh, ...runs.docker].map((r) => r.bytes).join(', ')})`}` +
+    `; bytes received ${allWhole(both) ? `${FILE_BYTES} each: ok` : `MISMATCH (${both.map((r) => r.bytes).join(', ')})`}` +
     `; CPU of a core during the median runs: ssh ${cpu(ssh)}; docker exec ${cpu(docker)}` +
     `; after an ssh run serve stayed busy ${tail.seconds.toFixed(1)} s more (${tail.cpuSeconds.toFixed(1)} CPU s; median)` +
-    `; recorded: ${recorded}, audit store +${mib(storeGrowth)} on disk (${storeGrowthPerByte(storeGrowth, THROUGHPUT_RUNS)}); serve VmHWM during the runs ${mib(serveMemory.peakKib * 1024)}`
+    `; recorded: ${recorded}, audit store +${mib(storeGrowth.disk)} on disk (${storeGrowthPerByte(storeGrowth.disk, THROUGHPUT_RUNS)}); serve VmHWM during the runs ${mib(serveMemory.peakKib * 1024)}` +
+    (runs.sshd === undefined ? '' : '; the OpenSSH runs taken in the same turns are in the next line')
+}
+
+/**
+ * Figure 5b: the recorded bridge against Debian's sshd running the same `docker exec`, unrecorded and recorded
+ * with `script`, for text and for random bytes; and the audit store's growth per byte the bridge sessions carried.
+ */
+function opensshLine (measurements, { bridgeCipher, sshdCipher }) {
+  const parts = measurements.map(({ kind, runs, recorded, storeGrowth }) => {
+    const [bridge, plain, script] = [runs.ssh, runs.sshd, runs.script].map(medianRate)
+    const all = [...runs.ssh, ...runs.sshd, ...runs.script]
+    const recordings = runs.script.map((r) => r.recordingBytes)
+    const carried = runs.ssh.reduce((sum, r) => sum + r.bytes, 0)
+    const perByte = storeGrowth.apparent / carried
+    const vsPlain = bridge.mibPerSecond / plain.mibPerSecond
+    return `${kind}: bridge (recorded) ${Math.round(bridge.mibPerSecond)} MiB/s (${rateRange(runs.ssh)}), sshd ${Math.round(plain.mibPerSecond)} (${rateRange(runs.sshd)}),` +
+      ` sshd + script ${Math.round(script.mibPerSecond)} (${rateRange(runs.script)});` +
+      ` bridge / sshd ${vsPlain.toFixed(2)}× [target ≥ 1.0×: ${met(vsPlain >= 1)}], bridge / sshd + script ${(bridge.mibPerSecond / script.mibPerSecond).toFixed(2)}×` +
+      `; bytes received ${allWhole(all) ? `${FILE_BYTES} each: ok` : `MISMATCH (${all.map((r) => r.bytes).join(', ')})`}` +
+      `, script's file ${recordings.every((bytes) => bytes >= FILE_BYTES) ? `${mib(median(recordings))} each: ok` : `SHORT (${recordings.join(', ')} bytes)`}` +
+      `; client CPU bridge ${percent(bridge.client)}, sshd ${percent(plain.client)}` +
+      `; audit store growth per byte the bridge sessions carried ${perByte.toFixed(2)} (du -sb +${mib(storeGrowth.apparent)} for ${mib(carried)}) [target ≤ 1.1: ${met(perByte <= 1.1)}]` +
+      `; recorded: ${recorded}`
+  })
+  return `bridge vs. OpenSSH sshd (Debian, own mount namespace, loopback; \`docker exec -i\` through the same daemon), cat of ${FILE_MIB} MiB, ${THROUGHPUT_RUNS} runs each in turns, medians (ranges):` +
+    ` ${parts.join(' | ')}; ciphers: bridge ${bridgeCipher}, sshd ${sshdCipher}`
 }
 
 /**
@@ -295,12 +403,12 @@ const met = (ok) => ok ? 'met' : 'MISSED'
  * What the audit store says about the measured cat sessions: each must have ended
  * with the whole file counted as output, and its recording must be there.
  */
-async function recordedCats (adminSocket, expected) {
+async function recordedCats (adminSocket, expected, file) {
   const deadline = Date.now() + 10_000
   let cats = []
   for (;;) {
     const sessions = JSON.parse(await portcullis(['audit', 'sessions', '--json', '-n', '1000', '--user', USER, '--admin-socket', adminSocket]))
-    cats = sessions.filter((s) => (s.command ?? []).join(' ').includes(`cat ${FILE}`))
+    cats = sessions.filter((s) => (s.command ?? []).join(' ').endsWith(`cat ${file}`))
     // session.end may be written a moment after the client has its exit status.
     if ((cats.length >= expected && cats.every((s) => s.endedAt !== undefined)) || Date.now() > deadline) break
     await sleep(200)
@@ -329,9 +437,10 @@ function resetPeakMemory (pid) {
   }
 }
 
-function diskBytes (dir) {
+/** What `dir` takes on disk, or with `apparent` the sum of its files' sizes (`du -sb`). */
+function diskBytes (dir, apparent = false) {
   try {
-    return Number(execFileSync('du', ['-s', '-B1', dir], { encoding: 'utf8' }).split('\t')[0])
+    return Number(execFileSync('du', apparent ? ['-sb', dir] : ['-s', '-B1', dir], { encoding: 'utf8' }).split('\t')[0])
   } catch {
     return NaN
   }

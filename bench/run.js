@@ -10,6 +10,8 @@
 //      window by window in turns with (1) at the same levels, printed right after (1) and compared with it
 //   5–7. the SSH bridge, on a stack of its own (bench/bridge.js): `cat` throughput over ssh vs. `docker exec`,
 //      spawn → first byte of `echo x` both ways, and serve's memory during 20 concurrent sessions
+//   5b. the OpenSSH reference (bench/openssh.js): the same `cat` over Debian's sshd, unrecorded and recorded with
+//      `script`, text and random bytes, in turns with the bridge; and the store's growth per recorded byte
 //   8–10. the audit store at review scale (bench/audit-export.js): export of 1,000,000 records as jsonl and csv,
 //      a filtered export of one user's records, and verify
 //   11. the time from an elevation grant's end to its bridge session's processes being gone (bench/grant-end.js)
@@ -20,7 +22,8 @@
 // 3), --warmup S (before each level, default 2), --levels 1,16,64, --calls 2000 (figure 2),
 // --managed-levels 16,64 (figure 4), --skip-managed (no figure 4), --skip-bridge (no figures 5–7),
 // --bridge-only (figures 5–7 alone: 1–2 minutes, most of it the three 256 MiB cats over ssh), --bridge-binary
-// (figure 5 with a file of random bytes instead of text: the recording's worst case), --skip-export (no figures
+// (figure 5 with a file of random bytes instead of text: the recording's worst case), --skip-sshd (no figure 5b,
+// which needs /usr/sbin/sshd: `apt-get install -y --no-install-recommends openssh-server`), --skip-export (no figures
 // 8–10), --export-only (figures 8–10 alone: export, filtered export and verify of a 1,000,000-record store),
 // --profile DIR (run serve under `node --cpu-prof`, write the profile to DIR and summarise it; the figures
 // of such a run are slowed by the profiler; with --bridge-only, it is the bridge stack's serve),
@@ -42,6 +45,7 @@ import { measureWindow, probeAllowed, startLoadGenerator, waitUntilQuiet } from 
 import { measureAuditExport } from './audit-export.js'
 import { buildBaseline } from './baseline.js'
 import { measureBridge } from './bridge.js'
+import { checkOpensshReference } from './openssh.js'
 import { execCreateRequest, pluginHttpRequest } from './authz-request.js'
 import { onProcessEnd, runAllCleanups, stopInReverse } from './cleanup.js'
 import { busyboxRootfsTar, dockerFor, startLabelledContainer } from './docker-cli.js'
@@ -55,8 +59,8 @@ import { summarizeProfile } from './profile-summary.js'
 import { ms, percent } from './stats.js'
 
 const TARGETS = { decisionsPerSecondAt64: 11_000, p99MsAt16: 6, p50MsAt1: 0.25, inspectRatio: 1.3, bundleMiB: 120 }
-/** The whole run is cut off after this long, whatever it is waiting for. */
-const OVERALL_LIMIT_MS = 20 * 60_000
+/** The whole run is cut off after this long, whatever it is waiting for (figure 5b alone adds several minutes). */
+const OVERALL_LIMIT_MS = 30 * 60_000
 const CONTAINER = 'bench-target'
 /** The managed plugin's name on its private daemon. */
 const MANAGED_PLUGIN = 'portcullis-bench:latest'
@@ -74,6 +78,7 @@ const { values: args } = parseArgs({
     'skip-bridge': { type: 'boolean', default: false },
     'bridge-only': { type: 'boolean', default: false },
     'bridge-binary': { type: 'boolean', default: false },
+    'skip-sshd': { type: 'boolean', default: false },
     'skip-export': { type: 'boolean', default: false },
     'export-only': { type: 'boolean', default: false },
     calls: { type: 'string', default: '2000' },
@@ -109,6 +114,8 @@ async function main () {
   usePortcullisCli(cli)
   if (!existsSync(DOCKERD_BINARY)) throw new Error(`${DOCKERD_BINARY} does not exist; run \`make system-deps\` (Debian docker.io)`)
   if (process.getuid?.() !== 0) throw new Error('the benchmark starts its own dockerd, which needs root; run it as root')
+  // Before figures 1–4, not after them: figure 5b needs Debian's sshd.
+  if (!args['skip-bridge'] && !args['export-only'] && !args['skip-sshd']) checkOpensshReference()
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-'))
   // Registered first, so it runs last: after every process using the dir is gone.
@@ -127,7 +134,7 @@ async function main () {
       return
     }
     if (args['bridge-only']) {
-      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, cpuProfileDir, binary: args['bridge-binary'] })
+      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, cpuProfileDir, binary: args['bridge-binary'], sshd: !args['skip-sshd'] })
       if (cpuProfileDir !== undefined) summarizeNewestProfile(cpuProfileDir) // its serve has stopped: the profile is written
       return
     }
@@ -282,7 +289,7 @@ async function main () {
     // Figures 5–7, on their own stack; the one above sits idle meanwhile.
     if (!args['skip-bridge']) {
       await waitUntilQuiet(progress)
-      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, binary: args['bridge-binary'] })
+      await measureBridge({ dir: path.join(dir, 'bridge'), progress, figure, binary: args['bridge-binary'], sshd: !args['skip-sshd'] })
     }
 
     // Figures 8–10: the audit store at review scale, offline with the CLI.
