@@ -1,0 +1,76 @@
+// Outside review of session 14 (recording files, own look-ups): each test here showed a hole when written.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { Authorizer } from '../../src/authz/authorizer.js'
+import { writeBundle } from '../../src/audit/bundle.js'
+import { bundleSourceOf } from '../../src/audit/bundle-store.js'
+import { RECORDING_MAGIC, frameHeader, makeRecordingsDir, recordingPath } from '../../src/audit/recordings.js'
+import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
+import type { AuditStore } from '../../src/audit/store.js'
+import { CastRecorder, castHeader } from '../../src/bridge/asciicast.js'
+import type { ResourceResolver } from '../../src/docker/resolver.js'
+import { IdentityResolver, INTERNAL_HEADER } from '../../src/identity/resolve.js'
+import { compilePolicy } from '../../src/policy/compile.js'
+import type { PolicySource } from '../../src/policy/source.js'
+import { tempStores } from '../helpers/temp-stores.js'
+
+const { root, freshDir, openStore } = tempStores('portcullis-review-s14-')
+const id = (n: number): string => 's-' + n.toString(16).padStart(16, '0')
+
+/** A session recorded the old way: asciicast chunks in LevelDB, session.end holding `fields.cast`. */
+async function oldFormatSession (store: AuditStore, n: number): Promise<void> {
+  const start = await store.append({ kind: 'session', user: 'bob', authMethod: 'ssh', action: 'session.start', resource: 'web-1', decision: 'allow', reason: 'opened', fields: { session: id(n) } })
+  const old = new CastRecorder({ width: 80, height: 24, startedAt: new Date(), user: 'bob', container: 'web-1', project: null, sessionId: id(n) })
+  const sink = store.castSink(id(n), start.seq, { maxChunkBytes: 64, flushIntervalMs: 0 })
+  sink.write(old.header() + '\n')
+  old.output(Buffer.from('rm -rf /srv/payments\r\n'), 1)
+  sink.write(old.drain().join('\n') + '\n')
+  const cast = await sink.finish()
+  await store.append({ kind: 'session', user: 'bob', authMethod: 'ssh', action: 'session.end', resource: 'web-1', decision: null, reason: 'exited', fields: { session: id(n), startSeq: start.seq, endedBy: 'exit', cast } })
+  await sink.release()
+}
+
+/** A frame file with an innocent-looking session in it. */
+function forgedRecording (n: number): Buffer {
+  const head = Buffer.from(JSON.stringify(castHeader({ width: 80, height: 24, startedAt: new Date(), command: 'bash', user: 'bob', container: 'web-1', project: null, sessionId: id(n) })))
+  const text = Buffer.from('ls\r\n')
+  return Buffer.concat([RECORDING_MAGIC, frameHeader('h', 0, head.length), head, frameHeader('o', 1000, text.length), text])
+}
+
+describe('review: a frame file planted beside a recording stored in LevelDB chunks', () => {
+  let key: AuditSigningKey
+  beforeAll(() => { key = ensureAuditKey(join(root, 'keys')).key })
+
+  it('is not taken into an evidence bundle in place of the chunks session.end vouches for', async () => {
+    const dir = freshDir()
+    const store = await openStore(dir)
+    await oldFormatSession(store, 2)
+    makeRecordingsDir(dir)
+    writeFileSync(recordingPath(dir, id(2)), forgedRecording(2))
+    const bundle = freshDir()
+    // Either the bundle is refused, or it carries what session.end vouches for (the chunks), not the planted file.
+    const made = await writeBundle(bundleSourceOf(store, key), bundle, { generator: 'test' }).then(() => true, (err: { code?: string }) => { expect(err.code).toBe('PORTCULLIS_AUDIT_CHAIN_BROKEN'); return false })
+    if (made) {
+      expect(readdirSync(join(bundle, 'sessions'))).not.toContain(`${id(2)}.rec`)
+      expect(readFileSync(join(bundle, 'sessions', `${id(2)}.cast`), 'utf8')).toContain('rm -rf /srv/payments')
+    }
+  })
+})
+
+describe('review: portcullis\'s own look-ups', () => {
+  const policy = compilePolicy(JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8')))
+  const lookup = { RequestMethod: 'GET', RequestUri: '/v1.41/containers/pay-1/json', RequestHeaders: { [INTERNAL_HEADER]: 'internal-secret' } }
+
+  it('are refused while the store is closing, since their record cannot be written', async () => {
+    const store = await openStore()
+    const resources = { resolve: async () => ({}) } as unknown as ResourceResolver
+    const a = new Authorizer({ current: policy } as unknown as PolicySource, new IdentityResolver(null, 'internal-secret'), resources, store, pino({ enabled: false }), { pluginName: 'portcullis' })
+    const closing = store.close()
+    const answer = await a.authorizeRequest(lookup)
+    await closing
+    // The store refuses the record (PORTCULLIS_AUDIT_CLOSED): an allow here is a call on no record at all.
+    expect(answer.Allow).toBe(false)
+  })
+})
