@@ -51,11 +51,23 @@ describe('review: a frame file planted beside a recording stored in LevelDB chun
     writeFileSync(recordingPath(dir, id(2)), forgedRecording(2))
     const bundle = freshDir()
     // Either the bundle is refused, or it carries what session.end vouches for (the chunks), not the planted file.
-    const made = await writeBundle(bundleSourceOf(store, key), bundle, { generator: 'test' }).then(() => true, (err: { code?: string }) => { expect(err.code).toBe('PORTCULLIS_AUDIT_CHAIN_BROKEN'); return false })
+    const made = await writeBundle(bundleSourceOf(store, key), bundle, { generator: 'test' }).then(() => true, (err: { code?: string, message?: string }) => { expect(['PORTCULLIS_AUDIT_CHAIN_BROKEN', 'PORTCULLIS_AUDIT_RECORDING_INVALID']).toContain(err.code); expect(err.message).toContain(id(2)); return false })
     if (made) {
       expect(readdirSync(join(bundle, 'sessions'))).not.toContain(`${id(2)}.rec`)
       expect(readFileSync(join(bundle, 'sessions', `${id(2)}.cast`), 'utf8')).toContain('rm -rf /srv/payments')
     }
+  })
+
+  it('is not played in place of the chunks (replay and export read through readCast)', async () => {
+    const dir = freshDir()
+    const store = await openStore(dir)
+    await oldFormatSession(store, 3)
+    makeRecordingsDir(dir)
+    writeFileSync(recordingPath(dir, id(3)), forgedRecording(3))
+    let text = ''
+    const read = (async () => { for await (const piece of store.readCast(id(3))) text += piece })()
+    await read.catch((err: { code?: string }) => { expect(err.code).toBe('PORTCULLIS_AUDIT_RECORDING_INVALID') })
+    expect(text === '' || text.includes('rm -rf /srv/payments')).toBe(true)
   })
 })
 
