@@ -1,12 +1,16 @@
 // Outside review of session 14 (recording files, own look-ups): each test here showed a hole when written.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { Authorizer } from '../../src/authz/authorizer.js'
 import { writeBundle } from '../../src/audit/bundle.js'
 import { bundleSourceOf } from '../../src/audit/bundle-store.js'
-import { RECORDING_MAGIC, frameHeader, makeRecordingsDir, recordingPath } from '../../src/audit/recordings.js'
+import { verifyBundle } from '../../src/audit/bundle-verify.js'
+import { CastDigester } from '../../src/audit/casts.js'
+import { RECORDING_MAGIC, frameHeader, makeRecordingsDir, readRecordingChunks, recordingPath } from '../../src/audit/recordings.js'
 import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import type { AuditStore } from '../../src/audit/store.js'
 import { CastRecorder, castHeader } from '../../src/bridge/asciicast.js'
@@ -84,5 +88,47 @@ describe('review: portcullis\'s own look-ups', () => {
     await closing
     // The store refuses the record (PORTCULLIS_AUDIT_CLOSED): an allow here is a call on no record at all.
     expect(answer.Allow).toBe(false)
+  })
+})
+
+describe('review: verify-bundle and a session.end that vouches for an empty recording in chunks', () => {
+  let key: AuditSigningKey
+  beforeAll(() => { key = ensureAuditKey(join(root, 'keys2')).key })
+
+  it('does not count a .cast added to the bundle as a recording checked against its session.end', async () => {
+    const store = await openStore()
+    const start = await store.append({ kind: 'session', user: 'bob', authMethod: 'ssh', action: 'session.start', resource: 'web-1', decision: 'allow', reason: 'opened', fields: { session: id(4) } })
+    // What recoverInterruptedSessions records for an old-format session that died before its first chunk.
+    await store.append({ kind: 'session', user: 'bob', authMethod: 'ssh', action: 'session.end', resource: 'web-1', decision: null, reason: 'interrupted', fields: { session: id(4), startSeq: start.seq, endedBy: 'interrupted', cast: new CastDigester().summary() } })
+    const bundle = freshDir()
+    await writeBundle(bundleSourceOf(store, key), bundle, { generator: 'test' })
+    expect(await verifyBundle(bundle)).toMatchObject({ ok: true })
+    // Someone adds a recording of the session to the bundle and lists it in the (unsigned) manifest.
+    mkdirSync(join(bundle, 'sessions'), { recursive: true })
+    const forged = Buffer.from(JSON.stringify({ version: 2, width: 80, height: 24 }) + '\n[0.5,"o","nothing to see here\\r\\n"]\n')
+    writeFileSync(join(bundle, 'sessions', `${id(4)}.cast`), forged)
+    const manifestFile = join(bundle, 'manifest.json')
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'))
+    manifest.files[`sessions/${id(4)}.cast`] = { sha256: createHash('sha256').update(forged).digest('hex'), bytes: forged.length }
+    writeFileSync(manifestFile, JSON.stringify(manifest))
+    const report = await verifyBundle(bundle)
+    // Either it is a problem, or at least not a recording the chain vouches for.
+    if (report.ok) {
+      expect(report.sessions).toBe(0)
+      expect(report.unanchored).toContain(id(4))
+    }
+  })
+})
+
+describe('review: a FIFO in a recording file\'s place', () => {
+  it('is refused when read, rather than blocking replay, export, bundles and start-up recovery for ever', async () => {
+    const dir = freshDir()
+    const store = await openStore(dir)
+    makeRecordingsDir(dir)
+    execFileSync('mkfifo', [recordingPath(dir, id(5))])
+    const read = (async () => { for await (const _ of readRecordingChunks(recordingPath(dir, id(5)))) { /* nothing */ } })()
+    const outcome = await Promise.race([read.then(() => 'read', () => 'refused'), new Promise((resolve) => setTimeout(() => resolve('blocked'), 1000))])
+    expect(outcome).toBe('refused')
+    await store.close()
   })
 })
