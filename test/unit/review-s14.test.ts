@@ -132,3 +132,54 @@ describe('review: a FIFO in a recording file\'s place', () => {
     await store.close()
   })
 })
+
+describe('review: keystrokes that arrive while a session\'s recording is being finished', () => {
+  it('do not throw out of the SSH channel\'s data handler (in the daemon that is an uncaught exception: serve dies)', async () => {
+    const { createServer } = await import('node:http')
+    const { Writable } = await import('node:stream')
+    const { RecordedExec } = await import('../../src/bridge/recorded-exec.js')
+    const { BridgeGrants } = await import('../../src/identity/bridge-grants.js')
+    const socketPath = join(freshDir() + '.sock')
+    // A Docker daemon that runs a program printing one line and exiting 0.
+    const docker = createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/json')
+      if (req.method === 'POST' && /\/containers\/[^/]+\/exec$/.test(req.url!)) { res.statusCode = 201; res.end(JSON.stringify({ Id: 'e1' })); return }
+      if (req.method === 'GET' && /\/exec\/e1\/json$/.test(req.url!)) { res.end(JSON.stringify({ Running: false, ExitCode: 0, Pid: 0, ContainerID: 'c1' })); return }
+      res.statusCode = 200
+      res.end('{}')
+    })
+    docker.on('upgrade', (_req, socket) => {
+      socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n')
+      socket.write('hello\r\n')
+      setTimeout(() => socket.end(), 50)
+    })
+    await new Promise<void>((resolve) => docker.listen(socketPath, resolve))
+    const store = await openStore()
+    const channel = Object.assign(new Writable({ write (_chunk, _enc, done) { done() } }), { stderr: new Writable({ write (_chunk, _enc, done) { done() } }), exit () {} })
+    let thrown: unknown = null
+    const openRecording = store.openRecording.bind(store)
+    store.openRecording = async (...args: Parameters<AuditStore['openRecording']>) => {
+      const sink = await openRecording(...args)
+      const finish = sink.finish.bind(sink)
+      // The user types while portcullis finishes the recording (the process has exited, the channel is still open).
+      sink.finish = () => {
+        const finished = finish()
+        try { channel.emit('data', Buffer.from('typed late\r')) } catch (err) { thrown = err }
+        return finished
+      }
+      return sink
+    }
+    const session = new RecordedExec({
+      sessionId: id(6), user: 'alice', key: 'SHA256:x', client: '192.0.2.1:50000',
+      container: { id: 'c1', name: 'web-1', running: true, status: 'running', image: 'x', project: 'shop' },
+      role: 'operator', body: { Cmd: ['bash'], Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true },
+      command: null, pty: { term: 'xterm', cols: 80, rows: 24 }, env: {}, channel: channel as never, idleTimeoutMs: 60_000, maxSessionMs: 60_000
+    }, { audit: store, grants: new BridgeGrants(), endpoint: { socketPath }, logger: pino({ enabled: false }) })
+    try {
+      expect(await session.run()).toBe(0)
+    } finally {
+      await new Promise<void>((resolve) => docker.close(() => resolve()))
+    }
+    expect(thrown).toBeNull()
+  })
+})
