@@ -134,7 +134,7 @@ describe('review: a FIFO in a recording file\'s place', () => {
 })
 
 describe('review: keystrokes that arrive while a session\'s recording is being finished', () => {
-  it('do not throw out of the SSH channel\'s data handler (in the daemon that is an uncaught exception: serve dies)', async () => {
+  it('do not throw out of the SSH channel\'s data handler (ssh2 catches it and drops the connection: no exit status reaches the client)', async () => {
     const { createServer } = await import('node:http')
     const { Writable } = await import('node:stream')
     const { RecordedExec } = await import('../../src/bridge/recorded-exec.js')
