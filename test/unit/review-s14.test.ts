@@ -183,3 +183,23 @@ describe('review: keystrokes that arrive while a session\'s recording is being f
     expect(thrown).toBeNull()
   })
 })
+
+describe('review: `audit export --session ID` printing to the auditor\'s terminal', () => {
+  it('passes no C1 control (U+0080 to U+009F, which JSON leaves as they are) from the recording to the terminal', async () => {
+    const dir = freshDir()
+    const store = await openStore(dir)
+    const start = await store.append({ kind: 'session', user: 'mallory', authMethod: 'ssh', action: 'session.start', resource: 'web-1', decision: 'allow', reason: 'opened', fields: { session: id(7) } })
+    const sink = await store.openRecording(id(7), start.seq, castHeader({ width: 80, height: 24, startedAt: new Date(), command: 'bash', user: 'mallory', container: 'web-1', project: null, sessionId: id(7) }), { flushIntervalMs: 0 })
+    // OSC 52 in its 8-bit form (UTF-8 encoded): sets the clipboard of a terminal that obeys C1 controls.
+    sink.output(Buffer.from('ok\u009d52;c;cm0gLXJmIH4K\u009c\r\n', 'utf8'))
+    const recording = await sink.finish()
+    await store.append({ kind: 'session', user: 'mallory', authMethod: 'ssh', action: 'session.end', resource: 'web-1', decision: null, reason: 'exited', fields: { session: id(7), startSeq: start.seq, endedBy: 'exit', recording } })
+    await sink.release()
+    await store.close()
+    const cli = new URL('../../dist/cli.js', import.meta.url).pathname
+    // `script` gives the command a terminal, as an auditor's shell does.
+    const printed = execFileSync('script', ['-qec', `node ${cli} audit export --session ${id(7)} --data ${dir}`, '/dev/null'], { encoding: 'utf8' })
+    expect(printed).toContain('ok')
+    expect(printed).not.toMatch(/[\u0080-\u009f]/)
+  })
+})
