@@ -203,3 +203,20 @@ describe('review: `audit export --session ID` printing to the auditor\'s termina
     expect(printed).not.toMatch(/[\u0080-\u009f]/)
   })
 })
+
+describe('review: the auditor\'s terminal after `audit replay`', () => {
+  it('is not left in a character set, insert mode, scroll region or origin mode the recording chose (the replay\'s own summary follows on it)', async () => {
+    const { ReplayFilter } = await import('../../src/audit/replay-filter.js')
+    const filter = new ReplayFilter()
+    // Shift to G1 holding DEC line drawing: every later letter is drawn as a box piece; insert mode; a one-line
+    // scroll region at the top with origin mode, so what follows overwrites one line.
+    const shown = filter.write('\x1b)0\x0e\x1b[4h\x1b[1;1r\x1b[?6h')
+    expect(shown).toContain('\x0e') // the screen-drawing sequences do pass: the recording shows as it was
+    const end = filter.finish()
+    expect(end).toContain('\x0f') // shift in: G0 again
+    expect(end).toContain('\x1b)B')
+    expect(end).toContain('\x1b[4l')
+    expect(end).toContain('\x1b[r')
+    expect(end).toContain('\x1b[?6l')
+  })
+})
