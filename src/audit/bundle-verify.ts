@@ -357,7 +357,11 @@ async function checkCast (dir: string, session: string, end: { seq: number, cast
     problem({ problem: kind, file, seq: end.seq, session, detail: `session ${session}: ${detail}` })
     return false
   }
-  if (end.cast.chunks === 0) return true
+  if (end.cast.chunks === 0) {
+    // An empty recording: the bundle holds nothing of it (writeCast writes no file then), so a .cast here was added.
+    const present = await lstat(join(dir, file)).then(() => true, () => false)
+    return present ? fail('cast-mismatch', `its session.end (record ${end.seq}) vouches for an empty recording, but the bundle holds ${file}: it was added`) : true
+  }
   let lengths: number[]
   try {
     const text = await readBundleText(dir, chunksPath(session))

@@ -185,6 +185,9 @@ export async function writeBundle (source: BundleSource, dir: string, options: B
     const file = await source.readRecordingFile?.(session) ?? null
     const end = ends.get(session)
     if (file === null && end?.recording != null) throw chainBroken(range, end.seq, `the recording file of session ${session}, which its session.end vouches for, is gone`)
+    // A file beside a session.end that vouches for no file (its recording is in chunks, or nothing ran) was added:
+    // it must not stand in for what the chain vouches for.
+    if (file !== null && end !== undefined && end.recording == null) throw chainBroken(range, end.seq, `a recording file of session ${session} is in the store, but its session.end vouches for no recording file: it was added`)
     const written = file !== null ? await writeRecording(file, dir, session, ends.get(session), range) : await writeCast(source, dir, session, ends.get(session), range)
     if (written === null) continue
     files[castPath(session)] = written.cast

@@ -149,12 +149,14 @@ const READ_BYTES = 1024 * 1024
 export async function * readRecordingChunks (path: string): AsyncIterable<Buffer> {
   let handle: fs.promises.FileHandle
   try {
-    handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+    // O_NONBLOCK: a FIFO in the file's place must not hold the reader (and a thread of the pool) for ever.
+    handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ELOOP') throw new AuditError('PORTCULLIS_AUDIT_RECORDING_INVALID', [path, '0', 'it is a symbolic link, which portcullis never follows'], { cause: err })
     throw err
   }
   try {
+    if (!(await handle.stat()).isFile()) throw new AuditError('PORTCULLIS_AUDIT_RECORDING_INVALID', [path, '0', 'it is not a regular file (a FIFO, device or directory took its place)'])
     for (;;) {
       const buffer = Buffer.allocUnsafe(READ_BYTES)
       const { bytesRead } = await handle.read(buffer, 0, READ_BYTES, null)
@@ -317,6 +319,8 @@ export async function createRecordingFile (storeDir: string, sessionId: string, 
     return { fd, path, bytes }
   } catch (err) {
     fs.closeSync(fd)
+    // No session.end will vouch for it (the session is refused): left behind, it would read as added.
+    fs.rmSync(path, { force: true })
     throw err
   }
 }

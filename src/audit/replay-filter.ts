@@ -42,6 +42,8 @@ export class ReplayFilter {
   #state: State = { name: 'ground' }
   #removed = new Map<RemovedKind, number>()
   #altScreen = false
+  /** A scroll region or origin mode passed through: finish() resets them. */
+  #margins = false
 
   /** The part of `text` that is safe to show; whatever is cut at the end is kept for the next piece. */
   write (text: string): string {
@@ -50,10 +52,15 @@ export class ReplayFilter {
     return out
   }
 
-  /** What to write once the recording ends: attributes reset, the cursor shown, the main screen back. */
+  /** What to write once the recording ends: attributes reset, the cursor shown, the main screen back, and what the
+   * recording may have changed that outlasts it undone (the replay's summary and the auditor's shell follow on
+   * this terminal): character sets and shift state, insert mode, application cursor keys, bracketed paste,
+   * autowrap, and a scroll region or origin mode (resetting those homes the cursor, so it goes to the bottom). */
   finish (): string {
     this.#state = { name: 'ground' }
-    return '\x1b[0m\x1b[?25h' + (this.#altScreen ? '\x1b[?1049l' : '')
+    return '\x1b[0m\x1b[?25h' + (this.#altScreen ? '\x1b[?1049l' : '') +
+      '\x0f\x1b(B\x1b)B\x1b[4l\x1b[?1l\x1b[?2004l\x1b[?7h' +
+      (this.#margins ? '\x1b[r\x1b[?6l\x1b[999;1H' : '')
   }
 
   /** What was dropped, by kind, most frequent first. */
@@ -180,6 +187,7 @@ export class ReplayFilter {
   #judgeCsi (body: string, final: string): string {
     const sequence = '\x1b[' + body + final
     if (/^[0-9;:]*$/.test(body)) {
+      if (final === 'r') this.#margins = true
       if (SCREEN_FINALS.has(final)) return sequence
       if (final === 'h' || final === 'l') return this.#modes(body.split(';'), SCREEN_ANSI_MODES, sequence, false)
       // DA, DSR/CPR, window reports and moves, DECREQTPARM, media copy: the terminal answers or acts beyond the screen.
@@ -198,6 +206,7 @@ export class ReplayFilter {
   #modes (modes: string[], allowed: ReadonlySet<string>, sequence: string, set: boolean): string {
     if (!modes.every((mode) => allowed.has(mode))) return this.#drop('mode')
     if (modes.some((mode) => ALT_SCREEN_MODES.has(mode))) this.#altScreen = set
+    if (set && modes.includes('6')) this.#margins = true
     return sequence
   }
 

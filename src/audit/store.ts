@@ -19,7 +19,7 @@ import { makeStorePrivate } from './store-dir.js'
 import { AuditJournal, DEFAULT_HALF_BYTES } from './journal.js'
 import { replayJournal, type JournalReplay } from './journal-replay.js'
 import { storageError } from './storage-errors.js'
-import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, encodeMarker, isSessionId, markerKey, recordKey } from './keys.js'
+import { HEAD_KEY, RECORD_RANGE, castRange, decodeHead, encodeHead, encodeMarker, isSessionId, markerKey, recordKey } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
 import { readBundledSeq, writeBundledSeq } from './bundled.js'
@@ -470,6 +470,11 @@ export class AuditStore {
     return this.#failure
   }
 
+  /** True once close() began: appends are refused from then on, like after a failure. */
+  get closing (): boolean {
+    return this.#closing !== null
+  }
+
   /** The write failure the store is in or recovering from (until its records are durable), or null. */
   outage (): AuditOutage | null {
     return this.#outage === null ? null : { ...this.#outage, durable: { ...this.#outage.durable } }
@@ -581,7 +586,12 @@ export class AuditStore {
   async readRecordingFile (sessionId: string): Promise<AsyncIterable<Buffer> | null> {
     if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID`])
     const path = recordingPath(this.dir, sessionId)
-    return await isFile(path) ? readRecordingChunks(path) : null
+    if (!await isFile(path)) return null
+    // A session recorded in chunks has no file of portcullis's: one beside its chunks was added.
+    for await (const _ of this.#db.keys({ ...castRange(sessionId), limit: 1 })) {
+      throw new AuditError('PORTCULLIS_AUDIT_RECORDING_INVALID', [path, '0', `session ${sessionId} was recorded in chunks in the store, so no file of it is portcullis's: it was added`])
+    }
+    return readRecordingChunks(path)
   }
 
   /** Sessions whose recording was opened and not released: live ones, or, at start-up, those a previous run

@@ -54,7 +54,9 @@ export class Authorizer {
     const { decision, identity, facts, resources } = await this.judge(req)
     // portcullis's own look-up, made while it judges a caller's call: recorded, but without a durable write of its
     // own (it becomes durable with the decision that needed it, moments later) and without a response record.
-    const ownLookup = decision.allow && identity?.method === 'internal' && this.audit.failure === null
+    // Only while the store takes records: one it refuses (failed, or closing) would leave the look-up allowed and on
+    // no record at all, so the look-up then waits for its append and is refused with it, like any call.
+    const ownLookup = decision.allow && identity?.method === 'internal' && this.audit.failure === null && this.audit.closing !== true
     let seq: number
     try {
       const bounded = boundDecision(req.RequestUri ?? null, decision.reason, auditFields(facts, identity, decision, resources))

@@ -348,7 +348,9 @@ export class RecordedExec {
       })
 
       channel.on('data', (chunk: Buffer) => {
-        if (!this.#passing) return
+        // Once the exec's stream ended nothing can reach the program, and the recording is being finished (a frame
+        // given to a finished sink throws, out of ssh2's parser: the connection would be dropped without its exit status).
+        if (!this.#passing || done) return
         this.#lastActivity = Date.now()
         this.bytesIn += chunk.length
         if (!this.#sink.input(chunk)) this.#pause('sink')

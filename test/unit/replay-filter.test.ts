@@ -57,8 +57,9 @@ describe('replay filter', () => {
 
   it('ends by resetting attributes, showing the cursor and leaving the alternate screen it entered', () => {
     const { filter } = filtered(`${ESC}[?1049h${ESC}[31m`)
-    expect(filter.finish()).toBe(`${ESC}[0m${ESC}[?25h${ESC}[?1049l`)
-    expect(new ReplayFilter().finish()).toBe(`${ESC}[0m${ESC}[?25h`)
+    const restore = `\x0f${ESC}(B${ESC})B${ESC}[4l${ESC}[?1l${ESC}[?2004l${ESC}[?7h`
+    expect(filter.finish()).toBe(`${ESC}[0m${ESC}[?25h${ESC}[?1049l${restore}`)
+    expect(new ReplayFilter().finish()).toBe(`${ESC}[0m${ESC}[?25h${restore}`)
   })
 
   it('says what it removed, and how to see it all', () => {
