@@ -255,22 +255,31 @@ export class AuditStore {
       this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch)
       const last = batch[batch.length - 1]!.record
       try {
+        const texts: string[] = []
+        for (let i = 0; i < batch.length; i++) texts.push(batch[i]!.text)
+        const payload = Buffer.from(texts.join('\n'), 'utf8')
+        // The journal's write is under way while LevelDB's batch is filled: the journal makes the batch durable,
+        // LevelDB makes it readable.
+        const journaling = this.#journal.fits(payload.length) ? this.#journal.append(payload) : null
         // One reused native batch (record-batch.ts): the record, its index entries and the head, so an index never
         // names a record that is not in LevelDB.
-        if (this.#batch?.db !== this.#db) this.#batch = new RecordBatch(this.#db)
-        const leveldb = this.#batch
-        const texts: string[] = []
-        for (let i = 0; i < batch.length; i++) {
-          const pending = batch[i]!
-          leveldb.put(recordKey(pending.record.seq), pending.text)
-          addIndexEntries(leveldb, pending.record)
-          texts.push(pending.text)
+        let leveldb: RecordBatch
+        try {
+          if (this.#batch?.db !== this.#db) this.#batch = new RecordBatch(this.#db)
+          leveldb = this.#batch
+          for (let i = 0; i < batch.length; i++) {
+            const pending = batch[i]!
+            leveldb.put(recordKey(pending.record.seq), pending.text)
+            addIndexEntries(leveldb, pending.record)
+          }
+          leveldb.put(HEAD_KEY, encodeHead(last))
+        } catch (err) {
+          // LevelDB will not get this batch: the journal must not bring it back either.
+          if (journaling !== null) await journaling.then(async (at) => await this.#journal.retract(at)).catch(() => {})
+          throw err
         }
-        leveldb.put(HEAD_KEY, encodeHead(last))
-        const payload = Buffer.from(texts.join('\n'), 'utf8')
-        if (this.#journal.fits(payload.length)) {
-          // Both at once: the journal makes the batch durable, LevelDB makes it readable.
-          const [journaled, stored] = await Promise.allSettled([this.#journal.append(payload), leveldb.write(false)])
+        if (journaling !== null) {
+          const [journaled, stored] = await Promise.allSettled([journaling, leveldb.write(false)])
           if (stored.status === 'rejected') {
             // Its callers are told it failed and their calls are denied: the journal must not bring it back.
             if (journaled.status === 'fulfilled') {
