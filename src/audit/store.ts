@@ -15,7 +15,6 @@ import { makeStorePrivate } from './store-dir.js'
 import { AuditJournal, DEFAULT_HALF_BYTES } from './journal.js'
 import { replayJournal, type JournalReplay } from './journal-replay.js'
 import { storageError } from './storage-errors.js'
-import { RecordBatch } from './record-batch.js'
 import { HEAD_KEY, RECORD_RANGE, decodeHead, encodeHead, isSessionId, markerKey, recordKey } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
@@ -79,6 +78,8 @@ interface PendingAppend {
 
 type Listener = (record: AuditRecord) => void
 
+interface BatchPut { type: 'put', key: string, value: string }
+
 const DEFAULT_MAX_BATCH = 1024
 /** Where LevelDB is asked to flush its memtable: no key is this small, so no table is compacted with it. */
 const FLUSH_ONLY_KEY = '\u0000'
@@ -115,8 +116,6 @@ export class AuditStore {
   /** The last record known to be on disk. */
   #durable: AuditHead
   #queue: PendingAppend[] = []
-  /** The native batch records are written with, for the database now open. */
-  #batch: RecordBatch | null = null
   #flushing: Promise<void> | null = null
   #lazyTimer: NodeJS.Timeout | null = null
   #failure: Error | null = null
@@ -255,31 +254,24 @@ export class AuditStore {
       this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch)
       const last = batch[batch.length - 1]!.record
       try {
+        // The array form, not a chained batch: classic-level frees a chained batch's native WriteBatch only when V8
+        // collects it, and V8, blind to that memory, lets tens of MiB of them pile up between full collections
+        // (BENCHMARKS.md, "Memory over millions of decisions"); the array form's is freed when the write ends.
+        // The index entries are in the record's batch, so an index never names a record that is not in LevelDB.
+        const operations: BatchPut[] = []
+        const collect = { put: (key: string, value: string) => operations.push({ type: 'put', key, value }) }
         const texts: string[] = []
-        for (let i = 0; i < batch.length; i++) texts.push(batch[i]!.text)
-        const payload = Buffer.from(texts.join('\n'), 'utf8')
-        // The journal's write is under way while LevelDB's batch is filled: the journal makes the batch durable,
-        // LevelDB makes it readable.
-        const journaling = this.#journal.fits(payload.length) ? this.#journal.append(payload) : null
-        // One reused native batch (record-batch.ts): the record, its index entries and the head, so an index never
-        // names a record that is not in LevelDB.
-        let leveldb: RecordBatch
-        try {
-          if (this.#batch?.db !== this.#db) this.#batch = new RecordBatch(this.#db)
-          leveldb = this.#batch
-          for (let i = 0; i < batch.length; i++) {
-            const pending = batch[i]!
-            leveldb.put(recordKey(pending.record.seq), pending.text)
-            addIndexEntries(leveldb, pending.record)
-          }
-          leveldb.put(HEAD_KEY, encodeHead(last))
-        } catch (err) {
-          // LevelDB will not get this batch: the journal must not bring it back either.
-          if (journaling !== null) await journaling.then(async (at) => await this.#journal.retract(at)).catch(() => {})
-          throw err
+        for (let i = 0; i < batch.length; i++) {
+          const pending = batch[i]!
+          operations.push({ type: 'put', key: recordKey(pending.record.seq), value: pending.text })
+          addIndexEntries(collect, pending.record)
+          texts.push(pending.text)
         }
-        if (journaling !== null) {
-          const [journaled, stored] = await Promise.allSettled([journaling, leveldb.write(false)])
+        operations.push({ type: 'put', key: HEAD_KEY, value: encodeHead(last) })
+        const payload = Buffer.from(texts.join('\n'), 'utf8')
+        if (this.#journal.fits(payload.length)) {
+          // Both at once: the journal makes the batch durable, LevelDB makes it readable.
+          const [journaled, stored] = await Promise.allSettled([this.#journal.append(payload), writeOperations(this.#db, operations, false)])
           if (stored.status === 'rejected') {
             // Its callers are told it failed and their calls are denied: the journal must not bring it back.
             if (journaled.status === 'fulfilled') {
@@ -291,10 +283,9 @@ export class AuditStore {
           if (journaled.status === 'rejected') throw journaled.reason
         } else {
           // A batch larger than half the journal: LevelDB's own synced write makes it durable instead.
-          await leveldb.write(true)
+          await writeOperations(this.#db, operations, true)
         }
       } catch (err) {
-        this.#batch?.discard()
         this.#fail(err, batch)
         break
       }
@@ -599,6 +590,17 @@ export class AuditStore {
     })()
     return this.#closing
   }
+}
+
+/**
+ * Writes `operations` in one LevelDB batch through classic-level's own batch, skipping abstract-level's generic
+ * per-operation copying, encoding look-ups and checks: at 64 calls in flight they took half the main thread, and
+ * every key and value here is a string the store made itself. A database that is not open goes the public way,
+ * which raises abstract-level's own error.
+ */
+function writeOperations (db: AuditDb, operations: BatchPut[], sync: boolean): Promise<void> {
+  if (db.status !== 'open') return db.batch(operations, { sync })
+  return (db as unknown as { _batch: (operations: BatchPut[], options: { sync: boolean }) => Promise<void> })._batch(operations, { sync })
 }
 
 /** The numbers of LevelDB's write-ahead logs in `dir`, lowest first. */

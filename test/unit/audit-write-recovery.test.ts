@@ -6,7 +6,6 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { afterAll, afterEach, expect, it, vi } from 'vitest'
 import { recordKey } from '../../src/audit/keys.js'
-import { RecordBatch } from '../../src/audit/record-batch.js'
 import { AuditStore } from '../../src/audit/store.js'
 import type { AuditInput, AuditRecord } from '../../src/audit/record.js'
 
@@ -37,17 +36,19 @@ interface FullDisk {
 }
 function fillDisk (): FullDisk {
   const full: FullDisk = { on: true }
-  // Every batch of records the store writes to LevelDB goes through its RecordBatch (record-batch.ts).
-  const write = RecordBatch.prototype.write
-  vi.spyOn(RecordBatch.prototype, 'write').mockImplementation(async function (this: RecordBatch, sync: boolean) {
-    full.level = this.db
-    if (full.on && full.afterWrite === true) await write.call(this, sync)
-    if (full.on) {
-      this.discard()
-      throw Object.assign(new Error('IO error: 000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
-    }
-    await write.call(this, sync)
-  })
+  // The store writes records with classic-level's own batch (see writeOperations in store.ts).
+  const original = (Level.prototype as unknown as { _batch: unknown })._batch as (this: Level<string, string>, ...args: unknown[]) => unknown
+  vi.spyOn(Level.prototype as unknown as { _batch: (...args: unknown[]) => Promise<void> }, '_batch').mockImplementation(function (this: Level<string, string>, ...args: unknown[]) {
+    const operations = args[0]
+    // A batch of records (the store's #flush): one that puts a record key.
+    if (!Array.isArray(operations) || !operations.some((op: { key: string }) => op.key.startsWith('r!'))) return original.apply(this, args)
+    full.level = this
+    return (async () => {
+      if (full.on && full.afterWrite === true) await original.apply(this, args)
+      if (full.on) throw Object.assign(new Error('IO error: 000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
+      await original.apply(this, args)
+    })()
+  } as never)
   return full
 }
 
