@@ -427,7 +427,16 @@ function baselineLine (connections, host, baseline, label) {
   const now = medianWindow(host)
   const before = medianWindow(baseline)
   return `authz decisions/s c=${connections} ${label}: ${Math.round(before.perSecond)} (p50 ${ms(before.latencyMs.p50)} ms, p99 ${ms(before.latencyMs.p99)} ms); ` +
-    `this build ${Math.round(now.perSecond)}/s = ${(now.perSecond / before.perSecond).toFixed(2)}× the baseline, p99 ${ms(now.latencyMs.p99)} vs ${ms(before.latencyMs.p99)} ms${pairedRatios(host, baseline)}`
+    `this build ${Math.round(now.perSecond)}/s = ${(now.perSecond / before.perSecond).toFixed(2)}× the baseline, p99 ${ms(now.latencyMs.p99)} vs ${ms(before.latencyMs.p99)} ms${pairedRatios(host, baseline)}; ` +
+    `CPU per decision, serve (its main thread), median over windows: ${cpuPerDecision(host)} µs this build, ${cpuPerDecision(baseline)} µs the baseline`
+}
+
+/** serve's CPU per decision in µs, all threads and the main thread, each the median over `windows`: less moved by
+ * other work on the machine than decisions/s, which falls with every core-second others take. */
+function cpuPerDecision (windows) {
+  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]
+  const per = (share) => median(windows.map((w) => share(w.cpu) * w.elapsedMs * 1000 / Math.max(1, w.completed)))
+  return `${per((cpu) => cpu.serve).toFixed(1)} (${per((cpu) => cpu.serveMain).toFixed(1)})`
 }
 
 /** The range of managed/host ratios over windows measured in the same round, when they were taken in turns. */
