@@ -485,29 +485,16 @@ export class RecordedExec {
     }
     const durationMs = Date.now() - this.#started
     try {
-      await this.#deps.audit.append({
-        kind: 'session',
-        user: o.user,
-        authMethod: 'ssh',
-        action: 'session.end',
-        project: o.container.project,
-        role: o.role,
-        resource: o.container.name,
-        decision: null,
-        reason: describeEnd(endedBy, status, this.#endMessage) + (recordingProblem !== null ? `; the end of the recording was lost: ${recordingProblem}` : ''),
-        fields: {
-          session: o.sessionId,
-          startSeq,
-          exitCode: endedBy === 'error' ? null : status,
-          signal: null,
-          endedBy,
-          durationMs,
-          bytesIn: this.bytesIn,
-          bytesOut: this.bytesOut,
-          bytesErr: this.bytesErr,
-          ...(this.#killOutcome !== null ? { kill: this.#killOutcome } : {}),
-          recording
-        }
+      await this.#appendEnd(describeEnd(endedBy, status, this.#endMessage) + (recordingProblem !== null ? `; the end of the recording was lost: ${recordingProblem}` : ''), {
+        startSeq,
+        exitCode: endedBy === 'error' ? null : status,
+        endedBy,
+        durationMs,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        bytesErr: this.bytesErr,
+        ...(this.#killOutcome !== null ? { kill: this.#killOutcome } : {}),
+        recording
       })
       await this.#sink.release()
     } catch (err) {
@@ -519,24 +506,31 @@ export class RecordedExec {
   /** The session.end of a session whose recording could not be opened, so nothing ran. When the store refuses
    * it too, the session.start stays without an end, which `audit sessions` shows as interrupted. */
   async #endUnrecorded (startSeq: number, err: Error): Promise<void> {
-    const o = this.#o
     this.#log.error({ err }, 'the session recording cannot be opened; refusing the session')
     try {
-      await this.#deps.audit.append({
-        kind: 'session',
-        user: o.user,
-        authMethod: 'ssh',
-        action: 'session.end',
-        project: o.container.project,
-        role: o.role,
-        resource: o.container.name,
-        decision: null,
-        reason: `the session could not be recorded, so nothing ran: ${err.message}`,
-        fields: { session: o.sessionId, startSeq, exitCode: null, signal: null, endedBy: 'recording-failed', durationMs: Date.now() - this.#started, bytesIn: 0, bytesOut: 0, bytesErr: 0 }
-      })
+      await this.#appendEnd(`the session could not be recorded, so nothing ran: ${err.message}`,
+        { startSeq, exitCode: null, endedBy: 'recording-failed', durationMs: Date.now() - this.#started, bytesIn: 0, bytesOut: 0, bytesErr: 0 })
     } catch (appendErr) {
       this.#log.error({ err: appendErr }, 'could not record the end of a session that could not be recorded')
     }
+  }
+
+  /** This session's session.end record: who, where, and `fields` after the session ID (signal is always null). */
+  #appendEnd (reason: string, fields: { startSeq: number, exitCode: number | null, endedBy: string } & Record<string, unknown>): Promise<unknown> {
+    const o = this.#o
+    const { startSeq, exitCode, ...rest } = fields
+    return this.#deps.audit.append({
+      kind: 'session',
+      user: o.user,
+      authMethod: 'ssh',
+      action: 'session.end',
+      project: o.container.project,
+      role: o.role,
+      resource: o.container.name,
+      decision: null,
+      reason,
+      fields: { session: o.sessionId, startSeq, exitCode, signal: null, ...rest }
+    })
   }
 
   #tellUser (message: string): void {
