@@ -35,8 +35,10 @@ export interface FramedEntry {
   type: 'file' | 'directory'
 }
 
-/** pax records that would make an entry's name, link or content differ between readers. */
-const RENAMING_PAX_RECORD = /(?:^|\n)\s*\d+ (?:path|linkpath|size|GNU\.sparse\.[^=\n]*)=/
+/** pax records that would make an entry's name, link, type or content differ between readers. Matched anywhere a
+ * record could start (a length, a space, the keyword), not only after a newline: tar-stream does not check that a
+ * record ends where its length says. */
+const RENAMING_PAX_RECORD = /\d (?:path|linkpath|size|hdrcharset|GNU\.sparse\.[^=]*|SCHILY\.(?:realsize|filetype))=/
 
 export class TarFraming {
   /** Entry headers seen, in order, not yet matched with tar-stream's. */
@@ -134,19 +136,19 @@ export class TarFraming {
       const target = readString(header, 157, 100)
       throw new TarLinkError(`entry ${JSON.stringify(path)} is a ${flag === '1' ? 'hard' : 'symbolic'} link to ${JSON.stringify(target)}; a bundle holds only regular files and directories, and links are never followed`)
     }
-    if (flag === '5') {
+    const isFile = flag === '0' || flag === '\u0000' || flag === '7'
+    if (flag === '5' || (isFile && path.endsWith('/'))) {
+      // tar-stream (and the reader before it) read no content for a directory, where another tar may skip it:
+      // what one reads as entries the other would not.
+      if (size > 0) throw new TarFormatError(`entry ${JSON.stringify(path)} is a directory that declares ${size} bytes of content; tar readers disagree on such entries, and a bundle has none`)
       this.entries.push({ offset: this.offset, path, size: 0, type: 'directory' })
       return
     }
-    if (flag === '0' || flag === '\u0000' || flag === '7') {
-      const type = path.endsWith('/') ? 'directory' : 'file'
-      // A directory's size is not read (by tar-stream or by tar): its content would be read as headers.
-      this.entries.push({ offset: this.offset, path, size: type === 'directory' ? 0 : size, type })
-      if (type === 'file') {
-        this.files++
-        this.dataLeft = size
-        this.paddingLeft = padding
-      }
+    if (isFile) {
+      this.entries.push({ offset: this.offset, path, size, type: 'file' })
+      this.files++
+      this.dataLeft = size
+      this.paddingLeft = padding
       return
     }
     throw new TarFormatError(`entry ${JSON.stringify(path)} is not a regular file or directory (type ${JSON.stringify(flag)}); a bundle holds only those`)

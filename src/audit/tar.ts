@@ -10,7 +10,6 @@ import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { extract as tarExtract, pack as tarPack, type Header, type Pack } from 'tar-stream'
-
 import { TarFormatError, TarFraming, type FramedEntry } from './tar-framing.js'
 
 export { TarFormatError, TarLinkError } from './tar-framing.js'
@@ -32,7 +31,9 @@ export interface TarSource {
 
 /** Resolves on `event`, rejects with `gone` if the stream (node's or tar-stream's streamx) closes first. */
 async function eventOrClose (stream: object, event: string, gone: () => Error): Promise<void> {
-  const emitter = stream as { once: (event: string, listener: () => void) => unknown, off: (event: string, listener: () => void) => unknown }
+  const emitter = stream as { once: (event: string, listener: () => void) => unknown, off: (event: string, listener: () => void) => unknown, destroyed?: boolean, destroying?: boolean }
+  // Closed already: its 'close' has been emitted, and would be waited for in vain.
+  if (emitter.destroyed === true || emitter.destroying === true) throw gone()
   await new Promise<void>((resolve, reject) => {
     const onEvent = (): void => { emitter.off('close', onClose); resolve() }
     const onClose = (): void => { emitter.off(event, onEvent); reject(gone()) }
@@ -91,11 +92,12 @@ async function addEntry (pack: Pack, header: Header | (Partial<Header> & Pick<He
 
 async function addFile (pack: Pack, source: TarSource): Promise<void> {
   const changed = (): Error => new Error(`${source.file} changed while it was being archived`)
-  let done: ((err?: Error | null) => void) | null = null
-  const entered = new Promise<void>((resolve, reject) => { done = (err) => { if (err !== null && err !== undefined) reject(err); else resolve() } })
+  let sink!: ReturnType<Pack['entry']>
+  const entered = new Promise<void>((resolve, reject) => {
+    sink = pack.entry({ name: source.path, type: 'file', size: source.size, mode: 0o644, mtime: source.mtime, uname: 'root', gname: 'root' }, (err) => { if (err !== null && err !== undefined) reject(err); else resolve() })
+  })
+  // A failure before the end is awaited is the pack's too, and reaches the caller through it.
   entered.catch(() => {})
-  const sink = pack.entry({ name: source.path, type: 'file', size: source.size, mode: 0o644, mtime: source.mtime, uname: 'root', gname: 'root' }, (err) => done!(err))
-  // Its failures reach us through the entry's callback and the pack.
   sink.on('error', () => {})
   let written = 0
   for await (const chunk of createReadStream(source.file)) {
@@ -176,7 +178,8 @@ export async function extractTar (input: AsyncIterable<Buffer | string>, dir: st
   // Not events.once: that rejects on 'error', which is read from the listener above.
   const closed = new Promise<void>((resolve) => extract.once('close', () => resolve()))
   const writeExtract = async (bytes: Buffer): Promise<void> => {
-    if (bytes.length > 0 && !extract.write(bytes)) await eventOrClose(extract, 'drain', () => new Error('closed')).catch(() => {})
+    if (bytes.length === 0 || extract.destroyed) return
+    if (!extract.write(bytes)) await eventOrClose(extract, 'drain', () => new Error('closed')).catch(() => {})
   }
 
   try {

@@ -109,6 +109,15 @@ describe('bundle archives', () => {
     }
   })
 
+  it('a reader that goes away mid-archive fails the writer instead of leaving it waiting', async () => {
+    const dir = fresh('src')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'big'), Buffer.alloc(4 * 1024 * 1024))
+    const out = new PassThrough({ highWaterMark: 1024 })
+    out.once('data', () => out.destroy())
+    await expect(writeTar(out, [], [{ path: 'big', file: join(dir, 'big'), size: 4 * 1024 * 1024, mtime: new Date() }], new Date())).rejects.toThrow(/the archive's reader went away/)
+  })
+
   it('a file that changes while it is archived fails the writer', async () => {
     const dir = fresh('src')
     mkdirSync(dir)
@@ -168,6 +177,9 @@ describe('a crafted archive is refused as the reader before tar-stream refused i
     for (const records of [{ path: '../../evil' }, { path: 'b/records.jsonl' }, { size: '100000' }, { linkpath: '/etc/shadow' }, { 'GNU.sparse.name': 'b/x', 'GNU.sparse.realsize': '10' }] as Array<Record<string, string>>) {
       await expectRefused(Buffer.concat([bundle, pax(records), file, END]), 'archive-damaged', /a pax header renames, resizes or re-links/)
     }
+    // A record hidden where the one before it does not end with a newline (tar-stream reads records by their length).
+    const hidden = Buffer.from('7 a=bcX12 path=b/x\n')
+    await expectRefused(Buffer.concat([bundle, entry({ name: 'PaxHeader/x', flag: 'x' }, hidden), file, END]), 'archive-damaged', /a pax header renames/)
     // A global one would apply to every entry after it.
     await expectRefused(Buffer.concat([pax({ path: 'b/manifest.json' }, 'g'), bundle, END]), 'archive-damaged', /a pax header renames/)
   })
@@ -180,6 +192,12 @@ describe('a crafted archive is refused as the reader before tar-stream refused i
   it('a pax header larger than 4 MiB is refused before it is held in memory', async () => {
     const big = header({ name: 'PaxHeader/x', flag: 'x', size: MAX_PAX_BYTES + 1 })
     await expectRefused(Buffer.concat([bundle, big, END]), 'archive-damaged', /a pax header of 4194305 bytes is larger/)
+  })
+
+  it('a directory that declares content (which one tar skips and another reads as headers)', async () => {
+    for (const h of [{ name: 'b/dir/', flag: '5' }, { name: 'b/dir/', flag: '0' }]) {
+      await expectRefused(Buffer.concat([bundle, entry(h, entry({ name: 'b/hidden' }, 'x')), END]), 'archive-damaged', /is a directory that declares 1024 bytes of content/)
+    }
   })
 
   it('a header whose checksum is wrong', async () => {
