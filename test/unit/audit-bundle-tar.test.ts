@@ -63,6 +63,17 @@ describe('bundle archives', () => {
     expect(await verifyBundle(FIXTURE)).toMatchObject({ ok: true, records: 4, sessions: 1, checkpoints: 1, problems: [] })
   })
 
+  it('a bundle unpacked and packed again with GNU tar verifies, in every format it writes (pax headers of times included)', async () => {
+    const work = fresh('repacked')
+    mkdirSync(work)
+    execFileSync('tar', ['xzf', FIXTURE, '-C', work])
+    for (const format of ['gnu', 'oldgnu', 'pax', 'ustar', 'v7']) {
+      const file = join(work, `bundle-${format}.tar.gz`)
+      execFileSync('tar', ['czf', file, `--format=${format}`, '-C', work, 'evidence-main'])
+      expect(await verifyBundle(file), format).toMatchObject({ ok: true, records: 4, sessions: 1 })
+    }
+  })
+
   it('the fixture rebuilt entry by entry verifies: the crafted archives below start from a good bundle', async () => {
     expect(await verdictOf(Buffer.concat([bundle, END]))).toMatchObject({ ok: true, records: 4, sessions: 1 })
   })
