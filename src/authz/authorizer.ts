@@ -11,13 +11,12 @@ import { decide, TOKEN_HINT } from '../policy/evaluate.js'
 import type { Grant } from '../policy/grant.js'
 import type { PolicySource } from '../policy/source.js'
 import { wireRefusal } from '../policy/wire-refusal.js'
-import type { ResourceResolver } from '../docker/resolver.js'
 import type { OwnershipRegistry } from '../ownership/registry.js'
 import { trackResponse } from '../ownership/track.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
 import { createdExecId, ExecCreators, withExecCreator } from './exec-creators.js'
-import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
+import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts, ResourceLookup } from './types.js'
 import { UnrecordedCallsLog } from './unrecorded-calls-log.js'
 
 const ALLOW: AuthZResponse = Object.freeze({ Allow: true, Msg: '', Err: '' })
@@ -42,7 +41,7 @@ export class Authorizer {
   constructor (
     private readonly policy: PolicySource,
     private readonly identities: IdentityResolver,
-    private readonly resources: ResourceResolver,
+    private readonly resources: ResourceLookup,
     private readonly audit: AuditStore,
     private readonly logger: Logger,
     private readonly options: AuthorizerOptions

@@ -206,3 +206,8 @@ export interface Identity {
   /** For `bridge-housekeeping`: the one exec (full ID) it may inspect. */
   exec?: string
 }
+
+/** What the objects a request names are: the daemon's answer (src/docker/resolver.ts), or a table in tests and `check`. */
+export interface ResourceLookup {
+  resolve (facts: RequestFacts, caller?: string): Promise<ResourceFacts>
+}
