@@ -3,7 +3,7 @@
 // total, with random early drop between `start` and `full`. Pure: the caller owns the sockets and the clock.
 
 import { isIPv4 } from 'node:net'
-import { parseIp } from '../policy/cidr.js'
+import { parseIp } from '../core/cidr.js'
 import { withoutZone } from './address-patterns.js'
 
 /** `start:rate:full`: from `start` unauthenticated connections on, refuse with `rate`% probability, rising

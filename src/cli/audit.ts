@@ -21,7 +21,7 @@ import { EXPORT_FILTER_HELP, exportFilterFromFlags, exportRecords } from './audi
 import { isExportFormat } from '../audit/export.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
-import { formatElapsed } from '../duration.js'
+import { formatElapsed } from '../core/duration.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { ReplayFilter, removedSummary } from '../audit/replay-filter.js'
 import { checkCheckpointCopies, readCheckpointCopies, readLoggedHeads, type CheckpointCopiesReport } from '../audit/checkpoint-copies.js'

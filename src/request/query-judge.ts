@@ -3,7 +3,7 @@
 // here (build network mode, extra hosts) add escapes or references. Every value of a repeated parameter is
 // judged, though Go's FormValue reads only the first: no ordering trick hides one.
 
-import type { Escape, ResourceRef } from '../authz/types.js'
+import type { Escape, ResourceRef } from '../core/types.js'
 import { paramsOf } from '../routes/query-params.js'
 import { readBuildOutputs } from './build-query.js'
 

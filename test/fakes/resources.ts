@@ -1,6 +1,6 @@
 // A resource look-up that answers from a table instead of the daemon: the target's project (undefined: it does not
 // exist) and each reference's by `kind:ref`, as `portcullis check --target-project/--ref` take them.
-import type { RequestFacts, ResolvedResource, ResourceFacts, ResourceLookup, ResourceRef } from '../../src/authz/types.js'
+import type { RequestFacts, ResolvedResource, ResourceFacts, ResourceLookup, ResourceRef } from '../../src/core/types.js'
 
 export class FixedResources implements ResourceLookup {
   constructor (private readonly target?: string | null, private readonly projects = new Map<string, string | null>()) {}

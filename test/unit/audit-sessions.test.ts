@@ -10,7 +10,7 @@ import { INTERRUPTED_REASON, findSession, listSessions, openSessionArchive, open
 import { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { CastRecorder } from '../../src/bridge/asciicast.js'
-import { formatElapsed } from '../../src/duration.js'
+import { formatElapsed } from '../../src/core/duration.js'
 import { ReplayTimeline, formatSessionTable, playCast, type ReplayClock } from '../../src/cli/audit.js'
 import type { PolicySource } from '../../src/policy/source.js'
 import { tamper } from '../helpers/tamper.js'

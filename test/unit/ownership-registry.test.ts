@@ -2,7 +2,7 @@
 // dropped when the object goes; and the first start's adoption leaves label-inherited containers unowned.
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import type { AuthZRequest } from '../../src/authz/types.js'
+import type { AuthZRequest } from '../../src/core/types.js'
 import { readRequest } from '../../src/authz/read-request.js'
 import { containersToAdopt } from '../../src/ownership/adopt.js'
 import { OwnershipRegistry } from '../../src/ownership/registry.js'

@@ -1,12 +1,12 @@
 // The allowlist readers: query parameters per route, body fields per body type, and what they ask of grants.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { AuthZRequest, Identity, RequestFacts } from '../../src/authz/types.js'
+import type { AuthZRequest, Identity, RequestFacts } from '../../src/core/types.js'
 import { readRequest } from '../../src/authz/read-request.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
-import { cidrContains, parseCidr, parseIp } from '../../src/policy/cidr.js'
-import { ungrantedNeeds } from '../../src/policy/project-grants.js'
+import { decide } from '../../src/core/decide.js'
+import { cidrContains, parseCidr, parseIp } from '../../src/core/cidr.js'
+import { ungrantedNeeds } from '../../src/core/project-grants.js'
 import { decodeAs, goString, goStruct, structOf, type UnknownKey } from '../../src/request/godecode.js'
 import { parseGoJson } from '../../src/request/gojson.js'
 
