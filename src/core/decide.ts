@@ -34,7 +34,7 @@ export interface DecideOptions {
 const INTERNAL_ACTIONS = new Set([
   'container.list', 'container.inspect', 'exec.inspect', 'volume.inspect', 'network.inspect', 'plugin.inspect',
   'system.ping', 'system.version', 'system.events',
-  // Adopting existing objects at the first start (src/ownership/adopt.ts) and judging image removal by every tag.
+  // Adopting existing objects at the first start (src/docker/adopt.ts) and judging image removal by every tag.
   'network.list', 'volume.list', 'image.inspect'
 ])
 

@@ -52,7 +52,7 @@ export interface PortNeed {
   field: string
 }
 
-/** What a request asks for that a project grant may allow (src/policy/grants.ts) instead of an unsafe role. */
+/** What a request asks for that a project grant may allow (src/core/project-grants.ts) instead of an unsafe role. */
 export interface GrantNeeds {
   ports: PortNeed[]
   logDrivers: string[]
@@ -93,7 +93,7 @@ export interface RequestFacts {
   /** Other existing objects the request names (links, volumes-from, networks, named volumes...). */
   references: ResourceRef[]
   exec?: ExecFacts
-  /** Query parameters the route's allowlist does not know (src/routes/query-params.ts): always denied. */
+  /** Query parameters the route's allowlist does not know (src/request/query-params.ts): always denied. */
   unknownParameters?: string[]
   /** Body fields set to a non-zero value that the body's allowlist does not know (src/request/fields): always denied. */
   unknownFields?: string[]

@@ -3,7 +3,8 @@
 
 import { timingSafeEqual } from 'node:crypto'
 import type { AuthZRequest, IdentityVerdict } from '../core/types.js'
-import { BRIDGE_HEADER, BRIDGE_USER, RESERVED_USERS, type BridgeGrants } from './bridge-grants.js'
+import { BRIDGE_USER, RESERVED_USERS } from '../core/reserved-users.js'
+import { BRIDGE_HEADER, type BridgeGrants } from './bridge-grants.js'
 import { fingerprint, type TokenVerifier } from './tokens.js'
 
 export const TOKEN_HEADER = 'X-Portcullis-Token'

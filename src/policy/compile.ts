@@ -11,9 +11,9 @@ import { durationMs } from '../core/duration.js'
 import { compileImageRules, type ImageRules, type ImagesDocument } from '../core/image-rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
 import { checkProjectGrants, type ProjectGrantsDocument } from '../core/project-grants.js'
-import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../bridge/startup-limits.js'
+import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from './startup-limits.js'
 import { checkSshKeys } from './ssh-keys.js'
-import { RESERVED_USERS } from '../identity/bridge-grants.js'
+import { RESERVED_USERS } from '../core/reserved-users.js'
 import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
@@ -117,7 +117,7 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly audit: AuditSettings
   /** How long tokens may be valid (src/policy/tokens.ts). */
   readonly tokens: TokenPolicy
-  /** Image repositories by project and the registry allowlist (src/images/rules.ts). */
+  /** Image repositories by project and the registry allowlist (src/core/image-rules.ts). */
   readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
   membershipsOf (user: string): readonly Membership[]

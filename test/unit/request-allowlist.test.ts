@@ -193,7 +193,7 @@ describe('setting names', () => {
     const { ESCAPE_SETTINGS } = await import('../../src/request/escapes.js')
     const { BODY_TABLES } = await import('../../src/request/fields/index.js')
     const { flatten } = await import('../../src/request/fields/table.js')
-    const { QUERY_PARAMS } = await import('../../src/routes/query-params.js')
+    const { QUERY_PARAMS } = await import('../../src/request/query-params.js')
     const known = new Set<string>([...Object.keys(ALLOWLIST_SETTINGS), ...ESCAPE_SETTINGS])
     const named = [
       ...Object.values(BODY_TABLES).flatMap((t) => flatten(t).map(([, spec]) => spec.setting)),
