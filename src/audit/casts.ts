@@ -8,7 +8,7 @@
 import crypto from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { StringDecoder } from 'node:string_decoder'
-import { CastFormatError, parseCast, type CastEvent, type CastHeader } from '../bridge/asciicast.js'
+import { CastFormatError, parseCast, type CastEvent, type CastHeader } from './asciicast.js'
 import { ERRORS } from '../errors.js'
 import { AuditError, messageOf } from './errors.js'
 import type { AuditDb } from './level.js'

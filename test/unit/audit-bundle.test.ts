@@ -19,7 +19,7 @@ import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-ke
 import type { AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { extractTar } from '../../src/audit/tar.js'
-import { CastRecorder } from '../../src/bridge/asciicast.js'
+import { CastRecorder } from '../../src/audit/asciicast.js'
 import { auditBundleCommand, formatBundleReport } from '../../src/cli/audit-bundle.js'
 import type { PolicySource } from '../../src/policy/source.js'
 import { END, entry as tarEntry } from '../helpers/tar-craft.js'

@@ -6,7 +6,7 @@ import { Level } from 'level'
 import { afterEach, describe, expect, it, vi, type MockInstance } from 'vitest'
 import { CAST_GENESIS, CastDigester, nextCastDigest, readCastStream, type CastItem, type CastSink } from '../../src/audit/casts.js'
 import { AuditStore } from '../../src/audit/store.js'
-import { CastRecorder, parseCast } from '../../src/bridge/asciicast.js'
+import { CastRecorder, parseCast } from '../../src/audit/asciicast.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const { root, freshDir, openStore } = tempStores('portcullis-casts-')
