@@ -1,4 +1,5 @@
-// One registry of every error portcullis raises. Users match on `err.code`, never on message text;
+// One registry of every error portcullis raises: its code, its message and (HTTP_STATUS) the status an HTTP API
+// answers it with. Every class of ours extends PortcullisError. Users match on `err.code`, never on message text;
 // test/unit/errors.test.ts checks that every code thrown in src/ is declared here.
 
 export const ERRORS = {
@@ -86,20 +87,90 @@ export const ERRORS = {
   PORTCULLIS_ELEVATION_LISTEN: 'The elevation API cannot listen on %s: %s. Pass `portcullis serve --elevation-listen HOST:PORT` with a free address, or `off`.',
   PORTCULLIS_ELEVATION_UNREACHABLE: 'Cannot reach the elevation API at %s (%s). Is `portcullis serve` running with --elevation-listen? Pass --url if it listens elsewhere.',
   PORTCULLIS_ELEVATION_NO_TOKEN: 'No token to send: pass --token, set $PORTCULLIS_TOKEN, or put it in %s as {"HttpHeaders": {"X-Portcullis-Token": "<token>"}} (`portcullis token issue --user YOU` makes one). Root on the host may use --admin-socket PATH --as USER instead.',
-  PORTCULLIS_ELEVATION_API: 'The elevation API answered %s: %s'
+  PORTCULLIS_ELEVATION_API: 'The elevation API answered %s: %s',
+  PORTCULLIS_ELEVATION_NO_ROUTE: 'There is no elevation API route %s. The routes are %s.',
+  PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
 
+/** The HTTP status the admin socket and the elevation API answer an error with; 500 for a code not named here. */
+export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  PORTCULLIS_SESSION_ID_INVALID: 400,
+  PORTCULLIS_SESSION_NOT_FOUND: 404,
+  PORTCULLIS_SESSION_NO_RECORDING: 404,
+  PORTCULLIS_AUDIT_UNAVAILABLE: 503,
+  PORTCULLIS_AUDIT_CLOSED: 503,
+  PORTCULLIS_ELEVATION_BAD_INPUT: 400,
+  PORTCULLIS_ELEVATION_UNKNOWN_PROJECT: 400,
+  PORTCULLIS_ELEVATION_PROJECT_GONE: 409,
+  PORTCULLIS_ELEVATION_RATE_LIMITED: 429,
+  PORTCULLIS_ELEVATION_TOO_MANY_PENDING: 409,
+  PORTCULLIS_ELEVATION_UNKNOWN_ROLE: 400,
+  PORTCULLIS_ELEVATION_TTL_TOO_LONG: 400,
+  PORTCULLIS_ELEVATION_UNAUTHENTICATED: 401,
+  PORTCULLIS_ELEVATION_NOT_ABOVE: 403,
+  PORTCULLIS_ELEVATION_TOO_FAR: 403,
+  PORTCULLIS_ELEVATION_LEVEL_TOO_LOW: 403,
+  PORTCULLIS_ELEVATION_SELF_APPROVAL: 403,
+  PORTCULLIS_ELEVATION_NOT_APPROVER: 403,
+  PORTCULLIS_ELEVATION_NOT_FOUND: 404,
+  PORTCULLIS_ELEVATION_NO_ROUTE: 404,
+  PORTCULLIS_ELEVATION_ALREADY_HELD: 409,
+  PORTCULLIS_ELEVATION_DUPLICATE: 409,
+  PORTCULLIS_ELEVATION_NOT_PENDING: 409,
+  PORTCULLIS_ELEVATION_NOT_REVOCABLE: 409,
+  PORTCULLIS_ELEVATION_UNAVAILABLE: 503
+}
+
+/** The base of every error portcullis raises: a declared code, the registry's message filled in, an HTTP status. */
 export class PortcullisError extends Error {
   readonly code: ErrorCode
+  /** What an HTTP API answers with (HTTP_STATUS). */
+  readonly status: number
+  /** Seconds until trying again makes sense: an HTTP API sends it as Retry-After. */
+  retryAfterSeconds?: number
 
   constructor (code: ErrorCode, ...args: string[]) {
     let i = 0
     super(ERRORS[code].replace(/%s/g, () => args[i++] ?? ''))
     this.name = 'PortcullisError'
     this.code = code
+    this.status = HTTP_STATUS[code] ?? 500
   }
+
+  /** Names the error this one wraps, as Error's own `cause` option would (subclasses take ErrorOptions). */
+  protected causedBy (options: ErrorOptions | undefined): void {
+    if (options !== undefined && 'cause' in options) Object.defineProperty(this, 'cause', { value: options.cause, writable: true, configurable: true })
+  }
+}
+
+/** An error a portcullis server (the admin socket, the elevation API) answered with: its code and status, and its
+ * message as the server wrote it, never parsed into parts. */
+export class AnsweredError extends PortcullisError {
+  declare readonly status: number
+
+  constructor (code: ErrorCode, message: string, status: number) {
+    super(code)
+    this.name = 'AnsweredError'
+    this.message = message
+    Object.defineProperty(this, 'status', { value: status, enumerable: true })
+  }
+}
+
+/**
+ * The error an answer other than the ones expected stands for: the server's own (code and message) when its body
+ * is `{ error, code }` with a declared code, else `fallback` with the status and the raw text.
+ */
+export function errorFromAnswer (status: number, text: string, fallback: 'PORTCULLIS_ADMIN_REQUEST' | 'PORTCULLIS_ELEVATION_API' = 'PORTCULLIS_ADMIN_REQUEST'): PortcullisError {
+  let body: { error?: unknown, code?: unknown } | null
+  try {
+    body = JSON.parse(text) as typeof body
+  } catch {
+    body = null
+  }
+  if (typeof body?.error === 'string' && typeof body.code === 'string' && body.code in ERRORS) return new AnsweredError(body.code as ErrorCode, body.error, status)
+  return new PortcullisError(fallback, String(status), typeof body?.error === 'string' ? body.error : text.slice(0, 500))
 }
 
 /** Any error of ours, whichever class raised it: they all carry a declared `code`. */

@@ -1,7 +1,7 @@
 // The CLI side of the admin socket.
 
 import http from 'node:http'
-import { PortcullisError } from '../errors.js'
+import { errorFromAnswer, PortcullisError } from '../errors.js'
 
 export const DEFAULT_ADMIN_SOCKET = '/run/portcullis/admin.sock'
 
@@ -19,6 +19,13 @@ export async function adminJson<T> (socketPath: string, method: string, path: st
   for await (const chunk of res) chunks.push(chunk as Buffer)
   const text = Buffer.concat(chunks).toString('utf8')
   const status = res.statusCode ?? 0
-  if (!acceptStatuses.includes(status)) throw new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(status), text)
+  if (!acceptStatuses.includes(status)) throw errorFromAnswer(status, text)
   return { status, body: JSON.parse(text) as T }
+}
+
+/** Reads an answer the caller did not expect and throws the error it stands for (see errorFromAnswer). */
+export async function answerError (res: http.IncomingMessage): Promise<PortcullisError> {
+  const parts: Buffer[] = []
+  for await (const part of res) parts.push(part as Buffer)
+  return errorFromAnswer(res.statusCode ?? 0, Buffer.concat(parts).toString('utf8'))
 }

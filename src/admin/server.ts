@@ -8,7 +8,8 @@ import type { AuditStore } from '../audit/store.js'
 import type { AuditRecord } from '../audit/record.js'
 import { isSessionId } from '../audit/keys.js'
 import { findSession, listSessions, openSessionIds } from '../audit/sessions.js'
-import { hasPortcullisCode, PortcullisError } from '../errors.js'
+import { PortcullisError } from '../errors.js'
+import { errorHandler, sendError } from '../http-errors.js'
 import { listenUnixSocket } from '../protocol/unix-socket.js'
 import type { AuditSigningKey } from '../audit/signing-key.js'
 import { addAuditIntegrityRoutes } from './audit-integrity.js'
@@ -101,7 +102,7 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     const id = sessionParam(req, res)
     if (id === null) return
     const session = await findSession(deps.audit, id, await openSessionIds(deps.audit))
-    if (session === null) sendError(res, 404, new PortcullisError('PORTCULLIS_SESSION_NOT_FOUND', id))
+    if (session === null) sendError(res, new PortcullisError('PORTCULLIS_SESSION_NOT_FOUND', id))
     else res.json(session)
   })
 
@@ -113,7 +114,7 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     const first = await chunks.next()
     if (first.done === true) {
       const known = await findSession(deps.audit, id)
-      sendError(res, 404, new PortcullisError(known === null ? 'PORTCULLIS_SESSION_NOT_FOUND' : 'PORTCULLIS_SESSION_NO_RECORDING', id))
+      sendError(res, new PortcullisError(known === null ? 'PORTCULLIS_SESSION_NOT_FOUND' : 'PORTCULLIS_SESSION_NO_RECORDING', id))
       return
     }
     res.setHeader('Content-Type', CAST_CONTENT_TYPE)
@@ -135,12 +136,8 @@ export function createAdminApp (deps: AdminDeps): express.Express {
   addAuditBundleRoutes(app, deps)
   addElevationRoutes(app, deps)
 
-  app.use((err: Error, _req: Request, res: Response, _next: unknown) => {
-    deps.logger.error({ err }, 'admin request failed')
-    if (res.headersSent) res.destroy()
-    // A coded error (a storage failure, say) keeps its code, so the CLI shows it rather than a bare message.
-    else res.status(500).json({ error: err.message, ...(hasPortcullisCode(err) ? { code: err.code } : {}) })
-  })
+  // A coded error (a storage failure, say) keeps its code, so the CLI shows it rather than a bare message.
+  app.use(errorHandler(deps.logger, 'admin'))
   return app
 }
 
@@ -166,12 +163,8 @@ function drained (res: Response): Promise<void> {
 function sessionParam (req: Request, res: Response): string | null {
   const id = req.params.id
   if (isSessionId(id)) return id
-  sendError(res, 400, new PortcullisError('PORTCULLIS_SESSION_ID_INVALID', String(id)))
+  sendError(res, new PortcullisError('PORTCULLIS_SESSION_ID_INVALID', String(id)))
   return null
-}
-
-function sendError (res: Response, status: number, err: PortcullisError): void {
-  res.status(status).json({ error: err.message, code: err.code })
 }
 
 function stringParam (req: Request, name: string): string | undefined {

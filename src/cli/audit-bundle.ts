@@ -3,7 +3,6 @@
 
 import { createWriteStream, existsSync } from 'node:fs'
 import { readdir, rename, rm, stat } from 'node:fs/promises'
-import type http from 'node:http'
 import { basename, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
@@ -19,10 +18,11 @@ import { AuditStore } from '../audit/store.js'
 import { inspectStoreDir } from '../audit/store-dir.js'
 import { extractTar } from '../audit/tar.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
-import { ERRORS, PortcullisError, type ErrorCode } from '../errors.js'
+import { PortcullisError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { answerError } from '../admin/client.js'
 
 const ARCHIVE_SUFFIX = /\.(tar\.gz|tgz)$/
 
@@ -165,7 +165,7 @@ async function bundleThroughDaemon (socket: string, out: string, archive: boolea
   if (range.toSeq !== undefined) query.set('toSeq', String(range.toSeq))
   if (process.stderr.isTTY) process.stderr.write('portcullis: the daemon is collecting the bundle...\n')
   const res = await adminRequest(socket, 'POST', `/v1/audit/bundle?${query.toString()}`)
-  if (res.statusCode !== 200) throw await refusal(res)
+  if (res.statusCode !== 200) throw await answerError(res)
   const header = res.headers[BUNDLE_SUMMARY_HEADER]
   const summary = JSON.parse(typeof header === 'string' ? header : '{}') as BundleSummary
   if (archive) {
@@ -217,16 +217,3 @@ async function removingOnFailure<T> (dir: string, write: () => Promise<T>): Prom
 }
 
 /** The daemon's refusal as an error with its code, when it named one of ours. */
-async function refusal (res: http.IncomingMessage): Promise<Error> {
-  const parts: Buffer[] = []
-  for await (const part of res) parts.push(part as Buffer)
-  const text = Buffer.concat(parts).toString('utf8')
-  let body: { error?: unknown, code?: unknown } = {}
-  try {
-    body = JSON.parse(text) as typeof body
-  } catch {}
-  if (typeof body.code === 'string' && body.code in ERRORS && typeof body.error === 'string') {
-    return Object.assign(new Error(body.error), { code: body.code as ErrorCode })
-  }
-  return new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(res.statusCode), text)
-}

@@ -9,7 +9,7 @@ import { SEGMENT_SIZE, type ExpiryResult } from '../audit/retention.js'
 import { AUDIT_PUBLIC_KEY_FILE, readAuditPublicKey, readAuditPublicKeyFromDir, type AuditPublicKey } from '../audit/signing-key.js'
 import type { VerifyReport } from '../audit/verify.js'
 import { visible } from '../audit/terminal-text.js'
-import { PortcullisError } from '../errors.js'
+import { errorFromAnswer, PortcullisError } from '../errors.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
@@ -120,6 +120,6 @@ export function formatVerifyReport (report: VerifyReport): string {
 
 async function adminPost<T> (socket: string, path: string): Promise<T> {
   const { status, body } = await adminJson<T | { error: string, code?: string }>(socket, 'POST', path, [200, ...REFUSALS])
-  if (status !== 200) throw new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(status), (body as { error: string }).error)
+  if (status !== 200) throw errorFromAnswer(status, JSON.stringify(body))
   return body as T
 }

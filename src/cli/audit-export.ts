@@ -4,7 +4,6 @@
 
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
-import type http from 'node:http'
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { adminRequest } from '../admin/client.js'
@@ -15,6 +14,7 @@ import { openAuditReader } from '../audit/reader.js'
 import { messageOf } from '../audit/errors.js'
 import { PortcullisError } from '../errors.js'
 import { ExportProgress, ExportRecordCounter } from './export-progress.js'
+import { answerError } from '../admin/client.js'
 
 /** The command's filter flags, as parseArgs gives them. */
 export interface ExportFilterFlags {
@@ -124,7 +124,7 @@ async function exportFromDaemon (options: ExportRecordsOptions, out: Writable, o
   const params = filterToParams(options.filter)
   params.set('format', options.format)
   const res = await adminRequest(options.adminSocket, 'GET', `/v1/audit/export?${params.toString()}`)
-  if (res.statusCode !== 200) throw await refused(res)
+  if (res.statusCode !== 200) throw await answerError(res)
   // A daemon from before filters ignores them and would send every record, as JSON lines.
   if ((filtersRecords(options.filter) || options.format !== 'jsonl') && res.headers[EXPORT_FILTER_HEADER.toLowerCase()] === undefined) {
     res.destroy()
@@ -146,15 +146,3 @@ async function exportFromDaemon (options: ExportRecordsOptions, out: Writable, o
   return counter.records
 }
 
-/** The error a non-200 answer stands for: the daemon's own message when it sent one. */
-async function refused (res: http.IncomingMessage): Promise<PortcullisError> {
-  const parts: Buffer[] = []
-  for await (const part of res) parts.push(part as Buffer)
-  const text = Buffer.concat(parts).toString('utf8')
-  let message = text
-  try {
-    const body = JSON.parse(text) as { error?: unknown, code?: unknown }
-    if (typeof body.error === 'string') message = body.error + (typeof body.code === 'string' ? ` [${body.code}]` : '')
-  } catch {}
-  return new PortcullisError('PORTCULLIS_ADMIN_REQUEST', String(res.statusCode), message)
-}

@@ -6,7 +6,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { ERRORS, PortcullisError, type ErrorCode } from '../errors.js'
+import { errorFromAnswer, PortcullisError } from '../errors.js'
 import { TOKEN_HEADER } from '../identity/resolve.js'
 
 export type ElevationEndpoint =
@@ -16,19 +16,6 @@ export type ElevationEndpoint =
 export interface ElevationReply {
   status: number
   body: unknown
-}
-
-/** An error the server answered with, carrying its code when it is one of ours. */
-export class ElevationApiError extends Error {
-  readonly code: ErrorCode
-  readonly status: number
-
-  constructor (code: ErrorCode, message: string, status: number) {
-    super(message)
-    this.name = 'ElevationApiError'
-    this.code = code
-    this.status = status
-  }
 }
 
 /** Sends one call (`path` under the routes' root, e.g. `/requests`); resolves with 2xx replies, throws the server's
@@ -60,9 +47,7 @@ export async function callElevation (endpoint: ElevationEndpoint, method: string
     throw new PortcullisError('PORTCULLIS_ELEVATION_API', String(status), text.slice(0, 500))
   }
   if (status >= 200 && status < 300) return { status, body: parsed }
-  const { error, code } = (parsed ?? {}) as { error?: unknown, code?: unknown }
-  if (typeof error === 'string' && typeof code === 'string' && code in ERRORS) throw new ElevationApiError(code as ErrorCode, error, status)
-  throw new PortcullisError('PORTCULLIS_ELEVATION_API', String(status), typeof error === 'string' ? error : text.slice(0, 500))
+  throw errorFromAnswer(status, text, 'PORTCULLIS_ELEVATION_API')
 }
 
 function send (transport: typeof http | typeof https, options: http.RequestOptions, payload: string | undefined, where: string, kind: ElevationEndpoint['kind']): Promise<{ status: number, text: string }> {

@@ -8,6 +8,7 @@ import express, { type Request } from 'express'
 import type { Logger } from 'pino'
 import { PortcullisError } from '../errors.js'
 import type { TokenVerifier } from '../identity/tokens.js'
+import { sendError } from '../http-errors.js'
 import { ElevationError } from './errors.js'
 import { elevationRouter, type Caller } from './routes.js'
 import type { ElevationService } from './service.js'
@@ -18,8 +19,8 @@ export function createElevationApp (service: ElevationService, tokens: TokenVeri
   const app = express()
   app.disable('x-powered-by')
   app.use('/v1', elevationRouter(service, (req) => bearer(req, tokens), logger))
-  app.use((_req, res) => {
-    res.status(404).json({ error: 'Not an elevation API route: they are under /v1/requests.', code: 'PORTCULLIS_ELEVATION_NOT_FOUND' })
+  app.use((req, res) => {
+    sendError(res, new ElevationError('PORTCULLIS_ELEVATION_NO_ROUTE', [`${req.method} ${req.path}`, 'under /v1/requests']))
   })
   return app
 }

@@ -3,6 +3,9 @@
 
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { Logger } from 'pino'
+import { messageOf } from '../audit/errors.js'
+import { PortcullisError } from '../errors.js'
+import { errorHandler, sendError } from '../http-errors.js'
 import { ElevationError } from './errors.js'
 import type { ElevationRequest } from './request.js'
 import type { Actor, ElevationService } from './service.js'
@@ -53,31 +56,20 @@ export function elevationRouter (service: ElevationService, identify: Identify, 
     res.json(view(await service.revoke(String(req.params.id), actor, bodyReason(req))))
   })
 
-  router.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'No such elevation route. The routes are /requests, /requests/ID, /requests/ID/approve, /requests/ID/deny and /requests/ID/revoke.', code: 'PORTCULLIS_ELEVATION_NOT_FOUND' })
+  router.use((req: Request, res: Response) => {
+    sendError(res, new ElevationError('PORTCULLIS_ELEVATION_NO_ROUTE', [`${req.method} ${req.path}`, '/requests, /requests/ID, /requests/ID/approve, /requests/ID/deny and /requests/ID/revoke']))
   })
 
-  router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (res.headersSent) {
-      res.destroy()
-      return
-    }
-    if (err instanceof ElevationError) {
-      if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer')
-      if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds))
-      res.status(err.status).json({ error: err.message, code: err.code })
-      return
-    }
-    // The JSON body parser's own refusals (not JSON, too large, wrong charset) carry a 4xx status.
-    const status = (err as { status?: unknown }).status
+  // The JSON body parser's own refusals (not JSON, too large, wrong charset) carry a 4xx status: bad input, said so.
+  router.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    const status = err instanceof PortcullisError ? undefined : (err as { status?: unknown } | null)?.status
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      const problem = new ElevationError('PORTCULLIS_ELEVATION_BAD_INPUT', [`the body must be a JSON object of at most ${MAX_BODY} (${(err as Error).message})`])
-      res.status(400).json({ error: problem.message, code: problem.code })
+      next(new ElevationError('PORTCULLIS_ELEVATION_BAD_INPUT', [`the body must be a JSON object of at most ${MAX_BODY} (${messageOf(err)})`]))
       return
     }
-    logger.error({ err }, 'elevation API request failed')
-    res.status(500).json({ error: `portcullis failed on this request (${(err as Error).message ?? String(err)}); an operator must check its log`, code: 'INTERNAL_ERROR' })
+    next(err)
   })
+  router.use(errorHandler(logger, 'elevation API'))
   return router
 }
 

@@ -115,8 +115,9 @@ describe('elevation HTTP API', () => {
       .toMatchObject({ status: 400, body: { code: 'PORTCULLIS_ELEVATION_BAD_INPUT', error: expect.stringContaining('reason') } })
     expect(await raw('/v1/requests/r-000000000000', { headers: bob })).toMatchObject({ status: 404, body: { code: 'PORTCULLIS_ELEVATION_NOT_FOUND' } })
     expect(await raw('/v1/requests/r-000000000000/deny', { method: 'POST', headers: bob, body: '{}' })).toMatchObject({ status: 404 })
-    expect(await raw('/v1/nothing', { headers: bob })).toMatchObject({ status: 404, body: { code: 'PORTCULLIS_ELEVATION_NOT_FOUND' } })
-    expect(await raw('/elsewhere')).toMatchObject({ status: 404 })
+    // A route that does not exist is not a request that does not exist: its own code, naming the routes there are.
+    expect(await raw('/v1/nothing', { headers: bob })).toMatchObject({ status: 404, body: { code: 'PORTCULLIS_ELEVATION_NO_ROUTE', error: expect.stringContaining('GET /nothing') } })
+    expect(await raw('/elsewhere')).toMatchObject({ status: 404, body: { code: 'PORTCULLIS_ELEVATION_NO_ROUTE', error: expect.stringContaining('/v1/requests') } })
     const first = await callElevation(as('bob'), 'POST', '/requests', { project: 'payments', role: 'viewer', ttl: 600, reason: 'look at logs' })
     expect(first.status).toBe(201)
     await expect(callElevation(as('bob'), 'POST', '/requests', { project: 'payments', role: 'viewer', ttl: 600, reason: 'again' })).rejects.toMatchObject({ status: 409, code: 'PORTCULLIS_ELEVATION_DUPLICATE' })
