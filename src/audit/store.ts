@@ -23,6 +23,7 @@ import { HEAD_KEY, RECORD_RANGE, castRange, decodeHead, encodeHead, encodeMarker
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
 import { readBundledSeq, writeBundledSeq } from './bundled.js'
+import type { AppendOptions, AuditLog } from './audit-log.js'
 import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js'
 
@@ -92,15 +93,8 @@ const DEFAULT_RETRY_MAX_MS = 1000
 /** How long a lazy record may wait for a batch to share before it gets one of its own. */
 const LAZY_WAIT_MS = 50
 
-export interface AppendOptions {
-  /**
-   * The caller does not wait on this record: let it ride with the next batch (at most LAZY_WAIT_MS later)
-   * instead of paying for an fsync of its own. The promise still settles once it is durable.
-   */
-  lazy?: boolean
-}
 
-export class AuditStore {
+export class AuditStore implements AuditLog {
   readonly dir: string
   /** The modes open() took group and other access away from (`name: 0644 -> 0600`); empty when it was private. */
   readonly madePrivate: readonly string[]

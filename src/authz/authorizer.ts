@@ -3,13 +3,13 @@
 
 import type { Logger } from 'pino'
 import { boundDecision, boundText, type Cut } from '../audit/bounded.js'
-import type { AuditStore } from '../audit/store.js'
+import type { AuditLog } from '../audit/audit-log.js'
 import { hasPortcullisCode } from '../errors.js'
 import type { IdentityResolver } from '../identity/resolve.js'
 import { denied, type Decision } from '../core/decision.js'
 import { evaluateRequest, needsLookup, NO_RESOURCES, type EvaluationContext } from '../core/evaluate.js'
 import type { Grant } from '../core/grant.js'
-import type { PolicySource } from '../policy/source.js'
+import type { PolicyProvider } from '../policy/source.js'
 import type { OwnershipRegistry } from '../ownership/registry.js'
 import { trackResponse } from '../ownership/track.js'
 import { readRequest } from './read-request.js'
@@ -38,10 +38,10 @@ export class Authorizer {
   readonly execCreators = new ExecCreators()
 
   constructor (
-    private readonly policy: PolicySource,
+    private readonly policy: PolicyProvider,
     private readonly identities: IdentityResolver,
     private readonly resources: ResourceLookup,
-    private readonly audit: AuditStore,
+    private readonly audit: AuditLog,
     private readonly logger: Logger,
     private readonly options: AuthorizerOptions
   ) {

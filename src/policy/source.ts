@@ -82,7 +82,13 @@ export interface ReloadOutcome {
   changed: boolean
 }
 
-export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> {
+/** Where a decision reads the policy in force: a file watched on this host (PolicySource), or (issue 14) the fleet's
+ * signed policy. */
+export interface PolicyProvider {
+  readonly current: CompiledPolicy
+}
+
+export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> implements PolicyProvider {
   readonly path: string
   private policy: CompiledPolicy
   private readonly watchers = new Map<string, { watcher: FSWatcher, names: Set<string> }>()

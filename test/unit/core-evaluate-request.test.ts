@@ -13,7 +13,6 @@ import type { AuthZRequest, Identity } from '../../src/core/types.js'
 import { IdentityResolver } from '../../src/identity/resolve.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import type { Decision } from '../../src/core/decision.js'
-import type { PolicySource } from '../../src/policy/source.js'
 import { KNOWN_ACTIONS } from '../../src/routes/table.js'
 import { FixedResources } from '../fakes/resources.js'
 import { tempStores } from '../helpers/temp-stores.js'
@@ -23,7 +22,7 @@ const policy = compilePolicy(JSON.parse(readFileSync(POLICY_FILE, 'utf8')), KNOW
 const { openStore, root } = tempStores('portcullis-core-')
 
 function plugin (store: AuditStore, resources = new FixedResources()): Authorizer {
-  return new Authorizer({ current: policy } as PolicySource, new IdentityResolver(null, 'internal-secret'), resources, store,
+  return new Authorizer({ current: policy }, new IdentityResolver(null, 'internal-secret'), resources, store,
     pino({ enabled: false }), { pluginName: 'portcullis' })
 }
 

@@ -5,14 +5,12 @@ import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { Authorizer } from '../../src/authz/authorizer.js'
 import type { Identity, RequestFacts, ResourceFacts } from '../../src/core/types.js'
-import type { AuditStore } from '../../src/audit/store.js'
-import type { ResourceResolver } from '../../src/docker/resolver.js'
+import { MemoryAuditLog } from '../fakes/audit-log.js'
 import { IdentityResolver } from '../../src/identity/resolve.js'
 import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
 import { durationText } from '../../src/core/duration.js'
 import { decide } from '../../src/core/decide.js'
 import type { Grant } from '../../src/core/grant.js'
-import type { PolicySource } from '../../src/policy/source.js'
 
 const example = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 const policy = compilePolicy(example)
@@ -280,11 +278,10 @@ describe('grants', () => {
 
 describe('the authorizer', () => {
   function authorizer (grantsFor?: (user: string, now: number) => readonly Grant[]) {
-    const records: Array<Record<string, any>> = []
-    const audit = { append: async (r: Record<string, unknown>) => { records.push(r); return { seq: records.length } } } as unknown as AuditStore
-    const resources = { resolve: async () => container('payments') } as unknown as ResourceResolver
-    const source = { current: policy } as unknown as PolicySource
-    const a = new Authorizer(source, new IdentityResolver(null, 'internal-secret'), resources, audit, pino({ level: 'silent' }), {
+    const audit = new MemoryAuditLog()
+    const records = audit.records
+    const resources = { resolve: async () => container('payments') }
+    const a = new Authorizer({ current: policy }, new IdentityResolver(null, 'internal-secret'), resources, audit, pino({ level: 'silent' }), {
       pluginName: 'portcullis',
       ...(grantsFor !== undefined ? { grantsFor } : {})
     })

@@ -14,10 +14,9 @@ import { RECORDING_MAGIC, frameHeader, makeRecordingsDir, readRecordingChunks, r
 import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import type { AuditStore } from '../../src/audit/store.js'
 import { CastRecorder, castHeader } from '../../src/audit/asciicast.js'
-import type { ResourceResolver } from '../../src/docker/resolver.js'
+import { FixedResources } from '../fakes/resources.js'
 import { IdentityResolver, INTERNAL_HEADER } from '../../src/identity/resolve.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import type { PolicySource } from '../../src/policy/source.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const { root, freshDir, openStore } = tempStores('portcullis-review-s14-')
@@ -81,8 +80,8 @@ describe('review: portcullis\'s own look-ups', () => {
 
   it('are refused while the store is closing, since their record cannot be written', async () => {
     const store = await openStore()
-    const resources = { resolve: async () => ({}) } as unknown as ResourceResolver
-    const a = new Authorizer({ current: policy } as unknown as PolicySource, new IdentityResolver(null, 'internal-secret'), resources, store, pino({ enabled: false }), { pluginName: 'portcullis' })
+    const resources = new FixedResources()
+    const a = new Authorizer({ current: policy }, new IdentityResolver(null, 'internal-secret'), resources, store, pino({ enabled: false }), { pluginName: 'portcullis' })
     const closing = store.close()
     const answer = await a.authorizeRequest(lookup)
     await closing
