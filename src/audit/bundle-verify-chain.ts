@@ -6,13 +6,11 @@ import { Readable } from 'node:stream'
 import { BUNDLE_FILES, type BundleManifest } from './bundle.js'
 import { readBundleChunks, readBundleText } from './bundle-files.js'
 import { reportedEntry, type BundleIssue, type BundleProblem } from './bundle-verify-issues.js'
-import { isCastSummary, type CastSummary } from './casts.js'
-import { recordHashMatches } from './chain.js'
+import type { CastSummary } from './casts.js'
+import { ChainVerifier, checkpointFault, isChainFault, vouchedSummaries } from './chain-verifier.js'
 import { checkpointSignatureProblem, parseCheckpoint, type Checkpoint } from './checkpoint-format.js'
 import { messageOf } from './errors.js'
-import { isSessionId } from './keys.js'
-import { parseRecord } from './record.js'
-import { isRecordingSummary, type RecordingSummary } from './recordings.js'
+import type { RecordingSummary } from './recordings.js'
 import { parseAuditPublicKey, type AuditPublicKey } from './signing-key.js'
 
 export async function readKey (dir: string, problem: (issue: BundleIssue) => void): Promise<AuditPublicKey | null> {
@@ -75,50 +73,50 @@ export async function walkRecords (dir: string, manifest: BundleManifest, checkp
     problem({ problem: kind, file, seq, detail })
     return walk
   }
-  let expected = manifest.range.fromSeq
-  let prevHash = manifest.chain.firstPrevHash
+  const chain = new ChainVerifier({ seq: manifest.range.fromSeq, prevHash: manifest.chain.firstPrevHash })
+  const line = (seq: number): number => seq - manifest.range.fromSeq + 1
   try {
-    for await (const line of lines(dir, file)) {
-      const record = parseRecord(line)
-      if (record === null) return bad(expected, 'unparseable', `line ${expected - manifest.range.fromSeq + 1} is not an audit record`)
-      if (record.seq !== expected) {
-        return bad(expected, 'gap', record.seq > expected
-          ? `record ${expected} is missing; the next line is record ${record.seq}`
-          : `line ${expected - manifest.range.fromSeq + 1} holds record ${record.seq} where record ${expected} belongs: records were reordered or duplicated`)
+    for await (const text of lines(dir, file)) {
+      const expected = chain.expected
+      const result = chain.next({ seq: expected, text })
+      if (isChainFault(result)) {
+        // A record out of place is named as such, whatever else is wrong with it.
+        if (result.fault === 'missing' || result.fault === 'unparseable') return bad(expected, 'unparseable', `line ${line(expected)} is not an audit record`)
+        const record = result.record
+        if (record.seq !== expected) {
+          return bad(expected, 'gap', record.seq > expected
+            ? `record ${expected} is missing; the next line is record ${record.seq}`
+            : `line ${line(expected)} holds record ${record.seq} where record ${expected} belongs: records were reordered or duplicated`)
+        }
+        if (result.fault === 'unlinked') {
+          return bad(record.seq, 'prev-hash-mismatch', record.seq === manifest.range.fromSeq
+            ? 'the first record does not link to the hash the manifest names'
+            : `does not link to record ${record.seq - 1}: a record was inserted or replaced before it`)
+        }
+        return bad(record.seq, 'hash-mismatch', 'the content does not match its hash: the record was edited')
       }
-      if (!recordHashMatches(line, record.prevHash)) return bad(record.seq, 'hash-mismatch', 'the content does not match its hash: the record was edited')
-      if (record.prevHash !== prevHash) {
-        return bad(record.seq, 'prev-hash-mismatch', record.seq === manifest.range.fromSeq
-          ? 'the first record does not link to the hash the manifest names'
-          : `does not link to record ${record.seq - 1}: a record was inserted or replaced before it`)
-      }
+      const record = result
       for (const checkpoint of bySeq.get(record.seq) ?? []) {
-        const matches = checkpoint.hash === record.hash
+        const matches = checkpointFault(checkpoint, undefined, record) === null
         walk.checkpointMatches.set(checkpoint, matches)
         if (!matches) problem({ problem: 'checkpoint-mismatch', file, seq: record.seq, detail: `record ${record.seq}'s hash differs from the one its checkpoint signed: the chain was rewritten` })
       }
-      const session = record.fields?.session
-      if (record.kind === 'session' && record.action === 'session.end' && isSessionId(session) && isCastSummary(record.fields?.cast)) {
-        walk.ends.set(session, { seq: record.seq, cast: record.fields.cast })
-      }
-      if (record.kind === 'session' && record.action === 'session.end' && isSessionId(session) && isRecordingSummary(record.fields?.recording)) {
-        walk.recordings.set(session, { seq: record.seq, recording: record.fields.recording })
-      }
-      prevHash = record.hash
-      expected++
-      walk.records++
+      const vouches = vouchedSummaries(record)
+      if (vouches?.cast !== undefined) walk.ends.set(vouches.session, { seq: record.seq, cast: vouches.cast })
+      if (vouches?.recording !== undefined) walk.recordings.set(vouches.session, { seq: record.seq, recording: vouches.recording })
+      walk.records = chain.records
     }
   } catch (err) {
     if (reportedEntry(err, problem)) return walk
-    return bad(expected, 'file-missing', `${file} cannot be read`)
+    return bad(chain.expected, 'file-missing', `${file} cannot be read`)
   }
-  const lastSeq = expected - 1
+  const lastSeq = chain.expected - 1
   if (lastSeq !== manifest.range.toSeq) {
     return bad(lastSeq + 1, 'range-mismatch', lastSeq < manifest.range.toSeq
       ? `the records end at ${lastSeq} but the manifest says ${manifest.range.toSeq}: records were removed from the end`
       : `the records go on to ${lastSeq} but the manifest says ${manifest.range.toSeq}`)
   }
-  if (prevHash !== manifest.chain.lastHash) return bad(lastSeq, 'range-mismatch', 'the last record\'s hash is not the one the manifest names')
+  if (chain.prevHash !== manifest.chain.lastHash) return bad(lastSeq, 'range-mismatch', 'the last record\'s hash is not the one the manifest names')
   walk.complete = true
   return walk
 }

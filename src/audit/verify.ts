@@ -7,11 +7,11 @@ import { createReadStream } from 'node:fs'
 import { lstat } from 'node:fs/promises'
 import { CastDigester, isCastSummary } from './casts.js'
 import { isRecordingSummary, listRecordingFiles, recordingPath, recordingsDir, } from './recordings.js'
-import { bodyTextOf, chainHash } from './chain.js'
-import { checkpointSignatureProblem, parseCheckpoint } from './checkpoint-format.js'
+import { ChainVerifier, checkpointFault, isChainFault, vouchedRecording, type ChainFault } from './chain-verifier.js'
+import { parseCheckpoint } from './checkpoint-format.js'
 import { openAuditDb, type AuditDb } from './level.js'
 import { storageError, unreadableDetail } from './storage-errors.js'
-import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, MARKER_RANGE, RECORD_RANGE, castRange, markerKey, sessionFromMarkerKey, checkpointKey, chunkIndexFromKey, decodeHead, isSessionId, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
+import { BASE_KEY, CHECKPOINT_RANGE, HEAD_KEY, MARKER_RANGE, RECORD_RANGE, castRange, markerKey, sessionFromMarkerKey, checkpointKey, chunkIndexFromKey, decodeHead, recordKey, seqFromCheckpointKey, seqFromKey } from './keys.js'
 import { GENESIS_HASH, parseRecord, type AuditHead, type AuditRecord } from './record.js'
 import { readHeadFile, tailCutProblem } from './head-file.js'
 import type { AuditPublicKey } from './signing-key.js'
@@ -142,11 +142,11 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
       return bad(base.seq, 'gap', `records 1 to ${base.seq} are gone and no checkpoint signs record ${base.seq}, the last of them: portcullis keeps one whenever it expires records, so someone else removed them`)
     }
     const checkpoint = parseCheckpoint(raw)
-    const problem = checkpoint === null || checkpoint.seq !== base.seq ? 'it is unreadable' : keys !== undefined ? checkpointSignatureProblem(checkpoint, keys) : null
-    if (checkpoint === null || problem !== null) {
-      return bad(base.seq, 'checkpoint-forged', `the checkpoint that vouches for the expired records 1 to ${base.seq} is forged: ${problem ?? ''}`, checkpoint === null ? {} : { checkpoint: { seq: checkpoint.seq, time: checkpoint.time } })
+    const fault = checkpoint === null || checkpoint.seq !== base.seq ? { fault: 'forged' as const, why: 'it is unreadable' } : checkpointFault(checkpoint, keys, base)
+    if (checkpoint === null || fault?.fault === 'forged') {
+      return bad(base.seq, 'checkpoint-forged', `the checkpoint that vouches for the expired records 1 to ${base.seq} is forged: ${fault?.fault === 'forged' ? fault.why : ''}`, checkpoint === null ? {} : { checkpoint: { seq: checkpoint.seq, time: checkpoint.time } })
     }
-    if (checkpoint.hash !== base.hash) {
+    if (fault !== null) {
       return bad(base.seq, 'checkpoint-mismatch', `the base entry gives record ${base.seq} (the last expired one) another hash than the checkpoint signed at ${checkpoint.time}: the base was rewritten`, { checkpoint: { seq: checkpoint.seq, time: checkpoint.time } })
     }
     checkpoints.checked++
@@ -179,12 +179,12 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
     const checkpoint = parseCheckpoint(raw)
     if (checkpoint === null || checkpoint.seq !== seq) return bad(Math.max(seq, 1), 'checkpoint-forged', 'a stored checkpoint is unreadable or filed under another record')
     const at = { checkpoint: { seq, time: checkpoint.time } }
-    const forged = keys !== undefined ? checkpointSignatureProblem(checkpoint, keys) : null
-    if (forged !== null) return bad(seq, 'checkpoint-forged', `the checkpoint for record ${seq}, dated ${checkpoint.time}, is forged: ${forged}`, at)
-    if (record === null) {
+    const fault = checkpointFault(checkpoint, keys, record)
+    if (fault?.fault === 'forged') return bad(seq, 'checkpoint-forged', `the checkpoint for record ${seq}, dated ${checkpoint.time}, is forged: ${fault.why}`, at)
+    if (fault?.fault === 'beyond') {
       return bad(lastSeq + 1, 'checkpoint-mismatch', `a checkpoint signed at ${checkpoint.time} vouches for record ${seq}, but the chain ends at record ${lastSeq}: records were removed from the end, and the head rewritten to hide it`, at)
     }
-    if (checkpoint.hash !== record.hash) {
+    if (fault?.fault === 'mismatch') {
       return bad(vouched + 1, 'checkpoint-mismatch', `record ${seq} no longer has the hash the checkpoint signed at ${checkpoint.time} holds: the chain was rewritten, hashes and all, somewhere in records ${vouched + 1} to ${seq}` +
         (checkpoints.last !== undefined ? ` (record ${vouched} is the last one a good checkpoint vouches for)` : ''), at)
     }
@@ -194,39 +194,42 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
     return null
   }
 
-  try {
-    let pending = await nextCheckpoint()
-    for await (const [key, value] of db.iterator({ gte: recordKey(expected), ...(toSeq !== null ? { lte: recordKey(toSeq) } : { lt: RECORD_RANGE.lt }), snapshot })) {
-      const seq = seqFromKey(key)
-      if (seq === null) return bad(expected, 'unparseable', `unexpected key ${JSON.stringify(key)} among the records: something was inserted`)
-      if (seq !== expected) {
+  /** The store's words for what the chain verifier found at stored position `seq`. */
+  const storeFault = async (fault: ChainFault, seq: number): Promise<VerifyReport> => {
+    switch (fault.fault) {
+      case 'missing': {
         const unreadable = await unreadableDetail(db, recordKey(expected), snapshot)
         return bad(expected, 'gap', (seq === expected + 1
           ? `record ${expected} is missing; the next stored record is ${seq}`
           : `records ${expected} to ${seq - 1} are missing`) + (unreadable !== null ? ` (${unreadable})` : ''))
       }
-      const record = parseRecord(value)
-      if (record === null) return bad(seq, 'unparseable', 'the stored value is not an audit record')
-      // The hash covers the stored text, so it is recomputed from that text rather than from the parsed record.
-      const bodyText = bodyTextOf(value)
-      if (bodyText === null) return bad(seq, 'unparseable', 'the stored value does not end with its hash: the record was rewritten')
-      const hash = record.hash // JSON.parse keeps the last "hash" key, which is the one bodyTextOf checked
-      if (chainHash(record.prevHash, bodyText) !== hash) {
-        return bad(seq, 'hash-mismatch', 'the content does not match its hash: the record was edited')
-      }
-      if (record.prevHash !== prevHash) {
-        return bad(seq, 'prev-hash-mismatch', record.seq !== seq
-          ? `stored at position ${seq} but written as seq ${record.seq}: records were reordered, inserted or removed`
-          : `does not link to record ${seq - 1}: a record was inserted or replaced before it`)
-      }
-      if (record.seq !== seq) return bad(seq, 'gap', `stored at position ${seq} but written as seq ${record.seq}`)
-      const session = recordingOf(record)
-      if (session !== null) {
-        const problem = record.fields!.recording !== undefined
-          ? await checkRecordingFile(db.location, session, record.fields!.recording)
-          : await checkRecording(db, snapshot, session, record.fields!.cast)
+      case 'unparseable': return bad(seq, 'unparseable', 'the stored value is not an audit record')
+      case 'unsealed': return bad(seq, 'unparseable', 'the stored value does not end with its hash: the record was rewritten')
+      case 'edited': return bad(seq, 'hash-mismatch', 'the content does not match its hash: the record was edited')
+      case 'unlinked': return bad(seq, 'prev-hash-mismatch', fault.record.seq !== seq
+        ? `stored at position ${seq} but written as seq ${fault.record.seq}: records were reordered, inserted or removed`
+        : `does not link to record ${seq - 1}: a record was inserted or replaced before it`)
+      case 'misplaced': return bad(seq, 'gap', `stored at position ${seq} but written as seq ${fault.record.seq}`)
+    }
+  }
+
+  try {
+    let pending = await nextCheckpoint()
+    const chain = new ChainVerifier({ seq: expected, prevHash })
+    for await (const [key, value] of db.iterator({ gte: recordKey(expected), ...(toSeq !== null ? { lte: recordKey(toSeq) } : { lt: RECORD_RANGE.lt }), snapshot })) {
+      const seq = seqFromKey(key)
+      if (seq === null) return bad(expected, 'unparseable', `unexpected key ${JSON.stringify(key)} among the records: something was inserted`)
+      const result = chain.next({ seq, text: value })
+      if (isChainFault(result)) return await storeFault(result, seq)
+      const record = result
+      const vouches = vouchedRecording(record)
+      if (vouches !== null) {
+        const { session } = vouches
+        const problem = 'recording' in vouches
+          ? await checkRecordingFile(db.location, session, vouches.recording)
+          : await checkRecording(db, snapshot, session, vouches.cast)
         if (problem !== null) return bad(seq, problem.problem, `session ${session}: ${problem.detail}`, { session })
-        if (record.fields!.recording !== undefined) vouchedFiles.add(session)
+        if ('recording' in vouches) vouchedFiles.add(session)
         sessions++
       }
       while (pending !== undefined && pending.seq <= seq) {
@@ -234,10 +237,10 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
         if (problem !== null) return problem
         pending = await nextCheckpoint()
       }
-      prevHash = hash
-      expected++
-      records++
+      expected = chain.expected
+      records = chain.records
     }
+    prevHash = chain.prevHash
 
     const lastSeq = expected - 1
     if (toSeq !== null) {
@@ -273,13 +276,6 @@ async function walk (db: AuditDb, snapshot: Snapshot, fromSeq: number, toSeq: nu
   } finally {
     await stored.close()
   }
-}
-
-/** The session whose recording a record vouches for: a session.end that holds a recording or cast summary. */
-function recordingOf (record: AuditRecord): string | null {
-  if (record.kind !== 'session' || record.action !== 'session.end' || (record.fields?.cast === undefined && record.fields?.recording === undefined)) return null
-  const session = record.fields.session
-  return isSessionId(session) ? session : null
 }
 
 /** Recomputes a recording's summary from its stored chunks and compares it with what session.end holds. */
