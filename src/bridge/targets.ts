@@ -3,7 +3,8 @@
 
 import type { Authorizer } from '../authz/authorizer.js'
 import type { AuthZRequest, Identity } from '../core/types.js'
-import { DOCKER_API_PATH, type DockerClient } from '../docker/client.js'
+import type { DockerClient } from '../docker/client.js'
+import { DOCKER_API_PATH } from '../docker/http.js'
 import type { Decision } from '../core/decision.js'
 import type { ExecCreateBody } from './exec-client.js'
 import type { PickerEntry } from './picker.js'

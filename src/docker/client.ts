@@ -1,10 +1,11 @@
-// A minimal Docker Engine API client for portcullis's own look-ups: keep-alive over the daemon socket, every
-// call marked with the internal secret so the plugin recognises (and only lets through) its own reads.
+// The Docker Engine API client for portcullis's own look-ups: keep-alive over the daemon socket, every call marked
+// with the internal secret so the plugin recognises (and only lets through) its own reads. HTTP itself is in http.ts.
 
 import http from 'node:http'
 import { PortcullisError } from '../errors.js'
 import { INTERNAL_HEADER } from '../identity/resolve.js'
 import type { DaemonHealth } from './daemon-health.js'
+import { callDocker, streamDocker, type DockerAnswer } from './http.js'
 
 export interface DockerEndpoint {
   socketPath?: string
@@ -41,14 +42,7 @@ function socketPathOf (pathname: string): string {
   }
 }
 
-/** The Engine API version every call of portcullis's names: dockerd 20.10's, whose request and response shapes the
- * allowlist and the look-ups were written against. A call without it would get whatever the daemon defaults to. */
-export const DOCKER_API_PATH = '/v1.41'
 
-export interface DockerResponse {
-  status: number
-  body: unknown
-}
 
 export class DockerClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
@@ -63,7 +57,7 @@ export class DockerClient {
 
   /** GET a JSON document (`path` without the version: `/containers/x/json`); 404 comes back as a status, not an
    * error. */
-  getJson (path: string): Promise<DockerResponse> {
+  getJson (path: string): Promise<DockerAnswer> {
     const health = this.health
     if (health === null) return this.fetchJson(path)
     return this.fetchJson(path).then((res) => {
@@ -76,51 +70,13 @@ export class DockerClient {
     })
   }
 
-  private fetchJson (path: string): Promise<DockerResponse> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        ...this.endpoint,
-        agent: this.agent,
-        path: DOCKER_API_PATH + path,
-        method: 'GET',
-        headers: { [INTERNAL_HEADER]: this.internalSecret, Accept: 'application/json' },
-        timeout: this.timeoutMs
-      }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          let body: unknown = text
-          try { body = JSON.parse(text) } catch {}
-          resolve({ status: res.statusCode ?? 0, body })
-        })
-        res.on('error', reject)
-      })
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)))
-      req.on('error', reject)
-      req.end()
-    })
+  private fetchJson (path: string): Promise<DockerAnswer> {
+    return callDocker(this.endpoint, { method: 'GET', path, headers: { [INTERNAL_HEADER]: this.internalSecret }, timeoutMs: this.timeoutMs, agent: this.agent })
   }
 
   /** Open a streaming GET (the events feed); the caller owns the response. */
   stream (path: string): Promise<http.IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        ...this.endpoint,
-        path: DOCKER_API_PATH + path,
-        method: 'GET',
-        headers: { [INTERNAL_HEADER]: this.internalSecret }
-      }, (res) => {
-        if (res.statusCode !== 200) {
-          res.resume()
-          reject(new Error(`the daemon answered ${res.statusCode ?? '?'} to ${path}`))
-          return
-        }
-        resolve(res)
-      })
-      req.on('error', reject)
-      req.end()
-    })
+    return streamDocker(this.endpoint, path, { [INTERNAL_HEADER]: this.internalSecret })
   }
 
   close (): void {

@@ -3,7 +3,8 @@
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { RequestFacts } from '../../src/core/types.js'
-import type { DockerClient, DockerResponse } from '../../src/docker/client.js'
+import type { DockerClient } from '../../src/docker/client.js'
+import type { DockerAnswer } from '../../src/docker/http.js'
 import { ResourceResolver } from '../../src/docker/resolver.js'
 
 const ID = 'f'.repeat(64)
@@ -13,7 +14,7 @@ const plainHostConfig = { NetworkMode: 'none', CgroupnsMode: 'host', IpcMode: 'p
 function resolverWith (answers: Record<string, unknown>): { resolver: ResourceResolver, asked: string[] } {
   const asked: string[] = []
   const docker = {
-    getJson: async (path: string): Promise<DockerResponse> => {
+    getJson: async (path: string): Promise<DockerAnswer> => {
       asked.push(path)
       return path in answers ? { status: 200, body: answers[path] } : { status: 404, body: { message: 'no such object' } }
     }
