@@ -127,6 +127,7 @@ describe('CastSink', () => {
     const sink = store.castSink(SESSION, 1, { flushIntervalMs: 0, maxChunkBytes: 64 })
     sink.write(HEADER)
     for (let i = 0; i < 50; i++) sink.write(event(i, 'z'))
+    // Nothing else may start while the first write is held: no event says "nothing started", so give it 20 ms to.
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(calls).toBe(1) // held: nothing else may start
     gate.resolve()

@@ -127,6 +127,7 @@ describe('review: a FIFO in a recording file\'s place', () => {
     makeRecordingsDir(dir)
     execFileSync('mkfifo', [recordingPath(dir, id(5))])
     const read = (async () => { for await (const _ of readRecordingChunks(recordingPath(dir, id(5)))) { /* nothing */ } })()
+    // A read that blocks never settles: a second without an answer is the failure under test.
     const outcome = await Promise.race([read.then(() => 'read', () => 'refused'), new Promise((resolve) => setTimeout(() => resolve('blocked'), 1000))])
     expect(outcome).toBe('refused')
     await store.close()
@@ -151,7 +152,7 @@ describe('review: keystrokes that arrive while a session\'s recording is being f
     docker.on('upgrade', (_req, socket) => {
       socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n')
       socket.write('hello\r\n')
-      setTimeout(() => socket.end(), 50)
+      setTimeout(() => socket.end(), 50) // the fake exec's stream ends a moment after its output, as a short command's does
     })
     await new Promise<void>((resolve) => docker.listen(socketPath, resolve))
     const store = await openStore()
