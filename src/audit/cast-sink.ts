@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events'
 import { CAST_GENESIS, nextCastDigest, type CastSummary } from './cast-digest.js'
 import { AuditError, messageOf } from './errors.js'
+import { GroupCommit, notNegative, positive } from './group-commit.js'
 import { castKey, encodeMarker, markerKey } from './keys.js'
 
 /** Chunks are handed to LevelDB as the UTF-8 bytes they are stored as: no round trip through strings. */
@@ -47,22 +48,13 @@ export class CastSink extends EventEmitter {
   readonly sessionId: string
   readonly startSeq: number
   readonly #storage: CastStorage
-  readonly #highWaterMark: number
   readonly #maxChunkBytes: number
-  readonly #flushIntervalMs: number
   // Kept as bytes: a fast stream's text is encoded once here and then only cut, hashed and stored.
-  #pending: Buffer[] = []
-  #pendingBytes = 0
+  readonly #batches: GroupCommit
   /** The durable state: chunks written, their bytes and digest. */
   #chunks = 0
   #bytes = 0
   #digest = CAST_GENESIS
-  #inFlight: Promise<void> | null = null
-  #timer: NodeJS.Timeout | null = null
-  /** The interval ran out (or finish/flush asked): write pending text as soon as nothing is in flight. */
-  #due = false
-  #needDrain = false
-  #failure: Error | null = null
   #finishing: Promise<CastSummary> | null = null
   #released: Promise<void> | null = null
 
@@ -71,9 +63,23 @@ export class CastSink extends EventEmitter {
     this.#storage = storage
     this.sessionId = sessionId
     this.startSeq = startSeq
-    this.#highWaterMark = positive(options.highWaterMark, DEFAULT_HIGH_WATER_MARK)
     this.#maxChunkBytes = positive(options.maxChunkBytes, DEFAULT_MAX_CHUNK_BYTES)
-    this.#flushIntervalMs = options.flushIntervalMs !== undefined && options.flushIntervalMs >= 0 ? options.flushIntervalMs : DEFAULT_FLUSH_INTERVAL_MS
+    this.#batches = new GroupCommit({
+      highWaterMark: positive(options.highWaterMark, DEFAULT_HIGH_WATER_MARK),
+      maxBatchBytes: this.#maxChunkBytes,
+      flushIntervalMs: notNegative(options.flushIntervalMs, DEFAULT_FLUSH_INTERVAL_MS)
+    }, {
+      write: async (pieces, bytes) => { await this.#writeChunks(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, bytes)) },
+      drained: () => this.emit('drain'),
+      failed: (err) => err instanceof AuditError && err.code === 'PORTCULLIS_AUDIT_CLOSED'
+        ? err
+        : new AuditError('PORTCULLIS_AUDIT_CAST_WRITE_FAILED', [this.sessionId, messageOf(err)], { cause: err }),
+      stopped: (err) => {
+        this.#storage.settled(this)
+        // An 'error' nobody listens to would throw here and take the daemon down; finish() reports it anyway.
+        if (this.listenerCount('error') > 0) this.emit('error', err)
+      }
+    })
   }
 
   /**
@@ -82,28 +88,17 @@ export class CastSink extends EventEmitter {
    */
   write (text: string): boolean {
     if (this.#finishing !== null) throw new Error(`The recording of session ${this.sessionId} is finished; nothing more can be written to it.`)
-    if (this.#failure !== null) return false
-    if (text !== '') {
-      if (text.charCodeAt(text.length - 1) !== 10) throw new TypeError('A recording is written in whole lines: the text must end with a newline.')
-      const bytes = Buffer.from(text, 'utf8')
-      this.#pending.push(bytes)
-      this.#pendingBytes += bytes.length
-      if (this.#chunks === 0 && this.#inFlight === null) this.#due = true
-      else if (this.#timer === null && !this.#due) this.#timer = setTimeout(() => this.#onInterval(), this.#flushIntervalMs)
-      if (this.#pendingBytes >= this.#highWaterMark) this.#needDrain = true
-      this.#kick()
-    }
-    return !this.#needDrain
+    if (this.#batches.failure !== null) return false
+    if (text === '') return this.#batches.accepting
+    if (text.charCodeAt(text.length - 1) !== 10) throw new TypeError('A recording is written in whole lines: the text must end with a newline.')
+    const bytes = Buffer.from(text, 'utf8')
+    // Chunk 0 carries the open-session marker: it is written at once.
+    return this.#batches.add([bytes], bytes.length, 1, this.#chunks === 0 && !this.#batches.writing)
   }
 
   /** Resolves once everything given so far is durable; rejects if a write failed. */
   async flush (): Promise<void> {
-    if (this.#pending.length > 0) {
-      this.#due = true
-      this.#kick()
-    }
-    while (this.#inFlight !== null) await this.#inFlight
-    if (this.#failure !== null) throw this.#failure
+    await this.#batches.flush()
   }
 
   /** Writes everything pending and resolves with the summary for session.end. Rejects when a write failed
@@ -123,7 +118,7 @@ export class CastSink extends EventEmitter {
   /** Deletes the open-session marker; call it once session.end is durable. */
   release (): Promise<void> {
     this.#released ??= (async () => {
-      this.#clearTimer()
+      this.#batches.stopTimer()
       this.#storage.settled(this)
       await this.#storage.remove(markerKey(this.sessionId))
     })()
@@ -137,36 +132,10 @@ export class CastSink extends EventEmitter {
 
   /** The error that stopped the recording, if one did. */
   get failure (): Error | null {
-    return this.#failure
+    return this.#batches.failure
   }
 
-  #onInterval (): void {
-    this.#timer = null
-    this.#due = true
-    this.#kick()
-  }
-
-  #clearTimer (): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer)
-      this.#timer = null
-    }
-  }
-
-  /** Starts a write when one is called for and none is in flight. */
-  #kick (): void {
-    if (this.#inFlight !== null || this.#failure !== null || this.#pending.length === 0) return
-    // A caller told to pause waits for this write, so it cannot wait for the interval.
-    if (!this.#due && !this.#needDrain && this.#pendingBytes < this.#maxChunkBytes) return
-    this.#clearTimer()
-    this.#due = false
-    const text = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes)
-    this.#pending = []
-    this.#pendingBytes = 0
-    this.#inFlight = this.#writeChunks(text)
-  }
-
-  /** Never rejects: a failure is kept and reported, and the in-flight slot is freed either way. */
+  /** Writes one batch as chunks of at most maxChunkBytes, cut at line ends; the durable state moves once they are. */
   async #writeChunks (text: Buffer): Promise<void> {
     const chunks = text.length <= this.#maxChunkBytes ? [text] : cutAtLineEnds(text, this.#maxChunkBytes)
     const operations: CastOperation[] = []
@@ -178,37 +147,11 @@ export class CastSink extends EventEmitter {
       digest = nextCastDigest(digest, chunk)
       index++
     }
-    try {
-      await this.#storage.write(operations)
-      this.#chunks = index
-      this.#bytes += text.length
-      this.#digest = digest
-    } catch (err) {
-      this.#fail(err)
-    }
-    this.#inFlight = null
-    this.#kick()
-    if (this.#needDrain && this.#failure === null && this.#pendingBytes < this.#highWaterMark) {
-      this.#needDrain = false
-      this.emit('drain')
-    }
+    await this.#storage.write(operations)
+    this.#chunks = index
+    this.#bytes += text.length
+    this.#digest = digest
   }
-
-  #fail (err: unknown): void {
-    this.#failure = err instanceof AuditError && err.code === 'PORTCULLIS_AUDIT_CLOSED'
-      ? err
-      : new AuditError('PORTCULLIS_AUDIT_CAST_WRITE_FAILED', [this.sessionId, messageOf(err)], { cause: err })
-    this.#pending = []
-    this.#pendingBytes = 0
-    this.#clearTimer()
-    this.#storage.settled(this)
-    // An 'error' nobody listens to would throw here and take the daemon down; finish() reports it anyway.
-    if (this.listenerCount('error') > 0) this.emit('error', this.#failure)
-  }
-}
-
-function positive (value: number | undefined, fallback: number): number {
-  return value !== undefined && Number.isFinite(value) && value >= 1 ? Math.floor(value) : fallback
 }
 
 /** Splits whole lines into pieces of at most `maxBytes` UTF-8 bytes, cut after a '\n' (a single longer line
