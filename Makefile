@@ -62,6 +62,7 @@ uninstall:
 test: deps build
 	npx tsc -p tsconfig.check.json
 	npx eslint src test
+	npx depcruise src
 	npx vitest run
 
 test-unit: $(NODE_STAMP)

@@ -19,6 +19,16 @@ export default tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: 'error' }
   },
   {
+    // The policy core does no I/O (the dependency rule, .dependency-cruiser.cjs, keeps it to src/core): of Node's
+    // modules it may use only node:net's address checks, which read a string and touch no socket.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'node:net', allowImportNames: ['isIPv4', 'isIPv6'], message: 'src/core does no I/O: only isIPv4/isIPv6 are allowed from node:net.' }]
+      }]
+    }
+  },
+  {
     // Tests edit JSON documents (policies, API answers, exported records) field by field, the way an operator does;
     // the product's code reads them through its own types and schemas, where `any` stays refused.
     files: ['test/**/*.ts'],

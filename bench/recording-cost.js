@@ -15,7 +15,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { AuditStore } from '../dist/audit/store.js'
-import { CastRecorder, castHeader } from '../dist/bridge/asciicast.js'
+import { CastRecorder, castHeader } from '../dist/audit/asciicast.js'
 
 const { values: args } = parseArgs({ options: { old: { type: 'boolean', default: false }, mib: { type: 'string', default: '256' }, dir: { type: 'string', default: os.tmpdir() } } })
 const CHUNK = 64 * 1024

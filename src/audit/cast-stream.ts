@@ -1,7 +1,7 @@
 // Reading an asciicast recording given in pieces of any size (stored chunks, a recording file's frames rendered, an
 // HTTP body), checked line by line as parseCast checks a whole one, holding at most a batch of lines at a time.
 import { StringDecoder } from 'node:string_decoder'
-import { CastFormatError, parseCast, type CastEvent, type CastHeader } from '../bridge/asciicast.js'
+import { CastFormatError, parseCast, type CastEvent, type CastHeader } from './asciicast.js'
 import { ERRORS } from '../errors.js'
 
 /** Either the header or one event of a recording read by readCastStream. */

@@ -7,7 +7,7 @@
 // until the first runs out) and fetches those records. Every record is then checked against the whole filter,
 // so an index narrows the read but never decides what is returned.
 
-import { parseDuration } from '../duration.js'
+import { parseDuration } from '../core/duration.js'
 import { storageError, tablesOverlapping } from './storage-errors.js'
 import type { SealedRecord } from './chain.js'
 import { AuditError } from './errors.js'

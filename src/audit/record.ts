@@ -1,6 +1,6 @@
 // The shape of one audit record, as stored and as handed to readers.
 
-import type { AuthMethod } from '../authz/types.js'
+import type { AuthMethod } from '../core/types.js'
 import { parseJsonObject } from '../json-object.js'
 
 /** `decision`: a judged request; `response`: what the daemon answered to an allowed one; `system`: the store or

@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { CastRenderer, parseCast, type CastHeader } from '../bridge/asciicast.js'
+import { CastRenderer, parseCast, type CastHeader } from './asciicast.js'
 import { AuditError, messageOf } from './errors.js'
 import { GroupCommit, notNegative, positive } from './group-commit.js'
 

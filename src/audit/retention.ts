@@ -5,7 +5,7 @@
 
 import { rm } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import { durationText } from '../duration.js'
+import { durationText } from '../core/duration.js'
 import { readBundledSeq } from './bundled.js'
 import type { Checkpoint } from './checkpoint-format.js'
 import { exclusively, signCheckpointNow } from './checkpoints.js'

@@ -6,18 +6,16 @@ import { boundDecision, boundText, type Cut } from '../audit/bounded.js'
 import type { AuditStore } from '../audit/store.js'
 import { hasPortcullisCode } from '../errors.js'
 import type { IdentityResolver } from '../identity/resolve.js'
-import { denied, type Decision } from '../policy/decision.js'
-import { decide, TOKEN_HINT } from '../policy/evaluate.js'
-import type { Grant } from '../policy/grant.js'
+import { denied, type Decision } from '../core/decision.js'
+import { evaluateRequest, needsLookup, NO_RESOURCES, type EvaluationContext } from '../core/evaluate.js'
+import type { Grant } from '../core/grant.js'
 import type { PolicySource } from '../policy/source.js'
-import { wireRefusal } from '../policy/wire-refusal.js'
-import type { ResourceResolver } from '../docker/resolver.js'
 import type { OwnershipRegistry } from '../ownership/registry.js'
 import { trackResponse } from '../ownership/track.js'
 import { readRequest } from './read-request.js'
 import { ResponseCorrelator } from './correlate.js'
 import { createdExecId, ExecCreators, withExecCreator } from './exec-creators.js'
-import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts } from './types.js'
+import type { AuthZRequest, AuthZResponse, Identity, RequestFacts, ResourceFacts, ResourceLookup } from '../core/types.js'
 import { UnrecordedCallsLog } from './unrecorded-calls-log.js'
 
 const ALLOW: AuthZResponse = Object.freeze({ Allow: true, Msg: '', Err: '' })
@@ -42,7 +40,7 @@ export class Authorizer {
   constructor (
     private readonly policy: PolicySource,
     private readonly identities: IdentityResolver,
-    private readonly resources: ResourceResolver,
+    private readonly resources: ResourceLookup,
     private readonly audit: AuditStore,
     private readonly logger: Logger,
     private readonly options: AuthorizerOptions
@@ -165,12 +163,8 @@ export class Authorizer {
    */
   async preview (identity: Identity, req: AuthZRequest): Promise<{ decision: Decision, facts: RequestFacts, resources: ResourceFacts }> {
     const facts = readRequest(req)
-    const resources = facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined ? withExecCreator(await this.resources.resolve(facts, identity.user ?? ''), this.execCreators) : { references: [] }
-    return {
-      decision: decide(this.policy.current, identity, facts, resources, { pluginName: this.options.pluginName, channel: 'docker', grants: this.grantsOf(identity) }),
-      facts,
-      resources
-    }
+    const resources = needsLookup(identity, facts) ? withExecCreator(await this.resources.resolve(facts, identity.user ?? ''), this.execCreators) : NO_RESOURCES
+    return { decision: evaluateRequest(this.policy.current, { ok: true, identity }, facts, resources, this.contextOf(identity)), facts, resources }
   }
 
   /** A container's project as the policy sees it (the ownership registry); undefined when there is no registry. */
@@ -191,9 +185,12 @@ export class Authorizer {
     }
   }
 
-  private grantsOf (identity: Identity): readonly Grant[] {
-    if (identity.user === null || this.options.grantsFor === undefined) return []
-    return this.options.grantsFor(identity.user, Date.now())
+  /** Where the call is judged from: the plugin's name, whether the bridge listens, the caller's grants. */
+  private contextOf (identity: Identity): EvaluationContext {
+    const context: EvaluationContext = { pluginName: this.options.pluginName }
+    if (this.options.bridgeListening !== undefined) context.bridgeListening = this.options.bridgeListening()
+    if (identity.user !== null && this.options.grantsFor !== undefined) context.grants = this.options.grantsFor(identity.user, Date.now())
+    return context
   }
 
   /** The pure part plus the look-ups it needs; never throws. */
@@ -205,27 +202,8 @@ export class Authorizer {
       const who = this.identities.resolve(req)
       identity = who.ok ? who.identity : { user: null, method: who.method, tokenId: who.tokenId }
       facts = readRequest(req)
-      if (!who.ok) {
-        const hint = who.method === 'jwt' ? ` ${TOKEN_HINT}` : ''
-        if (facts.wire !== undefined) return { decision: wireRefusal(facts), identity, facts }
-        return { decision: denied('BAD_TOKEN', `${who.reason}.${hint}`, { action: facts.action }), identity, facts }
-      }
-      identity = who.identity
-      // Internal, bridge-housekeeping and anonymous callers are judged without look-ups: internal ones must never
-      // trigger another look-up (that would be a loop through the daemon), the bridge's housekeeping is judged on
-      // the exec ID alone, anonymous ones have nothing to look up for.
-      const needsLookup = identity.method !== 'internal' && identity.method !== 'bridge-housekeeping' && identity.user !== null && facts.action !== null && facts.bodyProblem === undefined && facts.wire === undefined
-      const resources: ResourceFacts = needsLookup ? withExecCreator(await this.resources.resolve(facts, identity.user ?? ''), this.execCreators) : { references: [] }
-      const policy = this.policy.current
-      const decision = decide(policy, identity, facts, resources, {
-        pluginName: this.options.pluginName,
-        channel: 'docker',
-        bridgePort: policy.bridge.port,
-        ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {}),
-        bridgeOff: !(this.options.bridgeListening?.() ?? policy.bridge.enabled),
-        grants: this.grantsOf(identity)
-      })
-      return { decision, identity, facts, resources }
+      const resources = who.ok && needsLookup(identity, facts) ? withExecCreator(await this.resources.resolve(facts, identity.user ?? ''), this.execCreators) : NO_RESOURCES
+      return { decision: evaluateRequest(this.policy.current, who, facts, resources, this.contextOf(identity)), identity, facts, resources }
     } catch (err) {
       // A failed look-up is the daemon's state, which the Docker client logs once per change, not once per call.
       if (hasPortcullisCode(err) && err.code === 'PORTCULLIS_DOCKER_LOOKUP') this.logger.debug({ error: err.message, uri: req.RequestUri }, 'a look-up failed; denying')

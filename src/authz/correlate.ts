@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { header, TOKEN_HEADER } from '../identity/resolve.js'
 import { cacheKey } from '../identity/tokens.js'
-import type { AuthZRequest } from './types.js'
+import type { AuthZRequest } from '../core/types.js'
 
 const MAX_PENDING = 10_000
 const MAX_AGE_MS = 10 * 60_000

@@ -3,7 +3,7 @@
 // caller can make portcullis hold more, nor push other users' execs out; a forgotten exec has no known creator
 // and only an unsafe role may start it (fail closed).
 
-import type { ExecCreator, Identity, ResourceFacts } from './types.js'
+import type { ExecCreator, Identity, ResourceFacts } from '../core/types.js'
 
 const FULL_ID = /^[0-9a-f]{64}$/
 

@@ -5,16 +5,17 @@ import { PortcullisError } from '../errors.js'
 import { header } from '../identity/resolve.js'
 import { extractFacts, readBody } from '../request/facts.js'
 import { MAX_CACHED_URI_LENGTH } from '../request/limits.js'
-import { checkLimits, checkReferences, checkWire, type WireProblem } from '../request/wire.js'
+import { checkLimits, checkReferences, checkWire } from '../request/wire.js'
 import { addBodyFindings, addQueryFindings, judgeOptionalBody } from '../request/allowlist-facts.js'
 import { checkNewName } from '../request/object-names.js'
 import { pruneFacts } from '../request/prune-filters.js'
 import { registryUses } from '../request/registry-uses.js'
 import { buildKitFacts } from '../request/buildkit.js'
+import { readBuildOutputs } from '../request/build-query.js'
 import { attachStream } from '../request/streams.js'
 import { matchRoute, type RouteMatch } from '../routes/match.js'
 import { normalizeUri, RequestUriError } from '../routes/normalize.js'
-import type { AuthZRequest, RequestFacts } from './types.js'
+import type { AuthZRequest, RequestFacts, WireProblem } from '../core/types.js'
 
 /** What method + URI alone tell us; the same few URIs come again and again, so this is cached. */
 interface RouteFacts {
@@ -84,6 +85,8 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   if (route === null) return facts
   facts.action = route.action
   if (route.target !== undefined) facts.target = route.target
+  // Objects the query names (GET /images/get?names=…); the refs are shared with the route cache, read-only.
+  if (route.references !== undefined) facts.references.push(...route.references)
   if (route.hostReaching === true) facts.escapes.push({ setting: 'host-reaching-action', detail: route.action })
   readQueryEscapes(facts, normalized)
   addQueryFindings(facts, method, route.pattern)
@@ -117,10 +120,14 @@ export function readRequest (req: AuthZRequest): RequestFacts {
   } else if (judgeOptionalBody(facts, req, method, route.pattern) === 'problem') {
     return facts
   }
-  const tooMany = checkReferences(facts.references.length + (route.references?.length ?? 0))
+  const tooMany = checkReferences(facts.references.length)
   if (tooMany !== undefined) {
     facts.references = []
     return refused(facts, tooMany, req)
+  }
+  if (route.action === 'image.build') {
+    const outputs = facts.query.outputs
+    if (outputs !== undefined) facts.buildOutputs = outputs.flatMap((value) => readBuildOutputs(value).names)
   }
   const buildKit = buildKitFacts(facts)
   if (buildKit !== undefined) {
@@ -161,7 +168,7 @@ function readQueryEscapes (facts: RequestFacts, { oldApi, apiVersion }: RouteFac
       break
     }
   }
-  for (const name of ['fromImage', 'fromSrc', 'tag', 'repo', 'container', 't', 'filters', 'name'] as const) {
+  for (const name of ['fromImage', 'fromSrc', 'tag', 'repo', 'container', 't', 'filters', 'name', 'names'] as const) {
     const value = query[name]
     if (value !== undefined) facts.auditFields[name] = value.length === 1 ? value[0] : value
   }

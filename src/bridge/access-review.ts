@@ -4,10 +4,10 @@
 // that would no longer be let in is ended, with the reason told to the user and kept in its session.end record.
 
 import type { Logger } from 'pino'
-import type { Identity } from '../authz/types.js'
+import type { Identity } from '../core/types.js'
 import type { PolicySource, ReloadOutcome } from '../policy/source.js'
-import { KeyRing } from './authorized-keys.js'
-import { loginRefusal } from './key-options.js'
+import { KeyRing } from '../ssh/authorized-keys.js'
+import { loginRefusal } from '../ssh/key-options.js'
 import type { SessionAccess } from './recorded-exec.js'
 import { sshFingerprint } from './host-key.js'
 import type { BridgeTargets } from './targets.js'

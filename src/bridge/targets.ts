@@ -2,12 +2,12 @@
 // fed the exact exec request the bridge is about to send, so the answer here and the daemon's answer agree.
 
 import type { Authorizer } from '../authz/authorizer.js'
-import type { AuthZRequest, Identity } from '../authz/types.js'
+import type { AuthZRequest, Identity } from '../core/types.js'
 import { DOCKER_API_PATH, type DockerClient } from '../docker/client.js'
-import type { Decision } from '../policy/decision.js'
+import type { Decision } from '../core/decision.js'
 import type { ExecCreateBody } from './exec-client.js'
 import type { PickerEntry } from './picker.js'
-import { PROJECT_LABEL } from '../project-label.js'
+import { PROJECT_LABEL } from '../core/project-label.js'
 
 
 export interface ContainerInfo {

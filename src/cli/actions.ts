@@ -1,7 +1,7 @@
 // `portcullis actions`: the action table the plugin runs (every Engine API route and the action it is judged as),
 // so a policy author can write allow and deny patterns without reading the source or the README.
 
-import { GlobSet } from '../policy/glob.js'
+import { GlobSet } from '../core/glob.js'
 import { ROUTES, type Route } from '../routes/table.js'
 import { defineCommand } from './command.js'
 

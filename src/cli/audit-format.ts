@@ -3,7 +3,7 @@
 import type { AuditRecord } from '../audit/record.js'
 import type { SessionSummary } from '../audit/sessions.js'
 import { visible } from '../audit/terminal-text.js'
-import { formatElapsed } from '../duration.js'
+import { formatElapsed } from '../core/duration.js'
 
 const SESSION_COLUMNS = ['ID', 'START (UTC)', 'USER', 'PROJECT', 'CONTAINER', 'COMMAND', 'DURATION', 'EXIT', 'ENDED BY'] as const
 const COMMAND_WIDTH = 40

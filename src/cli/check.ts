@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
-import type { AuthZRequest, Identity, ResolvedResource, ResourceRef } from '../authz/types.js'
+import type { AuthZRequest, Identity, ResolvedResource, ResourceRef } from '../core/types.js'
 import { readRequest } from '../authz/read-request.js'
 import { terminalSafeJson } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
-import { decide } from '../policy/evaluate.js'
+import { evaluateRequest } from '../core/evaluate.js'
 import { loadPolicyFile } from '../policy/source.js'
 import { KNOWN_ACTIONS } from '../routes/table.js'
 import { defineCommand, required } from './command.js'
@@ -69,12 +69,9 @@ export const checkCommand = defineCommand({
       : resolve(facts.target, values['target-project'] === undefined ? undefined : (values['target-project'] === 'none' ? null : values['target-project']))
     const references = facts.references.map((ref) => resolve(ref, projects.get(`${ref.kind}:${ref.ref}`)))
 
-    const decision = decide(policy, identity, facts, { target, references }, {
+    const decision = evaluateRequest(policy, { ok: true, identity }, facts, { target, references }, {
       pluginName: values['plugin-name'],
-      channel: values.channel === 'bridge' ? 'bridge' : 'docker',
-      bridgePort: policy.bridge.port,
-      ...(policy.bridge.hostname !== null ? { bridgeHost: policy.bridge.hostname } : {}),
-      bridgeOff: !policy.bridge.enabled
+      channel: values.channel === 'bridge' ? 'bridge' : 'docker'
     })
     // The reason quotes the request (names, commands): what JSON leaves raw and a terminal acts on is escaped.
     process.stdout.write(terminalSafeJson(JSON.stringify({ ...decision, decision: decision.allow ? 'allow' : 'deny', escapes: facts.escapes, assumptions }, null, 2)) + '\n')

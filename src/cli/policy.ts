@@ -1,6 +1,6 @@
 import { PortcullisError } from '../errors.js'
 import { visible, visibleLines } from '../audit/terminal-text.js'
-import { imageRuleWarnings } from '../images/rules.js'
+import { imageRuleWarnings } from '../core/image-rules.js'
 import { shadowedAllowWarnings } from '../policy/warnings.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
 import { loadPolicyFile } from '../policy/source.js'

@@ -1,7 +1,7 @@
 // Playing a recording's output at the pace it was recorded: when each event is due (ReplayTimeline) and the loop that
 // waits for it (playCast). The clock is given, so tests play without waiting.
 import type { CastItem } from '../audit/cast-stream.js'
-import type { CastHeader } from '../bridge/asciicast.js'
+import type { CastHeader } from '../audit/asciicast.js'
 
 export interface ReplayClock {
   /** Milliseconds, from any origin. */

@@ -2,7 +2,7 @@
 // While the feed is down, `connected` is false and the resolver keeps no name answers at all.
 
 import type { Logger } from 'pino'
-import type { ResourceKind } from '../authz/types.js'
+import type { ResourceKind } from '../core/types.js'
 import type { DockerClient } from './client.js'
 
 const WATCHED: Record<string, string[]> = {

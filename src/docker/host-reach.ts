@@ -2,7 +2,7 @@
 // object (exec, archive, commit, export, attach, --volumes-from, mounting the volume, joining the network) gets
 // the same reach, so the policy judges those calls like a create that asks for it.
 
-import type { Escape } from '../authz/types.js'
+import type { Escape } from '../core/types.js'
 import { bindLikeOptions, hostConfigEscapes, unique } from '../request/escapes.js'
 import type { HostConfigBody, StringMap } from '../request/docker-types.js'
 

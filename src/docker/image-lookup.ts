@@ -1,7 +1,7 @@
 // What an image reference names at the daemon right now: its ID, every tag and digest reference. Asked for
 // `image.remove` only (a remove by ID removes every tag), and never cached: tags move without a watched event.
 
-import type { ResolvedResource, ResourceRef } from '../authz/types.js'
+import type { ResolvedResource, ResourceRef } from '../core/types.js'
 import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
 

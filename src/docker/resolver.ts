@@ -4,7 +4,7 @@
 // connected, and dropped on every event that could re-point them.
 
 import type { Logger } from 'pino'
-import type { ExecProcess, RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../authz/types.js'
+import type { ExecProcess, RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../core/types.js'
 import { PortcullisError } from '../errors.js'
 import type { DockerClient } from './client.js'
 import { MAX_LOOKUPS_PER_CALLER } from '../request/limits.js'
@@ -14,10 +14,10 @@ import { containerReach, networkReach, volumeReach } from './host-reach.js'
 import { networksToFind, STARTING_ACTIONS, type StoredNetworks } from './start-networks.js'
 import { readsBothWays } from '../request/object-names.js'
 import { inspectImage } from './image-lookup.js'
-import { reconcile } from '../ownership/adopt.js'
+import { reconcile } from './adopt.js'
 import type { OwnershipRegistry } from '../ownership/registry.js'
 import { trackEvent } from '../ownership/track.js'
-import { PROJECT_LABEL } from '../project-label.js'
+import { PROJECT_LABEL } from '../core/project-label.js'
 
 const FULL_ID = /^[0-9a-f]{64}$/
 /** How long a call waits for the first start's adoption of existing objects before it is refused. */

@@ -4,7 +4,7 @@
 // another project made one with the same name, the start would join that one: so a start is judged on the
 // networks as they resolve now, like the references of a create.
 
-import type { ResourceRef } from '../authz/types.js'
+import type { ResourceRef } from '../core/types.js'
 import { isUserNetwork } from '../request/docker-specs.js'
 
 /** Actions after which the daemon connects the container's stored networks. */

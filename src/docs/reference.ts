@@ -2,7 +2,7 @@
 // `npm run docs` rewrites them, and test/unit/readme.test.ts fails when the README is stale.
 
 import { ERRORS } from '../errors.js'
-import { DENY_CODES } from '../policy/decision.js'
+import { DENY_CODES } from '../core/decision.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
 import { routeTableMarkdown } from '../routes/markdown.js'
 

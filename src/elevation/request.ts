@@ -2,7 +2,7 @@
 // it: who asked for which role where, for how long and why, and what became of it.
 
 import { randomBytes } from 'node:crypto'
-import type { Grant } from '../policy/grant.js'
+import type { Grant } from '../core/grant.js'
 import { parseJsonObject } from '../json-object.js'
 
 export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'revoked'

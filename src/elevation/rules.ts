@@ -2,7 +2,7 @@
 // request, so the service only adds storage, timers and records around them.
 
 import type { CompiledPolicy } from '../policy/compile.js'
-import { durationMs, durationText } from '../duration.js'
+import { durationMs, durationText } from '../core/duration.js'
 import type { ElevationQueries, ElevationSettings } from '../policy/elevation.js'
 import { ElevationError } from './errors.js'
 

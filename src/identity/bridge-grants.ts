@@ -8,12 +8,6 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 
 export const BRIDGE_HEADER = 'X-Portcullis-Bridge'
 
-/** Who the bridge's housekeeping calls are recorded as (with authMethod `bridge-housekeeping`). */
-export const BRIDGE_USER = 'portcullis-bridge'
-
-/** Names portcullis records its own calls under (its look-ups, the bridge's housekeeping): no caller may bear them. */
-export const RESERVED_USERS: ReadonlySet<string> = new Set(['portcullis', BRIDGE_USER])
-
 export interface SessionGrant {
   readonly kind: 'session'
   /** The header value; never logged, never recorded. */

@@ -2,14 +2,13 @@
 // session grants, a signed token, else anonymous. A token that is present but bad is refused outright rather than treated as anonymous.
 
 import { timingSafeEqual } from 'node:crypto'
-import type { AuthMethod, AuthZRequest, Identity } from '../authz/types.js'
-import { BRIDGE_HEADER, BRIDGE_USER, RESERVED_USERS, type BridgeGrants } from './bridge-grants.js'
+import type { AuthZRequest, IdentityVerdict } from '../core/types.js'
+import { BRIDGE_USER, RESERVED_USERS } from '../core/reserved-users.js'
+import { BRIDGE_HEADER, type BridgeGrants } from './bridge-grants.js'
 import { fingerprint, type TokenVerifier } from './tokens.js'
 
 export const TOKEN_HEADER = 'X-Portcullis-Token'
 export const INTERNAL_HEADER = 'X-Portcullis-Internal'
-
-export type IdentityVerdict = { ok: true, identity: Identity } | { ok: false, method: AuthMethod, reason: string, tokenId?: string }
 
 export class IdentityResolver {
   private readonly internalSecret: Buffer

@@ -4,7 +4,7 @@
 
 import { createHash, randomUUID } from 'node:crypto'
 import jwt from 'jsonwebtoken'
-import { durationMs, durationText } from '../duration.js'
+import { durationMs, durationText } from '../core/duration.js'
 import { TOKEN_DEFAULTS } from '../policy/schema.js'
 import type { TokenSettings } from './keys.js'
 

@@ -3,9 +3,9 @@
 // prunes and the daemon's destroy events drop entries (volume names come back).
 
 import type { Logger } from 'pino'
-import type { AuthZRequest } from '../authz/types.js'
+import type { AuthZRequest } from '../core/types.js'
 import { parseJsonObject } from '../json-object.js'
-import type { RequestFacts } from '../authz/types.js'
+import type { RequestFacts } from '../core/types.js'
 import type { OwnedKind, OwnershipRegistry } from './registry.js'
 
 const CREATES: Record<string, OwnedKind> = {

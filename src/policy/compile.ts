@@ -4,22 +4,20 @@
 import { createHash } from 'node:crypto'
 import AjvModule from 'ajv'
 import { AUDIT_DEFAULTS, BRIDGE_DEFAULTS, POLICY_SCHEMA } from './schema.js'
-import { GlobSet } from './glob.js'
+import type { CommandStrings, CompiledRole, DenySource, Interactive, Membership } from '../core/policy-model.js'
+import { GlobSet } from '../core/glob.js'
 import { didYouMean } from './did-you-mean.js'
-import { durationMs } from '../duration.js'
-import { compileImageRules, type ImageRules, type ImagesDocument } from '../images/rules.js'
+import { durationMs } from '../core/duration.js'
+import { compileImageRules, type ImageRules, type ImagesDocument } from '../core/image-rules.js'
 import { checkElevation, compileElevation, type ElevationDocument, type ElevationQueries, type RoleElevationDocument } from './elevation.js'
-import { checkProjectGrants, type ProjectGrantsDocument } from './project-grants.js'
-import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../bridge/startup-limits.js'
+import { checkProjectGrants, type ProjectGrantsDocument } from '../core/project-grants.js'
+import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from './startup-limits.js'
 import { checkSshKeys } from './ssh-keys.js'
-import { RESERVED_USERS } from '../identity/bridge-grants.js'
+import { RESERVED_USERS } from '../core/reserved-users.js'
 import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
-
-export type Interactive = 'allow' | 'deny' | 'bridge-only'
-export type CommandStrings = 'allow' | 'deny' | 'bridge-only'
 
 export interface PolicyDocument {
   version?: number
@@ -105,37 +103,6 @@ export interface UserDocument {
   sshKeys?: string[]
 }
 
-export interface CompiledRole {
-  readonly name: string
-  readonly unsafe: boolean
-  /** Roles this one inherits from directly. */
-  readonly parents: readonly string[]
-  /** Roles this one inherits from, directly or not. */
-  readonly ancestors: ReadonlySet<string>
-  readonly allow: GlobSet
-  readonly deny: GlobSet
-  readonly interactive: Interactive
-  /** null: any command. */
-  readonly allowCommands: GlobSet | null
-  readonly denyCommands: GlobSet
-  /** Command text (`sh -c`, `python -c`, stdin shells): see policy/command-text.ts. */
-  readonly commandStrings: CommandStrings
-  allows (action: string): boolean
-  /** The deny pattern that refuses `action` and the role (this one or an ancestor) it is written in; null: none does. */
-  deniedBy (action: string): DenySource | null
-}
-
-/** A deny pattern and the role it is written in. */
-export interface DenySource {
-  readonly pattern: string
-  readonly role: string
-}
-
-/** Where a user holds a role: a project, or `null` for a global membership. */
-export interface Membership {
-  readonly project: string | null
-  readonly role: CompiledRole
-}
 
 export interface CompiledPolicy extends ElevationQueries {
   readonly document: PolicyDocument
@@ -150,7 +117,7 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly audit: AuditSettings
   /** How long tokens may be valid (src/policy/tokens.ts). */
   readonly tokens: TokenPolicy
-  /** Image repositories by project and the registry allowlist (src/images/rules.ts). */
+  /** Image repositories by project and the registry allowlist (src/core/image-rules.ts). */
   readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
   membershipsOf (user: string): readonly Membership[]

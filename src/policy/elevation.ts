@@ -2,8 +2,9 @@
 // questions the request service and the policy core ask of them: how long and how far a request may reach,
 // who may approve it, and which role is the smallest one that would allow a refused call.
 
-import type { CompiledRole, PolicyDocument, PolicyProblem, UserDocument } from './compile.js'
-import { durationMs } from '../duration.js'
+import type { CompiledRole } from '../core/policy-model.js'
+import type { PolicyDocument, PolicyProblem, UserDocument } from './compile.js'
+import { durationMs } from '../core/duration.js'
 import { ELEVATION_DEFAULTS } from './schema.js'
 
 export interface ElevationDocument {

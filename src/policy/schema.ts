@@ -58,7 +58,7 @@ const elevationSettings = {
   }
 }
 
-// Host-reaching features a project may use without an unsafe role (src/policy/project-grants.ts).
+// Host-reaching features a project may use without an unsafe role (src/core/project-grants.ts).
 const projectGrants = {
   type: 'object',
   additionalProperties: false,

@@ -2,7 +2,7 @@
 // line, a private key pasted by mistake or an option that would be ignored is an error when the policy is loaded
 // (validate, serve, reload), naming the JSON path, instead of a warning in the serve log.
 
-import { AuthorizedKeyError, parseAuthorizedKey } from '../bridge/authorized-keys.js'
+import { AuthorizedKeyError, parseAuthorizedKey } from '../ssh/authorized-keys.js'
 import type { PolicyProblem, UserDocument } from './compile.js'
 
 export function checkSshKeys (users: Readonly<Record<string, UserDocument>> | undefined, problems: PolicyProblem[]): void {

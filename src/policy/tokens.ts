@@ -3,7 +3,7 @@
 // refuses longer ones and verification refuses any token whose lifetime exceeds the cap.
 
 import type { PolicyProblem } from './compile.js'
-import { durationMs } from '../duration.js'
+import { durationMs } from '../core/duration.js'
 import { TOKEN_DEFAULTS } from './schema.js'
 
 export interface TokensDocument {

@@ -2,9 +2,10 @@
 // over every allow, its own or inherited (the safe rule), so an allow that only denied actions match never takes
 // effect, and a deny written in a parent silently narrows the allows of every role that inherits it.
 
-import type { CompiledPolicy, DenySource } from './compile.js'
+import type { DenySource } from '../core/policy-model.js'
+import type { CompiledPolicy } from './compile.js'
 import type { PolicyProblem } from './compile.js'
-import { GlobSet } from './glob.js'
+import { GlobSet } from '../core/glob.js'
 
 /** Actions named in a warning, at most. */
 const LISTED = 5

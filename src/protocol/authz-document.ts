@@ -2,7 +2,7 @@
 // daemon sends is refused, but whatever of it can be read is kept, so the refusal's record can still name the
 // caller (a TLS user, a token) and the call.
 
-import type { AuthZRequest } from '../authz/types.js'
+import type { AuthZRequest } from '../core/types.js'
 
 export type AuthZDocument =
   | { ok: true, request: AuthZRequest }

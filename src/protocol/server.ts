@@ -6,7 +6,7 @@ import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Authorizer } from '../authz/authorizer.js'
-import type { AuthZRequest, AuthZResponse } from '../authz/types.js'
+import type { AuthZRequest, AuthZResponse } from '../core/types.js'
 import { readAuthZDocument } from './authz-document.js'
 
 /** dockerd never sends more than a 1 MiB body plus its headers; anything much larger is not the daemon. */

@@ -1,7 +1,7 @@
-// Adds what the allowlists find (src/routes/query-params.ts, src/request/fields) to a request's facts: the hook
+// Adds what the allowlists find (src/request/query-params.ts, src/request/fields) to a request's facts: the hook
 // read-request.ts calls for the query, for a required body, and for a body a route takes optionally.
 
-import type { AuthZRequest, GrantNeeds, RequestFacts } from '../authz/types.js'
+import type { AuthZRequest, GrantNeeds, RequestFacts } from '../core/types.js'
 import { judgeBody, MAX_LISTED } from './allowlist.js'
 import { readTableBody } from './body.js'
 import type { BodyKind } from './docker-types.js'

@@ -2,12 +2,12 @@
 // finds every field set to something its rule does not allow outright: `unsafe` fields off their default,
 // what project grants may allow (ports, log drivers, subnets), and keys no table knows with a non-zero value.
 
-import type { Escape, GrantNeeds } from '../authz/types.js'
+import type { Escape, GrantNeeds } from '../core/types.js'
 import type { UnknownKey } from './godecode.js'
 import { JsonNumber, JsonObject, type JsonValue } from './gojson.js'
 import { bindLikeOptions } from './escapes.js'
 import { childPath, type FieldSpec, type FieldTable } from './fields/table.js'
-import { parseCidr, cidrContains, parseIp } from '../policy/cidr.js'
+import { parseCidr, cidrContains, parseIp } from '../core/cidr.js'
 
 /** Every escape setting the allowlists report (besides those of escapes.ts), for policies, audit queries and the docs. */
 export const ALLOWLIST_SETTINGS = {

@@ -5,7 +5,7 @@
 // plugin sees no body while the daemon still reads one: that gap is CVE-2024-41110, so every route
 // that needs a body is denied when we do not get one.
 
-import type { BodyProblem } from '../authz/types.js'
+import type { BodyProblem } from '../core/types.js'
 import { isStrictBase64 } from './base64.js'
 import type { BodyKind, BodyTypes } from './docker-types.js'
 import { BODY_KIND_TABLES } from './fields/index.js'

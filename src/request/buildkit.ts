@@ -4,15 +4,10 @@
 // every cache mount id with the BUILDKIT_CACHE_MOUNT_NS build argument; portcullis asks for it, naming the
 // project the build is judged in.
 
-import type { RequestFacts } from '../authz/types.js'
+import { CACHE_NAMESPACE_ARG } from '../core/build-cache.js'
+import type { BuildKitFacts, RequestFacts } from '../core/types.js'
 import { readBuildArg } from './build-query.js'
 
-export interface BuildKitFacts {
-  /** BUILDKIT_CACHE_MOUNT_NS of the first `buildargs` (what the daemon reads); null when absent or unreadable. */
-  cacheNamespace: string | null
-}
-
-export const CACHE_NAMESPACE_ARG = 'BUILDKIT_CACHE_MOUNT_NS'
 
 /** For a BuildKit build: its cache namespace; undefined for any other call (or a classic build). */
 export function buildKitFacts (facts: RequestFacts): BuildKitFacts | undefined {

@@ -2,7 +2,7 @@
 // and audit queries use them. Comparisons are looser than the daemon's (case, spaces) on purpose:
 // a spelling the daemon rejects anyway may be denied, a spelling it accepts must never slip through.
 
-import type { Escape } from '../authz/types.js'
+import type { Escape } from '../core/types.js'
 import type {
   ContainerCreateBody, ExecCreateBody, HostConfigBody, MountBody, NetworkCreateBody, ResourcesBody, StringMap,
   VolumeCreateBody

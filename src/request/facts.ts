@@ -1,7 +1,7 @@
 // The body half of RequestFacts: what a Go-decoded request body asks for, in the terms the policy
 // judges (escapes, references, project label, exec details) plus a redacted summary for the audit log.
 
-import type { ExecFacts, RequestFacts } from '../authz/types.js'
+import type { ExecFacts, RequestFacts } from '../core/types.js'
 import type {
   BodyKind, BodyTypes, ContainerCreateBody, ExecCreateBody, HostConfigBody, NetworkCreateBody, StringMap,
   VolumeCreateBody
@@ -14,7 +14,7 @@ import {
 } from './references.js'
 import { envNames, redactDriverOptions, redactEnv } from './redact.js'
 import { createStream } from './streams.js'
-import { PROJECT_LABEL } from '../project-label.js'
+import { PROJECT_LABEL } from '../core/project-label.js'
 
 export { readBody, MAX_FORWARDED_BODY, type BodyReadResult } from './body.js'
 export type { BodyKind, BodyTypes } from './docker-types.js'

@@ -3,7 +3,7 @@
 // one object at the plugin's look-up and, after a rename or remove, another object's ID prefix at the daemon's.
 // IDs are 64 lowercase hex digits, so a name with any other character can never be read as one.
 
-import type { RequestFacts } from '../authz/types.js'
+import type { RequestFacts } from '../core/types.js'
 
 const LOWER_HEX = /^[0-9a-f]+$/
 const FULL_ID = /^[0-9a-f]{64}$/

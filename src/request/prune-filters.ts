@@ -7,9 +7,9 @@
 // Label filters are ANDed: each `k=v` (split at the first `=`) needs the label k with exactly the value v; a
 // key-only `k` needs the label to exist with any value; `label!` filters only exclude.
 
-import type { PruneFacts } from '../authz/types.js'
+import type { PruneFacts } from '../core/types.js'
 import { GoJsonError, JsonObject, parseGoJson, type JsonValue } from './gojson.js'
-import { PROJECT_LABEL } from '../project-label.js'
+import { PROJECT_LABEL } from '../core/project-label.js'
 
 
 /** Prunes whose objects carry labels a create of portcullis judged; the others can only be pruned globally. */

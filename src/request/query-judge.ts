@@ -1,10 +1,10 @@
-// Judges a request's query parameters against its route's allowlist (src/routes/query-params.ts): unknown names
+// Judges a request's query parameters against its route's allowlist (src/request/query-params.ts): unknown names
 // are collected for a refusal, `unsafe` ones off their default become escapes, and the named rules implemented
 // here (build network mode, extra hosts) add escapes or references. Every value of a repeated parameter is
 // judged, though Go's FormValue reads only the first: no ordering trick hides one.
 
-import type { Escape, ResourceRef } from '../authz/types.js'
-import { paramsOf } from '../routes/query-params.js'
+import type { Escape, ResourceRef } from '../core/types.js'
+import { paramsOf } from './query-params.js'
 import { readBuildOutputs } from './build-query.js'
 
 export interface QueryFindings {
@@ -42,7 +42,7 @@ export function judgeQuery (method: string, pattern: string, query: Readonly<Rec
         for (const value of values) buildNetworkMode(value, out)
         break
       case 'build-outputs':
-        // The names a `moby` output writes are judged as image targets (src/policy/image-scope.ts).
+        // The names a `moby` output writes are judged as image targets (src/core/image-scope.ts).
         for (const value of values) {
           const problem = readBuildOutputs(value).problem
           if (problem !== undefined) add(out, 'build-output', problem)

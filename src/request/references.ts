@@ -2,7 +2,7 @@
 // caller's project: containers whose namespaces, links or volumes are borrowed, networks joined,
 // named volumes mounted.
 
-import type { ResourceKind, ResourceRef } from '../authz/types.js'
+import type { ResourceKind, ResourceRef } from '../core/types.js'
 import type {
   ContainerCreateBody, EndpointSettingsBody, HostConfigBody, NetworkConnectBody, NetworkCreateBody,
   NetworkDisconnectBody

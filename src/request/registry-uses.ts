@@ -4,15 +4,8 @@
 // (a registry on 127.0.0.1) or at registries the policy does not allow. A build's `FROM` lines are inside the
 // build context, which no authorization plugin sees.
 
-import type { RequestFacts } from '../authz/types.js'
+import type { RegistryUse, RequestFacts } from '../core/types.js'
 import { readCacheFrom, readSyntaxImage } from './build-query.js'
-
-export interface RegistryUse {
-  /** The image (or search term, or plugin) name, as the caller wrote it. */
-  name: string
-  /** Where it came from, for the refusal: `fromImage`, `Image`, `cachefrom`, `BUILDKIT_SYNTAX`… */
-  via: string
-}
 
 const IMAGE_ID = /^(?:sha256:)?[0-9a-f]{64}$/
 
@@ -54,27 +47,4 @@ export function registryUses (facts: RequestFacts): { uses: RegistryUse[], unrea
 /** `/distribution/{name:.*}/json` → name. */
 function distributionName (path: string): string {
   return path.replace(/^\/distribution\//, '').replace(/\/json$/, '')
-}
-
-/**
- * Whether a registry host (`127.0.0.1:5000`, `[::1]`, `localhost`) is the host itself: loopback, unspecified or
- * link-local. Other names that resolve to such addresses are not caught here (no DNS in the policy core): set
- * `images.registries` to allow only the registries meant.
- */
-export function isHostLocalRegistry (domain: string): boolean {
-  let host = domain.toLowerCase()
-  if (host.startsWith('[')) host = host.slice(1, host.indexOf(']') === -1 ? undefined : host.indexOf(']'))
-  else if ((host.match(/:/g) ?? []).length === 1) host = host.slice(0, host.indexOf(':'))
-  if (host === 'localhost' || host.endsWith('.localhost') || host === 'localhost.localdomain' || host === 'ip6-localhost' || host === 'ip6-loopback') return true
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)
-  if (v4 !== null) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])]
-    return a === 127 || a === 0 || (a === 169 && b === 254)
-  }
-  if (host.includes(':')) {
-    if (host === '::1' || host === '::' || /^fe[89ab][0-9a-f]:/.test(host)) return true
-    const mapped = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(host)
-    return mapped !== null && isHostLocalRegistry(mapped[1] as string)
-  }
-  return false
 }

@@ -1,7 +1,7 @@
 // Interactive streams a request asks for, read the way dockerd reads them: a container created with a TTY or an
 // open stdin, and an attach that writes to the container's stdin. The `interactive` rule judges these.
 
-import type { RequestFacts, StreamFacts } from '../authz/types.js'
+import type { RequestFacts, StreamFacts } from '../core/types.js'
 
 /** Go's unicode.IsSpace, which strings.TrimSpace trims (JS trim differs: it trims U+FEFF, not U+0085). */
 const GO_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g

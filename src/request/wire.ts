@@ -2,21 +2,13 @@
 // bodies, bodies the daemon kept back) and requests beyond the documented limits, before anything is parsed
 // or looked up. Every refusal names the header or the limit and says how to send the call instead.
 
-import type { AuthZRequest } from '../authz/types.js'
+import type { AuthZRequest, WireProblem } from '../core/types.js'
 import { BODY_NEVER_FORWARDED, bodyClassOf, OPAQUE_BODIES } from '../routes/request-bodies.js'
 import { contentLength, goMediaType, headerProblems, headerValue, isFormMediaType, SensitiveHeaders } from './headers.js'
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_REFERENCES, MAX_URI_LENGTH } from './limits.js'
 
 /** moby pkg/authorization: bodies of this size or more are never forwarded to plugins. */
 const MAX_FORWARDED_BODY = 1048576
-
-export interface WireProblem {
-  /** BAD_URI: set by the request reader when the URI cannot be read the way dockerd reads it. */
-  code: 'AMBIGUOUS_REQUEST' | 'REQUEST_TOO_LARGE' | 'TOO_MANY_REFERENCES' | 'BAD_URI'
-  /** The header that was ambiguous, when one was. */
-  header?: string
-  reason: string
-}
 
 /** URI and header sizes; checked first, so nothing bigger is parsed, cached or looked up. */
 export function checkLimits (req: AuthZRequest): WireProblem | undefined {

@@ -2,7 +2,7 @@
 // Patterns are compiled once at load. A lookup only tries the routes of its method whose first path
 // segment can match, in registration order, so the first match is the one gorilla/mux would pick.
 
-import type { ResourceRef } from '../authz/types.js'
+import type { ResourceRef } from '../core/types.js'
 import { ROUTES, type BodyKind, type Route } from './table.js'
 
 export interface RouteMatch {

@@ -5,7 +5,7 @@
 // before /containers/{name:.*}/json, and so on. dockerd also registers each route under
 // /v{version:[0-9.]+}; normalizeUri strips that prefix, so patterns are written without it.
 
-import type { ResourceKind } from '../authz/types.js'
+import type { ResourceKind } from '../core/types.js'
 
 /** A JSON body the policy must read (and that must be present) to judge the request. */
 export type BodyKind =

@@ -18,10 +18,11 @@ import { jsonForScript } from '../../src/audit/report/html.js'
 import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
-import { TAR_END, extractTar, tarHeader, tarPadding } from '../../src/audit/tar.js'
-import { CastRecorder } from '../../src/bridge/asciicast.js'
+import { extractTar } from '../../src/audit/tar.js'
+import { CastRecorder } from '../../src/audit/asciicast.js'
 import { auditBundleCommand, formatBundleReport } from '../../src/cli/audit-bundle.js'
 import type { PolicySource } from '../../src/policy/source.js'
+import { END, entry as tarEntry } from '../helpers/tar-craft.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-bundle-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -380,10 +381,13 @@ describe('tar', () => {
   const archiveOf = (...entries: Array<{ path: string, data?: string, type?: 'file' | 'directory' }>): Readable => {
     const parts: Buffer[] = []
     for (const entry of entries) {
-      const data = Buffer.from(entry.data ?? '')
-      parts.push(tarHeader({ path: entry.path, size: data.length, mtime: new Date(0), type: entry.type ?? 'file' }), data, tarPadding(data.length))
+      // A path too long for the name field is split at a '/' into ustar's prefix, as a tar writer does.
+      const split = entry.path.length > 100 ? entry.path.lastIndexOf('/', entry.path.length - 2) : -1
+      const name = split < 0 ? entry.path : entry.path.slice(split + 1)
+      const prefix = split < 0 ? undefined : entry.path.slice(0, split)
+      parts.push(tarEntry({ name, prefix, flag: entry.type === 'directory' ? '5' : '0' }, entry.data ?? ''))
     }
-    parts.push(TAR_END)
+    parts.push(END)
     return Readable.from([Buffer.concat(parts)])
   }
 

@@ -8,7 +8,7 @@ import { CAST_GENESIS, CastDigester, nextCastDigest } from '../../src/audit/cast
 import type { CastSink } from '../../src/audit/cast-sink.js'
 import { readCastStream, type CastItem } from '../../src/audit/cast-stream.js'
 import { AuditStore } from '../../src/audit/store.js'
-import { CastRecorder, parseCast } from '../../src/bridge/asciicast.js'
+import { CastRecorder, parseCast } from '../../src/audit/asciicast.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const { root, freshDir, openStore } = tempStores('portcullis-casts-')

@@ -15,7 +15,7 @@ import { recoverInterruptedSessions } from '../../src/audit/sessions.js'
 import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import type { AuditStore } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
-import { CastRecorder, castHeader, type CastHeader } from '../../src/bridge/asciicast.js'
+import { CastRecorder, castHeader, type CastHeader } from '../../src/audit/asciicast.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const { root, freshDir, openStore } = tempStores('portcullis-recordings-')

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ResponseCorrelator } from '../../src/authz/correlate.js'
-import type { AuthZRequest } from '../../src/authz/types.js'
+import type { AuthZRequest } from '../../src/core/types.js'
 
 const call = (token: string, uri = '/v1.41/containers/web/exec', method = 'POST'): AuthZRequest => ({
   RequestMethod: method,

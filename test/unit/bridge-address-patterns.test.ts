@@ -1,6 +1,6 @@
 // from="pattern-list" as sshd reads it with UseDNS no (OpenSSH match.c and addrmatch.c).
 import { describe, expect, it } from 'vitest'
-import { addressAllowed, clientAddress, parseAddressPatterns, wildcardMatch } from '../../src/bridge/address-patterns.js'
+import { addressAllowed, clientAddress, parseAddressPatterns, wildcardMatch } from '../../src/ssh/address-patterns.js'
 
 const allows = (list: string, address: string): boolean => addressAllowed(parseAddressPatterns(list), address)
 const problem = (list: string): string => {

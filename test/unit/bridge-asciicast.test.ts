@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { CastFormatError, CastRecorder, parseCast, type CastRecorderOptions } from '../../src/bridge/asciicast.js'
+import { CastFormatError, CastRecorder, parseCast, type CastRecorderOptions } from '../../src/audit/asciicast.js'
 
 const startedAt = new Date('2026-11-23T15:00:00.750Z')
 

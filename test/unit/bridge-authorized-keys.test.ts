@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import ssh2 from 'ssh2'
 import type { ParsedKey } from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AuthorizedKeyError, KeyRing, parseAuthorizedKey } from '../../src/bridge/authorized-keys.js'
+import { AuthorizedKeyError, KeyRing, parseAuthorizedKey } from '../../src/ssh/authorized-keys.js'
 
 interface KeyPair { pub: string, priv: ParsedKey }
 

@@ -2,7 +2,7 @@
 // treats the calls the bridge makes for a session.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { AuthZRequest, Identity, RequestFacts, ResourceFacts } from '../../src/authz/types.js'
+import type { AuthZRequest, Identity, RequestFacts, ResourceFacts } from '../../src/core/types.js'
 import { StreamDemuxer } from '../../src/bridge/demux.js'
 import { parseLogin } from '../../src/bridge/login.js'
 import { unguessableDetachKeys } from '../../src/bridge/detach-keys.js'
@@ -11,7 +11,7 @@ import { readRequest } from '../../src/authz/read-request.js'
 import { BridgeGrants, BRIDGE_HEADER } from '../../src/identity/bridge-grants.js'
 import { IdentityResolver } from '../../src/identity/resolve.js'
 import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
 
 const example = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 const policy = compilePolicy(example)

@@ -2,13 +2,14 @@
 // user's access, is recorded as the bridge's, and can do nothing but inspect the one exec it was issued for.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { AuthZRequest, Identity, RequestFacts, ResourceFacts } from '../../src/authz/types.js'
+import type { AuthZRequest, Identity, RequestFacts, ResourceFacts } from '../../src/core/types.js'
 import { readRequest } from '../../src/authz/read-request.js'
 import { execCreateRequest } from '../../src/bridge/targets.js'
-import { BRIDGE_HEADER, BRIDGE_USER, BridgeGrants } from '../../src/identity/bridge-grants.js'
+import { BRIDGE_USER } from '../../src/core/reserved-users.js'
+import { BRIDGE_HEADER, BridgeGrants } from '../../src/identity/bridge-grants.js'
 import { IdentityResolver } from '../../src/identity/resolve.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
 
 const policy = compilePolicy(JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8')))
 const options = { pluginName: 'portcullis' }

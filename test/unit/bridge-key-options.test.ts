@@ -1,8 +1,8 @@
 // authorized_keys options mean what sshd(8) says they mean, or the key line is refused (auth-options.c, misc.c).
 import { afterEach, describe, expect, it } from 'vitest'
-import { AuthorizedKeyError } from '../../src/bridge/authorized-key-error.js'
-import { expired, parseExpiryTime } from '../../src/bridge/expiry-time.js'
-import { keyRestrictions, loginRefusal, type AuthorizedKeyOption } from '../../src/bridge/key-options.js'
+import { AuthorizedKeyError } from '../../src/ssh/authorized-key-error.js'
+import { expired, parseExpiryTime } from '../../src/ssh/expiry-time.js'
+import { keyRestrictions, loginRefusal, type AuthorizedKeyOption } from '../../src/ssh/key-options.js'
 
 const opts = (...specs: string[]): AuthorizedKeyOption[] => specs.map((spec) => {
   const eq = spec.indexOf('=')

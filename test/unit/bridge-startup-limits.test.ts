@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { DescriptorBudget, descriptorReserve, parseOpenFilesLimit } from '../../src/bridge/descriptors.js'
 import { RefusalLedger, type RefusalReport } from '../../src/bridge/refusal-ledger.js'
 import { SourcePenalties } from '../../src/bridge/source-penalties.js'
-import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, shouldDropStartup, sourceBlock, StartupLimiter, type StartupLimits } from '../../src/bridge/startup-limits.js'
+import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLimits } from '../../src/policy/startup-limits.js'
+import { shouldDropStartup, sourceBlock, StartupLimiter } from '../../src/bridge/startup-limits.js'
 import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
 
 const example = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))

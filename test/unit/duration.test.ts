@@ -1,7 +1,7 @@
 // One reader and two printers of durations for the whole code base (issue 13, item 9): the policy, token
 // lifetimes, elevation TTLs, the audit CLI's relative times and the bridge's limits read and print alike.
 import { describe, expect, it } from 'vitest'
-import { durationMs, durationText, formatElapsed, parseDuration } from '../../src/duration.js'
+import { durationMs, durationText, formatElapsed, parseDuration } from '../../src/core/duration.js'
 
 describe('parseDuration', () => {
   it('reads s, m, h and d; a bare number is seconds; spaces around it are ignored', () => {

@@ -11,7 +11,7 @@ import { GrantSessions } from '../../src/elevation/grant-sessions.js'
 import type { ElevationRequest } from '../../src/elevation/request.js'
 import { ElevationService, type ElevationServiceOptions } from '../../src/elevation/service.js'
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js'
-import type { Grant } from '../../src/policy/grant.js'
+import type { Grant } from '../../src/core/grant.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-elevation-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))

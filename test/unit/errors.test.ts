@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ERRORS, PortcullisError } from '../../src/errors.js'
-import { DENY_CODES } from '../../src/policy/decision.js'
+import { DENY_CODES } from '../../src/core/decision.js'
 
 function sources (dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

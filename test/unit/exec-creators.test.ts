@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createdExecId, ExecCreators, withExecCreator } from '../../src/authz/exec-creators.js'
-import { isCreator } from '../../src/policy/exec-rules.js'
+import { isCreator } from '../../src/core/exec-rules.js'
 
 const id = (n: number): string => n.toString(16).padStart(64, '0')
 const alice = { user: 'alice', method: 'jwt' as const }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { isImageId, normalizePattern, parseImageReference } from '../../src/images/reference.js'
-import { compileImageRules, imageRuleWarnings, registryRefusal } from '../../src/images/rules.js'
+import { isImageId, normalizePattern, parseImageReference } from '../../src/core/image-reference.js'
+import { compileImageRules, imageRuleWarnings, registryRefusal } from '../../src/core/image-rules.js'
 
 const repo = (text: string): string => {
   const parsed = parseImageReference(text)

@@ -2,9 +2,9 @@
 // dropped when the object goes; and the first start's adoption leaves label-inherited containers unowned.
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import type { AuthZRequest } from '../../src/authz/types.js'
+import type { AuthZRequest } from '../../src/core/types.js'
 import { readRequest } from '../../src/authz/read-request.js'
-import { containersToAdopt } from '../../src/ownership/adopt.js'
+import { containersToAdopt } from '../../src/docker/adopt.js'
 import { OwnershipRegistry } from '../../src/ownership/registry.js'
 import { trackEvent, trackResponse } from '../../src/ownership/track.js'
 import { tempStores } from '../helpers/temp-stores.js'

@@ -3,10 +3,10 @@
 // payments, bob developer of web, ops global unsafe admin.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { AuthZRequest, Identity } from '../../src/authz/types.js'
+import type { AuthZRequest, Identity } from '../../src/core/types.js'
 import { readRequest } from '../../src/authz/read-request.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
 
 const policy = compilePolicy(JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8')))
 const as = (user: string): Identity => ({ user, method: 'jwt' })

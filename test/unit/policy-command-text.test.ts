@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { findCommandText } from '../../src/policy/command-text.js'
+import { findCommandText } from '../../src/core/command-text.js'
 
 const text = (argv: string[], stdin = false): string | null => findCommandText(argv, stdin)
 

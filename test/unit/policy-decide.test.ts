@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { Identity, RequestFacts, ResolvedResource, ResourceFacts, ResourceRef } from '../../src/authz/types.js'
+import type { Identity, RequestFacts, ResolvedResource, ResourceFacts, ResourceRef } from '../../src/core/types.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
 
 const policy = compilePolicy(JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8')))
 const options = { pluginName: 'portcullis' }

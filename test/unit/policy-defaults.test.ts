@@ -1,7 +1,7 @@
 // Policy defaults live only in the schema (src/policy/schema.ts): a policy that leaves a setting out gets the
 // schema's `default`, whether it leaves out the setting or its whole section.
 import { describe, expect, it } from 'vitest'
-import { durationMs } from '../../src/duration.js'
+import { durationMs } from '../../src/core/duration.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import { AUDIT_DEFAULTS, BRIDGE_DEFAULTS, ELEVATION_DEFAULTS, POLICY_SCHEMA, TOKEN_DEFAULTS } from '../../src/policy/schema.js'
 

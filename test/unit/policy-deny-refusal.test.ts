@@ -1,9 +1,9 @@
 // A refusal says what refused: the deny pattern and the role it is written in when a deny took an allow away, and,
 // for a bridge-only role, that the SSH bridge is off on this host instead of a port nobody listens on.
 import { describe, expect, it } from 'vitest'
-import type { Identity, RequestFacts, ResourceFacts } from '../../src/authz/types.js'
+import type { Identity, RequestFacts, ResourceFacts } from '../../src/core/types.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
 
 const alice: Identity = { user: 'alice', method: 'jwt' }
 const request = (action: string, extra: Partial<RequestFacts> = {}): RequestFacts =>

@@ -1,9 +1,9 @@
 // Exec start/resize judged on the exec itself, `interactive` on every stream, command text refused where command rules exist.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { ExecCreator, ExecProcess, Identity, RequestFacts, ResourceFacts, StreamFacts } from '../../src/authz/types.js'
+import type { ExecCreator, ExecProcess, Identity, RequestFacts, ResourceFacts, StreamFacts } from '../../src/core/types.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
 
 const policy = compilePolicy(JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8')))
 const options = { pluginName: 'portcullis', bridgePort: 2222 }

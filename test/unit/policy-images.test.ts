@@ -2,9 +2,10 @@
 // may name only allowed registries.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../../src/authz/types.js'
+import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../../src/core/types.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
+import { readBuildOutputs } from '../../src/request/build-query.js'
 import { registryUses } from '../../src/request/registry-uses.js'
 
 const document = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -134,7 +135,8 @@ describe('every call that makes the daemon contact a registry', () => {
     expect(decide(open, as('bob'), request('distribution.inspect', {}, { path: '/distribution/registry.example.com/x/json' }), none, options)).toMatchObject({ allow: true })
   })
   it('a BuildKit output names the image a build writes: judged like -t; unknown exporters need unsafe', () => {
-    const outputs = (json: string): RequestFacts => request('image.build', { outputs: [json] })
+    // The reader reads the outputs (src/authz/read-request.ts); the core judges the names it found.
+    const outputs = (json: string): RequestFacts => request('image.build', { outputs: [json] }, { buildOutputs: readBuildOutputs(json).names })
     expect(decide(policy, as('alice'), outputs('[{"Type":"moby","Attrs":{"name":"docker.io/web/stolen:latest"}}]'), none, options))
       .toMatchObject({ allow: false, project: 'web' })
     expect(decide(policy, as('alice'), outputs('[{"type":"moby","attrs":{"name":"payments/app:1,web/x:1"}}]'), none, options)).toMatchObject({ allow: false })

@@ -1,9 +1,9 @@
 // The policy core's rules for prune scope, ID-like names and references, and host reach inherited from objects.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { Escape, Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../../src/authz/types.js'
+import type { Escape, Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../../src/core/types.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
+import { decide } from '../../src/core/decide.js'
 import { containerReach, networkReach, volumeReach } from '../../src/docker/host-reach.js'
 import { networksToFind } from '../../src/docker/start-networks.js'
 import { idLikeNewName, readsBothWays } from '../../src/request/object-names.js'

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest'
 import { BODY_TABLES } from '../../src/request/fields/index.js'
 import { HOST_REACHING_BODIES } from '../../src/request/fields/host-reaching.js'
 import { flatten } from '../../src/request/fields/table.js'
-import { QUERY_PARAMS } from '../../src/routes/query-params.js'
+import { QUERY_PARAMS } from '../../src/request/query-params.js'
 import { ROUTES } from '../../src/routes/table.js'
 
 interface Names { routes: Record<string, { query: string[], body: string[] }> }

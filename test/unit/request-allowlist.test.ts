@@ -1,12 +1,12 @@
 // The allowlist readers: query parameters per route, body fields per body type, and what they ask of grants.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import type { AuthZRequest, Identity, RequestFacts } from '../../src/authz/types.js'
+import type { AuthZRequest, Identity, RequestFacts } from '../../src/core/types.js'
 import { readRequest } from '../../src/authz/read-request.js'
 import { compilePolicy } from '../../src/policy/compile.js'
-import { decide } from '../../src/policy/evaluate.js'
-import { cidrContains, parseCidr, parseIp } from '../../src/policy/cidr.js'
-import { ungrantedNeeds } from '../../src/policy/project-grants.js'
+import { decide } from '../../src/core/decide.js'
+import { cidrContains, parseCidr, parseIp } from '../../src/core/cidr.js'
+import { ungrantedNeeds } from '../../src/core/project-grants.js'
 import { decodeAs, goString, goStruct, structOf, type UnknownKey } from '../../src/request/godecode.js'
 import { parseGoJson } from '../../src/request/gojson.js'
 
@@ -193,7 +193,7 @@ describe('setting names', () => {
     const { ESCAPE_SETTINGS } = await import('../../src/request/escapes.js')
     const { BODY_TABLES } = await import('../../src/request/fields/index.js')
     const { flatten } = await import('../../src/request/fields/table.js')
-    const { QUERY_PARAMS } = await import('../../src/routes/query-params.js')
+    const { QUERY_PARAMS } = await import('../../src/request/query-params.js')
     const known = new Set<string>([...Object.keys(ALLOWLIST_SETTINGS), ...ESCAPE_SETTINGS])
     const named = [
       ...Object.values(BODY_TABLES).flatMap((t) => flatten(t).map(([, spec]) => spec.setting)),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { extractFacts, readBody, type BodyKind, type BodyTypes } from '../../src/request/facts.js'
-import type { Escape } from '../../src/authz/types.js'
+import type { Escape } from '../../src/core/types.js'
 import { bindLikeOptions, turnsOnNoNewPrivileges } from '../../src/request/escapes.js'
 
 const json = { 'Content-Type': 'application/json' }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { readRequest } from '../../src/authz/read-request.js'
-import type { AuthZRequest } from '../../src/authz/types.js'
+import type { AuthZRequest } from '../../src/core/types.js'
 import { MAX_HEADER_BYTES, MAX_REFERENCES, MAX_URI_LENGTH } from '../../src/request/limits.js'
 import { checkLimits, checkWire } from '../../src/request/wire.js'
 import { bodyClassOf } from '../../src/routes/request-bodies.js'

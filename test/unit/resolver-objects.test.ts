@@ -2,7 +2,7 @@
 // The daemon is stood in for by a table of answers: this tests how the resolver reads them, not the daemon.
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import type { RequestFacts } from '../../src/authz/types.js'
+import type { RequestFacts } from '../../src/core/types.js'
 import type { DockerClient, DockerResponse } from '../../src/docker/client.js'
 import { ResourceResolver } from '../../src/docker/resolver.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { ResourceRef } from '../../src/authz/types.js'
+import type { ResourceRef } from '../../src/core/types.js'
 import { routeTableMarkdown } from '../../src/routes/markdown.js'
 import { matchRoute, type RouteMatch } from '../../src/routes/match.js'
 import { normalizeUri } from '../../src/routes/normalize.js'

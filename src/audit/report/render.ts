@@ -10,7 +10,7 @@ import { barChart, timeBuckets, timeChart, topRows } from './charts.js'
 import { escapesOf, type ReportCollector, type ReportSession } from './collect.js'
 import { escapeHtml, inlineable, jsonForScript } from './html.js'
 import { playerAssets } from './player.js'
-import { formatElapsed } from '../../duration.js'
+import { formatElapsed } from '../../core/duration.js'
 
 /** Recordings up to this size are embedded in the page; larger ones are linked to their file. */
 export const CAST_INLINE_LIMIT = 5 * 1024 * 1024

@@ -1,5 +1,5 @@
 // The closed list of ways a query parameter or body field is judged. Every parameter of every route and every
-// field of every body the daemon reads carries one of these (src/routes/query-params.ts, src/request/fields/*).
+// field of every body the daemon reads carries one of these (src/request/query-params.ts, src/request/fields/*).
 // Anything not listed is unknown: a query parameter is denied, a body field is denied unless its value is Go's
 // zero value (null, false, 0, "", [], {}), which cannot ask the daemon for anything.
 

@@ -1,15 +1,15 @@
 // What a refused user can do next: the smallest role that would allow the call, and either the exact
 // `portcullis request create` command or why a request for it would be refused and whom to ask instead.
 
-import type { CompiledPolicy, CompiledRole } from './compile.js'
+import type { PolicyView, CompiledRole } from './policy-model.js'
 import type { Decision } from './decision.js'
-import { durationText } from '../duration.js'
+import { durationText } from './duration.js'
 
 /** Approvers named in a hint, at most: the rest are "…". */
 const NAMED_APPROVERS = 5
 
 /** `decision` with `firstRole` set and the hint appended to its reason; unchanged when no role would allow the call. */
-export function offerElevation (policy: CompiledPolicy, decision: Decision, user: string, project: string,
+export function offerElevation (policy: PolicyView, decision: Decision, user: string, project: string,
   allowsCall: (role: CompiledRole) => boolean): Decision {
   const held = policy.heldRoleIn(user, project)
   const first = policy.firstRoleFor(held, allowsCall)
@@ -17,7 +17,7 @@ export function offerElevation (policy: CompiledPolicy, decision: Decision, user
   return { ...decision, reason: decision.reason + elevationHint(policy, user, project, held, first.name), firstRole: first.name }
 }
 
-export function elevationHint (policy: CompiledPolicy, user: string, project: string, held: string | null, role: string): string {
+export function elevationHint (policy: PolicyView, user: string, project: string, held: string | null, role: string): string {
   const settings = policy.elevationFor(project, role)
   const steps = policy.stepsBetween(held, role)
   const level = policy.levelOf(user)
@@ -36,7 +36,7 @@ export function elevationHint (policy: CompiledPolicy, user: string, project: st
 
 /** Whom to ask: the project's approvers by name for its members; someone who holds no role there is not told who
  * they are. */
-function whomToAsk (policy: CompiledPolicy, user: string, project: string, held: string | null): string {
+function whomToAsk (policy: PolicyView, user: string, project: string, held: string | null): string {
   if (held === null) return `an approver of ${project} (its members know who)`
   const approvers = policy.approversOf(project).filter((u) => u !== user)
   if (approvers.length === 0) return `a ${project} admin`

@@ -2,14 +2,16 @@
 // BUILDKIT_CACHE_MOUNT_NS (src/request/buildkit.ts), and is judged in that project. Roles that are not unsafe
 // must name one; unsafe roles' builds without one use the store no other role may now write to.
 
-import type { RequestFacts } from '../authz/types.js'
-import { CACHE_NAMESPACE_ARG } from '../request/buildkit.js'
-import type { CompiledPolicy, CompiledRole } from './compile.js'
+import type { RequestFacts } from './types.js'
+import type { PolicyView, CompiledRole } from './policy-model.js'
 import { denied, type Decision } from './decision.js'
+
+/** The build argument BuildKit prefixes every cache mount id with; a build names its project in it. */
+export const CACHE_NAMESPACE_ARG = 'BUILDKIT_CACHE_MOUNT_NS'
 
 /** The project a BuildKit build is judged in, given the one its cache namespace names. */
 export function buildCacheScope (
-  policy: CompiledPolicy, action: string, req: RequestFacts, project: string | null | undefined, subject: string
+  policy: PolicyView, action: string, req: RequestFacts, project: string | null | undefined, subject: string
 ): { project: string | null | undefined, subject: string } | { refusal: Decision } {
   const namespace = req.buildKit?.cacheNamespace ?? null
   if (namespace === null) return { project, subject }

@@ -2,11 +2,9 @@
 // whether the images a pull or create names come from an allowed registry (`images.registries`). Pure: the
 // resolver has already inspected the image an `image.remove` names.
 
-import type { RequestFacts, ResolvedResource } from '../authz/types.js'
-import { parseImageReference, splitDomain, type ImageReference } from '../images/reference.js'
-import { readBuildOutputs } from '../request/build-query.js'
-import { isHostLocalRegistry } from '../request/registry-uses.js'
-import { registryRefusal, type ImageRules } from '../images/rules.js'
+import type { RequestFacts, ResolvedResource } from './types.js'
+import { isHostLocalRegistry, parseImageReference, splitDomain, type ImageReference } from './image-reference.js'
+import { registryRefusal, type ImageRules } from './image-rules.js'
 import type { DenyCode } from './decision.js'
 
 export type ImageScope =
@@ -22,7 +20,7 @@ const WRITES: Record<string, (req: RequestFacts, target: ResolvedResource | unde
   'image.import': (req) => nonEmpty(req.query.repo),
   'container.commit': (req) => nonEmpty(req.query.repo),
   // `t`, and the names a BuildKit `moby` output writes (used when `t` is empty, judged always).
-  'image.build': (req) => [...nonEmpty(req.query.t), ...(req.query.outputs ?? []).flatMap((value) => readBuildOutputs(value).names)],
+  'image.build': (req) => [...nonEmpty(req.query.t), ...(req.buildOutputs ?? [])],
   'image.push': (req, target) => target === undefined ? [] : [target.ref.ref],
   'image.remove': (req, target) => removedNames(target)
 }

@@ -2,8 +2,8 @@
 // keeps it; and the `interactive` rule for every other interactive stream (container create with a TTY or stdin,
 // attach with stdin). An exec may be started only by its creator or an unsafe role.
 
-import type { ExecCreator, Identity, ResolvedResource, StreamFacts } from '../authz/types.js'
-import type { CompiledRole } from './compile.js'
+import type { ExecCreator, Identity, ResolvedResource, StreamFacts } from './types.js'
+import type { CompiledRole } from './policy-model.js'
 import { findCommandText } from './command-text.js'
 import type { DenyCode } from './decision.js'
 

@@ -1,9 +1,6 @@
-// Shapes shared by the request reader, the resource resolver, the policy core and the audit store.
-// The policy core only ever sees these plain values: it does no I/O.
-
-import type { BuildKitFacts } from '../request/buildkit.js'
-import type { RegistryUse } from '../request/registry-uses.js'
-import type { WireProblem } from '../request/wire.js'
+// The model: what the daemon sends, the facts read from it, what the look-ups found and who is calling. Shared by
+// the request reader, the resource resolver, the policy core and the audit store; the core only ever sees these
+// plain values.
 
 /** What the daemon POSTs to /AuthZPlugin.AuthZReq and /AuthZPlugin.AuthZRes (keys exactly as sent). */
 export interface AuthZRequest {
@@ -55,7 +52,7 @@ export interface PortNeed {
   field: string
 }
 
-/** What a request asks for that a project grant may allow (src/policy/grants.ts) instead of an unsafe role. */
+/** What a request asks for that a project grant may allow (src/core/project-grants.ts) instead of an unsafe role. */
 export interface GrantNeeds {
   ports: PortNeed[]
   logDrivers: string[]
@@ -96,7 +93,7 @@ export interface RequestFacts {
   /** Other existing objects the request names (links, volumes-from, networks, named volumes...). */
   references: ResourceRef[]
   exec?: ExecFacts
-  /** Query parameters the route's allowlist does not know (src/routes/query-params.ts): always denied. */
+  /** Query parameters the route's allowlist does not know (src/request/query-params.ts): always denied. */
   unknownParameters?: string[]
   /** Body fields set to a non-zero value that the body's allowlist does not know (src/request/fields): always denied. */
   unknownFields?: string[]
@@ -104,6 +101,8 @@ export interface RequestFacts {
   grantNeeds?: GrantNeeds
   /** A BuildKit build: the cache namespace it names (src/request/buildkit.ts). */
   buildKit?: BuildKitFacts
+  /** For image.build: the image names its BuildKit `moby` outputs write (src/request/build-query.ts). */
+  buildOutputs?: string[]
   /** Images the call makes the daemon contact a registry about (src/request/registry-uses.ts). */
   registryUses?: RegistryUse[]
   /** For prune calls: what their `filters` confine them to. */
@@ -206,3 +205,34 @@ export interface Identity {
   /** For `bridge-housekeeping`: the one exec (full ID) it may inspect. */
   exec?: string
 }
+
+/** What the objects a request names are: the daemon's answer (src/docker/resolver.ts), or a table in tests and `check`. */
+export interface ResourceLookup {
+  resolve (facts: RequestFacts, caller?: string): Promise<ResourceFacts>
+}
+
+/** Why a request cannot be judged as dockerd will read it (src/request/wire.ts): always denied. */
+export interface WireProblem {
+  /** BAD_URI: set by the request reader when the URI cannot be read the way dockerd reads it. */
+  code: 'AMBIGUOUS_REQUEST' | 'REQUEST_TOO_LARGE' | 'TOO_MANY_REFERENCES' | 'BAD_URI'
+  /** The header that was ambiguous, when one was. */
+  header?: string
+  reason: string
+}
+
+/** An image name a call makes the daemon contact a registry about (src/request/registry-uses.ts). */
+export interface RegistryUse {
+  /** The image (or search term, or plugin) name, as the caller wrote it. */
+  name: string
+  /** Where it came from, for the refusal: `fromImage`, `Image`, `cachefrom`, `BUILDKIT_SYNTAX`… */
+  via: string
+}
+
+/** A BuildKit build (src/request/buildkit.ts). */
+export interface BuildKitFacts {
+  /** BUILDKIT_CACHE_MOUNT_NS of the first `buildargs` (what the daemon reads); null when absent or unreadable. */
+  cacheNamespace: string | null
+}
+
+/** Who is calling (src/identity/resolve.ts): an identity, or why the credential the call carries is refused. */
+export type IdentityVerdict = { ok: true, identity: Identity } | { ok: false, method: AuthMethod, reason: string, tokenId?: string }

@@ -4,7 +4,7 @@
 // addr_match_list and match_pattern_list). portcullis resolves no names, so host names could only ever be compared
 // with the client's address text; they are refused when the policy is loaded instead of silently never matching.
 
-import { parseCidr, parseIp } from '../policy/cidr.js'
+import { parseCidr, parseIp } from '../core/cidr.js'
 
 type Entry =
   | { readonly negated: boolean, readonly kind: 'cidr', readonly family: 4 | 6, readonly base: bigint, readonly prefix: number }

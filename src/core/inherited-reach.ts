@@ -3,7 +3,7 @@
 // on the host's interfaces to whoever mounts or joins them. Such calls need an unsafe role, like asking for the
 // reach directly.
 
-import type { ResolvedResource, ResourceFacts } from '../authz/types.js'
+import type { ResolvedResource, ResourceFacts } from './types.js'
 
 /** Calls that run code in, read from or write into the target container (or exec) itself. */
 const ENTERING = new Set([

@@ -1,8 +1,8 @@
 // The policy core: one pure function that decides every call, for the plugin socket, the SSH bridge and
 // `portcullis check` alike. No I/O here: everything it needs arrives as plain facts.
 
-import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from '../authz/types.js'
-import type { CompiledPolicy, CompiledRole, DenySource, Membership } from './compile.js'
+import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from './types.js'
+import type { PolicyView, CompiledRole, DenySource, Membership } from './policy-model.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
 import { judgeExecProcess, judgeExecTarget, judgeStream } from './exec-rules.js'
@@ -14,7 +14,7 @@ import { inheritedReach } from './inherited-reach.js'
 import { pruneScope } from './prune-scope.js'
 import { buildCacheScope, missingCacheNamespace } from './build-cache.js'
 import { hostLocalRegistries, imageScope, joinImageProject } from './image-scope.js'
-import { PROJECT_LABEL } from '../project-label.js'
+import { PROJECT_LABEL } from './project-label.js'
 
 export interface DecideOptions {
   /** The name portcullis runs under as a plugin; managing it needs an unsafe role. */
@@ -34,7 +34,7 @@ export interface DecideOptions {
 const INTERNAL_ACTIONS = new Set([
   'container.list', 'container.inspect', 'exec.inspect', 'volume.inspect', 'network.inspect', 'plugin.inspect',
   'system.ping', 'system.version', 'system.events',
-  // Adopting existing objects at the first start (src/ownership/adopt.ts) and judging image removal by every tag.
+  // Adopting existing objects at the first start (src/docker/adopt.ts) and judging image removal by every tag.
   'network.list', 'volume.list', 'image.inspect'
 ])
 
@@ -64,7 +64,7 @@ interface Failure {
   deniedBy?: DenySource
 }
 
-export function decide (policy: CompiledPolicy, identity: Identity, req: RequestFacts, resources: ResourceFacts, options: DecideOptions): Decision {
+export function decide (policy: PolicyView, identity: Identity, req: RequestFacts, resources: ResourceFacts, options: DecideOptions): Decision {
   const action = req.action
   if (req.wire !== undefined) return wireRefusal(req)
   if (action === null) {
@@ -186,7 +186,8 @@ export function decide (policy: CompiledPolicy, identity: Identity, req: Request
 
   // References to other objects must stay inside the project the call is judged in.
   for (const ref of resources.references) {
-    if (!ref.exists) continue
+    // Images and plugins belong to no project by label (an image's project is its repository's: image-scope.ts).
+    if (!ref.exists || !PROJECT_KINDS.has(ref.ref.kind)) continue
     if (project === undefined || ref.project !== project) {
       const where = ref.project === null ? 'no project' : `project ${ref.project}`
       return denied('CROSS_PROJECT', `${action} refers to ${describe(ref)}, which belongs to ${where}, not ${project ?? 'this call\'s project'}`, { action, project: project ?? null })
@@ -295,7 +296,7 @@ function describeBodyProblem (problem: NonNullable<RequestFacts['bodyProblem']>)
 }
 
 /** The grants' roles as memberships; a grant of another user, or for a role or project the policy no longer has, adds nothing. */
-function grantedMemberships (policy: CompiledPolicy, user: string, grants: readonly Grant[]): Candidate[] {
+function grantedMemberships (policy: PolicyView, user: string, grants: readonly Grant[]): Candidate[] {
   const found: Candidate[] = []
   for (const grant of grants) {
     const role = policy.roles.get(grant.role)

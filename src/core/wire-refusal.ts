@@ -1,6 +1,6 @@
 // The refusal for a request dockerd could read differently, or one beyond a documented limit (RequestFacts.wire).
 
-import type { RequestFacts } from '../authz/types.js'
+import type { RequestFacts } from './types.js'
 import { denied, type Decision } from './decision.js'
 
 export function wireRefusal (req: RequestFacts): Decision {

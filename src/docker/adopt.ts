@@ -6,9 +6,9 @@
 
 import type { Logger } from 'pino'
 import type { AuditStore } from '../audit/store.js'
-import type { DockerClient } from '../docker/client.js'
-import { PROJECT_LABEL } from '../project-label.js'
-import type { OwnedKind, OwnershipRegistry } from './registry.js'
+import type { DockerClient } from './client.js'
+import { PROJECT_LABEL } from '../core/project-label.js'
+import type { OwnedKind, OwnershipRegistry } from '../ownership/registry.js'
 
 /** How many names of each kind the adoption record lists (the counts are always complete). */
 const LISTED_MAX = 500

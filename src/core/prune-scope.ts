@@ -2,16 +2,16 @@
 // so a prune is a call in project P only when its label filters confine it to P's objects; otherwise (and always
 // for images and the build cache, whose labels are user data) it touches every project and needs a global role.
 
-import type { PruneFacts } from '../authz/types.js'
-import type { CompiledPolicy, Membership } from './compile.js'
+import type { PruneFacts } from './types.js'
+import type { PolicyView, Membership } from './policy-model.js'
 import { denied, type Decision } from './decision.js'
-import { PROJECT_LABEL } from '../project-label.js'
+import { PROJECT_LABEL } from './project-label.js'
 
 
 export type PruneScope = { project: string | null, subject: string } | { refusal: Decision }
 
 /** The project the prune is judged in (null: every project, global roles only), or why it is refused outright. */
-export function pruneScope (policy: CompiledPolicy, action: string, prune: PruneFacts, memberships: readonly Membership[]): PruneScope {
+export function pruneScope (policy: PolicyView, action: string, prune: PruneFacts, memberships: readonly Membership[]): PruneScope {
   const facts = { action }
   const filter = (project: string): string => `--filter label=${PROJECT_LABEL}=${project}`
   const mine = [...new Set(memberships.filter((m) => m.project !== null && m.role.allows(action)).map((m) => m.project as string))]
@@ -50,7 +50,7 @@ export function pruneScope (policy: CompiledPolicy, action: string, prune: Prune
   }
 }
 
-function globalHolders (policy: CompiledPolicy, action: string): string {
+function globalHolders (policy: PolicyView, action: string): string {
   const users = [...policy.global].filter(([, role]) => role.allows(action)).map(([user]) => user)
   return users.length > 0 ? `a global admin (${users.slice(0, 5).join(', ')}) to run it` : 'a portcullis admin to give a global role the action'
 }

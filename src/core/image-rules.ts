@@ -1,8 +1,8 @@
 // Which project an image repository belongs to (policy `projects.<name>.images` patterns) and which registries
 // images may come from (policy `images.registries`). Compiled once per policy; pure.
 
-import { globToRegExp } from '../policy/glob.js'
-import { normalizePattern, parseImageReference, type ImageReference } from './reference.js'
+import { globToRegExp } from './glob.js'
+import { normalizePattern, parseImageReference, type ImageReference } from './image-reference.js'
 
 export interface ImagesDocument {
   registries?: string[]

@@ -2,9 +2,8 @@
 // `projects.<name>.grants`): published ports by host address and port range, log drivers by name, network
 // subnets by CIDR range. Pure: the request's needs (src/request/allowlist.ts) against the compiled grants.
 
-import type { GrantNeeds, PortNeed } from '../authz/types.js'
+import type { GrantNeeds, PortNeed } from './types.js'
 import { cidrContains, parseCidr, parseIp, type Cidr } from './cidr.js'
-import type { PolicyProblem } from './compile.js'
 
 export interface ProjectGrantsDocument {
   ports?: Array<{ hostIp: string, ports: string }>
@@ -23,7 +22,7 @@ export interface CompiledProjectGrants {
 const EMPTY: CompiledProjectGrants = Object.freeze({ ports: [], logDrivers: new Set<string>(), subnets: [] })
 
 /** Problems a schema cannot see: port ranges the wrong way round or out of range, addresses and CIDRs that do not parse. */
-export function checkProjectGrants (projects: Record<string, { grants?: ProjectGrantsDocument }>, problems: PolicyProblem[]): void {
+export function checkProjectGrants (projects: Record<string, { grants?: ProjectGrantsDocument }>, problems: Array<{ path: string, message: string }>): void {
   for (const [project, { grants }] of Object.entries(projects)) {
     grants?.ports?.forEach((grant, i) => {
       const path = `$.projects.${project}.grants.ports[${i}]`

@@ -1,7 +1,7 @@
 // Refusals for names the daemon could read as IDs (see request/object-names.ts): new objects may not take such
 // names, and a reference that the daemon could read otherwise by the time it acts is refused.
 
-import type { ResolvedResource, ResourceFacts } from '../authz/types.js'
+import type { ResolvedResource, ResourceFacts } from './types.js'
 import { denied, type Decision } from './decision.js'
 
 /** For a create or rename whose new name is all lowercase hex. */

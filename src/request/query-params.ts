@@ -2,7 +2,7 @@
 // the rule that judges it (src/request/fields/rules.ts). A parameter a route does not list is denied: the daemon
 // may read it tomorrow. Go's r.Form keys are case-sensitive, and so is this table.
 
-import type { Rule } from '../request/fields/rules.js'
+import type { Rule } from './fields/rules.js'
 
 export interface ParamSpec {
   readonly rule: Rule
