@@ -2,7 +2,7 @@
 // what `--data DIR` gives the audit commands. It never writes records or indexes; a store from before indexes
 // existed is still queried, by scanning (the daemon indexes it at its next start).
 
-import { readSessionMarkers, type SessionMarker } from './casts.js'
+import { readSessionMarkers, type SessionMarker } from './session-markers.js'
 import { readSessionCast } from './session-cast.js'
 import { readBundledSeq } from './bundled.js'
 import { openAuditDb } from './level.js'

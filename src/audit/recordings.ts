@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { CastRenderer, parseCast, type CastHeader } from './asciicast.js'
 import { AuditError, messageOf } from './errors.js'
+import { GroupCommit, notNegative, positive } from './group-commit.js'
 
 export const RECORDINGS_DIR = 'recordings'
 export const RECORDING_FORMAT = 'frames-v1'
@@ -348,25 +349,15 @@ export class RecordingSink extends EventEmitter {
   readonly startSeq: number
   readonly path: string
   readonly #storage: RecordingStorage
-  readonly #highWaterMark: number
-  readonly #maxBatchBytes: number
-  readonly #flushIntervalMs: number
   readonly #origin = performance.now()
   #fd: number | null
   // Hashed as the bytes are handed to the disk; after a failure the summary is taken from the disk instead.
   readonly #hash = crypto.createHash('sha256')
-  #pending: Buffer[] = []
-  #pendingBytes = 0
-  #pendingFrames = 0
+  readonly #batches: GroupCommit
   #lastMicros = 0
   /** The durable state: frames and bytes on disk. */
   #frames: number
   #bytes: number
-  #inFlight: Promise<void> | null = null
-  #timer: NodeJS.Timeout | null = null
-  #due = false
-  #needDrain = false
-  #failure: Error | null = null
   #finishing: Promise<RecordingSummary> | null = null
   #released: Promise<void> | null = null
 
@@ -380,9 +371,27 @@ export class RecordingSink extends EventEmitter {
     this.#hash.update(file.bytes)
     this.#frames = 1
     this.#bytes = file.bytes.length
-    this.#highWaterMark = positive(options.highWaterMark, DEFAULT_HIGH_WATER_MARK)
-    this.#maxBatchBytes = positive(options.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES)
-    this.#flushIntervalMs = options.flushIntervalMs !== undefined && options.flushIntervalMs >= 0 ? options.flushIntervalMs : DEFAULT_FLUSH_INTERVAL_MS
+    this.#batches = new GroupCommit({
+      highWaterMark: positive(options.highWaterMark, DEFAULT_HIGH_WATER_MARK),
+      maxBatchBytes: positive(options.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES),
+      flushIntervalMs: notNegative(options.flushIntervalMs, DEFAULT_FLUSH_INTERVAL_MS)
+    }, {
+      write: (pieces, bytes, frames) => {
+        const batch = Buffer.concat(pieces, bytes)
+        const written = this.#write(batch, frames)
+        // Hashed here, on the main thread, while the thread pool writes: the two overlap.
+        this.#hash.update(batch)
+        return written
+      },
+      drained: () => this.emit('drain'),
+      failed: (err) => err instanceof AuditError && err.code === 'PORTCULLIS_AUDIT_CLOSED'
+        ? err
+        : new AuditError('PORTCULLIS_AUDIT_CAST_WRITE_FAILED', [this.sessionId, `${this.path}: ${messageOf(err)}`], { cause: err }),
+      stopped: (err) => {
+        this.#storage.settled(this)
+        if (this.listenerCount('error') > 0) this.emit('error', err)
+      }
+    })
   }
 
   /** Bytes the program wrote to the terminal (or to stdout, without a pty). False: pause the source until 'drain'. */
@@ -395,31 +404,24 @@ export class RecordingSink extends EventEmitter {
 
   #frame (type: FrameType, payload: Buffer): boolean {
     if (this.#finishing !== null) throw new Error(`The recording of session ${this.sessionId} is finished; nothing more can be written to it.`)
-    if (this.#failure !== null) return false
-    if (payload.length === 0) return !this.#needDrain
+    if (this.#batches.failure !== null) return false
+    if (payload.length === 0) return this.#batches.accepting
     // Never going back: a clock read late must not reorder what already happened.
     const micros = Math.max(this.#lastMicros, Math.round((performance.now() - this.#origin) * 1000))
     this.#lastMicros = micros
+    const pieces: Buffer[] = []
+    let bytes = 0
     for (let start = 0; start < payload.length; start += MAX_FRAME_PAYLOAD) {
       const piece = payload.length <= MAX_FRAME_PAYLOAD ? payload : payload.subarray(start, start + MAX_FRAME_PAYLOAD)
-      this.#pending.push(frameHeader(type, micros, piece.length), piece)
-      this.#pendingBytes += FRAME_HEADER_BYTES + piece.length
-      this.#pendingFrames++
+      pieces.push(frameHeader(type, micros, piece.length), piece)
+      bytes += FRAME_HEADER_BYTES + piece.length
     }
-    if (this.#timer === null && !this.#due) this.#timer = setTimeout(() => this.#onInterval(), this.#flushIntervalMs)
-    if (this.#pendingBytes >= this.#highWaterMark) this.#needDrain = true
-    this.#kick()
-    return !this.#needDrain
+    return this.#batches.add(pieces, bytes, pieces.length / 2)
   }
 
   /** Resolves once everything given so far is durable; rejects if a write failed. */
   async flush (): Promise<void> {
-    if (this.#pending.length > 0) {
-      this.#due = true
-      this.#kick()
-    }
-    while (this.#inFlight !== null) await this.#inFlight
-    if (this.#failure !== null) throw this.#failure
+    await this.#batches.flush()
   }
 
   /** Writes everything pending, closes the file and resolves with the summary for session.end. Rejects when a
@@ -442,14 +444,19 @@ export class RecordingSink extends EventEmitter {
     try {
       await this.flush()
     } catch {}
-    if (this.#failure === null) this.#fail(new AuditError('PORTCULLIS_AUDIT_CLOSED'))
+    if (this.#batches.failure === null) {
+      const closed = new AuditError('PORTCULLIS_AUDIT_CLOSED')
+      this.#batches.fail(closed)
+      this.#storage.settled(this)
+      if (this.listenerCount('error') > 0) this.emit('error', closed)
+    }
     this.#closeFile()
   }
 
   /** Deletes the open-session marker; call it once session.end is durable. */
   release (): Promise<void> {
     this.#released ??= (async () => {
-      this.#clearTimer()
+      this.#batches.stopTimer()
       this.#storage.settled(this)
       await this.#storage.release(this.sessionId)
     })()
@@ -467,78 +474,22 @@ export class RecordingSink extends EventEmitter {
   }
 
   get failure (): Error | null {
-    return this.#failure
+    return this.#batches.failure
   }
 
-  #onInterval (): void {
-    this.#timer = null
-    this.#due = true
-    this.#kick()
-  }
-
-  #clearTimer (): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer)
-      this.#timer = null
-    }
-  }
-
-  #kick (): void {
-    if (this.#inFlight !== null || this.#failure !== null || this.#pending.length === 0) return
-    if (!this.#due && !this.#needDrain && this.#pendingBytes < this.#maxBatchBytes) return
-    this.#clearTimer()
-    this.#due = false
-    const batch = Buffer.concat(this.#pending, this.#pendingBytes)
-    const frames = this.#pendingFrames
-    this.#pending = []
-    this.#pendingBytes = 0
-    this.#pendingFrames = 0
-    // Hashed here, on the main thread, while the thread pool writes: the two overlap.
-    this.#inFlight = this.#write(batch, frames)
-    this.#hash.update(batch)
-  }
-
-  /** Never rejects: a failure is kept and reported, and the in-flight slot is freed either way. */
   async #write (batch: Buffer, frames: number): Promise<void> {
-    try {
-      const fd = this.#fd
-      if (fd === null) throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
-      await writeAll(fd, batch)
-      await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => err === null ? resolve() : reject(err)))
-      this.#frames += frames
-      this.#bytes += batch.length
-    } catch (err) {
-      this.#fail(err)
-    }
-    this.#inFlight = null
-    this.#kick()
-    if (this.#needDrain && this.#failure === null && this.#pendingBytes < this.#highWaterMark) {
-      this.#needDrain = false
-      this.emit('drain')
-    }
-  }
-
-  #fail (err: unknown): void {
-    this.#failure = err instanceof AuditError && err.code === 'PORTCULLIS_AUDIT_CLOSED'
-      ? err
-      : new AuditError('PORTCULLIS_AUDIT_CAST_WRITE_FAILED', [this.sessionId, `${this.path}: ${messageOf(err)}`], { cause: err })
-    this.#pending = []
-    this.#pendingBytes = 0
-    this.#pendingFrames = 0
-    this.#clearTimer()
-    this.#storage.settled(this)
-    if (this.listenerCount('error') > 0) this.emit('error', this.#failure)
+    const fd = this.#fd
+    if (fd === null) throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
+    await writeAll(fd, batch)
+    await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => err === null ? resolve() : reject(err)))
+    this.#frames += frames
+    this.#bytes += batch.length
   }
 
   #closeFile (): void {
-    if (this.#fd === null || this.#inFlight !== null) return
+    if (this.#fd === null || this.#batches.writing) return
     const fd = this.#fd
     this.#fd = null
     try { fs.closeSync(fd) } catch {}
   }
 }
-
-function positive (value: number | undefined, fallback: number): number {
-  return value !== undefined && Number.isFinite(value) && value >= 1 ? Math.floor(value) : fallback
-}
-

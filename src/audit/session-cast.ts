@@ -3,7 +3,7 @@
 // LevelDB (casts.ts). Replay, export, bundles and the admin socket all read recordings through this.
 
 import { lstat } from 'node:fs/promises'
-import { readCastChunks } from './casts.js'
+import { readCastChunks } from './cast-chunks.js'
 import { AuditError } from './errors.js'
 import { castRange } from './keys.js'
 import type { AuditDb } from './level.js'

@@ -3,7 +3,9 @@
 // same on a live store, over the admin socket, and on a stopped or copied one.
 
 import type { Logger } from 'pino'
-import { CastDigester, readCastStream, readSessionMarkers, type CastSummary, type SessionMarker } from './casts.js'
+import { CastDigester, type CastSummary } from './cast-digest.js'
+import { readCastStream } from './cast-stream.js'
+import { readSessionMarkers, type SessionMarker } from './session-markers.js'
 import { isRecordingSummary, recordingPath, scanRecordingFile, type RecordingSummary } from './recordings.js'
 import { isFile, readSessionCast } from './session-cast.js'
 import { messageOf } from './errors.js'

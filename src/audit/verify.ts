@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { lstat } from 'node:fs/promises'
-import { CastDigester, isCastSummary } from './casts.js'
+import { CastDigester, isCastSummary } from './cast-digest.js'
 import { isRecordingSummary, listRecordingFiles, recordingPath, recordingsDir, } from './recordings.js'
 import { ChainVerifier, checkpointFault, isChainFault, vouchedRecording, type ChainFault } from './chain-verifier.js'
 import { parseCheckpoint } from './checkpoint-format.js'

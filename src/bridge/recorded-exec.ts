@@ -3,8 +3,8 @@
 // src/audit/recordings.ts), and the session.end record carries the exit status, the byte counts and the digest of
 // the recording file, so the hash chain covers it.
 
-import { randomInt } from 'node:crypto'
 import type { Duplex } from 'node:stream'
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { ServerChannel } from 'ssh2'
 import type { RecordingSink, RecordingSummary } from '../audit/recordings.js'
@@ -17,10 +17,10 @@ import { ChannelOutput } from './channel-output.js'
 import { StreamDemuxer } from './demux.js'
 import { ExecClient, type ExecCreateBody } from './exec-client.js'
 import { ResizeCoalescer, isTerminalSize, type TerminalSize } from './resize-coalescer.js'
-import { execRoot, sessionProcesses, signalExecProcess, signalProcesses, stillRunning, type ExecRoot, type SignalOutcome } from './signal-exec.js'
+import { SessionProcesses, until } from './session-processes.js'
+import { execRoot, signalExecProcess, type ExecRoot } from './signal-exec.js'
+import { describeEnd, sessionEndRecord, sessionStartRecord, type EndReason, type SessionEndFields } from './session-records.js'
 import type { ContainerInfo } from './targets.js'
-
-export type EndReason = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'grant-ended' | 'access-removed' | 'error'
 
 export interface PtySize {
   term: string
@@ -76,12 +76,7 @@ export interface RecordedExecDeps {
 export const EXIT_BRIDGE_FAILED = 125
 export const EXIT_REFUSED = 126
 
-/** After SIGHUP, how long the session's processes may take to exit before SIGKILL. */
-const KILL_GRACE_MS = 2000
-/** After SIGKILL, how long to wait for the processes to be gone. */
-const KILL_WAIT_MS = 2000
 const STREAM_END_GRACE_MS = 5000
-const KILL_POLL_MS = 100
 /** How long the last output and the closing message may take to reach a slow client before the channel closes. */
 const OUTPUT_FLUSH_MS = 5000
 
@@ -103,10 +98,6 @@ export class RecordedExec {
   /** The bridge's own look-ups of this session's exec (housekeeping grant): they work after the user's access ends. */
   #housekeeping: ExecClient | null = null
   #execId: string | null = null
-  /** The exec's first process, noted once it runs, so that what it leaves behind can still be found and stopped. */
-  #root: ExecRoot | null = null
-  /** The exec's PID as the daemon reports it once the process has exited (the root may not have been noted). */
-  #exitPid: number | null = null
   #resizes: ResizeCoalescer | null = null
   #recordedSize: TerminalSize
   #socket: Duplex | null = null
@@ -116,7 +107,7 @@ export class RecordedExec {
   #pauses = new Set<string>()
   #timers: NodeJS.Timeout[] = []
   #killing: Promise<void> | null = null
-  #killOutcome: SignalOutcome | null = null
+  readonly #processes: SessionProcesses
   readonly #housekeepingGrants: HousekeepingGrant[] = []
   readonly #output: ChannelOutput
   /** False once the session can no longer be recorded: from then on no byte passes either way. */
@@ -128,6 +119,7 @@ export class RecordedExec {
     this.#output = new ChannelOutput(options.channel)
     this.#recordedSize = { cols: options.pty?.cols ?? 80, rows: options.pty?.rows ?? 24 }
     this.#log = deps.logger.child({ session: options.sessionId, user: options.user, container: options.container.name })
+    this.#processes = new SessionProcesses(options.container.id)
   }
 
   get sessionId (): string { return this.#o.sessionId }
@@ -138,29 +130,7 @@ export class RecordedExec {
     const o = this.#o
     let startSeq: number
     try {
-      startSeq = (await this.#deps.audit.append({
-        kind: 'session',
-        user: o.user,
-        authMethod: 'ssh',
-        action: 'session.start',
-        project: o.container.project,
-        role: o.role,
-        resource: o.container.name,
-        decision: 'allow',
-        reason: `${o.user} opened ${o.command === null ? 'a shell' : 'a command'} in ${o.container.name} over SSH`,
-        fields: {
-          session: o.sessionId,
-          containerId: o.container.id,
-          command: o.command === null ? null : [o.command],
-          ...(o.originalCommand !== undefined ? { originalCommand: o.originalCommand } : {}),
-          exec: o.body.Cmd,
-          tty: o.pty !== null,
-          ...(o.pty !== null ? { term: o.pty.term, width: o.pty.cols, height: o.pty.rows } : {}),
-          client: o.client,
-          key: o.key,
-          ...(o.grant !== undefined ? { grant: o.grant } : {})
-        }
-      })).seq
+      startSeq = (await this.#deps.audit.append(sessionStartRecord(o))).seq
     } catch (err) {
       throw new RecordingUnavailableError((err as Error).message, { cause: err })
     }
@@ -281,34 +251,10 @@ export class RecordedExec {
     const status = await this.#exitStatus()
     // Under an elevation grant, what the program left running (`nohup sleep 999 &`, then exit) would outlive the
     // session and the grant, where nothing stops it any more: it goes with the session.
-    if (this.#endedBy === 'exit' && o.grant !== undefined) await this.#stopLeftovers()
-    return status
-  }
-
-  /** SIGHUP to the exec's process session and its descendants, as a terminal hang-up would send; then SIGKILL to
-   * whatever ignored it or was started meanwhile. */
-  async #stopSession (root: ExecRoot): Promise<void> {
-    const containerId = this.#o.container.id
-    let pids = sessionProcesses(root, containerId)
-    this.#killOutcome = signalProcesses(pids, containerId, 'SIGHUP')
-    await until(() => stillRunning(pids).length === 0, KILL_GRACE_MS)
-    pids = sessionProcesses(root, containerId)
-    if (pids.length > 0) {
-      this.#killOutcome = signalProcesses(pids, containerId, 'SIGKILL')
-      await until(() => stillRunning(pids).length === 0, KILL_WAIT_MS)
+    if (this.#endedBy === 'exit' && o.grant !== undefined && await this.#processes.stopLeftovers()) {
+      this.#log.info({ outcome: this.#processes.outcome }, 'stopped what a grant session left running')
     }
-  }
-
-  /** Stops what is left of the exited exec's session and its descendants (the root is gone), as #kill does. */
-  async #stopLeftovers (): Promise<void> {
-    const pid = this.#root?.pid ?? this.#exitPid
-    if (pid === null) return
-    // Without its start time, a PID that now names a live process is not ours (sessionProcesses then finds none);
-    // while members of its session live, Linux does not hand the PID out again.
-    const root = this.#root ?? { pid, start: '' }
-    if (sessionProcesses(root, this.#o.container.id).length === 0) return
-    await this.#stopSession(root)
-    this.#log.info({ outcome: this.#killOutcome }, 'stopped what a grant session left running')
+    return status
   }
 
   /** Moves bytes both ways until the exec's stream ends. */
@@ -419,18 +365,18 @@ export class RecordedExec {
   async #kill (): Promise<void> {
     const socket = this.#socket
     if (this.#execId === null || socket === null) return
-    const root = this.#root ?? await this.#lookUpRoot()
-    if (root !== null) await this.#stopSession(root)
+    const root = this.#processes.root ?? await this.#lookUpRoot()
+    if (root !== null) await this.#processes.stop(root)
     await until(() => socket.destroyed || socket.readableEnded, STREAM_END_GRACE_MS)
     if (!socket.destroyed && !socket.readableEnded) {
-      this.#log.warn({ outcome: this.#killOutcome }, 'the exec process could not be stopped; leaving it and closing the stream')
+      this.#log.warn({ outcome: this.#processes.outcome }, 'the exec process could not be stopped; leaving it and closing the stream')
       socket.destroy()
     }
   }
 
   async #noteRoot (): Promise<void> {
     const root = await this.#lookUpRoot()
-    this.#root ??= root
+    if (root !== null) this.#processes.noteRoot(root)
   }
 
   async #lookUpRoot (): Promise<ExecRoot | null> {
@@ -454,7 +400,7 @@ export class RecordedExec {
     for (let attempt = 0; attempt < 60; attempt++) {
       try {
         const state = await this.#housekeeping!.inspect(this.#execId!)
-        if (Number.isSafeInteger(state.Pid) && state.Pid > 1) this.#exitPid = state.Pid
+        if (Number.isSafeInteger(state.Pid) && state.Pid > 1) this.#processes.noteExitPid(state.Pid)
         if (!state.Running && typeof state.ExitCode === 'number') return state.ExitCode
       } catch (err) {
         this.#log.debug({ err }, 'exec inspect failed')
@@ -493,7 +439,7 @@ export class RecordedExec {
         bytesIn: this.bytesIn,
         bytesOut: this.bytesOut,
         bytesErr: this.bytesErr,
-        ...(this.#killOutcome !== null ? { kill: this.#killOutcome } : {}),
+        ...(this.#processes.outcome !== null ? { kill: this.#processes.outcome } : {}),
         recording
       })
       await this.#sink.release()
@@ -516,54 +462,12 @@ export class RecordedExec {
   }
 
   /** This session's session.end record: who, where, and `fields` after the session ID (signal is always null). */
-  #appendEnd (reason: string, fields: { startSeq: number, exitCode: number | null, endedBy: string } & Record<string, unknown>): Promise<unknown> {
-    const o = this.#o
-    const { startSeq, exitCode, ...rest } = fields
-    return this.#deps.audit.append({
-      kind: 'session',
-      user: o.user,
-      authMethod: 'ssh',
-      action: 'session.end',
-      project: o.container.project,
-      role: o.role,
-      resource: o.container.name,
-      decision: null,
-      reason,
-      fields: { session: o.sessionId, startSeq, exitCode, signal: null, ...rest }
-    })
+  #appendEnd (reason: string, fields: SessionEndFields): Promise<unknown> {
+    return this.#deps.audit.append(sessionEndRecord(this.#o, reason, fields))
   }
 
   #tellUser (message: string): void {
     const eol = this.#o.pty !== null ? '\r\n' : '\n'
     this.#output.err(`${eol}portcullis: ${message}${eol}`)
   }
-}
-
-function describeEnd (endedBy: EndReason, status: number, message: string | null): string {
-  switch (endedBy) {
-    case 'exit': return `the command exited with status ${status}`
-    case 'client': return `the client disconnected; the process was stopped (status ${status})`
-    case 'error': return `the exec could not run: ${message ?? 'unknown error'}`
-    default: return `${message ?? endedBy} (status ${status})`
-  }
-}
-
-function delay (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** Polls `done` until it holds or `ms` have passed. */
-async function until (done: () => boolean, ms: number): Promise<void> {
-  const deadline = performance.now() + ms
-  while (!done() && performance.now() < deadline) await delay(KILL_POLL_MS)
-}
-
-/**
- * A detach sequence nobody types by accident and nobody can know: Docker cannot turn detaching off, and with its
- * default (Ctrl-P Ctrl-Q) those keys would never reach the program. Docker holds back a key that could begin the
- * sequence until the next one arrives, so it begins with NUL (Ctrl-@), the key least likely to be typed alone.
- */
-export function unguessableDetachKeys (): string {
-  const letters = 'abcdefghijklmnopqrstuvwxyz'
-  return ['ctrl-@', ...Array.from({ length: 15 }, () => `ctrl-${letters[randomInt(letters.length)]!}`)].join(',')
 }

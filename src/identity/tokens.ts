@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import jwt from 'jsonwebtoken'
 import { durationMs, durationText } from '../core/duration.js'
-import { DEFAULT_TOKEN_MAX_LIFETIME } from '../policy/tokens.js'
+import { TOKEN_DEFAULTS } from '../policy/schema.js'
 import type { TokenSettings } from './keys.js'
 
 export interface TokenClaims {
@@ -51,7 +51,7 @@ export class TokenVerifier {
 
   constructor (private readonly publicKey: string, private readonly settings: TokenSettings, options: TokenVerifierOptions = {}) {
     this.maxCached = options.maxCached ?? 10_000
-    const fallback = durationMs(DEFAULT_TOKEN_MAX_LIFETIME)
+    const fallback = durationMs(TOKEN_DEFAULTS.maxLifetime)
     this.maxLifetimeMs = options.maxLifetimeMs ?? (() => fallback)
   }
 

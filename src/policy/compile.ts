@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto'
 import AjvModule from 'ajv'
-import { POLICY_SCHEMA } from './schema.js'
+import { AUDIT_DEFAULTS, BRIDGE_DEFAULTS, POLICY_SCHEMA } from './schema.js'
 import type { CommandStrings, CompiledRole, DenySource, Interactive, Membership } from '../core/policy-model.js'
 import { GlobSet } from '../core/glob.js'
 import { didYouMean } from './did-you-mean.js'
@@ -414,26 +414,26 @@ function checkBridge (bridge: BridgeDocument | undefined, problems: PolicyProble
 }
 
 function compileBridge (bridge: BridgeDocument): BridgeSettings {
-  const listen = bridge.listen ?? '127.0.0.1:2222'
+  const listen = bridge.listen ?? BRIDGE_DEFAULTS.listen
   const colon = listen.lastIndexOf(':')
   return Object.freeze({
-    enabled: bridge.enabled === true,
-    required: bridge.required !== false,
+    enabled: bridge.enabled ?? BRIDGE_DEFAULTS.enabled,
+    required: bridge.required ?? BRIDGE_DEFAULTS.required,
     host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
     port: Number(listen.slice(colon + 1)),
-    shell: Object.freeze([...(bridge.shell ?? ['/bin/sh'])]),
-    env: new GlobSet(bridge.env ?? ['LANG', 'LC_*', 'TERM', 'TZ', 'COLORTERM']),
-    idleTimeoutMs: durationMs(bridge.idleTimeout ?? '15m'),
-    maxSessionMs: durationMs(bridge.maxSession ?? '8h'),
+    shell: Object.freeze([...(bridge.shell ?? BRIDGE_DEFAULTS.shell)]),
+    env: new GlobSet(bridge.env ?? BRIDGE_DEFAULTS.env),
+    idleTimeoutMs: durationMs(bridge.idleTimeout ?? BRIDGE_DEFAULTS.idleTimeout),
+    maxSessionMs: durationMs(bridge.maxSession ?? BRIDGE_DEFAULTS.maxSession),
     hostname: bridge.hostname ?? null,
-    loginGraceMs: durationMs(bridge.loginGraceTime ?? '30s'),
+    loginGraceMs: durationMs(bridge.loginGraceTime ?? BRIDGE_DEFAULTS.loginGraceTime),
     startups: Object.freeze({
-      maxStartups: Object.freeze(parseMaxStartups(bridge.maxStartups ?? '20:30:100')!),
-      perSource: bridge.perSourceMaxStartups ?? 10,
-      netBlock: Object.freeze(parseNetBlockSize(bridge.perSourceNetBlockSize ?? '32:64')!)
+      maxStartups: Object.freeze(parseMaxStartups(bridge.maxStartups ?? BRIDGE_DEFAULTS.maxStartups)!),
+      perSource: bridge.perSourceMaxStartups ?? BRIDGE_DEFAULTS.perSourceMaxStartups,
+      netBlock: Object.freeze(parseNetBlockSize(bridge.perSourceNetBlockSize ?? BRIDGE_DEFAULTS.perSourceNetBlockSize)!)
     }),
-    maxConnectionsPerUser: bridge.maxConnectionsPerUser ?? 64,
-    maxSessionsPerConnection: bridge.maxSessionsPerConnection ?? 10
+    maxConnectionsPerUser: bridge.maxConnectionsPerUser ?? BRIDGE_DEFAULTS.maxConnectionsPerUser,
+    maxSessionsPerConnection: bridge.maxSessionsPerConnection ?? BRIDGE_DEFAULTS.maxSessionsPerConnection
   })
 }
 
@@ -445,8 +445,8 @@ function checkAudit (audit: AuditDocument | undefined, problems: PolicyProblem[]
 
 function compileAudit (audit: AuditDocument): AuditSettings {
   return Object.freeze({
-    checkpointIntervalMs: durationMs(audit.checkpointInterval ?? '5m'),
-    checkpointRecords: audit.checkpointRecords ?? 100_000,
+    checkpointIntervalMs: durationMs(audit.checkpointInterval ?? AUDIT_DEFAULTS.checkpointInterval),
+    checkpointRecords: audit.checkpointRecords ?? AUDIT_DEFAULTS.checkpointRecords,
     retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
   })
 }

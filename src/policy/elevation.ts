@@ -5,6 +5,7 @@
 import type { CompiledRole } from '../core/policy-model.js'
 import type { PolicyDocument, PolicyProblem, UserDocument } from './compile.js'
 import { durationMs } from '../core/duration.js'
+import { ELEVATION_DEFAULTS } from './schema.js'
 
 export interface ElevationDocument {
   maxTtl?: string
@@ -76,7 +77,8 @@ export interface ElevationQueries {
   readonly requestLimits: RequestLimits
 }
 
-export const ELEVATION_DEFAULTS = Object.freeze({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false, minLevel: 0, requestsPerHour: 20, maxPending: 5, retention: '30d' })
+/** A role's minLevel where no elevation.minLevel names it (the schema's "Unset: 0"). */
+const UNSET_MIN_LEVEL = 0
 
 const DURATION_FIELDS = ['maxTtl', 'requestTtl'] as const
 
@@ -142,7 +144,7 @@ export function compileElevation (
       maxSteps: ofRole.maxSteps ?? inProject.maxSteps ?? top.maxSteps ?? ELEVATION_DEFAULTS.maxSteps,
       requestTtlMs: durationMs(ofRole.requestTtl ?? inProject.requestTtl ?? top.requestTtl ?? ELEVATION_DEFAULTS.requestTtl),
       autoApprove: ofRole.autoApprove ?? inProject.autoApprove ?? top.autoApprove ?? ELEVATION_DEFAULTS.autoApprove,
-      minLevel: ofRole.minLevel ?? own(inProject.minLevel, role) ?? own(top.minLevel, role) ?? ELEVATION_DEFAULTS.minLevel,
+      minLevel: ofRole.minLevel ?? own(inProject.minLevel, role) ?? own(top.minLevel, role) ?? UNSET_MIN_LEVEL,
       webhook: inProject.webhook ?? top.webhook ?? null
     })
   }

@@ -413,3 +413,16 @@ export const POLICY_SCHEMA = {
     }
   }
 } as const
+
+type DefaultsOf<P> = { readonly [K in keyof P as P[K] extends { default: unknown } ? K : never]: P[K] extends { default: infer D } ? D : never }
+
+/** The `default` of each setting in one section of the schema: what a policy that leaves the setting out gets. The
+ * compiled policy takes its defaults from here, so the schema (and the README reference made from it) is their one source. */
+function defaultsOf<P extends Record<string, object>> (properties: P): DefaultsOf<P> {
+  return Object.freeze(Object.fromEntries(Object.entries(properties).flatMap(([key, setting]) => 'default' in setting ? [[key, setting.default]] : []))) as DefaultsOf<P>
+}
+
+export const BRIDGE_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.bridge.properties)
+export const AUDIT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.audit.properties)
+export const TOKEN_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.tokens.properties)
+export const ELEVATION_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.elevation.properties)

@@ -4,6 +4,7 @@
 
 import type { PolicyProblem } from './compile.js'
 import { durationMs } from '../core/duration.js'
+import { TOKEN_DEFAULTS } from './schema.js'
 
 export interface TokensDocument {
   maxLifetime?: string
@@ -14,12 +15,10 @@ export interface TokenPolicy {
   readonly maxLifetimeMs: number
 }
 
-export const DEFAULT_TOKEN_MAX_LIFETIME = '90d'
-
 export function checkTokens (tokens: TokensDocument | undefined, problems: PolicyProblem[]): void {
   if (tokens?.maxLifetime !== undefined && durationMs(tokens.maxLifetime) <= 0) problems.push({ path: '$.tokens.maxLifetime', message: 'must be longer than 0' })
 }
 
 export function compileTokens (tokens: TokensDocument | undefined): TokenPolicy {
-  return Object.freeze({ maxLifetimeMs: durationMs(tokens?.maxLifetime ?? DEFAULT_TOKEN_MAX_LIFETIME) })
+  return Object.freeze({ maxLifetimeMs: durationMs(tokens?.maxLifetime ?? TOKEN_DEFAULTS.maxLifetime) })
 }

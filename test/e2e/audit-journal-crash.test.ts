@@ -9,11 +9,11 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, TOKEN_HEADER } from '../helpers/index.js'
 import { signalAndWait } from '../helpers/process.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
 const KILLS = 3
@@ -47,16 +47,15 @@ async function startServe (): Promise<{ child: ChildProcess, cancel: () => void,
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const cancel = onProcessEnd(() => child.kill('SIGKILL'))
-  const deadline = Date.now() + 30_000
-  while (!readdirSync(root).includes('plugin.sock')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${stderr}`)
-    await sleep(20)
+  const started = Date.now()
+  const alive = (): boolean => {
+    if (child.exitCode !== null) throw new Error(`serve exited during start:\n${stderr}`)
+    return true
   }
+  await waitUntil('serve\'s plugin socket', () => alive() && readdirSync(root).includes('plugin.sock'), { timeoutMs: 30_000, intervalMs: 20, detail: () => stderr })
   // The socket exists before start returns: wait for an answer.
-  while ((await authzReq('/_ping').catch(() => null)) === null) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not answer:\n${stderr}`)
-    await sleep(20)
-  }
+  await waitUntil('serve\'s answer', async () => alive() && (await authzReq('/_ping').catch(() => null)) !== null,
+    { timeoutMs: Math.max(0, started + 30_000 - Date.now()), intervalMs: 20, detail: () => stderr })
   return { child, cancel, stderr: () => stderr }
 }
 
@@ -106,11 +105,8 @@ describe('kill -9 under load on the journal write path', () => {
       }
       const workers = Array.from({ length: WORKERS }, async () => await worker())
       const before = allowed.length
-      const deadline = Date.now() + 60_000
-      while (allowed.length < before + 2000) {
-        if (Date.now() > deadline) throw new Error(`only ${allowed.length - before} calls allowed in 60 s after start ${kill} (${unanswered} unanswered); serve said:\n${serve.stderr()}`)
-        await sleep(20)
-      }
+      await waitUntil(`2000 calls allowed after start ${kill}`, () => allowed.length >= before + 2000,
+        { timeoutMs: 60_000, intervalMs: 20, detail: () => `only ${allowed.length - before} allowed (${unanswered} unanswered); serve said:\n${serve.stderr()}` })
       serve.child.kill('SIGKILL')
       await new Promise((resolve) => serve.child.once('exit', resolve))
       serve.cancel()

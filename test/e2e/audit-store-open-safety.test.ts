@@ -9,11 +9,11 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, type CliResult } from '../helpers/index.js'
 import { signalAndWait } from '../helpers/process.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
 const NOBODY = 65534
@@ -53,11 +53,10 @@ async function startServe (name: string, data: string): Promise<{ child: ChildPr
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const cancel = onProcessEnd(() => child.kill('SIGKILL'))
-  const deadline = Date.now() + 30_000
-  while (!readdirSync(path.dirname(socket)).includes(path.basename(socket))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${stderr}`)
-    await sleep(50)
-  }
+  await waitUntil('serve\'s plugin socket', () => {
+    if (child.exitCode !== null) throw new Error(`serve did not start:\n${stderr}`)
+    return readdirSync(path.dirname(socket)).includes(path.basename(socket))
+  }, { timeoutMs: 30_000, detail: () => stderr })
   return {
     child,
     socket,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { auditRecords } from '../helpers/audit.js'
 import { daemonRequest } from '../helpers/daemon-http.js'
 import { expectOk, removeDirSync, startStack, TOKEN_HEADER, type DockerResult, type Stack } from '../helpers/index.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let stack: Stack
 let scratch: string
@@ -67,14 +68,14 @@ it('denies every call while the disk is full, shows it in status, and takes call
 
   // Space returns: within a few seconds calls are allowed again, by the same process.
   await rm(filler)
-  const deadline = Date.now() + 15_000
   let back = await ps()
-  while (back.code !== 0 && Date.now() < deadline) {
+  await waitUntil('docker ps allowed again', async () => {
+    if (back.code === 0) return true
     expect(refusedForAudit(back), back.stderr).toBe(true)
     denied++
-    await new Promise((resolve) => setTimeout(resolve, 200))
     back = await ps()
-  }
+    return back.code === 0
+  }, { timeoutMs: 15_000, intervalMs: 200, detail: () => back.stderr })
   expectOk(back)
   for (let i = 0; i < 3; i++) expectOk(await ps())
   expect(stack.plugin.pid).toBe(pid)
@@ -127,17 +128,15 @@ it('under 16-way load across the failure and the recovery, every allowed call ha
     }
   }
   const workers = Array.from({ length: 16 }, async () => await worker())
-  const waitFor = async (ok: () => boolean): Promise<void> => {
-    const end = Date.now() + 20_000
-    while (!ok() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(ok()).toBe(true)
+  const waitFor = async (what: string, ok: () => boolean): Promise<void> => {
+    await waitUntil(what, ok, { timeoutMs: 20_000, detail: () => `${allowedCalls.length} allowed, ${deniedCalls} denied` })
   }
-  await waitFor(() => allowedCalls.length >= 200)
+  await waitFor('200 calls allowed', () => allowedCalls.length >= 200)
   try { execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' }) } catch {}
-  await waitFor(() => deniedCalls >= 200)
+  await waitFor('200 calls denied for the full disk', () => deniedCalls >= 200)
   await rm(filler)
   const before = allowedCalls.length
-  await waitFor(() => allowedCalls.length >= before + 200)
+  await waitFor('200 calls allowed once space returned', () => allowedCalls.length >= before + 200)
   running = false
   await Promise.all(workers)
 

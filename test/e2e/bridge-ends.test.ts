@@ -13,6 +13,7 @@ import { auditRecords, type Record as AuditRecord } from '../helpers/audit.js'
 import { daemonRequest } from '../helpers/daemon-http.js'
 import { makeSshKey, runSsh, sshArgs, SSH_CLIENT, TmuxSession, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
+import { waitUntil } from '../helpers/wait.js'
 
 /** The documented bound: from the end of a session's access to its program being gone. */
 const GONE_WITHIN_MS = 10_000
@@ -46,15 +47,10 @@ async function processes (): Promise<string> {
   return top.stdout
 }
 
-async function waitUntil (check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** How the tests look for a process: `docker top` every 100 ms for up to 30 s. */
+const POLL = { timeoutMs: 30_000, intervalMs: 100 }
 
-/** Waits until `docker top` no longer shows `marker`; returns when (epoch ms). Fails past the documented bound. */
+/** Waits until `docker top` no longer shows `marker`; returns when (epoch ms), so the poll is the measurement. Fails past the documented bound. */
 async function goneAt (marker: string, since: number): Promise<number> {
   for (;;) {
     if (!(await processes()).includes(marker)) return Date.now()
@@ -77,7 +73,7 @@ async function background (login: string, key: string, command: string, marker: 
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const done = new Promise<{ code: number | null, stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })))
-  await waitUntil(async () => (await processes()).includes(marker))
+  await waitUntil(`${marker} running`, async () => (await processes()).includes(marker), POLL)
   return { child, done }
 }
 
@@ -153,7 +149,7 @@ describe('a grant\'s end stops what it allowed', () => {
       await tmux.waitFor(/^\/ # ?$/m)
       await tmux.type('sleep 778')
       await tmux.sendKeys('Enter')
-      await waitUntil(async () => (await processes()).includes('sleep 778'))
+      await waitUntil('sleep 778 running', async () => (await processes()).includes('sleep 778'), POLL)
       const revokedAt = Date.now()
       await request('ops', ['revoke', grant.request])
       const gone = await goneAt('sleep 778', revokedAt)
@@ -195,7 +191,7 @@ describe('the other ends stop the program too', () => {
       expect(ended.stderr).toMatch(/maximum length of 3s/)
       const gone = await goneAt('sleep 7780', started)
       expect(gone - started).toBeLessThanOrEqual(3_000 + GONE_WITHIN_MS)
-      await waitUntil(async () => !(await processes()).includes('sleep 0.3'), GONE_WITHIN_MS)
+      await waitUntil('sleep 0.3 gone', async () => !(await processes()).includes('sleep 0.3'), { ...POLL, timeoutMs: GONE_WITHIN_MS })
       const records = await auditRecords(stack.plugin)
       const end = sessionEnd(records, sessionOf(records, 'alice', 'trap "" HUP; while true; do echo tick; sleep 0.3; done & sleep 7780'))
       expect(end?.fields).toMatchObject({ endedBy: 'max-duration', kill: 'sent' })
@@ -251,7 +247,7 @@ describe('a policy reload ends the sessions it no longer lets in', () => {
   it('removing the key a session logged in with ends it; sessions on the user\'s other key go on', async () => {
     const removed = await background('alice+pay-1', 'alice', 'sleep 784', 'sleep 784')
     const kept = runSsh(ssh('alice+pay-1', 'alice2'), 'sleep 3; echo still-here', { timeoutMs: 30_000 })
-    await waitUntil(async () => (await processes()).includes('sleep 3'))
+    await waitUntil('sleep 3 running', async () => (await processes()).includes('sleep 3'), POLL)
     await writePolicy((p) => { p.users.alice.sshKeys = [keys.alice2!.publicLine] })
     try {
       expect((await removed.done).stderr).toMatch(/the key this session logged in with \(SHA256:[^)]+\) is no longer one of alice's keys/)
@@ -287,7 +283,7 @@ describe('a policy reload ends the sessions it no longer lets in', () => {
 
   it('a reload that still lets the user in leaves the session alone', async () => {
     const pending = runSsh(ssh('alice+pay-1', 'alice'), 'sleep 2; echo survived', { timeoutMs: 30_000 })
-    await waitUntil(async () => (await processes()).includes('sleep 2'))
+    await waitUntil('sleep 2 running', async () => (await processes()).includes('sleep 2'), POLL)
     await writePolicy((p) => { p.projects.payments.description = 'Card processing (edited)' })
     const result = await pending
     expect(result.code, result.stderr).toBe(0)

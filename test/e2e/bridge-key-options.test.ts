@@ -12,6 +12,7 @@ import { startBridgeStack } from '../helpers/bridge-stack.js'
 import { auditRecords } from '../helpers/audit.js'
 import { makeSshKey, runSsh, sshArgs, SSH_CLIENT, TmuxSession, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
+import { waitFor, waitUntil } from '../helpers/wait.js'
 
 const examplePolicy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 
@@ -48,25 +49,17 @@ function fingerprint (keyName: KeyName): string {
   return 'SHA256:' + createHash('sha256').update(Buffer.from(base64, 'base64')).digest('base64').replace(/=+$/, '')
 }
 
-async function waitFor<T> (find: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const found = await find()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`${what} did not appear within ${timeoutMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
+const POLL = { timeoutMs: 15_000, intervalMs: 200 }
 
 /** The refused-login record for a key, written when the refused connection closes. */
 function refusedLoginOf (keyName: KeyName): Promise<Record<string, any>> {
-  return waitFor(async () => (await auditRecords(stack.plugin)).find((r) =>
+  return waitFor(`the refused login of key ${keyName}`, async () => (await auditRecords(stack.plugin)).find((r) =>
     r.action === 'session.denied' && r.code === 'SSH_KEY_RESTRICTED' &&
-    (r.fields?.refusedKeys as Array<{ key: string }> | undefined)?.some((k) => k.key === fingerprint(keyName))), `the refused login of key ${keyName}`)
+    (r.fields?.refusedKeys as Array<{ key: string }> | undefined)?.some((k) => k.key === fingerprint(keyName))), POLL)
 }
 
 async function sessionStartOf (marker: string): Promise<Record<string, any>> {
-  return waitFor(async () => (await auditRecords(stack.plugin)).findLast((r) => r.action === 'session.start' && JSON.stringify(r.fields).includes(marker)), `the session.start with ${marker}`)
+  return waitFor(`the session.start with ${marker}`, async () => (await auditRecords(stack.plugin)).findLast((r) => r.action === 'session.start' && JSON.stringify(r.fields).includes(marker)), POLL)
 }
 
 beforeAll(async () => {
@@ -220,13 +213,13 @@ describe('forwarding is refused to every key, so no-port-forwarding and the rest
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
     try {
       // Once ssh listens, a connection to the forwarded port asks the bridge for a direct-tcpip channel.
-      await waitFor(() => new Promise<true | undefined>((resolve) => {
+      await waitFor('the forwarded port', () => new Promise<true | undefined>((resolve) => {
         const socket = net.connect(localPort, '127.0.0.1')
         socket.on('connect', () => { socket.on('close', () => resolve(true)); socket.resume() })
         socket.on('error', () => resolve(undefined))
-      }), 'the forwarded port')
+      }), POLL)
       // The target is the bridge's own port, which listens: a forward the bridge carried out would connect.
-      await waitFor(async () => /channel \d+: open failed/.test(stderr) ? true : undefined, 'ssh\'s report of the refused channel')
+      await waitUntil('ssh\'s report of the refused channel', () => /channel \d+: open failed/.test(stderr), POLL)
     } finally {
       child.kill('SIGTERM')
     }
@@ -284,7 +277,7 @@ describe('options the bridge does not carry out are refused, never ignored', () 
     const reload = await runPortcullisCli(['policy', 'reload', '--admin-socket', stack.plugin.adminSocket])
     expect(reload.code).toBe(1)
     expect(reload.stderr).toMatch(/\$\.users\.alice\.sshKeys\[\d+\]: The option environment is not supported/)
-    const failed = await waitFor(async () => (await auditRecords(stack.plugin)).findLast((r) => r.action === 'policy.reload-failed'), 'the policy.reload-failed record')
+    const failed = await waitFor('the policy.reload-failed record', async () => (await auditRecords(stack.plugin)).findLast((r) => r.action === 'policy.reload-failed'), POLL)
     expect(failed.reason).toMatch(/sshKeys\[\d+\]: The option environment is not supported/)
     const result = await runSsh(ssh('plain'), 'echo still-in')
     expect(result.stdout.toString()).toBe('still-in\n')

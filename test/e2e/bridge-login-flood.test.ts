@@ -16,6 +16,7 @@ import { startBridgeStack } from '../helpers/bridge-stack.js'
 import { auditRecords, type Record as AuditRecord } from '../helpers/audit.js'
 import { makeSshKey, runSsh, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const run = promisify(execFile)
 const examplePolicy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -36,14 +37,6 @@ async function setBridge (settings: Record<string, unknown>): Promise<void> {
   const since = await stack.plugin.logOffset()
   stack.plugin.reload()
   await stack.plugin.waitForLog(/policy reloaded/, { since })
-}
-
-async function waitUntil (what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 /** Attacking TCP connections from `source`: some send an SSH banner and then nothing, the others nothing at all. */
@@ -115,7 +108,7 @@ describe('connections are counted from TCP accept, per source', () => {
     try {
       await attacker.open(264, (i) => i % 4 === 0)
       // perSourceMaxStartups (10) places are held; every other connection from there is closed at accept.
-      await waitUntil('the server closes all but 10 of the attacker\'s connections', () => attacker.closedByServer.size >= 254, 30_000)
+      await waitUntil('the server closes all but 10 of the attacker\'s connections', () => attacker.closedByServer.size >= 254, { timeoutMs: 30_000 })
       expect(attacker.connectFailures).toBe(0)
       expect(attacker.held).toBe(10)
 
@@ -141,7 +134,7 @@ describe('login grace time', () => {
       await quiet.open(8, (i) => i % 2 === 0)
       expect(quiet.connectFailures).toBe(0)
       // Generous bound: 2 s of grace, on a busy machine.
-      await waitUntil('every quiet connection is closed by the server', () => quiet.closedByServer.size === 8, 20_000)
+      await waitUntil('every quiet connection is closed by the server', () => quiet.closedByServer.size === 8, { timeoutMs: 20_000 })
     } finally {
       quiet.close()
     }
@@ -163,11 +156,11 @@ describe('many attacking addresses', () => {
       const lockedOut = await runSsh(honest(), 'echo in')
       expect(lockedOut.code).toBe(255)
       // Generous bound: 8 s of grace, on a busy machine.
-      await waitUntil('the grace time closes the attackers\' connections', () => attackers.every((a) => a.closedByServer.size === 5), 30_000)
+      await waitUntil('the grace time closes the attackers\' connections', () => attackers.every((a) => a.closedByServer.size === 5), { timeoutMs: 30_000 })
 
       // 5 expired connections are 50 s of penalty for each source: reconnecting is refused at accept.
       for (const attacker of attackers) await attacker.open(5, () => true)
-      await waitUntil('the bridge refuses the shut-out sources at accept', () => attackers.every((a) => a.closedByServer.size === 10), 20_000)
+      await waitUntil('the bridge refuses the shut-out sources at accept', () => attackers.every((a) => a.closedByServer.size === 10), { timeoutMs: 20_000 })
       const result = await runSsh(honest(), 'echo honest-in')
       expect(result.stdout.toString()).toBe('honest-in\n')
       expect(result.code).toBe(0)
@@ -198,7 +191,7 @@ describe('descriptor reserve', () => {
       await attacker.open(600, (i) => i % 2 === 0)
       expect(attacker.connectFailures).toBe(0)
       // The reserve is a quarter of the limit (64): the bridge stops taking connections at 192 open descriptors.
-      await waitUntil('the bridge closes what would eat into the reserve', () => attacker.closedByServer.size >= 600 - 192, 30_000)
+      await waitUntil('the bridge closes what would eat into the reserve', () => attacker.closedByServer.size >= 600 - 192, { timeoutMs: 30_000 })
       expect(readdirSync(`/proc/${pid}/fd`).length).toBeLessThanOrEqual(192 + 4)
 
       // Docker calls through the plugin are still decided and recorded.
@@ -287,13 +280,15 @@ describe('logged-in connections', () => {
     await setBridge({ loginGraceTime: '5m', maxSessionsPerConnection: 2 })
     const { client } = await loggedIn()
     try {
+      let opened = 0
       const open = (): Promise<string> => new Promise((resolve) => client.exec('sleep 3', (err, stream) => {
         if (err !== undefined && err !== null) return resolve(`refused: ${err.message}`)
+        opened++
         stream.on('close', () => resolve('ran')).resume()
       }))
       const first = open()
       const second = open()
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      await waitUntil('both sessions open', () => opened === 2)
       expect(await open()).toMatch(/^refused/)
       expect(await Promise.all([first, second])).toEqual(['ran', 'ran'])
       // Once they are done, the connection may open sessions again.
@@ -308,6 +303,7 @@ describe('logged-in connections', () => {
     await setBridge({ loginGraceTime: '2s' })
     try {
       const { closed } = await loggedIn()
+      // A deadline, not a pause: the race ends as soon as the bridge closes the connection.
       const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 15_000))])
       expect(outcome).toBe('closed')
     } finally {

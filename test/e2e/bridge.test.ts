@@ -1,7 +1,7 @@
 // The SSH bridge end to end: the real OpenSSH client against `portcullis serve`'s bridge, sessions run as Docker
 // execs in a real dockerd that asks the same portcullis about every call, and the recordings read back.
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -9,6 +9,7 @@ import { expectDenied, expectOk, removeDirSync, runPortcullisCli, startStack, TE
 import { auditRecords } from '../helpers/audit.js'
 import { knownHostsFile, makeSshKey, runSsh, sshArgs, SSH_CLIENT, TmuxSession, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const examplePolicy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 let stack: Stack
@@ -17,6 +18,8 @@ let port: number
 let knownHosts: string
 const keys: Record<string, SshKey> = {}
 let policy: Record<string, any>
+/** How the tests look for an event: `docker top` or the audit records, every 200 ms for up to 15 s. */
+const POLL = { timeoutMs: 15_000, intervalMs: 200 }
 
 const run = (project: string, ...rest: string[]): string[] =>
   ['run', '-d', '--network', 'none', '--label', `portcullis.project=${project}`, ...rest]
@@ -178,9 +181,9 @@ describe('interactive sessions', () => {
       await tmux.type('stty size')
       await tmux.sendKeys('Enter')
       await tmux.waitFor(/^40 120$/m)
-      await tmux.type('sleep 60')
+      await tmux.type('sleep 6060')
       await tmux.sendKeys('Enter')
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      await waitUntil('the typed sleep running', async () => (await processes('pay-1')).includes('sleep 6060'), POLL)
       await tmux.sendKeys('C-c')
       await tmux.type('echo "after-ctrl-c $?"')
       await tmux.sendKeys('Enter')
@@ -259,22 +262,14 @@ async function processes (container: string): Promise<string> {
   return top.stdout
 }
 
-async function waitUntil (check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
 describe('session ends', () => {
   it('a client that disconnects takes its process with it', async () => {
     const { spawn } = await import('node:child_process')
     const child = spawn(SSH_CLIENT, [...sshArgs(ssh('alice+pay-1', 'alice')), 'sleep 4242'], { stdio: 'ignore' })
-    await waitUntil(async () => (await processes('pay-1')).includes('sleep 4242'))
+    await waitUntil('sleep 4242 running', async () => (await processes('pay-1')).includes('sleep 4242'), POLL)
     child.kill('SIGKILL')
-    await waitUntil(async () => !(await processes('pay-1')).includes('sleep 4242'))
-    await waitUntil(async () => (await auditRecords(stack.plugin)).some((r) => r.action === 'session.end' && r.fields?.endedBy === 'client'))
+    await waitUntil('sleep 4242 gone', async () => !(await processes('pay-1')).includes('sleep 4242'), POLL)
+    await waitUntil('a session.end ended by the client', async () => (await auditRecords(stack.plugin)).some((r) => r.action === 'session.end' && r.fields?.endedBy === 'client'), POLL)
   })
 
   it('an idle session is ended after the policy\'s idle timeout', async () => {
@@ -419,7 +414,14 @@ describe('recordings', () => {
     const { spawn } = await import('node:child_process')
     const child = spawn(SSH_CLIENT, [...sshArgs(ssh('alice+pay-1', 'alice')), 'echo before-crash; sleep 4343'], { stdio: ['ignore', 'pipe', 'ignore'] })
     await new Promise((resolve) => child.stdout!.once('data', resolve))
-    await new Promise((resolve) => setTimeout(resolve, 400))
+    // What the kill may not lose: the output already on the client's screen, written to the recording file.
+    const recordings = path.join(stack.plugin.dataDir, 'recordings')
+    await waitUntil('the recording holding before-crash', async () => {
+      for (const name of await readdir(recordings)) {
+        if ((await readFile(path.join(recordings, name))).includes('before-crash\n')) return true
+      }
+      return false
+    }, POLL)
     await stack.plugin.kill()
     child.kill('SIGKILL')
     await stack.plugin.restart()
@@ -436,7 +438,7 @@ describe('recordings', () => {
     const child = spawn(SSH_CLIENT, [...sshArgs(ssh('alice+pay-1', 'alice')), 'echo streaming; while true; do head -c 65536 /dev/urandom | base64; done'], { stdio: ['ignore', 'pipe', 'ignore'] })
     let received = 0
     child.stdout!.on('data', (chunk: Buffer) => { received += chunk.length })
-    await waitUntil(async () => received > 8 * 2 ** 20)
+    await waitUntil('8 MiB received', () => received > 8 * 2 ** 20, POLL)
     await stack.plugin.kill()
     child.kill('SIGKILL')
     await stack.plugin.restart()
@@ -455,7 +457,7 @@ describe('recordings', () => {
 
   it('a daemon shutdown ends live sessions, tells the user, and records them', async () => {
     const pending = runSsh(ssh('alice+pay-1', 'alice'), 'echo started; sleep 60', { timeoutMs: 40_000 })
-    await waitUntil(async () => (await processes('pay-1')).includes('sleep 60'))
+    await waitUntil('sleep 60 running', async () => (await processes('pay-1')).includes('sleep 60'), POLL)
     await stack.plugin.restart()
     const result = await pending
     expect(result.stderr).toMatch(/portcullis is shutting down/)
@@ -468,7 +470,7 @@ describe('recordings', () => {
 describe('status', () => {
   it('shows where the bridge listens, its host key and the live sessions', async () => {
     const pending = runSsh(ssh('alice+pay-1', 'alice'), 'sleep 8')
-    await waitUntil(async () => (await processes('pay-1')).includes('sleep 8'))
+    await waitUntil('sleep 8 running', async () => (await processes('pay-1')).includes('sleep 8'), POLL)
     const status = await runPortcullisCli(['status', '--admin-socket', stack.plugin.adminSocket])
     expect(status.code, status.stderr).toBe(0)
     const hostKey = (await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1]!

@@ -9,6 +9,7 @@ import { expectDenied, expectOk, removeDirSync, runPortcullisCli, startStack, TE
 import { auditRecords } from '../helpers/audit.js'
 import { knownHostsFile, makeSshKey, runSsh, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
+import { waitUntil } from '../helpers/wait.js'
 
 let stack: Stack
 let scratch: string
@@ -31,13 +32,7 @@ const created = async (user: string, project: string, role: string, ttl: string)
 const run = (project: string, name: string): string[] => ['run', '-d', '--network', 'none', '--label', `portcullis.project=${project}`, '--name', name, TEST_IMAGE, 'sleep', '3600']
 const denied = (result: Parameters<typeof expectDenied>[0], message?: string | RegExp): void => expectDenied(result, stack.plugin.name, message)
 
-async function waitUntil (check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-}
+const POLL = { timeoutMs: 20_000, intervalMs: 250 }
 
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'portcullis-elevation-'))
@@ -105,7 +100,7 @@ describe('a grant, from refusal to expiry', () => {
     expect(decision.reason).toMatch(/alice is operator in payments \(grant g-/)
 
     expectOk(await stack.docker('alice', run('payments', 'pay-b')))
-    await waitUntil(async () => (await request('alice', ['list'])).body.find((r: any) => r.id === id)?.active === false)
+    await waitUntil('the grant no longer active', async () => (await request('alice', ['list'])).body.find((r: any) => r.id === id)?.active === false, POLL)
     denied(await stack.docker('alice', ['rm', '-f', 'pay-b']), /role developer in payments does not allow it/)
   })
 
@@ -173,7 +168,7 @@ describe('restarts and records', () => {
   })
 
   it('the webhook heard every request and decision in its project', async () => {
-    await waitUntil(async () => hooks.some((h) => h.event === 'elevation.revoke'))
+    await waitUntil('the elevation.revoke hook', () => hooks.some((h) => h.event === 'elevation.revoke'), POLL)
     const events = new Set(hooks.map((h) => h.event))
     for (const event of ['elevation.request', 'elevation.approve', 'elevation.deny', 'elevation.revoke']) expect(events, event).toContain(event)
     expect(hooks.every((h) => h.request?.project === 'payments')).toBe(true)

@@ -12,6 +12,7 @@ import { DOCKER_CLI, deniedMessage, expectDenied, expectOk, removeDirSync, start
 import { auditRecords, decisions, headSeq } from '../helpers/audit.js'
 import { knownHostsFile, makeSshKey, runSsh, type SshKey, type SshOptions } from '../helpers/ssh.js'
 import { freeTcpPort } from '../helpers/tls.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const policy = JSON.parse(await readFile(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 let stack: Stack
@@ -275,10 +276,10 @@ describe('class 12 through the SSH bridge: the same decide path', () => {
   it('commandStrings: deny refuses command text on the bridge too, and the refusal is recorded', async () => {
     await writePolicy((p) => { p.roles.developer.exec.commandStrings = 'deny' })
     let result = await runSsh(ssh('alice+pay-1'), 'id')
-    for (let i = 0; i < 40 && result.code !== 126; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 250))
-      result = await runSsh(ssh('alice+pay-1'), 'id')
-    }
+    await waitUntil('the reloaded policy refusing command text', async () => {
+      if (result.code !== 126) result = await runSsh(ssh('alice+pay-1'), 'id')
+      return result.code === 126
+    }, { timeoutMs: 10_000, intervalMs: 250, detail: () => result.stderr })
     expect(result.code, result.stderr).toBe(126)
     expect(result.stderr).toMatch(/command text/)
     const refused = (await auditRecords(stack.plugin)).filter((r) => r.action === 'session.denied' && r.user === 'alice')

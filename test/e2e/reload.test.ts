@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { auditRecords, headSeq } from '../helpers/audit.js'
 import { describeResult, expectDenied, expectOk, runPortcullisCli, startStack, type DockerResult, type Stack } from '../helpers/index.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const examplePolicy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 
@@ -34,13 +35,11 @@ const json = (policy: object): string => JSON.stringify(policy, null, 2) + '\n'
 
 /** Polls until `docker ps` as mallory has the wanted outcome; a reload is debounced and asynchronous. */
 async function waitForMalloryPs(allowed: boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const result = await malloryPs()
-    if ((result.code === 0) === allowed) return
-    if (Date.now() >= deadline) throw new Error(`mallory's docker ps was never ${allowed ? 'allowed' : 'denied'} within ${timeoutMs} ms\n${describeResult(result)}`)
-    await sleep(200)
-  }
+  let result: DockerResult | undefined
+  await waitUntil(`mallory's docker ps ${allowed ? 'allowed' : 'denied'}`, async () => {
+    result = await malloryPs()
+    return (result.code === 0) === allowed
+  }, { timeoutMs, intervalMs: 200, detail: () => result === undefined ? '' : describeResult(result) })
 }
 
 async function systemRecords(action: string, sinceSeq: number) {
@@ -123,7 +122,9 @@ describe('a running plugin reloads its policy', () => {
     await symlink(target, link)
     await rename(link, stack.policyFile)
     await waitForMalloryPs(true)
-    await sleep(500) // let the watch's debounced reload of the link itself finish
+    // Let the watcher's debounce (at most MAX_SETTLE_MS, 500 ms, src/policy/source.ts) for the link itself run out: a
+    // product timer, and a reload that finds nothing changed says nothing, so there is no event to wait on.
+    await sleep(500)
 
     const since = await headSeq(stack.plugin)
     const offset = await stack.plugin.logOffset()

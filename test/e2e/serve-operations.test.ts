@@ -10,7 +10,6 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { auditRecords, headSeq } from '../helpers/audit.js'
 import { daemonRequest } from '../helpers/daemon-http.js'
@@ -18,6 +17,7 @@ import {
   PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, startDockerd, startPortcullis, startStack, TEST_IMAGE, TOKEN_HEADER, type Stack
 } from '../helpers/index.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
 const NOBODY = 65534
@@ -48,13 +48,11 @@ describe('sockets are private from the start', () => {
 
     // A user without privileges tries to connect to both sockets, as fast as it can, from before they exist.
     const prober = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '-e', PROBE, admin, plugin, '15000'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    const probed = new Promise<string>((resolve) => {
-      let out = ''
-      prober.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
-      prober.on('close', () => resolve(out))
-    })
+    let out = ''
+    prober.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+    const probed = new Promise<string>((resolve) => prober.on('close', () => resolve(out.slice(out.indexOf('\n') + 1))))
     const cancelProber = onProcessEnd(() => prober.kill('SIGKILL'))
-    await sleep(300)
+    await waitUntil('the prober\'s first attempts', () => out.includes('\n') || prober.exitCode !== null)
 
     const serve = spawn('sh', ['-c', `umask 000; exec "$0" "$@"`, process.execPath, PORTCULLIS_CLI, 'serve',
       '--config', policyFile, '--socket', plugin, '--admin-socket', admin, '--data', path.join(dir, 'data'), '--keys', keysDir,
@@ -103,6 +101,8 @@ const attempt = (p) => new Promise((resolve) => {
   s.once('error', (e) => { counts[p][e.code] = (counts[p][e.code] ?? 0) + 1; resolve() })
 })
 ;(async () => {
+  await Promise.all(args.map(attempt))
+  process.stdout.write('probing\\n')
   while (Date.now() < until) await Promise.all(args.map(attempt))
   process.stdout.write(JSON.stringify(counts))
 })()
@@ -150,7 +150,7 @@ describe('a running plugin and its policy file', () => {
     let writes = 0
     const busy = setInterval(() => writeFileSync(neighbour, `line ${++writes}\n`, { flag: 'a' }), 50)
     try {
-      await sleep(500)
+      await waitUntil('the neighbour written 10 times', () => writes >= 10)
       const offset = await stack.plugin.logOffset()
       const changed = structuredClone(examplePolicy)
       changed.projects.payments.members.carol = 'viewer'
@@ -185,8 +185,7 @@ describe('a running plugin and its policy file', () => {
     }
     const succeeded = (): number => outcomes.filter((o) => o.status === 200).length
     const untilSucceeded = async (count: number): Promise<void> => {
-      const deadline = Date.now() + 90_000
-      while (succeeded() < count && Date.now() < deadline) await sleep(20)
+      await waitUntil(`${count} calls succeeded`, () => succeeded() >= count, { timeoutMs: 90_000, intervalMs: 20 })
     }
     const workers = Array.from({ length: WORKERS }, () => worker())
     try {

@@ -11,7 +11,6 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { auditRecords } from '../helpers/audit.js'
 import {
@@ -19,6 +18,7 @@ import {
   TOKEN_HEADER, type Portcullis, type Stack
 } from '../helpers/index.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const policy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
 
@@ -50,11 +50,7 @@ function api (socketPath: string, method: string, uri: string, token: string | u
 }
 
 async function waitForFile (file: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!existsSync(file)) {
-    if (Date.now() >= deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`)
-    await sleep(50)
-  }
+  await waitUntil(`${file} to appear`, () => existsSync(file), { timeoutMs })
 }
 
 describe('dockerd starts before the plugin listens', () => {
@@ -137,8 +133,8 @@ describe('dockerd starts before the plugin listens', () => {
     const alice = api(socket, 'GET', '/v1.41/containers/json?all=1', tokens.alice)
     const mallory = api(socket, 'GET', '/v1.41/containers/json?all=0', tokens.mallory)
 
-    // Past dockerd's first activation attempts, well inside its ~15 s.
-    await sleep(4_000)
+    // Past dockerd's first activation attempts (it has failed twice and waits 2 s), well inside its ~15 s.
+    await waitUntil('dockerd retrying its plugin activation in 2 s', async () => /Unable to connect to plugin: .*Plugin\.Activate.*retrying in 2s/.test(await readFile(dockerdPaths(dockerdDir).logFile, 'utf8').catch(() => '')), { timeoutMs: 30_000, intervalMs: 100 })
     const pluginStartedAt = Date.now()
     const plugin: Portcullis = await startPortcullis({ dir: pluginDir, policyFile, keysDir, dockerSocket: socket, name })
     cleanups.push(() => plugin.stop())
@@ -191,10 +187,10 @@ describe('the plugin restarts under load', () => {
       }
     }
     const untilSucceeded = async (count: number): Promise<void> => {
-      while (succeeded() < count) {
-        if (stopLoad || next >= MAX_CALLS || Date.now() >= deadline) throw new Error(`only ${succeeded()} of ${count} calls succeeded in time`)
-        await sleep(20)
-      }
+      await waitUntil(`${count} calls succeeded`, () => {
+        if (stopLoad || next >= MAX_CALLS) throw new Error(`only ${succeeded()} of ${count} calls succeeded before the load stopped`)
+        return succeeded() >= count
+      }, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 20, detail: () => `only ${succeeded()} of ${count} succeeded` })
     }
 
     const workers = Array.from({ length: WORKERS }, () => worker())

@@ -4,7 +4,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { afterEach, describe, expect, it, vi, type MockInstance } from 'vitest'
-import { CAST_GENESIS, CastDigester, nextCastDigest, readCastStream, type CastItem, type CastSink } from '../../src/audit/casts.js'
+import { CAST_GENESIS, CastDigester, nextCastDigest } from '../../src/audit/cast-digest.js'
+import type { CastSink } from '../../src/audit/cast-sink.js'
+import { readCastStream, type CastItem } from '../../src/audit/cast-stream.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { CastRecorder, parseCast } from '../../src/audit/asciicast.js'
 import { tempStores } from '../helpers/temp-stores.js'
@@ -127,6 +129,7 @@ describe('CastSink', () => {
     const sink = store.castSink(SESSION, 1, { flushIntervalMs: 0, maxChunkBytes: 64 })
     sink.write(HEADER)
     for (let i = 0; i < 50; i++) sink.write(event(i, 'z'))
+    // Nothing else may start while the first write is held: no event says "nothing started", so give it 20 ms to.
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(calls).toBe(1) // held: nothing else may start
     gate.resolve()

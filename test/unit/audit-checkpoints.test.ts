@@ -20,6 +20,7 @@ import { verifyDir } from '../../src/audit/verify.js'
 import { formatVerifyReport } from '../../src/cli/audit-checkpoints.js'
 import type { PolicySource } from '../../src/policy/source.js'
 import { tamper } from '../helpers/tamper.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-checkpoints-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -282,6 +283,7 @@ describe('the daemon', () => {
     upkeep.start()
     try {
       await fill(store, 1, 49)
+      // "Nothing is signed before checkpointRecords" has no event: give the daemon 1.5 s in which it must not sign.
       await new Promise((resolve) => setTimeout(resolve, 1500))
       const signed = async (): Promise<number[]> => {
         const seqs: number[] = []
@@ -290,8 +292,7 @@ describe('the daemon', () => {
       }
       expect(await signed()).toEqual([])
       await fill(store, 50, 60)
-      const deadline = Date.now() + 5000
-      while ((await signed()).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+      await waitUntil('a checkpoint signed after the 50th record', async () => (await signed()).length > 0, { timeoutMs: 5000, intervalMs: 100 })
       const seqs = await signed()
       expect(seqs.length).toBeGreaterThan(0)
       expect(seqs[0]).toBeGreaterThanOrEqual(50)

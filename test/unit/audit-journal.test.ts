@@ -29,7 +29,7 @@ async function appendAcknowledged (store: AuditStore, count: number): Promise<nu
     try {
       acknowledged.push((await store.append(decision(i))).seq)
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await new Promise((resolve) => setTimeout(resolve, 50)) // a back-off between retries, as a caller would; no event to wait on
     }
   }
   return acknowledged

@@ -400,6 +400,7 @@ describe('writeExport', () => {
     expect(buffered).toBeLessThan(200 * 1024)
     expect(taken).toBeGreaterThan(500_000)
 
+    // A reader that drains slowly and goes away 20 ms into the export: the timing is the input under test.
     const gone = new Writable({ highWaterMark: 1024, write (_chunk, _encoding, done) { setTimeout(done, 5) } })
     setTimeout(() => gone.destroy(), 20)
     expect(await writeExport(store.queryStored({}), 'jsonl', gone)).toBeLessThan(3000)

@@ -445,6 +445,7 @@ describe('elevation webhook', () => {
     const { service } = await harness({ policy: policyDocument({ webhook: url }), webhook: { timeoutMs: 50, retryDelaysMs: [60_000] } })
     const request = await ask(service, 'alice')
     expect(request.state).toBe('pending')
+    // Past the hook's 50 ms timeout (the product's timer under test): the retry is now scheduled 60 s out.
     await new Promise((resolve) => setTimeout(resolve, 150))
     expect(hits).toHaveLength(1)
     const closing = Date.now()

@@ -9,7 +9,7 @@ import { Authorizer } from '../../src/authz/authorizer.js'
 import { writeBundle } from '../../src/audit/bundle.js'
 import { bundleSourceOf } from '../../src/audit/bundle-store.js'
 import { verifyBundle } from '../../src/audit/bundle-verify.js'
-import { CastDigester } from '../../src/audit/casts.js'
+import { CastDigester } from '../../src/audit/cast-digest.js'
 import { RECORDING_MAGIC, frameHeader, makeRecordingsDir, readRecordingChunks, recordingPath } from '../../src/audit/recordings.js'
 import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import type { AuditStore } from '../../src/audit/store.js'
@@ -126,6 +126,7 @@ describe('review: a FIFO in a recording file\'s place', () => {
     makeRecordingsDir(dir)
     execFileSync('mkfifo', [recordingPath(dir, id(5))])
     const read = (async () => { for await (const _ of readRecordingChunks(recordingPath(dir, id(5)))) { /* nothing */ } })()
+    // A read that blocks never settles: a second without an answer is the failure under test.
     const outcome = await Promise.race([read.then(() => 'read', () => 'refused'), new Promise((resolve) => setTimeout(() => resolve('blocked'), 1000))])
     expect(outcome).toBe('refused')
     await store.close()
@@ -150,7 +151,7 @@ describe('review: keystrokes that arrive while a session\'s recording is being f
     docker.on('upgrade', (_req, socket) => {
       socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n')
       socket.write('hello\r\n')
-      setTimeout(() => socket.end(), 50)
+      setTimeout(() => socket.end(), 50) // the fake exec's stream ends a moment after its output, as a short command's does
     })
     await new Promise<void>((resolve) => docker.listen(socketPath, resolve))
     const store = await openStore()

@@ -2,7 +2,7 @@
 // the reader's terminal or forge a line; JSON output stays the same JSON.
 import { describe, expect, it } from 'vitest'
 import { terminalSafeJson, visible, visibleLines } from '../../src/audit/terminal-text.js'
-import { formatRecord, formatSessionTable } from '../../src/cli/audit.js'
+import { formatRecord, formatSessionTable } from '../../src/cli/audit-format.js'
 import { formatRequestTable } from '../../src/cli/request.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 import type { SessionSummary } from '../../src/audit/sessions.js'

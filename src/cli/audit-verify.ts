@@ -1,0 +1,91 @@
+// `portcullis audit verify`: the hash chain and its checkpoints, from the running daemon or a store directory, and
+// with --checkpoints the copies of the checkpoints kept outside the store.
+import { readFile } from 'node:fs/promises'
+import { adminJson, adminRequest } from '../admin/client.js'
+import { checkCheckpointCopies, readCheckpointCopies, readLoggedHeads, type CheckpointCopiesReport } from '../audit/checkpoint-copies.js'
+import { openAuditReader } from '../audit/reader.js'
+import type { AuditRecord } from '../audit/record.js'
+import { terminalSafeJson, visible } from '../audit/terminal-text.js'
+import { verifyDir, type VerifyReport } from '../audit/verify.js'
+import { PortcullisError } from '../errors.js'
+import { formatVerifyReport, verifyPublicKeys } from './audit-checkpoints.js'
+import { ADMIN_HELP, ADMIN_OPTION } from './audit-options.js'
+import { defineCommand } from './command.js'
+import { DEFAULTS } from './defaults.js'
+
+export const auditVerifyCommand = defineCommand({
+  name: 'audit verify',
+  summary: 'Check the audit hash chain and its signed checkpoints, name the first record that was changed, removed or inserted, and the checkpoint the verdict rests on. Exit 0 when intact, 1 when not.',
+  usage: 'audit verify [--admin-socket PATH] [--data DIR [--public-key FILE | --keys DIR]] [--checkpoints FILE] [--json]',
+  options: { ...ADMIN_OPTION, data: { type: 'string' }, 'public-key': { type: 'string' }, keys: { type: 'string' }, checkpoints: { type: 'string' }, json: { type: 'boolean', default: false } },
+  help: {
+    ...ADMIN_HELP,
+    '--data DIR': 'verify a store directly, when no daemon owns it (stopped daemon, copied store)',
+    '--public-key FILE': 'check checkpoint signatures with this audit_ed25519.pub (the one published for the host)',
+    '--keys DIR': `with --data: the keys directory holding audit_ed25519.pub (default ${DEFAULTS.keys}, when it has one)`,
+    '--checkpoints FILE': 'also check the checkpoint copies in FILE (the daemon\'s log, or checkpoints as JSON lines): they still hold when the store\'s own were deleted',
+    '--json': 'print the report as JSON'
+  },
+  async run (values) {
+    if (values.data === undefined && values.keys !== undefined) {
+      throw new PortcullisError('PORTCULLIS_USAGE', '--keys goes with --data: the running daemon checks with its own key', 'audit verify')
+    }
+    if (values.data === undefined && values['public-key'] !== undefined && values.checkpoints === undefined) {
+      throw new PortcullisError('PORTCULLIS_USAGE', '--public-key goes with --data or --checkpoints: the running daemon checks its own checkpoints with its own key', 'audit verify')
+    }
+    const report: VerifyReport & { checkpointCopies?: CheckpointCopiesReport } = values.data !== undefined
+      ? await verifyDir(values.data, { publicKeys: verifyPublicKeys(values) })
+      : (await adminJson<VerifyReport>(values['admin-socket'], 'GET', '/v1/audit/verify')).body
+    if (values.checkpoints !== undefined) {
+      const copies = await checkCopiesFor(values.checkpoints, values, report)
+      report.checkpointCopies = copies
+      if (report.ok && copies.firstBad !== undefined) {
+        report.ok = false
+        report.firstBad = copies.firstBad
+      }
+    }
+    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : formatVerifyReport(report) + formatCopies(report.checkpointCopies))
+    return report.ok ? 0 : 1
+  }
+})
+
+/** Checks the checkpoint copies in `file` against the store the report is about, through the same door. */
+async function checkCopiesFor (file: string, values: { data?: string, 'admin-socket': string, 'public-key'?: string, keys?: string }, report: VerifyReport): Promise<CheckpointCopiesReport> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new PortcullisError('PORTCULLIS_INPUT', file, (err as Error).message)
+  }
+  const copies = readCheckpointCopies(text)
+  const keys = values.data !== undefined ? verifyPublicKeys(values) : values['public-key'] !== undefined ? verifyPublicKeys({ 'public-key': values['public-key'] }) : undefined
+  const options = { ...(keys !== undefined ? { keys } : {}), expiredUpTo: report.base?.seq ?? 0, headSeq: report.head.seq, heads: readLoggedHeads(text) }
+  if (values.data !== undefined) {
+    const reader = await openAuditReader(values.data)
+    try {
+      return await checkCheckpointCopies(copies, async (seq) => {
+        for await (const record of reader.read({ fromSeq: seq, toSeq: seq })) return record.hash
+        return null
+      }, options)
+    } finally {
+      await reader.close()
+    }
+  }
+  return await checkCheckpointCopies(copies, async (seq) => {
+    const res = await adminRequest(values['admin-socket'], 'GET', `/v1/audit/export?fromSeq=${seq}&toSeq=${seq}`)
+    let body = ''
+    for await (const chunk of res) body += String(chunk)
+    const line = body.split('\n').find((l) => l !== '')
+    return line === undefined ? null : (JSON.parse(line) as AuditRecord).hash
+  }, options)
+}
+
+function formatCopies (copies: CheckpointCopiesReport | undefined): string {
+  if (copies === undefined) return ''
+  const lines = [`checkpoint copies from the log: ${copies.found} found, ${copies.checked} hold` + (copies.heads > 0 ? `; ${copies.heads} logged heads` : '') +
+    (copies.expired > 0 ? `, ${copies.expired} for expired records` : '') +
+    (copies.last !== undefined ? `; the newest that holds signs record ${copies.last.seq} (${copies.last.time})` : '')]
+  if (copies.firstBad !== undefined) lines.push(`a logged checkpoint does NOT hold: ${copies.firstBad.detail}`)
+  if (!copies.signaturesChecked) lines.push('their signatures were NOT checked: pass --public-key FILE')
+  return lines.map(visible).join('\n') + '\n'
+}
