@@ -19,7 +19,7 @@ export interface ElevationReply {
 }
 
 /** An error the server answered with, carrying its code when it is one of ours. */
-export class ElevationApiError extends Error {
+class ElevationApiError extends Error {
   readonly code: ErrorCode
   readonly status: number
 

@@ -22,7 +22,7 @@ export interface ElevationDocument {
 }
 
 /** How many requests a user may make, and how long finished ones are kept: the top level's, for every project. */
-export interface RequestLimits {
+interface RequestLimits {
   readonly requestsPerHour: number
   readonly maxPending: number
   readonly retentionMs: number
@@ -76,7 +76,7 @@ export interface ElevationQueries {
   readonly requestLimits: RequestLimits
 }
 
-export const ELEVATION_DEFAULTS = Object.freeze({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false, minLevel: 0, requestsPerHour: 20, maxPending: 5, retention: '30d' })
+const ELEVATION_DEFAULTS = Object.freeze({ maxTtl: '8h', maxSteps: 1, requestTtl: '1h', autoApprove: false, minLevel: 0, requestsPerHour: 20, maxPending: 5, retention: '30d' })
 
 const DURATION_FIELDS = ['maxTtl', 'requestTtl'] as const
 
