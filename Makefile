@@ -63,6 +63,7 @@ test: deps build
 	npx tsc -p tsconfig.check.json
 	npx eslint src test
 	npx depcruise src
+	npx knip
 	npx vitest run
 
 test-unit: $(NODE_STAMP)

@@ -11,7 +11,7 @@ const HEADER_END = Buffer.from('\r\n\r\n')
  * Sends the raw request `bytes` on a new connection to `socket` and resolves with the reply's
  * { status, allowed, body }. Rejects when nothing listens there (yet) or no full reply comes within `timeoutMs`.
  */
-export function authzCall (socket, bytes, { timeoutMs = 5_000 } = {}) {
+function authzCall (socket, bytes, { timeoutMs = 5_000 } = {}) {
   return new Promise((resolve, reject) => {
     const sock = net.createConnection({ path: socket })
     const timer = setTimeout(() => sock.destroy(new Error(`no reply on ${socket} within ${timeoutMs} ms`)), timeoutMs)

@@ -7,7 +7,7 @@
 const PLUGIN_ACCEPT = 'application/vnd.docker.plugins.v1.2+json'
 
 /** The JSON document dockerd sends for a client request `method uri` with a JSON `body` and these headers. */
-export function authzRequestDocument ({ method, uri, body, headers }) {
+function authzRequestDocument ({ method, uri, body, headers }) {
   const document = { RequestMethod: method, RequestUri: uri }
   const bodyBytes = body === undefined ? undefined : Buffer.from(body)
   if (bodyBytes !== undefined && bodyBytes.length > 0) document.RequestBody = bodyBytes.toString('base64')

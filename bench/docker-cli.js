@@ -14,7 +14,7 @@ const run = promisify(execFile)
 /** The Debian docker.io CLI (20.10), matching the daemon; not whatever else is on PATH. */
 export const DOCKER_CLI = '/usr/bin/docker'
 export const TOKEN_HEADER = 'X-Portcullis-Token'
-export const BENCH_IMAGE = 'busybox:portcullis-bench'
+const BENCH_IMAGE = 'busybox:portcullis-bench'
 
 /** Returns `docker(args)` for the daemon at `socket`, sending `token` (none when undefined); it throws with the
  * CLI's output on a non-zero exit and resolves with stdout. */

@@ -13,11 +13,11 @@ import { promisify } from 'node:util'
 import { killPids, onProcessEnd, signalAndWait } from './cleanup.js'
 import { freeLoopbackPort, waitForTcp } from './loopback.js'
 
-export const SSHD_BINARY = '/usr/sbin/sshd'
+const SSHD_BINARY = '/usr/sbin/sshd'
 export const SCRIPT_BINARY = '/usr/bin/script'
 const UNSHARE = '/usr/bin/unshare'
 const SSH_KEYGEN = '/usr/bin/ssh-keygen'
-export const SSHD_INSTALL = 'apt-get install -y --no-install-recommends openssh-server (or `make system-deps`)'
+const SSHD_INSTALL = 'apt-get install -y --no-install-recommends openssh-server (or `make system-deps`)'
 
 /** Throws, saying how to get them, unless sshd, script and unshare are installed. */
 export function checkOpensshReference () {

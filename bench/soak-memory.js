@@ -37,7 +37,7 @@ import { busyboxRootfsTar, dockerFor, startLabelledContainer } from './docker-cl
 import { DOCKERD_BINARY, dockerdSocket, startDockerd, unmountUnder } from './dockerd.js'
 import { issueTokens, PORTCULLIS_CLI, REPO_ROOT, startPortcullis } from './portcullis.js'
 
-export const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
 const LEVEL_CHILD = fileURLToPath(new URL('./soak-memory-level.js', import.meta.url))
 const HEAP_REPORTER = fileURLToPath(new URL('./soak-heap-reporter.js', import.meta.url))
 const CONTAINER = 'bench-target'

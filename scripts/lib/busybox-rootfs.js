@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
-export const BUSYBOX_BINARY = '/usr/bin/busybox'
+const BUSYBOX_BINARY = '/usr/bin/busybox'
 
 /**
  * Builds `workDir/rootfs` (bin/ with busybox and a link per applet, /etc/passwd, /etc/group, /tmp, /root) and

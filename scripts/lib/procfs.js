@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 
 /** Kernel clock ticks per second, the unit of the CPU times in /proc. */
-export const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
 function statFields (pid, file = `/proc/${pid}/stat`) {
   let text

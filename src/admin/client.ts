@@ -3,8 +3,6 @@
 import http from 'node:http'
 import { errorFromAnswer, PortcullisError } from '../errors.js'
 
-export const DEFAULT_ADMIN_SOCKET = '/run/portcullis/admin.sock'
-
 export function adminRequest (socketPath: string, method: string, path: string): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method, path }, resolve)

@@ -10,7 +10,7 @@ import { PortcullisError } from '../errors.js'
 export type CastEventCode = 'o' | 'i' | 'r' | 'm'
 
 /** What portcullis adds to the header under the `portcullis` key; asciinema ignores keys it does not know. */
-export interface CastSessionMetadata {
+interface CastSessionMetadata {
   user: string
   container: string
   project: string | null

@@ -23,7 +23,7 @@ export function boundText (text: string, at: string, cuts: Cut[], max = MAX_RECO
 }
 
 /** A copy of `value` with every string and list within the limits; `value` itself is left as it is. */
-export function boundValue (value: unknown, at: string, cuts: Cut[], depth = 0): unknown {
+function boundValue (value: unknown, at: string, cuts: Cut[], depth = 0): unknown {
   if (typeof value === 'string') return boundText(value, at, cuts)
   if (value === null || typeof value !== 'object') return value
   if (depth > 8) {

@@ -26,7 +26,7 @@ export function entryProblem (info: { isFile: () => boolean, isSymbolicLink: () 
 }
 
 /** Opens `relative` ('/'-separated, already checked to stay inside) under `dir` for reading, following no link. */
-export async function openBundleFile (dir: string, relative: string): Promise<FileHandle> {
+async function openBundleFile (dir: string, relative: string): Promise<FileHandle> {
   const parts = relative.split('/')
   let path = dir
   for (const [i, part] of parts.entries()) {

@@ -18,7 +18,7 @@ import type { Checkpoint } from './checkpoint-format.js'
 import { AuditError, messageOf } from './errors.js'
 import type { AuditPublicKey } from './signing-key.js'
 
-export type { BundleIssue, BundleProblem } from './bundle-verify-issues.js'
+export type { BundleIssue } from './bundle-verify-issues.js'
 
 export interface BundleVerifyReport {
   ok: boolean
@@ -74,7 +74,7 @@ export async function verifyBundle (path: string, options: VerifyBundleOptions =
 const PRIORITY: BundleProblem[] = ['archive-damaged', 'link', 'not-regular', 'manifest-invalid', 'key-invalid', 'key-mismatch', 'unparseable', 'gap', 'hash-mismatch', 'prev-hash-mismatch', 'range-mismatch',
   'checkpoint-forged', 'checkpoint-mismatch', 'checkpoint-missing', 'cast-missing', 'cast-mismatch', 'file-missing', 'file-mismatch', 'file-unlisted']
 
-export async function verifyBundleDir (dir: string, options: VerifyBundleOptions = {}): Promise<BundleVerifyReport> {
+async function verifyBundleDir (dir: string, options: VerifyBundleOptions = {}): Promise<BundleVerifyReport> {
   const report: BundleVerifyReport = { ok: false, records: 0, checkpoints: 0, sessions: 0, unanchored: [], problems: [] }
   // A link is reported once, however many readers stumble on it.
   const problem = (issue: BundleIssue): void => {

@@ -342,7 +342,7 @@ async function prepareEmptyDir (dir: string): Promise<void> {
   if (present.length > 0) throw new AuditError('PORTCULLIS_AUDIT_BUNDLE_DIR_NOT_EMPTY', [dir])
 }
 
-export interface FileDigest {
+interface FileDigest {
   sha256: string
   bytes: number
 }
@@ -384,7 +384,7 @@ async function writeSmallFile (path: string, text: string): Promise<FileDigest> 
 }
 
 /** sha256 and size of a file on disk, read in constant memory. */
-export async function hashFile (path: string): Promise<FileDigest> {
+async function hashFile (path: string): Promise<FileDigest> {
   const hash = createHash('sha256')
   let bytes = 0
   for await (const chunk of createReadStream(path)) {

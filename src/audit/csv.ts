@@ -12,8 +12,6 @@ export const CSV_COLUMNS = [
   'code', 'reason', 'session', 'status', 'reqSeq', 'fields', 'prevHash', 'hash'
 ] as const
 
-export type CsvColumn = typeof CSV_COLUMNS[number]
-
 /** The header row, CRLF-terminated like every row. */
 export const CSV_HEADER = CSV_COLUMNS.join(',') + '\r\n'
 

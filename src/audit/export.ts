@@ -7,8 +7,6 @@ import type { StoredRecord } from './query.js'
 
 export type ExportFormat = 'jsonl' | 'csv'
 
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'csv']
-
 export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
   jsonl: 'application/x-ndjson',
   csv: 'text/csv; charset=utf-8; header=present'

@@ -35,7 +35,7 @@ export function readHeadFile (dir: string): HeadFile | { unreadable: string } | 
   return parsed ?? { unreadable: `${HEAD_FILE} is not a head (${JSON.stringify(text.slice(0, 80))})` }
 }
 
-export function parseHeadFile (text: string): HeadFile | null {
+function parseHeadFile (text: string): HeadFile | null {
   let value: unknown
   try {
     value = JSON.parse(text)

@@ -14,7 +14,7 @@ import { INDEX_VERSION_KEY, RECORD_RANGE } from './keys.js'
 import { parseRecord, type AuditRecord } from './record.js'
 
 /** Bumped when the layout above changes; a store whose `s!index` differs is indexed again on open. */
-export const INDEX_VERSION = '1'
+const INDEX_VERSION = '1'
 
 /** `u`ser, `p`roject, `c`ontainer, `s`ession. */
 export type IndexKind = 'u' | 'p' | 'c' | 's'
@@ -37,10 +37,6 @@ export function seqHex (seq: number): string {
 export function escapeIndexName (name: string): string {
   if (name.indexOf('!') === -1 && name.indexOf('%') === -1) return name
   return name.replace(/%/g, '%25').replace(/!/g, '%21')
-}
-
-export function indexKey (kind: IndexKind, name: string, seq: number): string {
-  return INDEX_PREFIX[kind] + escapeIndexName(name) + '!' + seqHex(seq)
 }
 
 /** The key prefix of one name's entries: `x!u!alice!`. */

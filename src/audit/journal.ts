@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { AuditError, messageOf } from './errors.js'
 
-export const JOURNAL_FILE = 'journal'
+const JOURNAL_FILE = 'journal'
 /** Each half holds about 12,000 records of 700 bytes: the longest stretch LevelDB's unsynced writes may cover. */
 export const DEFAULT_HALF_BYTES = 8 * 1024 * 1024
 const MAGIC = 0x504a4e31 // 'PJN1'

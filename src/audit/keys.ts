@@ -3,7 +3,7 @@
 
 import type { AuditHead } from './record.js'
 
-export const RECORD_PREFIX = 'r!'
+const RECORD_PREFIX = 'r!'
 // After every record key: the head is rewritten with each batch, and keeping it at the end of the key space
 // keeps LevelDB's compactions from rewriting the record range for it.
 export const HEAD_KEY = 's!head'
@@ -50,7 +50,7 @@ export function decodeHead (raw: string): AuditHead | null {
 // open. Both prefixes sort before `r!`, away from the records and the head.
 
 /** `s-` and 16 lowercase hex digits: what the bridge hands out, and all a key may embed. */
-export const SESSION_ID_PATTERN = /^s-[0-9a-f]{16}$/
+const SESSION_ID_PATTERN = /^s-[0-9a-f]{16}$/
 
 const CAST_PREFIX = 'c!'
 const MARKER_PREFIX = 'o!'

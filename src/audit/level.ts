@@ -9,7 +9,7 @@ import { inspectStoreDir, makeStoreDir, makeStorePrivate } from './store-dir.js'
 export type AuditDb = Level<string, string>
 
 /** LevelDB's max_open_files for the store: see openAuditDb. */
-export const MAX_OPEN_FILES = 74
+const MAX_OPEN_FILES = 74
 
 /**
  * Opens the store in `dir`. With `create`, a missing or empty directory gets a new store; a directory that holds

@@ -6,7 +6,7 @@ import { parseJsonObject } from '../json-object.js'
 /** `decision`: a judged request; `response`: what the daemon answered to an allowed one; `system`: the store or
  * daemon itself (started, stopped, policy reloaded...); `session`: an SSH bridge session (start, end, denied);
  * `elevation`: a just-in-time role request and its grant (asked, approved, denied, expired, revoked, ended). */
-export type AuditKind = 'decision' | 'response' | 'system' | 'session' | 'elevation'
+type AuditKind = 'decision' | 'response' | 'system' | 'session' | 'elevation'
 
 export type AuditDecision = 'allow' | 'deny'
 

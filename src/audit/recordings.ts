@@ -23,7 +23,7 @@ import { AuditError, messageOf } from './errors.js'
 import { GroupCommit, notNegative, positive } from './group-commit.js'
 
 export const RECORDINGS_DIR = 'recordings'
-export const RECORDING_FORMAT = 'frames-v1'
+const RECORDING_FORMAT = 'frames-v1'
 /** The first bytes of every recording file. */
 export const RECORDING_MAGIC = Buffer.from('PCREC01\n', 'latin1')
 export const FRAME_HEADER_BYTES = 11
@@ -34,7 +34,7 @@ export type FrameType = 'h' | 'o' | 'e' | 'i' | 'r'
 const FRAME_CODES: Record<FrameType, number> = { h: 0x68, o: 0x6f, e: 0x65, i: 0x69, r: 0x72 }
 const FRAME_TYPES = new Map<number, FrameType>(Object.entries(FRAME_CODES).map(([type, code]) => [code, type as FrameType]))
 
-export interface Frame {
+interface Frame {
   type: FrameType
   /** Microseconds since the start of the recording. */
   micros: number
@@ -98,7 +98,7 @@ export function frameHeader (type: FrameType, micros: number, length: number): B
 }
 
 /** Cuts a stream of recording bytes (magic first) into frames. */
-export class FrameParser {
+class FrameParser {
   /** Bytes of whole frames (and the magic) taken so far. */
   consumed = 0
   frames = 0

@@ -41,7 +41,7 @@ export interface ExpireOptions {
   logger?: Logger
 }
 
-export interface SeqRange {
+interface SeqRange {
   fromSeq: number
   toSeq: number
 }

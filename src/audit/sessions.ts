@@ -15,11 +15,11 @@ import type { AuditRecord } from './record.js'
 import { readRecords, type AuditStore, type ReadOptions } from './store.js'
 
 /** How a session ended, as session.end records it. */
-export type SessionEndedBy = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'grant-ended' | 'access-removed' | 'interrupted' | 'error'
+type SessionEndedBy = 'exit' | 'client' | 'idle' | 'max-duration' | 'recording-failed' | 'shutdown' | 'grant-ended' | 'access-removed' | 'interrupted' | 'error'
 
 /** `ended`: it has a session.end; `open`: no end yet and its recording is open; `interrupted`: no end, and nothing
  * is recording it any more (portcullis stopped, and has not yet recorded the end at its next start). */
-export type SessionState = 'ended' | 'open' | 'interrupted'
+type SessionState = 'ended' | 'open' | 'interrupted'
 
 export interface SessionSummary {
   session: string

@@ -28,12 +28,6 @@ export function visibleLines (text: string): string {
   return text.replace(INVISIBLE_EXCEPT_NEWLINE, escapeOf)
 }
 
-/** A string field for a human line: '-' (or `empty`) when absent. */
-export function shown (value: unknown, empty = '-'): string {
-  if (value === null || value === undefined) return empty
-  return visible(typeof value === 'string' ? value : String(value))
-}
-
 /**
  * JSON text made safe for a terminal without changing what it means: the characters JSON.stringify leaves raw
  * that a terminal may act on become `\uNNNN` escapes, which every JSON parser reads back as the same string.

@@ -25,7 +25,7 @@ import type { AuditPublicKey } from './signing-key.js'
  * shorter than its session.end says, `recording-extended` bytes were added after its end, `recording-changed` its
  * bytes differ from the digest session.end holds, `recording-extra` no session.end vouches for it and no session
  * is open with it (it was added, or its session.end removed). */
-export type VerifyProblem = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'unparseable' | 'head-mismatch' | 'cast-missing' | 'cast-mismatch' |
+type VerifyProblem = 'hash-mismatch' | 'prev-hash-mismatch' | 'gap' | 'unparseable' | 'head-mismatch' | 'cast-missing' | 'cast-mismatch' |
 'checkpoint-forged' | 'checkpoint-mismatch' | 'tail-cut' | 'recording-missing' | 'recording-truncated' | 'recording-extended' | 'recording-changed' | 'recording-extra'
 
 export interface VerifyReport {
@@ -46,7 +46,7 @@ export interface VerifyReport {
   firstBad?: { seq: number, problem: VerifyProblem, detail: string, session?: string, checkpoint?: { seq: number, time: string } }
 }
 
-export interface CheckpointsReport {
+interface CheckpointsReport {
   /** Checkpoints found good (signed by a given key, when keys were given, and matching their record). */
   checked: number
   /** The newest good checkpoint: the records up to it rest on its signature, the ones after it on the chain alone. */

@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino'
 
-export const UNRECORDED_LOG_INTERVAL_MS = 10_000
+const UNRECORDED_LOG_INTERVAL_MS = 10_000
 
 export class UnrecordedCallsLog {
   #since = 0

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 
 /** Descriptors kept for everything but the bridge: a quarter of the limit, and never fewer than this. */
-export const MIN_DESCRIPTOR_RESERVE = 64
+const MIN_DESCRIPTOR_RESERVE = 64
 /** Re-read /proc at most this often; in between, descriptors the bridge took since are added to the count. */
 const RECOUNT_MS = 100
 
@@ -35,7 +35,7 @@ export interface DescriptorSource {
 }
 
 /** The running process's own numbers; both Infinity/0 where /proc cannot be read. */
-export const procSelf: DescriptorSource = {
+const procSelf: DescriptorSource = {
   limit: () => {
     try {
       return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8'))

@@ -74,7 +74,7 @@ export class ExecClient {
 }
 
 /** The daemon's error message ({"message": …}), which carries the plugin's reason when the plugin refused. */
-export function daemonMessage (body: unknown): string {
+function daemonMessage (body: unknown): string {
   if (body !== null && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') {
     return (body as { message: string }).message
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import ssh2 from 'ssh2'
 import { PortcullisError } from '../errors.js'
 
-export const HOST_KEY_FILE = 'ssh_host_ed25519_key'
+const HOST_KEY_FILE = 'ssh_host_ed25519_key'
 
 export interface HostKey {
   /** OpenSSH private key text, as ssh2 takes it. */

@@ -9,7 +9,7 @@ export interface TerminalSize {
 }
 
 /** The largest size a terminal can have (struct winsize holds 16-bit numbers); larger requests are ignored. */
-export const MAX_TERMINAL_DIMENSION = 65_535
+const MAX_TERMINAL_DIMENSION = 65_535
 
 export interface ResizeCoalescerOptions {
   /** Sends one resize (the exec resize call, its recording); its failure is the sender's to log. */

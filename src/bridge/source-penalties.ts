@@ -4,11 +4,11 @@
 // that did not log in within the grace time adds PENALTY_PER_EXPIRY_MS; the source is refused while at least
 // REFUSE_FROM_MS of its penalty is left, so one slow honest client is not shut out. Pure: the caller owns the clock.
 
-export const PENALTY_PER_EXPIRY_MS = 10_000
-export const REFUSE_FROM_MS = 15_000
-export const MAX_PENALTY_MS = 600_000
+const PENALTY_PER_EXPIRY_MS = 10_000
+const REFUSE_FROM_MS = 15_000
+const MAX_PENALTY_MS = 600_000
 /** Sources tracked at once; past that, new sources are not penalized (sshd's `overflow:permissive`). */
-export const MAX_PENALIZED_SOURCES = 65_536
+const MAX_PENALIZED_SOURCES = 65_536
 
 export class SourcePenalties {
   /** Source block → when its penalty ends (ms). */

@@ -41,7 +41,7 @@ export const actionsCommand = defineCommand({
 })
 
 /** One row per action, in name order; routes in dockerd's matching order. */
-export function actionRows (): ActionRow[] {
+function actionRows (): ActionRow[] {
   const rows = new Map<string, ActionRow>()
   for (const route of ROUTES) {
     let row = rows.get(route.action)

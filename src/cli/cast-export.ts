@@ -28,6 +28,6 @@ export async function exportCast (values: { 'admin-socket': string, data?: strin
 }
 
 /** JSON text with every C1 control written as a \u escape (C1 controls can stand only inside JSON strings). */
-export function escapeC1 (json: string): string {
+function escapeC1 (json: string): string {
   return json.replace(/[\u0080-\u009f]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'))
 }

@@ -15,7 +15,7 @@ export interface Command<O extends Options = Options> {
   run: (values: ParsedValues<O>, positionals: string[]) => Promise<number>
 }
 
-export type ParsedValues<O extends Options> = ReturnType<typeof parseArgs<{ options: O, allowPositionals: true, strict: true }>>['values']
+type ParsedValues<O extends Options> = ReturnType<typeof parseArgs<{ options: O, allowPositionals: true, strict: true }>>['values']
 
 export function defineCommand<O extends Options> (command: Command<O>): Command<O> {
   return command
@@ -35,7 +35,7 @@ export async function runCommand<O extends Options> (command: Command<O>, argv: 
   return await command.run(parsed.values as ParsedValues<O>, parsed.positionals)
 }
 
-export function helpText (command: Command<Options>): string {
+function helpText (command: Command<Options>): string {
   const width = Math.max(...Object.keys(command.help).map((k) => k.length), 4) + 4
   const lines = [`Usage: portcullis ${command.usage}`, '', command.summary, '', 'Options:']
   for (const [flag, text] of Object.entries(command.help)) lines.push(`  ${flag.padEnd(width)}${text}`)

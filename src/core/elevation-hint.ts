@@ -17,7 +17,7 @@ export function offerElevation (policy: PolicyView, decision: Decision, user: st
   return { ...decision, reason: decision.reason + elevationHint(policy, user, project, held, first.name), firstRole: first.name }
 }
 
-export function elevationHint (policy: PolicyView, user: string, project: string, held: string | null, role: string): string {
+function elevationHint (policy: PolicyView, user: string, project: string, held: string | null, role: string): string {
   const settings = policy.elevationFor(project, role)
   const steps = policy.stepsBetween(held, role)
   const level = policy.levelOf(user)

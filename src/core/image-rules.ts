@@ -9,7 +9,7 @@ export interface ImagesDocument {
 }
 
 /** The repository's owner: a project, null (no pattern matches), or several (patterns overlap: fail closed). */
-export type RepositoryOwner =
+type RepositoryOwner =
   | { project: string }
   | { project: null, matches: string[] }
 
@@ -46,7 +46,7 @@ export function compileImageRules (projects: Record<string, { images?: string[] 
 }
 
 /** `index.docker.io` is Docker Hub too; host names compare case-insensitively. */
-export function normalizeRegistry (registry: string): string {
+function normalizeRegistry (registry: string): string {
   const lower = registry.toLowerCase()
   return lower === 'index.docker.io' || lower === 'registry-1.docker.io' ? 'docker.io' : lower
 }

@@ -42,7 +42,7 @@ export interface Membership {
 }
 
 /** The elevation settings the refusal's hint quotes (src/policy/elevation.ts has them all). */
-export interface ElevationLimits {
+interface ElevationLimits {
   readonly maxTtlMs: number
   readonly maxSteps: number
   readonly minLevel: number

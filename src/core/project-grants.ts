@@ -13,7 +13,7 @@ export interface ProjectGrantsDocument {
 
 interface PortGrant { hostIp: string, address: { family: 4 | 6, value: bigint } | null, from: number, to: number }
 
-export interface CompiledProjectGrants {
+interface CompiledProjectGrants {
   readonly ports: readonly PortGrant[]
   readonly logDrivers: ReadonlySet<string>
   readonly subnets: readonly Cidr[]
@@ -39,7 +39,7 @@ export function checkProjectGrants (projects: Record<string, { grants?: ProjectG
 const cache = new WeakMap<object, Map<string, CompiledProjectGrants>>()
 
 /** The compiled grants of a project (cached per policy document). */
-export function projectGrants (document: { projects: Record<string, { grants?: ProjectGrantsDocument }> }, project: string): CompiledProjectGrants {
+function projectGrants (document: { projects: Record<string, { grants?: ProjectGrantsDocument }> }, project: string): CompiledProjectGrants {
   let byProject = cache.get(document)
   if (byProject === undefined) {
     byProject = new Map()

@@ -29,7 +29,7 @@ export function containersToAdopt (containers: readonly ExistingContainer[]): { 
   return { adopt, inherited }
 }
 
-export async function adoptExisting (registry: OwnershipRegistry, docker: DockerClient, audit: AuditStore, logger: Logger): Promise<void> {
+async function adoptExisting (registry: OwnershipRegistry, docker: DockerClient, audit: AuditStore, logger: Logger): Promise<void> {
   if (registry.adopted) return
   const containers = await list<{ Id?: string, Names?: string[], ImageID?: string, Labels?: Labels }>(docker, '/containers/json?all=1')
   const imageProjects = new Map<string, string | null>()

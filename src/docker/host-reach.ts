@@ -17,7 +17,7 @@ const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys
 const HOST_NETWORK_DRIVERS = new Set(['macvlan', 'ipvlan', 'host'])
 
 /** A mount point as `GET /containers/{id}/json` lists it (its own mounts and those taken with --volumes-from). */
-export interface InspectedMount {
+interface InspectedMount {
   Type?: string
   Name?: string
   Source?: string

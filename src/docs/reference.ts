@@ -19,7 +19,7 @@ interface SchemaNode {
   required?: readonly string[]
 }
 
-export function policyReferenceMarkdown (): string {
+function policyReferenceMarkdown (): string {
   const rows: string[] = ['| Field | Type | Default | Meaning |', '| --- | --- | --- | --- |']
   const walk = (node: SchemaNode, path: string, required: boolean): void => {
     if (path !== '') {
@@ -47,12 +47,12 @@ function typeOf (node: SchemaNode): string {
   return node.type ?? 'any'
 }
 
-export function errorCodesMarkdown (): string {
+function errorCodesMarkdown (): string {
   return ['| Code | Message |', '| --- | --- |',
     ...Object.entries(ERRORS).map(([code, message]) => `| \`${code}\` | ${message.replace(/\n/g, ' ').replace(/\|/g, '\\|').replace(/%s/g, '…')} |`)].join('\n')
 }
 
-export function denyCodesMarkdown (): string {
+function denyCodesMarkdown (): string {
   return ['| Code | When |', '| --- | --- |', ...Object.entries(DENY_CODES).map(([code, text]) => `| \`${code}\` | ${text} |`)].join('\n')
 }
 

@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto'
 import type { Grant } from '../core/grant.js'
 import { parseJsonObject } from '../json-object.js'
 
-export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'revoked'
+type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'revoked'
 
-export interface GrantInfo {
+interface GrantInfo {
   /** `g-` and 12 hex digits: what decisions and audit records name. */
   id: string
   /** ms since the epoch. */
@@ -43,7 +43,7 @@ export interface ElevationRequest {
 }
 
 export const REQUEST_ID_PATTERN = /^r-[0-9a-f]{12}$/
-export const GRANT_ID_PATTERN = /^g-[0-9a-f]{12}$/
+const GRANT_ID_PATTERN = /^g-[0-9a-f]{12}$/
 
 export function newRequestId (): string {
   return 'r-' + randomBytes(6).toString('hex')

@@ -9,15 +9,6 @@ import { ElevationError } from './errors.js'
 /** The parts of a compiled policy the rules read. */
 export type ElevationPolicy = ElevationQueries & Pick<CompiledPolicy, 'roles' | 'projects'>
 
-/** What a user asks for, as the API takes it. */
-export interface CreateInput {
-  project: string
-  role: string
-  /** A duration (`30m`, `2h`) or a number of seconds. */
-  ttl: string | number
-  reason: string
-}
-
 /** A create input checked for shape, the TTL in milliseconds. */
 export interface CheckedInput {
   project: string

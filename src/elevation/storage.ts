@@ -9,7 +9,7 @@ import { parseStoredRequest, type ElevationRequest } from './request.js'
 const REQUEST_PREFIX = 'e!req!'
 const REQUEST_RANGE = { gte: REQUEST_PREFIX, lt: 'e!req"' } as const // '"' follows '!'
 
-export function requestKey (id: string): string {
+function requestKey (id: string): string {
   return REQUEST_PREFIX + id
 }
 

@@ -21,7 +21,7 @@ const ENTRY_RANGE = { gte: ENTRY_PREFIX, lt: 'w!e"' } as const // '"' follows '!
 const ADOPTED_KEY = 'w!adopted'
 const KINDS: ReadonlySet<string> = new Set(['container', 'network', 'volume'])
 
-export const DEFAULT_MAX_OWNED = 200_000
+const DEFAULT_MAX_OWNED = 200_000
 
 function entryKey (kind: OwnedKind, id: string): string {
   return `${ENTRY_PREFIX}${kind}!${id}`

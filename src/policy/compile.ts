@@ -33,7 +33,7 @@ export interface PolicyDocument {
   tokens?: TokensDocument
 }
 
-export interface AuditDocument {
+interface AuditDocument {
   checkpointInterval?: string
   checkpointRecords?: number
   retention?: string
@@ -48,7 +48,7 @@ export interface AuditSettings {
   readonly retentionMs: number | null
 }
 
-export interface BridgeDocument {
+interface BridgeDocument {
   enabled?: boolean
   required?: boolean
   listen?: string
@@ -66,7 +66,7 @@ export interface BridgeDocument {
 }
 
 /** The SSH bridge settings with every default filled in and durations in milliseconds. */
-export interface BridgeSettings {
+interface BridgeSettings {
   readonly enabled: boolean
   /** A bridge that cannot start stops `serve` (true) or is left out (false). */
   readonly required: boolean
@@ -86,7 +86,7 @@ export interface BridgeSettings {
   readonly maxSessionsPerConnection: number
 }
 
-export interface RoleDocument {
+interface RoleDocument {
   description?: string
   inherits?: string | string[]
   allow?: string[]

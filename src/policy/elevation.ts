@@ -23,7 +23,7 @@ export interface ElevationDocument {
 }
 
 /** How many requests a user may make, and how long finished ones are kept: the top level's, for every project. */
-export interface RequestLimits {
+interface RequestLimits {
   readonly requestsPerHour: number
   readonly maxPending: number
   readonly retentionMs: number

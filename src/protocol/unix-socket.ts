@@ -7,7 +7,7 @@ import net from 'node:net'
 import { dirname } from 'node:path'
 import { PortcullisError } from '../errors.js'
 
-export async function prepareSocketPath (path: string, dirMode = 0o755): Promise<void> {
+async function prepareSocketPath (path: string, dirMode = 0o755): Promise<void> {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: dirMode })
   } catch (err) {

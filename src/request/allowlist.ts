@@ -6,7 +6,7 @@ import type { Escape, GrantNeeds } from '../core/types.js'
 import type { UnknownKey } from './godecode.js'
 import { JsonNumber, JsonObject, type JsonValue } from './gojson.js'
 import { bindLikeOptions } from './escapes.js'
-import { childPath, type FieldSpec, type FieldTable } from './fields/table.js'
+import type { FieldSpec, FieldTable } from './fields/table.js'
 import { parseCidr, cidrContains, parseIp } from '../core/cidr.js'
 
 /** Every escape setting the allowlists report (besides those of escapes.ts), for policies, audit queries and the docs. */
@@ -42,16 +42,16 @@ export interface AllowlistFindings {
 }
 
 /** Log drivers that write only to the daemon's own files (or nowhere). */
-export const HARMLESS_LOG_DRIVERS: ReadonlySet<string> = new Set(['json-file', 'local', 'none'])
+const HARMLESS_LOG_DRIVERS: ReadonlySet<string> = new Set(['json-file', 'local', 'none'])
 /** Options json-file and local take: the only ones allowed when Type is empty (the daemon's default driver). */
 const DEFAULT_DRIVER_OPTIONS = new Set(['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode', 'max-buffer-size'])
 /** docker-proxy's random host ports come from Linux's default ip_local_port_range. */
-export const EPHEMERAL_PORTS = { from: 32768, to: 60999 } as const
+const EPHEMERAL_PORTS = { from: 32768, to: 60999 } as const
 const HARMLESS_NETWORK_DRIVERS = new Set(['', 'bridge', 'overlay'])
 const HOST_NETWORK_DRIVERS = new Set(['macvlan', 'ipvlan', 'host'])
 const MAX_DETAIL = 200
 
-export function emptyNeeds (): GrantNeeds {
+function emptyNeeds (): GrantNeeds {
   return { ports: [], logDrivers: [], subnets: [] }
 }
 
@@ -209,7 +209,7 @@ function ipamPool (pool: IpamPool, path: string, out: AllowlistFindings): void {
  * Go's zero value (null, false, 0, "", empty lists and maps, structs of zero fields), for decoded values. A map
  * (decoded without a prototype) with any key asks for something even when its values are empty.
  */
-export function isZero (value: unknown): boolean {
+function isZero (value: unknown): boolean {
   if (value === undefined || value === null || value === '' || value === false || value === 0) return true
   if (Array.isArray(value)) return value.length === 0
   if (typeof value === 'object') {
@@ -224,7 +224,7 @@ export function isZero (value: unknown): boolean {
 }
 
 /** Zero for raw JSON: null, false, 0, "", [] and {} only (an object with any key asks for something). */
-export function isZeroJson (value: JsonValue): boolean {
+function isZeroJson (value: JsonValue): boolean {
   if (value === null || value === false || value === '') return true
   if (value instanceof JsonNumber) return Number(value.text) === 0
   if (Array.isArray(value)) return value.length === 0
@@ -232,4 +232,3 @@ export function isZeroJson (value: JsonValue): boolean {
   return false
 }
 
-export { childPath }

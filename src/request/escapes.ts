@@ -81,7 +81,7 @@ export function hostConfigEscapes (hc: HostConfigBody): Escape[] {
 }
 
 /** Host-reaching resources (also what a container update may change). */
-export function resourcesEscapes (r: ResourcesBody): Escape[] {
+function resourcesEscapes (r: ResourcesBody): Escape[] {
   const found: Escape[] = []
   if (nonEmpty(r.Devices)) {
     found.push(escape('devices', `Devices: ${r.Devices.map((d) => d.PathOnHost ?? '').join(', ')}`))

@@ -16,7 +16,7 @@ import { envNames, redactDriverOptions, redactEnv } from './redact.js'
 import { createStream } from './streams.js'
 import { PROJECT_LABEL } from '../core/project-label.js'
 
-export { readBody, MAX_FORWARDED_BODY, type BodyReadResult } from './body.js'
+export { readBody, MAX_FORWARDED_BODY } from './body.js'
 export type { BodyKind, BodyTypes } from './docker-types.js'
 
 

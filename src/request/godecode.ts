@@ -64,16 +64,11 @@ export function goStruct (name: string, fields: Record<string, GoType>): GoStruc
   return { name, fields: map, folded }
 }
 
-/** Merges the field lists of embedded structs, as Go promotes them (our schemas have no name clashes). */
-export function embed (name: string, ...parts: Array<Record<string, GoType>>): GoStruct {
-  return goStruct(name, Object.assign({}, ...parts) as Record<string, GoType>)
-}
-
 /**
  * Folds an object key the way Go compares it with an ASCII field name: ASCII letters ignore case,
  * ſ is s and the Kelvin sign is k; every other rune must match exactly.
  */
-export function foldKey (key: string): string {
+function foldKey (key: string): string {
   let out = ''
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i)

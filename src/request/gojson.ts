@@ -299,7 +299,7 @@ function latin1 (b: Buffer, start: number, end: number): string {
  * Go's utf8.DecodeRune for a non-ASCII lead byte: returns [rune, size], or [U+FFFD, 1] when the
  * sequence is invalid (bad lead byte, bad continuation, overlong, surrogate or beyond U+10FFFF).
  */
-export function decodeRune (b: Uint8Array, i: number): [number, number] {
+function decodeRune (b: Uint8Array, i: number): [number, number] {
   const c0 = b[i] as number
   const bad: [number, number] = [0xfffd, 1]
   let size: number

@@ -5,7 +5,7 @@
 // canonicalizes names, drops Transfer-Encoding after reading it, and refuses names that are not tokens.
 
 /** Header names that decide how the body is read, or who the caller is: each must be plain and said once. */
-export const SENSITIVE_HEADERS = [
+const SENSITIVE_HEADERS = [
   'Content-Type', 'Content-Length', 'Transfer-Encoding',
   'X-Portcullis-Token', 'X-Portcullis-Internal', 'X-Portcullis-Bridge'
 ] as const
@@ -49,7 +49,7 @@ type Headers = Record<string, string> | SensitiveHeaders
 const sensitive = (headers: Headers): SensitiveHeaders => headers instanceof SensitiveHeaders ? headers : new SensitiveHeaders(headers)
 
 /** Every value whose name is the same as `name` in ASCII case, or in any Unicode folding (`ToKen` with a Kelvin K). */
-export function headerEntries (headers: Headers, name: string): Array<[string, string]> {
+function headerEntries (headers: Headers, name: string): Array<[string, string]> {
   const canonical = SENSITIVE_BY_FOLD.get(name.toLowerCase())
   if (canonical !== undefined) return sensitive(headers).entries(canonical)
   if (headers instanceof SensitiveHeaders) throw new Error(`${name} is not a sensitive header`)
@@ -81,7 +81,7 @@ export function headerProblems (headers: Headers): HeaderProblem | undefined {
   return undefined
 }
 
-export function isPlainAscii (value: string): boolean {
+function isPlainAscii (value: string): boolean {
   return /^[\t\x20-\x7e]*$/.test(value)
 }
 

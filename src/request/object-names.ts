@@ -9,7 +9,7 @@ const LOWER_HEX = /^[0-9a-f]+$/
 const FULL_ID = /^[0-9a-f]{64}$/
 
 /** Whether a reference, as the client wrote it, could be read as an ID or ID prefix. */
-export function couldBeId (ref: string): boolean {
+function couldBeId (ref: string): boolean {
   return LOWER_HEX.test(ref)
 }
 

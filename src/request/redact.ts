@@ -1,7 +1,7 @@
 // Keeps secrets out of audit records: environment values and volume mount options are often
 // passwords or tokens, so only their names are kept.
 
-export const REDACTED = '<redacted>'
+const REDACTED = '<redacted>'
 
 /** The variable name of an `Env` entry (`NAME=value` → `NAME`; a bare `NAME` is its own name). */
 export function envName (entry: string): string {

@@ -18,7 +18,7 @@ export type BodyKind =
   | 'volume-create'
 
 /** Where a route finds the existing object it acts on. */
-export interface TargetSpec {
+interface TargetSpec {
   kind: ResourceKind
   /** `path`: a `{variable}` of the pattern. `query`: the first value of a parameter, as Go's Form.Get. */
   from: 'path' | 'query'

@@ -8,11 +8,11 @@ import type { ParsedKey } from 'ssh2'
 import { AuthorizedKeyError } from './authorized-key-error.js'
 import { keyRestrictions, loginRefusal, type AuthorizedKeyOption, type KeyRefusal, type KeyRestrictions } from './key-options.js'
 
-export { AuthorizedKeyError, type AuthorizedKeyProblem } from './authorized-key-error.js'
-export type { AuthorizedKeyOption, KeyRefusal, KeyRestrictions } from './key-options.js'
+export { AuthorizedKeyError } from './authorized-key-error.js'
+export type { KeyRefusal } from './key-options.js'
 
 /** Key types a user may log in with. RSA keys must sign with rsa-sha2-256/512 (see `KeyRing.verify`). */
-export const SUPPORTED_KEY_TYPES = [
+const SUPPORTED_KEY_TYPES = [
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',
   'ecdsa-sha2-nistp384',
@@ -20,7 +20,7 @@ export const SUPPORTED_KEY_TYPES = [
   'ssh-rsa'
 ] as const
 
-export type SupportedKeyType = typeof SUPPORTED_KEY_TYPES[number]
+type SupportedKeyType = typeof SUPPORTED_KEY_TYPES[number]
 
 /** Types OpenSSH knows that we refuse on purpose, with what the user should do instead. */
 const REFUSED_KEY_TYPES: Record<string, string> = {

@@ -98,9 +98,6 @@ export function keyRestrictions (options: readonly AuthorizedKeyOption[]): KeyRe
   return { from, command, pty, expiresAt, expiryText }
 }
 
-/** No restrictions: a key line without options. */
-export const UNRESTRICTED: KeyRestrictions = Object.freeze({ from: null, command: null, pty: true, expiresAt: null, expiryText: null })
-
 /** Why a proven key may not log in here or now, naming the option, or null when it may. */
 export interface KeyRefusal {
   readonly option: 'expiry-time' | 'from'

@@ -14,7 +14,7 @@ import { signalAndWait } from './process.js'
 export { isAlive, processesUsing }
 import { onProcessEnd } from './safety-net.js'
 
-export const DOCKERD_BINARY = '/usr/sbin/dockerd'
+const DOCKERD_BINARY = '/usr/sbin/dockerd'
 
 export interface DockerdPaths {
   dir: string
@@ -59,7 +59,7 @@ export interface StartDockerdOptions {
 }
 
 /** A TCP listener with `--tlsverify`: the daemon only talks to clients whose certificate `caCert` signed. */
-export interface DockerdTls {
+interface DockerdTls {
   /** `tcp://127.0.0.1:PORT`; the server certificate must name that address. */
   host: string
   caCert: string
@@ -202,7 +202,7 @@ async function waitUntilGone(pids: number[], timeoutMs: number): Promise<void> {
  * Init pids of this daemon's running containers, from runc's state files. The recorded start time must
  * match the live process, so a reused pid is never hit.
  */
-export function containerInitPids(execRoot: string): number[] {
+function containerInitPids(execRoot: string): number[] {
   const stateRoot = path.join(execRoot, 'runtime-runc', 'moby')
   let ids: string[]
   try {

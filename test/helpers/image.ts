@@ -8,7 +8,6 @@ import { describeResult, type Docker } from './docker-cli.js'
 import { writeBusyboxRootfsTar } from '../../scripts/lib/busybox-rootfs.js'
 import { onProcessEnd } from './safety-net.js'
 
-export { BUSYBOX_BINARY } from '../../scripts/lib/busybox-rootfs.js'
 export const TEST_IMAGE = 'busybox:portcullis'
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n'
@@ -17,7 +16,7 @@ const GROUP = 'root:x:0:\nnogroup:x:65534:\n'
 let rootfsTar: Promise<string> | undefined
 
 /** Path of a tar holding `bin/` (busybox and a link per applet), `/etc/passwd`, `/etc/group`, `/tmp`, `/root`. */
-export function busyboxRootfsTar(): Promise<string> {
+function busyboxRootfsTar(): Promise<string> {
   rootfsTar ??= buildRootfsTar()
   return rootfsTar
 }

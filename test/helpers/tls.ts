@@ -10,7 +10,7 @@ import { DOCKER_CLI, type Docker, type DockerResult } from './docker-cli.js'
 
 const run = promisify(execFile)
 
-export interface ClientCertificate {
+interface ClientCertificate {
   cert: string
   key: string
 }

@@ -16,7 +16,7 @@ import { verifyDir } from '../../src/audit/verify.js'
 import { tamper } from '../helpers/tamper.js'
 
 /** What a source's verify names: the verdict and its first bad record, in the words every source shares. */
-export interface ChainVerdict {
+interface ChainVerdict {
   ok: boolean
   problem?: string
   seq?: number
@@ -43,7 +43,7 @@ export interface ChainSource {
 }
 
 /** The store itself: records, checkpoints and recording chunks in its LevelDB. */
-export const storeSource: ChainSource = {
+const storeSource: ChainSource = {
   name: 'store',
   hold: async (store, key) => {
     const dir = store.dir
@@ -77,7 +77,7 @@ export const storeSource: ChainSource = {
 }
 
 /** An evidence bundle of the whole chain: records.jsonl, checkpoints.jsonl, sessions/<id>.cast. */
-export const bundleSource: ChainSource = {
+const bundleSource: ChainSource = {
   name: 'bundle',
   hold: async (store, key, dir) => {
     await writeBundle(bundleSourceOf(store, key), dir, { generator: 'chain suite', host: 'testhost' })

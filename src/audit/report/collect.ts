@@ -6,10 +6,10 @@ import type { AuditRecord } from '../record.js'
 import { isSessionId } from '../keys.js'
 
 /** Most rows any one table of the report holds. */
-export const REPORT_TABLE_ROWS = 5000
+const REPORT_TABLE_ROWS = 5000
 
 /** Deny codes that mean someone asked for more than their role allows on the host or on portcullis itself. */
-export const UNSAFE_CODES: ReadonlySet<string> = new Set(['UNSAFE_REQUIRED', 'SELF_PROTECTION'])
+const UNSAFE_CODES: ReadonlySet<string> = new Set(['UNSAFE_REQUIRED', 'SELF_PROTECTION'])
 
 /** Role names taken as elevated. The record holds the role's name only, not whether the policy made it unsafe;
  * these are the names the examples and most policies give such roles. */
@@ -139,7 +139,7 @@ export class ReportCollector {
 
 /** Whether a record shows a setting that reaches the host, a refusal for asking for one, an elevated role, or a
  * call or session allowed by a just-in-time grant (and every step of granting one). */
-export function isElevated (record: AuditRecord): boolean {
+function isElevated (record: AuditRecord): boolean {
   const escapes = record.fields?.escapes
   if (Array.isArray(escapes) && escapes.length > 0) return true
   if (record.code !== undefined && UNSAFE_CODES.has(record.code)) return true

@@ -13,11 +13,11 @@ import { playerAssets } from './player.js'
 import { formatElapsed } from '../../core/duration.js'
 
 /** Recordings up to this size are embedded in the page; larger ones are linked to their file. */
-export const CAST_INLINE_LIMIT = 5 * 1024 * 1024
+const CAST_INLINE_LIMIT = 5 * 1024 * 1024
 /** Beyond this much embedded recording in all, the rest are linked, so the page still opens. */
-export const CAST_INLINE_TOTAL = 64 * 1024 * 1024
+const CAST_INLINE_TOTAL = 64 * 1024 * 1024
 
-export interface ReportCheckpoint {
+interface ReportCheckpoint {
   seq: number
   hash: string
   time: string
@@ -55,7 +55,7 @@ export async function writeReport (file: string, input: ReportInput): Promise<vo
 }
 
 /** The page, handed to `write` a part at a time (embedded recordings can be large). */
-export async function renderReport (write: (text: string) => Promise<void>, input: ReportInput): Promise<void> {
+async function renderReport (write: (text: string) => Promise<void>, input: ReportInput): Promise<void> {
   const c = input.collector
   const assets = playerAssets()
   const title = `portcullis audit report: ${input.host}, records ${input.range.fromSeq}–${input.range.toSeq}`

@@ -12,7 +12,7 @@ const healthConfig = fieldTable('HealthConfig', {
 })
 
 /** api/types/container/config.go Config: the portable part, also the body of POST /commit. */
-export const configFields: Record<string, FieldSpec> = {
+const configFields: Record<string, FieldSpec> = {
   Hostname: harmless(string),
   Domainname: harmless(string),
   User: harmless(string, 'A user inside the container.'),
@@ -50,7 +50,7 @@ const ulimit = fieldTable('Ulimit', { Name: harmless(string), Hard: harmless(num
 const HOST_DEVICE = 'Names a host block device whose I/O the container then throttles or weighs.'
 
 /** api/types/container/host_config.go Resources: embedded in HostConfig and UpdateConfig. */
-export const resourcesFields: Record<string, FieldSpec> = {
+const resourcesFields: Record<string, FieldSpec> = {
   CpuShares: harmless(number),
   Memory: harmless(number),
   NanoCpus: harmless(number),
@@ -112,7 +112,7 @@ const mount = fieldTable('Mount', {
 })
 
 /** api/types/container/host_config.go HostConfig: the non-portable part. */
-export const hostConfigFields: Record<string, FieldSpec> = {
+const hostConfigFields: Record<string, FieldSpec> = {
   Binds: escape('bind-mount', strings, 'A host path is a bind-mount escape; a volume name is a reference.'),
   ContainerIDFile: harmless(string, 'Read by the CLI only.'),
   LogConfig: nested('grant-log-driver', logConfig, 'struct'),
@@ -156,7 +156,7 @@ export const hostConfigFields: Record<string, FieldSpec> = {
   Init: harmless(bool, 'Runs the daemon\'s docker-init as PID 1 inside the container.')
 }
 
-export const hostConfigTable = fieldTable('HostConfig', hostConfigFields)
+const hostConfigTable = fieldTable('HostConfig', hostConfigFields)
 
 const endpointIpamConfig = fieldTable('EndpointIPAMConfig', {
   IPv4Address: harmless(string, 'A static address inside the network\'s own (judged) subnet.'),

@@ -29,5 +29,3 @@ export const RULES = {
 } as const
 
 export type Rule = keyof typeof RULES
-
-export const RULE_NAMES: readonly Rule[] = Object.freeze(Object.keys(RULES) as Rule[])

@@ -75,7 +75,7 @@ function typeOf (struct: GoStruct, shape: Shape): GoType {
 }
 
 /** The dotted name of a field inside its parent, as in the docs and the API names fixture. */
-export function childPath (parent: string, field: string, shape: Shape | undefined): string {
+function childPath (parent: string, field: string, shape: Shape | undefined): string {
   const base = parent === '' ? field : `${parent}.${field}`
   switch (shape) {
     case 'slice': return `${base}[]`
