@@ -231,11 +231,14 @@ function requireTerminalSize (cols: number, rows: number): void {
 /** A recording that does not follow asciicast v2; `line` is 1-based, as an editor shows it. */
 export class CastFormatError extends PortcullisError {
   readonly line: number
+  /** What is wrong with that line, as the message says it: kept apart so the line can be renumbered. */
+  readonly problem: string
 
   constructor (line: number, problem: string) {
     super('PORTCULLIS_CAST_INVALID', String(line), problem)
     this.name = 'CastFormatError'
     this.line = line
+    this.problem = problem
   }
 }
 

@@ -2,7 +2,6 @@
 // HTTP body), checked line by line as parseCast checks a whole one, holding at most a batch of lines at a time.
 import { StringDecoder } from 'node:string_decoder'
 import { CastFormatError, parseCast, type CastEvent, type CastHeader } from './asciicast.js'
-import { ERRORS } from '../errors.js'
 
 /** Either the header or one event of a recording read by readCastStream. */
 export type CastItem = { header: CastHeader } | { event: CastEvent }
@@ -94,15 +93,6 @@ function renumbered<T> (parse: () => T, offset: number): T {
     return parse()
   } catch (err) {
     if (!(err instanceof CastFormatError) || offset === 0) throw err
-    throw new CastFormatError(err.line + offset, problemOf(err))
+    throw new CastFormatError(err.line + offset, err.problem)
   }
-}
-
-/** The problem part of a CastFormatError's message (the template's second %s). */
-function problemOf (err: CastFormatError): string {
-  const [before = '', middle = '', after = ''] = ERRORS.PORTCULLIS_CAST_INVALID.split('%s')
-  const prefix = before + String(err.line) + middle
-  return err.message.startsWith(prefix) && err.message.endsWith(after)
-    ? err.message.slice(prefix.length, err.message.length - after.length)
-    : err.message
 }
