@@ -2,6 +2,7 @@
 // would: bytes flipped in a table or in the write-ahead log, a table cut short.
 import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Level } from 'level'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
 
@@ -61,6 +62,31 @@ export function flipTable (dir: string): string {
   forgetJournal(dir)
   return flip(dir, largestTable(dir), 4000)
 }
+/**
+ * Flips bytes in the table that holds the first keys starting with `prefix` (LevelDB's own list of its tables and
+ * their key ranges says which): where a background compaction split the keys is up to LevelDB's timing, so the
+ * largest table need not be the one a test means to damage. Answers the table's name.
+ */
+export async function flipTableHolding (dir: string, prefix: string): Promise<string> {
+  forgetJournal(dir)
+  const db = new Level<string, string>(dir)
+  await db.open()
+  let listing: string
+  try {
+    listing = (db as unknown as { getProperty: (name: string) => string }).getProperty('leveldb.sstables')
+  } finally {
+    await db.close()
+  }
+  // Lines like ` 12:34567['k!0000000000000001' @ 5 : 1 .. 'r!…' @ 9 : 1]`.
+  const tables = [...listing.matchAll(/(\d+):\d+\['(.*?)' @ \d+ : \d+ \.\. '(.*?)' @ \d+ : \d+\]/g)]
+    .map(([, number, smallest, largest]) => ({ name: `${number!.padStart(6, '0')}.ldb`, smallest: smallest!, largest: largest! }))
+    .filter((table) => table.smallest.startsWith(prefix) || (table.smallest < prefix && table.largest >= prefix))
+    .sort((a, b) => (a.smallest < b.smallest ? -1 : 1))
+  const table = tables[0]
+  if (table === undefined) throw new Error(`no table holds keys starting ${prefix} in ${dir}:\n${listing}`)
+  return flip(dir, table.name, 4000)
+}
+
 /** Flips bytes in the write-ahead log, inside the records written after the last reopen. */
 export const flipLog = (dir: string): string => flip(dir, newest(dir, '.log'), 5000)
 /** Cuts the records' table to half its length, and forgets the journal (see forgetJournal). */

@@ -12,7 +12,7 @@ import { expireRecords } from '../../src/audit/retention.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { exhaustedResource, storageError } from '../../src/audit/storage-errors.js'
-import { flipTable } from '../helpers/damaged-store.js'
+import { flipTableHolding } from '../helpers/damaged-store.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const { freshDir, openStore, root } = tempStores('portcullis-storage-errors-')
@@ -40,13 +40,13 @@ async function drain<T> (items: AsyncIterable<T>): Promise<T[]> {
 
 /** A store whose oldest table starts with what `fill` wrote (the smallest keys: recordings `c!`, then
  * checkpoints `k!`), moved into a table by closing and reopening, then damaged: answers the table's name. */
-async function damagedStore (dir: string, fill: (store: AuditStore) => Promise<void>): Promise<string> {
+async function damagedStore (dir: string, fill: (store: AuditStore) => Promise<void>, prefix: string): Promise<string> {
   const store = await AuditStore.open(dir)
   await fill(store)
   await store.close()
   await (await AuditStore.open(dir)).close()
   expect(readdirSync(dir).some((name) => name.endsWith('.ldb'))).toBe(true)
-  return flipTable(dir)
+  return await flipTableHolding(dir, prefix)
 }
 
 async function records (store: AuditStore, n: number): Promise<void> {
@@ -64,7 +64,7 @@ describe('a table of checkpoints LevelDB cannot read', () => {
 
   it('reading, signing and writing an evidence bundle give PORTCULLIS_AUDIT_STORAGE naming the table', async () => {
     const dir = freshDir()
-    const table = await damagedStore(dir, withCheckpoints(300))
+    const table = await damagedStore(dir, withCheckpoints(300), 'k!')
     const store = await openStore(dir)
     for (const attempt of [
       async () => await drain(readCheckpoints(store.db)),
@@ -82,7 +82,7 @@ describe('a table of checkpoints LevelDB cannot read', () => {
     const dir = freshDir()
     // Signed with the daemon's key: expiry's own checkpoint starts from the newest of them, and removing the older
     // ones walks into the damage.
-    const table = await damagedStore(dir, withCheckpoints(10_050, key))
+    const table = await damagedStore(dir, withCheckpoints(10_050, key), 'k!')
     const store = await openStore(dir)
     expect((await caught(drain(readCheckpoints(store.db)))).code, 'the damage lies among the checkpoints').toBe('PORTCULLIS_AUDIT_STORAGE')
     const err = await caught(expireRecords(store, { retentionMs: 1, key, force: true }))
@@ -102,7 +102,7 @@ describe('a table of recording chunks LevelDB cannot read', () => {
       sink.write(HEADER)
       for (let i = 0; i < 400; i++) sink.write(event(i, `line ${i} ${'y'.repeat(200)}\r\n`))
       await sink.finish()
-    })
+    }, 'c!')
     const store = await openStore(dir)
     const err = await caught(drain(store.readCast(SESSION)))
     expect(err.code, err.message).toBe('PORTCULLIS_AUDIT_STORAGE')
