@@ -3,7 +3,7 @@
 // record names the place it is stored at, a checkpoint signs the hash its record has, and a session.end names
 // the recording it vouches for. A source feeds entries in order and words what the verifier finds its own way.
 
-import { isCastSummary, type CastSummary } from './casts.js'
+import { isCastSummary, type CastSummary } from './cast-digest.js'
 import { bodyTextOf, chainHash } from './chain.js'
 import { checkpointSignatureProblem, type Checkpoint } from './checkpoint-format.js'
 import { isSessionId } from './keys.js'
