@@ -19,6 +19,7 @@ import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from 
 import { statusCommand } from './cli/status.js'
 import { actionsCommand } from './cli/actions.js'
 import { requestApproveCommand, requestCreateCommand, requestDenyCommand, requestListCommand, requestRevokeCommand } from './cli/request.js'
+import { fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand } from './cli/fleet.js'
 import { VERSION } from './version.js'
 
 const COMMANDS: Array<Command<Options>> = [
@@ -27,7 +28,8 @@ const COMMANDS: Array<Command<Options>> = [
   auditCheckpointCommand, auditExpireCommand,
   auditBundleCommand, auditVerifyBundleCommand,
   policyValidateCommand, policySchemaCommand, policyReloadCommand, actionsCommand, statusCommand,
-  requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand
+  requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand,
+  fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand
 ] as unknown as Array<Command<Options>>
 
 function usage (): string {

@@ -89,6 +89,18 @@ export const ERRORS = {
   PORTCULLIS_ELEVATION_NO_TOKEN: 'No token to send: pass --token, set $PORTCULLIS_TOKEN, or put it in %s as {"HttpHeaders": {"X-Portcullis-Token": "<token>"}} (`portcullis token issue --user YOU` makes one). Root on the host may use --admin-socket PATH --as USER instead.',
   PORTCULLIS_ELEVATION_API: 'The elevation API answered %s: %s',
   PORTCULLIS_ELEVATION_NO_ROUTE: 'There is no elevation API route %s. The routes are %s.',
+  PORTCULLIS_FLEET_URL_INVALID: 'The fleet database URL %s cannot be used: %s. Pass --fleet postgresql://USER@HOST:PORT/DATABASE (a socket directory as ?host=/path).',
+  PORTCULLIS_FLEET_URL_PASSWORD: 'The fleet database URL holds a password: command lines are visible to every user of the host, and the URL is logged and recorded. Give the URL without it, and put the password in a file only portcullis can read (--fleet-password-file FILE) or in PORTCULLIS_FLEET_PASSWORD.',
+  PORTCULLIS_FLEET_PASSWORD_FILE: 'Cannot read the fleet database password file %s: %s.',
+  PORTCULLIS_FLEET_UNREACHABLE: 'Cannot reach the fleet database %s: %s. Check that PostgreSQL runs and that the URL names it; a running serve keeps its records and ships them once it can.',
+  PORTCULLIS_FLEET_LOGIN: 'The fleet database %s refused the login: %s. Check the user and database in the URL, the password (--fleet-password-file or PORTCULLIS_FLEET_PASSWORD) and pg_hba.conf.',
+  PORTCULLIS_FLEET_PRIVILEGE: 'The fleet database %s refused: %s. Hosts log in as members of portcullis_ingest and reviewers as members of portcullis_reader; `portcullis fleet init-db` needs a role that may create schemas and roles.',
+  PORTCULLIS_FLEET_SCHEMA_MISSING: 'The fleet database %s has no portcullis tables. Run `portcullis fleet init-db --fleet URL` as its owner first.',
+  PORTCULLIS_FLEET_SCHEMA_NEWER: 'The fleet database %s is at schema version %s, newer than this portcullis knows (%s). Upgrade portcullis on this host.',
+  PORTCULLIS_FLEET_SCHEMA_OLDER: 'The fleet database %s is at schema version %s; this portcullis needs %s. Run `portcullis fleet init-db --fleet URL` from this version to upgrade it.',
+  PORTCULLIS_FLEET_HOST_ID: 'The fleet host ID file %s cannot be used: %s. Restore it from a backup of %s (the host\'s shipped history is filed under its ID), or move it away to give this host a new identity.',
+  PORTCULLIS_FLEET_ALARM: 'Fleet shipping stopped on an integrity alarm: %s. Compare the host\'s store with the database (`portcullis fleet verify`), keep copies of both, and restart serve once the cause is found.',
+  PORTCULLIS_FLEET_NO_HOST: 'The fleet database %s has no host %s. Run `portcullis fleet status --fleet URL` to list the hosts.',
   PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.'
 } as const
 

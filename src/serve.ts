@@ -11,6 +11,11 @@ import { recoverInterruptedSessions } from './audit/sessions.js'
 import { startDamagedError, verifyAtStart, type StartVerification } from './audit/start-verify.js'
 import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
+import { readCheckpoints } from './audit/checkpoints.js'
+import { AuditError } from './audit/errors.js'
+import { fleetTarget } from './fleet/connection.js'
+import { hostIdentity } from './fleet/host-identity.js'
+import { FleetShipper } from './fleet/shipper.js'
 import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
 import { noteHead } from './audit/head-file.js'
 import { Authorizer } from './authz/authorizer.js'
@@ -53,6 +58,10 @@ export interface ServeOptions {
   allowAnonymous?: boolean
   /** Start even when the start verification finds the audit store damaged. Recorded, with the damage, in `portcullis.start`. */
   acceptDamagedAudit?: boolean
+  /** Ship the audit chain to this fleet database (postgresql://…, no password in it). */
+  fleetUrl?: string
+  /** The fleet database password, else $PORTCULLIS_FLEET_PASSWORD. */
+  fleetPasswordFile?: string
 }
 
 export interface RunningDaemon {
@@ -84,6 +93,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   let audit!: AuditStore
   let auditKey: AuditSigningKey | null = null
   let upkeep: AuditUpkeep | null = null
+  let shipper: FleetShipper | null = null
   let verified: StartVerification | null = null
   let owners!: OwnershipRegistry
   let adoption!: Adoption
@@ -137,6 +147,34 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         }).catch((err: unknown) => logger.error({ err }, 'could not record the refused start'))
         throw startDamagedError(options.data, verified)
       }
+    },
+    {
+      name: 'fleet shipping',
+      // Before anything else appends, so it stops after them all: its stop ships what is left, the stop record too.
+      start: () => {
+        if (options.fleetUrl === undefined) return
+        const target = fleetTarget(options.fleetUrl, options.fleetPasswordFile)
+        if (auditKey === null) throw new AuditError('PORTCULLIS_AUDIT_KEY_MISSING', [options.keys, options.keys])
+        const identity = hostIdentity(options.keys, auditKey)
+        if (identity.created) logger.info({ hostId: identity.hostId, keys: options.keys }, 'made this host\'s fleet host ID')
+        shipper = new FleetShipper({
+          target,
+          identity,
+          source: {
+            head: () => audit.head(),
+            queryStored: (filter) => audit.queryStored(filter),
+            checkpoints: (fromSeq, toSeq) => readCheckpoints(audit.db, { fromSeq, toSeq }),
+            subscribe: (listener) => audit.subscribe(listener),
+            append: (input) => audit.append(input),
+            markShipped: (seq) => audit.markShipped(seq)
+          },
+          logger,
+          version: VERSION,
+          policyDigest: () => policy.current.digest
+        })
+        shipper.start()
+      },
+      stop: async () => { await shipper?.stop() }
     },
     {
       name: 'audit checkpoints',
@@ -245,6 +283,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       startedAt: new Date(),
       version: VERSION,
       bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 },
+      fleet: () => shipper?.status() ?? null,
       elevation
     }), options.adminSocket)),
     {

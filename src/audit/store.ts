@@ -23,7 +23,7 @@ import { storageError } from './storage-errors.js'
 import { HEAD_KEY, RECORD_RANGE, castRange, decodeHead, encodeHead, encodeMarker, isSessionId, markerKey, recordKey } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
-import { readBundledSeq, writeBundledSeq } from './bundled.js'
+import { readBundledSeq, writeBundledSeq, writeShippedSeq } from './bundled.js'
 import type { AppendOptions, AuditLog } from './audit-log.js'
 import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js'
@@ -514,6 +514,13 @@ export class AuditStore implements AuditLog {
     }
     // One at a time: each is a read then a write.
     const marked = this.#bundling.then(async () => await writeBundledSeq(this.#db, toSeq))
+    this.#bundling = marked.catch(() => {})
+    return marked
+  }
+
+  /** Notes that the fleet database holds every record up to `toSeq` (`s!shipped`), so retention may remove them. */
+  markShipped (toSeq: number): Promise<number> {
+    const marked = this.#bundling.then(async () => await writeShippedSeq(this.#db, Math.min(toSeq, this.#durable.seq)))
     this.#bundling = marked.catch(() => {})
     return marked
   }

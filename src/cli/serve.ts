@@ -8,7 +8,7 @@ import { DEFAULTS } from './defaults.js'
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
-  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off]',
+  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off] [--fleet URL [--fleet-password-file FILE]]',
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     socket: { type: 'string', default: DEFAULTS.socket },
@@ -20,6 +20,8 @@ export const serveCommand = defineCommand({
     'docker-host': { type: 'string', default: process.env.DOCKER_HOST ?? DEFAULTS.dockerHost },
     'plugin-name': { type: 'string', default: DEFAULTS.pluginName },
     'elevation-listen': { type: 'string', default: DEFAULT_ELEVATION_LISTEN },
+    fleet: { type: 'string' },
+    'fleet-password-file': { type: 'string' },
     'log-level': { type: 'string', default: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' }
   },
   help: {
@@ -33,6 +35,8 @@ export const serveCommand = defineCommand({
     '--docker-host URL': `the daemon to look objects up in (default $DOCKER_HOST or ${DEFAULTS.dockerHost})`,
     '--plugin-name NAME': `the name the daemon knows this plugin by; managing it needs an unsafe role (default ${DEFAULTS.pluginName})`,
     '--elevation-listen ADDR': `where users ask for roles (\`portcullis request\`), with their token; loopback TCP, or off (default ${DEFAULT_ELEVATION_LISTEN})`,
+    '--fleet URL': 'ship the audit chain to the fleet database postgresql://USER@HOST:PORT/DATABASE (made by `portcullis fleet init-db`); decisions never wait on it',
+    '--fleet-password-file FILE': 'the fleet database password (default $PORTCULLIS_FLEET_PASSWORD); never put it in the URL',
     '--log-level LEVEL': 'trace, debug, info, warn, error (default info)'
   },
   async run (values) {
@@ -57,7 +61,9 @@ export const serveCommand = defineCommand({
         acceptDamagedAudit: values['accept-damaged-audit'],
         dockerHost: values['docker-host'],
         pluginName: values['plugin-name'],
-        elevationListen: values['elevation-listen']
+        elevationListen: values['elevation-listen'],
+        ...(values.fleet !== undefined ? { fleetUrl: values.fleet } : {}),
+        ...(values['fleet-password-file'] !== undefined ? { fleetPasswordFile: values['fleet-password-file'] } : {})
       }, logger)
     } catch (err) {
       // Everything that started was stopped again; the caller prints the code and exits non-zero.

@@ -1,0 +1,107 @@
+// The fleet's tables in PostgreSQL, as numbered migrations applied in order, each once, each in one transaction
+// with its row in `portcullis.schema_migrations`. A database at a version newer than this build knows is refused:
+// an older portcullis must not write into tables whose meaning it does not know.
+//
+// Hosts write through the ingest role, which may only INSERT and SELECT: no host can delete or rewrite history,
+// its own or another's. Reviewers read through the reader role. Both are NOLOGIN groups: the operator grants them
+// to login roles (one per host is best: see README, "A fleet").
+
+export const FLEET_SCHEMA = 'portcullis'
+export const INGEST_ROLE = 'portcullis_ingest'
+export const READER_ROLE = 'portcullis_reader'
+
+interface Migration {
+  version: number
+  description: string
+  sql: string
+}
+
+const S = FLEET_SCHEMA
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'hosts, records, checkpoints, heartbeats and alarms',
+    sql: `
+      CREATE TABLE ${S}.hosts (
+        host_id text PRIMARY KEY CHECK (host_id ~ '^h-[0-9a-f]{16}$'),
+        name text NOT NULL,
+        key_id text NOT NULL,
+        public_key text NOT NULL,
+        registered_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- Each record exactly as the host stored it (body), with the columns a reviewer filters on beside it.
+      CREATE TABLE ${S}.records (
+        host_id text NOT NULL REFERENCES ${S}.hosts,
+        seq bigint NOT NULL CHECK (seq >= 1),
+        time timestamptz NOT NULL,
+        kind text NOT NULL,
+        user_name text,
+        project text,
+        action text,
+        decision text,
+        hash text NOT NULL,
+        prev_hash text NOT NULL,
+        body text NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (host_id, seq)
+      );
+      CREATE INDEX records_time ON ${S}.records (time);
+      CREATE TABLE ${S}.checkpoints (
+        host_id text NOT NULL REFERENCES ${S}.hosts,
+        seq bigint NOT NULL,
+        body text NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (host_id, seq)
+      );
+      -- Insert-only too: the newest row per host is what \`fleet status\` shows.
+      CREATE TABLE ${S}.heartbeats (
+        id bigserial PRIMARY KEY,
+        host_id text NOT NULL REFERENCES ${S}.hosts,
+        at timestamptz NOT NULL DEFAULT now(),
+        head_seq bigint NOT NULL,
+        shipped_seq bigint NOT NULL,
+        policy_digest text,
+        version text NOT NULL
+      );
+      CREATE INDEX heartbeats_host ON ${S}.heartbeats (host_id, id DESC);
+      -- What a host's shipper found that it would not paper over: a different hash for a shipped seq, a break in the
+      -- chain, another key for its host ID.
+      CREATE TABLE ${S}.alarms (
+        id bigserial PRIMARY KEY,
+        host_id text NOT NULL,
+        at timestamptz NOT NULL DEFAULT now(),
+        kind text NOT NULL,
+        seq bigint,
+        detail text NOT NULL
+      );
+    `
+  }
+]
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version
+
+/** The statements that make the schema itself, the migrations table and the two roles (each only if missing). */
+export const BOOTSTRAP_SQL = `
+  CREATE SCHEMA IF NOT EXISTS ${S};
+  CREATE TABLE IF NOT EXISTS ${S}.schema_migrations (
+    version integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  );
+  DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${INGEST_ROLE}') THEN CREATE ROLE ${INGEST_ROLE} NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${READER_ROLE}') THEN CREATE ROLE ${READER_ROLE} NOLOGIN; END IF;
+  END $$;
+`
+
+/** Run after every migration: the grants, stated whole, so a later table is covered the day it is made. */
+export const GRANTS_SQL = `
+  REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM PUBLIC;
+  GRANT USAGE ON SCHEMA ${S} TO ${INGEST_ROLE}, ${READER_ROLE};
+  REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM ${INGEST_ROLE};
+  GRANT SELECT, INSERT ON ${S}.hosts, ${S}.records, ${S}.checkpoints, ${S}.heartbeats, ${S}.alarms TO ${INGEST_ROLE};
+  GRANT SELECT ON ${S}.schema_migrations TO ${INGEST_ROLE};
+  GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${S} TO ${INGEST_ROLE};
+  GRANT SELECT ON ALL TABLES IN SCHEMA ${S} TO ${READER_ROLE};
+`

@@ -1,0 +1,145 @@
+// Issue 14, shipping the audit: `serve --fleet URL` ships every record of its chain, exactly as stored, to a real
+// PostgreSQL (Debian's server, initdb'd into a temp dir). Hosts under load, a host killed with SIGKILL mid-run,
+// PostgreSQL stopped mid-run: afterwards each host's chain in the database matches its local chain record by
+// record, with no gap and no duplicate, and `fleet verify` passes. A changed central row is named by `fleet verify`.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
+import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
+import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { waitUntil } from '../helpers/wait.js'
+
+let root: string
+let pg: Postgres
+let policyFile: string
+let hostArgs: string[]
+let reviewerArgs: string[]
+const hosts: FleetHost[] = []
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-fleet-'))
+  pg = await startPostgres(root)
+  policyFile = path.join(root, 'policy.json')
+  writeFileSync(policyFile, readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json')))
+  await portcullisCliOk(['fleet', 'init-db', '--fleet', pg.adminUrl])
+  // One login role for the hosts and one for reviewers, members of the roles init-db made.
+  await pg.sql("CREATE ROLE fleet_hosts LOGIN PASSWORD 'host-secret' IN ROLE portcullis_ingest; CREATE ROLE reviewer LOGIN PASSWORD 'review-secret' IN ROLE portcullis_reader")
+  writeFileSync(path.join(root, 'host.pw'), 'host-secret\n', { mode: 0o600 })
+  writeFileSync(path.join(root, 'reviewer.pw'), 'review-secret\n', { mode: 0o600 })
+  hostArgs = ['--fleet', pg.url('fleet_hosts'), '--fleet-password-file', path.join(root, 'host.pw')]
+  reviewerArgs = ['--fleet', pg.url('reviewer'), '--fleet-password-file', path.join(root, 'reviewer.pw')]
+}, 120_000)
+
+afterAll(async () => {
+  for (const host of hosts) await host.stop()
+  await pg?.stop()
+  if (root !== undefined) removeDirSync(root)
+}, 60_000)
+
+/** The host's local chain as stored (serve stopped), and its rows in the database, in seq order. */
+async function chains (host: FleetHost): Promise<{ local: string[], central: string[] }> {
+  const local = (await portcullisCliOk(['audit', 'export', '--data', host.data])).split('\n').filter((line) => line !== '')
+  const central = (await pg.sql(`SELECT body FROM portcullis.records WHERE host_id = '${host.hostId}' ORDER BY seq`)).split('\n').filter((line) => line !== '')
+  return { local, central }
+}
+
+async function shippedAll (host: FleetHost): Promise<void> {
+  await waitUntil(`${host.name} to ship every record`, async () => {
+    const status = await host.fleetStatus()
+    return status.state === 'shipping' && status.lag === 0
+  }, { timeoutMs: 30_000, detail: async () => JSON.stringify(await host.fleetStatus()) })
+}
+
+describe('serve --fleet ships its chain to PostgreSQL', () => {
+  it('three hosts under load: every record arrives once, exactly as stored, and fleet verify passes', { timeout: 180_000 }, async () => {
+    for (const name of ['web-1', 'web-2', 'db-1']) hosts.push(await makeFleetHost(root, name, policyFile, hostArgs))
+    await Promise.all(hosts.map(async (host) => await host.start()))
+    const allowed = await Promise.all(hosts.map(async (host) => await host.load(400)))
+    expect(allowed).toEqual([400, 400, 400])
+    await Promise.all(hosts.map(shippedAll))
+    // The stop record is shipped too: serve drains before it exits.
+    await Promise.all(hosts.map(async (host) => await host.stop()))
+    for (const host of hosts) {
+      const { local, central } = await chains(host)
+      expect(local.length).toBeGreaterThan(400)
+      expect(central).toEqual(local)
+    }
+    const verify = await runPortcullisCli(['fleet', 'verify', ...reviewerArgs])
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0)
+    expect(verify.stdout).toContain('all 3 host(s) hold')
+    const status = JSON.parse((await portcullisCliOk(['fleet', 'status', '--json', ...reviewerArgs]))) as Array<{ hostId: string, lag: number, alarms: number }>
+    expect(status.map((h) => h.hostId).sort()).toEqual(hosts.map((h) => h.hostId).sort())
+    expect(status.every((h) => h.lag === 0 && h.alarms === 0)).toBe(true)
+  })
+
+  it('a host killed with SIGKILL mid-run resumes from the database\'s high-water mark: no gap, no duplicate', { timeout: 180_000 }, async () => {
+    const host = hosts[0]!
+    await host.start()
+    const load = host.load(1500)
+    await waitUntil('some records shipped', async () => (await host.fleetStatus()).shippedSeq > 500)
+    await host.kill()
+    await load
+    await host.start()
+    expect(await host.load(300)).toBe(300)
+    await shippedAll(host)
+    await host.stop()
+    const { local, central } = await chains(host)
+    expect(central).toEqual(local)
+    const seqs = central.map((line) => (JSON.parse(line) as { seq: number }).seq)
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i))
+  })
+
+  it('with PostgreSQL down, decisions go on, the lag is reported and recorded, and it drains once the database is back', { timeout: 180_000 }, async () => {
+    const host = hosts[1]!
+    await host.start()
+    await shippedAll(host)
+    await pg.stop()
+    expect(await host.load(300)).toBe(300)
+    await waitUntil('the outage to show in status', async () => {
+      const status = await host.fleetStatus()
+      return status.state === 'unreachable' && status.lag >= 300
+    })
+    await pg.start()
+    await shippedAll(host)
+    await host.stop()
+    const { local, central } = await chains(host)
+    expect(central).toEqual(local)
+    const actions = local.map((line) => (JSON.parse(line) as { action: string }).action)
+    expect(actions).toContain('fleet.unreachable')
+    expect(actions).toContain('fleet.connected')
+  })
+
+  it('a changed row in the database is named by fleet verify: the host and the first bad seq', { timeout: 60_000 }, async () => {
+    const host = hosts[2]!
+    const where = `host_id = '${host.hostId}' AND seq = 7`
+    const original = (await pg.sql(`SELECT body FROM portcullis.records WHERE ${where}`)).trim()
+    await pg.sql(`UPDATE portcullis.records SET body = replace(body, '"alice"', '"mallory"') WHERE ${where}`)
+    try {
+      const verify = await runPortcullisCli(['fleet', 'verify', ...reviewerArgs])
+      expect(verify.code).toBe(1)
+      expect(verify.stdout).toMatch(new RegExp(`FAIL ${host.hostId}.*\\n  first bad record 7: the row was changed`))
+      expect(verify.stdout).toContain('1 of 3 host(s) do not hold')
+      // The reviewer role may read, never write.
+      const write = await runPortcullisCli(['fleet', 'init-db', ...reviewerArgs])
+      expect(write.code).toBe(2)
+    } finally {
+      await pg.sql(`UPDATE portcullis.records SET body = $body$${original}$body$ WHERE ${where}`)
+    }
+    const again = await runPortcullisCli(['fleet', 'verify', '--host', host.hostId, ...reviewerArgs])
+    expect(again.code, again.stdout).toBe(0)
+  })
+
+  it('the hosts\' role may insert and read, never change or delete history', { timeout: 30_000 }, async () => {
+    const env = { ...process.env, PGPASSWORD: 'host-secret' }
+    const { execFile } = await import('node:child_process')
+    const psql = (statement: string): Promise<string> => new Promise((resolve) => {
+      execFile('psql', ['-h', pg.socketDir, '-p', String(pg.port), '-U', 'fleet_hosts', '-d', 'portcullis', '-c', statement], { env }, (_err, stdout, stderr) => resolve(stdout + stderr))
+    })
+    expect(await psql('DELETE FROM portcullis.records')).toContain('permission denied')
+    expect(await psql("UPDATE portcullis.records SET body = 'x'")).toContain('permission denied')
+    expect(await psql('TRUNCATE portcullis.records')).toContain('permission denied')
+  })
+})
