@@ -19,7 +19,7 @@ import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from 
 import { statusCommand } from './cli/status.js'
 import { actionsCommand } from './cli/actions.js'
 import { requestApproveCommand, requestCreateCommand, requestDenyCommand, requestListCommand, requestRevokeCommand } from './cli/request.js'
-import { fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand } from './cli/fleet.js'
+import { fleetExportCommand, fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand } from './cli/fleet.js'
 import { VERSION } from './version.js'
 
 const COMMANDS: Array<Command<Options>> = [
@@ -29,7 +29,7 @@ const COMMANDS: Array<Command<Options>> = [
   auditBundleCommand, auditVerifyBundleCommand,
   policyValidateCommand, policySchemaCommand, policyReloadCommand, actionsCommand, statusCommand,
   requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand,
-  fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand
+  fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand, fleetExportCommand
 ] as unknown as Array<Command<Options>>
 
 function usage (): string {

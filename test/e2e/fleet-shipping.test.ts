@@ -75,6 +75,21 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
     expect(status.every((h) => h.lag === 0 && h.alarms === 0)).toBe(true)
   })
 
+  it('fleet export streams the hosts\' records with the filters of audit export, each record exactly as its host stored it', { timeout: 60_000 }, async () => {
+    const lines = (await portcullisCliOk(['fleet', 'export', ...reviewerArgs])).split('\n').filter((l) => l !== '')
+    for (const host of hosts) {
+      const { local } = await chains(host)
+      const mine = lines.filter((line) => line.startsWith(`{"host":"${host.hostId}","hostName":${JSON.stringify(os.hostname())},"record":`))
+      // The wrapper holds the stored text unchanged: cut it out and it is the host's own line.
+      expect(mine.map((line) => line.slice(line.indexOf('"record":') + 9, -1))).toEqual(local)
+    }
+    const starts = (await portcullisCliOk(['fleet', 'export', '--host', hosts[1]!.hostId, '--action', 'portcullis.*', ...reviewerArgs])).split('\n').filter((l) => l !== '')
+    expect(starts.map((line) => (JSON.parse(line) as { record: { action: string } }).record.action)).toEqual(['portcullis.start', 'portcullis.stop'])
+    const csv = await portcullisCliOk(['fleet', 'export', '--format', 'csv', '--decision', 'allow', '--user', 'alice', '--action', 'container.list', ...reviewerArgs])
+    expect(csv.startsWith('host,hostName,seq,time,kind,user')).toBe(true)
+    expect(csv.trim().split('\r\n').length - 1).toBe(1200)
+  })
+
   it('a host killed with SIGKILL mid-run resumes from the database\'s high-water mark: no gap, no duplicate', { timeout: 180_000 }, async () => {
     const host = hosts[0]!
     await host.start()
