@@ -25,7 +25,7 @@ export interface FleetHost {
   /** Posts `calls` AuthZReqs, `workers` at a time; resolves with how many were allowed. */
   load: (calls: number, workers?: number) => Promise<number>
   /** `portcullis status --json`'s `fleet` part. */
-  fleetStatus: () => Promise<{ state: string, lag: number, shippedSeq: number, headSeq: number, alarms: unknown[], halted: unknown }>
+  fleetStatus: () => Promise<{ state: string, lag: number, shippedSeq: number, headSeq: number, alarms: unknown[], halted: unknown, lastError: { code: string, message: string } | null }>
   log: () => string
 }
 
