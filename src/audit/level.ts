@@ -65,9 +65,9 @@ export async function openAuditDb (dir: string, { create, logger, madePrivate = 
 }
 
 /**
- * One database object for the modules of src/audit that keep the store's database (checkpoints, retention, see
- * auditDatabase in store.ts) while the LevelDB behind it is closed and opened again after a failed write (see AuditStore): every property is read
- * from whichever database is current.
+ * One database object for the modules of src/audit that keep the store's database (checkpoints, retention: see
+ * auditDatabase in store.ts) while the LevelDB behind it is closed and opened again after a failed write (see
+ * AuditStore): every property is read from whichever database is current.
  */
 export class AuditDbHandle {
   #current: AuditDb

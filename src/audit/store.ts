@@ -110,7 +110,7 @@ export class AuditStore implements AuditLog {
   /** What open() put back from the journal into LevelDB (records a crash of the host took from LevelDB's log). */
   readonly journalReplay: Readonly<JournalReplay>
   #journal!: AuditJournal
-  /** The database now open; `#handle.db` (what `db` returns) follows it when the store is reopened. */
+  /** The database now open; `#handle.db` (what auditDatabase() and the key spaces reach) follows it when the store is reopened. */
   #db: AuditDb
   readonly #handle: AuditDbHandle
   readonly #logger: Logger
