@@ -19,6 +19,20 @@ export default tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: 'error' }
   },
   {
+    // The audit store is the single writer of its database: outside src/audit, modules keep their entries in a key
+    // space the store hands out (AuditStore.keySpace), never through the raw LevelDB handle.
+    files: ['src/**/*.ts'],
+    ignores: ['src/audit/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/audit/level.js'], message: 'Only src/audit opens or holds the audit LevelDB: use AuditStore.keySpace(name) for entries beside the records.' },
+          { group: ['**/audit/store.js'], importNames: ['auditDatabase'], message: 'Only src/audit holds the audit LevelDB: use AuditStore.keySpace(name) for entries beside the records.' }
+        ]
+      }]
+    }
+  },
+  {
     // The policy core does no I/O (the dependency rule, .dependency-cruiser.cjs, keeps it to src/core): of Node's
     // modules it may use only node:net's address checks, which read a string and touch no socket.
     files: ['src/core/**/*.ts'],

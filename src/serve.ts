@@ -188,7 +188,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
     {
       name: 'ownership registry',
       start: async () => {
-        owners = await OwnershipRegistry.open(audit.db, logger)
+        owners = await OwnershipRegistry.open(audit.keySpace('ownership'), logger)
         // Adopting existing objects (first start only) needs the plugin serving: it starts once the socket listens.
         adoption = new Adoption(owners, docker, audit, logger)
         resolver.useOwnership(owners, () => adoption.inFlight)

@@ -11,7 +11,7 @@ import { bundleArchive, bundleFileList, writeBundle, type BundleOptions, type Bu
 import { readCheckpoints, signCheckpoint } from './checkpoints.js'
 import { seqAtOrAfter } from './query.js'
 import type { AuditSigningKey } from './signing-key.js'
-import type { AuditStore } from './store.js'
+import { auditDatabase, type AuditStore } from './store.js'
 
 export function bundleSourceOf (store: AuditStore, key: AuditSigningKey, logger?: Logger): BundleSource {
   return {
@@ -23,8 +23,8 @@ export function bundleSourceOf (store: AuditStore, key: AuditSigningKey, logger?
     readStored: (fromSeq, toSeq) => store.queryStored({ fromSeq, toSeq }),
     readCast: (sessionId) => store.readCast(sessionId),
     readRecordingFile: async (sessionId) => await store.readRecordingFile(sessionId),
-    seqAtOrAfter: async (time) => await seqAtOrAfter(store.db, time),
-    checkpoints: (fromSeq, toSeq) => readCheckpoints(store.db, { fromSeq, toSeq }),
+    seqAtOrAfter: async (time) => await seqAtOrAfter(auditDatabase(store), time),
+    checkpoints: (fromSeq, toSeq) => readCheckpoints(auditDatabase(store), { fromSeq, toSeq }),
     signCheckpoint: async (seq) => await signCheckpoint(store, key, { seq, ...(logger !== undefined ? { logger } : {}) }),
     publicKey: key
   }

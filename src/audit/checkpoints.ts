@@ -11,14 +11,10 @@ import { checkpointSignatureProblem, createCheckpoint, encodeCheckpoint, parseCh
 import { parseRecord } from './record.js'
 import { storageError, tablesOverlapping } from './storage-errors.js'
 import type { AuditSigningKey } from './signing-key.js'
+import { auditDatabase, type AuditStore } from './store.js'
 import { verifySnapshot } from './verify.js'
 
 export type { Checkpoint } from './checkpoint-format.js'
-
-/** What a checkpoint is signed and stored in: an open AuditStore (or anything else holding the database). */
-export interface CheckpointTarget {
-  readonly db: AuditDb
-}
 
 export interface SignCheckpointOptions {
   /** The record to sign. Default: the newest. */
@@ -38,15 +34,17 @@ export interface SignCheckpointOptions {
  * Throws PORTCULLIS_AUDIT_NO_RECORD when there is no such record and PORTCULLIS_AUDIT_CHAIN_BROKEN when the chain
  * up to it does not verify.
  */
-export async function signCheckpoint (target: CheckpointTarget, key: AuditSigningKey, options: SignCheckpointOptions = {}): Promise<Checkpoint> {
+export async function signCheckpoint (store: AuditStore, key: AuditSigningKey, options: SignCheckpointOptions = {}): Promise<Checkpoint> {
+  const db = auditDatabase(store)
   try {
-    return await exclusively(target.db, async () => await signCheckpointNow(target.db, key, options))
+    // One at a time with expiry (AuditStore.exclusive), which removes records a checkpoint is checked against.
+    return await store.exclusive(async () => await signCheckpointNow(db, key, options))
   } catch (err) {
-    throw storageError(err, target.db.location, undefined, tablesOverlapping(target.db))
+    throw storageError(err, db.location, undefined, tablesOverlapping(db))
   }
 }
 
-/** signCheckpoint for callers already running exclusively (expiry). */
+/** signCheckpoint for callers already running in the store's exclusive queue (expiry). */
 export async function signCheckpointNow (db: AuditDb, key: AuditSigningKey, options: SignCheckpointOptions = {}): Promise<Checkpoint> {
   const snapshot = db.snapshot()
   let checkpoint: Checkpoint
@@ -110,15 +108,4 @@ export async function * readCheckpoints (db: AuditDb, options: ReadCheckpointsOp
   } catch (err) {
     throw storageError(err, db.location, undefined, tablesOverlapping(db, range))
   }
-}
-
-// Signing and expiry each read the chain and then write on what they read; one at a time per database keeps
-// expiry from removing records a checkpoint is being checked against.
-const running = new WeakMap<AuditDb, Promise<unknown>>()
-
-export async function exclusively<T> (db: AuditDb, task: () => Promise<T>): Promise<T> {
-  const before = running.get(db) ?? Promise.resolve()
-  const result = before.then(task, task)
-  running.set(db, result.then(() => {}, () => {}))
-  return await result
 }

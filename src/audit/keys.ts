@@ -125,3 +125,54 @@ export function seqFromCheckpointKey (key: string): number | null {
   const match = CHECKPOINT_KEY_PATTERN.exec(key)
   return match === null ? null : Number.parseInt(match[1]!, 16)
 }
+
+// The layout version (`s!layout`, beside `s!index`): what the key spaces below look like. A store without it is at
+// layout 1, where elevation requests lay under `e!req!<id>` and the ownership registry under `w!e!<kind>!<id>` and
+// `w!adopted`; layout 2 keeps them in sublevels the store owns (migration.ts moves them). Records, the head,
+// checkpoints, chunks, markers and indexes keep the keys above in every layout: moving them would rewrite the whole
+// store, millions of records, for no reader's gain.
+
+export const LAYOUT_VERSION_KEY = 's!layout'
+export const LAYOUT_VERSION = 2
+
+/**
+ * The small key spaces other modules keep beside the records, each an abstract-level sublevel of the store's
+ * database (keys `!<name>!<key>`, which sort before every key above). Their keys are declared here; the store hands a
+ * space out with `keySpace(name)`, and only its writes reach it.
+ */
+export const KEY_SPACES = {
+  /** Elevation requests (src/elevation): `req!<id>` → the request as JSON. */
+  elevation: { legacyPrefix: 'e!' },
+  /** The ownership registry (src/ownership): `e!<kind>!<id>` → `{ project, via }`, `adopted` → when adoption ran. */
+  ownership: { legacyPrefix: 'w!' }
+} as const
+
+export type KeySpaceName = keyof typeof KEY_SPACES
+
+/** Iterator bounds that cover every key starting with `prefix` and nothing else (`prefix` ends in '!'). */
+export function prefixRange (prefix: string): { gte: string, lt: string } {
+  return { gte: prefix, lt: prefix.slice(0, -1) + '"' } // '"' follows '!'
+}
+
+const ELEVATION_REQUEST_PREFIX = 'req!'
+export const ELEVATION_REQUEST_RANGE = prefixRange(ELEVATION_REQUEST_PREFIX)
+
+export function elevationRequestKey (id: string): string {
+  return ELEVATION_REQUEST_PREFIX + id
+}
+
+const OWNERSHIP_ENTRY_PREFIX = 'e!'
+export const OWNERSHIP_ENTRY_RANGE = prefixRange(OWNERSHIP_ENTRY_PREFIX)
+export const OWNERSHIP_ADOPTED_KEY = 'adopted'
+
+export function ownershipEntryKey (kind: string, id: string): string {
+  return `${OWNERSHIP_ENTRY_PREFIX}${kind}!${id}`
+}
+
+/** The kind and ID an ownership entry key names, or null for a key this layout never writes. */
+export function ownershipEntryFromKey (key: string): { kind: string, id: string } | null {
+  if (!key.startsWith(OWNERSHIP_ENTRY_PREFIX)) return null
+  const rest = key.slice(OWNERSHIP_ENTRY_PREFIX.length)
+  const bang = rest.indexOf('!')
+  return bang < 0 ? null : { kind: rest.slice(0, bang), id: rest.slice(bang + 1) }
+}

@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import { AuditError, messageOf } from './errors.js'
 import { isStorageFailure, storageError } from './storage-errors.js'
 import { inspectStoreDir, makeStoreDir, makeStorePrivate } from './store-dir.js'
+import { refuseUnknownLayout } from './migration.js'
 
 export type AuditDb = Level<string, string>
 
@@ -41,6 +42,15 @@ export async function openAuditDb (dir: string, { create, logger, madePrivate = 
     if (isStorageFailure(cause)) throw storageError(cause, dir)
     throw new AuditError('PORTCULLIS_AUDIT_OPEN_FAILED', [dir, messageOf(cause ?? err)], { cause: err })
   }
+  if (!create) {
+    // A store opened for writing is checked (and brought up to this layout) by AuditStore.open.
+    try {
+      await refuseUnknownLayout(db, dir)
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
   if (create) {
     // What LevelDB made in the open, under a umask that may have let others read it.
     try {
@@ -55,9 +65,9 @@ export async function openAuditDb (dir: string, { create, logger, madePrivate = 
 }
 
 /**
- * One database object for the modules that keep `store.db` (checkpoints, retention, ownership, elevation) while
- * the LevelDB behind it is closed and opened again after a failed write (see AuditStore): every property is read
- * from whichever database is current.
+ * One database object for the modules of src/audit that keep the store's database (checkpoints, retention: see
+ * auditDatabase in store.ts) while the LevelDB behind it is closed and opened again after a failed write (see
+ * AuditStore): every property is read from whichever database is current.
  */
 export class AuditDbHandle {
   #current: AuditDb
@@ -85,6 +95,11 @@ export class AuditDbHandle {
 
   get current (): AuditDb {
     return this.#current
+  }
+
+  /** Why writes are refused now, or null (the store's key spaces refuse theirs with it too). */
+  get blocked (): Error | null {
+    return this.#blocked
   }
 
   replace (next: AuditDb): void {

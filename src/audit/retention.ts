@@ -9,25 +9,19 @@ import type { Logger } from 'pino'
 import { durationText } from '../core/duration.js'
 import { readBundledSeq, readShippedSeq } from './bundled.js'
 import type { Checkpoint } from './checkpoint-format.js'
-import { exclusively, signCheckpointNow } from './checkpoints.js'
+import { signCheckpointNow } from './checkpoints.js'
 import { AuditError } from './errors.js'
 import { indexKeysOf } from './indexes.js'
 import type { AuditDb } from './level.js'
 import { BASE_KEY, CHECKPOINT_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey } from './keys.js'
-import { parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
+import { parseRecord, type AuditRecord } from './record.js'
 import { recordingPath } from './recordings.js'
 import type { AuditSigningKey } from './signing-key.js'
 import { storageError, tablesOverlapping } from './storage-errors.js'
+import { auditDatabase, type AuditStore } from './store.js'
 
 /** Records per segment: segment k holds seqs k*SEGMENT_SIZE+1 .. (k+1)*SEGMENT_SIZE. */
 export const SEGMENT_SIZE = 10_000
-
-/** What expiry works on: an open AuditStore. */
-export interface ExpiryTarget {
-  readonly db: AuditDb
-  head: () => AuditHead
-  append: (input: AuditInput) => Promise<AuditRecord>
-}
 
 export interface ExpireOptions {
   /** `audit.retention` in milliseconds; null (no retention) removes nothing. */
@@ -71,16 +65,17 @@ export interface ExpiryResult {
  * last record; then appends a system record `audit.expired` naming the range. The segment holding the newest
  * record always stays (the head must name a stored record).
  */
-export async function expireRecords (store: ExpiryTarget, options: ExpireOptions): Promise<ExpiryResult> {
+export async function expireRecords (store: AuditStore, options: ExpireOptions): Promise<ExpiryResult> {
+  const db = auditDatabase(store)
   try {
-    return await exclusively(store.db, async () => await expireNow(store, options))
+    // One at a time with checkpoint signing (AuditStore.exclusive): no record goes while one is checked against.
+    return await store.exclusive(async () => await expireNow(store, db, options))
   } catch (err) {
-    throw storageError(err, store.db.location, undefined, tablesOverlapping(store.db))
+    throw storageError(err, db.location, undefined, tablesOverlapping(db))
   }
 }
 
-async function expireNow (store: ExpiryTarget, options: ExpireOptions): Promise<ExpiryResult> {
-  const { db } = store
+async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions): Promise<ExpiryResult> {
   const dryRun = options.dryRun === true
   const bundledSeq = await readBundledSeq(db)
   const shippedSeq = await readShippedSeq(db)

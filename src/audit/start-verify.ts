@@ -10,7 +10,7 @@ import { CHECKPOINT_RANGE, recordKey, seqFromCheckpointKey } from './keys.js'
 import { parseRecord } from './record.js'
 import type { AuditPublicKey } from './signing-key.js'
 import { droppedAtOpen, isExhaustion, isStorageFailure, storageError, unreadableDetail } from './storage-errors.js'
-import type { AuditStore } from './store.js'
+import { auditDatabase, type AuditStore } from './store.js'
 
 /** What the start verification found. `damage` is empty when the store checked out. */
 export interface StartVerification {
@@ -58,7 +58,7 @@ export async function verifyAtStart (store: AuditStore, keys?: readonly AuditPub
     result.records = report.records
     if (report.firstBad !== undefined) {
       const { seq, problem, detail } = report.firstBad
-      const unreadable = problem === 'gap' ? await unreadableDetail(store.db, recordKey(seq)) : null
+      const unreadable = problem === 'gap' ? await unreadableDetail(auditDatabase(store), recordKey(seq)) : null
       result.firstBad = unreadable !== null ? { seq, problem: 'unreadable', detail: unreadable } : { seq, problem, detail }
       damage.push(`record ${seq}: ${result.firstBad.problem}: ${result.firstBad.detail}`)
     }
@@ -92,7 +92,7 @@ async function headFileProblem (store: AuditStore): Promise<{ problem: string, r
   let problem: string | null
   try {
     problem = await tailCutProblem(recorded, store.head(), async (seq) => {
-      const raw = await store.db.get(recordKey(seq))
+      const raw = await auditDatabase(store).get(recordKey(seq))
       return raw === undefined ? null : parseRecord(raw)?.hash ?? null
     })
   } catch (err) {
@@ -119,12 +119,12 @@ async function stillRefused (store: AuditStore): Promise<string[]> {
 
 async function newestGoodCheckpoint (store: AuditStore, keys: readonly AuditPublicKey[] | undefined): Promise<{ seq: number, time: string } | undefined> {
   const head = store.head().seq
-  for await (const [key, value] of store.db.iterator({ ...CHECKPOINT_RANGE, reverse: true })) {
+  for await (const [key, value] of auditDatabase(store).iterator({ ...CHECKPOINT_RANGE, reverse: true })) {
     const checkpoint = parseCheckpoint(value)
     const seq = seqFromCheckpointKey(key)
     if (checkpoint === null || checkpoint.seq !== seq || seq > head) continue
     if (keys !== undefined && checkpointSignatureProblem(checkpoint, keys) !== null) continue
-    const raw = await store.db.get(recordKey(seq))
+    const raw = await auditDatabase(store).get(recordKey(seq))
     if (raw !== undefined && parseRecord(raw)?.hash === checkpoint.hash) return { seq, time: checkpoint.time }
   }
   return undefined

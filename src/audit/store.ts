@@ -16,11 +16,13 @@ import { isFile, readSessionCast } from './session-cast.js'
 import { sealRecord, type SealedRecord } from './chain.js'
 import { AuditError, messageOf } from './errors.js'
 import { AuditDbHandle, openAuditDb, type AuditDb } from './level.js'
+import { createKeySpace, type KeySpace } from './key-space.js'
+import { migrateLayout } from './migration.js'
 import { makeStorePrivate } from './store-dir.js'
 import { AuditJournal, DEFAULT_HALF_BYTES } from './journal.js'
 import { replayJournal, type JournalReplay } from './journal-replay.js'
 import { storageError } from './storage-errors.js'
-import { HEAD_KEY, RECORD_RANGE, castRange, decodeHead, encodeHead, encodeMarker, isSessionId, markerKey, recordKey } from './keys.js'
+import { HEAD_KEY, RECORD_RANGE, castRange, decodeHead, encodeHead, encodeMarker, isSessionId, markerKey, recordKey, type KeySpaceName } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
 import { readBundledSeq, writeBundledSeq, writeShippedSeq } from './bundled.js'
@@ -94,15 +96,21 @@ const DEFAULT_RETRY_MAX_MS = 1000
 /** How long a lazy record may wait for a batch to share before it gets one of its own. */
 const LAZY_WAIT_MS = 50
 
+/** Set in AuditStore's static block: the one way to its database from outside the class (auditDatabase). */
+let databaseOfStore: (store: AuditStore) => AuditDb
 
 export class AuditStore implements AuditLog {
+  static {
+    databaseOfStore = (store) => store.#handle.db
+  }
+
   readonly dir: string
   /** The modes open() took group and other access away from (`name: 0644 -> 0600`); empty when it was private. */
   readonly madePrivate: readonly string[]
   /** What open() put back from the journal into LevelDB (records a crash of the host took from LevelDB's log). */
   readonly journalReplay: Readonly<JournalReplay>
   #journal!: AuditJournal
-  /** The database now open; `#handle.db` (what `db` returns) follows it when the store is reopened. */
+  /** The database now open; `#handle.db` (what auditDatabase() and the key spaces reach) follows it when the store is reopened. */
   #db: AuditDb
   readonly #handle: AuditDbHandle
   readonly #logger: Logger
@@ -131,8 +139,9 @@ export class AuditStore implements AuditLog {
   /** Recording writes and marker deletions not yet settled: close() waits for them. */
   readonly #castOperations = new Set<Promise<void>>()
   #dbClosed = false
-  /** The last markBundled() write, so the next waits for it. */
-  #bundling: Promise<unknown> = Promise.resolve()
+  /** The last task exclusive() was given, so the next waits for it. */
+  #exclusive: Promise<unknown> = Promise.resolve()
+  readonly #keySpaces = new Map<KeySpaceName, KeySpace>()
   readonly #castStorage: CastStorage = {
     // Chunk values carry their own encoding (bytes), which the database's string-typed batch does not model.
     write: (operations: CastOperation[]) => this.#castOperation(() => this.#failure !== null ? Promise.reject(this.#unavailable()) : this.#db.batch(operations as unknown as Array<{ type: 'put', key: string, value: string }>, { sync: true })),
@@ -168,6 +177,8 @@ export class AuditStore implements AuditLog {
     const db = await openAuditDb(dir, { create: true, logger: options.logger, madePrivate })
     try {
       const head = await readHead(db, dir)
+      // Before anything else writes: a store of a newer layout is refused here, an older one brought up to this one.
+      await migrateLayout(db, dir, options.logger)
       await ensureIndexes(db, options.logger)
       const { contents, begin } = await AuditJournal.read(dir, options.journalHalfBytes ?? DEFAULT_HALF_BYTES)
       const replay = await replayJournal(db, contents.texts, head)
@@ -454,10 +465,29 @@ export class AuditStore implements AuditLog {
     }
   }
 
-  /** The database itself, for the modules that keep their own entries beside the records (checkpoints.ts,
-   * retention.ts). Everything else goes through the methods of the store. */
-  get db (): AuditDb {
-    return this.#handle.db
+  /**
+   * The key space `name` (keys.ts, KEY_SPACES): what another module keeps beside the records (elevation requests,
+   * the ownership registry). Writes are synced, refused while the store is after a failed write, and follow the
+   * store when it reopens.
+   */
+  keySpace (name: KeySpaceName): KeySpace {
+    let space = this.#keySpaces.get(name)
+    if (space === undefined) {
+      space = createKeySpace({ current: () => this.#handle.current, blocked: () => this.#handle.blocked }, name)
+      this.#keySpaces.set(name, space)
+    }
+    return space
+  }
+
+  /**
+   * Runs `task` once every task given before it has settled: the store's one queue for work that reads the chain
+   * and then writes on what it read (signing a checkpoint, expiry, the bundled mark), so that expiry never removes
+   * records a checkpoint is being checked against. Appends and key-space writes do not wait for it.
+   */
+  exclusive<T> (task: () => Promise<T>): Promise<T> {
+    const result = this.#exclusive.then(task, task)
+    this.#exclusive = result.then(() => {}, () => {})
+    return result
   }
 
   /** Why the store refuses new records (a write failed), or null while it takes them. */
@@ -512,10 +542,8 @@ export class AuditStore implements AuditLog {
     if (!Number.isSafeInteger(toSeq) || toSeq < 0 || toSeq > this.#durable.seq) {
       return Promise.reject(new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`cannot mark record ${String(toSeq)} as bundled: the newest durable record is ${this.#durable.seq}`]))
     }
-    // One at a time: each is a read then a write.
-    const marked = this.#bundling.then(async () => await writeBundledSeq(this.#db, toSeq))
-    this.#bundling = marked.catch(() => {})
-    return marked
+    // A read then a write: one at a time, with signing and expiry.
+    return this.exclusive(async () => await writeBundledSeq(this.#handle.db, toSeq))
   }
 
   /** Notes that the fleet database holds every record up to `toSeq` (`s!shipped`), so retention may remove them. */
@@ -648,6 +676,16 @@ export class AuditStore implements AuditLog {
     })()
     return this.#closing
   }
+}
+
+/**
+ * The database behind `store`, for the modules of src/audit that read and write their own keys beside the records
+ * (checkpoints, expiry, the start verification, bundles) and for tests of them. Nothing outside src/audit may call
+ * it (eslint.config.js): other modules keep their entries in a key space (AuditStore.keySpace). It follows the
+ * store when it reopens, and refuses writes while the store is after a failed write.
+ */
+export function auditDatabase (store: AuditStore): AuditDb {
+  return databaseOfStore(store)
 }
 
 /**

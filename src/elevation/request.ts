@@ -1,4 +1,4 @@
-// The shape of an elevation request as stored (`e!req!<id>` in the audit store's LevelDB) and as the API returns
+// The shape of an elevation request as stored (`req!<id>` in the audit store's `elevation` key space) and as the API returns
 // it: who asked for which role where, for how long and why, and what became of it.
 
 import { randomBytes } from 'node:crypto'

@@ -78,7 +78,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
   private constructor (options: ElevationServiceOptions, requests: ElevationRequest[]) {
     super()
     this.#audit = options.audit
-    this.#storage = new ElevationStorage(options.audit.db)
+    this.#storage = new ElevationStorage(options.audit.keySpace('elevation'))
     this.#policy = options.policy
     this.#logger = options.logger ?? pino({ enabled: false })
     this.#clock = options.clock ?? systemClock
@@ -92,7 +92,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
 
   /** Loads the stored requests; grants that still run count at once. Call start() to arm the deadlines. */
   static async open (options: ElevationServiceOptions): Promise<ElevationService> {
-    const { requests, unreadable } = await new ElevationStorage(options.audit.db).loadAll()
+    const { requests, unreadable } = await new ElevationStorage(options.audit.keySpace('elevation')).loadAll()
     if (unreadable.length > 0) options.logger?.error({ keys: unreadable }, 'unreadable elevation requests in the store were skipped')
     return new ElevationService(options, requests)
   }

@@ -1,11 +1,13 @@
 // Which project owns each container, network and volume that portcullis let someone create: the only source of
 // an object's project (labels are data users control: the daemon copies an image's labels into the containers
-// the classic builder makes). Kept beside the audit records in the same LevelDB, in a key space of its own
-// (`w!e!<kind>!<id>` → JSON), loaded into memory at start and written (fsync'd) before the daemon may answer
-// the create. The audit chain is the evidence; these entries are only the working state.
+// the classic builder makes). Kept beside the audit records, in the audit store's `ownership` key space
+// (src/audit/keys.ts declares its keys: `e!<kind>!<id>` → JSON, `adopted`), loaded into memory at start and
+// written (fsync'd) before the daemon may answer the create. The audit chain is the evidence; these entries are
+// only the working state.
 
 import type { Logger } from 'pino'
-import type { AuditDb } from '../audit/level.js'
+import type { KeySpace } from '../audit/key-space.js'
+import { OWNERSHIP_ADOPTED_KEY, OWNERSHIP_ENTRY_RANGE, ownershipEntryFromKey, ownershipEntryKey } from '../audit/keys.js'
 import { parseJsonObject } from '../json-object.js'
 
 export type OwnedKind = 'container' | 'network' | 'volume'
@@ -16,41 +18,28 @@ export interface Ownership {
   via: 'create' | 'adopted'
 }
 
-const ENTRY_PREFIX = 'w!e!'
-const ENTRY_RANGE = { gte: ENTRY_PREFIX, lt: 'w!e"' } as const // '"' follows '!'
-const ADOPTED_KEY = 'w!adopted'
 const KINDS: ReadonlySet<string> = new Set(['container', 'network', 'volume'])
 
 const DEFAULT_MAX_OWNED = 200_000
-
-function entryKey (kind: OwnedKind, id: string): string {
-  return `${ENTRY_PREFIX}${kind}!${id}`
-}
 
 export class OwnershipRegistry {
   private readonly entries = new Map<string, Ownership>()
   private changes = 0
 
-  private constructor (private readonly db: AuditDb, private readonly logger: Logger, readonly maxEntries: number, private adoptedMarker: boolean) {}
+  private constructor (private readonly space: KeySpace, private readonly logger: Logger, readonly maxEntries: number, private adoptedMarker: boolean) {}
 
-  static async open (db: AuditDb, logger: Logger, maxEntries = DEFAULT_MAX_OWNED): Promise<OwnershipRegistry> {
-    let adopted = false
-    try {
-      adopted = (await db.get(ADOPTED_KEY)) !== undefined
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'LEVEL_NOT_FOUND') throw err
-    }
-    const registry = new OwnershipRegistry(db, logger, maxEntries, adopted)
-    for await (const [key, value] of db.iterator(ENTRY_RANGE)) {
-      const rest = key.slice(ENTRY_PREFIX.length)
-      const bang = rest.indexOf('!')
-      const kind = rest.slice(0, bang)
+  /** Loads the registry from `space` (the audit store's `ownership` key space). */
+  static async open (space: KeySpace, logger: Logger, maxEntries = DEFAULT_MAX_OWNED): Promise<OwnershipRegistry> {
+    const adopted = (await space.get(OWNERSHIP_ADOPTED_KEY)) !== undefined
+    const registry = new OwnershipRegistry(space, logger, maxEntries, adopted)
+    for await (const [key, value] of space.iterate(OWNERSHIP_ENTRY_RANGE)) {
+      const entry = ownershipEntryFromKey(key)
       const parsed = parseJsonObject(value)
-      if (bang < 0 || !KINDS.has(kind) || parsed === null || typeof parsed.project !== 'string') {
+      if (entry === null || !KINDS.has(entry.kind) || parsed === null || typeof parsed.project !== 'string') {
         logger.warn({ key }, 'ignoring an unreadable ownership entry (its object belongs to no project)')
         continue
       }
-      registry.entries.set(`${kind}:${rest.slice(bang + 1)}`, {
+      registry.entries.set(`${entry.kind}:${entry.id}`, {
         project: parsed.project,
         via: parsed.via === 'adopted' ? 'adopted' : 'create'
       })
@@ -75,7 +64,7 @@ export class OwnershipRegistry {
       this.logger.error({ kind, id, max: this.maxEntries }, 'the ownership registry is full: this object belongs to no project (remove unused containers, networks and volumes)')
       return false
     }
-    await this.db.put(entryKey(kind, id), JSON.stringify(ownership), { sync: true })
+    await this.space.put(ownershipEntryKey(kind, id), JSON.stringify(ownership))
     this.entries.set(key, ownership)
     this.changes++
     return true
@@ -84,7 +73,8 @@ export class OwnershipRegistry {
   async forget (kind: OwnedKind, id: string): Promise<void> {
     if (!this.entries.delete(`${kind}:${id}`)) return
     this.changes++
-    await this.db.del(entryKey(kind, id))
+    // Not synced, as before: an entry a crash brings back is dropped by the next start's reconciliation.
+    await this.space.del(ownershipEntryKey(kind, id), { sync: false })
   }
 
   /** The IDs (volumes: names) of `kind` recorded now. */
@@ -108,7 +98,7 @@ export class OwnershipRegistry {
   }
 
   async markAdopted (): Promise<void> {
-    await this.db.put(ADOPTED_KEY, new Date().toISOString(), { sync: true })
+    await this.space.put(OWNERSHIP_ADOPTED_KEY, new Date().toISOString())
     this.adoptedMarker = true
   }
 }

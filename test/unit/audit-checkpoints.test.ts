@@ -14,7 +14,7 @@ import { readCheckpoints, signCheckpoint } from '../../src/audit/checkpoints.js'
 import { CHECKPOINT_RANGE, HEAD_KEY, checkpointKey, encodeHead, recordKey } from '../../src/audit/keys.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { AUDIT_PRIVATE_KEY_FILE, AUDIT_PUBLIC_KEY_FILE, auditKeyId, ensureAuditKey, parseAuditPublicKey, readAuditPublicKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
-import { AuditStore } from '../../src/audit/store.js'
+import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { AuditUpkeep, checkpointDue } from '../../src/audit/upkeep.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { formatVerifyReport } from '../../src/cli/audit-checkpoints.js'
@@ -138,7 +138,7 @@ describe('signCheckpoint', () => {
     await fill(store, 6, 8)
     await signCheckpoint(store, key, { seq: 6 })
     const stored: Checkpoint[] = []
-    for await (const c of readCheckpoints(store.db)) stored.push(c)
+    for await (const c of readCheckpoints(auditDatabase(store))) stored.push(c)
     expect(stored.map((c) => c.seq)).toEqual([5, 6])
     await store.close()
   })
@@ -287,7 +287,7 @@ describe('the daemon', () => {
       await new Promise((resolve) => setTimeout(resolve, 1500))
       const signed = async (): Promise<number[]> => {
         const seqs: number[] = []
-        for await (const c of readCheckpoints(store.db)) seqs.push(c.seq)
+        for await (const c of readCheckpoints(auditDatabase(store))) seqs.push(c.seq)
         return seqs
       }
       expect(await signed()).toEqual([])
@@ -311,7 +311,7 @@ describe('the daemon', () => {
     await fill(store, 4, 4)
     await upkeep.close()
     const stored: number[] = []
-    for await (const c of readCheckpoints(store.db)) stored.push(c.seq)
+    for await (const c of readCheckpoints(auditDatabase(store))) stored.push(c.seq)
     expect(stored).toEqual([3, 4])
     await store.close()
   })

@@ -11,7 +11,7 @@ import type { AuditRecord } from '../../src/audit/record.js'
 import { recordingPath } from '../../src/audit/recordings.js'
 import { SEGMENT_SIZE, expireRecords, type ExpireOptions } from '../../src/audit/retention.js'
 import { auditKeyId, ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
-import { AuditStore } from '../../src/audit/store.js'
+import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { formatExpiry, formatVerifyReport } from '../../src/cli/audit-checkpoints.js'
 import { compilePolicy } from '../../src/policy/compile.js'
@@ -154,20 +154,20 @@ describe('expiry', { timeout: 60_000 }, () => {
 
     // Records, index entries, the recording of the session that ended in the segment, and old checkpoints are gone;
     // the checkpoint at the new base stays, as does everything after it.
-    expect(await store.db.get(recordKey(1))).toBeUndefined()
-    expect(await store.db.get(recordKey(SEGMENT_SIZE))).toBeUndefined()
-    expect(await store.db.get(recordKey(SEGMENT_SIZE + 1))).toBeDefined()
+    expect(await auditDatabase(store).get(recordKey(1))).toBeUndefined()
+    expect(await auditDatabase(store).get(recordKey(SEGMENT_SIZE))).toBeUndefined()
+    expect(await auditDatabase(store).get(recordKey(SEGMENT_SIZE + 1))).toBeDefined()
     const leftInSegment = []
-    for await (const key of store.db.keys({ gte: 'x!', lt: 'x"' })) if (Number.parseInt(key.slice(-16), 16) <= SEGMENT_SIZE) leftInSegment.push(key)
+    for await (const key of auditDatabase(store).keys({ gte: 'x!', lt: 'x"' })) if (Number.parseInt(key.slice(-16), 16) <= SEGMENT_SIZE) leftInSegment.push(key)
     expect(leftInSegment).toEqual([])
     expect(await castText(store, sessionId(1))).toBe('')
     expect(await castText(store, sessionId(2))).toContain('hello')
     expect(existsSync(recordingPath(store.dir, sessionId(3)))).toBe(false)
     expect(await castText(store, sessionId(4))).toContain('hello from a file')
     const checkpoints: number[] = []
-    for await (const c of readCheckpoints(store.db)) checkpoints.push(c.seq)
+    for await (const c of readCheckpoints(auditDatabase(store))) checkpoints.push(c.seq)
     expect(checkpoints).toEqual([SEGMENT_SIZE, 15_000])
-    expect(decodeHead((await store.db.get(BASE_KEY))!)).toEqual({ seq: SEGMENT_SIZE, hash: result.checkpoint!.hash })
+    expect(decodeHead((await auditDatabase(store).get(BASE_KEY))!)).toEqual({ seq: SEGMENT_SIZE, hash: result.checkpoint!.hash })
 
     const report = await store.verify({ publicKeys })
     expect(report).toMatchObject({ ok: true, records: 15_001, base: { seq: SEGMENT_SIZE }, checkpoints: { checked: 2, last: { seq: 15_000 } } })

@@ -10,7 +10,7 @@ import { readCheckpoints, signCheckpoint } from '../../src/audit/checkpoints.js'
 import { AuditError } from '../../src/audit/errors.js'
 import { expireRecords } from '../../src/audit/retention.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
-import { AuditStore } from '../../src/audit/store.js'
+import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { exhaustedResource, storageError } from '../../src/audit/storage-errors.js'
 import { flipTableHolding } from '../helpers/damaged-store.js'
 import { tempStores } from '../helpers/temp-stores.js'
@@ -67,7 +67,7 @@ describe('a table of checkpoints LevelDB cannot read', () => {
     const table = await damagedStore(dir, withCheckpoints(300), 'k!')
     const store = await openStore(dir)
     for (const attempt of [
-      async () => await drain(readCheckpoints(store.db)),
+      async () => await drain(readCheckpoints(auditDatabase(store))),
       async () => await signCheckpoint(store, key),
       async () => await prepareBundle(bundleSourceOf(store, key), 'evidence', { generator: 'test' })
     ]) {
@@ -84,7 +84,7 @@ describe('a table of checkpoints LevelDB cannot read', () => {
     // ones walks into the damage.
     const table = await damagedStore(dir, withCheckpoints(10_050, key), 'k!')
     const store = await openStore(dir)
-    expect((await caught(drain(readCheckpoints(store.db)))).code, 'the damage lies among the checkpoints').toBe('PORTCULLIS_AUDIT_STORAGE')
+    expect((await caught(drain(readCheckpoints(auditDatabase(store))))).code, 'the damage lies among the checkpoints').toBe('PORTCULLIS_AUDIT_STORAGE')
     const err = await caught(expireRecords(store, { retentionMs: 1, key, force: true }))
     expect(err.code, err.message).toBe('PORTCULLIS_AUDIT_STORAGE')
     expect(err.message).toContain(table)

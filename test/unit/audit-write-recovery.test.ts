@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { afterAll, afterEach, expect, it, vi } from 'vitest'
 import { recordKey } from '../../src/audit/keys.js'
-import { AuditStore } from '../../src/audit/store.js'
+import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import type { AuditInput, AuditRecord } from '../../src/audit/record.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-recovery-'))
@@ -76,8 +76,11 @@ it('denies calls while writes fail, then takes them again by itself and records 
   expect(store.outage()).toMatchObject({ state: 'failing', code: 'PORTCULLIS_AUDIT_WRITE_FAILED', deniedCalls: 3, refusedRecords: 4, durable: { seq: 1, hash: before.hash } })
   expect(store.outage()!.error).toContain('No space left on device')
   expect(store.failure).not.toBeNull()
-  // Nothing else writes beside the records either: LevelDB would drop it when the store is reopened.
-  await expect(store.db.put('o!probe', 'x')).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
+  // Nothing else writes beside the records either (a key space, a checkpoint): LevelDB would drop it when the
+  // store is reopened.
+  await expect(store.keySpace('ownership').put('probe', 'x')).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
+  await expect(store.keySpace('elevation').del('probe')).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
+  await expect(auditDatabase(store).put('o!probe', 'x')).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
 
   full.on = false
   await until(() => store.outage(), (outage) => outage === null)
@@ -93,8 +96,11 @@ it('denies calls while writes fail, then takes them again by itself and records 
   expect((gap!.fields as { downMs: number }).downMs).toBeGreaterThan(0)
   expect((gap!.fields as { attempts: number }).attempts).toBeGreaterThanOrEqual(2)
   expect(after.seq).toBe(4)
-  await store.db.put('o!probe', 'x')
-  expect(await store.db.get('o!probe')).toBe('x')
+  // The key spaces follow the reopened database.
+  await store.keySpace('ownership').put('probe', 'x')
+  expect(await store.keySpace('ownership').get('probe')).toBe('x')
+  await auditDatabase(store).put('o!probe', 'x')
+  expect(await auditDatabase(store).get('o!probe')).toBe('x')
   expect(await store.verify()).toMatchObject({ ok: true, records: 4 })
 })
 

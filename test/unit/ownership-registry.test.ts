@@ -33,7 +33,7 @@ async function track (registry: OwnershipRegistry, req: AuthZRequest): Promise<v
 describe('the ownership registry', () => {
   it('records the project of a create the daemon answered 201, from the request body portcullis judged', async () => {
     const store = await stores.openStore()
-    const registry = await OwnershipRegistry.open(store.db, logger)
+    const registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger)
     await track(registry, response('POST', '/v1.41/containers/create', { Image: 'x', Labels: { 'portcullis.project': 'pay' } }, 201, { Id: ID, Warnings: [] }))
     await track(registry, response('POST', '/v1.41/networks/create', { Name: 'n', Labels: { 'portcullis.project': 'web' } }, 201, { Id: 'b'.repeat(64) }))
     await track(registry, response('POST', '/v1.41/volumes/create', { Name: 'v', Labels: { 'portcullis.project': 'pay' } }, 201, { Name: 'v', CreatedAt: '2026-01-01T00:00:00Z' }))
@@ -44,7 +44,7 @@ describe('the ownership registry', () => {
 
   it('records nothing for a failed create, or one whose answer has no ID', async () => {
     const store = await stores.openStore()
-    const registry = await OwnershipRegistry.open(store.db, logger)
+    const registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger)
     await track(registry, response('POST', '/v1.41/containers/create', { Image: 'x', Labels: { 'portcullis.project': 'pay' } }, 409, { message: 'conflict' }))
     await track(registry, response('POST', '/v1.41/containers/create', { Image: 'x', Labels: { 'portcullis.project': 'pay' } }, 201, 'garbage'))
     expect(registry.size).toBe(0)
@@ -53,13 +53,13 @@ describe('the ownership registry', () => {
   it('survives a restart, and drops removed volumes, pruned objects and destroyed ones', async () => {
     const dir = stores.freshDir()
     let store = await stores.openStore(dir)
-    let registry = await OwnershipRegistry.open(store.db, logger)
+    let registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger)
     await track(registry, response('POST', '/v1.41/volumes/create', { Name: 'v1', Labels: { 'portcullis.project': 'pay' } }, 201, { Name: 'v1' }))
     await track(registry, response('POST', '/v1.41/volumes/create', { Name: 'v2', Labels: { 'portcullis.project': 'pay' } }, 201, { Name: 'v2' }))
     await track(registry, response('POST', '/v1.41/containers/create', { Image: 'x', Labels: { 'portcullis.project': 'pay' } }, 201, { Id: ID }))
     await store.close()
     store = await stores.openStore(dir)
-    registry = await OwnershipRegistry.open(store.db, logger)
+    registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger)
     expect(registry.size).toBe(3)
     await track(registry, response('DELETE', '/v1.41/volumes/v1', undefined, 204, undefined))
     expect(registry.get('volume', 'v1')).toBeUndefined()
@@ -71,7 +71,7 @@ describe('the ownership registry', () => {
 
   it('is bounded: a full registry records nothing more (the object belongs to no project)', async () => {
     const store = await stores.openStore()
-    const registry = await OwnershipRegistry.open(store.db, logger, 1)
+    const registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger, 1)
     expect(await registry.record('volume', 'a', { project: 'p', via: 'create' })).toBe(true)
     expect(await registry.record('volume', 'b', { project: 'p', via: 'create' })).toBe(false)
     expect(registry.get('volume', 'b')).toBeUndefined()
@@ -79,7 +79,7 @@ describe('the ownership registry', () => {
 
   it('reconciling drops only entries recorded before the daemon was asked', async () => {
     const store = await stores.openStore()
-    const registry = await OwnershipRegistry.open(store.db, logger)
+    const registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger)
     await registry.record('volume', 'gone', { project: 'p', via: 'create' })
     await registry.record('volume', 'kept', { project: 'p', via: 'create' })
     const before = registry.idsOf('volume')
@@ -91,12 +91,12 @@ describe('the ownership registry', () => {
   it('adopts at most once: the marker survives a restart', async () => {
     const dir = stores.freshDir()
     let store = await stores.openStore(dir)
-    let registry = await OwnershipRegistry.open(store.db, logger)
+    let registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger)
     expect(registry.adopted).toBe(false)
     await registry.markAdopted()
     await store.close()
     store = await stores.openStore(dir)
-    registry = await OwnershipRegistry.open(store.db, logger)
+    registry = await OwnershipRegistry.open(store.keySpace('ownership'), logger)
     expect(registry.adopted).toBe(true)
   })
 })
