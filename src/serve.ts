@@ -11,7 +11,7 @@ import { recoverInterruptedSessions } from './audit/sessions.js'
 import { startDamagedError, verifyAtStart, type StartVerification } from './audit/start-verify.js'
 import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
-import { readCheckpoints } from './audit/checkpoints.js'
+import { shipSource } from './audit/ship-source.js'
 import { AuditError } from './audit/errors.js'
 import { fleetTarget } from './fleet/connection.js'
 import { hostIdentity } from './fleet/host-identity.js'
@@ -160,14 +160,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         shipper = new FleetShipper({
           target,
           identity,
-          source: {
-            head: () => audit.head(),
-            queryStored: (filter) => audit.queryStored(filter),
-            checkpoints: (fromSeq, toSeq) => readCheckpoints(audit.db, { fromSeq, toSeq }),
-            subscribe: (listener) => audit.subscribe(listener),
-            append: (input) => audit.append(input),
-            markShipped: (seq) => audit.markShipped(seq)
-          },
+          source: shipSource(audit),
           logger,
           version: VERSION,
           policyDigest: () => policy.current.digest

@@ -548,9 +548,8 @@ export class AuditStore implements AuditLog {
 
   /** Notes that the fleet database holds every record up to `toSeq` (`s!shipped`), so retention may remove them. */
   markShipped (toSeq: number): Promise<number> {
-    const marked = this.#bundling.then(async () => await writeShippedSeq(this.#db, Math.min(toSeq, this.#durable.seq)))
-    this.#bundling = marked.catch(() => {})
-    return marked
+    // In the store's one queue: expiry reads the mark and removes up to it, so the two must not interleave.
+    return this.exclusive(async () => await writeShippedSeq(this.#handle.db, Math.min(toSeq, this.#durable.seq)))
   }
 
   /** The highest seq an evidence bundle holds; 0 when none was made. */

@@ -9,23 +9,13 @@
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { StoredRecord } from '../audit/query.js'
+import type { ShipSource } from '../audit/ship-source.js'
 import { encodeCheckpoint, type Checkpoint } from '../audit/checkpoint-format.js'
-import type { AuditHead, AuditInput, AuditRecord } from '../audit/record.js'
+import type { AuditHead, AuditInput } from '../audit/record.js'
 import { hasPortcullisCode } from '../errors.js'
 import { checkSchema, connectFleet, fleetError, type FleetTarget } from './connection.js'
 import type { HostIdentity } from './host-identity.js'
 import { FLEET_SCHEMA } from './schema.js'
-
-/** What the shipper reads its chain from and records its own events into: the audit store. */
-export interface ShipSource {
-  head: () => AuditHead
-  queryStored: (filter: { fromSeq: number, toSeq: number }) => AsyncIterable<StoredRecord>
-  checkpoints: (fromSeq: number, toSeq: number) => AsyncIterable<Checkpoint>
-  subscribe: (listener: (record: AuditRecord) => void) => () => void
-  append: (input: AuditInput) => Promise<AuditRecord>
-  /** Notes locally how far the database holds the chain, so retention keeps what is not shipped. */
-  markShipped: (seq: number) => Promise<unknown>
-}
 
 export type ShipperState = 'connecting' | 'shipping' | 'unreachable' | 'halted' | 'stopped'
 

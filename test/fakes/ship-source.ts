@@ -3,7 +3,7 @@
 import { sealRecord, type SealedRecord } from '../../src/audit/chain.js'
 import type { Checkpoint } from '../../src/audit/checkpoint-format.js'
 import { GENESIS_HASH, type AuditHead, type AuditInput, type AuditRecord } from '../../src/audit/record.js'
-import type { ShipSource } from '../../src/fleet/shipper.js'
+import type { ShipSource } from '../../src/audit/ship-source.js'
 
 export class MemoryChain implements ShipSource {
   readonly rows: SealedRecord[] = []
