@@ -3,6 +3,7 @@
 // compile.ts.
 
 import { POLICY_DURATION_PATTERN } from '../core/duration.js'
+import { PROJECT_LABEL } from '../core/project-label.js'
 
 const actionPattern = {
   type: 'string',
@@ -64,7 +65,7 @@ const elevationSettings = {
 const projectGrants = {
   type: 'object',
   additionalProperties: false,
-  description: 'Host-reaching features the project\'s containers and networks may use without an unsafe role (the object\'s `portcullis.project` label names the project). Unsafe roles need no grant.',
+  description: `Host-reaching features the project's containers and networks may use without an unsafe role (the object's \`${PROJECT_LABEL}\` label names the project). Unsafe roles need no grant.`,
   properties: {
     ports: {
       type: 'array',
@@ -181,7 +182,7 @@ export const POLICY_SCHEMA = {
     },
     projects: {
       type: 'object',
-      description: 'Projects own the containers, volumes and networks portcullis let them create (`--label portcullis.project=<name>`), and images by repository name (`images`).',
+      description: `Projects own the containers, volumes and networks portcullis let them create (\`--label ${PROJECT_LABEL}=<name>\`), and images by repository name (\`images\`).`,
       propertyNames: name,
       additionalProperties: {
         type: 'object',
