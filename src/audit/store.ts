@@ -25,6 +25,7 @@ import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
 import { readBundledSeq, writeBundledSeq } from './bundled.js'
 import type { AppendOptions, AuditLog } from './audit-log.js'
+import type { RecordingStore } from './recording-store.js'
 import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js'
 
@@ -95,7 +96,7 @@ const DEFAULT_RETRY_MAX_MS = 1000
 const LAZY_WAIT_MS = 50
 
 
-export class AuditStore implements AuditLog {
+export class AuditStore implements AuditLog, RecordingStore {
   readonly dir: string
   /** The modes open() took group and other access away from (`name: 0644 -> 0600`); empty when it was private. */
   readonly madePrivate: readonly string[]
