@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { ServerChannel, Session } from 'ssh2'
 import type { AuditLog } from '../audit/audit-log.js'
 import type { RecordingStore } from '../audit/recording-store.js'
+import type { Clock } from '../core/clock.js'
 import type { Identity } from '../core/types.js'
 import type { GrantSessions } from '../elevation/grant-sessions.js'
 import type { BridgeGrants } from '../identity/bridge-grants.js'
@@ -37,6 +38,8 @@ export interface BridgeContext {
   live: Set<RecordedExec>
   /** Ends sessions whose decision used an elevation grant when that grant ends. */
   grantSessions?: GrantSessions
+  /** What a key's expiry-time= is compared with at login and at a policy reload; default the system clock. */
+  clock?: Clock
 }
 
 /** Who logged in, from where, and where they asked to go. */
