@@ -310,9 +310,10 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
           bridge = new BridgeServer({
             policy,
             audit,
+            recordings: audit,
             targets: new BridgeTargets(authorizer, docker),
             grants,
-            endpoint: docker.endpoint,
+            docker,
             logger,
             host: settings.hostname ?? hostname(),
             port: settings.port,

@@ -34,6 +34,7 @@ import { CSV_HEADER, csvRow } from './csv.js'
 import { AuditError } from './errors.js'
 import { isSessionId } from './keys.js'
 import type { StoredRecord } from './query.js'
+import type { RecordingReader, RecordingStore } from './recording-store.js'
 import type { AuditHead } from './record.js'
 import { ReportCollector } from './report/collect.js'
 import { writeReport } from './report/render.js'
@@ -71,7 +72,7 @@ export interface BundleManifest {
  * What a bundle is read from. The store's owner provides it (the daemon, or `audit bundle --data` on a store no
  * daemon runs): see bundleSourceOf in bundle-source.ts.
  */
-export interface BundleSource {
+export interface BundleSource extends RecordingReader, Partial<Pick<RecordingStore, 'readRecordingFile'>> {
   /** The newest durable record: the bundle ends there at the latest. */
   head: () => AuditHead
   /** The seq of the oldest record held (retention may have removed the ones before it); head().seq + 1 when
@@ -79,10 +80,6 @@ export interface BundleSource {
   firstSeq: () => Promise<number>
   /** Records fromSeq..toSeq in seq order, with the exact text stored for each, from one snapshot. */
   readStored: (fromSeq: number, toSeq: number) => AsyncIterable<StoredRecord>
-  /** A session's stored recording chunks, in order (empty when it has none). */
-  readCast: (sessionId: string) => AsyncIterable<string>
-  /** The bytes of a session's recording file, or null when it has none (its recording, if any, is in chunks). */
-  readRecordingFile?: (sessionId: string) => Promise<AsyncIterable<Buffer> | null>
   /** The seq of the first record at or after `time`; head().seq + 1 when there is none. */
   seqAtOrAfter: (time: Date) => Promise<number>
   /** Stored checkpoints whose seq lies in the range, in seq order. */

@@ -2,6 +2,7 @@
 // what `--data DIR` gives the audit commands. It never writes records or indexes; a store from before indexes
 // existed is still queried, by scanning (the daemon indexes it at its next start).
 
+import type { RecordingReader } from './recording-store.js'
 import { readSessionMarkers, type SessionMarker } from './session-markers.js'
 import { readSessionCast } from './session-cast.js'
 import { readBundledSeq } from './bundled.js'
@@ -10,14 +11,13 @@ import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from '
 import type { AuditRecord } from './record.js'
 import { readRecords, type ReadOptions } from './store.js'
 
-export interface AuditReader {
+export interface AuditReader extends RecordingReader {
   readonly dir: string
   /** Matching records in seq order, from one snapshot. */
   query: (filter: AuditFilter) => AsyncIterable<AuditRecord>
   /** The same, with each record's stored text. */
   queryStored: (filter: AuditFilter) => AsyncIterable<StoredRecord>
   read: (options?: ReadOptions) => AsyncIterable<AuditRecord>
-  readCast: (sessionId: string) => AsyncIterable<string>
   openSessionMarkers: () => Promise<SessionMarker[]>
   bundledSeq: () => Promise<number>
   close: () => Promise<void>

@@ -9,6 +9,7 @@ import { readSessionMarkers, type SessionMarker } from './session-markers.js'
 import { isRecordingSummary, recordingPath, scanRecordingFile, type RecordingSummary } from './recordings.js'
 import { isFile, readSessionCast } from './session-cast.js'
 import { messageOf } from './errors.js'
+import type { RecordingReader } from './recording-store.js'
 import { openAuditDb } from './level.js'
 import { isSessionId } from './keys.js'
 import type { AuditRecord } from './record.js'
@@ -53,9 +54,8 @@ export interface SessionSummary {
 }
 
 /** What sessions are read from: an open AuditStore, or a store opened with openSessionArchive. */
-export interface SessionSource {
+export interface SessionSource extends RecordingReader {
   read: (options?: ReadOptions) => AsyncIterable<AuditRecord>
-  readCast: (sessionId: string) => AsyncIterable<string>
   openSessionMarkers: () => Promise<SessionMarker[]>
 }
 

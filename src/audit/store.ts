@@ -27,6 +27,7 @@ import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
 import { readBundledSeq, writeBundledSeq, writeShippedSeq } from './bundled.js'
 import type { AppendOptions, AuditLog } from './audit-log.js'
+import type { RecordingStore } from './recording-store.js'
 import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.js'
 
@@ -99,7 +100,7 @@ const LAZY_WAIT_MS = 50
 /** Set in AuditStore's static block: the one way to its database from outside the class (auditDatabase). */
 let databaseOfStore: (store: AuditStore) => AuditDb
 
-export class AuditStore implements AuditLog {
+export class AuditStore implements AuditLog, RecordingStore {
   static {
     databaseOfStore = (store) => store.#handle.db
   }

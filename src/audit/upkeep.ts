@@ -4,6 +4,7 @@
 // is set. Both read the policy at each run, so a reload applies from the next one.
 
 import type { Logger } from 'pino'
+import { systemClock, type Clock } from '../core/clock.js'
 import type { AuditSettings } from '../policy/compile.js'
 import type { Checkpoint } from './checkpoint-format.js'
 import { signCheckpoint } from './checkpoints.js'
@@ -19,6 +20,8 @@ export interface AuditUpkeepOptions {
   /** The current policy's audit settings. */
   settings: () => AuditSettings
   logger: Logger
+  /** When a checkpoint is due is counted on it; default the system clock. */
+  clock?: Clock
 }
 
 const DAY_MS = 86_400_000
@@ -45,22 +48,25 @@ const FIRST_EXPIRY_DELAY_MS = 60_000
 
 export class AuditUpkeep {
   readonly #options: AuditUpkeepOptions
+  readonly #clock: Clock
   #checkpointTimer: NodeJS.Timeout | null = null
   #expiryTimer: NodeJS.Timeout | null = null
   /** The last seq signed by this process; a tick with nothing new signs nothing. */
   #signedSeq = 0
   /** When the last checkpoint was tried, and the head then: the cadence counts from it. */
-  #last = { at: Date.now(), seq: 0 }
+  #last: { at: number, seq: number }
   /** The run in progress, which close() waits for. */
   #running: Promise<unknown> = Promise.resolve()
   #closed = false
 
   constructor (options: AuditUpkeepOptions) {
     this.#options = options
+    this.#clock = options.clock ?? systemClock
+    this.#last = { at: this.#clock.now(), seq: 0 }
   }
 
   start (): void {
-    this.#last = { at: Date.now(), seq: this.#options.store.head().seq }
+    this.#last = { at: this.#clock.now(), seq: this.#options.store.head().seq }
     this.#scheduleCheckpoint()
     this.#expiryTimer = setTimeout(() => this.#expiryTick(), FIRST_EXPIRY_DELAY_MS).unref()
   }
@@ -84,7 +90,7 @@ export class AuditUpkeep {
     const { store, key, logger } = this.#options
     const head = store.head()
     if (head.seq === 0 || head.seq === this.#signedSeq) return null
-    this.#last = { at: Date.now(), seq: head.seq }
+    this.#last = { at: this.#clock.now(), seq: head.seq }
     try {
       const checkpoint = await signCheckpoint(store, key, { seq: head.seq, logger })
       this.#signedSeq = checkpoint.seq
@@ -102,7 +108,7 @@ export class AuditUpkeep {
     const settings = this.#options.settings()
     this.#checkpointTimer = setTimeout(() => {
       const { checkpointIntervalMs: intervalMs, checkpointRecords: recordLimit } = this.#options.settings()
-      const due = checkpointDue({ now: Date.now(), lastAt: this.#last.at, newRecords: this.#options.store.head().seq - this.#last.seq, intervalMs, recordLimit })
+      const due = checkpointDue({ now: this.#clock.now(), lastAt: this.#last.at, newRecords: this.#options.store.head().seq - this.#last.seq, intervalMs, recordLimit })
       if (!due) {
         this.#scheduleCheckpoint()
         return

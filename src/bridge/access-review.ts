@@ -4,6 +4,7 @@
 // that would no longer be let in is ended, with the reason told to the user and kept in its session.end record.
 
 import type { Logger } from 'pino'
+import { systemClock, type Clock } from '../core/clock.js'
 import type { Identity } from '../core/types.js'
 import type { PolicySource, ReloadOutcome } from '../policy/source.js'
 import { KeyRing } from '../ssh/authorized-keys.js'
@@ -26,7 +27,8 @@ export class AccessReview {
     private readonly policy: PolicySource,
     private readonly targets: Pick<BridgeTargets, 'judge'>,
     private readonly live: ReadonlySet<ReviewedSession>,
-    private readonly logger: Logger
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock
   ) {
     policy.on('reload', this.#onReload)
   }
@@ -67,7 +69,7 @@ export class AccessReview {
       return `the policy was changed: the key this session logged in with (${key}) is no longer one of ${user}'s keys`
     }
     // The key's options, as a login now would read them: the first line whose from= and expiry-time= let it in.
-    const now = Date.now()
+    const now = this.clock.now()
     const line = lines.find((k) => loginRefusal(k.restrictions, address, now) === null)
     if (line === undefined) {
       const refusal = loginRefusal(lines[0]!.restrictions, address, now)!

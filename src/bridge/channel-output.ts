@@ -6,7 +6,14 @@
 // starves behind stdout and is dropped when the channel closes. Writing one chunk at a time, in the order the
 // session produced them, never leaves both streams waiting.
 
-import type { ServerChannel } from 'ssh2'
+/** What ChannelOutput needs of an SSH channel (ssh2's ServerChannel is one): its two streams and its end. */
+export interface OutputChannel {
+  write: (data: Buffer, done: () => void) => unknown
+  readonly stderr: { write: (data: Buffer, done: () => void) => unknown }
+  readonly destroyed: boolean
+  readonly writableEnded: boolean
+  once: (event: 'close', listener: () => void) => unknown
+}
 
 /** Bytes queued before the producer is asked to pause: one default SSH window, as the channel itself would hold. */
 const HIGH_WATER_BYTES = 2 * 1024 * 1024
@@ -17,14 +24,14 @@ const BATCH_BYTES = 256 * 1024
 type Target = 'out' | 'err'
 
 export class ChannelOutput {
-  readonly #channel: ServerChannel
+  readonly #channel: OutputChannel
   readonly #queue: Array<{ target: Target, data: Buffer }> = []
   #queuedBytes = 0
   #writing = false
   #drainWaiters: Array<() => void> = []
   #flushWaiters: Array<() => void> = []
 
-  constructor (channel: ServerChannel) {
+  constructor (channel: OutputChannel) {
     this.#channel = channel
     // A write in flight when the client goes never completes; whoever waits on the queue is told it is over.
     channel.once('close', () => this.#settle())

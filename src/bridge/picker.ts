@@ -2,6 +2,8 @@
 // numbered full-screen list of the containers she may enter. Pure: it turns keystrokes into actions and its state
 // into ANSI text; the bridge does the I/O, and the one timer a terminal UI needs (see `pendingInput`).
 
+import { PROJECT_LABEL } from '../core/project-label.js'
+
 export interface PickerEntry {
   project: string
   name: string
@@ -313,7 +315,7 @@ export function formatContainerList (entries: readonly PickerEntry[], user: stri
 function emptyListReason (): string {
   return 'The bridge lists the running containers of projects where the policy gives you a role that may exec ' +
     '(projects.<name>.members or global.members). None qualifies right now: start a container labelled ' +
-    'portcullis.project=<project>, or ask a policy admin for a role.'
+    `${PROJECT_LABEL}=<project>, or ask a policy admin for a role.`
 }
 
 // Natural order, so web-2 comes before web-10.

@@ -7,15 +7,15 @@ import type { Duplex } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { ServerChannel } from 'ssh2'
-import type { RecordingSink, RecordingSummary } from '../audit/recordings.js'
-import type { AuditStore } from '../audit/store.js'
-import type { DockerEndpoint } from '../docker/client.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { RecordingStore, RecordingWriter } from '../audit/recording-store.js'
+import type { RecordingSummary } from '../audit/recordings.js'
+import type { DockerApi, ExecApi, ExecCreateBody } from '../docker/api.js'
 import { durationText } from '../core/duration.js'
 import { BRIDGE_HEADER, type BridgeGrants, type HousekeepingGrant } from '../identity/bridge-grants.js'
 import { castHeader } from '../audit/asciicast.js'
 import { ChannelOutput } from './channel-output.js'
 import { StreamDemuxer } from './demux.js'
-import { ExecClient, type ExecCreateBody } from './exec-client.js'
 import { ResizeCoalescer, isTerminalSize, type TerminalSize } from './resize-coalescer.js'
 import { SessionProcesses, until } from './session-processes.js'
 import { execRoot, signalExecProcess, type ExecRoot } from './signal-exec.js'
@@ -66,9 +66,10 @@ export interface SessionAccess {
 }
 
 export interface RecordedExecDeps {
-  audit: AuditStore
+  audit: AuditLog
+  recordings: RecordingStore
   grants: BridgeGrants
-  endpoint: DockerEndpoint
+  docker: DockerApi
   logger: Logger
 }
 
@@ -92,11 +93,11 @@ export class RecordedExec {
   readonly #log: Logger
   readonly #started = Date.now()
   #lastActivity = Date.now()
-  #sink!: RecordingSink
+  #sink!: RecordingWriter
   /** Calls made as the user (the session grant): exec create, start, resize. */
-  #exec!: ExecClient
+  #exec!: ExecApi
   /** The bridge's own look-ups of this session's exec (housekeeping grant): they work after the user's access ends. */
-  #housekeeping: ExecClient | null = null
+  #housekeeping: ExecApi | null = null
   #execId: string | null = null
   #resizes: ResizeCoalescer | null = null
   #recordedSize: TerminalSize
@@ -148,7 +149,7 @@ export class RecordedExec {
       sessionId: o.sessionId
     })
     try {
-      this.#sink = await this.#deps.audit.openRecording(o.sessionId, startSeq, header)
+      this.#sink = await this.#deps.recordings.openRecording(o.sessionId, startSeq, header)
     } catch (err) {
       await this.#endUnrecorded(startSeq, err as Error)
       throw new RecordingUnavailableError((err as Error).message, { cause: err })
@@ -163,7 +164,7 @@ export class RecordedExec {
     this.#sink.on('drain', () => this.#resume('sink'))
 
     const grant = this.#deps.grants.issue(o.user, o.sessionId)
-    this.#exec = new ExecClient(this.#deps.endpoint, { [BRIDGE_HEADER]: grant.secret })
+    this.#exec = this.#deps.docker.execAs({ [BRIDGE_HEADER]: grant.secret })
     let status: number
     try {
       status = await this.#runExec()
@@ -226,7 +227,7 @@ export class RecordedExec {
       this.#execId = await this.#exec.create(o.container.id, o.body)
       const housekeeping = this.#deps.grants.issueHousekeeping(o.sessionId, this.#execId)
       this.#housekeepingGrants.push(housekeeping)
-      this.#housekeeping = new ExecClient(this.#deps.endpoint, { [BRIDGE_HEADER]: housekeeping.secret })
+      this.#housekeeping = this.#deps.docker.execAs({ [BRIDGE_HEADER]: housekeeping.secret })
       const { socket } = await this.#exec.start(this.#execId, o.pty !== null)
       this.#socket = socket
       void this.#noteRoot()

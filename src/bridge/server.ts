@@ -11,6 +11,7 @@
 import net, { type AddressInfo, type Socket } from 'node:net'
 import ssh2 from 'ssh2'
 import type { Connection, PublicKeyAuthContext } from 'ssh2'
+import { systemClock } from '../core/clock.js'
 import { AccessReview } from './access-review.js'
 import { KeyRing, type KeyRefusal } from '../ssh/authorized-keys.js'
 import { DescriptorBudget } from './descriptors.js'
@@ -56,7 +57,7 @@ export class BridgeServer {
 
   constructor (ctx: BridgeContext, hostKey: HostKey) {
     this.#ctx = ctx
-    this.#review = new AccessReview(ctx.policy, ctx.targets, ctx.live, ctx.logger)
+    this.#review = new AccessReview(ctx.policy, ctx.targets, ctx.live, ctx.logger, ctx.clock)
     this.#server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'portcullis' }, (client, info) => this.#handshake(client, `${info.ip}:${info.port}`))
     this.#server.on('error', (err: Error) => ctx.logger.error({ err }, 'SSH bridge server error'))
     this.#tcp = net.createServer((socket) => this.#admit(socket))
@@ -235,7 +236,7 @@ export class BridgeServer {
         return
       }
       const key = sshFingerprint(ctx.key.data)
-      const result = ring.authenticate(login.user, ctx as PublicKeyAuthContext, address.slice(0, address.lastIndexOf(':')), Date.now())
+      const result = ring.authenticate(login.user, ctx as PublicKeyAuthContext, address.slice(0, address.lastIndexOf(':')), (this.#ctx.clock ?? systemClock).now())
       if (result.outcome !== 'accepted') {
         if (result.outcome === 'refused') restricted.set(key, { login: ctx.username, ...result.refusal })
         ctx.reject(['publickey'])

@@ -4,9 +4,10 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { ServerChannel, Session } from 'ssh2'
-import type { AuditStore } from '../audit/store.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import type { RecordingStore } from '../audit/recording-store.js'
+import type { Clock } from '../core/clock.js'
 import type { Identity } from '../core/types.js'
-import type { DockerEndpoint } from '../docker/client.js'
 import type { GrantSessions } from '../elevation/grant-sessions.js'
 import type { BridgeGrants } from '../identity/bridge-grants.js'
 import type { DenyCode } from '../core/decision.js'
@@ -17,16 +18,18 @@ import { unguessableDetachKeys } from './detach-keys.js'
 import { EXIT_BRIDGE_FAILED, EXIT_REFUSED, RecordedExec, RecordingUnavailableError, type PtySize } from './recorded-exec.js'
 import { sshSignal } from './signal-exec.js'
 import type { BridgeTargets, ContainerInfo } from './targets.js'
-import type { ExecCreateBody } from './exec-client.js'
+import type { DockerApi, ExecCreateBody } from '../docker/api.js'
 
 const RECORDING_UNAVAILABLE = 'this session cannot be recorded in the audit store, so portcullis refuses it; an operator must check the portcullis log'
 
 export interface BridgeContext {
   policy: PolicySource
-  audit: AuditStore
+  audit: AuditLog
+  /** Where sessions are recorded: the audit store in serve. */
+  recordings: RecordingStore
   targets: BridgeTargets
   grants: BridgeGrants
-  endpoint: DockerEndpoint
+  docker: DockerApi
   logger: Logger
   /** What users type to reach the bridge, for hints. */
   host: string
@@ -35,6 +38,8 @@ export interface BridgeContext {
   live: Set<RecordedExec>
   /** Ends sessions whose decision used an elevation grant when that grant ends. */
   grantSessions?: GrantSessions
+  /** What a key's expiry-time= is compared with at login and at a policy reload; default the system clock. */
+  clock?: Clock
 }
 
 /** Who logged in, from where, and where they asked to go. */
@@ -167,7 +172,7 @@ export class BridgeSession {
       channel,
       idleTimeoutMs: settings.idleTimeoutMs,
       maxSessionMs: settings.maxSessionMs
-    }, { audit: this.ctx.audit, grants: this.ctx.grants, endpoint: this.ctx.endpoint, logger: this.ctx.logger })
+    }, { audit: this.ctx.audit, recordings: this.ctx.recordings, grants: this.ctx.grants, docker: this.ctx.docker, logger: this.ctx.logger })
     this.#running = exec
     this.ctx.live.add(exec)
     const releaseGrant = decision.grant !== undefined ? this.ctx.grantSessions?.hold(decision.grant, exec) : undefined

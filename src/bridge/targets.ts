@@ -3,10 +3,9 @@
 
 import type { Authorizer } from '../authz/authorizer.js'
 import type { AuthZRequest, Identity } from '../core/types.js'
-import type { DockerClient } from '../docker/client.js'
+import type { DockerApi, ExecCreateBody } from '../docker/api.js'
 import { DOCKER_API_PATH } from '../docker/http.js'
 import type { Decision } from '../core/decision.js'
-import type { ExecCreateBody } from './exec-client.js'
 import type { PickerEntry } from './picker.js'
 import { PROJECT_LABEL } from '../core/project-label.js'
 
@@ -39,7 +38,7 @@ interface ListEntry {
 }
 
 export class BridgeTargets {
-  constructor (private readonly authorizer: Authorizer, private readonly docker: DockerClient) {}
+  constructor (private readonly authorizer: Authorizer, private readonly docker: DockerApi) {}
 
   async find (ref: string): Promise<ContainerLookup> {
     const res = await this.docker.getJson(`/containers/${encodeURIComponent(ref)}/json`)

@@ -3,7 +3,7 @@
 // loops on logins cannot flood the store.
 
 import type { Logger } from 'pino'
-import type { AuditStore } from '../audit/store.js'
+import type { AuditLog } from '../audit/audit-log.js'
 
 interface Burst {
   /** Refusals since the last record. */
@@ -17,7 +17,7 @@ export class UserConnectionLimit {
   readonly #bursts = new Map<string, Burst>()
 
   constructor (
-    private readonly audit: Pick<AuditStore, 'append'>,
+    private readonly audit: Pick<AuditLog, 'append'>,
     private readonly logger: Logger,
     private readonly intervalMs = 60_000
   ) {}

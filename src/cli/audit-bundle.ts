@@ -1,28 +1,19 @@
 // `portcullis audit bundle` (an evidence bundle for a compliance review: records, recordings, checkpoints, the
 // public key and report.html) and `portcullis audit verify-bundle` (checks one with nothing but the bundle).
 
-import { createWriteStream, existsSync } from 'node:fs'
-import { readdir, rename, rm, stat } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
-import { createGunzip } from 'node:zlib'
-import { adminJson, adminRequest } from '../admin/client.js'
-import { BUNDLE_SUMMARY_HEADER, type BundleSummary } from '../admin/audit-bundle-routes.js'
-import { archiveName, bundleSourceOf, isFreeDirectory, prepareBundle } from '../audit/bundle-store.js'
-import { writeBundle, type BundleOptions, type BundleResult } from '../audit/bundle.js'
+import { archiveName, isFreeDirectory } from '../audit/bundle-store.js'
+import type { BundleOptions } from '../audit/bundle.js'
 import { verifyBundle, type BundleIssue, type BundleVerifyReport } from '../audit/bundle-verify.js'
 import { AuditError } from '../audit/errors.js'
 import { parseTimeBound } from '../audit/query.js'
-import { readAuditPublicKey, readAuditSigningKey } from '../audit/signing-key.js'
-import { AuditStore } from '../audit/store.js'
-import { inspectStoreDir } from '../audit/store-dir.js'
-import { extractTar } from '../audit/tar.js'
+import { readAuditPublicKey } from '../audit/signing-key.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
-import { VERSION } from '../version.js'
+import { withAuditAccess } from './audit-access.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
-import { answerError } from '../admin/client.js'
 
 const ARCHIVE_SUFFIX = /\.(tar\.gz|tgz)$/
 
@@ -68,9 +59,7 @@ export const auditBundleCommand = defineCommand({
     }
     const name = archiveName(basename(out).replace(ARCHIVE_SUFFIX, ''))
 
-    const summary = values.data !== undefined
-      ? await bundleOffline(values.data, values.keys, out, archive, name, range)
-      : await bundleThroughDaemon(values['admin-socket'], out, archive, name, range)
+    const summary = await withAuditAccess(values, async (access) => await access.bundle({ range, name, out, archive }))
     process.stdout.write(`wrote ${out}: records ${summary.fromSeq} to ${summary.toSeq} (${summary.records} records), ` +
       `${summary.casts} session recording${summary.casts === 1 ? '' : 's'}\n` +
       `signed by checkpoint seq ${summary.checkpoint.seq} at ${summary.checkpoint.time} with key ${summary.checkpoint.keyId}\n` +
@@ -127,93 +116,3 @@ function describeIssue (issue: BundleIssue): string {
   const where = issue.seq !== undefined && issue.file.endsWith('.jsonl') ? `${issue.file}, record ${issue.seq}` : issue.file
   return `${where}: ${issue.problem} (${issue.detail})`
 }
-
-/** Opens the store itself (it must not be in use), bundles, notes the bundle, closes. */
-async function bundleOffline (data: string, keys: string, out: string, archive: boolean, name: string, range: Partial<BundleOptions>): Promise<BundleSummary> {
-  // AuditStore.open would make an empty store at a mistyped path; a damaged one it refuses with its own code.
-  if (inspectStoreDir(data) === 'fresh') throw new AuditError('PORTCULLIS_AUDIT_NOT_FOUND', [data])
-  const key = readAuditSigningKey(keys)
-  const store = await AuditStore.open(data)
-  try {
-    const source = bundleSourceOf(store, key)
-    const options: BundleOptions = { ...range, generator: `portcullis ${VERSION}` }
-    let result: BundleResult
-    if (archive) {
-      const prepared = await prepareBundle(source, name, options)
-      try {
-        await writeFileAtomically(out, async (file) => { await pipeline(prepared.archive(), createWriteStream(file, { flags: 'wx' })) })
-      } finally {
-        await prepared.dispose()
-      }
-      result = prepared.result
-    } else {
-      result = await removingOnFailure(out, async () => await writeBundle(source, out, options))
-    }
-    await store.markBundled(result.manifest.range.toSeq)
-    return summaryOf(result)
-  } finally {
-    await store.close()
-  }
-}
-
-/** Has the daemon collect the bundle, writes or unpacks what it streams, then tells it the bundle exists. */
-async function bundleThroughDaemon (socket: string, out: string, archive: boolean, name: string, range: Partial<BundleOptions>): Promise<BundleSummary> {
-  const query = new URLSearchParams({ name })
-  if (range.since !== undefined) query.set('since', range.since.toISOString())
-  if (range.until !== undefined) query.set('until', range.until.toISOString())
-  if (range.fromSeq !== undefined) query.set('fromSeq', String(range.fromSeq))
-  if (range.toSeq !== undefined) query.set('toSeq', String(range.toSeq))
-  if (process.stderr.isTTY) process.stderr.write('portcullis: the daemon is collecting the bundle...\n')
-  const res = await adminRequest(socket, 'POST', `/v1/audit/bundle?${query.toString()}`)
-  if (res.statusCode !== 200) throw await answerError(res)
-  const header = res.headers[BUNDLE_SUMMARY_HEADER]
-  const summary = JSON.parse(typeof header === 'string' ? header : '{}') as BundleSummary
-  if (archive) {
-    await writeFileAtomically(out, async (file) => { await pipeline(res, createWriteStream(file, { flags: 'wx' })) })
-  } else {
-    await removingOnFailure(out, async () => await extractTar(res.pipe(createGunzip()), out, { stripTopDirectory: true }))
-  }
-  await adminJson(socket, 'POST', `/v1/audit/bundled?toSeq=${summary.toSeq}`)
-  return summary
-}
-
-function summaryOf (result: BundleResult): BundleSummary {
-  const { checkpoint } = result
-  return {
-    fromSeq: result.manifest.range.fromSeq,
-    toSeq: result.manifest.range.toSeq,
-    records: result.records,
-    casts: result.casts,
-    checkpoint: { seq: checkpoint.seq, time: checkpoint.time, keyId: checkpoint.keyId, hash: checkpoint.hash }
-  }
-}
-
-/** Writes `path` under a temporary name and renames it once complete, so a failed run leaves no bundle-looking
- * file behind. */
-async function writeFileAtomically (path: string, write: (file: string) => Promise<void>): Promise<void> {
-  const partial = `${path}.partial`
-  try {
-    await write(partial)
-    await rename(partial, path)
-  } catch (err) {
-    await rm(partial, { force: true })
-    throw err
-  }
-}
-
-/** Runs `write` into directory `dir`; when it fails, removes what it wrote (the directory was empty or missing). */
-async function removingOnFailure<T> (dir: string, write: () => Promise<T>): Promise<T> {
-  const existed = await stat(dir).then(() => true, () => false)
-  try {
-    return await write()
-  } catch (err) {
-    if (existed) {
-      for (const entry of await readdir(dir).catch(() => [])) await rm(join(dir, entry), { recursive: true, force: true })
-    } else {
-      await rm(dir, { recursive: true, force: true })
-    }
-    throw err
-  }
-}
-
-/** The daemon's refusal as an error with its code, when it named one of ours. */

@@ -4,9 +4,9 @@ import { isExportFormat } from '../audit/export.js'
 import { PortcullisError } from '../errors.js'
 import { EXPORT_FILTER_HELP, exportFilterFromFlags, exportRecords } from './audit-export.js'
 import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
+import { requireSessionId, withAuditAccess } from './audit-access.js'
 import { exportCast } from './cast-export.js'
 import { defineCommand } from './command.js'
-import { requireSessionId } from './session-access.js'
 
 export const auditExportCommand = defineCommand({
   name: 'audit export',
@@ -45,11 +45,13 @@ export const auditExportCommand = defineCommand({
     if (format === 'asciicast') {
       if (values.session === undefined) throw usage('--format asciicast exports one session\'s recording: add --session ID (`portcullis audit sessions` lists them)')
       if (selectors.length > 0) throw usage(`--${selectors[0]!} selects records, not a recording: add --format jsonl or --format csv to export the session's records`)
-      await exportCast(values, requireSessionId(values.session), values.out)
+      const id = requireSessionId(values.session)
+      await withAuditAccess(values, async (access) => { await exportCast(access, id, values.out) })
       return 0
     }
     if (!isExportFormat(format)) throw usage(`unknown --format ${format}; use jsonl, csv or asciicast`)
-    await exportRecords({ format, filter: exportFilterFromFlags(values), adminSocket: values['admin-socket'], data: values.data, out: values.out })
+    const filter = exportFilterFromFlags(values)
+    await withAuditAccess(values, async (access) => await exportRecords({ format, filter, access, out: values.out }))
     return 0
   }
 })

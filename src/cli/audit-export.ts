@@ -1,20 +1,17 @@
 // `portcullis audit export` for records: a filter from the command line, the records as JSON lines or CSV, read
-// through the running daemon's admin socket or, with --data, straight from a store no daemon owns. Either way
-// the records stream through in constant memory.
+// through the AuditAccess the command chose (the running daemon, or with --data a store no daemon owns). Either
+// way the records stream through in constant memory.
 
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
-import { adminRequest } from '../admin/client.js'
-import { EXPORT_FILTER_HEADER } from '../admin/audit-export-route.js'
-import { drained, writeExport, type ExportFormat } from '../audit/export.js'
-import { filterFromParams, filterToParams, filtersRecords, type AuditFilter } from '../audit/query.js'
-import { openAuditReader } from '../audit/reader.js'
+import type { ExportFormat } from '../audit/export.js'
+import { filterFromParams, type AuditFilter } from '../audit/query.js'
 import { messageOf } from '../audit/errors.js'
 import { PortcullisError } from '../errors.js'
-import { ExportProgress, ExportRecordCounter } from './export-progress.js'
-import { answerError } from '../admin/client.js'
+import type { AuditAccess } from './audit-access.js'
+import { ExportProgress } from './export-progress.js'
 
 /** The command's filter flags, as parseArgs gives them. */
 export interface ExportFilterFlags {
@@ -61,9 +58,8 @@ export function exportFilterFromFlags (flags: ExportFilterFlags, now = new Date(
 export interface ExportRecordsOptions {
   format: ExportFormat
   filter: AuditFilter
-  adminSocket: string
-  /** Read this store directory instead of asking the daemon. */
-  data?: string | undefined
+  /** The daemon, or a store read directly. */
+  access: AuditAccess
   /** Write here instead of stdout. */
   out?: string | undefined
 }
@@ -81,9 +77,7 @@ export async function exportRecords (options: ExportRecordsOptions): Promise<num
   const onProgress = showProgress ? (records: number) => { progress.update(records) } : undefined
   let written = 0
   try {
-    written = options.data !== undefined
-      ? await exportFromStore(options, out, onProgress)
-      : await exportFromDaemon(options, out, onProgress)
+    written = await options.access.exportRecords(options.filter, options.format, out, onProgress)
   } catch (err) {
     // When the output failed, whatever the export then threw follows from that: report the output's error.
     if (failure === null) throw err
@@ -110,39 +104,3 @@ async function openOutput (path: string): Promise<Writable> {
   }
   return out
 }
-
-async function exportFromStore (options: ExportRecordsOptions, out: Writable, onProgress: ((records: number) => void) | undefined): Promise<number> {
-  const reader = await openAuditReader(options.data!)
-  try {
-    return await writeExport(reader.queryStored(options.filter), options.format, out, onProgress !== undefined ? { onProgress } : {})
-  } finally {
-    await reader.close()
-  }
-}
-
-async function exportFromDaemon (options: ExportRecordsOptions, out: Writable, onProgress: ((records: number) => void) | undefined): Promise<number> {
-  const params = filterToParams(options.filter)
-  params.set('format', options.format)
-  const res = await adminRequest(options.adminSocket, 'GET', `/v1/audit/export?${params.toString()}`)
-  if (res.statusCode !== 200) throw await answerError(res)
-  // A daemon from before filters ignores them and would send every record, as JSON lines.
-  if ((filtersRecords(options.filter) || options.format !== 'jsonl') && res.headers[EXPORT_FILTER_HEADER.toLowerCase()] === undefined) {
-    res.destroy()
-    throw new PortcullisError('PORTCULLIS_ADMIN_REQUEST', '200', 'the running daemon is older than this command and cannot filter or write CSV; restart `portcullis serve` (or export with --data DIR while it is stopped)')
-  }
-  const counter = new ExportRecordCounter(options.format)
-  try {
-    for await (const chunk of res) {
-      if (out.destroyed) break
-      const more = out.write(chunk)
-      const records = counter.add(chunk as Buffer)
-      onProgress?.(records)
-      if (!more && !await drained(out)) break
-    }
-  } catch (err) {
-    // The daemon hung up mid-way: what was written is a cut-off export, and must not pass for a whole one.
-    throw new PortcullisError('PORTCULLIS_AUDIT_EXPORT_CUT', String(counter.records), messageOf(err))
-  }
-  return counter.records
-}
-

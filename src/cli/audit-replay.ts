@@ -9,10 +9,10 @@ import { visible } from '../audit/terminal-text.js'
 import { formatElapsed } from '../core/duration.js'
 import { PortcullisError } from '../errors.js'
 import { formatTime } from './audit-format.js'
+import { openAuditAccess, requireSessionId } from './audit-access.js'
 import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { playCast, type ReplayResult } from './replay-player.js'
-import { openSessions, requireSessionId } from './session-access.js'
 
 export const auditReplayCommand = defineCommand({
   name: 'audit replay',
@@ -35,9 +35,9 @@ export const auditReplayCommand = defineCommand({
     const idleLimit = values['idle-limit'] === undefined ? undefined : positiveNumber(values['idle-limit'])
     if (idleLimit === null) throw usage('--idle-limit takes a number of seconds above 0')
 
-    const access = await openSessions(values)
+    const access = openAuditAccess(values)
     try {
-      const session = await access.find(id)
+      const session = await access.session(id)
       const cast = await access.cast(id)
       process.stderr.write(replayBanner(session, speed) + '\n')
       if (values.raw) process.stderr.write('portcullis: --raw: the recording\'s own bytes reach this terminal; a hostile one can set your clipboard or title, or make the terminal type into your shell.\n')

@@ -1,11 +1,11 @@
 // `portcullis audit sessions`: the recorded SSH sessions, newest first.
-import type { ListSessionsOptions, SessionSummary } from '../audit/sessions.js'
+import type { ListSessionsOptions } from '../audit/sessions.js'
 import { terminalSafeJson } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { formatSessionTable } from './audit-format.js'
+import { withAuditAccess } from './audit-access.js'
 import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
 import { defineCommand } from './command.js'
-import { openSessions } from './session-access.js'
 
 export const auditSessionsCommand = defineCommand({
   name: 'audit sessions',
@@ -25,13 +25,7 @@ export const auditSessionsCommand = defineCommand({
     const options: ListSessionsOptions = { limit: Number(values.lines) }
     if (values.user !== undefined) options.user = values.user
     if (values.container !== undefined) options.container = values.container
-    const access = await openSessions(values)
-    let sessions: SessionSummary[]
-    try {
-      sessions = await access.list(options)
-    } finally {
-      await access.close()
-    }
+    const sessions = await withAuditAccess(values, async (access) => await access.sessions(options))
     if (values.json) process.stdout.write(terminalSafeJson(JSON.stringify(sessions, null, 2)) + '\n')
     else process.stdout.write(sessions.length === 0 ? 'No sessions recorded' + (values.user !== undefined || values.container !== undefined ? ' that match.\n' : '.\n') : formatSessionTable(sessions))
     return 0

@@ -1,13 +1,11 @@
 // `portcullis audit verify`: the hash chain and its checkpoints, from the running daemon or a store directory, and
 // with --checkpoints the copies of the checkpoints kept outside the store.
 import { readFile } from 'node:fs/promises'
-import { adminJson, adminRequest } from '../admin/client.js'
 import { checkCheckpointCopies, readCheckpointCopies, readLoggedHeads, type CheckpointCopiesReport } from '../audit/checkpoint-copies.js'
-import { openAuditReader } from '../audit/reader.js'
-import type { AuditRecord } from '../audit/record.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
-import { verifyDir, type VerifyReport } from '../audit/verify.js'
+import type { VerifyReport } from '../audit/verify.js'
 import { PortcullisError } from '../errors.js'
+import { withAuditAccess, type AuditAccess } from './audit-access.js'
 import { formatVerifyReport, verifyPublicKeys } from './audit-checkpoints.js'
 import { ADMIN_HELP, ADMIN_OPTION } from './audit-options.js'
 import { defineCommand } from './command.js'
@@ -33,24 +31,25 @@ export const auditVerifyCommand = defineCommand({
     if (values.data === undefined && values['public-key'] !== undefined && values.checkpoints === undefined) {
       throw new PortcullisError('PORTCULLIS_USAGE', '--public-key goes with --data or --checkpoints: the running daemon checks its own checkpoints with its own key', 'audit verify')
     }
-    const report: VerifyReport & { checkpointCopies?: CheckpointCopiesReport } = values.data !== undefined
-      ? await verifyDir(values.data, { publicKeys: verifyPublicKeys(values) })
-      : (await adminJson<VerifyReport>(values['admin-socket'], 'GET', '/v1/audit/verify')).body
-    if (values.checkpoints !== undefined) {
-      const copies = await checkCopiesFor(values.checkpoints, values, report)
-      report.checkpointCopies = copies
-      if (report.ok && copies.firstBad !== undefined) {
-        report.ok = false
-        report.firstBad = copies.firstBad
+    const report = await withAuditAccess(values, async (access) => {
+      const report: VerifyReport & { checkpointCopies?: CheckpointCopiesReport } = await access.verify(values.data !== undefined ? verifyPublicKeys(values) : undefined)
+      if (values.checkpoints !== undefined) {
+        const copies = await checkCopiesFor(access, values.checkpoints, values, report)
+        report.checkpointCopies = copies
+        if (report.ok && copies.firstBad !== undefined) {
+          report.ok = false
+          report.firstBad = copies.firstBad
+        }
       }
-    }
+      return report
+    })
     process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : formatVerifyReport(report) + formatCopies(report.checkpointCopies))
     return report.ok ? 0 : 1
   }
 })
 
 /** Checks the checkpoint copies in `file` against the store the report is about, through the same door. */
-async function checkCopiesFor (file: string, values: { data?: string, 'admin-socket': string, 'public-key'?: string, keys?: string }, report: VerifyReport): Promise<CheckpointCopiesReport> {
+async function checkCopiesFor (access: AuditAccess, file: string, values: { data?: string, 'admin-socket': string, 'public-key'?: string, keys?: string }, report: VerifyReport): Promise<CheckpointCopiesReport> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -60,24 +59,7 @@ async function checkCopiesFor (file: string, values: { data?: string, 'admin-soc
   const copies = readCheckpointCopies(text)
   const keys = values.data !== undefined ? verifyPublicKeys(values) : values['public-key'] !== undefined ? verifyPublicKeys({ 'public-key': values['public-key'] }) : undefined
   const options = { ...(keys !== undefined ? { keys } : {}), expiredUpTo: report.base?.seq ?? 0, headSeq: report.head.seq, heads: readLoggedHeads(text) }
-  if (values.data !== undefined) {
-    const reader = await openAuditReader(values.data)
-    try {
-      return await checkCheckpointCopies(copies, async (seq) => {
-        for await (const record of reader.read({ fromSeq: seq, toSeq: seq })) return record.hash
-        return null
-      }, options)
-    } finally {
-      await reader.close()
-    }
-  }
-  return await checkCheckpointCopies(copies, async (seq) => {
-    const res = await adminRequest(values['admin-socket'], 'GET', `/v1/audit/export?fromSeq=${seq}&toSeq=${seq}`)
-    let body = ''
-    for await (const chunk of res) body += String(chunk)
-    const line = body.split('\n').find((l) => l !== '')
-    return line === undefined ? null : (JSON.parse(line) as AuditRecord).hash
-  }, options)
+  return await checkCheckpointCopies(copies, async (seq) => await access.recordHash(seq), options)
 }
 
 function formatCopies (copies: CheckpointCopiesReport | undefined): string {

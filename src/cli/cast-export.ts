@@ -4,27 +4,22 @@ import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
-import { openSessions } from './session-access.js'
+import type { AuditAccess } from './audit-access.js'
 
 /** Copies the recording, byte for byte as stored, to --out or stdout. */
-export async function exportCast (values: { 'admin-socket': string, data?: string | undefined }, id: string, outPath: string | undefined): Promise<void> {
-  const access = await openSessions(values)
-  try {
-    const cast = await access.cast(id)
-    const out: Writable = outPath === undefined ? process.stdout : createWriteStream(outPath)
-    // On a terminal, the C1 controls JSON leaves as they are (U+0080 to U+009F: 8-bit CSI, OSC, DCS, which some
-    // terminals obey in UTF-8 too) are written as \u escapes: the same JSON, but the user's programs cannot reach
-    // the auditor's terminal through it. A file (--out, or a pipe) gets the recording exactly as stored.
-    const terminal = outPath === undefined && process.stdout.isTTY === true ? new StringDecoder('utf8') : null
-    for await (const piece of cast) {
-      const text = terminal === null ? piece : escapeC1(typeof piece === 'string' ? piece : terminal.write(piece))
-      if (!out.write(text)) await once(out, 'drain')
-    }
-    if (terminal !== null) out.write(escapeC1(terminal.end()))
-    if (outPath !== undefined) await new Promise((resolve) => out.end(resolve))
-  } finally {
-    await access.close()
+export async function exportCast (access: AuditAccess, id: string, outPath: string | undefined): Promise<void> {
+  const cast = await access.cast(id)
+  const out: Writable = outPath === undefined ? process.stdout : createWriteStream(outPath)
+  // On a terminal, the C1 controls JSON leaves as they are (U+0080 to U+009F: 8-bit CSI, OSC, DCS, which some
+  // terminals obey in UTF-8 too) are written as \u escapes: the same JSON, but the user's programs cannot reach
+  // the auditor's terminal through it. A file (--out, or a pipe) gets the recording exactly as stored.
+  const terminal = outPath === undefined && process.stdout.isTTY === true ? new StringDecoder('utf8') : null
+  for await (const piece of cast) {
+    const text = terminal === null ? piece : escapeC1(typeof piece === 'string' ? piece : terminal.write(piece))
+    if (!out.write(text)) await once(out, 'drain')
   }
+  if (terminal !== null) out.write(escapeC1(terminal.end()))
+  if (outPath !== undefined) await new Promise((resolve) => out.end(resolve))
 }
 
 /** JSON text with every C1 control written as a \u escape (C1 controls can stand only inside JSON strings). */

@@ -5,7 +5,7 @@ import type { Identity, RequestFacts, ResolvedResource, ResourceFacts } from './
 import type { PolicyView, CompiledRole, DenySource, Membership } from './policy-model.js'
 import { allowed, denied, type Decision, type DenyCode } from './decision.js'
 import { offerElevation } from './elevation-hint.js'
-import { judgeExecProcess, judgeExecTarget, judgeStream } from './exec-rules.js'
+import { judgeExecProcess, judgeExecTarget, judgeStream, type ChannelOptions } from './exec-rules.js'
 import type { Grant } from './grant.js'
 import { wireRefusal } from './wire-refusal.js'
 import { ungrantedNeeds } from './project-grants.js'
@@ -21,7 +21,7 @@ export interface DecideOptions {
   pluginName: string
   /** Where the call comes from: the docker API, or the SSH bridge (which may run `bridge-only` sessions). */
   channel?: 'docker' | 'bridge'
-  /** Where the SSH bridge listens, for the hint given to a `bridge-only` role's `docker exec -it`. */
+  /** Where the SSH bridge listens, for the hint given to a `bridge-only` role's `docker exec -it`; default: the policy's bridge port. */
   bridgePort?: number
   bridgeHost?: string
   /** The SSH bridge does not listen on this host: a `bridge-only` refusal says so instead of naming a port. */
@@ -29,6 +29,9 @@ export interface DecideOptions {
   /** The caller's active elevation grants (the caller drops other users' and ended ones); each adds a membership for this call. */
   grants?: readonly Grant[]
 }
+
+/** DecideOptions with the bridge port settled, as the role rules take them. */
+type JudgeOptions = DecideOptions & ChannelOptions
 
 /** What portcullis's own lookups may do: read-only, and nothing that needs another lookup. */
 const INTERNAL_ACTIONS = new Set([
@@ -113,6 +116,7 @@ export function decide (policy: PolicyView, identity: Identity, req: RequestFact
   }
   if (openToAll) return allowed(action, null, null, 'allowed to every caller')
   const user = identity.user
+  const judging: JudgeOptions = { ...options, bridgePort: options.bridgePort ?? policy.bridge.port }
   // Policy memberships first: a grant is credited only for what the user could not do without it.
   const memberships: readonly Candidate[] = options.grants === undefined || options.grants.length === 0
     ? policy.membershipsOf(user)
@@ -180,7 +184,7 @@ export function decide (policy: PolicyView, identity: Identity, req: RequestFact
     candidates = memberships.filter((m) => m.project === project || m.project === null)
     if (candidates.length === 0) {
       return offerElevation(policy, denied('NOT_MEMBER', `${user} is not a member of project ${project} (${subject} belongs to it); ask a ${project} admin to add you`, { action, project }),
-        user, project, (role) => judgeRole(role, action, req, resources, options, identity, ungranted) === null)
+        user, project, (role) => judgeRole(role, action, req, resources, judging, identity, ungranted) === null)
     }
   }
 
@@ -196,7 +200,7 @@ export function decide (policy: PolicyView, identity: Identity, req: RequestFact
 
   const failures: Failure[] = []
   for (const membership of candidates) {
-    const failure = judgeRole(membership.role, action, req, resources, options, identity, ungranted)
+    const failure = judgeRole(membership.role, action, req, resources, judging, identity, ungranted)
     if (failure === null) {
       const where = membership.project === null ? '(global role)' : `in ${membership.project}`
       if (membership.grant !== undefined) {
@@ -224,13 +228,13 @@ export function decide (policy: PolicyView, identity: Identity, req: RequestFact
       ...(byDeny?.deniedBy !== undefined ? { deniedBy: { ...byDeny.deniedBy } } : {})
     }
     if (typeof project !== 'string') return refusal
-    return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, options, identity, ungranted) === null)
+    return offerElevation(policy, refusal, user, project, (role) => judgeRole(role, action, req, resources, judging, identity, ungranted) === null)
   }
   return denied(best.code, best.reason, { action, project: project ?? null, role: best.role })
 }
 
 /** null when the role allows the call, otherwise why not. */
-function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: DecideOptions, identity: Identity, ungranted: readonly string[] = []): Failure | null {
+function judgeRole (role: CompiledRole, action: string, req: RequestFacts, resources: ResourceFacts, options: JudgeOptions, identity: Identity, ungranted: readonly string[] = []): Failure | null {
   const fail = (code: DenyCode, reason: string): Failure => ({ code, reason, role: role.name })
   if (!role.allows(action)) {
     const deny = role.allow.matches(action) ? role.deniedBy(action) : null

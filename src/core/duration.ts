@@ -8,6 +8,9 @@ type Unit = keyof typeof UNIT_MS
 /** `N` or `N` and a unit: s, m, h, d (and w where `weeks` is allowed). A bare number is seconds. */
 const DURATION = /^(\d+)([smhdw]?)$/
 
+/** The same grammar without weeks, as the policy schema's `pattern` for every duration setting. */
+export const POLICY_DURATION_PATTERN = '^[0-9]+[smhd]?$'
+
 /**
  * `text` in milliseconds, or null when it is not a duration. Weeks (`4w`) only with `{ weeks: true }` (the
  * audit CLI's relative times); the policy schema has no weeks.

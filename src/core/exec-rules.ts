@@ -15,7 +15,8 @@ export interface RuleFailure {
 /** Where the call comes from and where the SSH bridge is, for hints (a subset of DecideOptions). */
 export interface ChannelOptions {
   channel?: 'docker' | 'bridge'
-  bridgePort?: number
+  /** From the policy's bridge.listen, whose default lives in the policy schema. */
+  bridgePort: number
   bridgeHost?: string
   /** The SSH bridge does not listen on this host (off in the policy, or it failed to start): no port to point to. */
   bridgeOff?: boolean
@@ -112,7 +113,7 @@ export function isCreator (creator: ExecCreator | null | undefined, identity: Pi
 
 function bridgeHint (options: ChannelOptions): string {
   if (options.bridgeOff === true) return 'the SSH bridge is off on this host, so ask an operator to turn it on (bridge.enabled in the policy)'
-  return `ssh -p ${options.bridgePort ?? 2222} <you>+<container>@${options.bridgeHost ?? '<docker host>'}`
+  return `ssh -p ${options.bridgePort} <you>+<container>@${options.bridgeHost ?? '<docker host>'}`
 }
 
 function short (target: ResolvedResource): string {

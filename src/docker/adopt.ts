@@ -6,7 +6,7 @@
 
 import type { Logger } from 'pino'
 import type { AuditStore } from '../audit/store.js'
-import type { DockerClient } from './client.js'
+import type { DockerApi } from './api.js'
 import { PROJECT_LABEL } from '../core/project-label.js'
 import type { OwnedKind, OwnershipRegistry } from '../ownership/registry.js'
 
@@ -29,7 +29,7 @@ export function containersToAdopt (containers: readonly ExistingContainer[]): { 
   return { adopt, inherited }
 }
 
-async function adoptExisting (registry: OwnershipRegistry, docker: DockerClient, audit: AuditStore, logger: Logger): Promise<void> {
+async function adoptExisting (registry: OwnershipRegistry, docker: DockerApi, audit: AuditStore, logger: Logger): Promise<void> {
   if (registry.adopted) return
   const containers = await list<{ Id?: string, Names?: string[], ImageID?: string, Labels?: Labels }>(docker, '/containers/json?all=1')
   const imageProjects = new Map<string, string | null>()
@@ -79,7 +79,7 @@ async function adoptExisting (registry: OwnershipRegistry, docker: DockerClient,
 }
 
 /** Drops the entries of objects removed while portcullis was not running (or not following the event feed). */
-export async function reconcile (registry: OwnershipRegistry, docker: DockerClient, logger: Logger): Promise<void> {
+export async function reconcile (registry: OwnershipRegistry, docker: DockerApi, logger: Logger): Promise<void> {
   const recorded = { container: registry.idsOf('container'), network: registry.idsOf('network'), volume: registry.idsOf('volume') }
   const containers = new Set((await list<{ Id?: string }>(docker, '/containers/json?all=1')).map((c) => c.Id ?? ''))
   const networks = new Set((await list<{ Id?: string }>(docker, '/networks')).map((n) => n.Id ?? ''))
@@ -97,7 +97,7 @@ export class Adoption {
   private stopped = false
   private timer: NodeJS.Timeout | undefined
 
-  constructor (private readonly registry: OwnershipRegistry, private readonly docker: DockerClient, private readonly audit: AuditStore, private readonly logger: Logger) {}
+  constructor (private readonly registry: OwnershipRegistry, private readonly docker: DockerApi, private readonly audit: AuditStore, private readonly logger: Logger) {}
 
   /**
    * The attempt under way, if any: look-ups wait for it. A look-up between two retries starts one at once: the
@@ -134,20 +134,20 @@ export class Adoption {
   }
 }
 
-async function imageProjectOf (docker: DockerClient, imageId: string): Promise<string | null> {
+async function imageProjectOf (docker: DockerApi, imageId: string): Promise<string | null> {
   const res = await docker.getJson(`/images/${encodeURIComponent(imageId)}/json`)
   if (res.status === 404) return null
   if (res.status !== 200) throw new Error(`image ${imageId}: status ${res.status}`)
   return projectOf((res.body as { Config?: { Labels?: Labels } }).Config?.Labels)
 }
 
-async function list<T> (docker: DockerClient, path: string): Promise<T[]> {
+async function list<T> (docker: DockerApi, path: string): Promise<T[]> {
   const body = await getJson(docker, path)
   if (!Array.isArray(body)) throw new Error(`${path}: not a list`)
   return body as T[]
 }
 
-async function getJson (docker: DockerClient, path: string): Promise<unknown> {
+async function getJson (docker: DockerApi, path: string): Promise<unknown> {
   const res = await docker.getJson(path)
   if (res.status !== 200) throw new Error(`${path}: status ${res.status}`)
   return res.body

@@ -4,7 +4,9 @@
 import http from 'node:http'
 import { PortcullisError } from '../errors.js'
 import { INTERNAL_HEADER } from '../identity/resolve.js'
+import type { DockerApi, ExecApi } from './api.js'
 import type { DaemonHealth } from './daemon-health.js'
+import { ExecClient } from './exec-client.js'
 import { callDocker, streamDocker, type DockerAnswer } from './http.js'
 
 export interface DockerEndpoint {
@@ -42,9 +44,7 @@ function socketPathOf (pathname: string): string {
   }
 }
 
-
-
-export class DockerClient {
+export class DockerClient implements DockerApi {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
   private health: DaemonHealth | null = null
 
@@ -77,6 +77,10 @@ export class DockerClient {
   /** Open a streaming GET (the events feed); the caller owns the response. */
   stream (path: string): Promise<http.IncomingMessage> {
     return streamDocker(this.endpoint, path, { [INTERNAL_HEADER]: this.internalSecret })
+  }
+
+  execAs (headers: Record<string, string>): ExecApi {
+    return new ExecClient(this.endpoint, headers)
   }
 
   close (): void {

@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino'
 import type { ResourceKind } from '../core/types.js'
-import type { DockerClient } from './client.js'
+import type { DockerApi } from './api.js'
 
 const WATCHED: Record<string, string[]> = {
   container: ['create', 'destroy', 'rename'],
@@ -21,7 +21,7 @@ export class EventWatcher {
   private retryTimer: NodeJS.Timeout | undefined
   private current: { destroy: () => void } | undefined
 
-  constructor (private readonly docker: DockerClient, private readonly logger: Logger, private readonly onChange: (kind: ResourceKind | 'all', event?: DaemonEvent) => void, private readonly onConnect?: () => void) {}
+  constructor (private readonly docker: DockerApi, private readonly logger: Logger, private readonly onChange: (kind: ResourceKind | 'all', event?: DaemonEvent) => void, private readonly onConnect?: () => void) {}
 
   start (): void {
     this.stopped = false

@@ -1,6 +1,6 @@
 // The one place portcullis speaks HTTP to the Docker daemon: a JSON call, and an upgraded (hijacked) connection for
 // exec start. Its two users differ only in who they say they are: DockerClient (docker/client.ts) marks its
-// look-ups with the internal secret; ExecClient (bridge/exec-client.ts) carries a bridge session's grant. Every
+// look-ups with the internal secret; ExecClient (exec-client.ts, made by DockerClient.execAs) carries a bridge session's grant. Every
 // path is under one pinned API version.
 
 import http from 'node:http'

@@ -3,9 +3,9 @@
 
 import type { ResolvedResource, ResourceRef } from '../core/types.js'
 import { PortcullisError } from '../errors.js'
-import type { DockerClient } from './client.js'
+import type { DockerApi } from './api.js'
 
-export async function inspectImage (docker: DockerClient, ref: ResourceRef): Promise<ResolvedResource> {
+export async function inspectImage (docker: DockerApi, ref: ResourceRef): Promise<ResolvedResource> {
   let res
   try {
     res = await docker.getJson(`/images/${encodeURIComponent(ref.ref)}/json`)

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import type { ExecProcess, RequestFacts, ResolvedResource, ResourceFacts, ResourceKind, ResourceRef } from '../core/types.js'
 import { PortcullisError } from '../errors.js'
-import type { DockerClient } from './client.js'
+import type { DockerApi } from './api.js'
 import { MAX_LOOKUPS_PER_CALLER } from '../request/limits.js'
 import { CallerLimit } from './caller-limit.js'
 import { EventWatcher } from './events.js'
@@ -62,7 +62,7 @@ export class ResourceResolver {
   /** The event feed was lost since the last reconcile of the ownership registry. */
   private missedEvents = false
 
-  constructor (private readonly docker: DockerClient, private readonly options: ResolverOptions) {
+  constructor (private readonly docker: DockerApi, private readonly options: ResolverOptions) {
     this.nameTtlMs = options.nameTtlMs ?? 30_000
     this.maxEntries = options.maxEntries ?? 20_000
     this.events = new EventWatcher(docker, options.logger, (kind, event) => {

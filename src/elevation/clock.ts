@@ -1,8 +1,10 @@
 // Time for the elevation service: the real one, or a fake one in tests. Deadlines are absolute (ms since the
 // epoch), so a timer that fires late or a process that restarts still ends things at the right moment.
 
-export interface Clock {
-  now: () => number
+import type { Clock as SystemTime } from '../core/clock.js'
+
+/** The core's clock, plus deadlines. */
+export interface Clock extends SystemTime {
   /** Calls `fn` once `at` has passed; returns the cancel function. */
   at: (at: number, fn: () => void) => () => void
 }

@@ -4,6 +4,7 @@
 
 import { createHash, randomUUID } from 'node:crypto'
 import jwt from 'jsonwebtoken'
+import { systemClock, type Clock } from '../core/clock.js'
 import { durationMs, durationText } from '../core/duration.js'
 import { TOKEN_DEFAULTS } from '../policy/schema.js'
 import type { TokenSettings } from './keys.js'
@@ -20,6 +21,8 @@ export interface TokenVerifierOptions {
   maxCached?: number
   /** The longest lifetime (exp - iat) accepted, read at each call so a policy reload applies; default 90 days. */
   maxLifetimeMs?: () => number
+  /** What `now` is when a token's exp, iat and lifetime are judged; default the system clock. */
+  clock?: Clock
 }
 
 /** How far ahead of this clock a token's iat may be (issuers' clocks drift). */
@@ -48,14 +51,17 @@ export class TokenVerifier {
   private readonly cache = new Map<string, { token: string, claims: TokenClaims }>()
   private readonly maxCached: number
   private readonly maxLifetimeMs: () => number
+  private readonly clock: Clock
 
   constructor (private readonly publicKey: string, private readonly settings: TokenSettings, options: TokenVerifierOptions = {}) {
     this.maxCached = options.maxCached ?? 10_000
     const fallback = durationMs(TOKEN_DEFAULTS.maxLifetime)
     this.maxLifetimeMs = options.maxLifetimeMs ?? (() => fallback)
+    this.clock = options.clock ?? systemClock
   }
 
-  verify (token: string, now = Date.now()): TokenVerdict {
+  verify (token: string): TokenVerdict {
+    const now = this.clock.now()
     const key = cacheKey(token)
     const entry = this.cache.get(key)
     const cached = entry !== undefined && entry.token === token ? entry.claims : undefined

@@ -2,6 +2,9 @@
 // (`portcullis policy schema` prints it). Checks a schema cannot express (role references, cycles) live in
 // compile.ts.
 
+import { POLICY_DURATION_PATTERN } from '../core/duration.js'
+import { PROJECT_LABEL } from '../core/project-label.js'
+
 const actionPattern = {
   type: 'string',
   pattern: '^[a-z*][a-z0-9*.-]*$',
@@ -17,7 +20,7 @@ const commandPattern = {
 
 const name = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@-]*$' }
 
-const duration = { type: 'string', pattern: '^[0-9]+[smhd]?$' }
+const duration = { type: 'string', pattern: POLICY_DURATION_PATTERN }
 
 // Just-in-time elevation (`portcullis request create`). The top level carries the defaults; projects and roles
 // carry overrides, so only the top level has `default`s (ajv would otherwise fill them in and hide the level below).
@@ -62,7 +65,7 @@ const elevationSettings = {
 const projectGrants = {
   type: 'object',
   additionalProperties: false,
-  description: 'Host-reaching features the project\'s containers and networks may use without an unsafe role (the object\'s `portcullis.project` label names the project). Unsafe roles need no grant.',
+  description: `Host-reaching features the project's containers and networks may use without an unsafe role (the object's \`${PROJECT_LABEL}\` label names the project). Unsafe roles need no grant.`,
   properties: {
     ports: {
       type: 'array',
@@ -179,7 +182,7 @@ export const POLICY_SCHEMA = {
     },
     projects: {
       type: 'object',
-      description: 'Projects own the containers, volumes and networks portcullis let them create (`--label portcullis.project=<name>`), and images by repository name (`images`).',
+      description: `Projects own the containers, volumes and networks portcullis let them create (\`--label ${PROJECT_LABEL}=<name>\`), and images by repository name (\`images\`).`,
       propertyNames: name,
       additionalProperties: {
         type: 'object',
@@ -268,14 +271,12 @@ export const POLICY_SCHEMA = {
           description: 'Environment variables a client may pass (`SendEnv`); a trailing `*` matches a prefix. Others are dropped.'
         },
         idleTimeout: {
-          type: 'string',
-          pattern: '^[0-9]+[smhd]?$',
+          ...duration,
           default: '15m',
           description: 'A session with no input and no output for this long is ended (`30s`, `15m`, `2h`).'
         },
         maxSession: {
-          type: 'string',
-          pattern: '^[0-9]+[smhd]?$',
+          ...duration,
           default: '8h',
           description: 'A session is ended after this long whatever happens.'
         },
@@ -284,8 +285,7 @@ export const POLICY_SCHEMA = {
           description: 'The host name users should type, shown in hints (default: the machine\'s host name).'
         },
         loginGraceTime: {
-          type: 'string',
-          pattern: '^[0-9]+[smhd]?$',
+          ...duration,
           default: '30s',
           description: 'A connection that has not logged in this long after it was accepted is closed, whether or not it ever sent a byte (sshd\'s LoginGraceTime). ' +
             'Each such connection shuts its source out for 10 s more (refused while 15 s or more are left, at most 10 min), as sshd\'s PerSourcePenalties do.'
@@ -332,8 +332,7 @@ export const POLICY_SCHEMA = {
       description: 'The tokens users send (`portcullis token issue`).',
       properties: {
         maxLifetime: {
-          type: 'string',
-          pattern: '^[0-9]+[smhd]?$',
+          ...duration,
           default: '90d',
           description: 'The longest a token may be valid, from when it was issued to when it expires: `token issue` refuses a longer --ttl, and the daemon refuses any token (issued here or not) valid for longer, or with no issue time.'
         }
@@ -346,8 +345,7 @@ export const POLICY_SCHEMA = {
       description: 'The audit trail\'s signed checkpoints and how long records are kept.',
       properties: {
         checkpointInterval: {
-          type: 'string',
-          pattern: '^[0-9]+[smhd]?$',
+          ...duration,
           default: '5m',
           description: 'How often `portcullis serve` signs the newest record (when new records came in), with audit_ed25519.key. It also signs one when it stops.'
         },
@@ -358,8 +356,7 @@ export const POLICY_SCHEMA = {
           description: 'Sign sooner than `checkpointInterval` once this many records came in since the last checkpoint, so that a busy host\'s trail is pinned (and its head logged) more often. Each checkpoint first verifies the records since the last one (measured at about 7 % of the CPU of the decisions themselves); fewer, larger checkpoints cost the same per record but less per checkpoint.'
         },
         retention: {
-          type: 'string',
-          pattern: '^[0-9]+[smhd]?$',
+          ...duration,
           description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them; checked daily. Unset: kept forever.'
         }
       }

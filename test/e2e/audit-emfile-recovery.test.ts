@@ -9,11 +9,11 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, TOKEN_HEADER } from '../helpers/index.js'
 import { signalAndWait } from '../helpers/process.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
+import { waitFor, waitUntil } from '../helpers/wait.js'
 
 const WORKERS = 16
 
@@ -88,12 +88,9 @@ function openFileLimit (pid: number): number {
   return Number(line.split(/\s{2,}/)[1])
 }
 
-async function waitFor (what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; serve said:\n${serveStderr}`)
-    await sleep(20)
-  }
+/** Waits on `ok`, polling every 20 ms (the workers move fast); a timeout shows what serve said. */
+async function waitOn (what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
+  await waitUntil(what, ok, { timeoutMs, intervalMs: 20, detail: () => `serve said:\n${serveStderr}` })
 }
 
 it('denies calls while descriptors run out, alerts, and takes calls again by itself once the limit is raised', { timeout: 180_000 }, async () => {
@@ -104,10 +101,12 @@ it('denies calls while descriptors run out, alerts, and takes calls again by its
   const pid = child.pid!
   cancelSafetyNet = onProcessEnd(() => child.kill('SIGKILL'))
   child.stderr!.on('data', (chunk: Buffer) => { serveStderr += chunk.toString() })
-  await waitFor('the plugin socket', () => readdirSync(root).includes('plugin.sock') || child.exitCode !== null)
-  let first = await authzReq('/_ping')
-  while (first === null && child.exitCode === null) first = await authzReq('/_ping')
-  expect(first?.Allow, serveStderr).toBe(true)
+  await waitOn('the plugin socket', () => readdirSync(root).includes('plugin.sock') || child.exitCode !== null)
+  const first = await waitFor('the plugin answering an AuthZReq for /_ping', async () => {
+    if (child.exitCode !== null) throw new Error(`serve exited (${child.exitCode}):\n${serveStderr}`)
+    return (await authzReq('/_ping')) ?? undefined
+  }, { intervalMs: 20 })
+  expect(first.Allow, serveStderr).toBe(true)
 
   const allowed: string[] = []
   const deniedForAudit: string[] = []
@@ -124,21 +123,21 @@ it('denies calls while descriptors run out, alerts, and takes calls again by its
     }
   }
   const workers = Array.from({ length: WORKERS }, async () => await worker())
-  await waitFor('500 allowed calls', () => allowed.length >= 500)
+  await waitOn('500 allowed calls', () => allowed.length >= 500)
 
   // No descriptor to spare: the store's next new file fails (LevelDB's next log or table, the journal's flush).
   const limit = openFileLimit(pid)
   setOpenFileLimit(pid, lowestFreeDescriptor(pid))
   const limitedAt = allowed.length
-  await waitFor('calls denied for the audit store', () => deniedForAudit.length >= 200, 120_000)
+  await waitOn('calls denied for the audit store', () => deniedForAudit.length >= 200, 120_000)
   console.log(`emfile test: ${allowed.length - limitedAt} calls allowed after the limit dropped, before the first refusal`)
-  await waitFor('the alert in the log', () => serveStderr.includes('"alert":"audit-write-failed"'))
+  await waitOn('the alert in the log', () => serveStderr.includes('"alert":"audit-write-failed"'))
   expect(deniedForAudit[0]).toMatch(/could not record this call in its audit store, so it refuses it \(fail closed, PORTCULLIS_AUDIT_/)
 
   // Descriptors return: the same process takes calls again without a restart.
   setOpenFileLimit(pid, limit)
   const before = allowed.length
-  await waitFor('calls allowed again', () => allowed.length >= before + 500)
+  await waitOn('calls allowed again', () => allowed.length >= before + 500)
   running = false
   await Promise.all(workers)
   expect(child.exitCode).toBeNull()

@@ -18,7 +18,7 @@ async function acceptedStart (dir: string, data: string): Promise<AuditRecord> {
   const plugin = await startPortcullis({ dir, policyFile: workspace.policyFile, keysDir: workspace.keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data, extraArgs: ['--accept-damaged-audit'] })
   try {
     const records = await auditRecords(plugin, 5)
-    return records.filter((r) => r.action === 'portcullis.start').at(-1) as unknown as AuditRecord
+    return records.filter((r) => r.action === 'portcullis.start').at(-1)!
   } finally {
     await plugin.stop()
   }

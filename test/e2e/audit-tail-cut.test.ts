@@ -20,7 +20,7 @@ const { pathsIn, serveUntilExit } = workspace
 async function serveOnce (dir: string, data: string, extra: string[] = []): Promise<AuditRecord> {
   const plugin = await startPortcullis({ dir, policyFile: workspace.policyFile, keysDir: workspace.keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), dataDir: data, extraArgs: extra })
   try {
-    return (await auditRecords(plugin, 10)).filter((r) => r.action === 'portcullis.start').at(-1) as unknown as AuditRecord
+    return (await auditRecords(plugin, 10)).filter((r) => r.action === 'portcullis.start').at(-1)!
   } finally {
     await plugin.stop()
   }

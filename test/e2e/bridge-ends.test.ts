@@ -52,11 +52,12 @@ const POLL = { timeoutMs: 30_000, intervalMs: 100 }
 
 /** Waits until `docker top` no longer shows `marker`; returns when (epoch ms), so the poll is the measurement. Fails past the documented bound. */
 async function goneAt (marker: string, since: number): Promise<number> {
-  for (;;) {
-    if (!(await processes()).includes(marker)) return Date.now()
-    if (Date.now() - since > GONE_WITHIN_MS + 5_000) throw new Error(`${marker} still runs ${Date.now() - since} ms after the end:\n${await processes()}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  await waitUntil(`${marker} gone from docker top within ${GONE_WITHIN_MS + 5_000} ms of the end`, async () => !(await processes()).includes(marker), {
+    timeoutMs: Math.max(0, since + GONE_WITHIN_MS + 5_000 - Date.now()),
+    intervalMs: POLL.intervalMs,
+    detail: async () => `it still runs ${Date.now() - since} ms after the end:\n${await processes()}`
+  })
+  return Date.now()
 }
 
 async function writePolicy (change: (p: Record<string, any>) => void): Promise<void> {

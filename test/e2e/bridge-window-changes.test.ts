@@ -112,7 +112,8 @@ describe('a flood of window-changes', () => {
       stream.on('close', () => clearInterval(timer))
       stream.once('data', () => stream.write('sleep 1; exit\n'))
     })
-    // Anything still queued would arrive now; give it time to, then look.
+    // The pause is the test ("nothing reaches the daemon afterwards" has no event): anything still queued would
+    // arrive within these 2 s, so look after them.
     await new Promise((resolve) => setTimeout(resolve, 2_000))
     const records = (await auditRecords(stack.plugin)).filter((r) => r.seq > before)
     expect(records.some((r) => r.action === 'session.end')).toBe(true)

@@ -56,7 +56,7 @@ describe('an undecodable URI sent through the daemon is BAD_URI, recorded under 
     expect(answer.status).toBe(403)
     const record = await recordFor(since, 'badtoken=1')
     expect(record).toMatchObject({ decision: 'deny', user: null, authMethod: 'jwt', code: 'BAD_URI' })
-    expect((record as unknown as { tokenId: string }).tokenId).toMatch(/^sha256:/)
+    expect(record.tokenId).toMatch(/^sha256:/)
   })
 
   it('a URI beyond 64 KiB is REQUEST_TOO_LARGE under alice, its record keeping the first 1 KiB and the length cut', async () => {

@@ -12,6 +12,7 @@ import {
   startPortcullis, startStack, TEST_IMAGE, type Dockerd, type Portcullis, type Stack
 } from '../helpers/index.js'
 import { auditRecords, decisions, headSeq, type Record as AuditRecord } from '../helpers/audit.js'
+import { waitFor } from '../helpers/wait.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 let stack: Stack
@@ -75,30 +76,27 @@ describe('class 9: projects come from creates portcullis allowed', () => {
 
   it('a classic-builder RUN container carrying the payments label is not payments\'s: its developers cannot exec into it', async () => {
     const build = stack.docker('alice', ['build', '-t', 'payments/app:1', '-'], { input: 'FROM payments/base:1\nRUN sleep 25\n', timeoutMs: 120_000 })
-    let builder: string | undefined
-    for (let i = 0; i < 60 && builder === undefined; i++) {
+    const builder = await waitFor('the classic builder\'s RUN container (`sleep 25`) running', async () => {
       const ps = await stack.docker('ops', ['ps', '--no-trunc', '--filter', 'label=portcullis.project=payments', '--format', '{{.ID}} {{.Command}}'])
-      builder = ps.stdout.split('\n').find((line) => line.includes('sleep 25'))?.split(' ')[0]
-      if (builder === undefined) await new Promise((resolve) => setTimeout(resolve, 500))
-    }
-    expect(builder, 'the build container should be running').toBeDefined()
-    const labels = await stack.docker('ops', ['inspect', '--format', '{{index .Config.Labels "portcullis.project"}}', builder!])
+      return ps.stdout.split('\n').find((line) => line.includes('sleep 25'))?.split(' ')[0]
+    }, { timeoutMs: 30_000, intervalMs: 500 })
+    const labels = await stack.docker('ops', ['inspect', '--format', '{{index .Config.Labels "portcullis.project"}}', builder])
     expect(labels.stdout.trim()).toBe('payments')
 
     const since = await headSeq(stack.plugin)
-    denied(await stack.docker('alice', ['exec', builder!, 'touch', '/tampered']), /was not created through portcullis, so it belongs to no project/)
-    denied(await stack.docker('carol', ['exec', builder!, 'true']), /was not created through portcullis/)
+    denied(await stack.docker('alice', ['exec', builder, 'touch', '/tampered']), /was not created through portcullis, so it belongs to no project/)
+    denied(await stack.docker('carol', ['exec', builder, 'true']), /was not created through portcullis/)
     const record = await refusal(since, 'carol', 'UNOWNED_RESOURCE')
     expect(record.fields).toMatchObject({ projectSource: 'unregistered' })
     // The CLI stops at its inspect; the exec create itself, sent raw, is refused the same way.
-    const raw = await rawPost('alice', `/v1.41/containers/${builder!}/exec`, { Cmd: ['touch', '/tampered'] })
+    const raw = await rawPost('alice', `/v1.41/containers/${builder}/exec`, { Cmd: ['touch', '/tampered'] })
     expect(raw.status).toBe(403)
     expect(raw.body).toMatch(/was not created through portcullis/)
     const execs = await decisions(stack.plugin, { user: 'alice', code: 'UNOWNED_RESOURCE', action: 'container.exec' }, since)
     expect(execs).toHaveLength(1)
     expect(execs[0]!.fields).toMatchObject({ projectSource: 'unregistered' })
     // A global admin still may: unowned objects are for global roles.
-    expectOk(await stack.docker('ops', ['exec', builder!, 'true']))
+    expectOk(await stack.docker('ops', ['exec', builder, 'true']))
     expectOk(await build)
   }, 150_000)
 

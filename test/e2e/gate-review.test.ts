@@ -11,6 +11,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decisions, headSeq } from '../helpers/audit.js'
 import { daemonRequest } from '../helpers/daemon-http.js'
+import { waitFor } from '../helpers/wait.js'
 import { expectDenied, expectOk, startStack, TEST_IMAGE, TOKEN_HEADER, type DockerResult, type Stack } from '../helpers/index.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -47,7 +48,7 @@ async function loopbackListener (): Promise<{ port: number, connections: () => n
     sockets.add(socket)
     socket.on('error', () => {})
     socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
-    setTimeout(() => socket.destroy(), 200)
+    setTimeout(() => socket.destroy(), 200) // the daemon may keep its end open; the listener does not wait on it
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as net.AddressInfo).port
@@ -82,6 +83,7 @@ describe('the daemon as a client of host-loopback services, for roles without un
     const listener = await loopbackListener()
     try {
       const call = raw(user, 'GET', urlPath.replace('PORT', String(listener.port))).catch(() => ({ status: 0, body: '' }))
+      // A bound, not a sleep: a refused call answers at once; one let through hangs while the daemon connects.
       const answer = await Promise.race([call, new Promise<Answer>((resolve) => setTimeout(() => resolve({ status: 0, body: '(no answer yet)' }), 8000))])
       return { status: answer.status, connections: listener.connections(), body: answer.body }
     } finally {
@@ -119,6 +121,7 @@ describe('BuildKit query parameters that make the daemon fetch from any registry
     try {
       const since = await headSeq(stack.plugin)
       const q = query(listener.port)
+      // A bound, not a sleep: a refused build answers at once; one let through hangs while the daemon connects.
       await Promise.race([raw('alice', 'POST', `/v1.41/build?version=2&${q}`, tar, { 'Content-Type': 'application/x-tar' }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 8000))])
       const record = (await decisions(stack.plugin, { uriIncludes: '/build?version=2' }, since)).at(-1)
       return { connections: listener.connections(), decision: record?.decision }
@@ -214,8 +217,10 @@ describe('must work: the 20.10 CLI\'s BuildKit build (DOCKER_BUILDKIT=1) sends r
     const since = await headSeq(stack.plugin)
     const query = `version=2&remote=client-session&session=${marker}&t=payments/app&labels=${encodeURIComponent('{"portcullis.project":"payments"}')}` +
       (buildargs === '' ? '' : `&buildargs=${encodeURIComponent(buildargs)}`)
-    await Promise.race([raw('alice', 'POST', `/v1.41/build?${query}`, '', { 'Content-Type': 'application/x-tar' }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000))])
-    const record = (await decisions(stack.plugin, { uriIncludes: `session=${marker}` }, since)).at(-1)
+    // An allowed build waits for a session that never comes, so the answer is not the event: its decision record is.
+    void raw('alice', 'POST', `/v1.41/build?${query}`, '', { 'Content-Type': 'application/x-tar' }).catch(() => undefined)
+    const record = await waitFor(`the decision record of the build with session=${marker}`,
+      async () => (await decisions(stack.plugin, { uriIncludes: `session=${marker}` }, since)).at(-1), { intervalMs: 200 })
     return { decision: record?.decision, code: record?.code ?? undefined, reason: record?.reason }
   }
 

@@ -45,7 +45,7 @@ function hijackStatus (user: string, urlPath: string): Promise<number> {
     req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode ?? 0) })
     req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0) })
     req.on('error', () => resolve(0))
-    req.setTimeout(10_000, () => { req.destroy(); resolve(0) })
+    req.setTimeout(10_000, () => { req.destroy(); resolve(0) }) // a bound on an unanswered call (status 0), not a pause
     req.end()
   })
 }

@@ -8,7 +8,6 @@ import { closeSync, existsSync, openSync, rmSync } from 'node:fs'
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULTS } from '../../src/cli/defaults.js'
 import type { Record as AuditRecord } from '../helpers/audit.js'
@@ -18,6 +17,7 @@ import {
 } from '../helpers/index.js'
 import { signalAndWait } from '../helpers/process.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const INSTALL_SCRIPT = path.join(REPO_ROOT, 'scripts', 'install.sh')
 const UNIT_TEMPLATE = path.join(REPO_ROOT, 'plugin', 'portcullis.service')
@@ -318,12 +318,11 @@ describe('scripts/install.sh --uninstall', () => {
 
 /** Waits for the "portcullis is serving" log line: by then both sockets listen. */
 async function waitForServing (child: ChildProcess, logFile: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const log = existsSync(logFile) ? await readFile(logFile, 'utf8') : ''
-    if (log.includes('portcullis is serving')) return
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the installed portcullis serve exited (${child.exitCode ?? child.signalCode}):\n${log}`)
-    await sleep(100)
-  }
-  throw new Error(`the installed portcullis serve did not start within ${timeoutMs} ms:\n${await readFile(logFile, 'utf8').catch(() => '')}`)
+  const log = async (): Promise<string> => existsSync(logFile) ? await readFile(logFile, 'utf8') : ''
+  await waitUntil('the installed portcullis serve logging "portcullis is serving"', async () => {
+    const text = await log()
+    if (text.includes('portcullis is serving')) return true
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the installed portcullis serve exited (${child.exitCode ?? child.signalCode}):\n${text}`)
+    return false
+  }, { timeoutMs, intervalMs: 100, detail: log })
 }

@@ -7,7 +7,6 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSyn
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createDocker, expectDenied, expectOk, importBusyboxImage, portcullisCliOk, REPO_ROOT,
@@ -16,6 +15,7 @@ import {
 import { freeTcpPort } from '../helpers/tls.js'
 import { knownHostsFile, makeSshKey, runSsh, SSH_CLIENT, sshArgs, type SshOptions } from '../helpers/ssh.js'
 import { signalAndWait } from '../helpers/process.js'
+import { waitUntil } from '../helpers/wait.js'
 import { detectAllocator } from '../../src/daemon/allocator.js'
 
 const example = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
@@ -48,12 +48,12 @@ async function armAuthorization (): Promise<number> {
   const started = Date.now()
   writeFileSync(paths.daemonJson, JSON.stringify({ 'authorization-plugins': ['portcullis'] }))
   process.kill(dockerd!.pid, 'SIGHUP')
-  for (let i = 0; i < 100; i++) {
-    const ps = await as(null, ['ps'])
-    if (ps.code !== 0 && ps.stderr.includes('authorization denied by plugin portcullis')) return Date.now() - started
-    await sleep(100)
-  }
-  throw new Error('authorization did not come on')
+  let ps: DockerResult | undefined
+  await waitUntil('an anonymous `docker ps` refused by the plugin after SIGHUP', async () => {
+    ps = await as(null, ['ps'])
+    return ps.code !== 0 && ps.stderr.includes('authorization denied by plugin portcullis')
+  }, { timeoutMs: 20_000, intervalMs: 100, detail: () => `the last answer: ${ps?.code} ${ps?.stderr}` })
+  return Date.now() - started
 }
 
 beforeAll(async () => {
@@ -84,11 +84,7 @@ beforeAll(async () => {
   repo = `localhost:${port}/portcullis`
   writeFileSync(path.join(dir, 'registry.yml'), `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:${port}\n`)
   registry = spawn('docker-registry', ['serve', path.join(dir, 'registry.yml')], { stdio: 'ignore' })
-  for (let i = 0; i < 50; i++) {
-    const up = await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)
-    if (up) break
-    await sleep(100)
-  }
+  await waitUntil(`the registry answering on 127.0.0.1:${port}`, () => fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false), { intervalMs: 100 })
 
   writeFileSync(paths.daemonJson, '{}')
   dockerd = await startDockerd({ dir: path.join(dir, 'dockerd'), configFile: paths.daemonJson })
@@ -160,11 +156,9 @@ describe('the SSH bridge inside the managed plugin', () => {
 
     const client = spawn(SSH_CLIENT, [...sshArgs(ssh), 'sleep 4343'], { stdio: 'ignore' })
     const running = async (): Promise<boolean> => (await as('alice', ['top', 'pay-ssh', '-o', 'pid,args'])).stdout.includes('sleep 4343')
-    for (let i = 0; i < 100 && !(await running()); i++) await sleep(200)
-    expect(await running()).toBe(true)
+    await waitUntil('`sleep 4343` running in pay-ssh', running, { timeoutMs: 20_000, intervalMs: 200 })
     client.kill('SIGKILL')
-    for (let i = 0; i < 100 && (await running()); i++) await sleep(200)
-    expect(await running()).toBe(false)
+    await waitUntil('the bridge stopping `sleep 4343` after its client went away', async () => !(await running()), { timeoutMs: 20_000, intervalMs: 200 })
 
     const sessions = JSON.parse(await adminCli(['audit', 'sessions', '--json', '-n', '2'])) as Array<{ endedBy: string, exitCode: number | null }>
     expect(sessions.map((s) => s.endedBy)).toEqual(['client', 'exit'])

@@ -1,26 +1,11 @@
 // Reading the audit trail the way an operator does: through `portcullis audit tail --json` on the admin socket.
 
 import { expect } from 'vitest'
+import type { AuditRecord } from '../../src/audit/record.js'
 import type { Portcullis } from './portcullis.js'
 
-export interface Record {
-  seq: number
-  kind: string
-  user: string | null
-  authMethod: string | null
-  action: string | null
-  project: string | null
-  decision: 'allow' | 'deny' | null
-  reason: string | null
-  code: string | null
-  uri: string | null
-  method: string | null
-  fields: { [key: string]: unknown } | null
-  reqSeq?: number | null
-  status?: number | null
-  hash: string
-  prevHash: string
-}
+/** A record as `audit tail --json` prints it: as stored. */
+export type Record = AuditRecord
 
 export async function auditRecords (plugin: Portcullis, lines = 100_000): Promise<Record[]> {
   const result = await plugin.cli(['audit', 'tail', '-n', String(lines), '--json', '--admin-socket', plugin.adminSocket])
@@ -32,7 +17,7 @@ export async function auditRecords (plugin: Portcullis, lines = 100_000): Promis
 export async function decisions (plugin: Portcullis, match: Partial<Record> & { uriIncludes?: string }, sinceSeq = 0): Promise<Record[]> {
   const { uriIncludes, ...fields } = match
   return (await auditRecords(plugin)).filter((r) => r.kind === 'decision' && r.seq > sinceSeq &&
-    Object.entries(fields).every(([k, v]) => (r as unknown as { [key: string]: unknown })[k] === v) &&
+    Object.entries(fields).every(([k, v]) => Object.getOwnPropertyDescriptor(r, k)?.value === v) &&
     (uriIncludes === undefined || (r.uri ?? '').includes(uriIncludes)))
 }
 

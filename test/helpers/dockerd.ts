@@ -7,12 +7,12 @@ import { mkdir, mkdtemp, readFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { isAlive, processesUsing, startTimeOf } from '../../scripts/lib/procfs.js'
 import { signalAndWait } from './process.js'
 
 export { isAlive, processesUsing }
 import { onProcessEnd } from './safety-net.js'
+import { waitUntil } from './wait.js'
 
 const DOCKERD_BINARY = '/usr/sbin/dockerd'
 
@@ -145,16 +145,13 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<D
 }
 
 async function waitForApi(child: ChildProcess, paths: DockerdPaths, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
+  await waitUntil(`dockerd answering on ${paths.socket}`, async () => {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`dockerd exited during startup (${child.exitCode ?? child.signalCode}).\n${await logTail(paths.logFile)}`)
     }
     // Any HTTP answer means the API is served; with an authz plugin even /_ping may be refused.
-    if (existsSync(paths.socket) && (await pingStatus(paths.socket)) !== null) return
-    await sleep(200)
-  }
-  throw new Error(`dockerd did not answer on ${paths.socket} within ${timeoutMs} ms.\n${await logTail(paths.logFile)}`)
+    return existsSync(paths.socket) && (await pingStatus(paths.socket)) !== null
+  }, { timeoutMs, intervalMs: 200, detail: () => logTail(paths.logFile) })
 }
 
 function pingStatus(socketPath: string): Promise<number | null> {
@@ -192,9 +189,9 @@ async function stopDaemon(child: ChildProcess, paths: DockerdPaths, timeoutMs: n
 }
 
 
+/** Waits for the processes to exit; one still alive past the deadline is left to the caller's SIGKILL. */
 async function waitUntilGone(pids: number[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (pids.some(isAlive) && Date.now() < deadline) await sleep(100)
+  await waitUntil(`processes ${pids.join(', ')} exiting`, () => !pids.some(isAlive), { timeoutMs, intervalMs: 100 }).catch(() => undefined)
 }
 
 

@@ -7,10 +7,10 @@ import { closeSync, existsSync, openSync, rmSync } from 'node:fs'
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signalAndWait } from './process.js'
 import { onProcessEnd } from './safety-net.js'
+import { waitFor } from './wait.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const PORTCULLIS_CLI = path.join(REPO_ROOT, 'dist', 'cli.js')
@@ -224,22 +224,15 @@ export async function startPortcullis(options: StartPortcullisOptions): Promise<
 
 /** Polls POST /Plugin.Activate the way the daemon sends it (no body) until it lists `authz`. */
 async function waitUntilActive(child: ChildProcess, socket: string, logFile: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
+  const answer = await waitFor(`portcullis answering POST /Plugin.Activate on ${socket}`, async () => {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`portcullis serve exited during startup (${child.exitCode ?? child.signalCode}).\n${await logTail(logFile)}`)
     }
-    const answer = existsSync(socket) ? await activate(socket) : null
-    if (answer !== null) {
-      const implementsAuthz = answer.status === 200 && /"authz"/.test(answer.body)
-      if (!implementsAuthz) {
-        throw new Error(`POST /Plugin.Activate answered ${answer.status} ${answer.body}; expected 200 with Implements ["authz"]`)
-      }
-      return
-    }
-    await sleep(100)
+    return existsSync(socket) ? (await activate(socket)) ?? undefined : undefined
+  }, { timeoutMs, intervalMs: 100, detail: () => logTail(logFile) })
+  if (answer.status !== 200 || !/"authz"/.test(answer.body)) {
+    throw new Error(`POST /Plugin.Activate answered ${answer.status} ${answer.body}; expected 200 with Implements ["authz"]`)
   }
-  throw new Error(`portcullis did not answer POST /Plugin.Activate on ${socket} within ${timeoutMs} ms.\n${await logTail(logFile)}`)
 }
 
 function activate(socketPath: string): Promise<{ status: number; body: string } | null> {
@@ -267,14 +260,10 @@ function activate(socketPath: string): Promise<{ status: number; body: string } 
 
 
 async function waitForLog(logFile: string, pattern: RegExp, since: number, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
+  return await waitFor(`a line matching ${pattern} in ${logFile}`, async () => {
     const text = (await readFile(logFile)).subarray(since).toString('utf8')
-    const line = text.split('\n').find((candidate) => pattern.test(candidate))
-    if (line !== undefined) return line
-    if (Date.now() >= deadline) throw new Error(`no line matching ${pattern} in ${logFile} within ${timeoutMs} ms.\n${await logTail(logFile)}`)
-    await sleep(100)
-  }
+    return text.split('\n').find((candidate) => pattern.test(candidate))
+  }, { timeoutMs, intervalMs: 100, detail: () => logTail(logFile) })
 }
 
 async function logTail(file: string, lines = 40): Promise<string> {

@@ -5,6 +5,7 @@ import { accessSync, constants } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { waitFor } from './wait.js'
 
 /** Debian's OpenSSH client (9.2), not whatever else is on PATH. */
 export const SSH_CLIENT = '/usr/bin/ssh'
@@ -233,15 +234,11 @@ export class TmuxSession {
 
   /** Polls the screen every 100 ms until it shows `pattern`; returns that screen, or throws with the last one. */
   async waitFor(pattern: RegExp | string, timeoutMs = 15_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const screen = await this.capture()
-      if (typeof pattern === 'string' ? screen.includes(pattern) : pattern.test(screen)) return screen
-      if (Date.now() >= deadline) {
-        throw new Error(`tmux ${this.name}: ${String(pattern)} did not appear within ${timeoutMs} ms; the screen shows:\n${screen}`)
-      }
-      await sleep(100)
-    }
+    let screen = ''
+    return await waitFor(`tmux ${this.name}: ${String(pattern)} appearing`, async () => {
+      screen = await this.capture()
+      return (typeof pattern === 'string' ? screen.includes(pattern) : pattern.test(screen)) ? screen : undefined
+    }, { timeoutMs, intervalMs: 100, detail: () => `the screen shows:\n${screen}` })
   }
 
   /** Resizes the terminal; the program gets SIGWINCH. */
@@ -273,16 +270,17 @@ export class TmuxSession {
 
   /** Polls until the program has exited; throws with the screen if it has not within `timeoutMs`. */
   async waitForExit(timeoutMs = 15_000): Promise<PaneState> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
+    return await waitFor(`tmux ${this.name}: the program exiting`, async () => {
       const state = await this.paneDead()
-      if (state.dead) return state
-      if (Date.now() >= deadline) {
+      return state.dead ? state : undefined
+    }, {
+      timeoutMs,
+      intervalMs: 100,
+      detail: async () => {
         const raw = await this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal} pid #{pane_pid}'])
-        throw new Error(`tmux ${this.name}: the program still runs after ${timeoutMs} ms (pane ${raw.trim()}); the screen shows:\n${await this.capture()}`)
-      }
-      await sleep(100)
-    }
+        return `pane ${raw.trim()}; the screen shows:\n${await this.capture()}`
+      },
+    })
   }
 
   /** Stops the private tmux server (and so the program) and removes its temp dir. Safe to call twice. */
@@ -308,8 +306,4 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env)
       else resolve(stdout)
     })
   })
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

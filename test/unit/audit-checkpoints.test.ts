@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, verify } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import type http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +18,8 @@ import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { AuditUpkeep, checkpointDue } from '../../src/audit/upkeep.js'
 import { verifyDir } from '../../src/audit/verify.js'
 import { formatVerifyReport } from '../../src/cli/audit-checkpoints.js'
-import type { PolicySource } from '../../src/policy/source.js'
+import { PolicySource } from '../../src/policy/source.js'
+import { ManualClock } from '../fakes/clock.js'
 import { tamper } from '../helpers/tamper.js'
 import { waitUntil } from '../helpers/wait.js'
 
@@ -302,6 +303,24 @@ describe('the daemon', () => {
     }
   })
 
+  it('signs once checkpointInterval has passed on its clock, with no records more', async () => {
+    const store = await AuditStore.open(fresh('store'))
+    const clock = new ManualClock()
+    const upkeep = new AuditUpkeep({ store, key, clock, settings: () => ({ checkpointIntervalMs: 3_600_000, checkpointRecords: 10_000, retentionMs: null }), logger: pino({ enabled: false }) })
+    upkeep.start()
+    try {
+      await fill(store, 1, 3)
+      clock.advance(3_600_000)
+      await waitUntil('a checkpoint signed an hour (on its clock) after the start', async () => {
+        for await (const c of readCheckpoints(auditDatabase(store))) return c.seq === 3
+        return false
+      }, { timeoutMs: 5000, intervalMs: 50 })
+    } finally {
+      await upkeep.close()
+      await store.close()
+    }
+  })
+
   it('signs when records came in, not otherwise, and once more when it stops', async () => {
     const store = await AuditStore.open(fresh('store'))
     const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 60_000, checkpointRecords: 10_000, retentionMs: null }), logger: pino({ enabled: false }) })
@@ -319,7 +338,10 @@ describe('the daemon', () => {
   it('signs and verifies through the admin socket', async () => {
     const store = await AuditStore.open(fresh('store'))
     await fill(store, 1, 4)
-    const policy = { current: { audit: { checkpointIntervalMs: 300_000, checkpointRecords: 10_000, retentionMs: null }, document: {} } } as unknown as PolicySource
+    const policyFile = join(fresh('policy'), 'policy.json')
+    mkdirSync(join(policyFile, '..'))
+    writeFileSync(policyFile, JSON.stringify({ version: 1, roles: { viewer: { allow: ['container.list'] } }, projects: {} }))
+    const policy = new PolicySource(policyFile)
     const app = createAdminApp({ audit: store, policy, logger: pino({ enabled: false }), auditKey: key, startedAt: new Date(), version: 'test' })
     const socket = join(fresh('admin'), 'admin.sock')
     const server: http.Server = await listenAdmin(app, socket)

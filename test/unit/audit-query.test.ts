@@ -15,6 +15,7 @@ import { actionPattern, filterFromParams, filterToParams, parseTimeBound, record
 import { openAuditReader } from '../../src/audit/reader.js'
 import type { AuditInput, AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
+import { withAuditAccess } from '../../src/cli/audit-access.js'
 import { exportFilterFromFlags, exportRecords } from '../../src/cli/audit-export.js'
 import { ExportProgress } from '../../src/cli/export-progress.js'
 import { tempStores } from '../helpers/temp-stores.js'
@@ -476,16 +477,17 @@ describe('GET /v1/audit/export and `audit export`', () => {
     const viaDaemon = `${freshDir()}-daemon.csv`
     const filter = exportFilterFromFlags({ user: 'alice', action: 'container.*' })
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
-    expect(await exportRecords({ format: 'csv', filter, adminSocket: socket, out: viaDaemon })).toBe(3)
+    expect(await withAuditAccess({ 'admin-socket': socket }, async (access) => await exportRecords({ format: 'csv', filter, access, out: viaDaemon }))).toBe(3)
     await new Promise((resolve) => server!.close(resolve))
     server = undefined
     await store.close()
     const offline = `${freshDir()}-offline.csv`
-    expect(await exportRecords({ format: 'csv', filter, adminSocket: '/nonexistent', data: dir, out: offline })).toBe(3)
+    const offlineFlags = { 'admin-socket': '/nonexistent', data: dir }
+    expect(await withAuditAccess(offlineFlags, async (access) => await exportRecords({ format: 'csv', filter, access, out: offline }))).toBe(3)
     expect(readFileSync(offline, 'utf8')).toBe(readFileSync(viaDaemon, 'utf8'))
     expect(readFileSync(offline, 'utf8').split('\r\n')).toHaveLength(5) // header, 3 rows, and the end
 
-    await expect(exportRecords({ format: 'jsonl', filter, adminSocket: '/nonexistent', data: dir, out: join(root, 'no-such-dir', 'x.jsonl') }))
+    await expect(withAuditAccess(offlineFlags, async (access) => await exportRecords({ format: 'jsonl', filter, access, out: join(root, 'no-such-dir', 'x.jsonl') })))
       .rejects.toMatchObject({ code: 'PORTCULLIS_OUTPUT' })
   })
 })

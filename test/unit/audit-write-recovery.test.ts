@@ -8,6 +8,7 @@ import { afterAll, afterEach, expect, it, vi } from 'vitest'
 import { recordKey } from '../../src/audit/keys.js'
 import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import type { AuditInput, AuditRecord } from '../../src/audit/record.js'
+import { waitFor } from '../helpers/wait.js'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-recovery-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -52,13 +53,13 @@ function fillDisk (): FullDisk {
   return full
 }
 
-async function until<T> (what: () => T | Promise<T>, ok: (value: T) => boolean, ms = 5000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const value = await what()
-    if (ok(value) || Date.now() > end) return value
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+/** What `read` returns once `ok` holds of it; fails naming `what` after 5 s. */
+async function until<T> (what: string, read: () => T, ok: (value: T) => boolean): Promise<T> {
+  const found = await waitFor(what, () => {
+    const value = read()
+    return ok(value) ? { value } : undefined
+  }, { timeoutMs: 5000, intervalMs: 20, detail: () => `the store's outage: ${JSON.stringify(read())}` })
+  return found.value
 }
 
 it('denies calls while writes fail, then takes them again by itself and records the gap in service', async () => {
@@ -71,7 +72,7 @@ it('denies calls while writes fail, then takes them again by itself and records 
   await expect(store.append({ kind: 'system', action: 'policy.reload' })).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
   expect(() => store.castSink('s-0123456789abcdef', 1)).toThrow(expect.objectContaining({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' }))
   // Retries go on (and fail) while the disk is full.
-  await until(() => store.outage()?.attempts ?? 0, (n) => n >= 2)
+  await until('a second failed retry', () => store.outage()?.attempts ?? 0, (n) => n >= 2)
   await expect(store.append(decision(4))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
   expect(store.outage()).toMatchObject({ state: 'failing', code: 'PORTCULLIS_AUDIT_WRITE_FAILED', deniedCalls: 3, refusedRecords: 4, durable: { seq: 1, hash: before.hash } })
   expect(store.outage()!.error).toContain('No space left on device')
@@ -83,7 +84,7 @@ it('denies calls while writes fail, then takes them again by itself and records 
   await expect(auditDatabase(store).put('o!probe', 'x')).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_UNAVAILABLE' })
 
   full.on = false
-  await until(() => store.outage(), (outage) => outage === null)
+  await until('the store writing again', () => store.outage(), (outage) => outage === null)
   expect(store.failure).toBeNull()
   const after = await store.append(decision(5))
   const records: AuditRecord[] = []
@@ -114,7 +115,7 @@ it('keeps refusing, with its own code, a store that lost a record written before
   await full.level!.del(recordKey(durable.seq))
   full.on = false
 
-  const outage = await until(() => store.outage(), (o) => o?.state === 'broken')
+  const outage = await until('the store giving up on recovery', () => store.outage(), (o) => o?.state === 'broken')
   expect(outage).toMatchObject({ state: 'broken', code: 'PORTCULLIS_AUDIT_RECOVERY_REFUSED' })
   expect(outage!.error).toContain('record 2')
   await expect(store.append(decision(4))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_RECOVERY_REFUSED' })
@@ -128,9 +129,9 @@ it('names the records that reached the disk although their write reported failur
   full.afterWrite = true
   await expect(store.append(decision(2))).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_WRITE_FAILED' })
   full.afterWrite = false
-  await until(() => store.outage()?.attempts ?? 0, (n) => n >= 1)
+  await until('a first failed retry', () => store.outage()?.attempts ?? 0, (n) => n >= 1)
   full.on = false
-  await until(() => store.outage(), (outage) => outage === null)
+  await until('the store writing again', () => store.outage(), (outage) => outage === null)
 
   const records: AuditRecord[] = []
   for await (const record of store.read()) records.push(record)
@@ -153,7 +154,7 @@ it('ends a recording at its next write once a record write failed, and takes new
   await expect(sink.flush()).rejects.toMatchObject({ code: 'PORTCULLIS_AUDIT_CAST_WRITE_FAILED' })
   expect(sink.failure!.message).toContain('refuses new records since a write failed')
 
-  await until(() => store.outage(), (outage) => outage === null)
+  await until('the store writing again', () => store.outage(), (outage) => outage === null)
   const next = store.castSink('s-00000000000000aa', start.seq)
   next.write('[0.1,"o","again"]\n')
   await next.flush()

@@ -1,9 +1,8 @@
 // The session's output reaches the client in the order it was produced, one write in flight at a time, so a
 // closing stderr message cannot starve behind stdout when the SSH window is full.
 import { EventEmitter } from 'node:events'
-import type { ServerChannel } from 'ssh2'
 import { describe, expect, it } from 'vitest'
-import { ChannelOutput } from '../../src/bridge/channel-output.js'
+import { ChannelOutput, type OutputChannel } from '../../src/bridge/channel-output.js'
 
 /** A channel whose writes complete only when the test says so, as a full SSH window would hold them. */
 function heldChannel () {
@@ -22,7 +21,7 @@ function heldChannel () {
   })
   const channel = Object.assign(new EventEmitter(), writer('out'), { stderr: writer('err'), destroyed: false, writableEnded: false })
   return {
-    channel: channel as unknown as ServerChannel,
+    channel: channel satisfies OutputChannel,
     written,
     release: () => { pending.shift()?.() },
     maxInFlight: () => maxInFlight,

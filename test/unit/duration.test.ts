@@ -1,7 +1,8 @@
 // One reader and two printers of durations for the whole code base (issue 13, item 9): the policy, token
 // lifetimes, elevation TTLs, the audit CLI's relative times and the bridge's limits read and print alike.
 import { describe, expect, it } from 'vitest'
-import { durationMs, durationText, formatElapsed, parseDuration } from '../../src/core/duration.js'
+import { durationMs, durationText, formatElapsed, parseDuration, POLICY_DURATION_PATTERN } from '../../src/core/duration.js'
+import { POLICY_SCHEMA } from '../../src/policy/schema.js'
 
 describe('parseDuration', () => {
   it('reads s, m, h and d; a bare number is seconds; spaces around it are ignored', () => {
@@ -15,6 +16,24 @@ describe('parseDuration', () => {
 
   it('answers null for anything else, never a guess', () => {
     for (const text of ['8 hours', '1.5h', '-5m', 'h', '', '8H', '1e3']) expect(parseDuration(text), text).toBeNull()
+  })
+
+  it('the policy schema accepts exactly what parseDuration reads without weeks, in every duration setting', () => {
+    const pattern = new RegExp(POLICY_DURATION_PATTERN)
+    for (const text of ['90', '30s', '15m', '8h', '2d', '4w', '8 hours', '1.5h', '-5m', 'h', '', '8H', '1e3']) {
+      expect(pattern.test(text), text).toBe(parseDuration(text) !== null)
+    }
+    // Every duration setting of the schema (the only patterns that name the units) uses that one pattern.
+    const found = new Map<string, unknown>()
+    const walk = (node: unknown, key: string): void => {
+      if (node === null || typeof node !== 'object') return
+      const { pattern } = node as { pattern?: unknown }
+      if (typeof pattern === 'string' && pattern.includes('smhd')) found.set(key, pattern)
+      for (const [child, value] of Object.entries(node)) walk(value, child)
+    }
+    walk(POLICY_SCHEMA, '$')
+    expect([...found.keys()].sort()).toEqual(['checkpointInterval', 'idleTimeout', 'loginGraceTime', 'maxLifetime', 'maxSession', 'maxTtl', 'requestTtl', 'retention'])
+    for (const [key, pattern] of found) expect(pattern, key).toBe(POLICY_DURATION_PATTERN)
   })
 
   it('durationMs (the policy, whose schema checked the shape) reads anything else as 0', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { AuditRecord } from '../../src/audit/record.js'
 import { AuditStore } from '../../src/audit/store.js'
-import type { Clock } from '../../src/elevation/clock.js'
+import { ManualClock } from '../fakes/clock.js'
 import { GrantSessions } from '../../src/elevation/grant-sessions.js'
 import type { ElevationRequest } from '../../src/elevation/request.js'
 import { ElevationService, type ElevationServiceOptions } from '../../src/elevation/service.js'
@@ -21,29 +21,6 @@ const freshDir = (): string => join(root, `store-${++dirs}`)
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const T0 = Date.parse('2026-05-01T12:00:00Z')
-
-/** Deadlines fire only when the test moves time on. */
-class FakeClock implements Clock {
-  time = T0
-  #timers: Array<{ at: number, fn: () => void }> = []
-  now = (): number => this.time
-  at = (at: number, fn: () => void): (() => void) => {
-    const timer = { at, fn }
-    this.#timers.push(timer)
-    return () => { this.#timers = this.#timers.filter((t) => t !== timer) }
-  }
-
-  advance (ms: number): void {
-    this.time += ms
-    const due = this.#timers.filter((t) => t.at <= this.time).sort((a, b) => a.at - b.at)
-    this.#timers = this.#timers.filter((t) => t.at > this.time)
-    for (const timer of due) timer.fn()
-  }
-
-  get pending (): number {
-    return this.#timers.length
-  }
-}
 
 function policyDocument (elevation: Record<string, unknown> = {}, projectElevation: Record<string, unknown> = {}): unknown {
   return {
@@ -72,17 +49,17 @@ interface Harness {
   dir: string
   store: AuditStore
   service: ElevationService
-  clock: FakeClock
+  clock: ManualClock
   policy: { current: CompiledPolicy }
   ended: Array<{ grant: Grant, message: string }>
 }
 
 const open: Harness[] = []
 
-async function harness (options: { dir?: string, clock?: FakeClock, policy?: unknown, webhook?: ElevationServiceOptions['webhook'] } = {}): Promise<Harness> {
+async function harness (options: { dir?: string, clock?: ManualClock, policy?: unknown, webhook?: ElevationServiceOptions['webhook'] } = {}): Promise<Harness> {
   const dir = options.dir ?? freshDir()
   const store = await AuditStore.open(dir)
-  const clock = options.clock ?? new FakeClock()
+  const clock = options.clock ?? new ManualClock()
   const policy = { current: compilePolicy(options.policy ?? policyDocument()) }
   const service = await ElevationService.open({ audit: store, policy, clock, ...(options.webhook !== undefined ? { webhook: options.webhook } : {}) })
   const ended: Harness['ended'] = []
@@ -317,7 +294,7 @@ describe('elevation lifecycle', () => {
 
 describe('elevation persistence', () => {
   it('reloads pending requests and running grants, and ends what ran out while stopped', async () => {
-    const clock = new FakeClock()
+    const clock = new ManualClock()
     const first = await harness({ clock })
     const { service } = first
     const pending = await ask(service, 'alice')
@@ -350,7 +327,7 @@ describe('elevation persistence', () => {
   })
 
   it('counts running grants as soon as the store is opened, before start()', async () => {
-    const clock = new FakeClock()
+    const clock = new ManualClock()
     const first = await harness({ clock, policy: policyDocument({}, { autoApprove: true }) })
     const granted = await ask(first.service, 'alice')
     const dir = first.dir

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { initKeys, readKey, readTokenSettings } from '../../src/identity/keys.js'
 import { IdentityResolver } from '../../src/identity/resolve.js'
 import { issueToken, TokenVerifier } from '../../src/identity/tokens.js'
+import { ManualClock } from '../fakes/clock.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-keys-'))
 const other = mkdtempSync(join(tmpdir(), 'portcullis-keys-'))
@@ -25,15 +26,22 @@ describe('tokens', () => {
 
   it('refuses an expired token and says when it expired', () => {
     const token = issueToken(privateKey, settings, 'alice', 60)
-    const verdict = new TokenVerifier(publicKey, settings).verify(token, Date.now() + 3600_000)
+    const clock = new ManualClock(Date.now())
+    clock.advance(3600_000)
+    const verdict = new TokenVerifier(publicKey, settings, { clock }).verify(token)
     expect(verdict.ok).toBe(false)
     expect(!verdict.ok && verdict.reason).toMatch(/expired at .*get a new one/)
   })
 
   it('refuses a cached token once it has expired', () => {
     const token = issueToken(privateKey, settings, 'alice', 60)
-    expect(verifier.verify(token).ok).toBe(true)
-    expect(verifier.verify(token, Date.now() + 3600_000).ok).toBe(false)
+    const clock = new ManualClock(Date.now())
+    const cachingVerifier = new TokenVerifier(publicKey, settings, { clock })
+    expect(cachingVerifier.verify(token).ok).toBe(true)
+    clock.advance(59_000)
+    expect(cachingVerifier.verify(token).ok).toBe(true)
+    clock.advance(2_000)
+    expect(cachingVerifier.verify(token)).toMatchObject({ ok: false, reason: expect.stringMatching(/expired/) })
   })
 
   it('refuses a token signed by another key (forged)', () => {

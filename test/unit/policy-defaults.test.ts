@@ -1,11 +1,13 @@
 // Policy defaults live only in the schema (src/policy/schema.ts): a policy that leaves a setting out gets the
 // schema's `default`, whether it leaves out the setting or its whole section.
 import { describe, expect, it } from 'vitest'
+import { decide } from '../../src/core/decide.js'
 import { durationMs } from '../../src/core/duration.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import { AUDIT_DEFAULTS, BRIDGE_DEFAULTS, ELEVATION_DEFAULTS, POLICY_SCHEMA, TOKEN_DEFAULTS } from '../../src/policy/schema.js'
 
 const minimal = { roles: { developer: { allow: ['container.list'] } }, projects: { payments: { members: { alice: 'developer' } } } }
+const bridgeOnly = { roles: { developer: { allow: ['container.exec'], exec: { interactive: 'bridge-only' } } }, projects: { payments: { members: { alice: 'developer' } } } }
 
 /** Every `default` the schema gives the settings of one section. */
 function schemaDefaults (section: 'bridge' | 'audit' | 'tokens' | 'elevation'): Record<string, unknown> {
@@ -73,5 +75,14 @@ describe('policy defaults come from the schema', () => {
       webhook: null
     })
     expect(policy.requestLimits).toEqual({ requestsPerHour: ELEVATION_DEFAULTS.requestsPerHour, maxPending: ELEVATION_DEFAULTS.maxPending, retentionMs: durationMs(ELEVATION_DEFAULTS.retention) })
+  })
+
+  it('a bridge-only refusal points to the policy\'s bridge port, which is the schema\'s listen default when the policy names none', () => {
+    const shell = { method: 'POST', uri: '/x', path: '/x', query: {}, action: 'container.exec', escapes: [], references: [], auditFields: {}, exec: { cmd: ['sh'], tty: true, attachStdin: true, privileged: false, user: '', envNames: [] } }
+    const inPayments = { target: { ref: { kind: 'container' as const, ref: 'web-1' }, exists: true, project: 'payments' }, references: [] }
+    const hint = (policy: unknown): string => decide(compilePolicy(policy), { user: 'alice', method: 'jwt' }, shell, inPayments, { pluginName: 'portcullis' }).reason
+    const port = BRIDGE_DEFAULTS.listen.slice(BRIDGE_DEFAULTS.listen.lastIndexOf(':') + 1)
+    expect(hint(bridgeOnly)).toContain(`ssh -p ${port} `)
+    expect(hint({ ...bridgeOnly, bridge: { listen: '0.0.0.0:2200' } })).toContain('ssh -p 2200 ')
   })
 })

@@ -3,23 +3,16 @@
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { RequestFacts } from '../../src/core/types.js'
-import type { DockerClient } from '../../src/docker/client.js'
-import type { DockerAnswer } from '../../src/docker/http.js'
 import { ResourceResolver } from '../../src/docker/resolver.js'
+import { TableDocker } from '../fakes/docker.js'
 
 const ID = 'f'.repeat(64)
 const NET_ID = 'ab12'.padEnd(64, '0')
 const plainHostConfig = { NetworkMode: 'none', CgroupnsMode: 'host', IpcMode: 'private' }
 
 function resolverWith (answers: Record<string, unknown>): { resolver: ResourceResolver, asked: string[] } {
-  const asked: string[] = []
-  const docker = {
-    getJson: async (path: string): Promise<DockerAnswer> => {
-      asked.push(path)
-      return path in answers ? { status: 200, body: answers[path] } : { status: 404, body: { message: 'no such object' } }
-    }
-  } as unknown as DockerClient
-  return { resolver: new ResourceResolver(docker, { logger: pino({ level: 'silent' }) }), asked }
+  const docker = new TableDocker(answers)
+  return { resolver: new ResourceResolver(docker, { logger: pino({ level: 'silent' }) }), asked: docker.asked }
 }
 
 const request = (action: string, extra: Partial<RequestFacts> = {}): RequestFacts =>

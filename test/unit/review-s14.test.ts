@@ -14,7 +14,10 @@ import { RECORDING_MAGIC, frameHeader, makeRecordingsDir, readRecordingChunks, r
 import { ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import type { AuditStore } from '../../src/audit/store.js'
 import { CastRecorder, castHeader } from '../../src/audit/asciicast.js'
+import { DockerClient } from '../../src/docker/client.js'
 import { FixedResources } from '../fakes/resources.js'
+import { FileRecordings } from '../fakes/recordings.js'
+import { MemoryAuditLog } from '../fakes/audit-log.js'
 import { IdentityResolver, INTERNAL_HEADER } from '../../src/identity/resolve.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import { tempStores } from '../helpers/temp-stores.js'
@@ -154,11 +157,14 @@ describe('review: keystrokes that arrive while a session\'s recording is being f
       setTimeout(() => socket.end(), 50) // the fake exec's stream ends a moment after its output, as a short command's does
     })
     await new Promise<void>((resolve) => docker.listen(socketPath, resolve))
-    const store = await openStore()
     const channel = Object.assign(new Writable({ write (_chunk, _enc, done) { done() } }), { stderr: new Writable({ write (_chunk, _enc, done) { done() } }), exit () {} })
     let thrown: unknown = null
-    const openRecording = store.openRecording.bind(store)
-    store.openRecording = async (...args: Parameters<AuditStore['openRecording']>) => {
+    const audit = new MemoryAuditLog()
+    const recordingsDir = freshDir()
+    mkdirSync(recordingsDir)
+    const recordings = new FileRecordings(recordingsDir)
+    const openRecording = recordings.openRecording.bind(recordings)
+    recordings.openRecording = async (...args: Parameters<FileRecordings['openRecording']>) => {
       const sink = await openRecording(...args)
       const finish = sink.finish.bind(sink)
       // The user types while portcullis finishes the recording (the process has exited, the channel is still open).
@@ -174,13 +180,18 @@ describe('review: keystrokes that arrive while a session\'s recording is being f
       container: { id: 'c1', name: 'web-1', running: true, status: 'running', image: 'x', project: 'shop' },
       role: 'operator', body: { Cmd: ['bash'], Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true },
       command: null, pty: { term: 'xterm', cols: 80, rows: 24 }, env: {}, channel: channel as never, idleTimeoutMs: 60_000, maxSessionMs: 60_000
-    }, { audit: store, grants: new BridgeGrants(), endpoint: { socketPath }, logger: pino({ enabled: false }) })
+    }, { audit, recordings, grants: new BridgeGrants(), docker: new DockerClient({ socketPath }, 'not-used-by-execs'), logger: pino({ enabled: false }) })
     try {
       expect(await session.run()).toBe(0)
     } finally {
       await new Promise<void>((resolve) => docker.close(() => resolve()))
     }
     expect(thrown).toBeNull()
+    expect(audit.records.map((r) => r.action)).toEqual(['session.start', 'session.end'])
+    expect(recordings.released.has(id(6))).toBe(true)
+    let cast = ''
+    for await (const piece of recordings.readCast(id(6))) cast += piece
+    expect(cast).toContain('hello')
   })
 })
 

@@ -141,7 +141,7 @@ describe.skipIf(!isExecutable(TMUX))('TmuxSession', () => {
   it('says what the screen showed when waitFor times out', async () => {
     session = await TmuxSession.start('timeout', ['sh', '-c', 'echo ready; sleep 30'])
     await session.waitFor('ready')
-    await expect(session.waitFor('never', 300)).rejects.toThrow(/did not appear within 300 ms; the screen shows:\nready/)
+    await expect(session.waitFor('never', 300)).rejects.toThrow(/never appearing: not within 300 ms\nthe screen shows:\nready/)
   })
 
   it('reports a program killed by a signal, and kill() may be called twice', async () => {

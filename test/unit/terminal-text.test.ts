@@ -67,8 +67,8 @@ describe('tables', () => {
   it('audit sessions: user, container and command are escaped, and columns line up on what is shown', () => {
     const session = {
       session: 's-00000000000000a1', startedAt: '2026-05-01T10:00:00.000Z', user: `mallory${TITLE}`, project: 'payments', container: `web\u202e1`,
-      command: ['printf', OSC52], state: 'ended', durationMs: 1500, exitCode: 0, signal: null, endedBy: 'exit'
-    } as unknown as SessionSummary
+      containerId: null, command: ['printf', OSC52], tty: true, client: null, startSeq: 1, state: 'ended', durationMs: 1500, exitCode: 0, signal: null, endedBy: 'exit'
+    } satisfies SessionSummary
     const table = formatSessionTable([session])
     expect(table.split('\n').filter((l) => l !== '')).toHaveLength(2)
     expect(table).not.toMatch(ACTIVE)

@@ -3,6 +3,8 @@
 // Anything not listed is unknown: a query parameter is denied, a body field is denied unless its value is Go's
 // zero value (null, false, 0, "", [], {}), which cannot ask the daemon for anything.
 
+import { PROJECT_LABEL } from '../../core/project-label.js'
+
 export const RULES = {
   harmless: 'Allowed at any value: it acts inside the container or only shapes the answer.',
   unsafe: 'Needs an `unsafe` role when set to anything but its Go zero value (or the listed defaults).',
@@ -24,7 +26,7 @@ export const RULES = {
   'prune-filters': 'Prune filters: must confine the prune to projects where the caller holds the action.',
   'image-repository': 'An image repository or tag the call writes: judged on the repository\'s project.',
   registry: 'An image the daemon fetches, pushes or asks a registry about (pull, create, push, search, manifest and plugin look-ups, a build\'s `cachefrom` and `BUILDKIT_SYNTAX` frontend): judged against `images.registries`; without that list, a registry on the host itself (loopback, link-local) needs an `unsafe` role.',
-  'project-label': 'Labels: `portcullis.project` says which project the new object belongs to.',
+  'project-label': `Labels: \`${PROJECT_LABEL}\` says which project the new object belongs to.`,
   reference: 'Names another existing object (container, network, volume, image): it must belong to the call\'s project.'
 } as const
 

@@ -1,35 +1,13 @@
 // The Docker calls one bridge session makes, each carrying the session's grant so the plugin judges and records
 // them as the SSH user. Exec start is a hijacked connection: after `101 UPGRADED` the socket is the raw stream.
 
-import type { Duplex } from 'node:stream'
 import { messageOf } from '../audit/errors.js'
-import type { DockerEndpoint } from '../docker/client.js'
-import { callDocker, DOCKER_API_PATH, upgradeDocker, type DockerAnswer } from '../docker/http.js'
+import type { ExecApi, ExecCreateBody, ExecState, ExecStream } from './api.js'
+import type { DockerEndpoint } from './client.js'
+import { callDocker, DOCKER_API_PATH, upgradeDocker, type DockerAnswer } from './http.js'
 import { PortcullisError } from '../errors.js'
 
-export interface ExecCreateBody {
-  Cmd: string[]
-  Tty: boolean
-  AttachStdin: boolean
-  AttachStdout: boolean
-  AttachStderr: boolean
-  Env?: string[]
-  DetachKeys?: string
-}
-
-export interface ExecState {
-  Running: boolean
-  ExitCode: number | null
-  Pid: number
-  ContainerID: string
-}
-
-export interface ExecStream {
-  /** The raw stream, from its first byte: bytes that arrived with the response head are put back in front. */
-  socket: Duplex
-}
-
-export class ExecClient {
+export class ExecClient implements ExecApi {
   constructor (private readonly endpoint: DockerEndpoint, private readonly headers: Record<string, string>, private readonly timeoutMs = 10_000) {}
 
   async create (container: string, body: ExecCreateBody): Promise<string> {
