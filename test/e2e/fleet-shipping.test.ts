@@ -1,5 +1,5 @@
 // Issue 14, shipping the audit: `serve --fleet URL` ships every record of its chain, exactly as stored, to a real
-// PostgreSQL (Debian's server, initdb'd into a temp dir). Hosts under load, a host killed with SIGKILL mid-run,
+// PostgreSQL (Debian's server, initdb'd into a temp dir). Twenty hosts under load, one killed with SIGKILL mid-run,
 // PostgreSQL stopped mid-run: afterwards each host's chain in the database matches its local chain record by
 // record, with no gap and no duplicate, and `fleet verify` passes. A changed central row is named by `fleet verify`.
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -18,6 +18,8 @@ let policyFile: string
 let hostArgs: string[]
 let reviewerArgs: string[]
 const hosts: FleetHost[] = []
+const HOSTS = 20
+const CALLS = 100
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-fleet-'))
@@ -54,25 +56,37 @@ async function shippedAll (host: FleetHost): Promise<void> {
 }
 
 describe('serve --fleet ships its chain to PostgreSQL', () => {
-  it('three hosts under load: every record arrives once, exactly as stored, and fleet verify passes', { timeout: 180_000 }, async () => {
-    for (const name of ['web-1', 'web-2', 'db-1']) hosts.push(await makeFleetHost(root, name, policyFile, hostArgs))
-    await Promise.all(hosts.map(async (host) => await host.start()))
-    const allowed = await Promise.all(hosts.map(async (host) => await host.load(400)))
-    expect(allowed).toEqual([400, 400, 400])
+  it('twenty hosts under load, one killed with SIGKILL and PostgreSQL restarted mid-run: every record arrives once, exactly as stored, and fleet verify passes', { timeout: 300_000 }, async () => {
+    for (let i = 1; i <= HOSTS; i++) hosts.push(await makeFleetHost(root, `host-${i}`, policyFile, hostArgs))
+    for (let i = 0; i < HOSTS; i += 5) await Promise.all(hosts.slice(i, i + 5).map(async (host) => await host.start()))
+    const loads = hosts.map(async (host) => await host.load(CALLS, 4))
+    // Mid-run: a host dies without a word and comes back, and the database goes away and comes back.
+    const victim = hosts[2]!
+    await waitUntil('the victim to ship some records', async () => (await victim.fleetStatus()).shippedSeq > 20)
+    await victim.kill()
+    await pg.stop()
+    await victim.start()
+    await pg.start()
+    const allowed = await Promise.all(loads)
+    expect(allowed.filter((n, i) => i !== 2 && n !== CALLS)).toEqual([])
     await Promise.all(hosts.map(shippedAll))
     // The stop record is shipped too: serve drains before it exits.
     await Promise.all(hosts.map(async (host) => await host.stop()))
     for (const host of hosts) {
       const { local, central } = await chains(host)
-      expect(local.length).toBeGreaterThan(400)
-      expect(central).toEqual(local)
+      expect(central.length).toBeGreaterThan(0)
+      expect(central, host.name).toEqual(local)
     }
     const verify = await runPortcullisCli(['fleet', 'verify', ...reviewerArgs])
     expect(verify.code, verify.stdout + verify.stderr).toBe(0)
-    expect(verify.stdout).toContain('all 3 host(s) hold')
+    expect(verify.stdout).toContain(`all ${HOSTS} host(s) hold`)
     const status = JSON.parse((await portcullisCliOk(['fleet', 'status', '--json', ...reviewerArgs]))) as Array<{ hostId: string, lag: number, alarms: number }>
     expect(status.map((h) => h.hostId).sort()).toEqual(hosts.map((h) => h.hostId).sort())
     expect(status.every((h) => h.lag === 0 && h.alarms === 0)).toBe(true)
+    // Each host that was running when the database went away recorded the outage and the return.
+    const actions = (await chains(hosts[0]!)).local.map((line) => (JSON.parse(line) as { action: string }).action)
+    expect(actions).toContain('fleet.unreachable')
+    expect(actions).toContain('fleet.connected')
   })
 
   it('fleet export streams the hosts\' records with the filters of audit export, each record exactly as its host stored it', { timeout: 60_000 }, async () => {
@@ -85,26 +99,12 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
     }
     const starts = (await portcullisCliOk(['fleet', 'export', '--host', hosts[1]!.hostId, '--action', 'portcullis.*', ...reviewerArgs])).split('\n').filter((l) => l !== '')
     expect(starts.map((line) => (JSON.parse(line) as { record: { action: string } }).record.action)).toEqual(['portcullis.start', 'portcullis.stop'])
+    const killed = (await portcullisCliOk(['fleet', 'export', '--host', hosts[2]!.hostId, '--action', 'portcullis.*', ...reviewerArgs])).split('\n').filter((l) => l !== '')
+    // The killed host wrote no stop record for its first run: two starts, one stop.
+    expect(killed.map((line) => (JSON.parse(line) as { record: { action: string } }).record.action)).toEqual(['portcullis.start', 'portcullis.start', 'portcullis.stop'])
     const csv = await portcullisCliOk(['fleet', 'export', '--format', 'csv', '--decision', 'allow', '--user', 'alice', '--action', 'container.list', ...reviewerArgs])
     expect(csv.startsWith('host,hostName,seq,time,kind,user')).toBe(true)
-    expect(csv.trim().split('\r\n').length - 1).toBe(1200)
-  })
-
-  it('a host killed with SIGKILL mid-run resumes from the database\'s high-water mark: no gap, no duplicate', { timeout: 180_000 }, async () => {
-    const host = hosts[0]!
-    await host.start()
-    const load = host.load(1500)
-    await waitUntil('some records shipped', async () => (await host.fleetStatus()).shippedSeq > 500)
-    await host.kill()
-    await load
-    await host.start()
-    expect(await host.load(300)).toBe(300)
-    await shippedAll(host)
-    await host.stop()
-    const { local, central } = await chains(host)
-    expect(central).toEqual(local)
-    const seqs = central.map((line) => (JSON.parse(line) as { seq: number }).seq)
-    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i))
+    expect(csv.trim().split('\r\n').length - 1).toBeGreaterThanOrEqual((HOSTS - 1) * CALLS)
   })
 
   it('with PostgreSQL down, decisions go on, the lag is reported and recorded, and it drains once the database is back', { timeout: 180_000 }, async () => {
@@ -136,7 +136,7 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
       const verify = await runPortcullisCli(['fleet', 'verify', ...reviewerArgs])
       expect(verify.code).toBe(1)
       expect(verify.stdout).toMatch(new RegExp(`FAIL ${host.hostId}.*\\n  first bad record 7: the row was changed`))
-      expect(verify.stdout).toContain('1 of 3 host(s) do not hold')
+      expect(verify.stdout).toContain(`1 of ${HOSTS} host(s) do not hold`)
       // The reviewer role may read, never write.
       const write = await runPortcullisCli(['fleet', 'init-db', ...reviewerArgs])
       expect(write.code).toBe(2)
