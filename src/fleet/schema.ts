@@ -3,8 +3,9 @@
 // an older portcullis must not write into tables whose meaning it does not know.
 //
 // Hosts write through the ingest role, which may only INSERT and SELECT: no host can delete or rewrite history,
-// its own or another's. Reviewers read through the reader role. Both are NOLOGIN groups: the operator grants them
-// to login roles (one per host is best: see README, "A fleet").
+// its own or another's; with a login of its own (row-level security, below) a host can neither write rows under
+// another host's ID. Reviewers read through the reader role. Both are NOLOGIN groups: the operator grants them to
+// login roles (README, "A fleet").
 
 export const FLEET_SCHEMA = 'portcullis'
 export const INGEST_ROLE = 'portcullis_ingest'
@@ -28,6 +29,8 @@ export const MIGRATIONS: readonly Migration[] = [
         name text NOT NULL,
         key_id text NOT NULL,
         public_key text NOT NULL,
+        -- The database login the host registered with: only that login may write the host's rows (policies below).
+        db_user name NOT NULL DEFAULT session_user,
         registered_at timestamptz NOT NULL DEFAULT now()
       );
       -- Each record exactly as the host stored it (body), with the columns a reviewer filters on beside it.
@@ -75,6 +78,20 @@ export const MIGRATIONS: readonly Migration[] = [
         seq bigint,
         detail text NOT NULL
       );
+      -- Row-level security: a host's login writes and reads only its own host's rows, so a host given its own login
+      -- (one per host, each a member of the ingest role) cannot write history under another host's ID. Reviewers
+      -- read everything. The owner (init-db) is not subject to the policies.
+      CREATE FUNCTION ${S}.own_host(id text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        AS 'SELECT EXISTS (SELECT 1 FROM ${S}.hosts WHERE host_id = id AND db_user = session_user)';
+      ALTER TABLE ${S}.hosts ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY ingest_register ON ${S}.hosts FOR INSERT TO ${INGEST_ROLE} WITH CHECK (db_user = session_user);
+      CREATE POLICY ingest_read ON ${S}.hosts FOR SELECT TO ${INGEST_ROLE} USING (true);
+      CREATE POLICY reader_read ON ${S}.hosts FOR SELECT TO ${READER_ROLE} USING (true);
+      ${['records', 'checkpoints', 'heartbeats', 'alarms'].map((table) => `
+      ALTER TABLE ${S}.${table} ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY ingest_write ON ${S}.${table} FOR INSERT TO ${INGEST_ROLE} WITH CHECK (${S}.own_host(host_id));
+      CREATE POLICY ingest_read ON ${S}.${table} FOR SELECT TO ${INGEST_ROLE} USING (${S}.own_host(host_id));
+      CREATE POLICY reader_read ON ${S}.${table} FOR SELECT TO ${READER_ROLE} USING (true);`).join('')}
     `
   }
 ]
@@ -103,5 +120,7 @@ export const GRANTS_SQL = `
   GRANT SELECT, INSERT ON ${S}.hosts, ${S}.records, ${S}.checkpoints, ${S}.heartbeats, ${S}.alarms TO ${INGEST_ROLE};
   GRANT SELECT ON ${S}.schema_migrations TO ${INGEST_ROLE};
   GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${S} TO ${INGEST_ROLE};
+  REVOKE ALL ON FUNCTION ${S}.own_host(text) FROM PUBLIC;
+  GRANT EXECUTE ON FUNCTION ${S}.own_host(text) TO ${INGEST_ROLE};
   GRANT SELECT ON ALL TABLES IN SCHEMA ${S} TO ${READER_ROLE};
 `

@@ -147,14 +147,22 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
     expect(again.code, again.stdout).toBe(0)
   })
 
-  it('the hosts\' role may insert and read, never change or delete history', { timeout: 30_000 }, async () => {
-    const env = { ...process.env, PGPASSWORD: 'host-secret' }
+  it('the hosts\' role may insert and read, never change or delete history, and a host\'s own login touches only its own rows', { timeout: 30_000 }, async () => {
+    await pg.sql("CREATE ROLE intruder LOGIN PASSWORD 'intruder-secret' IN ROLE portcullis_ingest")
     const { execFile } = await import('node:child_process')
-    const psql = (statement: string): Promise<string> => new Promise((resolve) => {
-      execFile('psql', ['-h', pg.socketDir, '-p', String(pg.port), '-U', 'fleet_hosts', '-d', 'portcullis', '-c', statement], { env }, (_err, stdout, stderr) => resolve(stdout + stderr))
+    const psql = (user: string, password: string, statement: string): Promise<string> => new Promise((resolve) => {
+      execFile('psql', ['-h', pg.socketDir, '-p', String(pg.port), '-U', user, '-d', 'portcullis', '-At', '-c', statement], { env: { ...process.env, PGPASSWORD: password } }, (_err, stdout, stderr) => resolve(stdout + stderr))
     })
-    expect(await psql('DELETE FROM portcullis.records')).toContain('permission denied')
-    expect(await psql("UPDATE portcullis.records SET body = 'x'")).toContain('permission denied')
-    expect(await psql('TRUNCATE portcullis.records')).toContain('permission denied')
+    const asHosts = (statement: string): Promise<string> => psql('fleet_hosts', 'host-secret', statement)
+    expect(await asHosts('DELETE FROM portcullis.records')).toContain('permission denied')
+    expect(await asHosts("UPDATE portcullis.records SET body = 'x'")).toContain('permission denied')
+    expect(await asHosts('TRUNCATE portcullis.records')).toContain('permission denied')
+    // Another login in the ingest role sees no host's rows and cannot write under their IDs or take them over.
+    const victim = hosts[0]!.hostId
+    const asIntruder = (statement: string): Promise<string> => psql('intruder', 'intruder-secret', statement)
+    expect((await asIntruder('SELECT count(*) FROM portcullis.records')).trim()).toBe('0')
+    expect(await asIntruder(`INSERT INTO portcullis.records (host_id, seq, time, kind, hash, prev_hash, body) VALUES ('${victim}', 999999, now(), 'decision', 'x', 'y', '{}')`)).toContain('row-level security')
+    expect(await asIntruder(`INSERT INTO portcullis.hosts (host_id, name, key_id, public_key, db_user) VALUES ('h-00000000000000aa', 'x', 'k', 'p', 'fleet_hosts')`)).toContain('row-level security')
+    expect(await asIntruder(`INSERT INTO portcullis.alarms (host_id, kind, detail) VALUES ('${victim}', 'fork', 'forged')`)).toContain('row-level security')
   })
 })
