@@ -68,7 +68,7 @@ export async function startingPolicy (options: PolicyFollowerOptions): Promise<P
 }
 
 /** The last good copy, verified under the pinned key; null when there is none. */
-export function readPolicyCopy (path: string, key: PolicyKey): SignedPolicy | null {
+function readPolicyCopy (path: string, key: PolicyKey): SignedPolicy | null {
   let text: string
   try {
     text = readFileSync(path, 'utf8')

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PortcullisError } from '../errors.js'
 
-export const POLICY_PRIVATE_KEY_FILE = 'policy_ed25519.key'
-export const POLICY_PUBLIC_KEY_FILE = 'policy_ed25519.pub'
+const POLICY_PRIVATE_KEY_FILE = 'policy_ed25519.key'
+const POLICY_PUBLIC_KEY_FILE = 'policy_ed25519.pub'
 const FORMAT = 'portcullis-policy/1'
 
 /** What the signature covers. */
