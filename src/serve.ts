@@ -193,7 +193,8 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
           },
           logger,
           version: VERSION,
-          policyDigest: () => policy.current.digest
+          policyDigest: () => policy.current.digest,
+          policyRevision: () => policy.revision?.revision ?? null
         })
         shipper.start()
       },

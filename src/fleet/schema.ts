@@ -104,6 +104,8 @@ export const MIGRATIONS: readonly Migration[] = [
       END $$;
       CREATE TRIGGER policy_revisions_announce AFTER INSERT ON ${S}.policy_revisions
         FOR EACH ROW EXECUTE FUNCTION ${S}.announce_policy();
+      -- The revision a host runs, beside its policy digest (null for a host whose policy is a local file).
+      ALTER TABLE ${S}.heartbeats ADD COLUMN policy_revision bigint;
     `
   }
 ]

@@ -110,6 +110,10 @@ describe('serve --policy-from fleet follows the signed policy revisions', () => 
     const refused = await runPortcullisCli(['policy', 'publish', ...publisherArgs, invalid])
     expect(refused.code).toBe(1)
     expect(refused.stderr).toContain('[PORTCULLIS_POLICY_INVALID]')
+    // Hosts may only read revisions: their login cannot publish one.
+    const asHost = await runPortcullisCli(['policy', 'publish', '--fleet', pg.url('fleet_hosts'), '--fleet-password-file', path.join(root, 'host.pw'), '--key', privateKey, policyB])
+    expect(asHost.code).toBe(2)
+    expect(asHost.stderr).toContain('[PORTCULLIS_FLEET_PRIVILEGE]')
     expect(await pg.sql('SELECT count(*) FROM portcullis.policy_revisions')).toBe('1\n')
 
     expect(await publish(policyB)).toMatchObject({ revision: 2 })
@@ -168,5 +172,10 @@ describe('serve --policy-from fleet follows the signed policy revisions', () => 
     expect(published.map((p) => p.revision).sort()).toEqual([3, 4, 5])
     await allRun((s) => s.revision?.revision === 5, 'revision 5')
     expect(await Promise.all(hosts.map(async (h) => await h.load(5)))).toEqual([0, 0, 0, 0, 0])
+    // Their heartbeats carry it to `fleet status`.
+    await waitUntil('fleet status to show revision 5 on every host', async () => {
+      const status = JSON.parse((await runPortcullisCli(['fleet', 'status', '--json', '--fleet', pg.adminUrl])).stdout) as Array<{ hostId: string, policyRevision: number | null }>
+      return hosts.every((h) => status.find((s) => s.hostId === h.hostId)?.policyRevision === 5)
+    }, { timeoutMs: 30_000 })
   })
 })
