@@ -13,6 +13,7 @@ import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../
 import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
 import { startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
+import { readPolicySigningKey, signPolicy } from '../../src/policy/signed.js'
 
 let root: string
 let pg: Postgres
@@ -129,6 +130,16 @@ describe('serve --policy-from fleet follows the signed policy revisions', () => 
       FROM portcullis.policy_revisions WHERE revision = 1`)
     const refusals = await allRecorded((r) => r.action === 'policy.reload-failed' && r.fields?.policyRevision === 3, 'the refusal of revision 3')
     for (const record of refusals) expect(record.code).toBe('PORTCULLIS_POLICY_SIGNATURE')
+    await allRun((s) => s.revision?.revision === 2, 'still revision 2')
+    expect(await Promise.all(hosts.map(async (host) => await host.load(5)))).toEqual([0, 0, 0, 0, 0])
+  })
+
+  it('a correctly signed revision that is not a valid policy (a publisher that skipped validation) is refused', { timeout: 60_000 }, async () => {
+    const bad = signPolicy(readPolicySigningKey(privateKey), Buffer.from('{"version": 1, "roles": {"dev": {"allow": ["*"]}}, "projects": {"p": {"members": {"alice": "nobody"}}}}\n'),
+      { revision: 4, publisher: 'careless', publishedAt: new Date().toISOString(), rollback: false })
+    await pg.sql(`INSERT INTO portcullis.policy_revisions VALUES (4, decode('${bad.policy.toString('hex')}', 'hex'), '${bad.envelope}', '${bad.signature}', '${bad.keyId}', 'careless', '${bad.publishedAt}', false)`)
+    const refusals = await allRecorded((r) => r.action === 'policy.reload-failed' && r.fields?.policyRevision === 4, 'the refusal of revision 4')
+    for (const record of refusals) expect(record).toMatchObject({ code: 'PORTCULLIS_POLICY_INVALID', fields: { policyPublisher: 'careless' } })
     await allRun((s) => s.revision?.revision === 2, 'still revision 2')
     expect(await Promise.all(hosts.map(async (host) => await host.load(5)))).toEqual([0, 0, 0, 0, 0])
   })
