@@ -246,12 +246,13 @@ export class PolicyFollower {
     this.#options.onOutage?.(err)
   }
 
+  /** Ends the connection first, so a query waiting on an unreachable database fails now instead of holding the stop. */
   async stop (): Promise<void> {
     this.#stopped = true
     clearInterval(this.#timer)
     clearTimeout(this.#retry)
-    await this.#checking?.catch(() => {})
     this.#drop()
+    await this.#checking?.catch(() => {})
   }
 }
 

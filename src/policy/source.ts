@@ -16,6 +16,7 @@ export function loadPolicyFile (path: string, knownActions?: readonly string[]):
 /** A policy's exact bytes (what `policy publish` signs), compiled as the text they are; bytes that are not UTF-8
  * are refused, since a host would read different text from them. */
 export function compilePolicyBytes (path: string, bytes: Buffer, knownActions?: readonly string[]): CompiledPolicy {
+  if (bytes.length > MAX_POLICY_BYTES) throw new PortcullisError('PORTCULLIS_POLICY_READ', path, `it holds ${bytes.length} bytes, more than the ${MAX_POLICY_BYTES} a policy may have`)
   const text = bytes.toString('utf8')
   if (!Buffer.from(text, 'utf8').equals(bytes)) throw new PortcullisError('PORTCULLIS_POLICY_INVALID', path, '  $: not UTF-8 text', path)
   return compilePolicyText(path, text, knownActions)

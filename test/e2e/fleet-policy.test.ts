@@ -171,11 +171,19 @@ describe('serve --policy-from fleet follows the signed policy revisions', () => 
     const fresh = await makeFleetHost(root, 'fresh', path.join(root, 'fresh', 'policy.json'), hostArgs)
     // Status as the CLI shows it: the revision in force.
     expect(JSON.parse(await portcullisCliOk(['status', '--admin-socket', host.adminSocket])).policy.revision).toMatchObject({ revision: 2 })
-    const result = await runPortcullisCli(['serve', '--config', path.join(fresh.dir, 'policy.json'), '--socket', path.join(fresh.dir, 'plugin.sock'),
-      '--admin-socket', fresh.adminSocket, '--data', fresh.data, '--keys', fresh.keysDir, '--docker-host', `unix://${path.join(fresh.dir, 'no-dockerd.sock')}`,
-      '--elevation-listen', 'off', '--log-level', 'warn', ...hostArgs], { timeoutMs: 30_000 })
+    const serveFresh = async (args: string[]): Promise<{ code: number | null, stderr: string }> => await runPortcullisCli(['serve', '--config', path.join(fresh.dir, 'policy.json'),
+      '--socket', path.join(fresh.dir, 'plugin.sock'), '--admin-socket', fresh.adminSocket, '--data', fresh.data, '--keys', fresh.keysDir,
+      '--docker-host', `unix://${path.join(fresh.dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn', ...args], { timeoutMs: 30_000 })
+    const result = await serveFresh(hostArgs)
     expect(result.code, result.stderr).toBe(2)
     expect(result.stderr).toContain('[PORTCULLIS_POLICY_FLEET_UNAVAILABLE]')
+    // A pinned key is required, and it must be the public half.
+    const noKey = await serveFresh(hostArgs.slice(0, -2))
+    expect(noKey.code).toBe(2)
+    expect(noKey.stderr).toContain('[PORTCULLIS_USAGE]')
+    const privatePinned = await serveFresh([...hostArgs.slice(0, -1), privateKey])
+    expect(privatePinned.code).toBe(2)
+    expect(privatePinned.stderr).toContain('[PORTCULLIS_POLICY_KEY_INVALID]')
 
     // Back up: every host (the restarted one too) follows again; concurrent publishers get distinct revisions.
     await pg.start()
