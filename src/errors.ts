@@ -102,6 +102,17 @@ export const ERRORS = {
   PORTCULLIS_FLEET_HOST_ID: 'The fleet host ID file %s cannot be used: %s. Restore it from a backup of %s (the host\'s shipped history is filed under its ID), or move it away to give this host a new identity.',
   PORTCULLIS_FLEET_ALARM: 'Fleet shipping stopped on an integrity alarm: %s. Compare the host\'s store with the database (`portcullis fleet verify`), keep copies of both, and restart serve once the cause is found.',
   PORTCULLIS_FLEET_NO_HOST: 'The fleet database %s has no host %s. Run `portcullis fleet status --fleet URL` to list the hosts.',
+  PORTCULLIS_POLICY_KEY_EXISTS: 'A policy-signing key already exists in %s. Keep it (every host pins its public half); to replace it, move it away first and pin the new policy_ed25519.pub on every host (serve --policy-key).',
+  PORTCULLIS_POLICY_KEY_MISSING: 'Cannot read the policy key %s: %s. Make a pair with `portcullis policy keygen --out DIR`: publishers sign with policy_ed25519.key, hosts pin policy_ed25519.pub.',
+  PORTCULLIS_POLICY_KEY_INVALID: 'The policy key %s cannot be used (%s). It must be an Ed25519 key in PEM as `portcullis policy keygen` writes it: policy_ed25519.key for publish --key, policy_ed25519.pub for serve --policy-key.',
+  PORTCULLIS_POLICY_SIGNATURE: 'Policy revision %s is not signed by the pinned policy key %s, so it is refused and the policy in force stays. Find out who wrote that row (only `portcullis policy publish` with the right key makes valid ones), then publish a good revision.',
+  PORTCULLIS_POLICY_ENVELOPE: 'Policy revision %s is refused, the policy in force stays: %s. Publish it again with `portcullis policy publish`.',
+  PORTCULLIS_POLICY_BYTES_MISMATCH: 'Policy revision %s is refused, the policy in force stays: its bytes do not match the sha256 its signed envelope binds (the row was changed after it was signed). Publish a good revision with `portcullis policy publish`.',
+  PORTCULLIS_POLICY_REVISION_MISMATCH: 'Policy revision %s is refused, the policy in force stays: its envelope was signed for revision %s (the row was relabelled). Publish a good revision with `portcullis policy publish`.',
+  PORTCULLIS_POLICY_REVISION_LOWER: 'Policy revision %s is refused: it is not newer than revision %s, which is in force, and it is not a signed rollback. To go back to an older policy, publish it with `portcullis policy publish --rollback`.',
+  PORTCULLIS_POLICY_FLEET_UNAVAILABLE: 'No policy to start with: the fleet database gave none (%s) and there is no last good copy at %s. Start serve once while the fleet database is reachable and holds a revision (`portcullis policy publish`), or serve from a file with --config.',
+  PORTCULLIS_POLICY_COPY_INVALID: 'The last good fleet policy copy %s cannot be used: %s. Move it away and start serve while the fleet database is reachable: it fetches the newest revision and writes a new copy.',
+  PORTCULLIS_POLICY_PUBLISH: 'Publishing to the fleet database %s failed: %s. Nothing was published; run `portcullis policy publish` again.',
   PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.'
 } as const
 

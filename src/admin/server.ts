@@ -53,7 +53,7 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       version: deps.version,
       pid: process.pid,
       startedAt: deps.startedAt.toISOString(),
-      policy: { path: deps.policy.path, digest: deps.policy.current.digest, loadedAt: deps.policy.loadedAt.toISOString() },
+      policy: { path: deps.policy.path, digest: deps.policy.current.digest, loadedAt: deps.policy.loadedAt.toISOString(), ...(deps.policy.revision !== null ? { revision: deps.policy.revision } : {}) },
       // `state` is what a monitor watches: `failing` while every call is denied because records cannot be written.
       audit: { state: auditState(deps.audit), head: deps.audit.head(), ...deps.audit.stats(), outage: deps.audit.outage() },
       bridge: deps.bridge?.() ?? null,

@@ -161,7 +161,7 @@ function formatStatus (hosts: HostStatus[]): string {
   if (hosts.length === 0) return 'no host has shipped to this database yet\n'
   const lines = hosts.map((h) => [
     `${h.hostId}  ${visible(h.name)}`,
-    `  last seen ${h.lastSeen ?? 'never'}, portcullis ${h.version ?? '?'}, policy ${h.policyDigest?.slice(0, 12) ?? '?'}`,
+    `  last seen ${h.lastSeen ?? 'never'}, portcullis ${h.version ?? '?'}, policy ${h.policyDigest?.slice(0, 12) ?? '?'}${h.policyRevision !== null ? ` (revision ${h.policyRevision})` : ''}`,
     `  shipped up to record ${h.shippedSeq} (${h.records} records, the newest from ${h.lastRecordAt ?? '-'}); ${h.lag === null ? 'lag unknown' : `${h.lag} behind at its last report`}`,
     h.lastAlarm === null ? '  no alarms' : `  ${h.alarms} alarm(s), the last: ${h.lastAlarm.kind} at record ${h.lastAlarm.seq ?? '-'} (${h.lastAlarm.at}): ${visible(h.lastAlarm.detail)}`
   ].join('\n'))

@@ -27,6 +27,8 @@ export interface HostStatus {
   /** Records the host held that the database did not, at its last heartbeat. */
   lag: number | null
   policyDigest: string | null
+  /** The fleet policy revision it ran at its last heartbeat; null for a policy from a local file. */
+  policyRevision: number | null
   version: string | null
   alarms: number
   lastAlarm: { kind: string, seq: number | null, detail: string, at: string } | null
@@ -35,16 +37,16 @@ export interface HostStatus {
 export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
   const { rows } = await client.query<{
     host_id: string, name: string, key_id: string, registered_at: Date, shipped_seq: string | null, records: string, last_record_at: Date | null,
-    last_seen: Date | null, head_seq: string | null, hb_shipped: string | null, policy_digest: string | null, version: string | null,
+    last_seen: Date | null, head_seq: string | null, hb_shipped: string | null, policy_digest: string | null, policy_revision: string | null, version: string | null,
     alarms: string, alarm_kind: string | null, alarm_seq: string | null, alarm_detail: string | null, alarm_at: Date | null
   }>(`
     SELECT h.host_id, h.name, h.key_id, h.registered_at,
            r.shipped_seq, coalesce(r.records, 0) AS records, r.last_record_at,
-           b.at AS last_seen, b.head_seq, b.shipped_seq AS hb_shipped, b.policy_digest, b.version,
+           b.at AS last_seen, b.head_seq, b.shipped_seq AS hb_shipped, b.policy_digest, b.policy_revision, b.version,
            coalesce(a.alarms, 0) AS alarms, la.kind AS alarm_kind, la.seq AS alarm_seq, la.detail AS alarm_detail, la.at AS alarm_at
     FROM ${S}.hosts h
     LEFT JOIN LATERAL (SELECT max(seq) AS shipped_seq, count(*) AS records, max(time) AS last_record_at FROM ${S}.records WHERE host_id = h.host_id) r ON true
-    LEFT JOIN LATERAL (SELECT at, head_seq, shipped_seq, policy_digest, version FROM ${S}.heartbeats WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) b ON true
+    LEFT JOIN LATERAL (SELECT at, head_seq, shipped_seq, policy_digest, policy_revision, version FROM ${S}.heartbeats WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) b ON true
     LEFT JOIN LATERAL (SELECT count(*) AS alarms FROM ${S}.alarms WHERE host_id = h.host_id) a ON true
     LEFT JOIN LATERAL (SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) la ON true
     ORDER BY h.name, h.host_id`)
@@ -63,6 +65,7 @@ export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
       headSeq,
       lag: headSeq === null ? null : Math.max(0, headSeq - shippedSeq),
       policyDigest: row.policy_digest,
+      policyRevision: row.policy_revision === null ? null : Number(row.policy_revision),
       version: row.version,
       alarms: Number(row.alarms),
       lastAlarm: row.alarm_kind === null ? null : { kind: row.alarm_kind, seq: row.alarm_seq === null ? null : Number(row.alarm_seq), detail: row.alarm_detail ?? '', at: row.alarm_at!.toISOString() }

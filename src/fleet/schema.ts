@@ -4,12 +4,16 @@
 //
 // Hosts write through the ingest role, which may only INSERT and SELECT: no host can delete or rewrite history,
 // its own or another's; with a login of its own (row-level security, below) a host can neither write rows under
-// another host's ID. Reviewers read through the reader role. Both are NOLOGIN groups: the operator grants them to
-// login roles (README, "A fleet").
+// another host's ID. Reviewers read through the reader role. Publishers of the fleet's policy write through the
+// publisher role, which may only INSERT and SELECT policy revisions; hosts may only read them. All three are NOLOGIN
+// groups: the operator grants them to login roles (README, "A fleet").
 
 export const FLEET_SCHEMA = 'portcullis'
 export const INGEST_ROLE = 'portcullis_ingest'
 export const READER_ROLE = 'portcullis_reader'
+export const PUBLISHER_ROLE = 'portcullis_publisher'
+/** The channel a new policy revision is announced on (its payload: the revision number). */
+export const POLICY_CHANNEL = 'portcullis_policy'
 
 interface Migration {
   version: number
@@ -93,12 +97,39 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE POLICY ingest_read ON ${S}.${table} FOR SELECT TO ${INGEST_ROLE} USING (${S}.own_host(host_id));
       CREATE POLICY reader_read ON ${S}.${table} FOR SELECT TO ${READER_ROLE} USING (true);`).join('')}
     `
+  },
+  {
+    version: 2,
+    description: 'signed policy revisions, announced on a channel',
+    sql: `
+      -- Each published policy: its exact bytes and the signed envelope that binds them (sha256), the revision, the
+      -- publisher and time. Hosts only read it; publishers only add to it.
+      CREATE TABLE ${S}.policy_revisions (
+        revision bigint PRIMARY KEY CHECK (revision >= 1),
+        policy bytea NOT NULL,
+        envelope text NOT NULL,
+        signature text NOT NULL,
+        key_id text NOT NULL,
+        publisher text NOT NULL,
+        published_at timestamptz NOT NULL,
+        rollback boolean NOT NULL DEFAULT false
+      );
+      CREATE FUNCTION ${S}.announce_policy() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('${POLICY_CHANNEL}', NEW.revision::text);
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER policy_revisions_announce AFTER INSERT ON ${S}.policy_revisions
+        FOR EACH ROW EXECUTE FUNCTION ${S}.announce_policy();
+      -- The revision a host runs, beside its policy digest (null for a host whose policy is a local file).
+      ALTER TABLE ${S}.heartbeats ADD COLUMN policy_revision bigint;
+    `
   }
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version
 
-/** The statements that make the schema itself, the migrations table and the two roles (each only if missing). */
+/** The statements that make the schema itself, the migrations table and the three roles (each only if missing). */
 export const BOOTSTRAP_SQL = `
   CREATE SCHEMA IF NOT EXISTS ${S};
   CREATE TABLE IF NOT EXISTS ${S}.schema_migrations (
@@ -109,16 +140,19 @@ export const BOOTSTRAP_SQL = `
   DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${INGEST_ROLE}') THEN CREATE ROLE ${INGEST_ROLE} NOLOGIN; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${READER_ROLE}') THEN CREATE ROLE ${READER_ROLE} NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${PUBLISHER_ROLE}') THEN CREATE ROLE ${PUBLISHER_ROLE} NOLOGIN; END IF;
   END $$;
 `
 
 /** Run after every migration: the grants, stated whole, so a later table is covered the day it is made. */
 export const GRANTS_SQL = `
   REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM PUBLIC;
-  GRANT USAGE ON SCHEMA ${S} TO ${INGEST_ROLE}, ${READER_ROLE};
-  REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM ${INGEST_ROLE};
+  GRANT USAGE ON SCHEMA ${S} TO ${INGEST_ROLE}, ${READER_ROLE}, ${PUBLISHER_ROLE};
+  REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM ${INGEST_ROLE}, ${PUBLISHER_ROLE};
   GRANT SELECT, INSERT ON ${S}.hosts, ${S}.records, ${S}.checkpoints, ${S}.heartbeats, ${S}.alarms TO ${INGEST_ROLE};
-  GRANT SELECT ON ${S}.schema_migrations TO ${INGEST_ROLE};
+  GRANT SELECT ON ${S}.schema_migrations, ${S}.policy_revisions TO ${INGEST_ROLE};
+  GRANT SELECT, INSERT ON ${S}.policy_revisions TO ${PUBLISHER_ROLE};
+  GRANT SELECT ON ${S}.schema_migrations TO ${PUBLISHER_ROLE};
   GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${S} TO ${INGEST_ROLE};
   REVOKE ALL ON FUNCTION ${S}.own_host(text) FROM PUBLIC;
   GRANT EXECUTE ON FUNCTION ${S}.own_host(text) TO ${INGEST_ROLE};

@@ -53,6 +53,8 @@ export interface ShipperOptions {
   logger: Logger
   version: string
   policyDigest: () => string
+  /** The fleet policy revision in force, or null for a policy read from a file. */
+  policyRevision?: () => number | null
   batchSize?: number
   heartbeatMs?: number
   /** Lag at which a `fleet.lagging` record is written (and `fleet.caught-up` once it is back to zero). */
@@ -310,8 +312,8 @@ export class FleetShipper {
   async #heartbeat (): Promise<void> {
     if (this.#client === null) return
     this.#lastHeartbeat = Date.now()
-    await this.#client.query(`INSERT INTO ${FLEET_SCHEMA}.heartbeats (host_id, head_seq, shipped_seq, policy_digest, version) VALUES ($1, $2, $3, $4, $5)`,
-      [this.#options.identity.hostId, this.#options.source.head().seq, this.#central.seq, this.#options.policyDigest(), this.#options.version])
+    await this.#client.query(`INSERT INTO ${FLEET_SCHEMA}.heartbeats (host_id, head_seq, shipped_seq, policy_digest, policy_revision, version) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [this.#options.identity.hostId, this.#options.source.head().seq, this.#central.seq, this.#options.policyDigest(), this.#options.policyRevision?.() ?? null, this.#options.version])
   }
 
   /** Writes `fleet.lagging` when the lag crosses its threshold and `fleet.caught-up` when it is back to zero. */
