@@ -7,7 +7,7 @@
 // Everything runs under one temp dir and is stopped by pid at the end.
 
 import { execFileSync, spawn } from 'node:child_process'
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
@@ -16,6 +16,8 @@ import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { publishPolicyRevision } from '../dist/fleet/policy-revisions.js'
 import { readPolicySigningKey, signPolicy } from '../dist/policy/signed.js'
+import { startPostgres } from '../scripts/lib/postgres.js'
+import { onProcessEnd } from './cleanup.js'
 import { ms, summarize } from './stats.js'
 
 const { values } = parseArgs({ options: { hosts: { type: 'string', default: '5' }, publishes: { type: 'string', default: '20' } } })
@@ -28,13 +30,15 @@ const sleep = (msecs) => new Promise((resolve) => setTimeout(resolve, msecs))
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-fleet-policy-'))
 const children = []
-let postmasterPid = null
+let postgres = null
 let exitCode = 0
 try {
-  const { socketDir, port } = startPostgres(dir)
-  const url = (user) => `postgresql://${user}@/portcullis?host=${encodeURIComponent(socketDir)}&port=${port}`
+  const server = await startPostgres(path.join(dir, 'pg'), { onProcessEnd })
+  postgres = server
+  const { socketDir, port } = server
+  const url = (user) => server.url(user)
   cli(['fleet', 'init-db', '--fleet', url('postgres')])
-  psql(socketDir, port, "CREATE ROLE fleet_hosts LOGIN PASSWORD 'host-secret' IN ROLE portcullis_ingest; CREATE ROLE ops LOGIN PASSWORD 'ops-secret' IN ROLE portcullis_publisher")
+  await server.sql("CREATE ROLE fleet_hosts LOGIN PASSWORD 'host-secret' IN ROLE portcullis_ingest; CREATE ROLE ops LOGIN PASSWORD 'ops-secret' IN ROLE portcullis_publisher")
   writeFileSync(path.join(dir, 'host.pw'), 'host-secret\n', { mode: 0o600 })
   cli(['policy', 'keygen', '--out', path.join(dir, 'policy-keys')])
   const key = readPolicySigningKey(path.join(dir, 'policy-keys', 'policy_ed25519.key'))
@@ -76,10 +80,7 @@ try {
   for (const child of children) child.kill('SIGTERM')
   await sleep(3000)
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
-  if (postmasterPid !== null) {
-    try { process.kill(postmasterPid, 'SIGINT') } catch {}
-    await sleep(2000)
-  }
+  await postgres?.stop()
   rmSync(dir, { recursive: true, force: true })
 }
 process.exit(exitCode)
@@ -88,39 +89,6 @@ function cli (args) {
   return execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8' })
 }
 
-/** As test/helpers/postgres.ts does it: initdb into the temp dir (as `postgres` when root), socket only. */
-function startPostgres (root) {
-  const versions = readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a))
-  const bin = path.join('/usr/lib/postgresql', versions[0], 'bin')
-  const data = path.join(root, 'pgdata')
-  const socketDir = path.join(root, 'pgsock')
-  mkdirSync(socketDir)
-  const asRoot = process.getuid() === 0
-  const owner = asRoot
-    ? { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()) }
-    : null
-  if (asRoot) {
-    chownSync(root, owner.uid, owner.gid)
-    chownSync(socketDir, owner.uid, owner.gid)
-  }
-  const as = (command, args) => asRoot
-    ? execFileSync('runuser', ['-u', 'postgres', '--', path.join(bin, command), ...args], { cwd: root, encoding: 'utf8', stdio: 'pipe' })
-    : execFileSync(path.join(bin, command), args, { cwd: root, encoding: 'utf8', stdio: 'pipe' })
-  as('initdb', ['-D', data, '-U', 'postgres', '--auth-local=trust', '-E', 'UTF8', '--locale=C', '--no-sync'])
-  const port = 15_000 + Math.floor(Math.random() * 20_000)
-  const conf = path.join(data, 'postgresql.auto.conf')
-  writeFileSync(conf, `listen_addresses = ''\nunix_socket_directories = '${socketDir}'\nport = ${port}\nmax_connections = 200\n`)
-  if (asRoot) chownSync(conf, owner.uid, owner.gid)
-  as('pg_ctl', ['-D', data, '-l', path.join(root, 'postgres.log'), '-w', '-t', '60', 'start'])
-  postmasterPid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
-  as('createdb', ['-h', socketDir, '-p', String(port), '-U', 'postgres', 'portcullis'])
-  return { socketDir, port }
-}
-
-function psql (socketDir, port, statement) {
-  const args = ['-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', 'portcullis', '-v', 'ON_ERROR_STOP=1', '-c', statement]
-  execFileSync(process.getuid() === 0 ? 'runuser' : 'psql', process.getuid() === 0 ? ['-u', 'postgres', '--', 'psql', ...args] : args)
-}
 
 /** A `serve` with its own keys, store and sockets; resolves with its admin socket once it answers. */
 async function startHost (hostDir, fleetArgs) {
