@@ -115,7 +115,7 @@ export async function startStandby (primary, dir, { onProcessEnd }) {
   const cluster = { dir, data: path.join(dir, 'pgdata'), socketDir: path.join(dir, 'pgsock'), port: randomPort() }
   await ownedDir(dir)
   await ownedDir(cluster.socketDir)
-  await as(cluster, 'pg_basebackup', ['-h', primary.socketDir, '-p', String(primary.port), '-U', 'postgres', '-D', cluster.data, '-R', '-X', 'stream', '--no-sync'])
+  await as(cluster, 'pg_basebackup', ['-h', primary.socketDir, '-p', String(primary.port), '-U', 'postgres', '-D', cluster.data, '-R', '-X', 'stream', '--no-sync', '--checkpoint=fast'])
   await configure(cluster, '')
   const server = control(cluster, onProcessEnd)
   await server.start()
