@@ -1,6 +1,6 @@
 # portcullis: `make test` and `make demo` work on a fresh Debian machine (as root): they install what they need.
 
-APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2
+APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2 postgresql
 NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: all deps system-deps jemalloc sshd-reference build plugin install uninstall test test-unit test-e2e demo bench clean
@@ -19,6 +19,7 @@ system-deps:
 	command -v asciinema >/dev/null 2>&1 || missing="$$missing asciinema"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ldconfig -p | grep -q 'libjemalloc\.so\.2 ' || missing="$$missing libjemalloc2"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \

@@ -15,10 +15,11 @@ import { auditTailCommand } from './cli/audit-tail.js'
 import { auditVerifyCommand } from './cli/audit-verify.js'
 import { auditCheckpointCommand, auditExpireCommand } from './cli/audit-checkpoints.js'
 import { auditBundleCommand, auditVerifyBundleCommand } from './cli/audit-bundle.js'
-import { policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
+import { policyKeygenCommand, policyPublishCommand, policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
 import { statusCommand } from './cli/status.js'
 import { actionsCommand } from './cli/actions.js'
 import { requestApproveCommand, requestCreateCommand, requestDenyCommand, requestListCommand, requestRevokeCommand } from './cli/request.js'
+import { fleetExportCommand, fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand } from './cli/fleet.js'
 import { VERSION } from './version.js'
 
 const COMMANDS: Array<Command<Options>> = [
@@ -26,8 +27,9 @@ const COMMANDS: Array<Command<Options>> = [
   auditTailCommand, auditExportCommand, auditVerifyCommand, auditSessionsCommand, auditReplayCommand,
   auditCheckpointCommand, auditExpireCommand,
   auditBundleCommand, auditVerifyBundleCommand,
-  policyValidateCommand, policySchemaCommand, policyReloadCommand, actionsCommand, statusCommand,
-  requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand
+  policyValidateCommand, policySchemaCommand, policyReloadCommand, policyKeygenCommand, policyPublishCommand, actionsCommand, statusCommand,
+  requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand,
+  fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand, fleetExportCommand
 ] as unknown as Array<Command<Options>>
 
 function usage (): string {

@@ -5,12 +5,20 @@
 
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import type http from 'node:http'
 import type { Logger } from 'pino'
 import { recoverInterruptedSessions } from './audit/sessions.js'
 import { startDamagedError, verifyAtStart, type StartVerification } from './audit/start-verify.js'
 import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
+import { shipSource } from './audit/ship-source.js'
+import { AuditError } from './audit/errors.js'
+import { fleetTarget } from './fleet/connection.js'
+import { hostIdentity } from './fleet/host-identity.js'
+import { FleetShipper } from './fleet/shipper.js'
+import { PolicyFollower, POLICY_COPY_FILE, startingPolicy, type PolicyFollowerOptions } from './fleet/policy-follower.js'
+import { readPolicyPublicKey } from './policy/signed.js'
 import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
 import { noteHead } from './audit/head-file.js'
 import { Authorizer } from './authz/authorizer.js'
@@ -33,7 +41,7 @@ import { IdentityResolver } from './identity/resolve.js'
 import type { TokenVerifier } from './identity/tokens.js'
 import { Adoption } from './docker/adopt.js'
 import { OwnershipRegistry } from './ownership/registry.js'
-import { PolicySource } from './policy/source.js'
+import { PolicySource, type ReloadOutcome } from './policy/source.js'
 import { createPluginServer, shutdownPluginServer } from './protocol/server.js'
 import { listenUnixSocket } from './protocol/unix-socket.js'
 import { KNOWN_ACTIONS } from './routes/table.js'
@@ -53,6 +61,14 @@ export interface ServeOptions {
   allowAnonymous?: boolean
   /** Start even when the start verification finds the audit store damaged. Recorded, with the damage, in `portcullis.start`. */
   acceptDamagedAudit?: boolean
+  /** Ship the audit chain to this fleet database (postgresql://…, no password in it). */
+  fleetUrl?: string
+  /** The fleet database password, else $PORTCULLIS_FLEET_PASSWORD. */
+  fleetPasswordFile?: string
+  /** `fleet`: run the fleet's signed policy revisions (needs fleetUrl and policyKey) instead of the --config file. */
+  policyFrom?: 'file' | 'fleet'
+  /** The pinned policy public key (policy_ed25519.pub). */
+  policyKey?: string
 }
 
 export interface RunningDaemon {
@@ -78,12 +94,15 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   const grants = new BridgeGrants()
 
   let policy!: PolicySource
+  let follower: PolicyFollower | null = null
+  let followerOptions: PolicyFollowerOptions | null = null
   let tokens: TokenVerifier | null = null
   let docker!: DockerClient
   let resolver!: ResourceResolver
   let audit!: AuditStore
   let auditKey: AuditSigningKey | null = null
   let upkeep: AuditUpkeep | null = null
+  let shipper: FleetShipper | null = null
   let verified: StartVerification | null = null
   let owners!: OwnershipRegistry
   let adoption!: Adoption
@@ -97,7 +116,21 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   return [
     {
       name: 'policy',
-      start: () => { policy = new PolicySource(options.config, KNOWN_ACTIONS) }
+      start: async () => {
+        if (options.policyFrom !== 'fleet') {
+          policy = new PolicySource(options.config, KNOWN_ACTIONS)
+          return
+        }
+        // The last good copy lives beside --config (which this mode does not read).
+        followerOptions = {
+          target: fleetTarget(options.fleetUrl ?? '', options.fleetPasswordFile),
+          key: readPolicyPublicKey(options.policyKey ?? ''),
+          copyPath: join(dirname(resolve(options.config)), POLICY_COPY_FILE),
+          knownActions: KNOWN_ACTIONS,
+          logger
+        }
+        policy = await startingPolicy(followerOptions)
+      }
     },
     {
       name: 'token key',
@@ -139,6 +172,28 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       }
     },
     {
+      name: 'fleet shipping',
+      // Before anything else appends, so it stops after them all: its stop ships what is left, the stop record too.
+      start: () => {
+        if (options.fleetUrl === undefined) return
+        const target = fleetTarget(options.fleetUrl, options.fleetPasswordFile)
+        if (auditKey === null) throw new AuditError('PORTCULLIS_AUDIT_KEY_MISSING', [options.keys, options.keys])
+        const identity = hostIdentity(options.keys, auditKey)
+        if (identity.created) logger.info({ hostId: identity.hostId, keys: options.keys }, 'made this host\'s fleet host ID')
+        shipper = new FleetShipper({
+          target,
+          identity,
+          source: shipSource(audit),
+          logger,
+          version: VERSION,
+          policyDigest: () => policy.current.digest,
+          policyRevision: () => policy.revision?.revision ?? null
+        })
+        shipper.start()
+      },
+      stop: async () => { await shipper?.stop() }
+    },
+    {
       name: 'audit checkpoints',
       start: () => {
         upkeep = auditKey === null ? null : new AuditUpkeep({ store: audit, key: auditKey, settings: () => policy.current.audit, logger })
@@ -163,11 +218,12 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         await audit.append({
           kind: 'system',
           action: 'portcullis.start',
-          reason: `portcullis ${VERSION} started with policy ${policy.path}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}` +
+          reason: `portcullis ${VERSION} started with policy ${policy.path}${policy.revision !== null ? ` revision ${policy.revision.revision}` : ''}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}` +
             (verified?.ok === false ? `; the audit store is damaged and the operator accepted it (--accept-damaged-audit): ${verified.damage[0] ?? ''}` : ''),
           fields: {
             head,
             policyDigest: policy.current.digest,
+            ...(policy.revision !== null ? { policyRevision: policy.revision.revision, policyPublisher: policy.revision.publisher } : {}),
             pid: process.pid,
             allowAnonymous: options.allowAnonymous === true,
             tokenKey: tokens !== null,
@@ -216,25 +272,45 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       start: async () => {
         policy.on('reload', (outcome) => {
           if (outcome.ok && !outcome.changed) return
-          if (outcome.ok) logger.info({ digest: outcome.digest }, 'policy reloaded')
-          else logger.error({ error: outcome.error, code: outcome.code }, 'policy reload refused; keeping the last good policy')
+          const revision = outcome.revision !== undefined ? { policyRevision: outcome.revision, policyPublisher: outcome.publisher } : {}
+          if (outcome.ok) logger.info({ digest: outcome.digest, ...revision }, 'policy reloaded')
+          else logger.error({ error: outcome.error, code: outcome.code, ...revision }, 'policy reload refused; keeping the last good policy')
           audit.append({
             kind: 'system',
             action: outcome.ok ? 'policy.reload' : 'policy.reload-failed',
-            reason: outcome.ok ? `policy reloaded from ${policy.path}` : `policy edit refused, last good policy kept: ${outcome.error ?? ''}`,
+            reason: reloadReason(policy, outcome),
             ...(outcome.code !== undefined ? { code: outcome.code } : {}),
-            fields: { policyDigest: outcome.digest }
+            fields: { policyDigest: outcome.digest, ...revision }
           }).catch((err: unknown) => logger.error({ err }, 'could not record the policy reload'))
         })
+        if (followerOptions !== null) {
+          follower = new PolicyFollower(policy, {
+            ...followerOptions,
+            onOutage: (err) => {
+              audit.append({
+                kind: 'system',
+                action: err === null ? 'policy.fleet-reachable' : 'policy.fleet-unreachable',
+                reason: err === null
+                  ? 'the fleet database is reachable again; following its policy revisions'
+                  : `the fleet database is unreachable (${err.message}); the policy in force (revision ${policy.revision?.revision ?? '?'}) stays`,
+                ...(err !== null ? { code: err.code } : {}),
+                fields: { policyDigest: policy.current.digest, policyRevision: policy.revision?.revision }
+              }).catch((e: unknown) => logger.error({ err: e }, 'could not record the fleet outage'))
+            }
+          })
+          // Before the plugin socket listens: a newer revision than the copy started from is in force for the first call.
+          await follower.start()
+        }
         // Sessions the last run could not close (it crashed or was killed) get their end record now.
         const interrupted = await recoverInterruptedSessions(audit, logger)
         if (interrupted.length > 0) logger.warn({ sessions: interrupted }, 'recorded SSH sessions that the previous run left open as interrupted')
         policy.watch()
         process.on('SIGHUP', onHup)
       },
-      stop: () => {
+      stop: async () => {
         process.off('SIGHUP', onHup)
         policy.close()
+        await follower?.stop()
       }
     },
     serverComponent('admin socket', async () => await listenAdmin(createAdminApp({
@@ -245,6 +321,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       startedAt: new Date(),
       version: VERSION,
       bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 },
+      fleet: () => shipper?.status() ?? null,
       elevation
     }), options.adminSocket)),
     {
@@ -342,6 +419,12 @@ function serverComponent (name: string, listen: () => Promise<http.Server | null
     start: async () => { server = await listen() },
     stop: async () => { if (server !== null) await closeServer(server) }
   }
+}
+
+function reloadReason (policy: PolicySource, outcome: ReloadOutcome): string {
+  if (outcome.revision === undefined) return outcome.ok ? `policy reloaded from ${policy.path}` : `policy edit refused, last good policy kept: ${outcome.error ?? ''}`
+  const published = `policy revision ${outcome.revision} (published by ${outcome.publisher ?? '?'})`
+  return outcome.ok ? `${published} applied from the ${policy.path}` : `${published} refused, revision ${policy.revision?.revision ?? '?'} stays in force: ${outcome.error ?? ''}`
 }
 
 /** The start verification as a record's fields: the range and count checked, and what was found. */

@@ -18,6 +18,7 @@ import { addAuditBundleRoutes } from './audit-bundle-routes.js'
 import { addElevationRoutes } from './elevation-routes.js'
 import type { ElevationService } from '../elevation/service.js'
 import type { PolicySource } from '../policy/source.js'
+import type { ShipperStatus } from '../fleet/shipper.js'
 
 export interface AdminDeps {
   audit: AuditStore
@@ -31,6 +32,8 @@ export interface AdminDeps {
   auditKey?: AuditSigningKey | null
   /** Elevation requests and grants (routes under /v1/elevation); null or unset: none. */
   elevation?: ElevationService | null
+  /** Shipping to the fleet database: its state and lag; null when the host does not ship. */
+  fleet?: () => ShipperStatus | null
 }
 
 export interface BridgeStatus {
@@ -50,10 +53,11 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       version: deps.version,
       pid: process.pid,
       startedAt: deps.startedAt.toISOString(),
-      policy: { path: deps.policy.path, digest: deps.policy.current.digest, loadedAt: deps.policy.loadedAt.toISOString() },
+      policy: { path: deps.policy.path, digest: deps.policy.current.digest, loadedAt: deps.policy.loadedAt.toISOString(), ...(deps.policy.revision !== null ? { revision: deps.policy.revision } : {}) },
       // `state` is what a monitor watches: `failing` while every call is denied because records cannot be written.
       audit: { state: auditState(deps.audit), head: deps.audit.head(), ...deps.audit.stats(), outage: deps.audit.outage() },
-      bridge: deps.bridge?.() ?? null
+      bridge: deps.bridge?.() ?? null,
+      fleet: deps.fleet?.() ?? null
     })
   })
 

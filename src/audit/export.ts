@@ -2,7 +2,7 @@
 // 64 KiB and each chunk waits for the destination to take the previous one (backpressure).
 
 import type { Writable } from 'node:stream'
-import { CSV_HEADER, csvRow } from './csv.js'
+import { CSV_HEADER, csvCell, csvRow } from './csv.js'
 import type { StoredRecord } from './query.js'
 
 export type ExportFormat = 'jsonl' | 'csv'
@@ -21,6 +21,9 @@ const CHUNK_CHARS = 64 * 1024
 export interface WriteExportOptions {
   /** Called after each chunk is handed to `out`, with the number of records written so far. */
   onProgress?: (records: number) => void
+  /** Across the hosts of a fleet: each row names its host, as `host` and `hostName` CSV columns before the record's,
+   * or a JSON line `{"host":…,"hostName":…,"record":…}` that holds the stored text unchanged. */
+  hostOf?: (row: StoredRecord) => { host: string, name: string }
 }
 
 /**
@@ -29,7 +32,8 @@ export interface WriteExportOptions {
  * away); rejects when `out` fails. Resolves with the number of records written.
  */
 export async function writeExport (records: AsyncIterable<StoredRecord>, format: ExportFormat, out: Writable, options: WriteExportOptions = {}): Promise<number> {
-  let chunk = format === 'csv' ? CSV_HEADER : ''
+  const hostOf = options.hostOf
+  let chunk = format === 'csv' ? (hostOf !== undefined ? 'host,hostName,' : '') + CSV_HEADER : ''
   let written = 0
   let pending = 0
   const flush = async (): Promise<boolean> => {
@@ -41,8 +45,14 @@ export async function writeExport (records: AsyncIterable<StoredRecord>, format:
     options.onProgress?.(written)
     return more || await drained(out)
   }
-  for await (const { record, text } of records) {
-    chunk += format === 'csv' ? csvRow(record) : text + '\n'
+  for await (const row of records) {
+    if (hostOf === undefined) chunk += format === 'csv' ? csvRow(row.record) : row.text + '\n'
+    else {
+      const { host, name } = hostOf(row)
+      chunk += format === 'csv'
+        ? csvCell(host) + ',' + csvCell(name) + ',' + csvRow(row.record)
+        : `{"host":${JSON.stringify(host)},"hostName":${JSON.stringify(name)},"record":${row.text}}\n`
+    }
     pending++
     if (chunk.length >= CHUNK_CHARS && !await flush()) return written
   }

@@ -11,6 +11,8 @@ export const HEAD_KEY = 's!head'
 export const INDEX_VERSION_KEY = 's!index'
 /** `s!bundled` = the highest seq an evidence bundle holds; retention removes nothing after it. */
 export const BUNDLED_KEY = 's!bundled'
+/** `s!shipped` = the highest seq the fleet database holds (src/fleet/shipper.ts); retention removes nothing after it. */
+export const SHIPPED_KEY = 's!shipped'
 
 /** Iterator bounds that cover every record key and nothing else. */
 export const RECORD_RANGE = { gte: RECORD_PREFIX, lt: 'r"' } as const // '"' follows '!'

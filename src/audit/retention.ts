@@ -1,12 +1,13 @@
 // Retention: removes the oldest records once they are older than `audit.retention`, whole segments of
-// SEGMENT_SIZE records at a time, and only those an evidence bundle already holds (`s!bundled`) unless forced.
+// SEGMENT_SIZE records at a time, and only those kept elsewhere, unless forced: in an evidence bundle (`s!bundled`),
+// or on a host that ships to a fleet database, in the database (`s!shipped`).
 // What remains still verifies: before a segment goes, its last record is signed and that checkpoint kept, and
 // `s!base` names the record, so the chain is checked from the one after it, anchored to a signature.
 
 import { rm } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { durationText } from '../core/duration.js'
-import { readBundledSeq } from './bundled.js'
+import { readBundledSeq, readShippedSeq } from './bundled.js'
 import type { Checkpoint } from './checkpoint-format.js'
 import { signCheckpointNow } from './checkpoints.js'
 import { AuditError } from './errors.js'
@@ -50,6 +51,8 @@ export interface ExpiryResult {
   held: SeqRange | null
   /** The highest seq an `audit bundle` holds (0: none). */
   bundledSeq: number
+  /** The highest seq the fleet database holds, when this store ships to one (null: it never did). */
+  shippedSeq: number | null
   /** The checkpoint kept for the last removed record. */
   checkpoint?: Checkpoint
   /** The `audit.expired` system record written. */
@@ -75,10 +78,14 @@ export async function expireRecords (store: AuditStore, options: ExpireOptions):
 async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions): Promise<ExpiryResult> {
   const dryRun = options.dryRun === true
   const bundledSeq = await readBundledSeq(db)
-  if (options.retentionMs === null) return { dryRun, cutoff: null, removed: null, held: null, bundledSeq }
+  const shippedSeq = await readShippedSeq(db)
+  if (options.retentionMs === null) return { dryRun, cutoff: null, removed: null, held: null, bundledSeq, shippedSeq }
   const now = options.now ?? new Date()
   const cutoff = new Date(now.getTime() - options.retentionMs)
-  const result: ExpiryResult = { dryRun, cutoff: cutoff.toISOString(), removed: null, held: null, bundledSeq }
+  const result: ExpiryResult = { dryRun, cutoff: cutoff.toISOString(), removed: null, held: null, bundledSeq, shippedSeq }
+  // A record may go once a copy of it is kept elsewhere: in the fleet database for a store that ships to one (which
+  // then never loses a record the database does not hold), else in an evidence bundle.
+  const keptAfter = shippedSeq ?? bundledSeq
 
   const base = await readBase(db)
   const head = store.head()
@@ -88,8 +95,8 @@ async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions
     if (range.toSeq >= head.seq) break
     const newest = await readRecord(db, range.toSeq)
     if (!(Date.parse(newest.time) < cutoff.getTime())) break
-    if (range.toSeq > bundledSeq && options.force !== true) {
-      // The bundled seq only grows, so every later old segment is past it too.
+    if (range.toSeq > keptAfter && options.force !== true) {
+      // The bundled and shipped seqs only grow, so every later old segment is past them too.
       result.held = { fromSeq: result.held?.fromSeq ?? range.fromSeq, toSeq: range.toSeq }
       continue
     }
@@ -102,13 +109,14 @@ async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions
   if (dryRun) return result
 
   for (const segment of segments) result.checkpoint = await removeSegment(db, segment, options)
-  const forced = options.force === true && toSeq > bundledSeq
+  const forced = options.force === true && toSeq > keptAfter
+  const unshipped = shippedSeq !== null && toSeq > shippedSeq ? toSeq - shippedSeq : 0
   const retention = durationText(options.retentionMs)
   const record = await store.append({
     kind: 'system',
     action: 'audit.expired',
     reason: `records ${fromSeq} to ${toSeq} expired: older than the retention (${retention}, before ${result.cutoff})` +
-      (forced ? `; forced, ${toSeq - bundledSeq} of them were in no bundle` : ''),
+      (forced ? (shippedSeq === null ? `; forced, ${toSeq - bundledSeq} of them were in no bundle` : `; forced, ${unshipped} of them were not in the fleet database`) : ''),
     fields: {
       fromSeq,
       toSeq,
@@ -116,6 +124,7 @@ async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions
       retention,
       cutoff: result.cutoff,
       bundledSeq,
+      ...(shippedSeq !== null ? { shippedSeq } : {}),
       forced,
       checkpoint: { seq: result.checkpoint!.seq, hash: result.checkpoint!.hash, keyId: result.checkpoint!.keyId }
     }

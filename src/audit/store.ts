@@ -25,7 +25,7 @@ import { storageError } from './storage-errors.js'
 import { HEAD_KEY, RECORD_RANGE, castRange, decodeHead, encodeHead, encodeMarker, isSessionId, markerKey, recordKey, type KeySpaceName } from './keys.js'
 import { addIndexEntries, ensureIndexes } from './indexes.js'
 import { queryRecords, queryStored, type AuditFilter, type StoredRecord } from './query.js'
-import { readBundledSeq, writeBundledSeq } from './bundled.js'
+import { readBundledSeq, writeBundledSeq, writeShippedSeq } from './bundled.js'
 import type { AppendOptions, AuditLog } from './audit-log.js'
 import type { RecordingStore } from './recording-store.js'
 import { AUDIT_KINDS, GENESIS_HASH, parseRecord, type AuditHead, type AuditInput, type AuditRecord } from './record.js'
@@ -545,6 +545,12 @@ export class AuditStore implements AuditLog, RecordingStore {
     }
     // A read then a write: one at a time, with signing and expiry.
     return this.exclusive(async () => await writeBundledSeq(this.#handle.db, toSeq))
+  }
+
+  /** Notes that the fleet database holds every record up to `toSeq` (`s!shipped`), so retention may remove them. */
+  markShipped (toSeq: number): Promise<number> {
+    // In the store's one queue: expiry reads the mark and removes up to it, so the two must not interleave.
+    return this.exclusive(async () => await writeShippedSeq(this.#handle.db, Math.min(toSeq, this.#durable.seq)))
   }
 
   /** The highest seq an evidence bundle holds; 0 when none was made. */

@@ -69,8 +69,10 @@ export function formatExpiry (result: ExpiryResult & { retention: string | null 
     }
   }
   if (result.held !== null) {
-    lines.push(`kept records ${result.held.fromSeq} to ${result.held.toSeq}: they are past the retention, but no evidence bundle holds them ` +
-      `(bundled up to seq ${result.bundledSeq}). Run \`portcullis audit bundle\` for them first, or pass --force to remove them anyway.`)
+    const why = result.shippedSeq === null
+      ? `no evidence bundle holds them (bundled up to seq ${result.bundledSeq}). Run \`portcullis audit bundle\` for them first`
+      : `the fleet database does not hold them yet (shipped up to seq ${result.shippedSeq}); \`portcullis status\` shows the shipping lag`
+    lines.push(`kept records ${result.held.fromSeq} to ${result.held.toSeq}: they are past the retention, but ${why}, or pass --force to remove them anyway.`)
   }
   return lines.join('\n') + '\n'
 }

@@ -1,4 +1,5 @@
 import { ensureAuditKey } from '../audit/signing-key.js'
+import { ensureHostId } from '../fleet/host-identity.js'
 import { ensureHostKey } from '../bridge/host-key.js'
 import { DEFAULT_TOKEN_SETTINGS, initKeys, TOKEN_ALGORITHMS, type TokenAlgorithm } from '../identity/keys.js'
 import { PortcullisError } from '../errors.js'
@@ -16,7 +17,7 @@ export const keysInitCommand = defineCommand({
     audience: { type: 'string', default: DEFAULT_TOKEN_SETTINGS.audience }
   },
   help: {
-    '--keys DIR': `where to write token.key (private, 0600), token.pub, token.json, ssh_host_ed25519_key and audit_ed25519.key/.pub (default ${DEFAULTS.keys})`,
+    '--keys DIR': `where to write token.key (private, 0600), token.pub, token.json, ssh_host_ed25519_key and audit_ed25519.key/.pub and host-id (default ${DEFAULTS.keys})`,
     '--algorithm ALG': `${TOKEN_ALGORITHMS.join(', ')} (default ES256); verification is pinned to it`,
     '--issuer NAME': 'the iss every token must carry (default portcullis)',
     '--audience NAME': 'the aud every token must carry (default docker)'
@@ -35,6 +36,9 @@ export const keysInitCommand = defineCommand({
     const audit = ensureAuditKey(values.keys)
     process.stdout.write(`${audit.created ? 'wrote' : 'kept'} the audit checkpoint key ${audit.key.path} (key ID ${audit.key.keyId}); ` +
       'give audit_ed25519.pub to whoever reviews the audit trail\n')
+    // Kept too: the host's history in a fleet database is filed under it.
+    const host = ensureHostId(values.keys)
+    process.stdout.write(`${host.created ? 'wrote' : 'kept'} the fleet host ID ${host.path} (${host.hostId})\n`)
     return 0
   }
 })

@@ -3,10 +3,17 @@ import { visible, visibleLines } from '../audit/terminal-text.js'
 import { imageRuleWarnings } from '../core/image-rules.js'
 import { shadowedAllowWarnings } from '../policy/warnings.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
-import { loadPolicyFile } from '../policy/source.js'
+import type { CompiledPolicy } from '../policy/compile.js'
+import { compilePolicyBytes, loadPolicyFile } from '../policy/source.js'
+import { makePolicyKeys, policySha256, readPolicySigningKey, signPolicy } from '../policy/signed.js'
+import { checkSchema, connectFleet, fleetError, fleetTarget, PASSWORD_ENV } from '../fleet/connection.js'
+import { publishPolicyRevision } from '../fleet/policy-revisions.js'
+import { PUBLISHER_ROLE } from '../fleet/schema.js'
+import { readFileSync } from 'node:fs'
+import { hostname, userInfo } from 'node:os'
 import { KNOWN_ACTIONS } from '../routes/table.js'
 import { adminJson } from '../admin/client.js'
-import { defineCommand } from './command.js'
+import { defineCommand, required } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
 export const policyValidateCommand = defineCommand({
@@ -28,16 +35,22 @@ export const policyValidateCommand = defineCommand({
       process.stderr.write(`portcullis: ${visibleLines(err.message)} [${err.code}]\n`)
       return 1
     }
-    const warnings = [
-      ...shadowedAllowWarnings(policy, KNOWN_ACTIONS).map((w) => `${w.path}: ${w.message}`),
-      ...imageRuleWarnings(policy.document.projects)
-    ]
-    for (const warning of warnings) process.stderr.write(`warning: ${visible(warning)}\n`)
+    const warnings = printWarnings(policy)
     process.stdout.write(`${visible(file)}: valid (${policy.roles.size} roles, ${policy.projects.size} projects, sha256 ${policy.digest.slice(0, 12)})` +
       `${warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}\n`)
     return 0
   }
 })
+
+/** The warnings `policy validate` prints (stderr); returns them. */
+function printWarnings (policy: CompiledPolicy): string[] {
+  const warnings = [
+    ...shadowedAllowWarnings(policy, KNOWN_ACTIONS).map((w) => `${w.path}: ${w.message}`),
+    ...imageRuleWarnings(policy.document.projects)
+  ]
+  for (const warning of warnings) process.stderr.write(`warning: ${visible(warning)}\n`)
+  return warnings
+}
 
 /** FILE or --config FILE (not two different ones), else the default path. */
 function policyFileOf (option: string | undefined, positionals: string[]): string {
@@ -72,5 +85,80 @@ export const policyReloadCommand = defineCommand({
     if (status === 200) process.stdout.write(`policy reloaded (sha256 ${body.digest.slice(0, 12)})\n`)
     else process.stderr.write(`policy refused, the daemon keeps the last good one:\n${visibleLines(body.error ?? '')}\n`)
     return status === 200 ? 0 : 1
+  }
+})
+
+export const policyKeygenCommand = defineCommand({
+  name: 'policy keygen',
+  summary: 'Make the Ed25519 key pair that signs the fleet\'s policy revisions (separate from the audit key): publishers sign with policy_ed25519.key, every host pins policy_ed25519.pub (serve --policy-key).',
+  usage: 'policy keygen --out DIR',
+  options: { out: { type: 'string' } },
+  help: { '--out DIR': 'where to write policy_ed25519.key (private, 0600) and policy_ed25519.pub; an existing pair is never overwritten' },
+  async run (values) {
+    const made = makePolicyKeys(required(values.out, '--out', 'policy keygen'))
+    process.stdout.write(`wrote ${visible(made.privatePath)} (keep it with whoever publishes the policy) and ${visible(made.publicPath)} (key ID ${made.keyId}); ` +
+      'pin the public key on every host: serve --policy-from fleet --policy-key policy_ed25519.pub\n')
+    return 0
+  }
+})
+
+export const policyPublishCommand = defineCommand({
+  name: 'policy publish',
+  summary: 'Validate a policy as `policy validate` does, sign its exact bytes with the policy key and store it in the fleet database as the next revision; hosts with --policy-from fleet apply it within seconds. Exit 1 when the policy is invalid.',
+  usage: 'policy publish --fleet URL [--fleet-password-file FILE] --key FILE [--publisher NAME] [--rollback] FILE',
+  options: {
+    fleet: { type: 'string' },
+    'fleet-password-file': { type: 'string' },
+    key: { type: 'string' },
+    publisher: { type: 'string' },
+    rollback: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false }
+  },
+  help: {
+    FILE: 'the policy to publish, byte for byte',
+    '--fleet URL': `the fleet database, postgresql://USER@HOST:PORT/DATABASE (USER a member of ${PUBLISHER_ROLE}; no password in it)`,
+    '--fleet-password-file FILE': `the password of USER (default $${PASSWORD_ENV}, else none)`,
+    '--key FILE': 'the policy-signing private key (policy_ed25519.key from `portcullis policy keygen`)',
+    '--publisher NAME': 'who publishes, signed into the revision and recorded by every host (default USER@HOSTNAME)',
+    '--rollback': 'hosts apply this revision even when it is not newer than the one they run (a database restored from an older backup); signed into the revision',
+    '--json': 'print the revision as JSON'
+  },
+  async run (values, positionals) {
+    if (positionals.length !== 1) throw new PortcullisError('PORTCULLIS_USAGE', `give one policy file, not ${positionals.length}`, 'policy publish')
+    const file = positionals[0]!
+    const key = readPolicySigningKey(required(values.key, '--key', 'policy publish'))
+    const target = fleetTarget(required(values.fleet, '--fleet', 'policy publish'), values['fleet-password-file'])
+    let bytes: Buffer
+    try {
+      bytes = readFileSync(file)
+    } catch (err) {
+      throw new PortcullisError('PORTCULLIS_POLICY_READ', file, (err as Error).message)
+    }
+    try {
+      printWarnings(compilePolicyBytes(file, bytes, KNOWN_ACTIONS))
+    } catch (err) {
+      if (!(err instanceof PortcullisError) || err.code !== 'PORTCULLIS_POLICY_INVALID') throw err
+      process.stderr.write(`portcullis: ${visibleLines(err.message)} [${err.code}]\n`)
+      return 1
+    }
+    const publisher = values.publisher ?? `${userInfo().username}@${hostname()}`
+    const client = await connectFleet(target)
+    let signed
+    try {
+      await checkSchema(client, target)
+      signed = await publishPolicyRevision(client, (revision) => signPolicy(key, bytes, { revision, publisher, publishedAt: new Date().toISOString(), rollback: values.rollback }))
+    } catch (err) {
+      const coded = fleetError(err, target)
+      if (coded.code === 'PORTCULLIS_FLEET_UNREACHABLE') throw new PortcullisError('PORTCULLIS_POLICY_PUBLISH', target.url, coded.message)
+      throw coded
+    } finally {
+      await client.end().catch(() => {})
+    }
+    const sha256 = policySha256(bytes)
+    const summary = { revision: signed.revision, sha256, keyId: signed.keyId, publisher: signed.publisher, publishedAt: signed.publishedAt, rollback: signed.rollback }
+    process.stdout.write(values.json
+      ? JSON.stringify(summary) + '\n'
+      : `published ${visible(file)} as revision ${signed.revision}${signed.rollback ? ' (rollback)' : ''} (sha256 ${sha256.slice(0, 12)}, key ${signed.keyId}, by ${visible(signed.publisher)})\n`)
+    return 0
   }
 })

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { PortcullisError } from '../errors.js'
 import { createLogger } from '../log.js'
 import { startDaemon } from '../serve.js'
 import { DEFAULT_ELEVATION_LISTEN } from '../elevation/http-api.js'
@@ -8,7 +9,7 @@ import { DEFAULTS } from './defaults.js'
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
-  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off]',
+  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off] [--fleet URL [--fleet-password-file FILE]] [--policy-from file|fleet --policy-key FILE.pub]',
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     socket: { type: 'string', default: DEFAULTS.socket },
@@ -20,6 +21,10 @@ export const serveCommand = defineCommand({
     'docker-host': { type: 'string', default: process.env.DOCKER_HOST ?? DEFAULTS.dockerHost },
     'plugin-name': { type: 'string', default: DEFAULTS.pluginName },
     'elevation-listen': { type: 'string', default: DEFAULT_ELEVATION_LISTEN },
+    fleet: { type: 'string' },
+    'fleet-password-file': { type: 'string' },
+    'policy-from': { type: 'string', default: 'file' },
+    'policy-key': { type: 'string' },
     'log-level': { type: 'string', default: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' }
   },
   help: {
@@ -33,9 +38,18 @@ export const serveCommand = defineCommand({
     '--docker-host URL': `the daemon to look objects up in (default $DOCKER_HOST or ${DEFAULTS.dockerHost})`,
     '--plugin-name NAME': `the name the daemon knows this plugin by; managing it needs an unsafe role (default ${DEFAULTS.pluginName})`,
     '--elevation-listen ADDR': `where users ask for roles (\`portcullis request\`), with their token; loopback TCP, or off (default ${DEFAULT_ELEVATION_LISTEN})`,
+    '--fleet URL': 'ship the audit chain to the fleet database postgresql://USER@HOST:PORT/DATABASE (made by `portcullis fleet init-db`); decisions never wait on it',
+    '--fleet-password-file FILE': 'the fleet database password (default $PORTCULLIS_FLEET_PASSWORD); never put it in the URL',
+    '--policy-from file|fleet': 'file (default): the --config file. fleet: the newest signed revision in the --fleet database (`portcullis policy publish`), followed as it changes; the last good one is kept beside --config (fleet-policy.json) and used when the database is unreachable',
+    '--policy-key FILE': 'with --policy-from fleet: the pinned public key (policy_ed25519.pub from `portcullis policy keygen`) every revision must be signed with',
     '--log-level LEVEL': 'trace, debug, info, warn, error (default info)'
   },
   async run (values) {
+    const policyFrom = values['policy-from']
+    if (policyFrom !== 'file' && policyFrom !== 'fleet') throw new PortcullisError('PORTCULLIS_USAGE', `--policy-from must be file or fleet, not ${policyFrom}`, 'serve')
+    if (policyFrom === 'fleet' && values.fleet === undefined) throw new PortcullisError('PORTCULLIS_USAGE', '--policy-from fleet needs --fleet URL, the database the policy is published to', 'serve')
+    if (policyFrom === 'fleet' && values['policy-key'] === undefined) throw new PortcullisError('PORTCULLIS_USAGE', '--policy-from fleet needs --policy-key FILE, the pinned policy_ed25519.pub', 'serve')
+    if (policyFrom === 'file' && values['policy-key'] !== undefined) throw new PortcullisError('PORTCULLIS_USAGE', '--policy-key is for --policy-from fleet', 'serve')
     const logger = createLogger(values['log-level'])
     // Every file the daemon makes is its own alone, whatever umask it was started under: LevelDB keeps making
     // tables and logs (which hold what was typed in bridge sessions) long after the store was opened.
@@ -57,7 +71,11 @@ export const serveCommand = defineCommand({
         acceptDamagedAudit: values['accept-damaged-audit'],
         dockerHost: values['docker-host'],
         pluginName: values['plugin-name'],
-        elevationListen: values['elevation-listen']
+        elevationListen: values['elevation-listen'],
+        ...(values.fleet !== undefined ? { fleetUrl: values.fleet } : {}),
+        ...(values['fleet-password-file'] !== undefined ? { fleetPasswordFile: values['fleet-password-file'] } : {}),
+        policyFrom,
+        ...(values['policy-key'] !== undefined ? { policyKey: values['policy-key'] } : {})
       }, logger)
     } catch (err) {
       // Everything that started was stopped again; the caller prints the code and exits non-zero.

@@ -1,5 +1,6 @@
 // Keeps the current policy: loads it at start (refusing to start on an invalid one), reloads it when the file
-// changes or on SIGHUP, and keeps the last good policy when an edit is invalid.
+// changes or on SIGHUP, and keeps the last good policy when an edit is invalid. With `serve --policy-from fleet` the
+// bytes come from the fleet's signed revisions instead (src/fleet/policy-follower.ts) and the file is not watched.
 
 import { EventEmitter } from 'node:events'
 import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, realpathSync, watch, type FSWatcher, type Stats } from 'node:fs'
@@ -10,6 +11,15 @@ import { findJsonSyntaxError } from './json-syntax.js'
 
 export function loadPolicyFile (path: string, knownActions?: readonly string[]): CompiledPolicy {
   return compilePolicyText(path, readPolicyText(path), knownActions)
+}
+
+/** A policy's exact bytes (what `policy publish` signs), compiled as the text they are; bytes that are not UTF-8
+ * are refused, since a host would read different text from them. */
+export function compilePolicyBytes (path: string, bytes: Buffer, knownActions?: readonly string[]): CompiledPolicy {
+  if (bytes.length > MAX_POLICY_BYTES) throw new PortcullisError('PORTCULLIS_POLICY_READ', path, `it holds ${bytes.length} bytes, more than the ${MAX_POLICY_BYTES} a policy may have`)
+  const text = bytes.toString('utf8')
+  if (!Buffer.from(text, 'utf8').equals(bytes)) throw new PortcullisError('PORTCULLIS_POLICY_INVALID', path, '  $: not UTF-8 text', path)
+  return compilePolicyText(path, text, knownActions)
 }
 
 /** Larger than any policy a person writes; a bigger file is a mistake, not something to parse on the event loop. */
@@ -80,6 +90,17 @@ export interface ReloadOutcome {
   /** The refusal's code (PORTCULLIS_POLICY_READ, _NOT_FILE, _INVALID). */
   code?: string
   changed: boolean
+  /** From the fleet: the revision applied or refused, and who published it. */
+  revision?: number
+  publisher?: string
+}
+
+/** The fleet revision a policy came from. */
+export interface FleetRevision {
+  revision: number
+  publisher: string
+  publishedAt: string
+  rollback: boolean
 }
 
 /** Where a decision reads the policy in force: a file watched on this host (PolicySource), or (issue 14) the fleet's
@@ -98,9 +119,21 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
   /** The file text last looked at, good or bad: a watch event that changed nothing is not worth a report. */
   private lastText: string | null
   loadedAt = new Date()
+  /** The fleet revision in force; null for a policy read from a file. */
+  revision: FleetRevision | null = null
+  /** Asked by reload() in fleet mode: fetch the newest revision now. */
+  private fetchNow: (() => void) | null = null
 
-  constructor (path: string, private readonly knownActions?: readonly string[]) {
+  /** From the file at `path`; or, given `fleet`, from a verified fleet revision (`path` then only names its source). */
+  constructor (path: string, private readonly knownActions?: readonly string[], fleet?: { text: string, revision: FleetRevision }) {
     super()
+    if (fleet !== undefined) {
+      this.path = path
+      this.lastText = fleet.text
+      this.policy = compilePolicyText(`${path} revision ${fleet.revision.revision}`, fleet.text, knownActions)
+      this.revision = fleet.revision
+      return
+    }
     this.path = resolve(path)
     this.lastText = readPolicyText(this.path)
     this.policy = compilePolicyText(this.path, this.lastText, knownActions)
@@ -110,9 +143,46 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
     return this.policy
   }
 
-  /** Reload now (SIGHUP, `portcullis policy reload`): always reports. */
+  /** Reload now (SIGHUP, `portcullis policy reload`): always reports. From the fleet: asks for the newest revision. */
   reload (): ReloadOutcome {
+    if (this.revision !== null) {
+      this.fetchNow?.()
+      return { ok: true, digest: this.policy.digest, changed: false, revision: this.revision.revision, publisher: this.revision.publisher }
+    }
     return this.load(undefined)
+  }
+
+  /** Fleet mode: what reload() asks for. */
+  onReloadRequest (fetch: () => void): void {
+    this.fetchNow = fetch
+  }
+
+  /**
+   * Fleet mode: applies a verified revision's text in one step (every decision after this sees all of it), or, when
+   * it is not a valid policy, keeps the one in force. Reports either way.
+   */
+  applyRevision (text: string, revision: FleetRevision): ReloadOutcome {
+    let next: CompiledPolicy
+    try {
+      next = compilePolicyText(`${this.path} revision ${revision.revision}`, text, this.knownActions)
+    } catch (err) {
+      return this.refuseRevision(revision, hasPortcullisCode(err) ? err.code : 'PORTCULLIS_POLICY_INVALID', (err as Error).message)
+    }
+    const changed = next.digest !== this.policy.digest || revision.revision !== this.revision?.revision
+    this.policy = next
+    this.revision = revision
+    this.lastText = text
+    this.loadedAt = new Date()
+    const outcome: ReloadOutcome = { ok: true, digest: next.digest, changed, revision: revision.revision, publisher: revision.publisher }
+    this.emit('reload', outcome)
+    return outcome
+  }
+
+  /** Fleet mode: reports a revision that was not applied (the policy in force stays). */
+  refuseRevision (revision: { revision: number, publisher: string }, code: string, error: string): ReloadOutcome {
+    const outcome: ReloadOutcome = { ok: false, digest: this.policy.digest, error, code, changed: false, revision: revision.revision, publisher: revision.publisher }
+    this.emit('reload', outcome)
+    return outcome
   }
 
   /** A watch event: reload only when the file text differs from what was last looked at. */
@@ -156,6 +226,7 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
    * delays a reload. An unchanged file reloads to the same digest and is not reported.
    */
   watch (): void {
+    if (this.revision !== null) return
     this.watching = true
     this.watchDirs()
   }

@@ -92,6 +92,31 @@ async function castText (store: AuditStore, session: string): Promise<string> {
 }
 
 
+describe('expiry on a host that ships to a fleet database', { timeout: 60_000 }, () => {
+  it('keeps what the database does not hold yet, bundled or not, removes what it holds, and records a forced removal', async () => {
+    const store = await AuditStore.open(fresh('shipping'))
+    await fillTo(store, 21_000)
+    // A bundle is not enough: the copy a shipping host keeps its records for is the database's.
+    await store.markBundled(21_000)
+    await store.markShipped(5_000)
+    const held = await expire(store)
+    expect(held).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 20_000 }, bundledSeq: 21_000, shippedSeq: 5_000 })
+    expect(formatExpiry({ ...held, retention: '1d' })).toContain('kept records 1 to 20000: they are past the retention, but the fleet database does not hold them yet (shipped up to seq 5000)')
+
+    await store.markShipped(12_000)
+    expect(await expire(store)).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: { fromSeq: 10_001, toSeq: 20_000 } })
+    // The mark only rises.
+    await store.markShipped(3_000)
+    expect(await expire(store, { dryRun: true })).toMatchObject({ shippedSeq: 12_000 })
+
+    await expire(store, { force: true })
+    const [expired] = await store.tail(1)
+    expect(expired).toMatchObject({ action: 'audit.expired', fields: { fromSeq: 10_001, toSeq: 20_000, forced: true, shippedSeq: 12_000 } })
+    expect(expired!.reason).toContain('forced, 8000 of them were not in the fleet database')
+    await store.close()
+  })
+})
+
 // One store for the sequence of expiries below (filling it is the slow part), and one copy of its state after
 // the first expiry for the tampering tests.
 describe('expiry', { timeout: 60_000 }, () => {

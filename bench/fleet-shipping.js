@@ -1,0 +1,202 @@
+// `npm run bench:fleet` (after `npm run build`): issue 14's shipping figures, against a private PostgreSQL.
+//
+//   1. decisions/s at c=64 with shipping on vs off: two `serve`s on the same machine, one with --fleet, measured in
+//      turns, window by window (target: ratio >= 0.95)
+//   2. ingest: 20 hosts, each with a backlog of records made while it did not ship, started with --fleet at once;
+//      records/s into PostgreSQL between 10 % and 90 % of the backlog
+//   3. shipping lag at a steady 100 decisions/s per host on the 20 hosts (2,000/s in all): for each decision record,
+//      the database's received_at minus the record's time, p50 and p99 (target p99 <= 2 s)
+//   4. recovery: under that load the database is stopped for --outage seconds (default 60) and started again; the
+//      time from its start until every host has caught up (a lag under 100 records: one second of its load)
+//
+// Options: --hosts 20, --backlog-seconds 3 (load per host for figure 2, at c=16), --steady-seconds 30, --outage 60,
+// --skip-outage. Everything runs under one temp dir and is stopped by pid at the end.
+
+import { writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { startLoadGenerator, measureWindow } from './authz-load.js'
+import { pluginHttpRequest } from './authz-request.js'
+import { runAllCleanups } from './cleanup.js'
+import { cli, get, prepareHost, startFleetDatabase, startHost, TOKEN_HEADER } from './fleet-hosts.js'
+import { ms } from './stats.js'
+
+const { values: args } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '20' },
+    'backlog-seconds': { type: 'string', default: '3' },
+    'steady-seconds': { type: 'string', default: '30' },
+    outage: { type: 'string', default: '60' },
+    'skip-outage': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '3' }
+  }
+})
+const HOSTS = Number(args.hosts)
+const progress = (text) => process.stderr.write(`bench: ${text}\n`)
+const figure = (text) => process.stdout.write(text + '\n')
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-fleet-'))
+let exitCode = 0
+try {
+  const pg = await startFleetDatabase(path.join(dir, 'pg'))
+  const password = path.join(dir, 'host.pw')
+  writeFileSync(password, 'host-secret\n', { mode: 0o600 })
+  const fleetArgs = ['--fleet', pg.url('fleet_hosts'), '--fleet-password-file', password]
+
+  await shippingOnOff(dir, fleetArgs)
+  const hosts = await ingest(dir, pg, fleetArgs)
+  const load = steadyLoad(hosts)
+  await steadyLag(pg, hosts)
+  if (!args['skip-outage']) await recovery(pg, hosts)
+  await load.stop()
+  await Promise.all(hosts.map(async (host) => await host.serve.stop()))
+  await pg.stop()
+} catch (err) {
+  progress(`failed: ${err.stack ?? err}`)
+  exitCode = 1
+} finally {
+  runAllCleanups()
+  await rm(dir, { recursive: true, force: true })
+}
+process.exit(exitCode)
+
+function requestFor (token) {
+  return pluginHttpRequest({ RequestMethod: 'GET', RequestUri: '/v1.41/containers/json', RequestHeaders: { [TOKEN_HEADER]: token } })
+}
+
+/** Figure 1: the same load on a shipping and a non-shipping serve, in turns. */
+async function shippingOnOff (root, fleetArgs) {
+  const on = prepareHost(path.join(root, 'on'))
+  const off = prepareHost(path.join(root, 'off'))
+  const servers = { on: await startHost(on, fleetArgs), off: await startHost(off) }
+  const generator = startLoadGenerator()
+  const windows = { on: [], off: [] }
+  try {
+    for (let i = 0; i < Number(args.repeat); i++) {
+      for (const [name, host] of [['on', on], ['off', off]]) {
+        const result = await measureWindow(generator, {
+          socket: host.socket, request: requestFor(host.token), connections: 64, warmupMs: 2_000, durationMs: 5_000,
+          plugin: { pid: servers[name].pid, adminSocket: host.admin }, isLoadRecord: (record) => record.action === 'container.list', progress
+        })
+        windows[name].push(result)
+      }
+    }
+    const status = JSON.parse(await get(on.admin, '/v1/status')).fleet
+    const median = (list) => [...list].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(list.length / 2)]
+    const ratios = windows.on.map((w, i) => w.perSecond / windows.off[i].perSecond).sort((a, b) => a - b)
+    const onMedian = median(windows.on)
+    const offMedian = median(windows.off)
+    const ratio = onMedian.perSecond / offMedian.perSecond
+    figure(`fleet shipping on vs off, decisions/s c=64: ${Math.round(onMedian.perSecond)} vs ${Math.round(offMedian.perSecond)} = ${ratio.toFixed(2)}× ` +
+      `(target ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'MISSED'}; window pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}; p99 ${ms(onMedian.latencyMs.p99)} vs ${ms(offMedian.latencyMs.p99)} ms; ` +
+      `serve CPU ${Math.round(onMedian.cpu.serve * 100)} % vs ${Math.round(offMedian.cpu.serve * 100)} % of a core; shipping state ${status.state}, lag ${status.lag} at the end)`)
+  } finally {
+    await generator.stop()
+    await servers.on.stop()
+    await servers.off.stop()
+  }
+}
+
+/** Figure 2: hosts build a backlog without shipping, then all start shipping at once. */
+async function ingest (root, pg, fleetArgs) {
+  progress(`figure 2: ${HOSTS} hosts build a backlog of ${args['backlog-seconds']} s of c=16 load each`)
+  const generator = startLoadGenerator()
+  const hosts = []
+  let backlog = 0
+  for (let i = 1; i <= HOSTS; i++) {
+    const host = prepareHost(path.join(root, `host-${i}`))
+    const serve = await startHost(host)
+    await generator.run({ socket: host.socket, request: requestFor(host.token), connections: 16, durationMs: Number(args['backlog-seconds']) * 1000 })
+    await serve.stop()
+    backlog += stoppedHead(host)
+    hosts.push(host)
+  }
+  await generator.stop()
+  progress(`figure 2: starting the ${HOSTS} hosts with --fleet (about ${backlog} records to ship)`)
+  const started = Date.now()
+  const serves = await Promise.all(hosts.map(async (host) => await startHost(host, fleetArgs)))
+  hosts.forEach((host, i) => { host.serve = serves[i] })
+  const marks = []
+  for (;;) {
+    const count = Number((await pg.sql('SELECT count(*) FROM portcullis.records')).trim())
+    marks.push({ at: Date.now(), count })
+    if (count >= backlog) break
+    if (Date.now() - started > 300_000) throw new Error(`only ${count} of ${backlog} records shipped in 5 minutes`)
+    await sleep(200)
+  }
+  const at = (share) => marks.find((m) => m.count >= share * backlog)
+  const from = at(0.1)
+  const to = at(0.9)
+  const rate = (to.count - from.count) / ((to.at - from.at) / 1000)
+  figure(`fleet ingest: ${HOSTS} hosts shipping a backlog of ${backlog} records: ${Math.round(rate)} records/s into PostgreSQL (10 %–90 % of the backlog); all in ${((marks.at(-1).at - started) / 1000).toFixed(1)} s from the first start`)
+  return hosts
+}
+
+/** The seq of a stopped host's last record: its stop record. */
+function stoppedHead (host) {
+  const last = cli(['audit', 'export', '--data', host.data, '--action', 'portcullis.stop']).trim().split('\n').pop()
+  return JSON.parse(last).seq
+}
+
+/** 100 decisions/s per host, paced, on keep-alive connections, until stop(). */
+function steadyLoad (hosts) {
+  const timers = []
+  let failed = 0
+  for (const host of hosts) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+    const body = JSON.stringify({ RequestMethod: 'GET', RequestUri: '/v1.41/containers/json', RequestHeaders: { [TOKEN_HEADER]: host.token } })
+    timers.push(setInterval(() => {
+      const req = http.request({ socketPath: host.socket, path: '/AuthZPlugin.AuthZReq', method: 'POST', agent }, (res) => { res.resume() })
+      req.on('error', () => { failed++ })
+      req.end(body)
+    }, 10))
+  }
+  return {
+    failed: () => failed,
+    stop: async () => { for (const timer of timers) clearInterval(timer) }
+  }
+}
+
+/** Figure 3: lag per record at the steady load. */
+async function steadyLag (pg, hosts) {
+  progress(`figure 3: ${HOSTS} hosts at 100 decisions/s each for ${args['steady-seconds']} s`)
+  await sleep(5_000) // past the ramp-up
+  const from = new Date().toISOString()
+  await sleep(Number(args['steady-seconds']) * 1000)
+  const to = new Date().toISOString()
+  await waitAllShipped(hosts, 60_000)
+  const row = (await pg.sql(`SELECT count(*), percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - time)), max(extract(epoch FROM received_at - time))
+    FROM portcullis.records WHERE action = 'container.list' AND time >= '${from}' AND time < '${to}'`)).trim()
+  const [count, percentiles, max] = row.split('|')
+  const [p50, p99] = percentiles.replace(/[{}]/g, '').split(',').map(Number)
+  figure(`fleet shipping lag at 100 decisions/s per host on ${HOSTS} hosts (${count} records in ${args['steady-seconds']} s): p50 ${ms(p50 * 1000)} ms, p99 ${ms(p99 * 1000)} ms, max ${ms(Number(max) * 1000)} ms (target p99 ≤ 2 s: ${p99 <= 2 ? 'met' : 'MISSED'})`)
+}
+
+/** Figure 4: the database away for --outage s under the steady load; time to zero lag everywhere after it returns. */
+async function recovery (pg, hosts) {
+  progress(`figure 4: PostgreSQL stopped for ${args.outage} s under the steady load`)
+  await pg.stop()
+  await sleep(Number(args.outage) * 1000)
+  const lags = await Promise.all(hosts.map(async (host) => JSON.parse(await get(host.admin, '/v1/status')).fleet.lag))
+  const started = Date.now()
+  await pg.start()
+  await waitAllShipped(hosts, 600_000)
+  const seconds = (Date.now() - started) / 1000
+  figure(`fleet recovery after a ${args.outage} s database outage at 100 decisions/s per host on ${HOSTS} hosts: every host caught up (lag under 100 records, a second of its load) ${seconds.toFixed(1)} s after PostgreSQL started ` +
+    `(${lags.reduce((a, b) => a + b, 0)} records waiting when it did, up to ${Math.max(...lags)} on one host)`)
+}
+
+async function waitAllShipped (hosts, limitMs) {
+  const deadline = Date.now() + limitMs
+  for (;;) {
+    const states = await Promise.all(hosts.map(async (host) => JSON.parse(await get(host.admin, '/v1/status')).fleet))
+    // Under the steady load the lag is never quite zero: caught up means it is below one batch's worth of a second.
+    if (states.every((s) => s.state === 'shipping' && s.lag <= 100)) return
+    if (Date.now() > deadline) throw new Error(`not caught up within ${limitMs / 1000} s: ${JSON.stringify(states.map((s) => [s.state, s.lag]))}`)
+    await sleep(200)
+  }
+}

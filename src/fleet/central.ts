@@ -1,0 +1,176 @@
+// Reading the fleet's database: what `fleet status` shows per host, and `fleet verify`, which walks every host's
+// chain as the database holds it with the same ChainVerifier `audit verify` runs on a store, and checks each
+// checkpoint against the public key the host registered.
+
+import type pg from 'pg'
+import { ChainVerifier, checkpointFault, isChainFault, type ChainFault } from '../audit/chain-verifier.js'
+import { parseCheckpoint } from '../audit/checkpoint-format.js'
+import { parseAuditPublicKey } from '../audit/signing-key.js'
+import { FLEET_SCHEMA } from './schema.js'
+
+const S = FLEET_SCHEMA
+/** Rows per round trip of the chain walk: the walk holds one page at a time. */
+const PAGE = 5_000
+
+export interface HostStatus {
+  hostId: string
+  name: string
+  keyId: string
+  registeredAt: string
+  /** The highest seq the database holds for the host (0: none), and how many records. */
+  shippedSeq: number
+  records: number
+  lastRecordAt: string | null
+  /** What the host last said of itself. */
+  lastSeen: string | null
+  headSeq: number | null
+  /** Records the host held that the database did not, at its last heartbeat. */
+  lag: number | null
+  policyDigest: string | null
+  /** The fleet policy revision it ran at its last heartbeat; null for a policy from a local file. */
+  policyRevision: number | null
+  version: string | null
+  alarms: number
+  lastAlarm: { kind: string, seq: number | null, detail: string, at: string } | null
+}
+
+export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
+  const { rows } = await client.query<{
+    host_id: string, name: string, key_id: string, registered_at: Date, shipped_seq: string | null, records: string, last_record_at: Date | null,
+    last_seen: Date | null, head_seq: string | null, hb_shipped: string | null, policy_digest: string | null, policy_revision: string | null, version: string | null,
+    alarms: string, alarm_kind: string | null, alarm_seq: string | null, alarm_detail: string | null, alarm_at: Date | null
+  }>(`
+    SELECT h.host_id, h.name, h.key_id, h.registered_at,
+           r.shipped_seq, coalesce(r.records, 0) AS records, r.last_record_at,
+           b.at AS last_seen, b.head_seq, b.shipped_seq AS hb_shipped, b.policy_digest, b.policy_revision, b.version,
+           coalesce(a.alarms, 0) AS alarms, la.kind AS alarm_kind, la.seq AS alarm_seq, la.detail AS alarm_detail, la.at AS alarm_at
+    FROM ${S}.hosts h
+    LEFT JOIN LATERAL (SELECT max(seq) AS shipped_seq, count(*) AS records, max(time) AS last_record_at FROM ${S}.records WHERE host_id = h.host_id) r ON true
+    LEFT JOIN LATERAL (SELECT at, head_seq, shipped_seq, policy_digest, policy_revision, version FROM ${S}.heartbeats WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) b ON true
+    LEFT JOIN LATERAL (SELECT count(*) AS alarms FROM ${S}.alarms WHERE host_id = h.host_id) a ON true
+    LEFT JOIN LATERAL (SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) la ON true
+    ORDER BY h.name, h.host_id`)
+  return rows.map((row) => {
+    const shippedSeq = Number(row.shipped_seq ?? 0)
+    const headSeq = row.head_seq === null ? null : Number(row.head_seq)
+    return {
+      hostId: row.host_id,
+      name: row.name,
+      keyId: row.key_id,
+      registeredAt: row.registered_at.toISOString(),
+      shippedSeq,
+      records: Number(row.records),
+      lastRecordAt: row.last_record_at?.toISOString() ?? null,
+      lastSeen: row.last_seen?.toISOString() ?? null,
+      headSeq,
+      lag: headSeq === null ? null : Math.max(0, headSeq - shippedSeq),
+      policyDigest: row.policy_digest,
+      policyRevision: row.policy_revision === null ? null : Number(row.policy_revision),
+      version: row.version,
+      alarms: Number(row.alarms),
+      lastAlarm: row.alarm_kind === null ? null : { kind: row.alarm_kind, seq: row.alarm_seq === null ? null : Number(row.alarm_seq), detail: row.alarm_detail ?? '', at: row.alarm_at!.toISOString() }
+    }
+  })
+}
+
+export interface HostVerdict {
+  hostId: string
+  name: string
+  ok: boolean
+  /** The range walked: the first record the database holds for the host (its chain is trusted from there) to the last. */
+  fromSeq: number | null
+  toSeq: number | null
+  records: number
+  checkpoints: number
+  /** The first record that does not check out, and why. */
+  firstBad: { seq: number, problem: string } | null
+  badCheckpoints: Array<{ seq: number, problem: string }>
+  alarms: Array<{ kind: string, seq: number | null, detail: string, at: string }>
+}
+
+/** Walks each host's chain (or only `hostId`'s). A host with an alarm is not ok either: its history diverged. */
+export async function verifyFleet (client: pg.Client, options: { hostId?: string } = {}): Promise<HostVerdict[]> {
+  const hosts = await client.query<{ host_id: string, name: string, public_key: string }>(
+    `SELECT host_id, name, public_key FROM ${S}.hosts ${options.hostId !== undefined ? 'WHERE host_id = $1' : ''} ORDER BY name, host_id`,
+    options.hostId !== undefined ? [options.hostId] : [])
+  const verdicts: HostVerdict[] = []
+  for (const host of hosts.rows) verdicts.push(await verifyHost(client, host.host_id, host.name, host.public_key))
+  return verdicts
+}
+
+async function verifyHost (client: pg.Client, hostId: string, name: string, publicKeyPem: string): Promise<HostVerdict> {
+  const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badCheckpoints: [], alarms: [] }
+  let verifier: ChainVerifier | null = null
+  let after = 0
+  walk: for (;;) {
+    const page = await client.query<{ seq: string, body: string }>(`SELECT seq, body FROM ${S}.records WHERE host_id = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [hostId, after])
+    for (const row of page.rows) {
+      const seq = Number(row.seq)
+      // The first row the database holds is trusted as a start, as `audit verify` trusts the record before its base.
+      verifier ??= new ChainVerifier({ seq, prevHash: prevHashOf(row.body) })
+      verdict.fromSeq ??= seq
+      const result = verifier.next({ seq, text: row.body })
+      if (isChainFault(result)) {
+        verdict.firstBad = { seq: result.fault === 'missing' ? result.expected : seq, problem: describeFault(result, seq) }
+        break walk
+      }
+      verdict.toSeq = seq
+      verdict.records++
+    }
+    if (page.rows.length < PAGE) break
+    after = Number(page.rows[page.rows.length - 1]!.seq)
+  }
+
+  // A cut tail: the host said it had shipped further than the database now holds.
+  const told = await client.query<{ shipped: string | null }>(`SELECT max(shipped_seq) AS shipped FROM ${S}.heartbeats WHERE host_id = $1`, [hostId])
+  const reported = Number(told.rows[0]?.shipped ?? 0)
+  if (verdict.firstBad === null && reported > (verdict.toSeq ?? 0)) {
+    verdict.firstBad = { seq: (verdict.toSeq ?? 0) + 1, problem: `records ${(verdict.toSeq ?? 0) + 1} to ${reported} are missing: the host reported them shipped` }
+  }
+
+  let key
+  try {
+    key = parseAuditPublicKey(publicKeyPem)
+  } catch (err) {
+    verdict.badCheckpoints.push({ seq: 0, problem: `the host's registered public key cannot be read: ${(err as Error).message}` })
+  }
+  const checkpoints = await client.query<{ seq: string, body: string, hash: string | null }>(
+    `SELECT c.seq, c.body, r.hash FROM ${S}.checkpoints c LEFT JOIN ${S}.records r ON r.host_id = c.host_id AND r.seq = c.seq WHERE c.host_id = $1 ORDER BY c.seq`, [hostId])
+  for (const row of checkpoints.rows) {
+    const seq = Number(row.seq)
+    const checkpoint = parseCheckpoint(row.body)
+    if (checkpoint === null || checkpoint.seq !== seq) {
+      verdict.badCheckpoints.push({ seq, problem: 'the checkpoint is unreadable or names another record' })
+      continue
+    }
+    if (key === undefined) continue
+    const fault = checkpointFault(checkpoint, [key], row.hash === null ? null : { hash: row.hash })
+    if (fault === null) verdict.checkpoints++
+    else verdict.badCheckpoints.push({ seq, problem: fault.fault === 'forged' ? `forged: ${fault.why}` : fault.fault === 'mismatch' ? 'it signs another hash than the record the database holds' : 'the database holds no record it signs' })
+  }
+
+  const alarms = await client.query<{ kind: string, seq: string | null, detail: string, at: Date }>(`SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = $1 ORDER BY id`, [hostId])
+  verdict.alarms = alarms.rows.map((a) => ({ kind: a.kind, seq: a.seq === null ? null : Number(a.seq), detail: a.detail, at: a.at.toISOString() }))
+  verdict.ok = verdict.firstBad === null && verdict.badCheckpoints.length === 0 && verdict.alarms.length === 0
+  return verdict
+}
+
+function prevHashOf (body: string): string {
+  try {
+    const value = JSON.parse(body) as { prevHash?: unknown }
+    return typeof value.prevHash === 'string' ? value.prevHash : ''
+  } catch {
+    return ''
+  }
+}
+
+function describeFault (fault: ChainFault, seq: number): string {
+  switch (fault.fault) {
+    case 'missing': return `records ${fault.expected} to ${fault.seq - 1} are missing`
+    case 'unparseable': return 'the row is not an audit record'
+    case 'unsealed': return 'the row does not end with its hash'
+    case 'edited': return 'the row was changed after it was written (its hash does not match its content)'
+    case 'unlinked': return `it does not link to record ${seq - 1} (prevHash differs)`
+    case 'misplaced': return `it is stored as ${seq} but written as seq ${fault.record.seq}`
+  }
+}

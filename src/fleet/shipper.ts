@@ -1,0 +1,371 @@
+// Ships this host's audit chain to the fleet's PostgreSQL, record by record in seq order, after each is durable
+// locally. The local chain is the spool: nothing is shipped by time, only by seq, and the cursor is the central
+// table's own high-water mark for this host, read again at every connect, so a restarted or reinstalled host (or a
+// database that failed over) resumes with no gap and no duplicate. Rows are inserted idempotently on (host, seq);
+// a different hash for a seq the database already holds, a local chain that no longer links to what was shipped,
+// or another key for this host ID is an alarm (a central row, a local record, a log line, `status`) and stops the
+// shipping: the shipper never overwrites, skips or papers over. Decisions never wait on it.
+
+import type { Logger } from 'pino'
+import type pg from 'pg'
+import type { StoredRecord } from '../audit/query.js'
+import type { ShipSource } from '../audit/ship-source.js'
+import { encodeCheckpoint, type Checkpoint } from '../audit/checkpoint-format.js'
+import type { AuditHead, AuditInput } from '../audit/record.js'
+import { hasPortcullisCode } from '../errors.js'
+import { checkSchema, connectFleet, fleetError, type FleetTarget } from './connection.js'
+import type { HostIdentity } from './host-identity.js'
+import { FLEET_SCHEMA } from './schema.js'
+
+export type ShipperState = 'connecting' | 'shipping' | 'unreachable' | 'halted' | 'stopped'
+
+export type AlarmKind = 'conflict' | 'fork' | 'gap' | 'behind' | 'host-key'
+
+export interface FleetAlarm {
+  kind: AlarmKind
+  seq: number | null
+  detail: string
+  at: string
+}
+
+export interface ShipperStatus {
+  url: string
+  hostId: string
+  state: ShipperState
+  /** The highest seq the database holds for this host (0: none), as last read or written. */
+  shippedSeq: number
+  headSeq: number
+  /** Records durable here and not yet in the database. */
+  lag: number
+  /** When the oldest record not yet shipped was made, or null when nothing waits. */
+  oldestUnshipped: string | null
+  lastError: { code: string, message: string, at: string } | null
+  /** Why shipping stopped for good (until an operator acts), when state is halted. */
+  halted: FleetAlarm | null
+  alarms: FleetAlarm[]
+  lastShippedAt: string | null
+}
+
+export interface ShipperOptions {
+  target: FleetTarget
+  identity: HostIdentity
+  source: ShipSource
+  logger: Logger
+  version: string
+  policyDigest: () => string
+  /** The fleet policy revision in force, or null for a policy read from a file. */
+  policyRevision?: () => number | null
+  batchSize?: number
+  heartbeatMs?: number
+  /** Lag at which a `fleet.lagging` record is written (and `fleet.caught-up` once it is back to zero). */
+  lagRecords?: number
+  lagSeconds?: number
+}
+
+const RETRY_MIN_MS = 500
+const RETRY_MAX_MS = 10_000
+/** A batch that did not fill waits this long for more records before it is read: fewer, fuller round trips. */
+const LINGER_MS = 50
+const IDLE_MS = 1_000
+
+export class FleetShipper {
+  readonly #options: ShipperOptions
+  readonly #batchSize: number
+  readonly #heartbeatMs: number
+  #client: pg.Client | null = null
+  #state: ShipperState = 'connecting'
+  /** The database's high-water mark for this host: its last seq and hash. */
+  #central: AuditHead = { seq: 0, hash: '' }
+  #checkpointSeq = 0
+  #oldestUnshipped: string | null = null
+  #lastError: ShipperStatus['lastError'] = null
+  #halted: FleetAlarm | null = null
+  readonly #alarms: FleetAlarm[] = []
+  #lastShippedAt: string | null = null
+  #lastHeartbeat = 0
+  #markedSeq = 0
+  #lagging = false
+  /** Since when the database could not be reached (null while connected or before the first try). */
+  #downSince: number | null = null
+  #stopping = false
+  #wake: (() => void) | null = null
+  #loop: Promise<void> | null = null
+  #unsubscribe: (() => void) | null = null
+
+  constructor (options: ShipperOptions) {
+    this.#options = options
+    this.#batchSize = options.batchSize ?? 1_000
+    this.#heartbeatMs = options.heartbeatMs ?? 10_000
+  }
+
+  start (): void {
+    // One boolean per record on the hot path: the loop reads the records itself, in batches.
+    this.#unsubscribe = this.#options.source.subscribe(() => { this.#wake?.() })
+    this.#loop = this.#run()
+  }
+
+  status (): ShipperStatus {
+    const head = this.#options.source.head()
+    return {
+      url: this.#options.target.url,
+      hostId: this.#options.identity.hostId,
+      state: this.#state,
+      shippedSeq: this.#central.seq,
+      headSeq: head.seq,
+      lag: Math.max(0, head.seq - this.#central.seq),
+      oldestUnshipped: head.seq > this.#central.seq ? this.#oldestUnshipped : null,
+      lastError: this.#lastError,
+      halted: this.#halted,
+      alarms: [...this.#alarms],
+      lastShippedAt: this.#lastShippedAt
+    }
+  }
+
+  /** Stops shipping; first tries for up to `drainMs` to ship what is left (the stop record included). */
+  async stop (drainMs = 3_000): Promise<void> {
+    this.#unsubscribe?.()
+    const deadline = Date.now() + drainMs
+    while (this.#client !== null && this.#halted === null && this.#options.source.head().seq > this.#central.seq && Date.now() < deadline) {
+      this.#wake?.()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    this.#stopping = true
+    this.#wake?.()
+    await this.#loop
+    this.#state = 'stopped'
+  }
+
+  async #run (): Promise<void> {
+    let retryMs = RETRY_MIN_MS
+    while (!this.#stopping) {
+      try {
+        if (this.#client === null) await this.#connect()
+        if (this.#halted !== null) {
+          await this.#heartbeatIfDue()
+          await this.#sleep(IDLE_MS)
+          continue
+        }
+        const shipped = await this.#shipBatch()
+        await this.#heartbeatIfDue()
+        retryMs = RETRY_MIN_MS
+        if (shipped < this.#batchSize) {
+          if (shipped === 0) await this.#sleep(IDLE_MS)
+          if (!this.#stopping) await this.#sleep(LINGER_MS, false)
+        }
+      } catch (err) {
+        await this.#failed(err)
+        await this.#noteLag()
+        await this.#sleep(retryMs, false)
+        retryMs = Math.min(RETRY_MAX_MS, retryMs * 2)
+      }
+    }
+    await this.#client?.end().catch(() => {})
+    this.#client = null
+  }
+
+  /** Waits `ms`, or (when `wakeable`) until a record becomes durable or stop() is called. */
+  async #sleep (ms: number, wakeable = true): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done (): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.#wake = wakeable ? done : () => { if (this.#stopping) done() }
+    })
+    this.#wake = null
+  }
+
+  async #connect (): Promise<void> {
+    const { target, identity } = this.#options
+    this.#state = this.#downSince === null && this.#lastError === null ? 'connecting' : this.#state
+    const client = await connectFleet(target)
+    try {
+      await checkSchema(client, target)
+      await client.query(`INSERT INTO ${FLEET_SCHEMA}.hosts (host_id, name, key_id, public_key) VALUES ($1, $2, $3, $4) ON CONFLICT (host_id) DO NOTHING`,
+        [identity.hostId, identity.name, identity.key.keyId, identity.key.publicKeyPem])
+      const registered = await client.query<{ key_id: string }>(`SELECT key_id FROM ${FLEET_SCHEMA}.hosts WHERE host_id = $1`, [identity.hostId])
+      const last = await client.query<{ seq: string, hash: string }>(`SELECT seq, hash FROM ${FLEET_SCHEMA}.records WHERE host_id = $1 ORDER BY seq DESC LIMIT 1`, [identity.hostId])
+      const checkpoint = await client.query<{ seq: string | null }>(`SELECT max(seq) AS seq FROM ${FLEET_SCHEMA}.checkpoints WHERE host_id = $1`, [identity.hostId])
+      this.#client = client
+      this.#central = last.rows.length === 0 ? { seq: 0, hash: '' } : { seq: Number(last.rows[0]!.seq), hash: last.rows[0]!.hash }
+      this.#checkpointSeq = Number(checkpoint.rows[0]?.seq ?? 0)
+      if (registered.rows[0]?.key_id !== identity.key.keyId) {
+        await this.#alarm('host-key', null, `the database has key ${registered.rows[0]?.key_id ?? '?'} for host ${identity.hostId}, this host signs with ${identity.key.keyId}: a second machine with a copy of this keys directory, or a replaced key`)
+      } else if (this.#halted === null) {
+        await this.#checkContinuity()
+      }
+    } catch (err) {
+      if (this.#client !== client) await client.end().catch(() => {})
+      throw err
+    }
+    client.on('error', () => { if (this.#client === client) this.#client = null })
+    const wasDown = this.#downSince
+    this.#downSince = null
+    this.#lastError = null
+    if (this.#halted === null) this.#state = 'shipping'
+    this.#options.logger.info({ url: target.url, hostId: identity.hostId, shippedSeq: this.#central.seq }, 'fleet: connected; shipping from the database\'s high-water mark')
+    if (wasDown !== null) {
+      await this.#record({ kind: 'system', action: 'fleet.connected', reason: `the fleet database is reachable again after ${Math.round((Date.now() - wasDown) / 1000)} s; shipping resumes from record ${this.#central.seq + 1}`, fields: { shippedSeq: this.#central.seq, downSeconds: Math.round((Date.now() - wasDown) / 1000) } })
+    }
+    await this.#heartbeat()
+  }
+
+  /** Does the local chain continue what the database holds? If not, shipping more would fork the central chain. */
+  async #checkContinuity (): Promise<void> {
+    const central = this.#central
+    if (central.seq === 0) return
+    const head = this.#options.source.head()
+    if (head.seq < central.seq) {
+      await this.#alarm('behind', central.seq, `the database holds records up to ${central.seq} for this host, the local store only up to ${head.seq}: the store was restored from an older copy or rewritten`)
+      return
+    }
+    const seq = head.seq === central.seq ? central.seq : central.seq + 1
+    const local = await this.#readLocal(seq, seq)
+    const found = local[0]?.record
+    if (found === undefined || found.seq !== seq) {
+      await this.#alarm('gap', seq, `record ${seq} is not in the local store, so the chain cannot continue from the database's record ${central.seq}`)
+      return
+    }
+    const linked = seq === central.seq ? found.hash === central.hash : found.prevHash === central.hash
+    if (!linked) await this.#alarm('fork', central.seq, `the local chain no longer matches record ${central.seq} in the database (database hash ${central.hash.slice(0, 12)}…): the local store was rewritten`)
+  }
+
+  async #shipBatch (): Promise<number> {
+    const client = this.#client!
+    const head = this.#options.source.head()
+    if (head.seq <= this.#central.seq) {
+      this.#oldestUnshipped = null
+      await this.#noteLag()
+      return 0
+    }
+    const fromSeq = this.#central.seq + 1
+    const rows = await this.#readLocal(fromSeq, Math.min(head.seq, this.#central.seq + this.#batchSize))
+    this.#oldestUnshipped = rows[0]?.record.time ?? null
+    // Nothing shipped yet: the chain goes from the first record the store holds (older ones may have expired
+    // before the host joined the fleet; the database's chain is then trusted from there, as the store's own is).
+    if (rows.length === 0 || (rows[0]!.record.seq !== fromSeq && this.#central.seq !== 0)) {
+      await this.#alarm('gap', fromSeq, `record ${fromSeq} is not in the local store: it was removed before it was shipped`)
+      return 0
+    }
+    let prevHash = this.#central.seq === 0 ? rows[0]!.record.prevHash : this.#central.hash
+    for (const { record } of rows) {
+      if (record.prevHash !== prevHash) {
+        await this.#alarm('fork', record.seq, `local record ${record.seq} does not link to the record before it as shipped`)
+        return 0
+      }
+      prevHash = record.hash
+    }
+    const hostId = this.#options.identity.hostId
+    const inserted = await client.query<{ seq: string }>(
+      `INSERT INTO ${FLEET_SCHEMA}.records (host_id, seq, time, kind, user_name, project, action, decision, hash, prev_hash, body)
+       SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+       ON CONFLICT (host_id, seq) DO NOTHING RETURNING seq`,
+      [hostId, rows.map((r) => r.record.seq), rows.map((r) => r.record.time), rows.map((r) => r.record.kind), rows.map((r) => r.record.user),
+        rows.map((r) => r.record.project), rows.map((r) => r.record.action), rows.map((r) => r.record.decision), rows.map((r) => r.record.hash),
+        rows.map((r) => r.record.prevHash), rows.map((r) => r.text)])
+    if (inserted.rows.length < rows.length) {
+      // Someone else wrote these seqs for this host ID. The same hash: nothing lost. Another: never overwrite.
+      const fresh = new Set(inserted.rows.map((r) => Number(r.seq)))
+      const others = rows.filter((r) => !fresh.has(r.record.seq))
+      const stored = await client.query<{ seq: string, hash: string }>(`SELECT seq, hash FROM ${FLEET_SCHEMA}.records WHERE host_id = $1 AND seq = ANY($2::bigint[])`, [hostId, others.map((r) => r.record.seq)])
+      const held = new Map(stored.rows.map((r) => [Number(r.seq), r.hash]))
+      const differing = others.find((r) => held.get(r.record.seq) !== r.record.hash)
+      if (differing !== undefined) {
+        await this.#alarm('conflict', differing.record.seq, `the database holds another record ${differing.record.seq} for this host (hash ${String(held.get(differing.record.seq)).slice(0, 12)}…, here ${differing.record.hash.slice(0, 12)}…); it was not overwritten`)
+        return 0
+      }
+    }
+    const last = rows[rows.length - 1]!.record
+    this.#central = { seq: last.seq, hash: last.hash }
+    this.#lastShippedAt = new Date().toISOString()
+    await this.#shipCheckpoints()
+    if (this.#central.seq - this.#markedSeq >= this.#batchSize || this.#central.seq === head.seq) {
+      await this.#options.source.markShipped(this.#central.seq)
+      this.#markedSeq = this.#central.seq
+    }
+    await this.#noteLag()
+    return rows.length
+  }
+
+  async #shipCheckpoints (): Promise<void> {
+    if (this.#central.seq <= this.#checkpointSeq) return
+    const found: Checkpoint[] = []
+    for await (const checkpoint of this.#options.source.checkpoints(this.#checkpointSeq + 1, this.#central.seq)) found.push(checkpoint)
+    if (found.length === 0) return
+    await this.#client!.query(
+      `INSERT INTO ${FLEET_SCHEMA}.checkpoints (host_id, seq, body) SELECT $1, * FROM unnest($2::bigint[], $3::text[]) ON CONFLICT (host_id, seq) DO NOTHING`,
+      [this.#options.identity.hostId, found.map((c) => c.seq), found.map((c) => encodeCheckpoint(c))])
+    this.#checkpointSeq = found[found.length - 1]!.seq
+  }
+
+  async #readLocal (fromSeq: number, toSeq: number): Promise<StoredRecord[]> {
+    const rows: StoredRecord[] = []
+    for await (const row of this.#options.source.queryStored({ fromSeq, toSeq })) rows.push(row)
+    return rows
+  }
+
+  async #heartbeatIfDue (): Promise<void> {
+    if (Date.now() - this.#lastHeartbeat >= this.#heartbeatMs) await this.#heartbeat()
+  }
+
+  async #heartbeat (): Promise<void> {
+    if (this.#client === null) return
+    this.#lastHeartbeat = Date.now()
+    await this.#client.query(`INSERT INTO ${FLEET_SCHEMA}.heartbeats (host_id, head_seq, shipped_seq, policy_digest, policy_revision, version) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [this.#options.identity.hostId, this.#options.source.head().seq, this.#central.seq, this.#options.policyDigest(), this.#options.policyRevision?.() ?? null, this.#options.version])
+  }
+
+  /** Writes `fleet.lagging` when the lag crosses its threshold and `fleet.caught-up` when it is back to zero. */
+  async #noteLag (): Promise<void> {
+    const lag = this.#options.source.head().seq - this.#central.seq
+    if (!this.#lagging) {
+      if (this.#oldestUnshipped === null && this.#client === null && lag > 0) {
+        // Unreachable: learn how old the oldest waiting record is, so the age threshold works offline too.
+        this.#oldestUnshipped = (await this.#readLocal(this.#central.seq + 1, this.#central.seq + 1).catch(() => []))[0]?.record.time ?? null
+      }
+      const ageSeconds = this.#oldestUnshipped === null ? 0 : (Date.now() - Date.parse(this.#oldestUnshipped)) / 1000
+      const overRecords = lag > (this.#options.lagRecords ?? 10_000)
+      const overAge = lag > 0 && ageSeconds > (this.#options.lagSeconds ?? 60)
+      if (!overRecords && !overAge) return
+      this.#lagging = true
+      await this.#record({ kind: 'system', action: 'fleet.lagging', reason: `${lag} records are not yet in the fleet database (the oldest from ${this.#oldestUnshipped ?? '?'}); they are kept here and shipped once it takes them`, fields: { lag, shippedSeq: this.#central.seq, oldestUnshipped: this.#oldestUnshipped } })
+    } else if (lag <= 0) {
+      this.#lagging = false
+      await this.#record({ kind: 'system', action: 'fleet.caught-up', reason: `the fleet database holds every record up to ${this.#central.seq}`, fields: { shippedSeq: this.#central.seq } })
+    }
+  }
+
+  async #failed (err: unknown): Promise<void> {
+    const coded = fleetError(err, this.#options.target)
+    const client = this.#client
+    this.#client = null
+    await client?.end().catch(() => {})
+    const first = this.#downSince === null
+    this.#lastError = { code: coded.code, message: coded.message, at: new Date().toISOString() }
+    if (this.#halted === null) this.#state = 'unreachable'
+    if (!first) return
+    this.#downSince = Date.now()
+    this.#options.logger.error({ err: coded, url: this.#options.target.url }, 'fleet: the database cannot be reached; records are kept here and shipped when it can')
+    await this.#record({ kind: 'system', action: 'fleet.unreachable', reason: `the fleet database cannot be reached: ${coded.message}`, code: coded.code, fields: { shippedSeq: this.#central.seq } })
+  }
+
+  /** An integrity alarm: kept in status, written to the database (when it can be) and the local chain; shipping stops. */
+  async #alarm (kind: AlarmKind, seq: number | null, detail: string): Promise<void> {
+    const alarm: FleetAlarm = { kind, seq, detail, at: new Date().toISOString() }
+    this.#alarms.push(alarm)
+    if (this.#alarms.length > 100) this.#alarms.shift()
+    this.#halted = alarm
+    this.#state = 'halted'
+    this.#options.logger.error({ alarm, hostId: this.#options.identity.hostId }, 'fleet: integrity alarm; shipping stopped until an operator acts')
+    await this.#client?.query(`INSERT INTO ${FLEET_SCHEMA}.alarms (host_id, kind, seq, detail) VALUES ($1, $2, $3, $4)`, [this.#options.identity.hostId, kind, seq, detail])
+      .catch((err: unknown) => this.#options.logger.error({ err }, 'fleet: could not write the alarm to the database'))
+    await this.#record({ kind: 'system', action: 'fleet.alarm', reason: `fleet shipping stopped: ${detail}`, code: 'PORTCULLIS_FLEET_ALARM', fields: { alarm: kind, seq } })
+  }
+
+  async #record (input: AuditInput): Promise<void> {
+    await this.#options.source.append(input).catch((err: unknown) => {
+      if (!hasPortcullisCode(err) || err.code !== 'PORTCULLIS_AUDIT_CLOSED') this.#options.logger.error({ err, action: input.action }, 'fleet: could not record a shipping event')
+    })
+  }
+}

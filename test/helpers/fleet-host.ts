@@ -1,0 +1,119 @@
+// One host of a test fleet: `portcullis serve` with its own keys (so its own host ID and audit key), store and
+// sockets, shipping to the test's PostgreSQL, and no dockerd: the load is AuthZReq calls posted to its plugin
+// socket the way dockerd posts them.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import { PORTCULLIS_CLI, portcullisCliOk, runPortcullisCli, TOKEN_HEADER } from './index.js'
+import { signalAndWait } from './process.js'
+import { onProcessEnd } from './safety-net.js'
+import { waitUntil } from './wait.js'
+
+export interface FleetHost {
+  readonly name: string
+  readonly dir: string
+  readonly data: string
+  readonly keysDir: string
+  readonly hostId: string
+  readonly adminSocket: string
+  readonly pid: number | null
+  start: () => Promise<void>
+  /** SIGTERM and wait (serve ships what is left before it exits, for up to 3 s). */
+  stop: () => Promise<void>
+  kill: () => Promise<void>
+  /** Posts `calls` AuthZReqs, `workers` at a time; resolves with how many were allowed. */
+  load: (calls: number, workers?: number) => Promise<number>
+  /** `portcullis status --json`'s `fleet` part. */
+  fleetStatus: () => Promise<{ state: string, lag: number, shippedSeq: number, headSeq: number, alarms: unknown[], halted: unknown, lastError: { code: string, message: string } | null }>
+  log: () => string
+}
+
+export async function makeFleetHost (root: string, name: string, policyFile: string, fleetArgs: string[]): Promise<FleetHost> {
+  const dir = path.join(root, name)
+  const keysDir = path.join(dir, 'keys')
+  mkdirSync(dir, { recursive: true })
+  await portcullisCliOk(['keys', 'init', '--keys', keysDir])
+  const token = (await portcullisCliOk(['token', 'issue', '--keys', keysDir, '--user', 'alice', '--ttl', '1h'])).trim().split('\n').pop()!.trim()
+  const socket = path.join(dir, 'plugin.sock')
+  const adminSocket = path.join(dir, 'admin.sock')
+  const data = path.join(dir, 'data')
+  let child: ChildProcess | null = null
+  let output = ''
+  let cancel = (): void => {}
+
+  const host: FleetHost = {
+    name,
+    dir,
+    data,
+    keysDir,
+    hostId: readFileSync(path.join(keysDir, 'host-id'), 'utf8').trim(),
+    adminSocket,
+    get pid () { return child?.pid ?? null },
+    async start () {
+      const started = spawn(process.execPath, [PORTCULLIS_CLI, 'serve', '--config', policyFile, '--socket', socket, '--admin-socket', adminSocket,
+        '--data', data, '--keys', keysDir, '--docker-host', `unix://${path.join(dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'info', ...fleetArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'] })
+      child = started
+      started.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString() })
+      started.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString() })
+      cancel = onProcessEnd(() => started.kill('SIGKILL'))
+      await waitUntil(`${name}'s plugin socket`, async () => {
+        if (started.exitCode !== null) throw new Error(`${name}: serve exited during start:\n${output}`)
+        return (await authz(socket, token, '/_ping')) !== null
+      }, { timeoutMs: 30_000, detail: () => output })
+    },
+    async stop () {
+      const running = child
+      child = null
+      if (running === null) return
+      if (!(await signalAndWait(running, 'SIGTERM', 20_000))) await signalAndWait(running, 'SIGKILL', 5_000)
+      cancel()
+    },
+    async kill () {
+      const running = child
+      child = null
+      if (running === null) return
+      await signalAndWait(running, 'SIGKILL', 5_000)
+      cancel()
+    },
+    async load (calls, workers = 8) {
+      let next = 0
+      let allowed = 0
+      await Promise.all(Array.from({ length: workers }, async () => {
+        while (next < calls) {
+          next++
+          if (await authz(socket, token, `/v1.41/containers/json?limit=${next}`) === true) allowed++
+        }
+      }))
+      return allowed
+    },
+    async fleetStatus () {
+      const result = await runPortcullisCli(['status', '--admin-socket', adminSocket])
+      return (JSON.parse(result.stdout) as { fleet: Awaited<ReturnType<FleetHost['fleetStatus']>> }).fleet
+    },
+    log: () => output
+  }
+  return host
+}
+
+/** One AuthZReq as dockerd sends it; resolves with Allow, or null when the plugin gave no answer. */
+function authz (socket: string, token: string, uri: string): Promise<boolean | null> {
+  const body = JSON.stringify({ User: '', RequestMethod: 'GET', RequestUri: uri, RequestHeaders: { [TOKEN_HEADER]: token } })
+  return new Promise((resolve) => {
+    const req = http.request({ socketPath: socket, path: '/AuthZPlugin.AuthZReq', method: 'POST', agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => {
+        try {
+          resolve((JSON.parse(Buffer.concat(chunks).toString()) as { Allow: boolean }).Allow)
+        } catch {
+          resolve(null)
+        }
+      })
+      res.on('error', () => resolve(null))
+    })
+    req.on('error', () => resolve(null))
+    req.end(body)
+  })
+}

@@ -1,0 +1,33 @@
+// The private PostgreSQL of the fleet tests (scripts/lib/postgres.js, shared with the benchmarks), typed, with the
+// tests' last-resort cleanup: a server whose test process dies is SIGKILLed.
+import * as harness from '../../scripts/lib/postgres.js'
+import { onProcessEnd } from './safety-net.js'
+
+export interface Postgres {
+  /** The directory holding the cluster's socket: a libpq `host`. */
+  readonly socketDir: string
+  readonly port: number
+  /** The superuser's connection URL (trust on the private socket). */
+  readonly adminUrl: string
+  /** A URL for `user` on this cluster (the password goes in a file, never in the URL). */
+  url: (user: string) => string
+  readonly pid: number | null
+  /** Runs SQL as the superuser with psql; resolves with its stdout. */
+  sql: (statement: string) => Promise<string>
+  /** Stops the server (fast shutdown) and waits for its process to end. */
+  stop: () => Promise<void>
+  /** Starts it again on the same directory and port. */
+  start: () => Promise<void>
+  /** For a standby: makes it the primary. */
+  promote: () => Promise<void>
+}
+
+/** A cluster in `dir` with a database `portcullis`, started; the superuser `postgres` logs in without a password. */
+export async function startPostgres (dir: string): Promise<Postgres> {
+  return await harness.startPostgres(dir, { onProcessEnd }) as Postgres
+}
+
+/** A streaming standby of `primary` in `dir`, started read-only. */
+export async function startStandby (primary: Postgres, dir: string): Promise<Postgres> {
+  return await harness.startStandby(primary, dir, { onProcessEnd }) as Postgres
+}
