@@ -3,7 +3,7 @@
 APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2 postgresql
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: all deps system-deps jemalloc sshd-reference build plugin install uninstall test test-unit test-e2e demo bench clean
+.PHONY: all deps system-deps jemalloc sshd-reference build plugin install uninstall test test-unit test-e2e demo demo-fleet bench clean
 
 all: build
 
@@ -75,6 +75,10 @@ test-e2e: deps build
 
 demo: deps build
 	bash scripts/demo.sh
+
+# Three hosts shipping to one private PostgreSQL and running one signed policy (README, "A fleet").
+demo-fleet: deps build
+	node scripts/demo-fleet.mjs
 
 bench: deps sshd-reference build
 	npm run bench --silent

@@ -65,6 +65,8 @@ export interface ServeOptions {
   fleetUrl?: string
   /** The fleet database password, else $PORTCULLIS_FLEET_PASSWORD. */
   fleetPasswordFile?: string
+  /** The name `fleet status` shows for this host; default the machine's host name. */
+  fleetHostName?: string
   /** `fleet`: run the fleet's signed policy revisions (needs fleetUrl and policyKey) instead of the --config file. */
   policyFrom?: 'file' | 'fleet'
   /** The pinned policy public key (policy_ed25519.pub). */
@@ -178,7 +180,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         if (options.fleetUrl === undefined) return
         const target = fleetTarget(options.fleetUrl, options.fleetPasswordFile)
         if (auditKey === null) throw new AuditError('PORTCULLIS_AUDIT_KEY_MISSING', [options.keys, options.keys])
-        const identity = hostIdentity(options.keys, auditKey)
+        const identity = hostIdentity(options.keys, auditKey, options.fleetHostName)
         if (identity.created) logger.info({ hostId: identity.hostId, keys: options.keys }, 'made this host\'s fleet host ID')
         shipper = new FleetShipper({
           target,

@@ -23,6 +23,7 @@ export const serveCommand = defineCommand({
     'elevation-listen': { type: 'string', default: DEFAULT_ELEVATION_LISTEN },
     fleet: { type: 'string' },
     'fleet-password-file': { type: 'string' },
+    'fleet-host-name': { type: 'string' },
     'policy-from': { type: 'string', default: 'file' },
     'policy-key': { type: 'string' },
     'log-level': { type: 'string', default: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' }
@@ -40,6 +41,7 @@ export const serveCommand = defineCommand({
     '--elevation-listen ADDR': `where users ask for roles (\`portcullis request\`), with their token; loopback TCP, or off (default ${DEFAULT_ELEVATION_LISTEN})`,
     '--fleet URL': 'ship the audit chain to the fleet database postgresql://USER@HOST:PORT/DATABASE (made by `portcullis fleet init-db`); decisions never wait on it',
     '--fleet-password-file FILE': 'the fleet database password (default $PORTCULLIS_FLEET_PASSWORD); never put it in the URL',
+    '--fleet-host-name NAME': 'the name `fleet status` shows for this host (default the machine\'s host name; the host ID in keys/host-id is what identifies it)',
     '--policy-from file|fleet': 'file (default): the --config file. fleet: the newest signed revision in the --fleet database (`portcullis policy publish`), followed as it changes; the last good one is kept beside --config (fleet-policy.json) and used when the database is unreachable',
     '--policy-key FILE': 'with --policy-from fleet: the pinned public key (policy_ed25519.pub from `portcullis policy keygen`) every revision must be signed with',
     '--log-level LEVEL': 'trace, debug, info, warn, error (default info)'
@@ -74,6 +76,7 @@ export const serveCommand = defineCommand({
         elevationListen: values['elevation-listen'],
         ...(values.fleet !== undefined ? { fleetUrl: values.fleet } : {}),
         ...(values['fleet-password-file'] !== undefined ? { fleetPasswordFile: values['fleet-password-file'] } : {}),
+        ...(values['fleet-host-name'] !== undefined ? { fleetHostName: values['fleet-host-name'] } : {}),
         policyFrom,
         ...(values['policy-key'] !== undefined ? { policyKey: values['policy-key'] } : {})
       }, logger)

@@ -43,9 +43,9 @@ function readHostId (keysDir: string): string {
   return text
 }
 
-/** The identity `serve` ships under: the host ID (made now on a host set up before host IDs existed), this
- * machine's name, and the audit signing key. */
-export function hostIdentity (keysDir: string, key: AuditSigningKey): HostIdentity & { created: boolean } {
+/** The identity `serve` ships under: the host ID (made now on a host set up before host IDs existed), a name for
+ * people (this machine's, unless `serve --fleet-host-name` gives one), and the audit signing key. */
+export function hostIdentity (keysDir: string, key: AuditSigningKey, name: string = hostname()): HostIdentity & { created: boolean } {
   const { hostId, created } = ensureHostId(keysDir)
-  return { hostId, name: hostname(), key, created }
+  return { hostId, name, key, created }
 }

@@ -83,6 +83,8 @@ export class FleetShipper {
   readonly #alarms: FleetAlarm[] = []
   #lastShippedAt: string | null = null
   #lastHeartbeat = 0
+  /** The policy digest the last heartbeat told. */
+  #toldDigest = ''
   #markedSeq = 0
   #lagging = false
   /** Since when the database could not be reached (null while connected or before the first try). */
@@ -306,12 +308,14 @@ export class FleetShipper {
   }
 
   async #heartbeatIfDue (): Promise<void> {
-    if (Date.now() - this.#lastHeartbeat >= this.#heartbeatMs) await this.#heartbeat()
+    // A policy change is told at once: `fleet status` shows which policy each host runs.
+    if (Date.now() - this.#lastHeartbeat >= this.#heartbeatMs || this.#options.policyDigest() !== this.#toldDigest) await this.#heartbeat()
   }
 
   async #heartbeat (): Promise<void> {
     if (this.#client === null) return
     this.#lastHeartbeat = Date.now()
+    this.#toldDigest = this.#options.policyDigest()
     await this.#client.query(`INSERT INTO ${FLEET_SCHEMA}.heartbeats (host_id, head_seq, shipped_seq, policy_digest, policy_revision, version) VALUES ($1, $2, $3, $4, $5, $6)`,
       [this.#options.identity.hostId, this.#options.source.head().seq, this.#central.seq, this.#options.policyDigest(), this.#options.policyRevision?.() ?? null, this.#options.version])
   }
