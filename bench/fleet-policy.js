@@ -6,10 +6,8 @@
 // of the per-host latency and of the per-publish latency of the slowest host. Target: p99 <= 2 s.
 // Everything runs under one temp dir and is stopped by pid at the end.
 
-import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -18,13 +16,13 @@ import { publishPolicyRevision } from '../dist/fleet/policy-revisions.js'
 import { readPolicySigningKey, signPolicy } from '../dist/policy/signed.js'
 import { startPostgres } from '../scripts/lib/postgres.js'
 import { onProcessEnd } from './cleanup.js'
+import { cli, get, prepareHost, startHost } from './fleet-hosts.js'
 import { ms, summarize } from './stats.js'
 
 const { values } = parseArgs({ options: { hosts: { type: 'string', default: '5' }, publishes: { type: 'string', default: '20' } } })
 const HOSTS = Number(values.hosts)
 const PUBLISHES = Number(values.publishes)
 const ROOT = path.resolve(import.meta.dirname, '..')
-const CLI = path.join(ROOT, 'dist', 'cli.js')
 const log = (text) => process.stderr.write(`[fleet-policy] ${text}\n`)
 const sleep = (msecs) => new Promise((resolve) => setTimeout(resolve, msecs))
 
@@ -51,9 +49,13 @@ try {
   await publish(example)
 
   log(`starting ${HOSTS} hosts`)
-  const hosts = await Promise.all(Array.from({ length: HOSTS }, async (_, i) => await startHost(path.join(dir, `host-${i + 1}`), [
-    '--fleet', url('fleet_hosts'), '--fleet-password-file', path.join(dir, 'host.pw'), '--policy-from', 'fleet', '--policy-key', path.join(dir, 'policy-keys', 'policy_ed25519.pub')
-  ])))
+  const hosts = await Promise.all(Array.from({ length: HOSTS }, async (_, i) => {
+    const host = prepareHost(path.join(dir, `host-${i + 1}`))
+    children.push(await startHost(host, [
+      '--fleet', url('fleet_hosts'), '--fleet-password-file', path.join(dir, 'host.pw'), '--policy-from', 'fleet', '--policy-key', path.join(dir, 'policy-keys', 'policy_ed25519.pub')
+    ]))
+    return host.admin
+  }))
   await Promise.all(hosts.map(async (admin) => await revisionReached(admin, 1, 30_000)))
 
   const perHost = []
@@ -77,36 +79,13 @@ try {
   log(`failed: ${err.stack ?? err}`)
   exitCode = 1
 } finally {
-  for (const child of children) child.kill('SIGTERM')
-  await sleep(3000)
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  await Promise.all(children.map(async (child) => await child.stop()))
   await postgres?.stop()
   rmSync(dir, { recursive: true, force: true })
 }
 process.exit(exitCode)
 
-function cli (args) {
-  return execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8' })
-}
 
-
-/** A `serve` with its own keys, store and sockets; resolves with its admin socket once it answers. */
-async function startHost (hostDir, fleetArgs) {
-  mkdirSync(hostDir, { recursive: true })
-  const keys = path.join(hostDir, 'keys')
-  cli(['keys', 'init', '--keys', keys])
-  const admin = path.join(hostDir, 'admin.sock')
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', path.join(hostDir, 'policy.json'), '--socket', path.join(hostDir, 'plugin.sock'),
-    '--admin-socket', admin, '--data', path.join(hostDir, 'data'), '--keys', keys, '--docker-host', `unix://${path.join(hostDir, 'no-dockerd.sock')}`,
-    '--elevation-listen', 'off', '--log-level', 'error', ...fleetArgs], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, PORTCULLIS_ALLOCATOR: 'glibc' } })
-  children.push(child)
-  const deadline = Date.now() + 30_000
-  while (!existsSync(admin)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${hostDir}: serve did not start`)
-    await sleep(50)
-  }
-  return admin
-}
 
 /** Polls the host's status every 10 ms; resolves with the instant `revision` was in force. */
 async function revisionReached (admin, revision, timeoutMs) {
@@ -118,15 +97,4 @@ async function revisionReached (admin, revision, timeoutMs) {
     if (now > deadline) throw new Error(`${admin}: revision ${revision} not in force after ${timeoutMs} ms`)
     await sleep(10)
   }
-}
-
-function get (socketPath, uri) {
-  return new Promise((resolve, reject) => {
-    http.get({ socketPath, path: uri, agent: false }, (res) => {
-      let body = ''
-      res.on('data', (chunk) => { body += chunk })
-      res.on('end', () => resolve(body))
-      res.on('error', reject)
-    }).on('error', reject)
-  })
 }

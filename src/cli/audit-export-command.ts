@@ -2,7 +2,7 @@
 // (cast-export.ts).
 import { isExportFormat } from '../audit/export.js'
 import { PortcullisError } from '../errors.js'
-import { EXPORT_FILTER_HELP, exportFilterFromFlags, exportRecords } from './audit-export.js'
+import { EXPORT_FILTER_HELP, EXPORT_FILTER_OPTIONS, exportFilterFromFlags, exportRecords } from './audit-export.js'
 import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
 import { requireSessionId, withAuditAccess } from './audit-access.js'
 import { exportCast } from './cast-export.js'
@@ -16,18 +16,9 @@ export const auditExportCommand = defineCommand({
     '       portcullis audit export --session ID [--format asciicast] [--out FILE] [--admin-socket PATH | --data DIR]',
   options: {
     ...ADMIN_OPTION,
+    ...EXPORT_FILTER_OPTIONS,
     format: { type: 'string' },
-    since: { type: 'string' },
-    until: { type: 'string' },
-    user: { type: 'string' },
-    project: { type: 'string' },
-    container: { type: 'string' },
-    action: { type: 'string' },
-    decision: { type: 'string' },
-    'from-seq': { type: 'string' },
-    'to-seq': { type: 'string' },
     out: { type: 'string' },
-    session: { type: 'string' },
     data: { type: 'string' }
   },
   help: {

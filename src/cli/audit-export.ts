@@ -27,6 +27,20 @@ export interface ExportFilterFlags {
   'to-seq'?: string | undefined
 }
 
+/** The filter flags, as parseArgs options: `audit export` and `fleet export` take the same ones. */
+export const EXPORT_FILTER_OPTIONS = {
+  since: { type: 'string' },
+  until: { type: 'string' },
+  user: { type: 'string' },
+  project: { type: 'string' },
+  container: { type: 'string' },
+  action: { type: 'string' },
+  decision: { type: 'string' },
+  session: { type: 'string' },
+  'from-seq': { type: 'string' },
+  'to-seq': { type: 'string' }
+} as const
+
 export const EXPORT_FILTER_HELP: Record<string, string> = {
   '--since TIME': 'records at or after TIME: ISO 8601 (2026-01-31, 2026-01-31T08:00:00Z; UTC unless an offset is given) or a duration back from now (90s, 15m, 8h, 7d, 4w)',
   '--until TIME': 'records before TIME (same forms; the record at TIME itself is left out)',

@@ -7,7 +7,7 @@ import type { Writable } from 'node:stream'
 import type pg from 'pg'
 import { isExportFormat, writeExport } from '../audit/export.js'
 import { fleetRecords, type FleetRow } from '../fleet/export.js'
-import { EXPORT_FILTER_HELP, exportFilterFromFlags } from './audit-export.js'
+import { EXPORT_FILTER_HELP, EXPORT_FILTER_OPTIONS, exportFilterFromFlags } from './audit-export.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { fleetStatus, verifyFleet, type HostStatus, type HostVerdict } from '../fleet/central.js'
@@ -105,16 +105,7 @@ export const fleetExportCommand = defineCommand({
     'fleet-password-file': { type: 'string' },
     host: { type: 'string' },
     format: { type: 'string', default: 'jsonl' },
-    since: { type: 'string' },
-    until: { type: 'string' },
-    user: { type: 'string' },
-    project: { type: 'string' },
-    container: { type: 'string' },
-    action: { type: 'string' },
-    decision: { type: 'string' },
-    session: { type: 'string' },
-    'from-seq': { type: 'string' },
-    'to-seq': { type: 'string' },
+    ...EXPORT_FILTER_OPTIONS,
     out: { type: 'string' }
   },
   help: {
