@@ -108,7 +108,8 @@ async function writeHostPart (client: pg.Client, dir: string, host: HostRow, opt
     const result = await writeBundle(source, join(dir, partDir), { fromSeq, toSeq, generator: options.generator, host: host.name, recordingsOnHost: true, ...(options.now !== undefined ? { now: options.now } : {}) })
     entry.records = result.records
   } catch (err) {
-    if (err instanceof PortcullisError && err.code === 'PORTCULLIS_AUDIT_BUNDLE_CHAIN_BROKEN') throw fail(err.message)
+    // The writer's advice (audit verify, the store) is for a host; here the rows are the database's.
+    if (err instanceof PortcullisError && err.code === 'PORTCULLIS_AUDIT_BUNDLE_CHAIN_BROKEN') throw fail(err.message.replace(/\. Run `portcullis audit verify`[^]*$/, '').replace(/^Cannot bundle /, ''))
     throw err
   }
   entry.dir = partDir
