@@ -20,6 +20,7 @@ import { statusCommand } from './cli/status.js'
 import { actionsCommand } from './cli/actions.js'
 import { requestApproveCommand, requestCreateCommand, requestDenyCommand, requestListCommand, requestRevokeCommand } from './cli/request.js'
 import { fleetExportCommand, fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand } from './cli/fleet.js'
+import { fleetBundleCommand } from './cli/fleet-bundle.js'
 import { VERSION } from './version.js'
 
 const COMMANDS: Array<Command<Options>> = [
@@ -29,7 +30,7 @@ const COMMANDS: Array<Command<Options>> = [
   auditBundleCommand, auditVerifyBundleCommand,
   policyValidateCommand, policySchemaCommand, policyReloadCommand, policyKeygenCommand, policyPublishCommand, actionsCommand, statusCommand,
   requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand,
-  fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand, fleetExportCommand
+  fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand, fleetExportCommand, fleetBundleCommand
 ] as unknown as Array<Command<Options>>
 
 function usage (): string {

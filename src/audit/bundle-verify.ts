@@ -36,6 +36,9 @@ export interface BundleVerifyReport {
   /** Recordings in the bundle whose session.end is not (the session ended after the range, or is still open):
    * only the manifest vouches for them. */
   unanchored: string[]
+  /** In a fleet bundle, sessions whose session.end vouches for a recording the bundle does not hold by design
+   * (recordings stay on the host): check them there against the digest in that record. */
+  onHost?: string[]
   /** Every problem found, the most telling first (a bad record before the file hash it also breaks). */
   problems: BundleIssue[]
   firstBad?: BundleIssue
@@ -44,11 +47,20 @@ export interface BundleVerifyReport {
 export interface VerifyBundleOptions {
   /** The key the reviewer expects (the one published for the host): the bundled key must be this one. */
   publicKey?: AuditPublicKey
+  /** A host's part of a fleet bundle: a manifest that says its recordings stay on the host is believed (the
+   * session.end records still name each one); in a bundle of its own, a missing recording is a problem. */
+  recordingsOnHost?: boolean
 }
 
 /** Verifies a bundle directory, or a .tar.gz of one (extracted to a temporary directory, removed after). Throws
  * PORTCULLIS_AUDIT_BUNDLE_UNREADABLE only when the path cannot be read at all; a damaged archive is a verdict. */
 export async function verifyBundle (path: string, options: VerifyBundleOptions = {}): Promise<BundleVerifyReport> {
+  return await withBundleDir(path, async (dir) => await verifyBundleDir(dir, options), (damage) => ({ ok: false, records: 0, checkpoints: 0, sessions: 0, unanchored: [], problems: [damage], firstBad: damage }))
+}
+
+/** Runs `check` on the bundle directory at `path`, or on a .tar.gz unpacked into a temporary directory (removed
+ * after); `damaged` makes the verdict for an archive that cannot be unpacked. */
+export async function withBundleDir<T> (path: string, check: (dir: string) => Promise<T>, damaged: (damage: BundleIssue) => T): Promise<T> {
   let info
   let real
   try {
@@ -58,13 +70,13 @@ export async function verifyBundle (path: string, options: VerifyBundleOptions =
   } catch (err) {
     throw new AuditError('PORTCULLIS_AUDIT_BUNDLE_UNREADABLE', [path, messageOf(err)], { cause: err })
   }
-  if (info.isDirectory()) return await verifyBundleDir(real, options)
+  if (info.isDirectory()) return await check(real)
   if (!info.isFile()) throw new AuditError('PORTCULLIS_AUDIT_BUNDLE_UNREADABLE', [path, 'it is neither a directory nor a file'])
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-verify-bundle-'))
   try {
     const damage = await extractBundleArchive(path, real, dir)
-    if (damage !== null) return { ok: false, records: 0, checkpoints: 0, sessions: 0, unanchored: [], problems: [damage], firstBad: damage }
-    return await verifyBundleDir(dir, options)
+    if (damage !== null) return damaged(damage)
+    return await check(dir)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -74,7 +86,7 @@ export async function verifyBundle (path: string, options: VerifyBundleOptions =
 const PRIORITY: BundleProblem[] = ['archive-damaged', 'link', 'not-regular', 'manifest-invalid', 'key-invalid', 'key-mismatch', 'unparseable', 'gap', 'hash-mismatch', 'prev-hash-mismatch', 'range-mismatch',
   'checkpoint-forged', 'checkpoint-mismatch', 'checkpoint-missing', 'cast-missing', 'cast-mismatch', 'file-missing', 'file-mismatch', 'file-unlisted']
 
-async function verifyBundleDir (dir: string, options: VerifyBundleOptions = {}): Promise<BundleVerifyReport> {
+export async function verifyBundleDir (dir: string, options: VerifyBundleOptions = {}): Promise<BundleVerifyReport> {
   const report: BundleVerifyReport = { ok: false, records: 0, checkpoints: 0, sessions: 0, unanchored: [], problems: [] }
   // A link is reported once, however many readers stumble on it.
   const problem = (issue: BundleIssue): void => {
@@ -121,6 +133,11 @@ async function verifyBundleDir (dir: string, options: VerifyBundleOptions = {}):
   }
 
   const anchored = new Set<string>()
+  if (options.recordingsOnHost === true && manifest.recordings === 'on-host') {
+    report.onHost = [...new Set([...walk.ends.keys(), ...walk.recordings.keys()])].sort()
+    walk.ends.clear()
+    walk.recordings.clear()
+  }
   for (const [session, end] of walk.ends) {
     anchored.add(session)
     if (await checkCast(dir, session, end, problem)) report.sessions++

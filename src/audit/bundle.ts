@@ -66,6 +66,9 @@ export interface BundleManifest {
   files: Record<string, { sha256: string, bytes: number }>
   /** `portcullis <version>` on `<host>`. */
   generator: string
+  /** 'on-host': the bundle holds no recordings by design (a fleet bundle: the fleet database keeps only the
+   * session.end records that carry their digests); they stay on the host that recorded them. */
+  recordings?: 'on-host'
 }
 
 /**
@@ -101,6 +104,8 @@ export interface BundleOptions {
   generator: string
   /** The report's host name. Default: this machine's. */
   host?: string
+  /** Leave every recording out (the source holds none: they stay on the host); the manifest says so. */
+  recordingsOnHost?: boolean
   now?: () => Date
 }
 
@@ -178,7 +183,7 @@ export async function writeBundle (source: BundleSource, dir: string, options: B
   }
 
   const casts = new Map<string, { path: string, file: string, bytes: number }>()
-  for (const session of sessionOrder) {
+  for (const session of options.recordingsOnHost === true ? [] : sessionOrder) {
     const file = await source.readRecordingFile?.(session) ?? null
     const end = ends.get(session)
     if (file === null && end?.recording != null) throw chainBroken(range, end.seq, `the recording file of session ${session}, which its session.end vouches for, is gone`)
@@ -214,7 +219,10 @@ export async function writeBundle (source: BundleSource, dir: string, options: B
     fromSeq: range.fromSeq,
     toSeq: range.toSeq
   }
-  const recordings = casts.size === 0 ? '' : `; ${casts.size} session recording${casts.size === 1 ? '' : 's'} read back and, where the session ended in the range, matched against the digest its session.end holds`
+  const vouched = [...ends.values()].filter((end) => end.cast !== null || end.recording !== null).length
+  const recordings = options.recordingsOnHost === true
+    ? `; the bundle holds no session recordings: they stay on the host (${vouched} session.end record${vouched === 1 ? ' holds the digest' : 's hold the digests'} to check them against there)`
+    : casts.size === 0 ? '' : `; ${casts.size} session recording${casts.size === 1 ? '' : 's'} read back and, where the session ended in the range, matched against the digest its session.end holds`
   await writeReport(join(dir, BUNDLE_FILES.report), {
     collector,
     range: manifestRange,
@@ -237,7 +245,8 @@ export async function writeBundle (source: BundleSource, dir: string, options: B
     range: manifestRange,
     chain: { firstPrevHash: firstPrevHash!, lastHash: lastHash! },
     files: sortedKeys(files),
-    generator: `${options.generator} on ${host}`
+    generator: `${options.generator} on ${host}`,
+    ...(options.recordingsOnHost === true ? { recordings: 'on-host' as const } : {})
   }
   await writeFile(join(dir, BUNDLE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n')
   return { dir, manifest, checkpoint, records: collector.records, casts: casts.size }

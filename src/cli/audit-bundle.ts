@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { archiveName, isFreeDirectory } from '../audit/bundle-store.js'
 import type { BundleOptions } from '../audit/bundle.js'
-import { verifyBundle, type BundleIssue, type BundleVerifyReport } from '../audit/bundle-verify.js'
+import type { BundleIssue, BundleVerifyReport } from '../audit/bundle-verify.js'
+import { verifyAnyBundle, type FleetBundleVerifyReport } from '../audit/bundle-verify-fleet.js'
 import { AuditError } from '../audit/errors.js'
 import { parseTimeBound } from '../audit/query.js'
 import { readAuditPublicKey } from '../audit/signing-key.js'
@@ -71,7 +72,7 @@ export const auditBundleCommand = defineCommand({
 
 export const auditVerifyBundleCommand = defineCommand({
   name: 'audit verify-bundle',
-  summary: 'Check an evidence bundle with nothing but the bundle: every record\'s hash and link, the checkpoint on its last record, each recording, each file. Exit 0 when intact, 1 when not.',
+  summary: 'Check an evidence bundle with nothing but the bundle: every record\'s hash and link, the checkpoint on its last record, each recording, each file; a fleet bundle host by host, naming the host and its first bad record. Exit 0 when intact, 1 when not.',
   usage: 'audit verify-bundle DIR|FILE.tar.gz [--public-key FILE] [--json]',
   options: { 'public-key': { type: 'string' }, json: { type: 'boolean', default: false } },
   help: {
@@ -81,8 +82,9 @@ export const auditVerifyBundleCommand = defineCommand({
   async run (values, positionals) {
     if (positionals.length !== 1) throw new PortcullisError('PORTCULLIS_USAGE', 'give one bundle: a directory or a .tar.gz', 'audit verify-bundle')
     const publicKey = values['public-key'] !== undefined ? readAuditPublicKey(values['public-key']) : undefined
-    const report = await verifyBundle(positionals[0]!, publicKey !== undefined ? { publicKey } : {})
-    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : formatBundleReport(report, publicKey !== undefined))
+    const report = await verifyAnyBundle(positionals[0]!, publicKey !== undefined ? { publicKey } : {})
+    const text = 'kind' in report ? formatFleetBundleReport(report) : formatBundleReport(report, publicKey !== undefined)
+    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : text)
     return report.ok ? 0 : 1
   }
 })
@@ -109,6 +111,30 @@ export function formatBundleReport (report: BundleVerifyReport, keyGiven = false
       `so only the manifest vouches for ${report.unanchored.length === 1 ? 'it' : 'them'}: ${report.unanchored.join(', ')}`)
   }
   // A bundle is someone else's files: its file names and contents reach this text.
+  return lines.map(visible).join('\n') + '\n'
+}
+
+/** A fleet bundle's verdict: one line per host, then every problem with its host named. */
+function formatFleetBundleReport (report: FleetBundleVerifyReport): string {
+  const lines: string[] = []
+  const onHost = report.hosts.reduce((sum, host) => sum + (host.report?.onHost?.length ?? 0), 0)
+  if (report.ok) lines.push(`fleet bundle intact: ${report.hosts.length} host(s)`)
+  else {
+    const bad = report.firstBad!
+    lines.push(`fleet bundle BROKEN: ${bad.host !== undefined ? `host ${bad.host}, ` : ''}${describeIssue(bad)}`)
+  }
+  for (const host of report.hosts) {
+    const part = host.report
+    const head = `  ${host.ok ? 'ok  ' : 'FAIL'} ${host.hostId}  ${host.name}: `
+    if (part === undefined) lines.push(head + `no part${host.note !== null ? ` (${host.note})` : ''}`)
+    else {
+      lines.push(head + `${part.records} records${part.range !== undefined ? ` (seq ${part.range.fromSeq} to ${part.range.toSeq})` : ''}, ${part.checkpoints} checkpoint(s) checked` +
+        (part.key !== undefined ? `, key ${part.key.keyId} (sha256 ${part.key.sha256})` : ''))
+    }
+  }
+  for (const issue of report.problems.slice(1)) lines.push(`  also: ${issue.host !== undefined ? `host ${issue.host}, ` : ''}${describeIssue(issue)}`)
+  lines.push(`session recordings stay on the hosts: ${onHost} session.end record(s) in the bundle hold the digests to check them against there; their absence here is by design, not tampering`)
+  lines.push('compare each host\'s key ID with the one published for it')
   return lines.map(visible).join('\n') + '\n'
 }
 

@@ -23,13 +23,13 @@ const FLEET_OPTIONS = {
   json: { type: 'boolean', default: false }
 } as const
 
-const FLEET_HELP = {
+export const FLEET_HELP = {
   '--fleet URL': 'the fleet database, postgresql://USER@HOST:PORT/DATABASE (no password in it)',
   '--fleet-password-file FILE': `the password of USER (default $${PASSWORD_ENV}, else none)`,
   '--json': 'print the result as JSON'
 }
 
-async function withFleet<T> (values: { fleet?: string, 'fleet-password-file'?: string }, command: string, work: (client: pg.Client, target: FleetTarget) => Promise<T>): Promise<T> {
+export async function withFleet<T> (values: { fleet?: string, 'fleet-password-file'?: string }, command: string, work: (client: pg.Client, target: FleetTarget) => Promise<T>): Promise<T> {
   const target = fleetTarget(required(values.fleet, '--fleet', command), values['fleet-password-file'])
   const client = await connectFleet(target)
   try {
