@@ -161,6 +161,9 @@ export class FleetShipper {
         retryMs = Math.min(RETRY_MAX_MS, retryMs * 2)
       }
     }
+    // A checkpoint signed after the last records went (serve's stop checkpoint is) would otherwise wait for the next
+    // start: ship it now.
+    if (this.#client !== null && this.#halted === null) await this.#shipCheckpoints().catch((err: unknown) => this.#options.logger.warn({ err }, 'fleet: could not ship the last checkpoints'))
     await this.#client?.end().catch(() => {})
     this.#client = null
   }
