@@ -115,8 +115,14 @@ export class Adoption {
 
   start (delay = 250): void {
     if (this.done || this.stopped) return
-    this.current = adoptExisting(this.registry, this.docker, this.audit, this.logger).then(async () => {
+    // Adoption and the reconcile after it succeed or are retried together: a reconcile that fails (the daemon not up
+    // yet, on a host whose objects were adopted in an earlier run) must be retried, not left as an unhandled rejection
+    // that ends the process.
+    const attempt = async (): Promise<void> => {
+      await adoptExisting(this.registry, this.docker, this.audit, this.logger)
       await reconcile(this.registry, this.docker, this.logger)
+    }
+    this.current = attempt().then(() => {
       this.done = true
       this.current = null
     }, (err: unknown) => {
