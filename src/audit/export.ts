@@ -18,12 +18,12 @@ export function isExportFormat (value: unknown): value is ExportFormat {
 
 const CHUNK_CHARS = 64 * 1024
 
-export interface WriteExportOptions {
+export interface WriteExportOptions<Row extends StoredRecord = StoredRecord> {
   /** Called after each chunk is handed to `out`, with the number of records written so far. */
   onProgress?: (records: number) => void
   /** Across the hosts of a fleet: each row names its host, as `host` and `hostName` CSV columns before the record's,
    * or a JSON line `{"host":…,"hostName":…,"record":…}` that holds the stored text unchanged. */
-  hostOf?: (row: StoredRecord) => { host: string, name: string }
+  hostOf?: (row: Row) => { host: string, name: string }
 }
 
 /**
@@ -31,7 +31,7 @@ export interface WriteExportOptions {
  * header row. Does not end `out`. Stops early, without error, when `out` is closed or destroyed (a client went
  * away); rejects when `out` fails. Resolves with the number of records written.
  */
-export async function writeExport (records: AsyncIterable<StoredRecord>, format: ExportFormat, out: Writable, options: WriteExportOptions = {}): Promise<number> {
+export async function writeExport<Row extends StoredRecord> (records: AsyncIterable<Row>, format: ExportFormat, out: Writable, options: WriteExportOptions<Row> = {}): Promise<number> {
   const hostOf = options.hostOf
   let chunk = format === 'csv' ? (hostOf !== undefined ? 'host,hostName,' : '') + CSV_HEADER : ''
   let written = 0

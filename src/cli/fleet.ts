@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
 import type pg from 'pg'
 import { isExportFormat, writeExport } from '../audit/export.js'
-import { fleetRecords, type FleetRow } from '../fleet/export.js'
+import { fleetRecords } from '../fleet/export.js'
 import { EXPORT_FILTER_HELP, EXPORT_FILTER_OPTIONS, exportFilterFromFlags } from './audit-export.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
@@ -127,7 +127,7 @@ export const fleetExportCommand = defineCommand({
     try {
       await withFleet(values, 'fleet export', async (client, target) => {
         await checkSchema(client, target)
-        await writeExport(fleetRecords(client, filter, tally, values.host), format, out, { hostOf: (row) => ({ host: (row as FleetRow).host, name: (row as FleetRow).hostName }) })
+        await writeExport(fleetRecords(client, filter, tally, values.host), format, out, { hostOf: (row) => ({ host: row.host, name: row.hostName }) })
       })
     } finally {
       if (values.out !== undefined) await new Promise<void>((resolve) => out.end(() => resolve()))
