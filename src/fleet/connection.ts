@@ -8,9 +8,8 @@ import { parse as parseConnectionString, toClientConfig } from 'pg-connection-st
 import { PortcullisError } from '../errors.js'
 import { FLEET_SCHEMA, SCHEMA_VERSION } from './schema.js'
 
-/** The environment variable `--fleet-password-file` stands in for (in backquotes: the error-code check in
- * test/unit/errors.test.ts reads quoted PORTCULLIS_ names as codes, and this is not one). */
-export const PASSWORD_ENV = `PORTCULLIS_FLEET_PASSWORD`
+/** The environment variable `--fleet-password-file` stands in for. */
+export const PASSWORD_ENV = 'PORTCULLIS_FLEET_PASSWORD'
 
 export interface FleetTarget {
   /** The URL as given, without a password: safe to log and record. */

@@ -16,9 +16,20 @@ function sources (dir: string): string[] {
   })
 }
 
+// The environment variables portcullis reads: PORTCULLIS_ names too, but settings, not error codes.
+const ENVIRONMENT = ['PORTCULLIS_ALLOCATOR', 'PORTCULLIS_FLEET_PASSWORD', 'PORTCULLIS_LOG_LEVEL', 'PORTCULLIS_TOKEN']
+
 describe('error codes', () => {
   const src = new URL('../../src', import.meta.url).pathname
-  const used = new Set(sources(src).flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/'(PORTCULLIS_[A-Z_]+)'/g)].map((m) => m[1]!)))
+  const text = sources(src).map((file) => readFileSync(file, 'utf8')).join('\n')
+  const used = new Set([...text.matchAll(/'(PORTCULLIS_[A-Z_]+)'/g)].map((m) => m[1]!).filter((name) => !ENVIRONMENT.includes(name)))
+
+  it('every environment variable on the list is read in src/ and is not an error code', () => {
+    for (const name of ENVIRONMENT) {
+      expect(text, name).toMatch(new RegExp(`env\\.${name}\\b|'${name}'`))
+      expect(name in ERRORS, name).toBe(false)
+    }
+  })
 
   it('every code raised in src/ is declared in the registry', () => {
     const undeclared = [...used].filter((code) => !(code in ERRORS))
