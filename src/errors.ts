@@ -92,7 +92,7 @@ export const ERRORS = {
   PORTCULLIS_ELEVATION_API: 'The elevation API answered %s: %s',
   PORTCULLIS_ELEVATION_NO_ROUTE: 'There is no elevation API route %s. The routes are %s.',
   PORTCULLIS_FLEET_URL_INVALID: 'The fleet database URL %s cannot be used: %s. Pass --fleet postgresql://USER@HOST:PORT/DATABASE (a socket directory as ?host=/path).',
-  PORTCULLIS_FLEET_URL_PASSWORD: 'The fleet database URL holds a password: command lines are visible to every user of the host, and the URL is logged and recorded. Give the URL without it, and put the password in a file only portcullis can read (--fleet-password-file FILE) or in PORTCULLIS_FLEET_PASSWORD.',
+  PORTCULLIS_FLEET_URL_PASSWORD: 'The fleet database URL holds a password (%s): command lines are visible to every user of the host, and the URL is logged and recorded. Give the URL without it, and put the login password in a file only portcullis can read (--fleet-password-file FILE) or in PORTCULLIS_FLEET_PASSWORD; a client key (sslkey) must be one without a passphrase, readable only by portcullis.',
   PORTCULLIS_FLEET_PASSWORD_FILE: 'Cannot read the fleet database password file %s: %s.',
   PORTCULLIS_FLEET_UNREACHABLE: 'Cannot reach the fleet database %s: %s. Check that PostgreSQL runs and that the URL names it; a running serve keeps its records and ships them once it can.',
   PORTCULLIS_FLEET_LOGIN: 'The fleet database %s refused the login: %s. Check the user and database in the URL, the password (--fleet-password-file or PORTCULLIS_FLEET_PASSWORD) and pg_hba.conf.',

@@ -21,18 +21,33 @@ export interface FleetTarget {
   targetSessionAttrs: 'any' | 'read-write'
 }
 
+/** The query keys `--fleet` takes (libpq's, as node-postgres reads them). Any other is refused: an unknown key is a
+ * typo or a setting node-postgres would ignore, and its value would be logged and recorded as part of the URL. */
+const QUERY_KEYS = new Set([
+  'host', 'port', 'user', 'target_session_attrs', 'application_name', 'options',
+  'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation', 'ssl', 'uselibpqcompat'
+])
+
 /**
  * Reads `--fleet URL` and `--fleet-password-file FILE` (else $PORTCULLIS_FLEET_PASSWORD, else none). The URL may
  * list several servers, as libpq takes them: `postgresql://u@db1:5432,db2:5432/portcullis?target_session_attrs=read-write`,
- * or socket directories `?host=/run/a,/run/b&port=5432,5433`.
+ * or socket directories `?host=/run/a,/run/b&port=5432,5433`. A URL that carries a secret anywhere is refused before
+ * anything else (PORTCULLIS_FLEET_URL_PASSWORD), and no error repeats what was given unless it has been checked, so
+ * the `url` kept (logged, shown by `status`, written into records) holds nothing secret.
  */
 export function fleetTarget (url: string, passwordFile?: string, env: NodeJS.ProcessEnv = process.env): FleetTarget {
+  const secret = secretIn(url)
+  if (secret !== null) throw new PortcullisError('PORTCULLIS_FLEET_URL_PASSWORD', secret)
   // libpq's URL form, as node-postgres reads it: the WHATWG parser refuses `postgresql://user@/db?host=/socket/dir`.
-  const shape = /^(postgres(?:ql)?:\/\/)([^@/?#\s]*@)?([^/?#\s]*)([^\s#]*)$/.exec(url)
-  if (shape === null) throw new PortcullisError('PORTCULLIS_FLEET_URL_INVALID', url, 'it must start with postgresql:// and hold no spaces')
+  const shape = /^(postgres(?:ql)?:\/\/)([^@/?#\s]*@)?([^@/?#\s]*)([^\s#]*)$/.exec(url)
+  if (shape === null) throw new PortcullisError('PORTCULLIS_FLEET_URL_INVALID', shown(url), 'it must start with postgresql:// and hold no spaces, # or second @')
   const [, scheme, userinfo = '', authority, rest] = shape as unknown as [string, string, string | undefined, string, string]
-  if (userinfo.includes(':')) throw new PortcullisError('PORTCULLIS_FLEET_URL_PASSWORD')
   const query = new URLSearchParams(rest.includes('?') ? rest.slice(rest.indexOf('?') + 1) : '')
+  const keys = [...query.keys()]
+  const unknown = keys.find((key) => !QUERY_KEYS.has(key))
+  if (unknown !== undefined) throw new PortcullisError('PORTCULLIS_FLEET_URL_INVALID', shown(url), `it has the query key ${JSON.stringify(unknown)}, which portcullis does not take (it takes ${[...QUERY_KEYS].join(', ')})`)
+  const repeated = keys.find((key, i) => keys.indexOf(key) !== i)
+  if (repeated !== undefined) throw new PortcullisError('PORTCULLIS_FLEET_URL_INVALID', shown(url), `it gives the query key ${repeated} twice; list several servers in one value, comma-separated`)
   const attrs = query.get('target_session_attrs') ?? 'any'
   if (attrs !== 'any' && attrs !== 'read-write') throw new PortcullisError('PORTCULLIS_FLEET_URL_INVALID', url, 'target_session_attrs must be any or read-write')
   query.delete('target_session_attrs')
@@ -84,6 +99,46 @@ export function fleetTarget (url: string, passwordFile?: string, env: NodeJS.Pro
     }
   })
   return { url, candidates, targetSessionAttrs: attrs }
+}
+
+/**
+ * Where `url` carries a secret, or null: a password in the user part (`USER:PASSWORD@`, also percent-encoded, or
+ * after a second `@`), a query key that names one (`password`, `sslpassword`, in any case or encoding), or a
+ * `password=` setting of libpq's keyword/value form (which is refused anyway, but its secret must not be repeated).
+ */
+function secretIn (url: string): string | null {
+  const scheme = url.indexOf('://')
+  if (scheme === -1) return /(^|\s)\s*(ssl)?password\s*=/i.test(url) ? 'a password= setting of a keyword/value connection string' : null
+  const afterScheme = url.slice(scheme + 3)
+  const netloc = /^[^/?#]*/.exec(afterScheme)![0]
+  const at = netloc.lastIndexOf('@')
+  if (at !== -1 && decoded(netloc.slice(0, at)).includes(':')) return 'in the user part, USER:PASSWORD@'
+  const queryAt = afterScheme.indexOf('?')
+  const hashAt = afterScheme.indexOf('#')
+  const query = queryAt === -1 ? '' : afterScheme.slice(queryAt + 1, hashAt > queryAt ? hashAt : undefined)
+  const fragment = hashAt === -1 ? '' : afterScheme.slice(hashAt + 1)
+  for (const part of [query, fragment]) {
+    for (const key of new URLSearchParams(part).keys()) {
+      if (/pass/i.test(key)) return `in the query, as ${key}=`
+    }
+  }
+  return null
+}
+
+function decoded (text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+/** `url` as an error may repeat it before it is checked: the scheme, user and servers, without the query and the
+ * fragment (where a value may be a secret under a name secretIn does not know), or nothing when it is not a URL. */
+function shown (url: string): string {
+  const head = /^[a-z]+:\/\/[^/?#\s]*(\/[^?#\s]*)?/i.exec(url)
+  if (head === null) return '(the value of --fleet, not repeated: it is not a postgresql:// URL, and libpq\'s keyword/value form is not taken)'
+  return head[0] + (head[0].length < url.length ? ' (rest not repeated)' : '')
 }
 
 function withoutPassword (config: pg.ClientConfig): pg.ClientConfig {
