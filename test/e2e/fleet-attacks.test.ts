@@ -1,0 +1,165 @@
+// Attacks on the fleet database, against a real PostgreSQL (Debian's server, initdb'd into a temp dir), each login a
+// role of its own as the README's setup makes them:
+// - no login of the three roles (ingest, reader, publisher) can rewrite history: UPDATE, DELETE, TRUNCATE, an upsert
+//   and DROP on every table are refused, and every row is as it was;
+// - a second login that registers a host's ID first (squatting) gets nothing of the real host: the real host raises a
+//   host-key alarm and writes nothing under the squatter's registration, and nothing is overwritten;
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureAuditKey } from '../../src/audit/signing-key.js'
+import { connectFleet, fleetTarget } from '../../src/fleet/connection.js'
+import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
+import { FleetShipper } from '../../src/fleet/shipper.js'
+import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
+import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { waitUntil } from '../helpers/wait.js'
+import { MemoryChain } from '../fakes/ship-source.js'
+
+let root: string
+let db: Postgres
+const logger = pino({ level: 'silent' })
+const LOGINS = { web1: 'portcullis_ingest', squatter: 'portcullis_ingest', reviewer: 'portcullis_reader', ops: 'portcullis_publisher' } as const
+type Login = keyof typeof LOGINS
+
+beforeAll(async () => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'portcullis-fleet-attacks-'))
+  db = await startPostgres(root)
+  await portcullisCliOk(['fleet', 'init-db', '--fleet', db.adminUrl])
+  for (const [login, role] of Object.entries(LOGINS)) {
+    await db.sql(`CREATE ROLE ${login} LOGIN PASSWORD '${login}-pw' IN ROLE ${role}`)
+    writeFileSync(passwordFile(login as Login), `${login}-pw\n`, { mode: 0o600 })
+  }
+  await portcullisCliOk(['policy', 'keygen', '--out', path.join(root, 'policy-keys')])
+}, 120_000)
+
+afterAll(async () => {
+  await db?.stop()
+  if (root !== undefined) removeDirSync(root)
+}, 60_000)
+
+function passwordFile (login: Login): string {
+  return path.join(root, `${login}.pw`)
+}
+
+function target (login: Login): ReturnType<typeof fleetTarget> {
+  return fleetTarget(db.url(login), passwordFile(login))
+}
+
+let identities = 0
+function newIdentity (name: string): HostIdentity {
+  const dir = path.join(root, `keys-${++identities}`)
+  const key = ensureAuditKey(dir).key
+  return { hostId: ensureHostId(dir).hostId, name, key }
+}
+
+async function shipAll (login: Login, identity: HostIdentity, chain: MemoryChain): Promise<void> {
+  const shipper = new FleetShipper({ target: target(login), identity, source: chain, logger, version: 'test', policyDigest: () => 'digest', heartbeatMs: 200 })
+  shipper.start()
+  try {
+    await waitUntil('the chain shipped', () => shipper.status().shippedSeq === chain.head().seq && shipper.status().lag === 0)
+  } finally {
+    await shipper.stop()
+  }
+}
+
+/** Every row of every fleet table, as the superuser reads them: what no attack may change. */
+async function snapshot (): Promise<string> {
+  const tables = ['hosts', 'records', 'checkpoints', 'heartbeats', 'alarms', 'policy_revisions']
+  return (await Promise.all(tables.map(async (t) => `${t}: ${await db.sql(`SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) || ' ' || count(*) FROM portcullis.${t} x`)}`))).join('')
+}
+
+describe('no role can rewrite history', () => {
+  it('ingest, reader and publisher logins are refused UPDATE, DELETE, TRUNCATE, an upsert and DROP on every table, and every row stays', { timeout: 120_000 }, async () => {
+    const identity = newIdentity('web-1')
+    const chain = new MemoryChain()
+    await chain.add(5)
+    await shipAll('web1', identity, chain)
+    await db.sql(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail) VALUES ('${identity.hostId}', 'gap', 3, 'for the test')`)
+    await portcullisCliOk(['policy', 'publish', '--fleet', db.url('ops'), '--fleet-password-file', passwordFile('ops'), '--key', path.join(root, 'policy-keys', 'policy_ed25519.key'),
+      path.join(REPO_ROOT, 'examples', 'policy.json')])
+    const before = await snapshot()
+    expect(before).toMatch(/records: \w+ 5\n/)
+    const h = `'${identity.hostId}'`
+    const attempts: Record<string, string[]> = {
+      records: [`UPDATE portcullis.records SET body = 'forged' WHERE host_id = ${h}`, `DELETE FROM portcullis.records WHERE host_id = ${h}`, 'TRUNCATE portcullis.records CASCADE',
+        `INSERT INTO portcullis.records SELECT * FROM portcullis.records WHERE host_id = ${h} ON CONFLICT (host_id, seq) DO UPDATE SET body = 'forged'`, 'DROP TABLE portcullis.records'],
+      checkpoints: ['UPDATE portcullis.checkpoints SET body = \'forged\'', 'DELETE FROM portcullis.checkpoints', 'TRUNCATE portcullis.checkpoints', 'DROP TABLE portcullis.checkpoints'],
+      hosts: [`UPDATE portcullis.hosts SET key_id = 'forged' WHERE host_id = ${h}`, `DELETE FROM portcullis.hosts WHERE host_id = ${h}`, 'TRUNCATE portcullis.hosts CASCADE',
+        `INSERT INTO portcullis.hosts (host_id, name, key_id, public_key) VALUES (${h}, 'x', 'forged', 'x') ON CONFLICT (host_id) DO UPDATE SET key_id = 'forged'`, 'DROP TABLE portcullis.hosts CASCADE'],
+      heartbeats: ['UPDATE portcullis.heartbeats SET head_seq = 0', 'DELETE FROM portcullis.heartbeats', 'TRUNCATE portcullis.heartbeats'],
+      alarms: ['UPDATE portcullis.alarms SET detail = \'nothing\'', 'DELETE FROM portcullis.alarms', 'TRUNCATE portcullis.alarms', 'DROP TABLE portcullis.alarms'],
+      policy_revisions: ['UPDATE portcullis.policy_revisions SET publisher = \'forged\'', 'DELETE FROM portcullis.policy_revisions', 'TRUNCATE portcullis.policy_revisions',
+        'INSERT INTO portcullis.policy_revisions SELECT * FROM portcullis.policy_revisions ON CONFLICT (revision) DO UPDATE SET publisher = \'forged\'', 'DROP TABLE portcullis.policy_revisions']
+    }
+    const allowed: string[] = []
+    for (const login of ['web1', 'reviewer', 'ops'] as const) {
+      const client = await connectFleet(target(login))
+      try {
+        for (const statements of Object.values(attempts)) {
+          for (const statement of statements) {
+            const code = await client.query(statement).then(() => 'done', (err: { code?: string }) => err.code ?? 'none')
+            // 42501: insufficient privilege (or not the owner, for DROP).
+            if (code !== '42501') allowed.push(`${login}: ${statement} -> ${code}`)
+          }
+        }
+      } finally {
+        await client.end()
+      }
+    }
+    expect(allowed).toEqual([])
+    expect(await snapshot()).toBe(before)
+  })
+})
+
+describe('host-ID squatting with separate logins', () => {
+  it('a login that registered the real host\'s ID first gets a host-key alarm from the real host, which writes nothing under it; nothing is overwritten', { timeout: 120_000 }, async () => {
+    const real = newIdentity('web-2')
+    // The squatter knows the host's ID (it is no secret: fleet status lists it) but not its key; it registers the ID
+    // with a key of its own and ships a chain of its own under it.
+    const squatter: HostIdentity = { hostId: real.hostId, name: 'web-2', key: ensureAuditKey(path.join(root, 'squatter-key')).key }
+    const forged = new MemoryChain()
+    await forged.add(3, 'mallory')
+    await shipAll('squatter', squatter, forged)
+    const registered = await db.sql(`SELECT key_id || ' ' || db_user FROM portcullis.hosts WHERE host_id = '${real.hostId}'`)
+    expect(registered).toBe(`${squatter.key.keyId} squatter\n`)
+    const before = await snapshot()
+
+    const chain = new MemoryChain()
+    await chain.add(10)
+    const shipper = new FleetShipper({ target: target('web1'), identity: real, source: chain, logger, version: 'test', policyDigest: () => 'digest', heartbeatMs: 200 })
+    shipper.start()
+    try {
+      await waitUntil('the host-key alarm', () => shipper.status().state === 'halted')
+      expect(shipper.status().halted).toMatchObject({ kind: 'host-key', seq: null })
+      expect(shipper.status().lag).toBeGreaterThanOrEqual(10)
+      // It stays halted as its chain grows: nothing is shipped after the alarm.
+      await chain.add(3)
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+      expect(shipper.status().state).toBe('halted')
+    } finally {
+      await shipper.stop()
+    }
+    // The alarm is in the real host's own chain, naming the key the database holds for its ID.
+    const alarm = chain.rows.map((r) => r.record).find((r) => r.action === 'fleet.alarm')
+    expect(alarm).toMatchObject({ code: 'PORTCULLIS_FLEET_ALARM', fields: { alarm: 'host-key', seq: null } })
+    expect(alarm?.reason).toContain(squatter.key.keyId)
+    // Nothing of the real host is in the database, and nothing of the squatter's changed: the registration, its
+    // records and every other row are as they were. Row-level security refuses the real host's alarm row too, as it
+    // refuses any row under an ID another login registered: the alarm is the host's own (status, record, log).
+    expect(await snapshot()).toBe(before)
+    expect(await db.sql(`SELECT body FROM portcullis.records WHERE host_id = '${real.hostId}' ORDER BY seq`)).toBe(forged.rows.map((r) => r.text + '\n').join(''))
+    expect(await db.sql(`SELECT count(*) FROM portcullis.alarms WHERE host_id = '${real.hostId}'`)).toBe('0\n')
+    // What fleet status shows a reviewer: the ID under the squatter's key, with its three records, no alarm, and its
+    // chain verifies (it is the squatter's own, signed with the key it registered). The key ID is what tells: it is
+    // not the one the real host's `keys init` printed.
+    const status = await runPortcullisCli(['fleet', 'status', '--fleet', db.url('reviewer'), '--fleet-password-file', passwordFile('reviewer'), '--json'])
+    // (Exit 1 when any host of the database has an alarm: the first test's host has one.)
+    expect(status.stderr).toBe('')
+    const listed = (JSON.parse(status.stdout) as Array<{ hostId: string, keyId: string, records: number, alarms: number }>).find((h) => h.hostId === real.hostId)
+    expect(listed).toMatchObject({ keyId: squatter.key.keyId, records: 3, alarms: 0 })
+    expect(listed?.keyId).not.toBe(real.key.keyId)
+  })
+})
