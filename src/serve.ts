@@ -17,7 +17,7 @@ import { AuditError } from './audit/errors.js'
 import { fleetTarget } from './fleet/connection.js'
 import { hostIdentity } from './fleet/host-identity.js'
 import { FleetShipper } from './fleet/shipper.js'
-import { PolicyFollower, POLICY_COPY_FILE, startingPolicy, type PolicyFollowerOptions } from './fleet/policy-follower.js'
+import { PolicyFollower, POLICY_COPY_FILE, startingPolicy, type PolicyFollowerOptions, type StartingPolicy } from './fleet/policy-follower.js'
 import { readPolicyPublicKey } from './policy/signed.js'
 import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
 import { noteHead } from './audit/head-file.js'
@@ -71,6 +71,8 @@ export interface ServeOptions {
   policyFrom?: 'file' | 'fleet'
   /** The pinned policy public key (policy_ed25519.pub). */
   policyKey?: string
+  /** With policyFrom fleet: no policy revision below this one is ever taken. */
+  policyMinRevision?: number
 }
 
 export interface RunningDaemon {
@@ -98,6 +100,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   let policy!: PolicySource
   let follower: PolicyFollower | null = null
   let followerOptions: PolicyFollowerOptions | null = null
+  let policyStart: StartingPolicy | null = null
   let tokens: TokenVerifier | null = null
   let docker!: DockerClient
   let resolver!: ResourceResolver
@@ -129,9 +132,12 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
           key: readPolicyPublicKey(options.policyKey ?? ''),
           copyPath: join(dirname(resolve(options.config)), POLICY_COPY_FILE),
           knownActions: KNOWN_ACTIONS,
-          logger
+          logger,
+          ...(options.policyMinRevision !== undefined ? { minRevision: options.policyMinRevision } : {})
         }
-        policy = await startingPolicy(followerOptions)
+        const starting = await startingPolicy(followerOptions)
+        policy = starting.source
+        policyStart = starting
       }
     },
     {
@@ -220,12 +226,14 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         await audit.append({
           kind: 'system',
           action: 'portcullis.start',
-          reason: `portcullis ${VERSION} started with policy ${policy.path}${policy.revision !== null ? ` revision ${policy.revision.revision}` : ''}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}` +
+          reason: `portcullis ${VERSION} started with policy ${policy.path}${policy.revision !== null ? ` revision ${policy.revision.revision}` : ''}${startedFrom(policyStart)}${tokens === null ? '; no token key: callers without TLS are anonymous (--allow-anonymous)' : ''}` +
             (verified?.ok === false ? `; the audit store is damaged and the operator accepted it (--accept-damaged-audit): ${verified.damage[0] ?? ''}` : ''),
           fields: {
             head,
             policyDigest: policy.current.digest,
             ...(policy.revision !== null ? { policyRevision: policy.revision.revision, policyPublisher: policy.revision.publisher } : {}),
+            ...(policyStart !== null ? { policyStartedFrom: policyStart.from, policyMinRevision: options.policyMinRevision ?? null } : {}),
+            ...(policyStart?.copyBelowMinimum !== undefined ? { policyCopyBelowMinimum: policyStart.copyBelowMinimum } : {}),
             pid: process.pid,
             allowAnonymous: options.allowAnonymous === true,
             tokenKey: tokens !== null,
@@ -446,4 +454,13 @@ function closeServer (server: http.Server): Promise<void> {
     server.closeIdleConnections()
     setTimeout(() => server.closeAllConnections(), 2000).unref()
   })
+}
+
+/** How a fleet policy was taken at start, for the start record's reason. */
+function startedFrom (start: StartingPolicy | null): string {
+  if (start === null) return ''
+  if (start.from === 'copy') return ' (from the last good copy)'
+  return start.copyBelowMinimum !== undefined
+    ? ` (from the fleet database: the last good copy, revision ${start.copyBelowMinimum}, is below --policy-min-revision)`
+    : ' (from the fleet database: there was no last good copy)'
 }

@@ -9,7 +9,7 @@ import { DEFAULTS } from './defaults.js'
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
-  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off] [--fleet URL [--fleet-password-file FILE]] [--policy-from file|fleet --policy-key FILE.pub]',
+  usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off] [--fleet URL [--fleet-password-file FILE]] [--policy-from file|fleet --policy-key FILE.pub [--policy-min-revision N]]',
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     socket: { type: 'string', default: DEFAULTS.socket },
@@ -26,6 +26,7 @@ export const serveCommand = defineCommand({
     'fleet-host-name': { type: 'string' },
     'policy-from': { type: 'string', default: 'file' },
     'policy-key': { type: 'string' },
+    'policy-min-revision': { type: 'string' },
     'log-level': { type: 'string', default: process.env.PORTCULLIS_LOG_LEVEL ?? 'info' }
   },
   help: {
@@ -44,6 +45,7 @@ export const serveCommand = defineCommand({
     '--fleet-host-name NAME': 'the name `fleet status` shows for this host (default the machine\'s host name; the host ID in keys/host-id is what identifies it)',
     '--policy-from file|fleet': 'file (default): the --config file. fleet: the newest signed revision in the --fleet database (`portcullis policy publish`), followed as it changes; the last good one is kept beside --config (fleet-policy.json) and used when the database is unreachable',
     '--policy-key FILE': 'with --policy-from fleet: the pinned public key (policy_ed25519.pub from `portcullis policy keygen`) every revision must be signed with',
+    '--policy-min-revision N': 'with --policy-from fleet: never take a revision below N (at start, from the last good copy or the database, or later, rollbacks too); serve refuses to start when the database\'s newest is below it',
     '--log-level LEVEL': 'trace, debug, info, warn, error (default info)'
   },
   async run (values) {
@@ -52,6 +54,9 @@ export const serveCommand = defineCommand({
     if (policyFrom === 'fleet' && values.fleet === undefined) throw new PortcullisError('PORTCULLIS_USAGE', '--policy-from fleet needs --fleet URL, the database the policy is published to', 'serve')
     if (policyFrom === 'fleet' && values['policy-key'] === undefined) throw new PortcullisError('PORTCULLIS_USAGE', '--policy-from fleet needs --policy-key FILE, the pinned policy_ed25519.pub', 'serve')
     if (policyFrom === 'file' && values['policy-key'] !== undefined) throw new PortcullisError('PORTCULLIS_USAGE', '--policy-key is for --policy-from fleet', 'serve')
+    const minRevision = values['policy-min-revision']
+    if (minRevision !== undefined && policyFrom !== 'fleet') throw new PortcullisError('PORTCULLIS_USAGE', '--policy-min-revision is for --policy-from fleet', 'serve')
+    if (minRevision !== undefined && !/^[1-9][0-9]{0,14}$/.test(minRevision)) throw new PortcullisError('PORTCULLIS_USAGE', `--policy-min-revision must be a revision number (1 or more), not ${minRevision}`, 'serve')
     const logger = createLogger(values['log-level'])
     // Every file the daemon makes is its own alone, whatever umask it was started under: LevelDB keeps making
     // tables and logs (which hold what was typed in bridge sessions) long after the store was opened.
@@ -78,7 +83,8 @@ export const serveCommand = defineCommand({
         ...(values['fleet-password-file'] !== undefined ? { fleetPasswordFile: values['fleet-password-file'] } : {}),
         ...(values['fleet-host-name'] !== undefined ? { fleetHostName: values['fleet-host-name'] } : {}),
         policyFrom,
-        ...(values['policy-key'] !== undefined ? { policyKey: values['policy-key'] } : {})
+        ...(values['policy-key'] !== undefined ? { policyKey: values['policy-key'] } : {}),
+        ...(minRevision !== undefined ? { policyMinRevision: Number(minRevision) } : {})
       }, logger)
     } catch (err) {
       // Everything that started was stopped again; the caller prints the code and exits non-zero.

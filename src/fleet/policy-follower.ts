@@ -25,6 +25,9 @@ export interface PolicyFollowerOptions {
   copyPath: string
   knownActions: readonly string[]
   logger: Logger
+  /** `--policy-min-revision`: no revision below it is taken, at start (last good copy or database) or later, rollback
+   * or not. Pins what a deleted newer revision would otherwise let the database take a host back to. */
+  minRevision?: number
   /** Fallback poll, for when a notification is lost (default 10 s). */
   pollMs?: number
   /** Told once when the database becomes unreachable (with the error) and once when it is back (null). */
@@ -40,13 +43,26 @@ function labelOf (target: FleetTarget): string {
   return `fleet ${target.url}`
 }
 
+export interface StartingPolicy {
+  source: PolicySource
+  /** `copy`: the last good copy on disk; `database`: the database's newest revision, there being no usable copy. */
+  from: 'copy' | 'database'
+  /** The revision of a last good copy passed over because it is below the minimum. */
+  copyBelowMinimum?: number
+}
+
 /**
- * The policy to start with: the verified last good copy, else the database's newest revision (verified). Throws
- * PORTCULLIS_POLICY_FLEET_UNAVAILABLE when there is neither.
+ * The policy to start with: the verified last good copy, else the database's newest revision (verified); neither
+ * below `minRevision`. Throws PORTCULLIS_POLICY_FLEET_UNAVAILABLE when there is none, and
+ * PORTCULLIS_POLICY_REVISION_BELOW_MINIMUM when the database's newest is below the minimum.
  */
-export async function startingPolicy (options: PolicyFollowerOptions): Promise<PolicySource> {
+export async function startingPolicy (options: PolicyFollowerOptions): Promise<StartingPolicy> {
   const copy = readPolicyCopy(options.copyPath, options.key)
-  if (copy !== null) return new PolicySource(labelOf(options.target), options.knownActions, { text: copy.policy.toString('utf8'), revision: revisionOf(copy) })
+  const min = options.minRevision ?? 1
+  if (copy !== null && copy.revision >= min) {
+    return { source: new PolicySource(labelOf(options.target), options.knownActions, { text: copy.policy.toString('utf8'), revision: revisionOf(copy) }), from: 'copy' }
+  }
+  if (copy !== null) options.logger.warn({ copy: options.copyPath, revision: copy.revision, minRevision: min }, 'the last good policy copy is below --policy-min-revision; taking the database\'s newest revision')
   let newest: SignedPolicy | null
   try {
     const client = await connectFleet(options.target)
@@ -62,9 +78,12 @@ export async function startingPolicy (options: PolicyFollowerOptions): Promise<P
   }
   if (newest === null) throw new PortcullisError('PORTCULLIS_POLICY_FLEET_UNAVAILABLE', 'no revision was published yet', options.copyPath)
   verifySignedPolicy(options.key, newest)
+  if (newest.revision < min) throw new PortcullisError('PORTCULLIS_POLICY_REVISION_BELOW_MINIMUM', String(newest.revision), String(min))
   const source = new PolicySource(labelOf(options.target), options.knownActions, { text: newest.policy.toString('utf8'), revision: revisionOf(newest) })
   writePolicyCopy(options.copyPath, newest)
-  return source
+  options.logger.warn({ revision: newest.revision, publisher: newest.publisher, minRevision: options.minRevision ?? null },
+    'started from the fleet database\'s newest policy revision, with no last good copy: a newer revision deleted from the database would go unnoticed (pin --policy-min-revision)')
+  return { source, from: 'database', ...(copy !== null ? { copyBelowMinimum: copy.revision } : {}) }
 }
 
 /** The last good copy, verified under the pinned key; null when there is none. */
@@ -182,6 +201,12 @@ export class PolicyFollower {
       verifySignedPolicy(this.#options.key, signed)
     } catch (err) {
       refuse(hasPortcullisCode(err) ? err.code : 'PORTCULLIS_POLICY_SIGNATURE', (err as Error).message)
+      return
+    }
+    const min = this.#options.minRevision ?? 1
+    if (signed.revision < min) {
+      const err = new PortcullisError('PORTCULLIS_POLICY_REVISION_BELOW_MINIMUM', String(signed.revision), String(min))
+      refuse(err.code, err.message)
       return
     }
     const current = this.#source.revision

@@ -4,7 +4,10 @@
 //   and DROP on every table are refused, and every row is as it was;
 // - a second login that registers a host's ID first (squatting) gets nothing of the real host: the real host raises a
 //   host-key alarm and writes nothing under the squatter's registration, and nothing is overwritten;
-import { mkdtempSync, writeFileSync } from 'node:fs'
+// - a superuser who deletes the newest policy revisions takes a host with no last good copy back to the older, still
+//   signed one: the host records that it started from the database without a copy, and --policy-min-revision refuses.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
@@ -13,6 +16,7 @@ import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { connectFleet, fleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
+import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -23,6 +27,7 @@ let db: Postgres
 const logger = pino({ level: 'silent' })
 const LOGINS = { web1: 'portcullis_ingest', squatter: 'portcullis_ingest', reviewer: 'portcullis_reader', ops: 'portcullis_publisher' } as const
 type Login = keyof typeof LOGINS
+const hosts: FleetHost[] = []
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'portcullis-fleet-attacks-'))
@@ -36,6 +41,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
+  await Promise.all(hosts.map(async (host) => await host.stop()))
   await db?.stop()
   if (root !== undefined) removeDirSync(root)
 }, 60_000)
@@ -161,5 +167,107 @@ describe('host-ID squatting with separate logins', () => {
     const listed = (JSON.parse(status.stdout) as Array<{ hostId: string, keyId: string, records: number, alarms: number }>).find((h) => h.hostId === real.hostId)
     expect(listed).toMatchObject({ keyId: squatter.key.keyId, records: 3, alarms: 0 })
     expect(listed?.keyId).not.toBe(real.key.keyId)
+  })
+})
+
+describe('newer policy revisions deleted from the database', () => {
+  interface StoredRecord { action: string | null, code?: string | null, reason: string | null, fields: Record<string, unknown> | null }
+  let publisherArgs: string[]
+  let hostArgs: string[]
+  let policyA: string
+  let policyB: string
+
+  beforeAll(() => {
+    const keys = path.join(root, 'policy-keys')
+    publisherArgs = ['--fleet', db.url('ops'), '--fleet-password-file', passwordFile('ops'), '--key', path.join(keys, 'policy_ed25519.key'), '--publisher', 'ops@admin-1', '--json']
+    hostArgs = ['--fleet', db.url('web1'), '--fleet-password-file', passwordFile('web1'), '--policy-from', 'fleet', '--policy-key', path.join(keys, 'policy_ed25519.pub')]
+    // A: alice is a developer in payments (may list containers). B: she is not.
+    const example = readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8')
+    policyA = path.join(root, 'policy-a.json')
+    writeFileSync(policyA, example)
+    const withoutAlice = JSON.parse(example) as { projects: { payments: { members: Record<string, string> } } }
+    delete withoutAlice.projects.payments.members.alice
+    policyB = path.join(root, 'policy-b.json')
+    writeFileSync(policyB, JSON.stringify(withoutAlice, null, 2) + '\n')
+  })
+
+  async function publish (file: string, ...extra: string[]): Promise<number> {
+    return (JSON.parse(await portcullisCliOk(['policy', 'publish', ...publisherArgs, ...extra, file])) as { revision: number }).revision
+  }
+
+  function adminGet (host: FleetHost, uri: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      http.get({ socketPath: host.adminSocket, path: uri, agent: false }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => resolve(Buffer.concat(chunks).toString()))
+        res.on('error', reject)
+      }).on('error', reject)
+    })
+  }
+
+  async function records (host: FleetHost): Promise<StoredRecord[]> {
+    return (await adminGet(host, '/v1/audit/tail?n=500')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as StoredRecord)
+  }
+
+  async function revisionInForce (host: FleetHost): Promise<number | undefined> {
+    return (JSON.parse(await adminGet(host, '/v1/status')) as { policy: { revision?: { revision: number } } }).policy.revision?.revision
+  }
+
+  async function startHost (name: string, extra: string[] = []): Promise<FleetHost> {
+    const host = await makeFleetHost(root, name, path.join(root, name, 'policy.json'), [...hostArgs, ...extra]) // its last good copy beside it
+    hosts.push(host)
+    await host.start()
+    return host
+  }
+
+  it('a host with no last good copy starts on the older signed revision and records that; --policy-min-revision refuses to start', { timeout: 120_000 }, async () => {
+    const base = Number((await db.sql('SELECT coalesce(max(revision), 0) FROM portcullis.policy_revisions')).trim())
+    expect(await publish(policyA)).toBe(base + 1)
+    expect(await publish(policyB)).toBe(base + 2)
+    await db.sql(`DELETE FROM portcullis.policy_revisions WHERE revision = ${base + 2}`)
+
+    // Without a pin the attack works (the older revision is still signed), but the host says what it started from.
+    const unpinned = await startHost('unpinned')
+    expect(await unpinned.load(1)).toBe(1) // alice may list containers again under A
+    const start = (await records(unpinned)).find((r) => r.action === 'portcullis.start')
+    expect(start?.fields).toMatchObject({ policyRevision: base + 1, policyStartedFrom: 'database', policyMinRevision: null })
+    expect(start?.reason).toContain(`revision ${base + 1} (from the fleet database: there was no last good copy)`)
+    expect(unpinned.log()).toContain('with no last good copy')
+
+    // With the pin it refuses to start, naming both revisions, and serves nothing.
+    const pinnedDir = path.join(root, 'pinned')
+    const refused = await runPortcullisCli(['serve', '--config', path.join(pinnedDir, 'policy.json'), '--socket', path.join(pinnedDir, 'plugin.sock'),
+      '--admin-socket', path.join(pinnedDir, 'admin.sock'), '--data', path.join(pinnedDir, 'data'), '--keys', unpinned.keysDir,
+      '--docker-host', `unix://${path.join(pinnedDir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', ...hostArgs, '--policy-min-revision', String(base + 2)], { timeoutMs: 30_000 })
+    expect(refused.code, refused.stderr).toBe(2)
+    expect(refused.stderr).toContain('[PORTCULLIS_POLICY_REVISION_BELOW_MINIMUM]')
+    expect(refused.stderr).toContain(`Policy revision ${base + 1} is refused: it is below --policy-min-revision ${base + 2}`)
+  })
+
+  it('a pinned host takes the revision republished above the pin, and refuses a signed rollback below it, recording the refusal', { timeout: 120_000 }, async () => {
+    const republished = await publish(policyB)
+    const pinned = await startHost('pinned-2', ['--policy-min-revision', String(republished)])
+    expect(await revisionInForce(pinned)).toBe(republished)
+    expect(await pinned.load(1)).toBe(0) // B: alice may not
+    const start = (await records(pinned)).find((r) => r.action === 'portcullis.start')
+    expect(start?.fields).toMatchObject({ policyRevision: republished, policyStartedFrom: 'database', policyMinRevision: republished })
+
+    // A database restored from an old backup (the newer revisions gone), and a signed rollback to A published on it.
+    await db.sql(`DELETE FROM portcullis.policy_revisions WHERE revision >= ${republished - 1}`)
+    const rollback = await publish(policyA, '--rollback')
+    expect(rollback).toBeLessThan(republished)
+    await waitUntil('the refusal recorded', async () => (await records(pinned)).some((r) => r.action === 'policy.reload-failed' && r.fields?.policyRevision === rollback), { timeoutMs: 30_000 })
+    const failed = (await records(pinned)).filter((r) => r.action === 'policy.reload-failed')
+    expect(failed).toEqual([expect.objectContaining({ code: 'PORTCULLIS_POLICY_REVISION_BELOW_MINIMUM', fields: expect.objectContaining({ policyRevision: rollback }) })])
+    expect(await revisionInForce(pinned)).toBe(republished)
+    expect(await pinned.load(1)).toBe(0)
+
+    // Restarted with its last good copy (the republished revision), it starts from that copy, not the database's.
+    await pinned.stop()
+    await pinned.start()
+    expect(await revisionInForce(pinned)).toBe(republished)
+    const starts = (await records(pinned)).filter((r) => r.action === 'portcullis.start')
+    expect(starts.at(-1)?.fields).toMatchObject({ policyStartedFrom: 'copy', policyRevision: republished })
   })
 })
