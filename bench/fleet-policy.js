@@ -1,6 +1,7 @@
-// `node bench/fleet-policy.js [--hosts 5] [--publishes 20]` (after `npm run build`): how long a published policy
+// `node bench/fleet-policy.js [--hosts 20] [--publishes 20]` (after `npm run build`): how long a published policy
 // revision takes to be in force on every host (issue 14). A private PostgreSQL (Debian's server, initdb'd into a temp
-// dir, socket only), N `serve --policy-from fleet` hosts (no dockerd: nothing here asks one), and R publishes,
+// dir, socket only), N `serve --policy-from fleet` hosts (default 20, the issue's fleet; fewer with --hosts while
+// developing; no dockerd: nothing here asks one), and R publishes,
 // alternating two policies. Each publish is committed in-process (the code `portcullis policy publish` runs), and
 // from that instant every host's admin socket is asked every 10 ms which revision is in force. Reports p50/p99/max
 // of the per-host latency and of the per-publish latency of the slowest host. Target: p99 <= 2 s.
@@ -19,7 +20,7 @@ import { onProcessEnd } from './cleanup.js'
 import { cli, get, prepareHost, startHost } from './fleet-hosts.js'
 import { ms, summarize } from './stats.js'
 
-const { values } = parseArgs({ options: { hosts: { type: 'string', default: '5' }, publishes: { type: 'string', default: '20' } } })
+const { values } = parseArgs({ options: { hosts: { type: 'string', default: '20' }, publishes: { type: 'string', default: '20' } } })
 const HOSTS = Number(values.hosts)
 const PUBLISHES = Number(values.publishes)
 const ROOT = path.resolve(import.meta.dirname, '..')
