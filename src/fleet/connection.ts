@@ -107,8 +107,9 @@ export function fleetTarget (url: string, passwordFile?: string, env: NodeJS.Pro
  * `password=` setting of libpq's keyword/value form (which is refused anyway, but its secret must not be repeated).
  */
 function secretIn (url: string): string | null {
+  if (/(^|\s)(ssl)?password\s*=/i.test(url)) return 'a password= setting of a keyword/value connection string'
   const scheme = url.indexOf('://')
-  if (scheme === -1) return /(^|\s)\s*(ssl)?password\s*=/i.test(url) ? 'a password= setting of a keyword/value connection string' : null
+  if (scheme === -1) return null
   const afterScheme = url.slice(scheme + 3)
   const netloc = /^[^/?#]*/.exec(afterScheme)![0]
   const at = netloc.lastIndexOf('@')

@@ -40,7 +40,9 @@ describe('a fleet URL with a password in it is refused, and the refusal never re
     `postgresql://host_a@db/portcullis#password=${SECRET}`,
     `host=db user=host_a password=${SECRET} dbname=portcullis`,
     `host=db user=host_a PASSWORD = ${SECRET}`,
-    `sslpassword=${SECRET} host=db`
+    `sslpassword=${SECRET} host=db`,
+    `host=db password=${SECRET} options=postgresql://x`,
+    `postgresql://host_a@db/portcullis password=${SECRET}`
   ]
   for (const url of withPassword) {
     it(url, () => {
