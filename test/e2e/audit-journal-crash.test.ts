@@ -6,11 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync, truncateSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, TOKEN_HEADER } from '../helpers/index.js'
+import { postAuthzReq, type AuthzAnswer } from '../helpers/authz-request.js'
+import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { signalAndWait } from '../helpers/process.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -54,31 +54,12 @@ async function startServe (): Promise<{ child: ChildProcess, cancel: () => void,
   }
   await waitUntil('serve\'s plugin socket', () => alive() && readdirSync(root).includes('plugin.sock'), { timeoutMs: 30_000, intervalMs: 20, detail: () => stderr })
   // The socket exists before start returns: wait for an answer.
-  await waitUntil('serve\'s answer', async () => alive() && (await authzReq('/_ping').catch(() => null)) !== null,
+  await waitUntil('serve\'s answer', async () => alive() && (await authzReq('/_ping')) !== null,
     { timeoutMs: Math.max(0, started + 30_000 - Date.now()), intervalMs: 20, detail: () => stderr })
   return { child, cancel, stderr: () => stderr }
 }
 
-/** One AuthZReq as dockerd sends it; resolves with Allow, or null when the plugin gave no answer. */
-function authzReq (uri: string): Promise<boolean | null> {
-  const body = JSON.stringify({ User: '', RequestMethod: 'GET', RequestUri: uri, RequestHeaders: { [TOKEN_HEADER]: token } })
-  return new Promise((resolve) => {
-    const req = http.request({ socketPath: socket(), path: '/AuthZPlugin.AuthZReq', method: 'POST', agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => {
-        try {
-          resolve((JSON.parse(Buffer.concat(chunks).toString()) as { Allow: boolean }).Allow)
-        } catch {
-          resolve(null)
-        }
-      })
-      res.on('error', () => resolve(null))
-    })
-    req.on('error', () => resolve(null))
-    req.end(body)
-  })
-}
+const authzReq = (uri: string): Promise<AuthzAnswer | null> => postAuthzReq(socket(), uri, { token })
 
 /** What a host crash can leave of LevelDB's write-ahead logs when they were never synced: nothing. */
 function cutLevelDbLogs (): string[] {
@@ -99,7 +80,7 @@ describe('kill -9 under load on the journal write path', () => {
         while (running) {
           const uri = `/v1.41/containers/json?limit=${++next}`
           const answer = await authzReq(uri)
-          if (answer === true) allowed.push(uri)
+          if (answer?.Allow === true) allowed.push(uri)
           else if (answer === null) unanswered++
         }
       }
