@@ -43,6 +43,8 @@ export interface StartedServe {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
   /** SIGTERM; the test fails unless serve ends within 20 s. */
   stop: () => Promise<void>
+  /** SIGKILL, as a crash would end it; resolves once it has ended. */
+  kill: () => Promise<void>
 }
 
 export interface ServeWorkspace {
@@ -104,6 +106,10 @@ export function serveWorkspace (prefix: string): ServeWorkspace {
         exited,
         stop: async () => {
           expect(await signalAndWait(child, 'SIGTERM', 20_000), `serve did not stop on SIGTERM:\n${stderr}`).toBe(true)
+          cancel()
+        },
+        kill: async () => {
+          expect(await signalAndWait(child, 'SIGKILL', 10_000)).toBe(true)
           cancel()
         }
       }
