@@ -3,45 +3,20 @@
 
 import { hasPortcullisCode } from './errors.js'
 import { visibleLines } from './audit/terminal-text.js'
-import { runCommand, type Command, type Options } from './cli/command.js'
-import { serveCommand } from './cli/serve.js'
-import { checkCommand } from './cli/check.js'
-import { keysInitCommand } from './cli/keys.js'
-import { tokenIssueCommand } from './cli/token.js'
-import { auditExportCommand } from './cli/audit-export-command.js'
-import { auditReplayCommand } from './cli/audit-replay.js'
-import { auditSessionsCommand } from './cli/audit-sessions.js'
-import { auditTailCommand } from './cli/audit-tail.js'
-import { auditVerifyCommand } from './cli/audit-verify.js'
-import { auditCheckpointCommand, auditExpireCommand } from './cli/audit-checkpoints.js'
-import { auditBundleCommand, auditVerifyBundleCommand } from './cli/audit-bundle.js'
-import { policyKeygenCommand, policyPublishCommand, policyReloadCommand, policySchemaCommand, policyValidateCommand } from './cli/policy.js'
-import { statusCommand } from './cli/status.js'
-import { actionsCommand } from './cli/actions.js'
-import { requestApproveCommand, requestCreateCommand, requestDenyCommand, requestListCommand, requestRevokeCommand } from './cli/request.js'
-import { fleetExportCommand, fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand } from './cli/fleet.js'
-import { fleetBundleCommand } from './cli/fleet-bundle.js'
+import { runCommand } from './cli/command.js'
+import { COMMANDS } from './cli/commands.js'
 import { VERSION } from './version.js'
 
-const COMMANDS: Array<Command<Options>> = [
-  serveCommand, checkCommand, keysInitCommand, tokenIssueCommand,
-  auditTailCommand, auditExportCommand, auditVerifyCommand, auditSessionsCommand, auditReplayCommand,
-  auditCheckpointCommand, auditExpireCommand,
-  auditBundleCommand, auditVerifyBundleCommand,
-  policyValidateCommand, policySchemaCommand, policyReloadCommand, policyKeygenCommand, policyPublishCommand, actionsCommand, statusCommand,
-  requestCreateCommand, requestListCommand, requestApproveCommand, requestDenyCommand, requestRevokeCommand,
-  fleetInitDbCommand, fleetStatusCommand, fleetVerifyCommand, fleetExportCommand, fleetBundleCommand
-] as unknown as Array<Command<Options>>
-
-function usage (): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2
+async function usage (): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map(async (entry) => await entry.load()))
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2
   return [
     `portcullis ${VERSION}: Docker authorization by project role, with a tamper-evident audit trail.`,
     '',
     'Usage: portcullis COMMAND [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary.split('. ')[0]!.replace(/\.$/, '')}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary.split('. ')[0]!.replace(/\.$/, '')}`),
     '',
     'Run `portcullis COMMAND --help` for its options.'
   ].join('\n') + '\n'
@@ -49,7 +24,7 @@ function usage (): string {
 
 async function main (argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    process.stdout.write(usage())
+    process.stdout.write(await usage())
     return 0
   }
   if (argv[0] === '--version' || argv[0] === 'version') {
@@ -57,15 +32,15 @@ async function main (argv: string[]): Promise<number> {
     return 0
   }
   // Two-word commands ("audit tail") first, then one-word ones.
-  const command = COMMANDS.find((c) => c.name === `${argv[0]} ${argv[1] ?? ''}`) ?? COMMANDS.find((c) => c.name === argv[0])
-  if (command === undefined) {
+  const entry = COMMANDS.find((c) => c.name === `${argv[0]} ${argv[1] ?? ''}`) ?? COMMANDS.find((c) => c.name === argv[0])
+  if (entry === undefined) {
     const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `))
     process.stderr.write(group.length > 0
       ? `portcullis ${argv[0]}: say which one: ${group.map((c) => c.name).join(', ')}\n`
       : `portcullis: unknown command "${argv[0]}". Run \`portcullis --help\` for the list.\n`)
     return 2
   }
-  return await runCommand(command, argv.slice(command.name.split(' ').length))
+  return await runCommand(await entry.load(), argv.slice(entry.name.split(' ').length))
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {

@@ -10,7 +10,8 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, TOKEN_HEADER } from '../helpers/index.js'
+import { postAuthzReq, type AuthzAnswer } from '../helpers/authz-request.js'
+import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { signalAndWait } from '../helpers/process.js'
 import { onProcessEnd } from '../helpers/safety-net.js'
 import { waitFor, waitUntil } from '../helpers/wait.js'
@@ -46,28 +47,8 @@ afterAll(async () => {
 const socket = (): string => path.join(root, 'plugin.sock')
 const data = (): string => path.join(root, 'data')
 
-interface Answer { Allow: boolean, Msg?: string, Err?: string }
-
 /** One AuthZReq as dockerd sends it, on one of the agent's kept-alive connections. */
-function authzReq (uri: string): Promise<Answer | null> {
-  const body = JSON.stringify({ User: '', RequestMethod: 'GET', RequestUri: uri, RequestHeaders: { [TOKEN_HEADER]: token } })
-  return new Promise((resolve) => {
-    const req = http.request({ socketPath: socket(), path: '/AuthZPlugin.AuthZReq', method: 'POST', agent }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString()) as Answer)
-        } catch {
-          resolve(null)
-        }
-      })
-      res.on('error', () => resolve(null))
-    })
-    req.on('error', () => resolve(null))
-    req.end(body)
-  })
-}
+const authzReq = (uri: string): Promise<AuthzAnswer | null> => postAuthzReq(socket(), uri, { token, agent })
 
 /** Sets serve's soft limit on open files (the hard one stays), as `prlimit` does to a running process. */
 function setOpenFileLimit (pid: number, soft: number): void {

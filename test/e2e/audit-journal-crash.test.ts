@@ -3,82 +3,40 @@
 // load, three times; after each kill LevelDB's write-ahead logs are also cut to nothing, as a crash of the host
 // can leave logs that were never synced. Every call that was answered "allow" still has its decision record after
 // the next start, and the chain verifies.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync, truncateSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import http from 'node:http'
-import os from 'node:os'
+import { readdirSync, truncateSync } from 'node:fs'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, TOKEN_HEADER } from '../helpers/index.js'
-import { signalAndWait } from '../helpers/process.js'
-import { onProcessEnd } from '../helpers/safety-net.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { postAuthzReq, type AuthzAnswer } from '../helpers/authz-request.js'
+import { portcullisCliOk, runPortcullisCli } from '../helpers/index.js'
+import { serveWorkspace, type ServePaths, type StartedServe } from '../helpers/serve-workspace.js'
 import { waitUntil } from '../helpers/wait.js'
 
-const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
 const KILLS = 3
 const WORKERS = 16
 
-let root: string
-let keysDir: string
-let policyFile: string
+const workspace = serveWorkspace('portcullis-journal-crash-')
+let paths: ServePaths
 let token: string
 
 beforeAll(async () => {
-  root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-journal-crash-'))
-  keysDir = path.join(root, 'keys')
-  policyFile = path.join(root, 'policy.json')
-  await writeFile(policyFile, JSON.stringify(examplePolicy))
-  await portcullisCliOk(['keys', 'init', '--keys', keysDir])
-  token = (await portcullisCliOk(['token', 'issue', '--keys', keysDir, '--user', 'alice', '--ttl', '1h'])).trim().split('\n').pop()!.trim()
+  paths = workspace.pathsIn('serve')
+  token = (await portcullisCliOk(['token', 'issue', '--keys', workspace.keysDir, '--user', 'alice', '--ttl', '1h'])).trim().split('\n').pop()!.trim()
 })
 
-afterAll(() => {
-  if (root !== undefined) removeDirSync(root)
-})
+const data = (): string => paths.data
 
-const socket = (): string => path.join(root, 'plugin.sock')
-const data = (): string => path.join(root, 'data')
-
-async function startServe (): Promise<{ child: ChildProcess, cancel: () => void, stderr: () => string }> {
-  const child = spawn(process.execPath, [PORTCULLIS_CLI, 'serve', '--config', policyFile, '--socket', socket(), '--admin-socket', path.join(root, 'run', 'admin.sock'),
-    '--data', data(), '--keys', keysDir, '--docker-host', `unix://${path.join(root, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'error'],
-  { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const cancel = onProcessEnd(() => child.kill('SIGKILL'))
+/** serve, once its plugin socket answers an AuthZReq (the socket exists before its start returns). */
+async function startServe (): Promise<StartedServe> {
   const started = Date.now()
-  const alive = (): boolean => {
-    if (child.exitCode !== null) throw new Error(`serve exited during start:\n${stderr}`)
-    return true
-  }
-  await waitUntil('serve\'s plugin socket', () => alive() && readdirSync(root).includes('plugin.sock'), { timeoutMs: 30_000, intervalMs: 20, detail: () => stderr })
-  // The socket exists before start returns: wait for an answer.
-  await waitUntil('serve\'s answer', async () => alive() && (await authzReq('/_ping').catch(() => null)) !== null,
-    { timeoutMs: Math.max(0, started + 30_000 - Date.now()), intervalMs: 20, detail: () => stderr })
-  return { child, cancel, stderr: () => stderr }
+  const serve = await workspace.startServe(paths.dir, paths.data, { intervalMs: 20 })
+  await waitUntil('serve\'s answer', async () => {
+    if (serve.child.exitCode !== null) throw new Error(`serve exited during start:\n${serve.stderr()}`)
+    return (await authzReq('/_ping')) !== null
+  }, { timeoutMs: Math.max(0, started + 30_000 - Date.now()), intervalMs: 20, detail: serve.stderr })
+  return serve
 }
 
-/** One AuthZReq as dockerd sends it; resolves with Allow, or null when the plugin gave no answer. */
-function authzReq (uri: string): Promise<boolean | null> {
-  const body = JSON.stringify({ User: '', RequestMethod: 'GET', RequestUri: uri, RequestHeaders: { [TOKEN_HEADER]: token } })
-  return new Promise((resolve) => {
-    const req = http.request({ socketPath: socket(), path: '/AuthZPlugin.AuthZReq', method: 'POST', agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => {
-        try {
-          resolve((JSON.parse(Buffer.concat(chunks).toString()) as { Allow: boolean }).Allow)
-        } catch {
-          resolve(null)
-        }
-      })
-      res.on('error', () => resolve(null))
-    })
-    req.on('error', () => resolve(null))
-    req.end(body)
-  })
-}
+const authzReq = (uri: string): Promise<AuthzAnswer | null> => postAuthzReq(paths.socket, uri, { token })
 
 /** What a host crash can leave of LevelDB's write-ahead logs when they were never synced: nothing. */
 function cutLevelDbLogs (): string[] {
@@ -99,7 +57,7 @@ describe('kill -9 under load on the journal write path', () => {
         while (running) {
           const uri = `/v1.41/containers/json?limit=${++next}`
           const answer = await authzReq(uri)
-          if (answer === true) allowed.push(uri)
+          if (answer?.Allow === true) allowed.push(uri)
           else if (answer === null) unanswered++
         }
       }
@@ -107,9 +65,7 @@ describe('kill -9 under load on the journal write path', () => {
       const before = allowed.length
       await waitUntil(`2000 calls allowed after start ${kill}`, () => allowed.length >= before + 2000,
         { timeoutMs: 60_000, intervalMs: 20, detail: () => `only ${allowed.length - before} allowed (${unanswered} unanswered); serve said:\n${serve.stderr()}` })
-      serve.child.kill('SIGKILL')
-      await new Promise((resolve) => serve.child.once('exit', resolve))
-      serve.cancel()
+      await serve.kill()
       running = false
       await Promise.all(workers)
       expect(cutLevelDbLogs().length).toBeGreaterThan(0)
@@ -117,8 +73,7 @@ describe('kill -9 under load on the journal write path', () => {
 
     // The next start puts back from the journal what LevelDB lost, and records it.
     const serve = await startServe()
-    expect(await signalAndWait(serve.child, 'SIGTERM', 20_000)).toBe(true)
-    serve.cancel()
+    await serve.stop()
     const exported = (await portcullisCliOk(['audit', 'export', '--data', data()])).trim().split('\n')
       .map((line) => JSON.parse(line) as { kind: string, action: string | null, decision?: string, uri?: string | null, fields?: Record<string, unknown> | null })
     const recorded = new Set(exported.filter((r) => r.kind === 'decision' && r.decision === 'allow').map((r) => r.uri))

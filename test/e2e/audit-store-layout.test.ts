@@ -1,23 +1,19 @@
 // `serve` on a store an older portcullis wrote moves the elevation requests and the ownership registry into the
 // store's key spaces and carries on with them; on a store a newer portcullis wrote it stops with
 // PORTCULLIS_AUDIT_LAYOUT_NEWER, and neither it nor `audit verify --data` changes the store (issue 13, item 1).
-import type { ChildProcess } from 'node:child_process'
-import { spawn } from 'node:child_process'
-import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpSync } from 'node:fs'
 import path from 'node:path'
 import { Level } from 'level'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { LAYOUT_VERSION_KEY } from '../../src/audit/keys.js'
 import { AuditStore } from '../../src/audit/store.js'
-import { PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
-import { signalAndWait } from '../helpers/process.js'
+import { REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { pathToFileURL } from 'node:url'
 import { onProcessEnd } from '../helpers/safety-net.js'
-import { waitUntil } from '../helpers/wait.js'
+import { serveWorkspace } from '../helpers/serve-workspace.js'
+import { rawEntries } from '../helpers/tamper.js'
 
-const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
 const CONTAINER = 'c'.repeat(64)
 /** A request alice made before the stop, whose time to be decided ran out while portcullis was stopped. */
 const REQUEST = {
@@ -25,63 +21,13 @@ const REQUEST = {
   reason: 'incident 42', state: 'pending', createdAt: 1_760_000_000_000, pendingUntil: 1_760_000_900_000
 }
 
-let root: string
-let keysDir: string
-let policyFile: string
-
-beforeAll(async () => {
-  root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-layout-'))
-  keysDir = path.join(root, 'keys')
-  policyFile = path.join(root, 'policy.json')
-  await writeFile(policyFile, JSON.stringify(examplePolicy))
-  await portcullisCliOk(['keys', 'init', '--keys', keysDir])
-})
-
-afterAll(() => {
-  if (root !== undefined) removeDirSync(root)
-})
-
-function serveArgs (name: string, data: string): string[] {
-  const dir = path.join(root, name)
-  mkdirSync(dir, { recursive: true })
-  return ['serve', '--config', policyFile, '--socket', path.join(dir, 'plugin.sock'), '--admin-socket', path.join(dir, 'run', 'admin.sock'),
-    '--data', data, '--keys', keysDir, '--docker-host', `unix://${path.join(dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn']
-}
-
-async function startServe (name: string, data: string): Promise<{ child: ChildProcess, stop: () => Promise<void> }> {
-  const args = serveArgs(name, data)
-  const socket = args[args.indexOf('--socket') + 1]!
-  const child = spawn(process.execPath, [PORTCULLIS_CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const cancel = onProcessEnd(() => child.kill('SIGKILL'))
-  await waitUntil('serve\'s plugin socket', () => {
-    if (child.exitCode !== null) throw new Error(`serve did not start:\n${stderr}`)
-    return readdirSync(path.dirname(socket)).includes(path.basename(socket))
-  }, { timeoutMs: 30_000, detail: () => stderr })
-  return {
-    child,
-    stop: async () => {
-      expect(await signalAndWait(child, 'SIGTERM', 20_000)).toBe(true)
-      cancel()
-    }
-  }
-}
-
-async function rawEntries (dir: string): Promise<Map<string, string>> {
-  const db = new Level<string, string>(dir, { createIfMissing: false })
-  await db.open()
-  try {
-    return new Map(await db.iterator().all())
-  } finally {
-    await db.close()
-  }
-}
+const workspace = serveWorkspace('portcullis-layout-')
+const { pathsIn, serveUntilExit } = workspace
 
 /** A store with a few records and, as portcullis wrote them before key spaces, an elevation request and the
  * ownership registry (adoption done, one container owned); `layout` set, or none as then. */
 async function storeAt (name: string, layout: string | null): Promise<string> {
-  const data = path.join(root, name, 'data')
+  const { data } = pathsIn(name)
   const store = await AuditStore.open(data)
   await store.append({ kind: 'system', action: 'portcullis.start', reason: 'an earlier run' })
   await store.close()
@@ -100,7 +46,7 @@ async function storeAt (name: string, layout: string | null): Promise<string> {
 describe('the audit store layout under serve', () => {
   it('an older store is moved to the key spaces at start, and serve goes on with its requests and owners', { timeout: 90_000 }, async () => {
     const data = await storeAt('older', null)
-    const serve = await startServe('older', data)
+    const serve = await workspace.startServe(pathsIn('older').dir, data)
     await serve.stop()
 
     const raw = await rawEntries(data)
@@ -122,7 +68,7 @@ describe('the audit store layout under serve', () => {
     const data = await storeAt('newer', '3')
     const before = await rawEntries(data)
 
-    const served = await runPortcullisCli(serveArgs('newer', data), { timeoutMs: 30_000 })
+    const served = await serveUntilExit(pathsIn('newer').dir, data)
     expect(served.code, served.stderr).toBe(2)
     expect(served.stderr).toContain('[PORTCULLIS_AUDIT_LAYOUT_NEWER]')
     expect(served.stderr).toContain('Upgrade portcullis')
@@ -135,7 +81,7 @@ describe('the audit store layout under serve', () => {
   it('a kill -9 at any point of the migration leaves the old layout or the new one, never a mix', { timeout: 300_000 }, async () => {
     // Enough entries that the one batch takes a while to build and write.
     const ENTRIES = 10_000
-    const template = path.join(root, 'kill-template', 'data')
+    const template = path.join(workspace.root, 'kill-template', 'data')
     const store = await AuditStore.open(template)
     await store.append({ kind: 'system', action: 'portcullis.start', reason: 'an earlier run' })
     await store.close()
@@ -154,7 +100,7 @@ describe('the audit store layout under serve', () => {
     const storeModule = pathToFileURL(path.join(REPO_ROOT, 'dist', 'audit', 'store.js')).href
     const opener = `const { AuditStore } = await import(${JSON.stringify(storeModule)}); await (await AuditStore.open(process.argv[1])).close()`
     const open = (dir: string): ChildProcess => spawn(process.execPath, ['--input-type=module', '-e', opener, dir], { stdio: 'ignore' })
-    const timed = path.join(root, 'kill-timed')
+    const timed = path.join(workspace.root, 'kill-timed')
     cpSync(template, timed, { recursive: true })
     const started = Date.now()
     const full = open(timed)
@@ -177,7 +123,7 @@ describe('the audit store layout under serve', () => {
     // Killed from before the process began to past the time a whole open took.
     const outcomes: string[] = []
     for (let step = 0; step <= 12; step++) {
-      const dir = path.join(root, `kill-${step}`)
+      const dir = path.join(workspace.root, `kill-${step}`)
       cpSync(template, dir, { recursive: true })
       const child = open(dir)
       const cancel = onProcessEnd(() => child.kill('SIGKILL'))

@@ -149,7 +149,7 @@ describe('a directory emptied but for HEAD.json', () => {
     for (const name of readdirSync(data)) if (name !== HEAD_FILE) rmSync(path.join(data, name), { recursive: true })
 
     for (const extra of [[], ['--accept-damaged-audit']]) {
-      const result = await serveUntilExit(dir, data, extra)
+      const result = await serveUntilExit(dir, data, { extra })
       expectFailedWith(result, 'PORTCULLIS_AUDIT_EMPTIED')
       expect(result.stderr).toContain(`HEAD.json names record ${known.seq}`)
       expect(readdirSync(data)).toEqual([HEAD_FILE])

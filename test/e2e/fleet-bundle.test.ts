@@ -7,8 +7,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
+import { centralChain, withChangedRow } from '../helpers/fleet-chain.js'
 import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
-import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { fleetLogin, startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
 
 let root: string
@@ -47,11 +48,8 @@ beforeAll(async () => {
   const policyFile = path.join(root, 'policy.json')
   writeFileSync(policyFile, readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json')))
   await portcullisCliOk(['fleet', 'init-db', '--fleet', pg.adminUrl])
-  await pg.sql("CREATE ROLE fleet_hosts LOGIN PASSWORD 'host-secret' IN ROLE portcullis_ingest; CREATE ROLE reviewer LOGIN PASSWORD 'review-secret' IN ROLE portcullis_reader")
-  writeFileSync(path.join(root, 'host.pw'), 'host-secret\n', { mode: 0o600 })
-  writeFileSync(path.join(root, 'reviewer.pw'), 'review-secret\n', { mode: 0o600 })
-  const hostArgs = ['--fleet', pg.url('fleet_hosts'), '--fleet-password-file', path.join(root, 'host.pw')]
-  reviewerArgs = ['--fleet', pg.url('reviewer'), '--fleet-password-file', path.join(root, 'reviewer.pw')]
+  const hostArgs = (await fleetLogin(pg, root, 'fleet_hosts', 'host-secret', 'portcullis_ingest')).args
+  reviewerArgs = (await fleetLogin(pg, root, 'reviewer', 'review-secret', 'portcullis_reader')).args
   start = new Date(Date.now() - 1000).toISOString()
   for (let i = 1; i <= 3; i++) hosts.push(await makeFleetHost(root, `host-${i}`, policyFile, hostArgs))
   await Promise.all(hosts.map(async (host) => await runOnce(host, 20)))
@@ -88,7 +86,7 @@ describe('fleet bundle', () => {
     expect(manifest.kind).toBe('fleet')
     expect(manifest.hosts.map((h) => h.hostId).sort()).toEqual(hosts.map((h) => h.hostId).sort())
     for (const entry of manifest.hosts) {
-      const rows = (await pg.sql(`SELECT body FROM portcullis.records WHERE host_id = '${entry.hostId}' AND seq BETWEEN ${entry.fromSeq} AND ${entry.toSeq} ORDER BY seq`)).split('\n').filter((l) => l !== '')
+      const rows = await centralChain(pg, entry.hostId, { from: entry.fromSeq, to: entry.toSeq })
       expect(readFileSync(path.join(out, entry.dir, 'records.jsonl'), 'utf8').split('\n').filter((l) => l !== '')).toEqual(rows)
       expect(readFileSync(path.join(out, entry.dir, 'audit_ed25519.pub'), 'utf8')).toBe(readFileSync(path.join(hosts.find((h) => h.hostId === entry.hostId)!.keysDir, 'audit_ed25519.pub'), 'utf8'))
     }
@@ -141,10 +139,7 @@ describe('fleet bundle', () => {
 
   it('a row changed in the database stops the bundle, naming the host, and leaves no bundle behind', { timeout: 30_000 }, async () => {
     const victim = hosts[0]!
-    const where = `host_id = '${victim.hostId}' AND seq = 3`
-    const original = (await pg.sql(`SELECT body FROM portcullis.records WHERE ${where}`)).trim()
-    await pg.sql(`UPDATE portcullis.records SET body = replace(body, '"alice"', '"mallory"') WHERE ${where}`)
-    try {
+    await withChangedRow(pg, victim.hostId, 3, async () => {
       const out = path.join(root, 'from-a-changed-row')
       const result = await runPortcullisCli(['fleet', 'bundle', ...reviewerArgs, '--since', start, '--out', out])
       expect(result.code).toBe(2)
@@ -152,9 +147,7 @@ describe('fleet bundle', () => {
       expect(result.stderr).toContain(`Cannot bundle host ${victim.hostId}`)
       expect(result.stderr).toContain('record 3 does not check out')
       expect(existsSync(out)).toBe(false)
-    } finally {
-      await pg.sql(`UPDATE portcullis.records SET body = $body$${original}$body$ WHERE ${where}`)
-    }
+    })
   })
 
   it('refuses bad input with coded errors that say what to do', { timeout: 30_000 }, async () => {

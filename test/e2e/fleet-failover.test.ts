@@ -8,8 +8,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
+import { centralChain, localChain } from '../helpers/fleet-chain.js'
 import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
-import { startPostgres, startStandby, type Postgres } from '../helpers/postgres.js'
+import { fleetLogin, startPostgres, startStandby, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
 
 let root: string
@@ -24,12 +25,11 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-fleet-ha-'))
   primary = await startPostgres(path.join(root, 'primary'))
   await portcullisCliOk(['fleet', 'init-db', '--fleet', primary.adminUrl])
-  await primary.sql("CREATE ROLE fleet_hosts LOGIN PASSWORD 'host-secret' IN ROLE portcullis_ingest")
+  const login = await fleetLogin(primary, root, 'fleet_hosts', 'host-secret', 'portcullis_ingest')
   standby = await startStandby(primary, path.join(root, 'standby'))
   const policyFile = path.join(root, 'policy.json')
   writeFileSync(policyFile, readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json')))
-  writeFileSync(path.join(root, 'host.pw'), 'host-secret\n', { mode: 0o600 })
-  host = await makeFleetHost(root, 'web-1', policyFile, ['--fleet', pairUrl('fleet_hosts'), '--fleet-password-file', path.join(root, 'host.pw')])
+  host = await makeFleetHost(root, 'web-1', policyFile, ['--fleet', pairUrl('fleet_hosts'), '--fleet-password-file', login.passwordFile])
 }, 120_000)
 
 afterAll(async () => {
@@ -62,9 +62,7 @@ describe('a failover of the fleet database', () => {
     await shippedAll()
     await host.stop()
 
-    const local = (await portcullisCliOk(['audit', 'export', '--data', host.data])).split('\n').filter((l) => l !== '')
-    const central = (await standby.sql(`SELECT body FROM portcullis.records WHERE host_id = '${host.hostId}' ORDER BY seq`)).split('\n').filter((l) => l !== '')
-    expect(central).toEqual(local)
+    expect(await centralChain(standby, host.hostId)).toEqual(await localChain(host.data))
     const verify = await runPortcullisCli(['fleet', 'verify', '--fleet', standby.adminUrl])
     expect(verify.code, verify.stdout).toBe(0)
   })

@@ -11,7 +11,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
-import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { fleetLogin, startPostgres, type FleetLogin, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
 import { readPolicySigningKey, signPolicy } from '../../src/policy/signed.js'
 
@@ -23,6 +23,7 @@ let publicKey: string
 let privateKey: string
 let hostArgs: string[]
 let publisherArgs: string[]
+let hostLogin: FleetLogin
 const hosts: FleetHost[] = []
 
 interface StoredRecord { action: string | null, code?: string | null, reason: string | null, fields: Record<string, unknown> | null }
@@ -32,9 +33,8 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-fleet-policy-'))
   pg = await startPostgres(root)
   await portcullisCliOk(['fleet', 'init-db', '--fleet', pg.adminUrl])
-  await pg.sql("CREATE ROLE fleet_hosts LOGIN PASSWORD 'host-secret' IN ROLE portcullis_ingest; CREATE ROLE ops LOGIN PASSWORD 'ops-secret' IN ROLE portcullis_publisher")
-  writeFileSync(path.join(root, 'host.pw'), 'host-secret\n', { mode: 0o600 })
-  writeFileSync(path.join(root, 'ops.pw'), 'ops-secret\n', { mode: 0o600 })
+  hostLogin = await fleetLogin(pg, root, 'fleet_hosts', 'host-secret', 'portcullis_ingest')
+  const opsLogin = await fleetLogin(pg, root, 'ops', 'ops-secret', 'portcullis_publisher')
   await portcullisCliOk(['policy', 'keygen', '--out', path.join(root, 'policy-keys')])
   publicKey = path.join(root, 'policy-keys', 'policy_ed25519.pub')
   privateKey = path.join(root, 'policy-keys', 'policy_ed25519.key')
@@ -46,8 +46,8 @@ beforeAll(async () => {
   delete withoutAlice.projects.payments.members.alice
   policyB = path.join(root, 'policy-b.json')
   writeFileSync(policyB, JSON.stringify(withoutAlice, null, 2) + '\n')
-  hostArgs = ['--fleet', pg.url('fleet_hosts'), '--fleet-password-file', path.join(root, 'host.pw'), '--policy-from', 'fleet', '--policy-key', publicKey]
-  publisherArgs = ['--fleet', pg.url('ops'), '--fleet-password-file', path.join(root, 'ops.pw'), '--key', privateKey, '--publisher', 'ops@admin-1']
+  hostArgs = [...hostLogin.args, '--policy-from', 'fleet', '--policy-key', publicKey]
+  publisherArgs = [...opsLogin.args, '--key', privateKey, '--publisher', 'ops@admin-1']
 }, 120_000)
 
 afterAll(async () => {
@@ -116,7 +116,7 @@ describe('serve --policy-from fleet follows the signed policy revisions', () => 
     expect(refused.code).toBe(1)
     expect(refused.stderr).toContain('[PORTCULLIS_POLICY_INVALID]')
     // Hosts may only read revisions: their login cannot publish one.
-    const asHost = await runPortcullisCli(['policy', 'publish', '--fleet', pg.url('fleet_hosts'), '--fleet-password-file', path.join(root, 'host.pw'), '--key', privateKey, policyB])
+    const asHost = await runPortcullisCli(['policy', 'publish', ...hostLogin.args, '--key', privateKey, policyB])
     expect(asHost.code).toBe(2)
     expect(asHost.stderr).toContain('[PORTCULLIS_FLEET_PRIVILEGE]')
     expect(await pg.sql('SELECT count(*) FROM portcullis.policy_revisions')).toBe('1\n')

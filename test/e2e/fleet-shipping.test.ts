@@ -8,8 +8,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
+import { centralChain, localChain, withChangedRow } from '../helpers/fleet-chain.js'
 import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
-import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { fleetLogin, startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
 
 let root: string
@@ -28,11 +29,8 @@ beforeAll(async () => {
   writeFileSync(policyFile, readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json')))
   await portcullisCliOk(['fleet', 'init-db', '--fleet', pg.adminUrl])
   // One login role for the hosts and one for reviewers, members of the roles init-db made.
-  await pg.sql("CREATE ROLE fleet_hosts LOGIN PASSWORD 'host-secret' IN ROLE portcullis_ingest; CREATE ROLE reviewer LOGIN PASSWORD 'review-secret' IN ROLE portcullis_reader")
-  writeFileSync(path.join(root, 'host.pw'), 'host-secret\n', { mode: 0o600 })
-  writeFileSync(path.join(root, 'reviewer.pw'), 'review-secret\n', { mode: 0o600 })
-  hostArgs = ['--fleet', pg.url('fleet_hosts'), '--fleet-password-file', path.join(root, 'host.pw')]
-  reviewerArgs = ['--fleet', pg.url('reviewer'), '--fleet-password-file', path.join(root, 'reviewer.pw')]
+  hostArgs = (await fleetLogin(pg, root, 'fleet_hosts', 'host-secret', 'portcullis_ingest')).args
+  reviewerArgs = (await fleetLogin(pg, root, 'reviewer', 'review-secret', 'portcullis_reader')).args
 }, 120_000)
 
 afterAll(async () => {
@@ -43,9 +41,7 @@ afterAll(async () => {
 
 /** The host's local chain as stored (serve stopped), and its rows in the database, in seq order. */
 async function chains (host: FleetHost): Promise<{ local: string[], central: string[] }> {
-  const local = (await portcullisCliOk(['audit', 'export', '--data', host.data])).split('\n').filter((line) => line !== '')
-  const central = (await pg.sql(`SELECT body FROM portcullis.records WHERE host_id = '${host.hostId}' ORDER BY seq`)).split('\n').filter((line) => line !== '')
-  return { local, central }
+  return { local: await localChain(host.data), central: await centralChain(pg, host.hostId) }
 }
 
 async function shippedAll (host: FleetHost): Promise<void> {
@@ -117,6 +113,10 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
       const status = await host.fleetStatus()
       return status.state === 'unreachable' && status.lag >= 300
     })
+    // What an operator sees: `portcullis status` reports the outage and the lag.
+    const shown = JSON.parse(await portcullisCliOk(['status', '--admin-socket', host.adminSocket])) as { fleet: { state: string, lag: number } }
+    expect(shown.fleet.state).toBe('unreachable')
+    expect(shown.fleet.lag).toBeGreaterThanOrEqual(300)
     await pg.start()
     await shippedAll(host)
     await host.stop()
@@ -129,10 +129,7 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
 
   it('a changed row in the database is named by fleet verify: the host and the first bad seq', { timeout: 60_000 }, async () => {
     const host = hosts[2]!
-    const where = `host_id = '${host.hostId}' AND seq = 7`
-    const original = (await pg.sql(`SELECT body FROM portcullis.records WHERE ${where}`)).trim()
-    await pg.sql(`UPDATE portcullis.records SET body = replace(body, '"alice"', '"mallory"') WHERE ${where}`)
-    try {
+    await withChangedRow(pg, host.hostId, 7, async () => {
       const verify = await runPortcullisCli(['fleet', 'verify', ...reviewerArgs])
       expect(verify.code).toBe(1)
       expect(verify.stdout).toMatch(new RegExp(`FAIL ${host.hostId}.*\\n  first bad record 7: the row was changed`))
@@ -140,9 +137,7 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
       // The reviewer role may read, never write.
       const write = await runPortcullisCli(['fleet', 'init-db', ...reviewerArgs])
       expect(write.code).toBe(2)
-    } finally {
-      await pg.sql(`UPDATE portcullis.records SET body = $body$${original}$body$ WHERE ${where}`)
-    }
+    })
     const again = await runPortcullisCli(['fleet', 'verify', '--host', host.hostId, ...reviewerArgs])
     expect(again.code, again.stdout).toBe(0)
   })

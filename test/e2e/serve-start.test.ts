@@ -3,63 +3,20 @@
 // again at once), no process left behind, and a `portcullis.stop` record naming the failure when the store was
 // already open. A missing token key is such a failure unless the operator passes --allow-anonymous, which the
 // `portcullis.start` record keeps.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { auditRecords } from '../helpers/audit.js'
-import {
-  createDocker, PORTCULLIS_CLI, portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli, startDockerd, startPortcullis, type CliResult
-} from '../helpers/index.js'
-import { waitUntil } from '../helpers/wait.js'
+import { createDocker, portcullisCliOk, REPO_ROOT, runPortcullisCli, startDockerd, startPortcullis } from '../helpers/index.js'
+import { expectFailedWith, serveWorkspace, type ServePaths, type StartedServe } from '../helpers/serve-workspace.js'
 
 const examplePolicy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8'))
 
-let root: string
-let keysDir: string
-let policyFile: string
-
-beforeAll(async () => {
-  root = await mkdtemp(path.join(os.tmpdir(), 'portcullis-start-'))
-  keysDir = path.join(root, 'keys')
-  policyFile = path.join(root, 'policy.json')
-  await writeFile(policyFile, JSON.stringify(examplePolicy))
-  await portcullisCliOk(['keys', 'init', '--keys', keysDir])
-})
-
-afterAll(() => {
-  if (root !== undefined) removeDirSync(root)
-})
-
-interface ServePaths { dir: string, socket: string, admin: string, data: string }
-
-function pathsIn (name: string): ServePaths {
-  const dir = path.join(root, name)
-  mkdirSync(dir, { recursive: true })
-  return { dir, socket: path.join(dir, 'plugin.sock'), admin: path.join(dir, 'run', 'admin.sock'), data: path.join(dir, 'data') }
-}
-
-/** Runs `serve` to its end; a start that fails must end by itself, well before the timeout. */
-async function serveUntilExit (paths: ServePaths, options: { config?: string, keys?: string, dockerHost?: string, extra?: string[] } = {}): Promise<CliResult> {
-  const result = await runPortcullisCli([
-    'serve', '--config', options.config ?? policyFile, '--socket', paths.socket, '--admin-socket', paths.admin, '--data', paths.data,
-    '--keys', options.keys ?? keysDir, '--docker-host', options.dockerHost ?? `unix://${path.join(paths.dir, 'no-dockerd.sock')}`,
-    '--elevation-listen', 'off', '--log-level', 'warn', ...(options.extra ?? [])
-  ], { timeoutMs: 30_000 })
-  expect(result.code, `serve did not exit by itself:\n${result.stderr}`).not.toBeNull()
-  return result
-}
-
-/** Exit status 2, the code on stderr, and never an "unexpected error" with a stack. */
-function expectFailedWith (result: CliResult, code: string): void {
-  expect(result.code, result.stderr).toBe(2)
-  expect(result.stderr).toContain(`[${code}]`)
-  expect(result.stderr).not.toContain('unexpected error')
-  expect(result.stderr).not.toMatch(/^\s+at /m)
-}
+const workspace = serveWorkspace('portcullis-start-')
+const { pathsIn, serveUntilExit } = workspace
 
 /** No socket files of ours, and no process still running with this directory on its command line. */
 function expectNothingLeft (paths: ServePaths, sockets: string[] = [paths.socket, paths.admin]): void {
@@ -117,7 +74,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
     const paths = pathsIn('plugin-socket-taken')
     const other = await occupy(paths.socket)
     try {
-      const result = await serveUntilExit(paths)
+      const result = await serveUntilExit(paths.dir, paths.data)
       expectFailedWith(result, 'PORTCULLIS_SOCKET_IN_USE')
       expect(result.stderr).toContain(paths.socket)
       expectNothingLeft(paths, [paths.admin])
@@ -138,7 +95,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
     mkdirSync(path.dirname(paths.admin), { recursive: true })
     const other = await occupy(paths.admin)
     try {
-      const result = await serveUntilExit(paths)
+      const result = await serveUntilExit(paths.dir, paths.data)
       expectFailedWith(result, 'PORTCULLIS_SOCKET_IN_USE')
       expect(result.stderr).toContain(paths.admin)
       expectNothingLeft(paths, [paths.socket])
@@ -150,11 +107,11 @@ describe('a start that fails undoes what started and exits with the code', () =>
 
   it('the audit store is locked by a running serve: exit 2 with PORTCULLIS_AUDIT_LOCKED, no sockets, the running one undisturbed', async () => {
     const first = pathsIn('store-owner')
-    const owner = await startPortcullis({ dir: first.dir, policyFile, keysDir, dockerSocket: path.join(first.dir, 'no-dockerd.sock'), dataDir: first.data })
+    const owner = await startPortcullis({ dir: first.dir, policyFile: workspace.policyFile, keysDir: workspace.keysDir, dockerSocket: path.join(first.dir, 'no-dockerd.sock'), dataDir: first.data })
     try {
       const second = pathsIn('store-locked')
       second.data = first.data
-      const result = await serveUntilExit(second)
+      const result = await serveUntilExit(second.dir, second.data)
       expectFailedWith(result, 'PORTCULLIS_AUDIT_LOCKED')
       expect([exists(second.socket), exists(second.admin)]).toEqual([false, false])
       expect(processesMentioning(second.dir)).toEqual([])
@@ -170,7 +127,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
   it('a bad --docker-host: exit 2 with PORTCULLIS_DOCKER_HOST_INVALID and what to pass, not an unexpected error', async () => {
     for (const dockerHost of ['docker.sock', 'ssh://root@host', 'unix://relative/docker.sock', 'tcp://']) {
       const paths = pathsIn(`docker-host-${dockerHost.replace(/[^a-z]/g, '')}`)
-      const result = await serveUntilExit(paths, { dockerHost })
+      const result = await serveUntilExit(paths.dir, paths.data, { dockerHost })
       expectFailedWith(result, 'PORTCULLIS_DOCKER_HOST_INVALID')
       expect(result.stderr).toContain('unix:///var/run/docker.sock')
       expectNothingLeft(paths)
@@ -181,7 +138,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
     const paths = pathsIn('policy-fifo')
     const fifo = path.join(paths.dir, 'policy.json')
     execFileSync('mkfifo', [fifo])
-    const result = await serveUntilExit(paths, { config: fifo })
+    const result = await serveUntilExit(paths.dir, paths.data, { config: fifo })
     expectFailedWith(result, 'PORTCULLIS_POLICY_NOT_FILE')
     expect(result.stderr).toContain('FIFO')
     expectNothingLeft(paths)
@@ -194,7 +151,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
     const bridgePolicy = path.join(paths.dir, 'policy.json')
     await writeFile(bridgePolicy, JSON.stringify({ ...examplePolicy, bridge: { enabled: true, listen: `127.0.0.1:${port}` } }))
     try {
-      const result = await serveUntilExit(paths, { config: bridgePolicy })
+      const result = await serveUntilExit(paths.dir, paths.data, { config: bridgePolicy })
       expectFailedWith(result, 'PORTCULLIS_SSH_LISTEN')
       expect(result.stderr).toContain('bridge.required')
       // The plugin socket and the admin socket had started before the bridge; both are gone again.
@@ -202,7 +159,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
 
       // The same paths and store serve again at once once the policy no longer asks for that port.
       await writeFile(bridgePolicy, JSON.stringify(examplePolicy))
-      const again = await startPortcullis({ dir: paths.dir, policyFile: bridgePolicy, keysDir, dockerSocket: path.join(paths.dir, 'no-dockerd.sock'), dataDir: paths.data })
+      const again = await startPortcullis({ dir: paths.dir, policyFile: bridgePolicy, keysDir: workspace.keysDir, dockerSocket: path.join(paths.dir, 'no-dockerd.sock'), dataDir: paths.data })
       try {
         const records = await auditRecords(again)
         expect(records.map((r) => r.action)).toEqual(['portcullis.start', 'portcullis.stop', 'portcullis.start'])
@@ -221,7 +178,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
     const paths = pathsIn('bridge-optional')
     const bridgePolicy = path.join(paths.dir, 'policy.json')
     await writeFile(bridgePolicy, JSON.stringify({ ...examplePolicy, bridge: { enabled: true, required: false, listen: `127.0.0.1:${port}` } }))
-    const plugin = await startPortcullis({ dir: paths.dir, policyFile: bridgePolicy, keysDir, dockerSocket: path.join(paths.dir, 'no-dockerd.sock'), dataDir: paths.data })
+    const plugin = await startPortcullis({ dir: paths.dir, policyFile: bridgePolicy, keysDir: workspace.keysDir, dockerSocket: path.join(paths.dir, 'no-dockerd.sock'), dataDir: paths.data })
     try {
       const failed = (await auditRecords(plugin)).find((r) => r.action === 'bridge.failed')
       expect(failed).toMatchObject({ kind: 'system', code: 'PORTCULLIS_SSH_LISTEN' })
@@ -238,7 +195,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
     const port = (blocker.address() as net.AddressInfo).port
     const paths = pathsIn('elevation-taken')
     try {
-      const result = await serveUntilExit(paths, { extra: ['--elevation-listen', `127.0.0.1:${port}`] })
+      const result = await serveUntilExit(paths.dir, paths.data, { extra: ['--elevation-listen', `127.0.0.1:${port}`] })
       expectFailedWith(result, 'PORTCULLIS_ELEVATION_LISTEN')
       expectNothingLeft(paths)
       await expectStoreFree(paths.data)
@@ -251,22 +208,12 @@ describe('a start that fails undoes what started and exits with the code', () =>
 describe('a signal sent while serve starts', () => {
   /** Starts serve and sends `signal` the moment its plugin socket appears: the socket is the last part to start, so
    * serve has not yet returned from its start. Answers the exit, once there is one. */
-  async function signalAtSocket (name: string, signal: NodeJS.Signals): Promise<{ paths: ReturnType<typeof pathsIn>, child: ChildProcess, stderr: () => string, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> }> {
+  async function signalAtSocket (name: string, signal: NodeJS.Signals): Promise<{ paths: ServePaths } & StartedServe> {
     const paths = pathsIn(name)
-    const child = spawn(process.execPath, [PORTCULLIS_CLI,
-      'serve', '--config', policyFile, '--socket', paths.socket, '--admin-socket', paths.admin, '--data', paths.data,
-      '--keys', keysDir, '--docker-host', `unix://${path.join(paths.dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn'
-    ], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })))
     // Looked for every 2 ms: the signal must land while start is still under way.
-    await waitUntil('serve\'s plugin socket', () => {
-      if (child.exitCode !== null) throw new Error(`serve exited before its socket appeared:\n${stderr}`)
-      return exists(paths.socket)
-    }, { timeoutMs: 30_000, intervalMs: 2, detail: () => stderr })
-    child.kill(signal)
-    return { paths, child, stderr: () => stderr, exited }
+    const serve = await workspace.startServe(paths.dir, paths.data, { intervalMs: 2 })
+    serve.child.kill(signal)
+    return { paths, ...serve }
   }
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -294,7 +241,7 @@ describe('a signal sent while serve starts', () => {
 describe('no silent downgrade to anonymous', () => {
   it('a --keys directory without the token key: exit 2 with PORTCULLIS_TOKEN_KEY_MISSING, naming --allow-anonymous; the store is never opened', async () => {
     const paths = pathsIn('no-token-key')
-    const result = await serveUntilExit(paths, { keys: path.join(paths.dir, 'wrong-keys') })
+    const result = await serveUntilExit(paths.dir, paths.data, { keys: path.join(paths.dir, 'wrong-keys') })
     expectFailedWith(result, 'PORTCULLIS_TOKEN_KEY_MISSING')
     expect(result.stderr).toContain(path.join(paths.dir, 'wrong-keys', 'token.pub'))
     expect(result.stderr).toContain('--allow-anonymous')
@@ -308,7 +255,7 @@ describe('no silent downgrade to anonymous', () => {
     mkdirSync(badKeys)
     await writeFile(path.join(badKeys, 'token.pub'), '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n')
     await writeFile(path.join(badKeys, 'token.json'), '{}')
-    const result = await serveUntilExit(paths, { keys: badKeys })
+    const result = await serveUntilExit(paths.dir, paths.data, { keys: badKeys })
     expectFailedWith(result, 'PORTCULLIS_TOKEN_KEY_INVALID')
     expectNothingLeft(paths)
   })
@@ -319,7 +266,7 @@ describe('no silent downgrade to anonymous', () => {
     mkdirSync(emptyKeys)
     const dockerdDir = path.join(paths.dir, 'dockerd')
     const plugin = await startPortcullis({
-      dir: path.join(paths.dir, 'plugin'), policyFile, keysDir: emptyKeys, dockerSocket: path.join(dockerdDir, 'docker.sock'), extraArgs: ['--allow-anonymous']
+      dir: path.join(paths.dir, 'plugin'), policyFile: workspace.policyFile, keysDir: emptyKeys, dockerSocket: path.join(dockerdDir, 'docker.sock'), extraArgs: ['--allow-anonymous']
     })
     const dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugin: plugin.name }).catch(async (err: unknown) => { await plugin.stop(); throw err })
     try {
@@ -333,7 +280,7 @@ describe('no silent downgrade to anonymous', () => {
       const anonymous = await docker(['ps'])
       expect(anonymous.code).not.toBe(0)
       expect(anonymous.stderr).toContain('authorization denied by plugin')
-      const token = (await portcullisCliOk(['token', 'issue', '--keys', keysDir, '--user', 'alice', '--ttl', '1h'])).trim().split('\n').pop()!
+      const token = (await portcullisCliOk(['token', 'issue', '--keys', workspace.keysDir, '--user', 'alice', '--ttl', '1h'])).trim().split('\n').pop()!
       const withToken = await docker(['ps'], { token })
       expect(withToken.stderr).toContain('tokens are not enabled on this daemon')
       const lists = (await auditRecords(plugin)).filter((r) => r.kind === 'decision' && r.action === 'container.list' && r.authMethod !== 'internal')

@@ -3,9 +3,10 @@
 // socket the way dockerd posts them.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
-import { PORTCULLIS_CLI, portcullisCliOk, runPortcullisCli, TOKEN_HEADER } from './index.js'
+import { postAuthzReq } from './authz-request.js'
+import { adminJson } from '../../src/admin/client.js'
+import { PORTCULLIS_CLI, portcullisCliOk } from './index.js'
 import { signalAndWait } from './process.js'
 import { onProcessEnd } from './safety-net.js'
 import { waitUntil } from './wait.js'
@@ -24,7 +25,8 @@ export interface FleetHost {
   kill: () => Promise<void>
   /** Posts `calls` AuthZReqs, `workers` at a time; resolves with how many were allowed. */
   load: (calls: number, workers?: number) => Promise<number>
-  /** `portcullis status --json`'s `fleet` part. */
+  /** The `fleet` part of the admin socket's status, what `portcullis status` prints (read without a CLI process:
+   * tests poll it, twenty hosts at a time). */
   fleetStatus: () => Promise<{ state: string, lag: number, shippedSeq: number, headSeq: number, alarms: unknown[], halted: unknown, lastError: { code: string, message: string } | null }>
   log: () => string
 }
@@ -60,7 +62,7 @@ export async function makeFleetHost (root: string, name: string, policyFile: str
       cancel = onProcessEnd(() => started.kill('SIGKILL'))
       await waitUntil(`${name}'s plugin socket`, async () => {
         if (started.exitCode !== null) throw new Error(`${name}: serve exited during start:\n${output}`)
-        return (await authz(socket, token, '/_ping')) !== null
+        return (await postAuthzReq(socket, '/_ping', { token })) !== null
       }, { timeoutMs: 30_000, detail: () => output })
     },
     async stop () {
@@ -83,37 +85,15 @@ export async function makeFleetHost (root: string, name: string, policyFile: str
       await Promise.all(Array.from({ length: workers }, async () => {
         while (next < calls) {
           next++
-          if (await authz(socket, token, `/v1.41/containers/json?limit=${next}`) === true) allowed++
+          if ((await postAuthzReq(socket, `/v1.41/containers/json?limit=${next}`, { token }))?.Allow === true) allowed++
         }
       }))
       return allowed
     },
     async fleetStatus () {
-      const result = await runPortcullisCli(['status', '--admin-socket', adminSocket])
-      return (JSON.parse(result.stdout) as { fleet: Awaited<ReturnType<FleetHost['fleetStatus']>> }).fleet
+      return (await adminJson<{ fleet: Awaited<ReturnType<FleetHost['fleetStatus']>> }>(adminSocket, 'GET', '/v1/status')).body.fleet
     },
     log: () => output
   }
   return host
-}
-
-/** One AuthZReq as dockerd sends it; resolves with Allow, or null when the plugin gave no answer. */
-function authz (socket: string, token: string, uri: string): Promise<boolean | null> {
-  const body = JSON.stringify({ User: '', RequestMethod: 'GET', RequestUri: uri, RequestHeaders: { [TOKEN_HEADER]: token } })
-  return new Promise((resolve) => {
-    const req = http.request({ socketPath: socket, path: '/AuthZPlugin.AuthZReq', method: 'POST', agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => {
-        try {
-          resolve((JSON.parse(Buffer.concat(chunks).toString()) as { Allow: boolean }).Allow)
-        } catch {
-          resolve(null)
-        }
-      })
-      res.on('error', () => resolve(null))
-    })
-    req.on('error', () => resolve(null))
-    req.end(body)
-  })
 }

@@ -1,5 +1,7 @@
 // The private PostgreSQL of the fleet tests (scripts/lib/postgres.js, shared with the benchmarks), typed, with the
 // tests' last-resort cleanup: a server whose test process dies is SIGKILLed.
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
 import * as harness from '../../scripts/lib/postgres.js'
 import { onProcessEnd } from './safety-net.js'
 
@@ -30,4 +32,19 @@ export async function startPostgres (dir: string): Promise<Postgres> {
 /** A streaming standby of `primary` in `dir`, started read-only. */
 export async function startStandby (primary: Postgres, dir: string): Promise<Postgres> {
   return await harness.startStandby(primary, dir, { onProcessEnd }) as Postgres
+}
+
+export interface FleetLogin {
+  /** `--fleet URL --fleet-password-file FILE`, as a host or a CLI command connects as this role. */
+  args: string[]
+  passwordFile: string
+}
+
+/** Makes a login role `name` on `pg` in `memberOf` (a role `fleet init-db` made: portcullis_ingest, portcullis_reader,
+ * portcullis_publisher) and writes its password to `<name>.pw` (0600) in `dir`. */
+export async function fleetLogin (pg: Postgres, dir: string, name: string, password: string, memberOf: string): Promise<FleetLogin> {
+  await pg.sql(`CREATE ROLE ${name} LOGIN PASSWORD '${password}' IN ROLE ${memberOf}`)
+  const passwordFile = path.join(dir, `${name}.pw`)
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 })
+  return { args: ['--fleet', pg.url(name), '--fleet-password-file', passwordFile], passwordFile }
 }

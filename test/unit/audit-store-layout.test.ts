@@ -16,6 +16,7 @@ import type { AuditRecord } from '../../src/audit/record.js'
 import { ElevationStorage } from '../../src/elevation/storage.js'
 import type { ElevationRequest } from '../../src/elevation/request.js'
 import { OwnershipRegistry } from '../../src/ownership/registry.js'
+import { rawEntries } from '../helpers/tamper.js'
 import { tempStores } from '../helpers/temp-stores.js'
 
 const stores = tempStores('portcullis-layout-')
@@ -30,17 +31,6 @@ const pending: ElevationRequest = {
 const approved: ElevationRequest = {
   ...pending, id: 'r-ba9876543210', state: 'approved', decidedAt: 1_760_000_100_000, decidedBy: 'bob',
   grant: { id: 'g-00112233aabb', expiresAt: 4_102_444_800_000 }
-}
-
-/** Every key of the store's LevelDB with its value, read with the store closed. */
-async function rawEntries (dir: string): Promise<Map<string, string>> {
-  const db = new Level<string, string>(dir, { createIfMissing: false })
-  await db.open()
-  try {
-    return new Map(await db.iterator().all())
-  } finally {
-    await db.close()
-  }
 }
 
 /**
