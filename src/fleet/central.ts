@@ -1,20 +1,17 @@
 // Reading the fleet's database: what `fleet status` shows per host, and `fleet verify`, which walks every host's
 // chain as the database holds it with the same ChainVerifier `audit verify` runs on a store, and checks each
-// checkpoint against the public key the host registered, and each shipped recording against the size and sha256
-// its session.end holds.
+// checkpoint against the public key the host registered, and each shipped recording (recordings-central.ts).
 
 import type pg from 'pg'
-import { ChainVerifier, checkpointFault, isChainFault, vouchedSummaries, type ChainFault } from '../audit/chain-verifier.js'
+import { ChainVerifier, checkpointFault, isChainFault, type ChainFault } from '../audit/chain-verifier.js'
 import { parseCheckpoint } from '../audit/checkpoint-format.js'
-import { scanRecordingBytes, type RecordingSummary } from '../audit/recordings.js'
 import { parseAuditPublicKey } from '../audit/signing-key.js'
+import { recordingTotals, verifyRecordings, type RecordingVerdict } from './recordings-central.js'
 import { FLEET_SCHEMA } from './schema.js'
 
 const S = FLEET_SCHEMA
 /** Rows per round trip of the chain walk: the walk holds one page at a time. */
 const PAGE = 5_000
-/** Recording pieces per round trip (at most 256 KiB each as hosts ship them). */
-const PIECE_PAGE = 16
 
 export interface HostStatus {
   hostId: string
@@ -85,19 +82,7 @@ export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
   })
 }
 
-/** Per host: the recording bytes held, and those its shipped session.end records vouch for and the database lacks. */
-async function recordingTotals (client: pg.Client): Promise<Map<string, { held: number, lag: number }>> {
-  const { rows } = await client.query<{ host_id: string, held: string, lag: string }>(`
-    WITH held AS (SELECT host_id, session_id, sum(length(bytes)) AS bytes FROM ${S}.recording_chunks GROUP BY host_id, session_id),
-         vouched AS (SELECT host_id, (body::jsonb #>> '{fields,session}') AS session_id, (body::jsonb #>> '{fields,recording,bytes}')::bigint AS bytes
-                     FROM ${S}.records WHERE kind = 'session' AND action = 'session.end' AND body::jsonb #> '{fields,recording,bytes}' IS NOT NULL)
-    SELECT h.host_id, coalesce((SELECT sum(bytes) FROM held WHERE held.host_id = h.host_id), 0) AS held,
-           coalesce((SELECT sum(greatest(0, v.bytes - coalesce(held.bytes, 0))) FROM vouched v LEFT JOIN held ON held.host_id = v.host_id AND held.session_id = v.session_id WHERE v.host_id = h.host_id), 0) AS lag
-    FROM ${S}.hosts h`)
-  return new Map(rows.map((row) => [row.host_id, { held: Number(row.held), lag: Number(row.lag) }]))
-}
-
-export interface HostVerdict {
+export interface HostVerdict extends RecordingVerdict {
   hostId: string
   name: string
   ok: boolean
@@ -109,10 +94,6 @@ export interface HostVerdict {
   /** The first record that does not check out, and why. */
   firstBad: { seq: number, problem: string } | null
   badCheckpoints: Array<{ seq: number, problem: string }>
-  /** Recordings whose pieces match what their session.end holds. */
-  recordings: number
-  /** A recording missing, cut, with a gap or other bytes than its session.end (record `seq`) vouches for. */
-  badRecordings: Array<{ session: string, seq: number, problem: string }>
   alarms: Array<{ kind: string, seq: number | null, detail: string, at: string }>
 }
 
@@ -128,7 +109,6 @@ export async function verifyFleet (client: pg.Client, options: { hostId?: string
 
 async function verifyHost (client: pg.Client, hostId: string, name: string, publicKeyPem: string): Promise<HostVerdict> {
   const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badCheckpoints: [], recordings: 0, badRecordings: [], alarms: [] }
-  const ends: Array<{ seq: number, session: string, recording: RecordingSummary }> = []
   let verifier: ChainVerifier | null = null
   let after = 0
   walk: for (;;) {
@@ -145,8 +125,6 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
       }
       verdict.toSeq = seq
       verdict.records++
-      const vouched = vouchedSummaries(result)
-      if (vouched?.recording !== undefined) ends.push({ seq, session: vouched.session, recording: vouched.recording })
     }
     if (page.rows.length < PAGE) break
     after = Number(page.rows[page.rows.length - 1]!.seq)
@@ -180,49 +158,12 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
     else verdict.badCheckpoints.push({ seq, problem: fault.fault === 'forged' ? `forged: ${fault.why}` : fault.fault === 'mismatch' ? 'it signs another hash than the record the database holds' : 'the database holds no record it signs' })
   }
 
-  for (const end of ends) {
-    const problem = await recordingProblem(client, hostId, end.session, end.recording)
-    if (problem === null) verdict.recordings++
-    else verdict.badRecordings.push({ session: end.session, seq: end.seq, problem })
-  }
+  Object.assign(verdict, await verifyRecordings(client, hostId, verdict.toSeq ?? 0))
 
   const alarms = await client.query<{ kind: string, seq: string | null, detail: string, at: Date }>(`SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = $1 ORDER BY id`, [hostId])
   verdict.alarms = alarms.rows.map((a) => ({ kind: a.kind, seq: a.seq === null ? null : Number(a.seq), detail: a.detail, at: a.at.toISOString() }))
   verdict.ok = verdict.firstBad === null && verdict.badCheckpoints.length === 0 && verdict.badRecordings.length === 0 && verdict.alarms.length === 0
   return verdict
-}
-
-/** Why the database's pieces of a recording are not the file its session.end vouches for, or null when they are. */
-async function recordingProblem (client: pg.Client, hostId: string, session: string, vouched: RecordingSummary): Promise<string | null> {
-  let gap: string | null = null
-  let pieces = 0
-  async function * bytes (): AsyncIterable<Buffer> {
-    let expected = 0
-    for (;;) {
-      const page = await client.query<{ byte_offset: string, bytes: Buffer }>(
-        `SELECT byte_offset, bytes FROM ${S}.recording_chunks WHERE host_id = $1 AND session_id = $2 AND byte_offset >= $3 ORDER BY byte_offset LIMIT ${PIECE_PAGE}`,
-        [hostId, session, expected])
-      for (const row of page.rows) {
-        const offset = Number(row.byte_offset)
-        if (offset !== expected) {
-          gap = `bytes ${expected} to ${offset - 1} are missing`
-          return
-        }
-        pieces++
-        expected += row.bytes.length
-        yield row.bytes
-      }
-      if (page.rows.length < PIECE_PAGE) return
-    }
-  }
-  // The same reading of the bytes `audit verify` does of a recording file.
-  const { summary } = await scanRecordingBytes(bytes())
-  if (gap !== null) return `the recording of session ${session} has a gap: ${gap as string}`
-  if (pieces === 0) return `the recording of session ${session} is not in the database (its session.end vouches for ${vouched.bytes} bytes)`
-  if (summary.bytes !== vouched.bytes || summary.sha256 !== vouched.sha256) {
-    return `the recording of session ${session} in the database (${summary.bytes} bytes) does not match the sha256 its session.end holds (${vouched.bytes} bytes): a piece was changed, cut or added`
-  }
-  return null
 }
 
 function prevHashOf (body: string): string {
