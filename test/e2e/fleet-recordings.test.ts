@@ -3,15 +3,19 @@
 // bytes arrive while it runs and the whole file once it ends; a restart or an outage resumes from the database's own
 // end of each recording, with no gap and no duplicate; fleet verify checks each recording against its session.end and
 // names a changed piece; other bytes at an offset the database holds are an alarm, never an overwrite.
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordingFilePath } from '../../src/audit/bundle.js'
+import { verifyAnyBundle, type FleetBundleVerifyReport } from '../../src/audit/bundle-verify-fleet.js'
+import { signCheckpointNow } from '../../src/audit/checkpoints.js'
 import { recordingShipSource, shipSource } from '../../src/audit/ship-source.js'
 import { recordingPath, type RecordingSink } from '../../src/audit/recordings.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
-import { AuditStore } from '../../src/audit/store.js'
+import { AuditStore, auditDatabase } from '../../src/audit/store.js'
+import { writeFleetBundle } from '../../src/fleet/bundle.js'
 import { fleetStatus, verifyFleet } from '../../src/fleet/central.js'
 import { connectFleet, fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
@@ -226,5 +230,60 @@ describe('serve ships session recordings to the fleet database', () => {
     const [local] = await clone.tail(1)
     expect(local).toMatchObject({ action: 'fleet.alarm', code: 'PORTCULLIS_FLEET_ALARM', fields: { alarm: 'conflict', session: opened.session } })
     await clone.close()
+  })
+
+  it('fleet bundle puts each host\'s recordings in its part, as the database holds them, and verify-bundle checks them offline; a recording the database lacks stays on the host, said so', { timeout: 60_000 }, async () => {
+    const { identity } = newIdentity()
+    const host = await startHost(path.join(root, `store-${hosts}`), identity)
+    const ended = await openSession(host.store)
+    ended.sink.output(Buffer.from('hello from the fleet bundle\r\n'))
+    ended.sink.output(noise(20_000, 8))
+    await endSession(host.store, ended)
+    const running = await openSession(host.store)
+    running.sink.output(Buffer.from('still running\r\n'))
+    await running.sink.flush()
+    await signCheckpointNow(auditDatabase(host.store), identity.key, { seq: host.store.head().seq })
+    // A record after it, so the shipper's next batch carries the checkpoint along.
+    await host.store.append({ kind: 'system', action: 'test.mark', reason: 'after the checkpoint' })
+    const file = readFileSync(recordingPath(host.store.dir, ended.session))
+    await waitUntil('records, checkpoint and recordings shipped', async () =>
+      host.records.status().lag === 0 && (await pg.sql(`SELECT count(*) FROM portcullis.checkpoints WHERE host_id = '${identity.hostId}'`)).trim() !== '0' &&
+      (await centralBytes(identity.hostId, ended.session)).equals(file) && (await centralBytes(identity.hostId, running.session)).length === running.sink.summary().bytes)
+
+    const client = await connectFleet(target)
+    try {
+      const dir = path.join(root, `bundle-${hosts}`)
+      const manifest = await writeFleetBundle(client, dir, target.url, { since: new Date(0), hosts: [identity.hostId], generator: 'test' })
+      expect(manifest).toMatchObject({ recordings: 'in-parts', hosts: [{ hostId: identity.hostId, dir: `hosts/${identity.hostId}` }] })
+      const part = path.join(dir, manifest.hosts[0]!.dir!)
+      expect(readFileSync(path.join(part, recordingFilePath(ended.session)))).toEqual(file)
+      expect(readFileSync(path.join(part, recordingFilePath(running.session))).length).toBe(running.sink.summary().bytes)
+      expect(readFileSync(path.join(part, 'report.html'), 'utf8')).toContain('hello from the fleet bundle')
+      const verdict = await verifyAnyBundle(dir) as FleetBundleVerifyReport
+      expect(verdict).toMatchObject({ kind: 'fleet', ok: true })
+      expect(verdict.hosts[0]!.report!.onHost ?? []).toEqual([])
+
+      // The bundle is checked offline: a changed recording in it is named.
+      const copy = path.join(part, recordingFilePath(ended.session))
+      const changed = readFileSync(copy)
+      changed[changed.length - 1] = changed[changed.length - 1]! ^ 0xff
+      writeFileSync(copy, changed)
+      const broken = await verifyAnyBundle(dir) as FleetBundleVerifyReport
+      expect(broken.ok).toBe(false)
+      expect(broken.firstBad).toMatchObject({ host: identity.hostId, session: ended.session })
+
+      // The database lacks a piece of it: the part leaves the recordings on the host and says why.
+      await pg.sql(`DELETE FROM portcullis.recording_chunks WHERE host_id = '${identity.hostId}' AND session_id = '${ended.session}' AND byte_offset = (SELECT max(byte_offset) FROM portcullis.recording_chunks WHERE host_id = '${identity.hostId}' AND session_id = '${ended.session}')`)
+      const lacking = path.join(root, `bundle-${hosts}-lacking`)
+      const second = await writeFleetBundle(client, lacking, target.url, { since: new Date(0), hosts: [identity.hostId], generator: 'test' })
+      expect(second.hosts[0]!.note).toContain(`the database does not hold the whole recording of session ${ended.session} yet`)
+      const onHost = await verifyAnyBundle(lacking) as FleetBundleVerifyReport
+      expect(onHost.ok).toBe(true)
+      expect(onHost.hosts[0]!.report!.onHost).toContain(ended.session)
+    } finally {
+      await client.end()
+    }
+    await running.sink.finish()
+    await host.stop()
   })
 })
