@@ -2,7 +2,7 @@
 // PostgreSQL: what the session printed is in the database while it still runs, and its whole recording once it ended;
 // `fleet verify` checks it against the session.end; serve killed with SIGKILL mid-session and started again ships the
 // rest of that recording with no gap, and the database's copy is the host's file byte for byte.
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
@@ -125,4 +125,21 @@ it('serve killed with SIGKILL mid-session and started again ships the rest of th
   await waitUntil('fleet verify passes', async () => (await runPortcullisCli(['fleet', 'verify', ...reviewerArgs])).code === 0, { timeoutMs: 30_000 })
   const report = JSON.parse((await runPortcullisCli(['fleet', 'verify', ...reviewerArgs, '--json'])).stdout) as { hosts: Array<{ recordings: number, badRecordings: unknown[] }> }
   expect(report.hosts[0]).toMatchObject({ recordings: 2, badRecordings: [] })
+})
+
+it('the host\'s login may add recording pieces, never change or delete them, and another login neither reads nor writes them', { timeout: 30_000 }, async () => {
+  await pg.sql("CREATE ROLE intruder LOGIN PASSWORD 'intruder-secret' IN ROLE portcullis_ingest")
+  const psql = (user: string, password: string, statement: string): Promise<string> => new Promise((resolve) => {
+    execFile('psql', ['-h', pg.socketDir, '-p', String(pg.port), '-U', user, '-d', 'portcullis', '-At', '-c', statement], { env: { ...process.env, PGPASSWORD: password } }, (_err, stdout, stderr) => resolve(stdout + stderr))
+  })
+  const asHost = (statement: string): Promise<string> => psql('fleet_host', 'host-secret', statement)
+  expect(Number((await asHost('SELECT count(*) FROM portcullis.recording_chunks')).trim())).toBeGreaterThan(0)
+  expect(await asHost("UPDATE portcullis.recording_chunks SET bytes = '\\x00'")).toContain('permission denied')
+  expect(await asHost('DELETE FROM portcullis.recording_chunks')).toContain('permission denied')
+  expect(await asHost('TRUNCATE portcullis.recording_chunks')).toContain('permission denied')
+  const asIntruder = (statement: string): Promise<string> => psql('intruder', 'intruder-secret', statement)
+  expect((await asIntruder('SELECT count(*) FROM portcullis.recording_chunks')).trim()).toBe('0')
+  expect(await asIntruder(`INSERT INTO portcullis.recording_chunks (host_id, session_id, byte_offset, bytes) VALUES ('${hostId()}', 's-00000000000000aa', 0, '\\x00')`)).toContain('row-level security')
+  // The reviewer reads them all.
+  expect(Number((await psql('reviewer', 'review-secret', 'SELECT count(*) FROM portcullis.recording_chunks')).trim())).toBeGreaterThan(0)
 })
