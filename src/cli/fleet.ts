@@ -154,7 +154,8 @@ function formatStatus (hosts: HostStatus[]): string {
     `${h.hostId}  ${visible(h.name)}`,
     `  last seen ${h.lastSeen ?? 'never'}, portcullis ${h.version ?? '?'}, policy ${h.policyDigest?.slice(0, 12) ?? '?'}${h.policyRevision !== null ? ` (revision ${h.policyRevision})` : ''}`,
     `  shipped up to record ${h.shippedSeq} (${h.records} records, the newest from ${h.lastRecordAt ?? '-'}); ${h.lag === null ? 'lag unknown' : `${h.lag} behind at its last report`}`,
-    `  recordings: ${h.recordingBytes} bytes held${h.recordingLag > 0 ? `, ${h.recordingLag} bytes of ended sessions not yet shipped` : ''}`,
+    `  recordings: ${h.recordingBytes} bytes held; ${h.recordingLag === null ? 'lag unknown' : `${h.recordingLag} bytes behind at its last report`}` +
+      (h.recordingMissing > 0 ? `; ${h.recordingMissing} bytes its ended sessions vouch for are not here yet` : ''),
     h.lastAlarm === null ? '  no alarms' : `  ${h.alarms} alarm(s), the last: ${h.lastAlarm.kind} at record ${h.lastAlarm.seq ?? '-'} (${h.lastAlarm.at}): ${visible(h.lastAlarm.detail)}`
   ].join('\n'))
   return lines.join('\n') + '\n'

@@ -35,9 +35,12 @@ export interface HostStatus {
   lastAlarm: { kind: string, seq: number | null, detail: string, at: string } | null
   /** Bytes of session recordings the database holds for the host. */
   recordingBytes: number
-  /** Bytes of recordings of ended sessions (their session.end shipped) not yet in the database; a running session's
-   * lag shows on the host (`portcullis status`). */
-  recordingLag: number
+  /** Bytes of recordings durable on the host and not yet here, running sessions included, at the host's last report
+   * (null: it never reported). */
+  recordingLag: number | null
+  /** Bytes the shipped session.end records vouch for that the database does not hold: what a host that stopped
+   * reporting (destroyed, say) still owes. */
+  recordingMissing: number
 }
 
 export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
@@ -77,7 +80,8 @@ export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
       alarms: Number(row.alarms),
       lastAlarm: row.alarm_kind === null ? null : { kind: row.alarm_kind, seq: row.alarm_seq === null ? null : Number(row.alarm_seq), detail: row.alarm_detail ?? '', at: row.alarm_at!.toISOString() },
       recordingBytes: recordings.get(row.host_id)?.held ?? 0,
-      recordingLag: recordings.get(row.host_id)?.lag ?? 0
+      recordingLag: recordings.get(row.host_id)?.reported ?? null,
+      recordingMissing: recordings.get(row.host_id)?.missing ?? 0
     }
   })
 }

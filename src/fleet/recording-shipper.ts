@@ -43,6 +43,8 @@ export interface RecordingShipperOptions {
   batchBytes?: number
   /** How often the recordings are looked at when nothing is waiting. Default 500 ms. */
   intervalMs?: number
+  /** How often the lag is reported to the database (`fleet status`); a change to or from zero goes at once. Default 10 s. */
+  reportMs?: number
 }
 
 interface Piece {
@@ -73,6 +75,9 @@ export class RecordingShipper {
   #lastError: RecordingShipperStatus['lastError'] = null
   #halted: FleetAlarm | null = null
   #lastShippedAt: string | null = null
+  #lastReport = 0
+  /** The lag the last report told, or null before the first on this connection. */
+  #toldLag: number | null = null
   #downSince: number | null = null
   #stopping = false
   #wake: (() => void) | null = null
@@ -120,6 +125,7 @@ export class RecordingShipper {
       try {
         if (this.#client === null) await this.#connect()
         const shipped = this.#halted === null ? await this.#pass() : 0
+        await this.#reportIfDue()
         retryMs = RETRY_MIN_MS
         if (shipped < this.#batchBytes) await this.#sleep(this.#intervalMs)
       } catch (err) {
@@ -168,6 +174,7 @@ export class RecordingShipper {
     }
     client.on('error', () => { if (this.#client === client) this.#client = null })
     this.#client = client
+    this.#toldLag = null
     this.#downSince = null
     this.#lastError = null
     if (this.#halted === null) this.#state = 'shipping'
@@ -249,6 +256,18 @@ export class RecordingShipper {
       this.#shippedBytes += piece.bytes.length
     }
     this.#lastShippedAt = new Date().toISOString()
+  }
+
+  /** Tells the database the lag (bytes and recordings not yet shipped) every `reportMs`, and at once when it
+   * becomes or stops being zero: `fleet status` shows a running session's lag too. */
+  async #reportIfDue (): Promise<void> {
+    const interval = this.#options.reportMs ?? 10_000
+    const crossed = this.#toldLag === null || (this.#toldLag === 0) !== (this.#lagBytes === 0)
+    if (!crossed && Date.now() - this.#lastReport < interval) return
+    await this.#client!.query(`INSERT INTO ${FLEET_SCHEMA}.recording_reports (host_id, lag_bytes, pending) VALUES ($1, $2, $3)`,
+      [this.#options.identity.hostId, this.#lagBytes, this.#pending])
+    this.#lastReport = Date.now()
+    this.#toldLag = this.#lagBytes
   }
 
   /** A closed recording the database holds whole: marked for retention, then left alone. */

@@ -70,14 +70,16 @@ export async function verifyRecordings (client: pg.Client, hostId: string, toSeq
   return verdict
 }
 
-/** Per host: the recording bytes held, and those its shipped session.end records vouch for and the database lacks. */
-export async function recordingTotals (client: pg.Client): Promise<Map<string, { held: number, lag: number }>> {
-  const { rows } = await client.query<{ host_id: string, held: string, lag: string }>(`
+/** Per host: the recording bytes held, those its shipped session.end records vouch for and the database lacks, and
+ * the lag it reported last. */
+export async function recordingTotals (client: pg.Client): Promise<Map<string, { held: number, missing: number, reported: number | null }>> {
+  const { rows } = await client.query<{ host_id: string, held: string, missing: string, reported: string | null }>(`
     WITH held AS (SELECT host_id, session_id, sum(length(bytes)) AS bytes FROM ${S}.recording_chunks GROUP BY host_id, session_id),
          vouched AS (SELECT host_id, (body::jsonb #>> '{fields,session}') AS session_id, (body::jsonb #>> '{fields,recording,bytes}')::bigint AS bytes
                      FROM ${S}.records WHERE kind = 'session' AND action = 'session.end' AND body::jsonb #> '{fields,recording,bytes}' IS NOT NULL)
     SELECT h.host_id, coalesce((SELECT sum(bytes) FROM held WHERE held.host_id = h.host_id), 0) AS held,
-           coalesce((SELECT sum(greatest(0, v.bytes - coalesce(held.bytes, 0))) FROM vouched v LEFT JOIN held ON held.host_id = v.host_id AND held.session_id = v.session_id WHERE v.host_id = h.host_id), 0) AS lag
+           coalesce((SELECT sum(greatest(0, v.bytes - coalesce(held.bytes, 0))) FROM vouched v LEFT JOIN held ON held.host_id = v.host_id AND held.session_id = v.session_id WHERE v.host_id = h.host_id), 0) AS missing,
+           (SELECT lag_bytes FROM ${S}.recording_reports r WHERE r.host_id = h.host_id ORDER BY id DESC LIMIT 1) AS reported
     FROM ${S}.hosts h`)
-  return new Map(rows.map((row) => [row.host_id, { held: Number(row.held), lag: Number(row.lag) }]))
+  return new Map(rows.map((row) => [row.host_id, { held: Number(row.held), missing: Number(row.missing), reported: row.reported === null ? null : Number(row.reported) }]))
 }

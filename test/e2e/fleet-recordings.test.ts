@@ -138,8 +138,9 @@ describe('serve ships session recordings to the fleet database', () => {
     try {
       const [verdict] = await verifyFleet(client, { hostId: identity.hostId })
       expect(verdict).toMatchObject({ ok: true, recordings: 1, badRecordings: [] })
+      await waitUntil('the host to report no lag', async () => (await fleetStatus(client)).find((h) => h.hostId === identity.hostId)?.recordingLag === 0)
       const status = (await fleetStatus(client)).find((h) => h.hostId === identity.hostId)
-      expect(status).toMatchObject({ recordingBytes: file.length, recordingLag: 0 })
+      expect(status).toMatchObject({ recordingBytes: file.length, recordingLag: 0, recordingMissing: 0 })
 
       // A reviewer's copy must name a changed piece: the host and the session.
       const [, second, third] = await pieces(identity.hostId, opened.session)
@@ -152,7 +153,8 @@ describe('serve ships session recordings to the fleet database', () => {
       await pg.sql(`DELETE FROM portcullis.recording_chunks WHERE host_id = '${identity.hostId}' AND session_id = '${opened.session}'`)
       const [gone] = await verifyFleet(client, { hostId: identity.hostId })
       expect(gone!.badRecordings[0]!.problem).toContain('is not in the database')
-      expect((await fleetStatus(client)).find((h) => h.hostId === identity.hostId)).toMatchObject({ recordingBytes: 0, recordingLag: file.length })
+      // The host has nothing left to ship; what its shipped session.end vouches for is missing here.
+      expect((await fleetStatus(client)).find((h) => h.hostId === identity.hostId)).toMatchObject({ recordingBytes: 0, recordingLag: 0, recordingMissing: file.length })
     } finally {
       await client.end()
     }
@@ -178,6 +180,9 @@ describe('serve ships session recordings to the fleet database', () => {
     recordings.start()
     host = { store, records, recordings, stop: async () => { await Promise.all([records.stop(), recordings.stop()]); await store.close() } }
     await waitUntil('the rest shipped', async () => expectContiguous(await pieces(identity.hostId, opened.session)) >= opened.sink.summary().bytes)
+    // The new shipper reported the running session's backlog, then zero once it had shipped it.
+    await waitUntil('the lag reported back to zero', async () => (await pg.sql(`SELECT lag_bytes FROM portcullis.recording_reports WHERE host_id = '${identity.hostId}' ORDER BY id DESC LIMIT 1`)).trim() === '0')
+    expect(Number((await pg.sql(`SELECT max(lag_bytes) FROM portcullis.recording_reports WHERE host_id = '${identity.hostId}'`)).trim())).toBeGreaterThanOrEqual(40_000)
 
     // The database goes away mid-session: the session records on, unhindered; it all arrives once it is back.
     await pg.stop()
