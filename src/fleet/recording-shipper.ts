@@ -258,10 +258,12 @@ export class RecordingShipper {
     this.#lastShippedAt = new Date().toISOString()
   }
 
-  /** Tells the database the lag (bytes and recordings not yet shipped) every `reportMs`, and at once when it
-   * becomes or stops being zero: `fleet status` shows a running session's lag too. */
+  /** Tells the database the lag (bytes and recordings not yet shipped) when it changed, at most every `reportMs`,
+   * and at once when it becomes or stops being zero: `fleet status` shows a running session's lag too. A host with
+   * nothing to ship writes one row per connection. */
   async #reportIfDue (): Promise<void> {
     const interval = this.#options.reportMs ?? 10_000
+    if (this.#toldLag === this.#lagBytes) return
     const crossed = this.#toldLag === null || (this.#toldLag === 0) !== (this.#lagBytes === 0)
     if (!crossed && Date.now() - this.#lastReport < interval) return
     await this.#client!.query(`INSERT INTO ${FLEET_SCHEMA}.recording_reports (host_id, lag_bytes, pending) VALUES ($1, $2, $3)`,
