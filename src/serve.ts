@@ -12,10 +12,11 @@ import { recoverInterruptedSessions } from './audit/sessions.js'
 import { startDamagedError, verifyAtStart, type StartVerification } from './audit/start-verify.js'
 import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
-import { shipSource } from './audit/ship-source.js'
+import { recordingShipSource, shipSource } from './audit/ship-source.js'
 import { AuditError } from './audit/errors.js'
 import { fleetTarget } from './fleet/connection.js'
 import { hostIdentity } from './fleet/host-identity.js'
+import { RecordingShipper } from './fleet/recording-shipper.js'
 import { FleetShipper } from './fleet/shipper.js'
 import { PolicyFollower, POLICY_COPY_FILE, startingPolicy, type PolicyFollowerOptions, type StartingPolicy } from './fleet/policy-follower.js'
 import { readPolicyPublicKey } from './policy/signed.js'
@@ -108,6 +109,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   let auditKey: AuditSigningKey | null = null
   let upkeep: AuditUpkeep | null = null
   let shipper: FleetShipper | null = null
+  let recordingShipper: RecordingShipper | null = null
   let verified: StartVerification | null = null
   let owners!: OwnershipRegistry
   let adoption!: Adoption
@@ -198,8 +200,11 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
           policyRevision: () => policy.revision?.revision ?? null
         })
         shipper.start()
+        // Beside it, on its own connection: a long recording never holds up the records.
+        recordingShipper = new RecordingShipper({ target, identity, source: recordingShipSource(audit), logger })
+        recordingShipper.start()
       },
-      stop: async () => { await shipper?.stop() }
+      stop: async () => { await Promise.all([shipper?.stop(), recordingShipper?.stop()]) }
     },
     {
       name: 'audit checkpoints',
@@ -332,6 +337,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       version: VERSION,
       bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 },
       fleet: () => shipper?.status() ?? null,
+      fleetRecordings: () => recordingShipper?.status() ?? null,
       elevation
     }), options.adminSocket)),
     {

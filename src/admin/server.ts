@@ -18,6 +18,7 @@ import { addAuditBundleRoutes } from './audit-bundle-routes.js'
 import { addElevationRoutes } from './elevation-routes.js'
 import type { ElevationService } from '../elevation/service.js'
 import type { PolicySource } from '../policy/source.js'
+import type { RecordingShipperStatus } from '../fleet/recording-shipper.js'
 import type { ShipperStatus } from '../fleet/shipper.js'
 
 export interface AdminDeps {
@@ -34,6 +35,8 @@ export interface AdminDeps {
   elevation?: ElevationService | null
   /** Shipping to the fleet database: its state and lag; null when the host does not ship. */
   fleet?: () => ShipperStatus | null
+  /** Shipping session recordings to the fleet database: its state and lag in bytes; null when the host does not ship. */
+  fleetRecordings?: () => RecordingShipperStatus | null
 }
 
 export interface BridgeStatus {
@@ -57,7 +60,8 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       // `state` is what a monitor watches: `failing` while every call is denied because records cannot be written.
       audit: { state: auditState(deps.audit), head: deps.audit.head(), ...deps.audit.stats(), outage: deps.audit.outage() },
       bridge: deps.bridge?.() ?? null,
-      fleet: deps.fleet?.() ?? null
+      fleet: deps.fleet?.() ?? null,
+      fleetRecordings: deps.fleetRecordings?.() ?? null
     })
   })
 

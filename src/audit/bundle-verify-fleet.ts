@@ -36,8 +36,10 @@ export interface FleetBundleManifest {
   kind: 'fleet'
   created: string
   range: { since: string, until: string | null }
-  /** Recordings stay on the hosts: the fleet database holds only the session.end records with their digests. */
-  recordings: 'on-host'
+  /** `in-parts`: each part holds the recordings of its range, read from the fleet database, unless its own manifest
+   * says they stay on the host (its note says why). `on-host` (bundles written before recordings were shipped): every
+   * recording stays on its host; the session.end records hold their digests. */
+  recordings: 'in-parts' | 'on-host'
   hosts: FleetBundleHost[]
   /** The top-level files but the manifest (report.html). */
   files: Record<string, { sha256: string, bytes: number }>

@@ -144,8 +144,16 @@ export const KEY_SPACES = {
   /** Elevation requests (src/elevation): `req!<id>` → the request as JSON. */
   elevation: { legacyPrefix: 'e!' },
   /** The ownership registry (src/ownership): `e!<kind>!<id>` → `{ project, via }`, `adopted` → when adoption ran. */
-  ownership: { legacyPrefix: 'w!' }
+  ownership: { legacyPrefix: 'w!' },
+  /** Fleet shipping (src/fleet/recording-shipper.ts): `rec!<session>` → the bytes of a closed session's recording the
+   * fleet database holds whole; retention keeps a recording until it does. New in layout 2: nothing to move. */
+  fleet: { legacyPrefix: null }
 } as const
+
+/** `rec!<session>` in the `fleet` key space. */
+export function recordingShippedKey (sessionId: string): string {
+  return `rec!${sessionId}`
+}
 
 export type KeySpaceName = keyof typeof KEY_SPACES
 

@@ -56,6 +56,7 @@ export async function migrateLayout (db: AuditDb, dir: string, logger?: Logger):
   const operations: Operation[] = []
   for (const name of Object.keys(KEY_SPACES) as KeySpaceName[]) {
     const { legacyPrefix } = KEY_SPACES[name]
+    if (legacyPrefix === null) continue
     const sublevel = sublevelOf(db, name)
     for await (const [key, value] of db.iterator(prefixRange(legacyPrefix))) {
       operations.push({ type: 'del', key })

@@ -1,6 +1,7 @@
 // Retention: removes the oldest records once they are older than `audit.retention`, whole segments of
 // SEGMENT_SIZE records at a time, and only those kept elsewhere, unless forced: in an evidence bundle (`s!bundled`),
-// or on a host that ships to a fleet database, in the database (`s!shipped`).
+// or on a host that ships to a fleet database, in the database (`s!shipped`, and for a session's recording file the
+// recording shipper's mark).
 // What remains still verifies: before a segment goes, its last record is signed and that checkpoint kept, and
 // `s!base` names the record, so the chain is checked from the one after it, anchored to a signature.
 
@@ -13,7 +14,9 @@ import { signCheckpointNow } from './checkpoints.js'
 import { AuditError } from './errors.js'
 import { indexKeysOf } from './indexes.js'
 import type { AuditDb } from './level.js'
-import { BASE_KEY, CHECKPOINT_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey } from './keys.js'
+import { vouchedSummaries } from './chain-verifier.js'
+import { BASE_KEY, CHECKPOINT_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey, recordingShippedKey } from './keys.js'
+import { sublevelOf } from './key-space.js'
 import { parseRecord, type AuditRecord } from './record.js'
 import { recordingPath } from './recordings.js'
 import type { AuditSigningKey } from './signing-key.js'
@@ -53,6 +56,9 @@ export interface ExpiryResult {
   bundledSeq: number
   /** The highest seq the fleet database holds, when this store ships to one (null: it never did). */
   shippedSeq: number | null
+  /** On a shipping host, the first session whose recording the fleet database does not yet hold whole: its segment
+   * and every later one are held. */
+  recordingNotShipped?: string
   /** The checkpoint kept for the last removed record. */
   checkpoint?: Checkpoint
   /** The `audit.expired` system record written. */
@@ -97,6 +103,16 @@ async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions
     if (!(Date.parse(newest.time) < cutoff.getTime())) break
     if (range.toSeq > keptAfter && options.force !== true) {
       // The bundled and shipped seqs only grow, so every later old segment is past them too.
+      result.held = { fromSeq: result.held?.fromSeq ?? range.fromSeq, toSeq: range.toSeq }
+      continue
+    }
+    // A shipping host keeps a recording until the fleet database holds it whole, and with it every later segment:
+    // what is removed must stay one run from the base.
+    if (shippedSeq !== null && options.force !== true && result.held === null) {
+      const session = await recordingNotShipped(db, range)
+      if (session !== null) result.recordingNotShipped = session
+    }
+    if (result.recordingNotShipped !== undefined) {
       result.held = { fromSeq: result.held?.fromSeq ?? range.fromSeq, toSeq: range.toSeq }
       continue
     }
@@ -160,6 +176,21 @@ async function removeSegment (db: AuditDb, segment: SeqRange, options: ExpireOpt
   // without its recording.
   for (const file of files) await rm(file, { force: true })
   return checkpoint
+}
+
+/** The first session.end in `range` whose recording file the fleet database does not hold whole (the recording
+ * shipper's `rec!` mark in the `fleet` key space), or null. */
+async function recordingNotShipped (db: AuditDb, range: SeqRange): Promise<string | null> {
+  const marks = sublevelOf(db, 'fleet')
+  for await (const value of db.values({ gte: recordKey(range.fromSeq), lte: recordKey(range.toSeq) })) {
+    if (!value.includes('"session.end"')) continue
+    const record = parseRecord(value)
+    const vouched = record === null ? null : vouchedSummaries(record)
+    if (vouched?.recording === undefined) continue
+    const mark = await marks.get(recordingShippedKey(vouched.session))
+    if (mark === undefined || Number(mark) < vouched.recording.bytes) return vouched.session
+  }
+  return null
 }
 
 /** The seq of the last expired record; 0 when none was. */

@@ -1,10 +1,15 @@
 // What the fleet shipper (src/fleet/shipper.ts) reads a host's chain from and records its own events into: the
-// store's durable records as stored, its checkpoints, its appends, and the shipped mark retention keeps to.
+// store's durable records as stored, its checkpoints, its appends, and the shipped mark retention keeps to; and what
+// the recording shipper reads: the recording files, how much of each is durable, and its own shipped marks.
 
+import { constants } from 'node:fs'
+import { lstat, open } from 'node:fs/promises'
 import type { Checkpoint } from './checkpoint-format.js'
 import { readCheckpoints } from './checkpoints.js'
+import { recordingShippedKey } from './keys.js'
 import type { StoredRecord } from './query.js'
 import type { AuditHead, AuditInput, AuditRecord } from './record.js'
+import { listRecordingFiles, recordingPath } from './recordings.js'
 import { auditDatabase, type AuditStore } from './store.js'
 
 export interface ShipSource {
@@ -25,5 +30,64 @@ export function shipSource (store: AuditStore): ShipSource {
     subscribe: (listener) => store.subscribe(listener),
     append: async (input) => await store.append(input),
     markShipped: async (seq) => await store.markShipped(seq)
+  }
+}
+
+/** What the fleet's recording shipper (src/fleet/recording-shipper.ts) reads session recordings from. */
+export interface RecordingShipSource {
+  /** The sessions with a recording file in the store. */
+  sessions: () => string[]
+  /** How many bytes of the session's recording are durable, and whether it is still being written; null: no file. */
+  progress: (sessionId: string) => Promise<{ bytes: number, open: boolean } | null>
+  /** The file's bytes from `offset`, at most `length` (fewer at its end). */
+  read: (sessionId: string, offset: number, length: number) => Promise<Buffer>
+  /** Notes that the database holds the closed recording whole (`bytes`), so retention may remove it. */
+  markShipped: (sessionId: string, bytes: number) => Promise<void>
+  /** What markShipped noted for the session, or null. */
+  shipped: (sessionId: string) => Promise<number | null>
+  append: (input: AuditInput) => Promise<AuditRecord>
+}
+
+export function recordingShipSource (store: AuditStore): RecordingShipSource {
+  const marks = store.keySpace('fleet')
+  return {
+    sessions: () => listRecordingFiles(store.dir).sessions,
+    progress: async (sessionId) => {
+      const open = store.openRecordingBytes(sessionId)
+      if (open !== null) return { bytes: open, open: true }
+      let size: number
+      try {
+        const stat = await lstat(recordingPath(store.dir, sessionId))
+        if (!stat.isFile()) return null
+        size = stat.size
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'ENOENT') return null
+        throw err
+      }
+      // Opened meanwhile: only what its sink made durable.
+      const opened = store.openRecordingBytes(sessionId)
+      return opened !== null ? { bytes: Math.min(size, opened), open: true } : { bytes: size, open: false }
+    },
+    read: async (sessionId, offset, length) => {
+      const handle = await open(recordingPath(store.dir, sessionId), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+      try {
+        const buffer = Buffer.allocUnsafe(length)
+        let got = 0
+        while (got < length) {
+          const { bytesRead } = await handle.read(buffer, got, length - got, offset + got)
+          if (bytesRead === 0) break
+          got += bytesRead
+        }
+        return buffer.subarray(0, got)
+      } finally {
+        await handle.close()
+      }
+    },
+    markShipped: async (sessionId, bytes) => { await marks.put(recordingShippedKey(sessionId), String(bytes)) },
+    shipped: async (sessionId) => {
+      const raw = await marks.get(recordingShippedKey(sessionId))
+      return raw === undefined || !Number.isSafeInteger(Number(raw)) ? null : Number(raw)
+    },
+    append: async (input) => await store.append(input)
   }
 }

@@ -624,6 +624,13 @@ export class AuditStore implements AuditLog, RecordingStore {
     return readRecordingChunks(path)
   }
 
+  /** The durable bytes of a session's recording while this store writes it (the fleet ships no further), or null
+   * when no sink of this store has it open. */
+  openRecordingBytes (sessionId: string): number | null {
+    for (const sink of this.#sinks) if (sink instanceof RecordingSink && sink.sessionId === sessionId) return sink.summary().bytes
+    return null
+  }
+
   /** Sessions whose recording was opened and not released: live ones, or, at start-up, those a previous run
    * died in (see recoverInterruptedSessions). */
   openSessionMarkers (): Promise<SessionMarker[]> {

@@ -133,7 +133,7 @@ function formatFleetBundleReport (report: FleetBundleVerifyReport): string {
     }
   }
   for (const issue of report.problems.slice(1)) lines.push(`  also: ${issue.host !== undefined ? `host ${issue.host}, ` : ''}${describeIssue(issue)}`)
-  lines.push(`session recordings stay on the hosts: ${onHost} session.end record(s) in the bundle hold the digests to check them against there; their absence here is by design, not tampering`)
+  if (onHost > 0) lines.push(`session recordings left on their hosts: ${onHost} session.end record(s) in the bundle hold the digests to check them against there; their absence here is by design, not tampering`)
   lines.push('compare each host\'s key ID with the one published for it')
   return lines.map(visible).join('\n') + '\n'
 }

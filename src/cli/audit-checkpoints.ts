@@ -71,7 +71,9 @@ export function formatExpiry (result: ExpiryResult & { retention: string | null 
   if (result.held !== null) {
     const why = result.shippedSeq === null
       ? `no evidence bundle holds them (bundled up to seq ${result.bundledSeq}). Run \`portcullis audit bundle\` for them first`
-      : `the fleet database does not hold them yet (shipped up to seq ${result.shippedSeq}); \`portcullis status\` shows the shipping lag`
+      : result.recordingNotShipped !== undefined
+        ? `the fleet database does not hold the whole recording of session ${result.recordingNotShipped} yet; \`portcullis status\` shows the recordings' lag (fleetRecordings)`
+        : `the fleet database does not hold them yet (shipped up to seq ${result.shippedSeq}); \`portcullis status\` shows the shipping lag`
     lines.push(`kept records ${result.held.fromSeq} to ${result.held.toSeq}: they are past the retention, but ${why}, or pass --force to remove them anyway.`)
   }
   return lines.join('\n') + '\n'

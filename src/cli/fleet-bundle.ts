@@ -22,7 +22,7 @@ const ARCHIVE_SUFFIX = /\.(tar\.gz|tgz)$/
 
 export const fleetBundleCommand = defineCommand({
   name: 'fleet bundle',
-  summary: 'Write an evidence bundle across hosts for a time range from the fleet database: per host, the records in the range exactly as stored, the checkpoints its host signed that cover them and the key it registered (hosts/HOST_ID/, an `audit bundle` of its own), plus a manifest and report.html over all hosts. Recordings stay on the hosts. Check it offline with `portcullis audit verify-bundle`.',
+  summary: 'Write an evidence bundle across hosts for a time range from the fleet database: per host, the records in the range exactly as stored, the checkpoints its host signed that cover them and the key it registered (hosts/HOST_ID/, an `audit bundle` of its own), plus a manifest and report.html over all hosts. Each part holds the session recordings of its range as the database holds them (a part whose recordings the database does not all hold whole leaves them on the host and says so). Check it offline with `portcullis audit verify-bundle`.',
   usage: 'fleet bundle --fleet URL [--fleet-password-file FILE] [--host HOST_ID ...] --since TIME [--until TIME] --out DIR|FILE.tar.gz',
   options: {
     fleet: { type: 'string' },
@@ -71,7 +71,7 @@ export const fleetBundleCommand = defineCommand({
     })
     const lines = manifest.hosts.map((h) => `  ${h.hostId}  ${h.name}: ${h.dir === null ? 'no part' : `records ${h.fromSeq} to ${h.toSeq} (${h.records})`}${h.note !== null ? ` (${h.note})` : ''}`)
     process.stdout.write(`wrote ${out}: ${manifest.hosts.length} host(s)\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}` +
-      'session recordings stay on the hosts (the bundle holds the session.end records with their digests)\n' +
+      'session recordings are in each host\'s part, unless its note says they stay on the host\n' +
       `check it with: portcullis audit verify-bundle ${out}\n`)
     return 0
   }

@@ -78,7 +78,7 @@ export const fleetStatusCommand = defineCommand({
 
 export const fleetVerifyCommand = defineCommand({
   name: 'fleet verify',
-  summary: 'Check every host\'s audit chain as the fleet database holds it, with the verifier `audit verify` uses, and each checkpoint against the key the host registered; names the host and the first bad record. Exit 0 when all hold, 1 when not.',
+  summary: 'Check every host\'s audit chain as the fleet database holds it, with the verifier `audit verify` uses, each checkpoint against the key the host registered, and each shipped recording against the size and sha256 its session.end holds; names the host and the first bad record or the session. Exit 0 when all hold, 1 when not.',
   usage: 'fleet verify --fleet URL [--fleet-password-file FILE] [--host HOST_ID] [--json]',
   options: { ...FLEET_OPTIONS, host: { type: 'string' } },
   help: { ...FLEET_HELP, '--host HOST_ID': 'check only this host (h- and 16 hex digits, as `fleet status` lists them)' },
@@ -154,6 +154,8 @@ function formatStatus (hosts: HostStatus[]): string {
     `${h.hostId}  ${visible(h.name)}`,
     `  last seen ${h.lastSeen ?? 'never'}, portcullis ${h.version ?? '?'}, policy ${h.policyDigest?.slice(0, 12) ?? '?'}${h.policyRevision !== null ? ` (revision ${h.policyRevision})` : ''}`,
     `  shipped up to record ${h.shippedSeq} (${h.records} records, the newest from ${h.lastRecordAt ?? '-'}); ${h.lag === null ? 'lag unknown' : `${h.lag} behind at its last report`}`,
+    `  recordings: ${h.recordingBytes} bytes held; ${h.recordingLag === null ? 'lag unknown' : `${h.recordingLag} bytes behind at its last report`}` +
+      (h.recordingMissing > 0 ? `; ${h.recordingMissing} bytes its ended sessions vouch for are not here yet` : ''),
     h.lastAlarm === null ? '  no alarms' : `  ${h.alarms} alarm(s), the last: ${h.lastAlarm.kind} at record ${h.lastAlarm.seq ?? '-'} (${h.lastAlarm.at}): ${visible(h.lastAlarm.detail)}`
   ].join('\n'))
   return lines.join('\n') + '\n'
@@ -162,10 +164,11 @@ function formatStatus (hosts: HostStatus[]): string {
 function formatVerdicts (verdicts: HostVerdict[]): string {
   if (verdicts.length === 0) return 'no host has shipped to this database yet\n'
   const lines = verdicts.map((v) => {
-    const head = `${v.ok ? 'ok  ' : 'FAIL'} ${v.hostId}  ${visible(v.name)}: records ${v.fromSeq ?? '-'} to ${v.toSeq ?? '-'} (${v.records}), ${v.checkpoints} checkpoint(s) hold`
+    const head = `${v.ok ? 'ok  ' : 'FAIL'} ${v.hostId}  ${visible(v.name)}: records ${v.fromSeq ?? '-'} to ${v.toSeq ?? '-'} (${v.records}), ${v.checkpoints} checkpoint(s), ${v.recordings} recording(s) hold`
     const problems = [
       ...(v.firstBad !== null ? [`  first bad record ${v.firstBad.seq}: ${v.firstBad.problem}`] : []),
       ...v.badCheckpoints.map((c) => `  checkpoint ${c.seq}: ${c.problem}`),
+      ...v.badRecordings.map((r) => `  recording of session ${r.session} (session.end at record ${r.seq}): ${r.problem}`),
       ...v.alarms.map((a) => `  alarm ${a.kind} at record ${a.seq ?? '-'} (${a.at}): ${visible(a.detail)}`)
     ]
     return [head, ...problems].join('\n')

@@ -36,7 +36,7 @@ function renderFleetReport (input: FleetReportInput): string {
 <h1>Fleet evidence bundle</h1>
 <p>Records from ${e(input.range.since)} ${input.range.until === null ? 'to the newest shipped' : `until ${e(input.range.until)}`}, ${input.hosts.length} host${input.hosts.length === 1 ? '' : 's'}, ${total} records. Written ${e(input.created)} by ${e(input.generator)} from the fleet database.</p>
 <p>Each host's part (hosts/&lt;host ID&gt;/) is an evidence bundle of its own: its records exactly as the host stored them, the checkpoints its host signed with its own key, and the public key it registered. Its chain was checked against that checkpoint when the bundle was written; check it again offline with <code>portcullis audit verify-bundle</code> on this bundle.</p>
-<p><strong>Session recordings stay on the hosts.</strong> The fleet database holds only the session.end records, which carry each recording's digest; a reviewer who needs a recording fetches it from its host (<code>portcullis audit bundle</code> there) and checks it against that digest.</p>
+<p><strong>Session recordings</strong> are in each host's part, as the fleet database holds them, checked against the digest their session.end record carries; open a part's report to replay them. A part whose note says its recordings stay on the host holds only the session.end records with their digests: fetch those recordings from the host (<code>portcullis audit bundle</code> there).</p>
 <table><thead><tr><th>host ID</th><th>name</th><th>key ID</th><th>records</th><th>seq range</th><th>verdict when written</th><th>report</th><th>note</th></tr></thead>
 <tbody>
 ${rows}

@@ -3,7 +3,10 @@
 // same verify-bundle. The database has no host's private key, so no checkpoint is signed here: each part ends at a
 // checkpoint its host signed and shipped, the first one at or after the range's last record (it covers them all);
 // when the host has signed none that far yet, the part ends at its last checkpoint inside the range, and the
-// manifest says which records that leaves out. Recordings are not in the database: they stay on the hosts.
+// manifest says which records that leaves out. Each part holds the session recordings of its range as the database
+// holds them (shipped by recording-shipper.ts), checked against their session.end like a host's own bundle; a part
+// whose recordings the database does not all hold whole (still shipping, or recorded in the store's old chunks,
+// which are not shipped) leaves them on the host, and its manifest and note say so.
 
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -20,6 +23,7 @@ import { parseRecord } from '../audit/record.js'
 import { parseAuditPublicKey, type AuditPublicKey } from '../audit/signing-key.js'
 import { PortcullisError } from '../errors.js'
 import { writeFleetReport } from './bundle-report.js'
+import { holdsRecording, recordingPieces } from './recordings-central.js'
 import { FLEET_SCHEMA } from './schema.js'
 import { writeTar, type TarSource } from '../audit/tar.js'
 
@@ -59,7 +63,7 @@ export async function writeFleetBundle (client: pg.Client, dir: string, url: str
   const created = now().toISOString()
   const range = { since: options.since.toISOString(), until: options.until?.toISOString() ?? null }
   const report = await writeFleetReport(join(dir, 'report.html'), { range, created, generator: options.generator, hosts })
-  const manifest: FleetBundleManifest = { version: 1, kind: 'fleet', created, range, recordings: 'on-host', hosts, files: { 'report.html': report }, generator: options.generator }
+  const manifest: FleetBundleManifest = { version: 1, kind: 'fleet', created, range, recordings: 'in-parts', hosts, files: { 'report.html': report }, generator: options.generator }
   await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { flag: 'wx' })
   return manifest
 }
@@ -92,11 +96,16 @@ async function writeHostPart (client: pg.Client, dir: string, host: HostRow, opt
   if (toSeq > lastSeq) entry.note = `the range ends at record ${lastSeq}; the part goes on to record ${toSeq}, the first checkpoint the host signed after it, which pins them all`
   if (toSeq < lastSeq) entry.note = `records ${toSeq + 1} to ${lastSeq} are in the range but no checkpoint the host shipped signs them yet: they are left out (bundle again after its next checkpoint)`
 
+  const notWhole = await recordingsNotWhole(client, host.host_id, fromSeq, toSeq)
+  if (notWhole !== null) entry.note = (entry.note === null ? '' : `${entry.note}; `) + `its recordings stay on the host: ${notWhole}`
   const source: BundleSource = {
     head: () => ({ seq: toSeq, hash: covering.hash }),
     firstSeq: async () => fromSeq,
     readStored: (from, to) => readRows(client, host.host_id, from, to),
     readCast: async function * () {},
+    readRecordingFile: async (session) => await holdsRecording(client, host.host_id, session)
+      ? recordingPieces(client, host.host_id, session, (from, to) => { throw fail(`the recording of session ${session} in the database has a gap: bytes ${from} to ${to} are missing`) })
+      : null,
     seqAtOrAfter: async () => fromSeq,
     checkpoints: async function * (from, to) { for (const c of checkpoints) if (c.seq >= from && c.seq <= to) yield c },
     // The host signed it: the writer checks each record against it, as against one it signs itself.
@@ -105,7 +114,7 @@ async function writeHostPart (client: pg.Client, dir: string, host: HostRow, opt
   }
   const partDir = `${FLEET_HOSTS_DIR}/${host.host_id}`
   try {
-    const result = await writeBundle(source, join(dir, partDir), { fromSeq, toSeq, generator: options.generator, host: host.name, recordingsOnHost: true, ...(options.now !== undefined ? { now: options.now } : {}) })
+    const result = await writeBundle(source, join(dir, partDir), { fromSeq, toSeq, generator: options.generator, host: host.name, recordingsOnHost: notWhole !== null, ...(options.now !== undefined ? { now: options.now } : {}) })
     entry.records = result.records
   } catch (err) {
     // The writer's advice (audit verify, the store) is for a host; here the rows are the database's.
@@ -117,6 +126,21 @@ async function writeHostPart (client: pg.Client, dir: string, host: HostRow, opt
   entry.toSeq = toSeq
   entry.manifestSha256 = createHash('sha256').update(await readFile(join(dir, partDir, 'manifest.json'))).digest('hex')
   return entry
+}
+
+/** Why the database cannot give every recording a session.end in fromSeq..toSeq vouches for, or null when it can:
+ * one recorded in the store's old chunks (never shipped), or one not (yet) shipped whole. */
+async function recordingsNotWhole (client: pg.Client, hostId: string, fromSeq: number, toSeq: number): Promise<string | null> {
+  const { rows } = await client.query<{ session: string | null, cast: boolean, bytes: string | null, held: string | null }>(
+    `SELECT e.body::jsonb #>> '{fields,session}' AS session, e.body::jsonb #> '{fields,cast}' IS NOT NULL AS cast,
+            e.body::jsonb #>> '{fields,recording,bytes}' AS bytes,
+            (SELECT sum(length(c.bytes)) FROM ${S}.recording_chunks c WHERE c.host_id = e.host_id AND c.session_id = e.body::jsonb #>> '{fields,session}') AS held
+     FROM ${S}.records e WHERE e.host_id = $1 AND e.seq BETWEEN $2 AND $3 AND e.kind = 'session' AND e.action = 'session.end'`, [hostId, fromSeq, toSeq])
+  for (const row of rows) {
+    if (row.cast && row.bytes === null) return `session ${row.session ?? '?'} was recorded in the store's chunks, which are not shipped (\`portcullis audit bundle\` on the host holds it)`
+    if (row.bytes !== null && Number(row.held ?? 0) < Number(row.bytes)) return `the database does not hold the whole recording of session ${row.session ?? '?'} yet (bundle again once \`fleet status\` shows no recording lag)`
+  }
+  return null
 }
 
 /** The host's checkpoints from `fromSeq` on whose signature holds for its registered key, in seq order. */

@@ -1,11 +1,12 @@
 // Reading the fleet's database: what `fleet status` shows per host, and `fleet verify`, which walks every host's
 // chain as the database holds it with the same ChainVerifier `audit verify` runs on a store, and checks each
-// checkpoint against the public key the host registered.
+// checkpoint against the public key the host registered, and each shipped recording (recordings-central.ts).
 
 import type pg from 'pg'
 import { ChainVerifier, checkpointFault, isChainFault, type ChainFault } from '../audit/chain-verifier.js'
 import { parseCheckpoint } from '../audit/checkpoint-format.js'
 import { parseAuditPublicKey } from '../audit/signing-key.js'
+import { recordingTotals, verifyRecordings, type RecordingVerdict } from './recordings-central.js'
 import { FLEET_SCHEMA } from './schema.js'
 
 const S = FLEET_SCHEMA
@@ -32,6 +33,14 @@ export interface HostStatus {
   version: string | null
   alarms: number
   lastAlarm: { kind: string, seq: number | null, detail: string, at: string } | null
+  /** Bytes of session recordings the database holds for the host. */
+  recordingBytes: number
+  /** Bytes of recordings durable on the host and not yet here, running sessions included, at the host's last report
+   * (null: it never reported). */
+  recordingLag: number | null
+  /** Bytes the shipped session.end records vouch for that the database does not hold: what a host that stopped
+   * reporting (destroyed, say) still owes. */
+  recordingMissing: number
 }
 
 export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
@@ -50,6 +59,7 @@ export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
     LEFT JOIN LATERAL (SELECT count(*) AS alarms FROM ${S}.alarms WHERE host_id = h.host_id) a ON true
     LEFT JOIN LATERAL (SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) la ON true
     ORDER BY h.name, h.host_id`)
+  const recordings = await recordingTotals(client)
   return rows.map((row) => {
     const shippedSeq = Number(row.shipped_seq ?? 0)
     const headSeq = row.head_seq === null ? null : Number(row.head_seq)
@@ -68,12 +78,15 @@ export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
       policyRevision: row.policy_revision === null ? null : Number(row.policy_revision),
       version: row.version,
       alarms: Number(row.alarms),
-      lastAlarm: row.alarm_kind === null ? null : { kind: row.alarm_kind, seq: row.alarm_seq === null ? null : Number(row.alarm_seq), detail: row.alarm_detail ?? '', at: row.alarm_at!.toISOString() }
+      lastAlarm: row.alarm_kind === null ? null : { kind: row.alarm_kind, seq: row.alarm_seq === null ? null : Number(row.alarm_seq), detail: row.alarm_detail ?? '', at: row.alarm_at!.toISOString() },
+      recordingBytes: recordings.get(row.host_id)?.held ?? 0,
+      recordingLag: recordings.get(row.host_id)?.reported ?? null,
+      recordingMissing: recordings.get(row.host_id)?.missing ?? 0
     }
   })
 }
 
-export interface HostVerdict {
+export interface HostVerdict extends RecordingVerdict {
   hostId: string
   name: string
   ok: boolean
@@ -99,7 +112,7 @@ export async function verifyFleet (client: pg.Client, options: { hostId?: string
 }
 
 async function verifyHost (client: pg.Client, hostId: string, name: string, publicKeyPem: string): Promise<HostVerdict> {
-  const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badCheckpoints: [], alarms: [] }
+  const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badCheckpoints: [], recordings: 0, badRecordings: [], alarms: [] }
   let verifier: ChainVerifier | null = null
   let after = 0
   walk: for (;;) {
@@ -149,9 +162,11 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
     else verdict.badCheckpoints.push({ seq, problem: fault.fault === 'forged' ? `forged: ${fault.why}` : fault.fault === 'mismatch' ? 'it signs another hash than the record the database holds' : 'the database holds no record it signs' })
   }
 
+  Object.assign(verdict, await verifyRecordings(client, hostId, verdict.toSeq ?? 0))
+
   const alarms = await client.query<{ kind: string, seq: string | null, detail: string, at: Date }>(`SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = $1 ORDER BY id`, [hostId])
   verdict.alarms = alarms.rows.map((a) => ({ kind: a.kind, seq: a.seq === null ? null : Number(a.seq), detail: a.detail, at: a.at.toISOString() }))
-  verdict.ok = verdict.firstBad === null && verdict.badCheckpoints.length === 0 && verdict.alarms.length === 0
+  verdict.ok = verdict.firstBad === null && verdict.badCheckpoints.length === 0 && verdict.badRecordings.length === 0 && verdict.alarms.length === 0
   return verdict
 }
 

@@ -124,6 +124,38 @@ export const MIGRATIONS: readonly Migration[] = [
       -- The revision a host runs, beside its policy digest (null for a host whose policy is a local file).
       ALTER TABLE ${S}.heartbeats ADD COLUMN policy_revision bigint;
     `
+  },
+  {
+    version: 3,
+    description: 'session recordings, in chunks at their byte offsets, and the hosts\' reports of what is not shipped yet',
+    sql: `
+      -- Each session's recording file (recordings/<session>.rec on the host) as the host holds it, in pieces at their
+      -- offsets: a piece once in the database is never changed, so what a host shipped mid-session outlives the host.
+      -- The session.end record (in records) carries the file's size and sha256; fleet verify checks the pieces
+      -- against it.
+      CREATE TABLE ${S}.recording_chunks (
+        host_id text NOT NULL REFERENCES ${S}.hosts,
+        session_id text NOT NULL CHECK (session_id ~ '^s-[0-9a-f]{16}$'),
+        byte_offset bigint NOT NULL CHECK (byte_offset >= 0),
+        bytes bytea NOT NULL CHECK (length(bytes) > 0),
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (host_id, session_id, byte_offset)
+      );
+      -- What a host's recording shipper last said: bytes durable there and not yet here, running sessions included.
+      CREATE TABLE ${S}.recording_reports (
+        id bigserial PRIMARY KEY,
+        host_id text NOT NULL REFERENCES ${S}.hosts,
+        at timestamptz NOT NULL DEFAULT now(),
+        lag_bytes bigint NOT NULL CHECK (lag_bytes >= 0),
+        pending integer NOT NULL CHECK (pending >= 0)
+      );
+      CREATE INDEX recording_reports_host ON ${S}.recording_reports (host_id, id DESC);
+      ${['recording_chunks', 'recording_reports'].map((table) => `
+      ALTER TABLE ${S}.${table} ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY ingest_write ON ${S}.${table} FOR INSERT TO ${INGEST_ROLE} WITH CHECK (${S}.own_host(host_id));
+      CREATE POLICY ingest_read ON ${S}.${table} FOR SELECT TO ${INGEST_ROLE} USING (${S}.own_host(host_id));
+      CREATE POLICY reader_read ON ${S}.${table} FOR SELECT TO ${READER_ROLE} USING (true);`).join('')}
+    `
   }
 ]
 
@@ -149,7 +181,7 @@ export const GRANTS_SQL = `
   REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM PUBLIC;
   GRANT USAGE ON SCHEMA ${S} TO ${INGEST_ROLE}, ${READER_ROLE}, ${PUBLISHER_ROLE};
   REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM ${INGEST_ROLE}, ${PUBLISHER_ROLE};
-  GRANT SELECT, INSERT ON ${S}.hosts, ${S}.records, ${S}.checkpoints, ${S}.heartbeats, ${S}.alarms TO ${INGEST_ROLE};
+  GRANT SELECT, INSERT ON ${S}.hosts, ${S}.records, ${S}.checkpoints, ${S}.heartbeats, ${S}.alarms, ${S}.recording_chunks, ${S}.recording_reports TO ${INGEST_ROLE};
   GRANT SELECT ON ${S}.schema_migrations, ${S}.policy_revisions TO ${INGEST_ROLE};
   GRANT SELECT, INSERT ON ${S}.policy_revisions TO ${PUBLISHER_ROLE};
   GRANT SELECT ON ${S}.schema_migrations TO ${PUBLISHER_ROLE};

@@ -27,6 +27,8 @@ export interface StackOptions {
   dataDir?: string
   /** `host:port` for the plugin's access-request API (`portcullis request …`); off when not given. */
   elevationListen?: string
+  /** More `serve` options, e.g. `['--fleet', url]`. */
+  extraArgs?: string[]
 }
 
 export interface Stack {
@@ -76,6 +78,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       name: options.pluginName,
       dataDir: options.dataDir,
       elevationListen: options.elevationListen,
+      extraArgs: options.extraArgs,
     })
     dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugin: plugin.name })
 

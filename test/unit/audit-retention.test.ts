@@ -10,6 +10,7 @@ import { BASE_KEY, checkpointKey, decodeHead, encodeHead, recordKey } from '../.
 import type { AuditRecord } from '../../src/audit/record.js'
 import { recordingPath } from '../../src/audit/recordings.js'
 import { SEGMENT_SIZE, expireRecords, type ExpireOptions } from '../../src/audit/retention.js'
+import { recordingShipSource } from '../../src/audit/ship-source.js'
 import { auditKeyId, ensureAuditKey, type AuditSigningKey } from '../../src/audit/signing-key.js'
 import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { verifyDir } from '../../src/audit/verify.js'
@@ -113,6 +114,50 @@ describe('expiry on a host that ships to a fleet database', { timeout: 60_000 },
     const [expired] = await store.tail(1)
     expect(expired).toMatchObject({ action: 'audit.expired', fields: { fromSeq: 10_001, toSeq: 20_000, forced: true, shippedSeq: 12_000 } })
     expect(expired!.reason).toContain('forced, 8000 of them were not in the fleet database')
+    await store.close()
+  })
+})
+
+describe('expiry keeps a recording the fleet database does not hold whole', { timeout: 60_000 }, () => {
+  it('holds the segment of a session.end whose recording is not shipped, and the later ones; removes it and the file once the recording shipper marks it', async () => {
+    const store = await AuditStore.open(fresh('shipping-recording'))
+    await fillTo(store, 100)
+    await recordFileSession(store, 7)
+    await fillTo(store, 21_000)
+    await store.markShipped(21_000)
+    const file = recordingPath(store.dir, sessionId(7))
+    const held = await expire(store)
+    expect(held).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 20_000 }, recordingNotShipped: sessionId(7) })
+    expect(formatExpiry({ ...held, retention: '1d' })).toContain(`the fleet database does not hold the whole recording of session ${sessionId(7)} yet`)
+    expect(existsSync(file)).toBe(true)
+
+    // Part of it is not enough.
+    const source = recordingShipSource(store)
+    const progress = await source.progress(sessionId(7))
+    expect(progress).toMatchObject({ open: false })
+    await source.markShipped(sessionId(7), progress!.bytes - 1)
+    expect(await expire(store)).toMatchObject({ removed: null, recordingNotShipped: sessionId(7) })
+
+    await source.markShipped(sessionId(7), progress!.bytes)
+    const result = await expire(store)
+    expect(result).toMatchObject({ removed: { fromSeq: 1, toSeq: 20_000 }, held: null })
+    expect(result.recordingNotShipped).toBeUndefined()
+    expect(existsSync(file)).toBe(false)
+    await store.close()
+  })
+
+  it('a forced expiry removes it anyway, and a host that does not ship keeps to its bundles only', async () => {
+    const store = await AuditStore.open(fresh('forced-recording'))
+    await fillTo(store, 100)
+    await recordFileSession(store, 8)
+    await fillTo(store, 11_000)
+    await store.markBundled(11_000)
+    // Not shipping: the bundle is the copy, the recording is in it.
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, shippedSeq: null })
+    await store.markShipped(11_000)
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: null, recordingNotShipped: sessionId(8) })
+    expect(await expire(store, { force: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 } })
+    expect(existsSync(recordingPath(store.dir, sessionId(8)))).toBe(false)
     await store.close()
   })
 })

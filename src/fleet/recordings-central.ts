@@ -1,0 +1,85 @@
+// Session recordings as the fleet database holds them (recording_chunks, shipped by recording-shipper.ts): read back
+// in offset order, checked against the size and sha256 the session.end record holds (for `fleet verify`, with the
+// scan `audit verify` reads a recording file with), handed to `fleet bundle`, and totalled for `fleet status`.
+
+import type pg from 'pg'
+import { vouchedSummaries } from '../audit/chain-verifier.js'
+import { parseRecord } from '../audit/record.js'
+import { scanRecordingBytes } from '../audit/recordings.js'
+import { FLEET_SCHEMA } from './schema.js'
+
+const S = FLEET_SCHEMA
+/** Pieces per round trip (hosts ship at most 256 KiB a piece): a reader holds one page at a time. */
+const PIECE_PAGE = 16
+
+/** A session's recording put together from its pieces; stops where one is missing and calls `gap` with the bytes. */
+export async function * recordingPieces (client: pg.Client, hostId: string, session: string, gap: (from: number, to: number) => void = () => {}): AsyncIterable<Buffer> {
+  let expected = 0
+  for (;;) {
+    const page = await client.query<{ byte_offset: string, bytes: Buffer }>(
+      `SELECT byte_offset, bytes FROM ${S}.recording_chunks WHERE host_id = $1 AND session_id = $2 AND byte_offset >= $3 ORDER BY byte_offset LIMIT ${PIECE_PAGE}`,
+      [hostId, session, expected])
+    for (const row of page.rows) {
+      const offset = Number(row.byte_offset)
+      if (offset !== expected) {
+        gap(expected, offset - 1)
+        return
+      }
+      expected += row.bytes.length
+      yield row.bytes
+    }
+    if (page.rows.length < PIECE_PAGE) return
+  }
+}
+
+/** Whether the database holds any piece of the session's recording. */
+export async function holdsRecording (client: pg.Client, hostId: string, session: string): Promise<boolean> {
+  const { rows } = await client.query(`SELECT 1 FROM ${S}.recording_chunks WHERE host_id = $1 AND session_id = $2 LIMIT 1`, [hostId, session])
+  return rows.length > 0
+}
+
+export interface RecordingVerdict {
+  /** Recordings whose pieces match what their session.end holds. */
+  recordings: number
+  /** A recording missing, with a gap, or other bytes than its session.end (record `seq`) vouches for. */
+  badRecordings: Array<{ session: string, seq: number, problem: string }>
+}
+
+/** Checks the recording of every session.end up to `toSeq` (the records the chain walk found good). */
+export async function verifyRecordings (client: pg.Client, hostId: string, toSeq: number): Promise<RecordingVerdict> {
+  const verdict: RecordingVerdict = { recordings: 0, badRecordings: [] }
+  const ends = await client.query<{ seq: string, body: string }>(
+    `SELECT seq, body FROM ${S}.records WHERE host_id = $1 AND kind = 'session' AND action = 'session.end' AND seq <= $2 ORDER BY seq`, [hostId, toSeq])
+  for (const row of ends.rows) {
+    const record = parseRecord(row.body)
+    const vouched = record === null ? null : vouchedSummaries(record)
+    if (vouched?.recording === undefined) continue
+    const { session, recording } = vouched
+    let gap: string | null = null
+    const { summary } = await scanRecordingBytes(recordingPieces(client, hostId, session, (from, to) => { gap = `bytes ${from} to ${to} are missing` }))
+    const problem = gap !== null
+      ? `the recording of session ${session} has a gap: ${gap as string}`
+      : summary.bytes === 0
+        ? `the recording of session ${session} is not in the database (its session.end vouches for ${recording.bytes} bytes)`
+        : summary.bytes !== recording.bytes || summary.sha256 !== recording.sha256
+          ? `the recording of session ${session} in the database (${summary.bytes} bytes) does not match the sha256 its session.end holds (${recording.bytes} bytes): a piece was changed, cut or added`
+          : null
+    if (problem === null) verdict.recordings++
+    else verdict.badRecordings.push({ session, seq: Number(row.seq), problem })
+  }
+  return verdict
+}
+
+/** Per host: the recording bytes held, those its shipped session.end records vouch for and the database lacks, and
+ * the lag it reported last. */
+export async function recordingTotals (client: pg.Client): Promise<Map<string, { held: number, missing: number, reported: number | null }>> {
+  const { rows } = await client.query<{ host_id: string, held: string, missing: string, reported: string | null }>(`
+    WITH held AS (SELECT host_id, session_id, sum(length(bytes)) AS bytes FROM ${S}.recording_chunks GROUP BY host_id, session_id),
+         vouched AS (SELECT host_id, (body::jsonb #>> '{fields,session}') AS session_id, (body::jsonb #>> '{fields,recording,bytes}')::bigint AS bytes
+                     FROM ${S}.records WHERE kind = 'session' AND action = 'session.end' AND body::jsonb #> '{fields,recording,bytes}' IS NOT NULL)
+    SELECT h.host_id, coalesce((SELECT sum(bytes) FROM held WHERE held.host_id = h.host_id), 0) AS held,
+           coalesce((SELECT sum(greatest(0, v.bytes - coalesce(held.bytes, 0))) FROM vouched v LEFT JOIN held ON held.host_id = v.host_id AND held.session_id = v.session_id WHERE v.host_id = h.host_id), 0) AS missing,
+           (SELECT lag_bytes FROM ${S}.recording_reports r WHERE r.host_id = h.host_id ORDER BY id DESC LIMIT 1) AS reported
+    FROM ${S}.hosts h`)
+  return new Map(rows.map((row) => [row.host_id, { held: Number(row.held), missing: Number(row.missing), reported: row.reported === null ? null : Number(row.reported) }]))
+}
