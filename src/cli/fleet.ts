@@ -156,7 +156,7 @@ function formatStatus (hosts: HostStatus[]): string {
     `  shipped up to record ${h.shippedSeq} (${h.records} records, the newest from ${h.lastRecordAt ?? '-'}); ${h.lag === null ? 'lag unknown' : `${h.lag} behind at its last report`}`,
     `  recordings: ${h.recordingBytes} bytes held; ${h.recordingLag === null ? 'lag unknown' : `${h.recordingLag} bytes behind at its last report`}` +
       (h.recordingMissing > 0 ? `; ${h.recordingMissing} bytes its ended sessions vouch for are not here yet` : ''),
-    h.lastAlarm === null ? '  no alarms' : `  ${h.alarms} alarm(s), the last: ${h.lastAlarm.kind} at record ${h.lastAlarm.seq ?? '-'} (${h.lastAlarm.at}): ${visible(h.lastAlarm.detail)}`
+    h.lastAlarm === null ? '  no alarms' : `  ${h.alarms} alarm(s), the last: ${h.lastAlarm.kind} at record ${h.lastAlarm.seq ?? '-'} (${h.lastAlarm.at}${h.lastAlarm.reportedBy !== null ? `, raised by login ${visible(h.lastAlarm.reportedBy)}` : ''}): ${visible(h.lastAlarm.detail)}`
   ].join('\n'))
   return lines.join('\n') + '\n'
 }
@@ -169,7 +169,7 @@ function formatVerdicts (verdicts: HostVerdict[]): string {
       ...(v.firstBad !== null ? [`  first bad record ${v.firstBad.seq}: ${v.firstBad.problem}`] : []),
       ...v.badCheckpoints.map((c) => `  checkpoint ${c.seq}: ${c.problem}`),
       ...v.badRecordings.map((r) => `  recording of session ${r.session} (session.end at record ${r.seq}): ${r.problem}`),
-      ...v.alarms.map((a) => `  alarm ${a.kind} at record ${a.seq ?? '-'} (${a.at}): ${visible(a.detail)}`)
+      ...v.alarms.map((a) => `  alarm ${a.kind} at record ${a.seq ?? '-'} (${a.at}${a.reportedBy !== null ? `, raised by login ${visible(a.reportedBy)}` : ''}): ${visible(a.detail)}`)
     ]
     return [head, ...problems].join('\n')
   })

@@ -32,7 +32,7 @@ export interface HostStatus {
   policyRevision: number | null
   version: string | null
   alarms: number
-  lastAlarm: { kind: string, seq: number | null, detail: string, at: string } | null
+  lastAlarm: { kind: string, seq: number | null, detail: string, at: string, reportedBy: string | null } | null
   /** Bytes of session recordings the database holds for the host. */
   recordingBytes: number
   /** Bytes of recordings durable on the host and not yet here, running sessions included, at the host's last report
@@ -47,17 +47,17 @@ export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
   const { rows } = await client.query<{
     host_id: string, name: string, key_id: string, registered_at: Date, shipped_seq: string | null, records: string, last_record_at: Date | null,
     last_seen: Date | null, head_seq: string | null, hb_shipped: string | null, policy_digest: string | null, policy_revision: string | null, version: string | null,
-    alarms: string, alarm_kind: string | null, alarm_seq: string | null, alarm_detail: string | null, alarm_at: Date | null
+    alarms: string, alarm_kind: string | null, alarm_seq: string | null, alarm_detail: string | null, alarm_at: Date | null, alarm_by: string | null
   }>(`
     SELECT h.host_id, h.name, h.key_id, h.registered_at,
            r.shipped_seq, coalesce(r.records, 0) AS records, r.last_record_at,
            b.at AS last_seen, b.head_seq, b.shipped_seq AS hb_shipped, b.policy_digest, b.policy_revision, b.version,
-           coalesce(a.alarms, 0) AS alarms, la.kind AS alarm_kind, la.seq AS alarm_seq, la.detail AS alarm_detail, la.at AS alarm_at
+           coalesce(a.alarms, 0) AS alarms, la.kind AS alarm_kind, la.seq AS alarm_seq, la.detail AS alarm_detail, la.at AS alarm_at, la.reported_by AS alarm_by
     FROM ${S}.hosts h
     LEFT JOIN LATERAL (SELECT max(seq) AS shipped_seq, count(*) AS records, max(time) AS last_record_at FROM ${S}.records WHERE host_id = h.host_id) r ON true
     LEFT JOIN LATERAL (SELECT at, head_seq, shipped_seq, policy_digest, policy_revision, version FROM ${S}.heartbeats WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) b ON true
     LEFT JOIN LATERAL (SELECT count(*) AS alarms FROM ${S}.alarms WHERE host_id = h.host_id) a ON true
-    LEFT JOIN LATERAL (SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) la ON true
+    LEFT JOIN LATERAL (SELECT kind, seq, detail, at, reported_by FROM ${S}.alarms WHERE host_id = h.host_id ORDER BY id DESC LIMIT 1) la ON true
     ORDER BY h.name, h.host_id`)
   const recordings = await recordingTotals(client)
   return rows.map((row) => {
@@ -78,7 +78,7 @@ export async function fleetStatus (client: pg.Client): Promise<HostStatus[]> {
       policyRevision: row.policy_revision === null ? null : Number(row.policy_revision),
       version: row.version,
       alarms: Number(row.alarms),
-      lastAlarm: row.alarm_kind === null ? null : { kind: row.alarm_kind, seq: row.alarm_seq === null ? null : Number(row.alarm_seq), detail: row.alarm_detail ?? '', at: row.alarm_at!.toISOString() },
+      lastAlarm: row.alarm_kind === null ? null : { kind: row.alarm_kind, seq: row.alarm_seq === null ? null : Number(row.alarm_seq), detail: row.alarm_detail ?? '', at: row.alarm_at!.toISOString(), reportedBy: row.alarm_by },
       recordingBytes: recordings.get(row.host_id)?.held ?? 0,
       recordingLag: recordings.get(row.host_id)?.reported ?? null,
       recordingMissing: recordings.get(row.host_id)?.missing ?? 0
@@ -98,7 +98,7 @@ export interface HostVerdict extends RecordingVerdict {
   /** The first record that does not check out, and why. */
   firstBad: { seq: number, problem: string } | null
   badCheckpoints: Array<{ seq: number, problem: string }>
-  alarms: Array<{ kind: string, seq: number | null, detail: string, at: string }>
+  alarms: Array<{ kind: string, seq: number | null, detail: string, at: string, reportedBy: string | null }>
 }
 
 /** Walks each host's chain (or only `hostId`'s). A host with an alarm is not ok either: its history diverged. */
@@ -164,8 +164,9 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
 
   Object.assign(verdict, await verifyRecordings(client, hostId, verdict.toSeq ?? 0))
 
-  const alarms = await client.query<{ kind: string, seq: string | null, detail: string, at: Date }>(`SELECT kind, seq, detail, at FROM ${S}.alarms WHERE host_id = $1 ORDER BY id`, [hostId])
-  verdict.alarms = alarms.rows.map((a) => ({ kind: a.kind, seq: a.seq === null ? null : Number(a.seq), detail: a.detail, at: a.at.toISOString() }))
+  const alarms = await client.query<{ kind: string, seq: string | null, detail: string, at: Date, reported_by: string | null }>(
+    `SELECT kind, seq, detail, at, reported_by FROM ${S}.alarms WHERE host_id = $1 ORDER BY id`, [hostId])
+  verdict.alarms = alarms.rows.map((a) => ({ kind: a.kind, seq: a.seq === null ? null : Number(a.seq), detail: a.detail, at: a.at.toISOString(), reportedBy: a.reported_by }))
   verdict.ok = verdict.firstBad === null && verdict.badCheckpoints.length === 0 && verdict.badRecordings.length === 0 && verdict.alarms.length === 0
   return verdict
 }

@@ -156,6 +156,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE POLICY ingest_read ON ${S}.${table} FOR SELECT TO ${INGEST_ROLE} USING (${S}.own_host(host_id));
       CREATE POLICY reader_read ON ${S}.${table} FOR SELECT TO ${READER_ROLE} USING (true);`).join('')}
     `
+  },
+  {
+    version: 4,
+    description: 'alarms name the login that raised them; a host may raise a host-key alarm on an ID another login registered',
+    sql: `
+      -- A host whose ID another login registered first (squatting: host IDs are not secret) may write nothing under
+      -- it, but it must be able to say so where reviewers look: a host-key alarm on any ID. Every alarm names the
+      -- login that wrote it, set by the database and not by the writer, so a false alarm names its author too.
+      -- Rows from before this migration keep a null author.
+      ALTER TABLE ${S}.alarms ADD COLUMN reported_by name;
+      CREATE FUNCTION ${S}.alarm_author() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        NEW.reported_by := session_user;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER alarms_author BEFORE INSERT ON ${S}.alarms FOR EACH ROW EXECUTE FUNCTION ${S}.alarm_author();
+      CREATE POLICY ingest_report_host_key ON ${S}.alarms FOR INSERT TO ${INGEST_ROLE} WITH CHECK (kind = 'host-key');
+    `
   }
 ]
 

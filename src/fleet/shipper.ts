@@ -143,7 +143,8 @@ export class FleetShipper {
       try {
         if (this.#client === null) await this.#connect()
         if (this.#halted !== null) {
-          await this.#heartbeatIfDue()
+          // Under an ID another key holds, this host may write nothing but the alarm (row-level security refuses it).
+          if (this.#halted.kind !== 'host-key') await this.#heartbeatIfDue()
           await this.#sleep(IDLE_MS)
           continue
         }
@@ -196,7 +197,8 @@ export class FleetShipper {
       this.#central = last.rows.length === 0 ? { seq: 0, hash: '' } : { seq: Number(last.rows[0]!.seq), hash: last.rows[0]!.hash }
       this.#checkpointSeq = Number(checkpoint.rows[0]?.seq ?? 0)
       if (registered.rows[0]?.key_id !== identity.key.keyId) {
-        await this.#alarm('host-key', null, `the database has key ${registered.rows[0]?.key_id ?? '?'} for host ${identity.hostId}, this host signs with ${identity.key.keyId}: a second machine with a copy of this keys directory, or a replaced key`)
+        // Raised once: a reconnect finds the same registration.
+        if (this.#halted?.kind !== 'host-key') await this.#alarm('host-key', null, `the database has key ${registered.rows[0]?.key_id ?? '?'} for host ${identity.hostId}, this host signs with ${identity.key.keyId}: a second machine with a copy of this keys directory, or a replaced key`)
       } else if (this.#halted === null) {
         await this.#checkContinuity()
       }

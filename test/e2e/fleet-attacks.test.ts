@@ -149,24 +149,37 @@ describe('host-ID squatting with separate logins', () => {
       await shipper.stop()
     }
     // The alarm is in the real host's own chain, naming the key the database holds for its ID.
-    const alarm = chain.rows.map((r) => r.record).find((r) => r.action === 'fleet.alarm')
+    // Once: the shipper reconnects while halted, and finds the same registration each time.
+    const alarms = chain.rows.map((r) => r.record).filter((r) => r.action === 'fleet.alarm')
+    expect(alarms).toHaveLength(1)
+    const alarm = alarms[0]
     expect(alarm).toMatchObject({ code: 'PORTCULLIS_FLEET_ALARM', fields: { alarm: 'host-key', seq: null } })
     expect(alarm?.reason).toContain(squatter.key.keyId)
-    // Nothing of the real host is in the database, and nothing of the squatter's changed: the registration, its
-    // records and every other row are as they were. Row-level security refuses the real host's alarm row too, as it
-    // refuses any row under an ID another login registered: the alarm is the host's own (status, record, log).
-    expect(await snapshot()).toBe(before)
+    // Nothing of the squatter's changed: the registration and its records are as they were, and nothing of the real
+    // host's chain is in the database. The one new row is the real host's host-key alarm on the ID, which a login
+    // may raise on an ID it does not own; the database names the login that raised it.
+    const after = await snapshot()
+    expect(after.split('\n').filter((line) => !line.startsWith('alarms:'))).toEqual(before.split('\n').filter((line) => !line.startsWith('alarms:')))
     expect(await db.sql(`SELECT body FROM portcullis.records WHERE host_id = '${real.hostId}' ORDER BY seq`)).toBe(forged.rows.map((r) => r.text + '\n').join(''))
-    expect(await db.sql(`SELECT count(*) FROM portcullis.alarms WHERE host_id = '${real.hostId}'`)).toBe('0\n')
-    // What fleet status shows a reviewer: the ID under the squatter's key, with its three records, no alarm, and its
-    // chain verifies (it is the squatter's own, signed with the key it registered). The key ID is what tells: it is
-    // not the one the real host's `keys init` printed.
+    expect(await db.sql(`SELECT kind || ' ' || reported_by FROM portcullis.alarms WHERE host_id = '${real.hostId}'`)).toBe('host-key web1\n')
+    // What fleet status shows a reviewer: the ID under the squatter's key, with its three records and the real host's
+    // alarm, raised by the real host's login.
     const status = await runPortcullisCli(['fleet', 'status', '--fleet', db.url('reviewer'), '--fleet-password-file', passwordFile('reviewer'), '--json'])
-    // (Exit 1 when any host of the database has an alarm: the first test's host has one.)
     expect(status.stderr).toBe('')
-    const listed = (JSON.parse(status.stdout) as Array<{ hostId: string, keyId: string, records: number, alarms: number }>).find((h) => h.hostId === real.hostId)
-    expect(listed).toMatchObject({ keyId: squatter.key.keyId, records: 3, alarms: 0 })
+    expect(status.code).toBe(1)
+    const listed = (JSON.parse(status.stdout) as Array<{ hostId: string, keyId: string, records: number, alarms: number, lastAlarm: { kind: string, reportedBy: string } }>).find((h) => h.hostId === real.hostId)
+    expect(listed).toMatchObject({ keyId: squatter.key.keyId, records: 3, alarms: 1, lastAlarm: { kind: 'host-key', reportedBy: 'web1' } })
     expect(listed?.keyId).not.toBe(real.key.keyId)
+    // The alarm's author is the database's word, not the writer's: a login that names another as the author is
+    // overruled, and an alarm of another kind on an ID it does not own is refused.
+    const web1 = await connectFleet(target('web1'))
+    try {
+      await web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail, reported_by) VALUES ($1, 'host-key', null, 'again', 'squatter')`, [real.hostId])
+      expect(await db.sql('SELECT reported_by FROM portcullis.alarms WHERE detail = \'again\'')).toBe('web1\n')
+      await expect(web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail) VALUES ($1, 'gap', 1, 'forged')`, [real.hostId])).rejects.toThrow(/row-level security/)
+    } finally {
+      await web1.end()
+    }
   })
 })
 
