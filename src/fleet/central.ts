@@ -116,11 +116,15 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
   let verifier: ChainVerifier | null = null
   let after = 0
   walk: for (;;) {
-    const page = await client.query<{ seq: string, body: string }>(`SELECT seq, body FROM ${S}.records WHERE host_id = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [hostId, after])
+    // The first page brings the first row's prev_hash column too: the verifier's start, so no body is parsed but
+    // by the verifier.
+    const page: pg.QueryResult<{ seq: string, body: string, prev_hash?: string }> = await client.query(
+      `SELECT seq, body${verifier === null ? ', prev_hash' : ''} FROM ${S}.records WHERE host_id = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [hostId, after])
     for (const row of page.rows) {
       const seq = Number(row.seq)
       // The first row the database holds is trusted as a start, as `audit verify` trusts the record before its base.
-      verifier ??= new ChainVerifier({ seq, prevHash: prevHashOf(row.body) })
+      // Its prev_hash column is what the host shipped as the body's prevHash; a row whose two differ is `unlinked`.
+      verifier ??= new ChainVerifier({ seq, prevHash: row.prev_hash ?? '' })
       verdict.fromSeq ??= seq
       const result = verifier.next({ seq, text: row.body })
       if (isChainFault(result)) {
@@ -169,15 +173,6 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
   verdict.alarms = alarms.rows.map((a) => ({ kind: a.kind, seq: a.seq === null ? null : Number(a.seq), detail: a.detail, at: a.at.toISOString(), reportedBy: a.reported_by }))
   verdict.ok = verdict.firstBad === null && verdict.badCheckpoints.length === 0 && verdict.badRecordings.length === 0 && verdict.alarms.length === 0
   return verdict
-}
-
-function prevHashOf (body: string): string {
-  try {
-    const value = JSON.parse(body) as { prevHash?: unknown }
-    return typeof value.prevHash === 'string' ? value.prevHash : ''
-  } catch {
-    return ''
-  }
 }
 
 function describeFault (fault: ChainFault, seq: number): string {
