@@ -339,7 +339,8 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 },
       fleet: () => shipper?.status() ?? null,
       fleetRecordings: () => recordingShipper?.status() ?? null,
-      elevation
+      elevation,
+      keys: options.keys
     }), options.adminSocket)),
     {
       name: 'look-ups',

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { compilePolicy, type PolicyDocument } from '../../src/policy/compile.js'
 import { describeChange, diffPolicies, MAX_RECORDED_CHANGES, recordedChanges, summarizeChanges, type PolicyChange } from '../../src/policy/policy-diff.js'
 import { POLICY_SCHEMA } from '../../src/policy/schema.js'
+import { PolicySource } from '../../src/policy/source.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-policy-diff-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -223,3 +224,16 @@ describe('policy diff', () => {
 function byPath (a: { path: string }, b: { path: string }): number {
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0
 }
+
+describe('a fleet revision applied', () => {
+  it('reports what it changed from the revision before, and no change when only the revision number moved', () => {
+    const first = JSON.stringify(BASE)
+    const source = new PolicySource('fleet', undefined, { text: first, revision: { revision: 1, publisher: 'p', publishedAt: '2026-12-01T00:00:00Z', rollback: false } })
+    const next = structuredClone(BASE) as any
+    next.projects.db.members.carol = 'viewer'
+    const applied = source.applyRevision(JSON.stringify(next), { revision: 2, publisher: 'p', publishedAt: '2026-12-02T00:00:00Z', rollback: false })
+    expect(applied.changes).toEqual([{ kind: 'member.moved', path: '$.projects.db.members.carol', project: 'db', user: 'carol', from: 'admin', to: 'viewer' }])
+    const again = source.applyRevision(JSON.stringify(next, null, 2), { revision: 3, publisher: 'p', publishedAt: '2026-12-03T00:00:00Z', rollback: false })
+    expect(again).toMatchObject({ ok: true, changed: true, changes: [] })
+  })
+})
