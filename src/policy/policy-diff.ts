@@ -35,6 +35,9 @@ export interface PolicyChange {
   /** List entries added and removed (patterns, registries, role names). */
   readonly added?: readonly string[]
   readonly removed?: readonly string[]
+  /** In a record only: how many more entries were added or removed than `added` / `removed` list. */
+  readonly addedOmitted?: number
+  readonly removedOmitted?: number
   /** An SSH key's SHA256 fingerprint as `ssh-keygen -l` prints it. */
   readonly fingerprint?: string
 }
@@ -302,8 +305,22 @@ export function summarizeChanges (changes: readonly PolicyChange[]): string {
 /** The most changes a `policy.reload` record carries; `portcullis policy diff` prints them all. */
 export const MAX_RECORDED_CHANGES = 100
 
-/** The changes as a record's fields: the first MAX_RECORDED_CHANGES, and how many more there are. */
+/** The most entries one change's `added` or `removed` carries in a record. */
+export const MAX_RECORDED_ENTRIES = 50
+
+/** The changes as a record's fields: the first MAX_RECORDED_CHANGES, each with at most MAX_RECORDED_ENTRIES list
+ * entries, and how many more there are. */
 export function recordedChanges (changes: readonly PolicyChange[]): { changes: readonly PolicyChange[], changesOmitted?: number } {
-  if (changes.length <= MAX_RECORDED_CHANGES) return { changes }
-  return { changes: changes.slice(0, MAX_RECORDED_CHANGES), changesOmitted: changes.length - MAX_RECORDED_CHANGES }
+  const kept = changes.slice(0, MAX_RECORDED_CHANGES).map(boundEntries)
+  return changes.length <= MAX_RECORDED_CHANGES ? { changes: kept } : { changes: kept, changesOmitted: changes.length - MAX_RECORDED_CHANGES }
+}
+
+function boundEntries (change: PolicyChange): PolicyChange {
+  const { added, removed } = change
+  if ((added?.length ?? 0) <= MAX_RECORDED_ENTRIES && (removed?.length ?? 0) <= MAX_RECORDED_ENTRIES) return change
+  return {
+    ...change,
+    ...(added !== undefined && added.length > MAX_RECORDED_ENTRIES ? { added: added.slice(0, MAX_RECORDED_ENTRIES), addedOmitted: added.length - MAX_RECORDED_ENTRIES } : {}),
+    ...(removed !== undefined && removed.length > MAX_RECORDED_ENTRIES ? { removed: removed.slice(0, MAX_RECORDED_ENTRIES), removedOmitted: removed.length - MAX_RECORDED_ENTRIES } : {})
+  }
 }

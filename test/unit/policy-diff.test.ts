@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { compilePolicy, type PolicyDocument } from '../../src/policy/compile.js'
-import { describeChange, diffPolicies, MAX_RECORDED_CHANGES, recordedChanges, summarizeChanges, type PolicyChange } from '../../src/policy/policy-diff.js'
+import { describeChange, diffPolicies, MAX_RECORDED_CHANGES, MAX_RECORDED_ENTRIES, recordedChanges, summarizeChanges, type PolicyChange } from '../../src/policy/policy-diff.js'
 import { POLICY_SCHEMA } from '../../src/policy/schema.js'
 import { PolicySource } from '../../src/policy/source.js'
 
@@ -214,6 +214,17 @@ describe('policy diff', () => {
     expect(recorded.changes).toHaveLength(MAX_RECORDED_CHANGES)
     expect(recorded.changesOmitted).toBe(25)
     expect(recordedChanges(all.slice(0, 3))).toEqual({ changes: all.slice(0, 3) })
+  })
+
+  it('keeps each change bounded in a record: at most MAX_RECORDED_ENTRIES patterns added, and how many more', () => {
+    const patterns = Array.from({ length: MAX_RECORDED_ENTRIES + 7 }, (_, i) => `container.p${i}`)
+    const before = doc()
+    const after = structuredClone(before)
+    after.roles.viewer!.allow = [...after.roles.viewer!.allow ?? [], ...patterns]
+    const [change] = diffPolicies(before, after)
+    expect(change!.added).toHaveLength(MAX_RECORDED_ENTRIES + 7)
+    const [recorded] = recordedChanges([change!]).changes
+    expect(recorded).toMatchObject({ kind: 'role.changed', part: 'allow', added: patterns.slice(0, MAX_RECORDED_ENTRIES), addedOmitted: 7 })
   })
 
   it('summarizes in one line, and says when nothing changed', () => {
