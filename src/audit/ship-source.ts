@@ -5,6 +5,7 @@
 import { constants } from 'node:fs'
 import { lstat, open } from 'node:fs/promises'
 import type { Checkpoint } from './checkpoint-format.js'
+import { vouchedSummaries } from './chain-verifier.js'
 import { readCheckpoints } from './checkpoints.js'
 import { recordingShippedKey } from './keys.js'
 import type { StoredRecord } from './query.js'
@@ -45,6 +46,10 @@ export interface RecordingShipSource {
   markShipped: (sessionId: string, bytes: number) => Promise<void>
   /** What markShipped noted for the session, or null. */
   shipped: (sessionId: string) => Promise<number | null>
+  /** The bytes of the recording the session's durable session.end vouches for, or null when none does (yet). */
+  vouched: (sessionId: string) => Promise<number | null>
+  /** The newest durable seq: a session.end that was not there may be once it moved. */
+  headSeq: () => number
   append: (input: AuditInput) => Promise<AuditRecord>
 }
 
@@ -66,7 +71,9 @@ export function recordingShipSource (store: AuditStore): RecordingShipSource {
       }
       // Opened meanwhile: only what its sink made durable.
       const opened = store.openRecordingBytes(sessionId)
-      return opened !== null ? { bytes: Math.min(size, opened), open: true } : { bytes: size, open: false }
+      if (opened !== null) return { bytes: Math.min(size, opened), open: true }
+      // No sink, but its marker: finished, its session.end not durable yet (or a run died in it): not closed.
+      return { bytes: size, open: await store.hasSessionMarker(sessionId) }
     },
     read: async (sessionId, offset, length) => {
       const handle = await open(recordingPath(store.dir, sessionId), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
@@ -88,6 +95,14 @@ export function recordingShipSource (store: AuditStore): RecordingShipSource {
       const raw = await marks.get(recordingShippedKey(sessionId))
       return raw === undefined || !Number.isSafeInteger(Number(raw)) ? null : Number(raw)
     },
+    vouched: async (sessionId) => {
+      for await (const record of store.query({ session: sessionId, action: 'session.end' })) {
+        const recording = vouchedSummaries(record)?.recording
+        if (recording !== undefined) return recording.bytes
+      }
+      return null
+    },
+    headSeq: () => store.head().seq,
     append: async (input) => await store.append(input)
   }
 }

@@ -69,6 +69,8 @@ export class RecordingShipper {
   #unchecked = new Map<string, { offset: number, length: number, digest: Buffer }>()
   /** Closed recordings the database holds whole and the store has marked: not looked at again. */
   readonly #done = new Set<string>()
+  /** Closed recordings no session.end vouched for as held, with the durable seq then: not asked again before it moves. */
+  readonly #unvouched = new Map<string, number>()
   #pending = 0
   #lagBytes = 0
   #shippedBytes = 0
@@ -168,6 +170,7 @@ export class RecordingShipper {
          FROM ${FLEET_SCHEMA}.recording_chunks WHERE host_id = $1 ORDER BY session_id, byte_offset DESC`, [identity.hostId])
       this.#unchecked = new Map(last.rows.map((row) => [row.session_id, { offset: Number(row.byte_offset), length: row.length, digest: row.digest }]))
       this.#done.clear()
+      this.#unvouched.clear()
     } catch (err) {
       await client.end().catch(() => {})
       throw err
@@ -272,10 +275,22 @@ export class RecordingShipper {
     this.#toldLag = this.#lagBytes
   }
 
-  /** A closed recording the database holds whole: marked for retention, then left alone. */
+  /** A closed recording the database holds as far as the file goes: marked for retention and left alone only when
+   * its durable session.end vouches for exactly those bytes; else looked at again once the chain has moved on. */
   async #closed (session: string, bytes: number): Promise<void> {
     const source = this.#options.source
-    if ((await source.shipped(session)) !== bytes) await source.markShipped(session, bytes)
+    const headSeq = source.headSeq()
+    if (this.#unvouched.get(session) === headSeq) return
+    if ((await source.shipped(session)) === bytes) {
+      this.#done.add(session)
+      return
+    }
+    if (await source.vouched(session) !== bytes) {
+      this.#unvouched.set(session, headSeq)
+      return
+    }
+    this.#unvouched.delete(session)
+    await source.markShipped(session, bytes)
     this.#done.add(session)
   }
 

@@ -1,0 +1,121 @@
+// What a security review found in recording shipping, each as a rule against a real PostgreSQL and a real audit
+// store: a recording being opened is never taken for a closed one; a recording is marked shipped (and left alone)
+// only when its durable session.end vouches for exactly the bytes the database holds.
+import { existsSync, mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordingShipSource } from '../../src/audit/ship-source.js'
+import { recordingPath } from '../../src/audit/recordings.js'
+import { ensureAuditKey } from '../../src/audit/signing-key.js'
+import { AuditStore } from '../../src/audit/store.js'
+import { connectFleet, fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
+import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
+import { migrateFleetSchema } from '../../src/fleet/migrate.js'
+import { RecordingShipper } from '../../src/fleet/recording-shipper.js'
+import { removeDirSync } from '../helpers/index.js'
+import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { waitUntil } from '../helpers/wait.js'
+
+let root: string
+let pg: Postgres
+let target: FleetTarget
+const logger = pino({ level: 'silent' })
+
+beforeAll(async () => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'portcullis-fleet-recordings-review-'))
+  pg = await startPostgres(root)
+  target = fleetTarget(pg.adminUrl)
+  const client = await connectFleet(target)
+  await migrateFleetSchema(client, target)
+  await client.end()
+}, 120_000)
+
+afterAll(async () => {
+  await pg?.stop()
+  if (root !== undefined) removeDirSync(root)
+}, 60_000)
+
+let hosts = 0
+function newIdentity (): HostIdentity {
+  const keysDir = path.join(root, `keys-${++hosts}`)
+  const key = ensureAuditKey(keysDir).key
+  return { hostId: ensureHostId(keysDir).hostId, name: `host-${hosts}`, key }
+}
+
+let sessions = 0
+const nextSession = (): string => `s-${(0xbee000 + ++sessions).toString(16).padStart(16, '0')}`
+const header = { version: 2, width: 80, height: 24 } as const
+
+async function heldBytes (hostId: string, session: string): Promise<number> {
+  return Number((await pg.sql(`SELECT coalesce(sum(length(bytes)), 0) FROM portcullis.recording_chunks WHERE host_id = '${hostId}' AND session_id = '${session}'`)).trim())
+}
+
+describe('recording shipping after the security review', () => {
+  it('a recording being opened (its file made, its sink not yet in place) is open to the shipper, never closed', { timeout: 30_000 }, async () => {
+    const store = await AuditStore.open(path.join(root, `store-${++hosts}`))
+    const source = recordingShipSource(store)
+    for (let round = 0; round < 5; round++) {
+      const session = nextSession()
+      const start = await store.append({ kind: 'session', user: 'alice', action: 'session.start', project: 'shop', resource: 'web-1', decision: 'allow', fields: { session } })
+      let opened = false
+      const opening = store.openRecording(session, start.seq, header).then((sink) => { opened = true; return sink })
+      const seen: Array<{ bytes: number, open: boolean } | null> = []
+      // Look at it as the shipper does, from the moment its file appears until its sink is in place.
+      while (!opened) {
+        if (existsSync(recordingPath(store.dir, session))) seen.push(await source.progress(session))
+        await tick()
+      }
+      expect(seen.filter((p) => p !== null && !p.open)).toEqual([])
+      const sink = await opening
+      expect(await source.progress(session)).toMatchObject({ open: true })
+      // Finished, its session.end not yet durable: its marker keeps it open.
+      const recording = await sink.finish()
+      expect(await source.progress(session)).toEqual({ bytes: recording.bytes, open: true })
+      await store.append({ kind: 'session', user: 'alice', action: 'session.end', project: 'shop', resource: 'web-1', fields: { session, startSeq: start.seq, recording } })
+      await sink.release()
+      expect(await source.progress(session)).toEqual({ bytes: recording.bytes, open: false })
+    }
+    await store.close()
+  })
+
+  it('a closed recording is marked shipped only once its durable session.end vouches for exactly the bytes the database holds', { timeout: 30_000 }, async () => {
+    const identity = newIdentity()
+    const store = await AuditStore.open(path.join(root, `store-${hosts}`))
+    const source = recordingShipSource(store)
+    const shipper = new RecordingShipper({ target, identity, source, logger, chunkBytes: 4096, batchBytes: 16_384, intervalMs: 20 })
+    shipper.start()
+    try {
+      const session = nextSession()
+      const start = await store.append({ kind: 'session', user: 'alice', action: 'session.start', project: 'shop', resource: 'web-1', decision: 'allow', fields: { session } })
+      const sink = await store.openRecording(session, start.seq, header, { flushIntervalMs: 10 })
+      sink.output(Buffer.alloc(10_000, 0x61))
+      const recording = await sink.finish()
+      // Its marker gone with no session.end (as if the end record were still on its way): no sink, no marker.
+      await sink.release()
+      await waitUntil('the file in the database', async () => await heldBytes(identity.hostId, session) === recording.bytes)
+      // Time itself is under test: several passes of the shipper must leave it unmarked.
+      await sleep(300)
+      expect(await source.shipped(session)).toBe(null)
+      await store.append({ kind: 'session', user: 'alice', action: 'session.end', project: 'shop', resource: 'web-1', fields: { session, startSeq: start.seq, recording: { ...recording, bytes: recording.bytes + 1 } } })
+      await sleep(300)
+      expect(await source.shipped(session)).toBe(null)
+
+      // A session.end that vouches for exactly what is held marks it.
+      const other = nextSession()
+      const otherStart = await store.append({ kind: 'session', user: 'alice', action: 'session.start', project: 'shop', resource: 'web-1', decision: 'allow', fields: { session: other } })
+      const otherSink = await store.openRecording(other, otherStart.seq, header, { flushIntervalMs: 10 })
+      otherSink.output(Buffer.alloc(5_000, 0x62))
+      const otherRecording = await otherSink.finish()
+      await store.append({ kind: 'session', user: 'alice', action: 'session.end', project: 'shop', resource: 'web-1', fields: { session: other, startSeq: otherStart.seq, recording: otherRecording } })
+      await otherSink.release()
+      await waitUntil('the recording marked shipped', async () => await source.shipped(other) === otherRecording.bytes)
+      expect(await source.shipped(session)).toBe(null)
+    } finally {
+      await shipper.stop()
+      await store.close()
+    }
+  })
+})
