@@ -71,15 +71,28 @@ export async function verifyRecordings (client: pg.Client, hostId: string, toSeq
 }
 
 /** Per host: the recording bytes held, those its shipped session.end records vouch for and the database lacks, and
- * the lag it reported last. */
+ * the lag it reported last. Each session.end body is read here, as verify reads it, not cast in SQL: a body that is
+ * not a record (fleet verify names it) vouches for nothing and breaks no other host's totals. */
 export async function recordingTotals (client: pg.Client): Promise<Map<string, { held: number, missing: number, reported: number | null }>> {
-  const { rows } = await client.query<{ host_id: string, held: string, missing: string, reported: string | null }>(`
-    WITH held AS (SELECT host_id, session_id, sum(length(bytes)) AS bytes FROM ${S}.recording_chunks GROUP BY host_id, session_id),
-         vouched AS (SELECT host_id, (body::jsonb #>> '{fields,session}') AS session_id, (body::jsonb #>> '{fields,recording,bytes}')::bigint AS bytes
-                     FROM ${S}.records WHERE kind = 'session' AND action = 'session.end' AND body::jsonb #> '{fields,recording,bytes}' IS NOT NULL)
-    SELECT h.host_id, coalesce((SELECT sum(bytes) FROM held WHERE held.host_id = h.host_id), 0) AS held,
-           coalesce((SELECT sum(greatest(0, v.bytes - coalesce(held.bytes, 0))) FROM vouched v LEFT JOIN held ON held.host_id = v.host_id AND held.session_id = v.session_id WHERE v.host_id = h.host_id), 0) AS missing,
-           (SELECT lag_bytes FROM ${S}.recording_reports r WHERE r.host_id = h.host_id ORDER BY id DESC LIMIT 1) AS reported
+  const { rows } = await client.query<{ host_id: string, reported: string | null }>(`
+    SELECT h.host_id, (SELECT lag_bytes FROM ${S}.recording_reports r WHERE r.host_id = h.host_id ORDER BY id DESC LIMIT 1) AS reported
     FROM ${S}.hosts h`)
-  return new Map(rows.map((row) => [row.host_id, { held: Number(row.held), missing: Number(row.missing), reported: row.reported === null ? null : Number(row.reported) }]))
+  const totals = new Map(rows.map((row) => [row.host_id, { held: 0, missing: 0, reported: row.reported === null ? null : Number(row.reported) }]))
+  const held = new Map<string, number>()
+  const pieces = await client.query<{ host_id: string, session_id: string, bytes: string }>(
+    `SELECT host_id, session_id, sum(length(bytes)) AS bytes FROM ${S}.recording_chunks GROUP BY host_id, session_id`)
+  for (const row of pieces.rows) {
+    held.set(`${row.host_id} ${row.session_id}`, Number(row.bytes))
+    const total = totals.get(row.host_id)
+    if (total !== undefined) total.held += Number(row.bytes)
+  }
+  const ends = await client.query<{ host_id: string, body: string }>(`SELECT host_id, body FROM ${S}.records WHERE kind = 'session' AND action = 'session.end'`)
+  for (const row of ends.rows) {
+    const record = parseRecord(row.body)
+    const vouched = record === null ? null : vouchedSummaries(record)
+    const total = totals.get(row.host_id)
+    if (vouched?.recording === undefined || total === undefined) continue
+    total.missing += Math.max(0, vouched.recording.bytes - (held.get(`${row.host_id} ${vouched.session}`) ?? 0))
+  }
+  return totals
 }

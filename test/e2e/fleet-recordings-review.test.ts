@@ -7,14 +7,18 @@ import path from 'node:path'
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { recordingShipSource } from '../../src/audit/ship-source.js'
+import { signCheckpointNow } from '../../src/audit/checkpoints.js'
+import { recordingShipSource, shipSource } from '../../src/audit/ship-source.js'
 import { recordingPath } from '../../src/audit/recordings.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
-import { AuditStore } from '../../src/audit/store.js'
+import { AuditStore, auditDatabase } from '../../src/audit/store.js'
+import { writeFleetBundle } from '../../src/fleet/bundle.js'
+import { fleetStatus } from '../../src/fleet/central.js'
 import { connectFleet, fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
 import { migrateFleetSchema } from '../../src/fleet/migrate.js'
 import { RecordingShipper } from '../../src/fleet/recording-shipper.js'
+import { FleetShipper } from '../../src/fleet/shipper.js'
 import { removeDirSync } from '../helpers/index.js'
 import { startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -48,6 +52,30 @@ function newIdentity (): HostIdentity {
 let sessions = 0
 const nextSession = (): string => `s-${(0xbee000 + ++sessions).toString(16).padStart(16, '0')}`
 const header = { version: 2, width: 80, height: 24 } as const
+
+/** A host that shipped one session with its recording and a checkpoint over it all; stopped again. */
+async function shippedHost (): Promise<{ identity: HostIdentity, session: string, bytes: number }> {
+  const identity = newIdentity()
+  const store = await AuditStore.open(path.join(root, `store-${hosts}`))
+  const records = new FleetShipper({ target, identity, source: shipSource(store), logger, version: 'test', policyDigest: () => 'digest', heartbeatMs: 200 })
+  const recordings = new RecordingShipper({ target, identity, source: recordingShipSource(store), logger, intervalMs: 20 })
+  records.start()
+  recordings.start()
+  const session = nextSession()
+  const start = await store.append({ kind: 'session', user: 'alice', action: 'session.start', project: 'shop', resource: 'web-1', decision: 'allow', fields: { session } })
+  const sink = await store.openRecording(session, start.seq, header, { flushIntervalMs: 10 })
+  sink.output(Buffer.alloc(3_000, 0x63))
+  const recording = await sink.finish()
+  await store.append({ kind: 'session', user: 'alice', action: 'session.end', project: 'shop', resource: 'web-1', fields: { session, startSeq: start.seq, recording } })
+  await sink.release()
+  await signCheckpointNow(auditDatabase(store), identity.key, { seq: store.head().seq })
+  await store.append({ kind: 'system', action: 'test.mark', reason: 'after the checkpoint' })
+  await waitUntil('shipped', async () => records.status().lag === 0 && await heldBytes(identity.hostId, session) === recording.bytes &&
+    (await pg.sql(`SELECT count(*) FROM portcullis.checkpoints WHERE host_id = '${identity.hostId}'`)).trim() !== '0')
+  await Promise.all([records.stop(), recordings.stop()])
+  await store.close()
+  return { identity, session, bytes: recording.bytes }
+}
 
 async function heldBytes (hostId: string, session: string): Promise<number> {
   return Number((await pg.sql(`SELECT coalesce(sum(length(bytes)), 0) FROM portcullis.recording_chunks WHERE host_id = '${hostId}' AND session_id = '${session}'`)).trim())
@@ -116,6 +144,27 @@ describe('recording shipping after the security review', () => {
     } finally {
       await shipper.stop()
       await store.close()
+    }
+  })
+
+  it('one host\'s malformed session.end row breaks neither fleet status nor fleet bundle for the other hosts: the bundle names that host and row', { timeout: 60_000 }, async () => {
+    const good = await shippedHost()
+    const bad = await shippedHost()
+    // A row of the bad host made a session.end whose body is not JSON (a host login can ship any body).
+    const seq = Number((await pg.sql(`SELECT min(seq) FROM portcullis.records WHERE host_id = '${bad.identity.hostId}'`)).trim())
+    await pg.sql(`UPDATE portcullis.records SET kind = 'session', action = 'session.end', body = '{"fields": {"recording": {"bytes": "lots"' WHERE host_id = '${bad.identity.hostId}' AND seq = ${seq}`)
+    const client = await connectFleet(target)
+    try {
+      const status = await fleetStatus(client)
+      expect(status.find((h) => h.hostId === good.identity.hostId)).toMatchObject({ recordingBytes: good.bytes, recordingMissing: 0 })
+      expect(status.find((h) => h.hostId === bad.identity.hostId)).toMatchObject({ recordingBytes: bad.bytes, recordingMissing: 0 })
+
+      const manifest = await writeFleetBundle(client, path.join(root, 'bundle-good'), target.url, { since: new Date(0), hosts: [good.identity.hostId], generator: 'test' })
+      expect(manifest.hosts).toMatchObject([{ hostId: good.identity.hostId, dir: `hosts/${good.identity.hostId}` }])
+      await expect(writeFleetBundle(client, path.join(root, 'bundle-all'), target.url, { since: new Date(0), hosts: [good.identity.hostId, bad.identity.hostId], generator: 'test' }))
+        .rejects.toMatchObject({ code: 'PORTCULLIS_FLEET_BUNDLE_HOST', message: expect.stringMatching(new RegExp(`${bad.identity.hostId}[^]*row ${seq} is not an audit record`)) })
+    } finally {
+      await client.end()
     }
   })
 })
