@@ -161,15 +161,23 @@ export class RecordingShipper {
         // The FleetShipper raises this alarm; recordings stop with the records.
         this.#halt({ kind: 'host-key', seq: null, detail: `the database has another key for host ${identity.hostId}`, at: new Date().toISOString() })
       }
-      const held = await client.query<{ session_id: string, end: string }>(
-        `SELECT session_id, max(byte_offset + length(bytes)) AS end FROM ${FLEET_SCHEMA}.recording_chunks WHERE host_id = $1 GROUP BY session_id`, [identity.hostId])
-      this.#cursor = new Map(held.rows.map((row) => [row.session_id, Number(row.end)]))
-      // The last piece of each: before a recording is shipped further, the bytes here must still be those.
-      const last = await client.query<{ session_id: string, byte_offset: string, length: number, digest: Buffer }>(
-        `SELECT DISTINCT ON (session_id) session_id, byte_offset, length(bytes) AS length, sha256(bytes) AS digest
-         FROM ${FLEET_SCHEMA}.recording_chunks WHERE host_id = $1 ORDER BY session_id, byte_offset DESC`, [identity.hostId])
-      this.#unchecked = new Map(last.rows.map((row) => [row.session_id, { offset: Number(row.byte_offset), length: row.length, digest: row.digest }]))
+      // Only recordings here not yet marked shipped whole are looked up, and of each only its last piece (where it
+      // ends, and its digest: before it is shipped further, the bytes here must still be those): a connect costs the
+      // same whatever the host shipped before.
       this.#done.clear()
+      const source = this.#options.source
+      const unmarked: string[] = []
+      for (const session of source.sessions()) {
+        if (await source.shipped(session) === null) unmarked.push(session)
+        else this.#done.add(session)
+      }
+      const last = await client.query<{ session_id: string, byte_offset: string, length: number, digest: Buffer }>(
+        `SELECT s.session_id, l.byte_offset, length(l.bytes) AS length, sha256(l.bytes) AS digest
+         FROM unnest($2::text[]) AS s(session_id)
+         CROSS JOIN LATERAL (SELECT byte_offset, bytes FROM ${FLEET_SCHEMA}.recording_chunks c
+                             WHERE c.host_id = $1 AND c.session_id = s.session_id ORDER BY byte_offset DESC LIMIT 1) l`, [identity.hostId, unmarked])
+      this.#cursor = new Map(last.rows.map((row) => [row.session_id, Number(row.byte_offset) + row.length]))
+      this.#unchecked = new Map(last.rows.map((row) => [row.session_id, { offset: Number(row.byte_offset), length: row.length, digest: row.digest }]))
       this.#unvouched.clear()
     } catch (err) {
       await client.end().catch(() => {})
