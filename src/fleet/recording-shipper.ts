@@ -127,7 +127,7 @@ export class RecordingShipper {
       try {
         if (this.#client === null) await this.#connect()
         const shipped = this.#halted === null ? await this.#pass() : 0
-        await this.#reportIfDue()
+        if (!this.#heldByOther()) await this.#reportIfDue()
         retryMs = RETRY_MIN_MS
         if (shipped < this.#batchBytes) await this.#sleep(this.#intervalMs)
       } catch (err) {
@@ -157,9 +157,11 @@ export class RecordingShipper {
       await client.query(`INSERT INTO ${FLEET_SCHEMA}.hosts (host_id, name, key_id, public_key) VALUES ($1, $2, $3, $4) ON CONFLICT (host_id) DO NOTHING`,
         [identity.hostId, identity.name, identity.key.keyId, identity.key.publicKeyPem])
       const registered = await client.query<{ key_id: string }>(`SELECT key_id FROM ${FLEET_SCHEMA}.hosts WHERE host_id = $1`, [identity.hostId])
-      if (registered.rows[0]?.key_id !== identity.key.keyId) {
-        // The FleetShipper raises this alarm; recordings stop with the records.
+      if (registered.rows[0]?.key_id !== identity.key.keyId && this.#halted?.kind !== 'host-key') {
+        // The FleetShipper raises this alarm; recordings stop with the records, and nothing (not even a lag report,
+        // which the database refuses under another login's registration) is written under this host ID.
         this.#halt({ kind: 'host-key', seq: null, detail: `the database has another key for host ${identity.hostId}`, at: new Date().toISOString() })
+        this.#options.logger.error({ hostId: identity.hostId, url: target.url }, 'fleet: the database has another key for this host ID: no recording is shipped or reported until an operator acts (see the host-key alarm)')
       }
       // Only recordings here not yet marked shipped whole are looked up, and of each only its last piece (where it
       // ends, and its digest: before it is shipped further, the bytes here must still be those): a connect costs the
@@ -167,7 +169,7 @@ export class RecordingShipper {
       this.#done.clear()
       const source = this.#options.source
       const unmarked: string[] = []
-      for (const session of source.sessions()) {
+      for (const session of this.#heldByOther() ? [] : source.sessions()) {
         if (await source.shipped(session) === null) unmarked.push(session)
         else this.#done.add(session)
       }
@@ -313,6 +315,11 @@ export class RecordingShipper {
     this.#downSince = Date.now()
     // The FleetShipper records the outage; a log line says the recordings wait too.
     this.#options.logger.warn({ err: coded, url: this.#options.target.url }, 'fleet: recordings are kept here and shipped when the database can be reached')
+  }
+
+  /** Whether another key is registered under this host ID: nothing may be written under it. */
+  #heldByOther (): boolean {
+    return this.#halted?.kind === 'host-key'
   }
 
   #halt (alarm: FleetAlarm): void {
