@@ -5,7 +5,7 @@
 import type pg from 'pg'
 import { vouchedSummaries } from '../audit/chain-verifier.js'
 import { parseRecord } from '../audit/record.js'
-import { scanRecordingBytes } from '../audit/recordings.js'
+import { scanRecordingBytes, type RecordingSummary } from '../audit/recordings.js'
 import { FLEET_SCHEMA } from './schema.js'
 
 const S = FLEET_SCHEMA
@@ -45,16 +45,18 @@ export interface RecordingVerdict {
   badRecordings: Array<{ session: string, seq: number, problem: string }>
 }
 
-/** Checks the recording of every session.end up to `toSeq` (the records the chain walk found good). */
-export async function verifyRecordings (client: pg.Client, hostId: string, toSeq: number): Promise<RecordingVerdict> {
+/** A recording a session.end (record `seq`) vouches for. */
+export interface VouchedRecording {
+  seq: number
+  session: string
+  recording: RecordingSummary
+}
+
+/** Checks the recording of every session.end the chain walk found in the verified bodies (never picked by the
+ * host-written kind/action columns, which a host login can set to anything). */
+export async function verifyRecordings (client: pg.Client, hostId: string, ends: readonly VouchedRecording[]): Promise<RecordingVerdict> {
   const verdict: RecordingVerdict = { recordings: 0, badRecordings: [] }
-  const ends = await client.query<{ seq: string, body: string }>(
-    `SELECT seq, body FROM ${S}.records WHERE host_id = $1 AND kind = 'session' AND action = 'session.end' AND seq <= $2 ORDER BY seq`, [hostId, toSeq])
-  for (const row of ends.rows) {
-    const record = parseRecord(row.body)
-    const vouched = record === null ? null : vouchedSummaries(record)
-    if (vouched?.recording === undefined) continue
-    const { session, recording } = vouched
+  for (const { seq, session, recording } of ends) {
     let gap: string | null = null
     const { summary } = await scanRecordingBytes(recordingPieces(client, hostId, session, (from, to) => { gap = `bytes ${from} to ${to} are missing` }))
     const problem = gap !== null
@@ -65,7 +67,7 @@ export async function verifyRecordings (client: pg.Client, hostId: string, toSeq
           ? `the recording of session ${session} in the database (${summary.bytes} bytes) does not match the sha256 its session.end holds (${recording.bytes} bytes): a piece was changed, cut or added`
           : null
     if (problem === null) verdict.recordings++
-    else verdict.badRecordings.push({ session, seq: Number(row.seq), problem })
+    else verdict.badRecordings.push({ session, seq, problem })
   }
   return verdict
 }

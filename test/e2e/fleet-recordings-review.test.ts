@@ -14,7 +14,7 @@ import { recordingPath } from '../../src/audit/recordings.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { writeFleetBundle } from '../../src/fleet/bundle.js'
-import { fleetStatus } from '../../src/fleet/central.js'
+import { fleetStatus, verifyFleet } from '../../src/fleet/central.js'
 import { connectFleet, fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
 import { migrateFleetSchema } from '../../src/fleet/migrate.js'
@@ -203,5 +203,30 @@ describe('recording shipping after the security review', () => {
     await waitUntil('the statistics flushed', async () => await toastBlocks() >= before)
     // 600 kB of marked recordings are ~75 blocks; none of them is read.
     expect(await toastBlocks() - before).toBeLessThanOrEqual(4)
+  })
+
+  it('fleet verify takes session.end from the verified bodies, not the host-written columns, and names a row whose columns lie', { timeout: 60_000 }, async () => {
+    const host = await shippedHost()
+    const hostId = host.identity.hostId
+    const endSeq = Number((await pg.sql(`SELECT seq FROM portcullis.records WHERE host_id = '${hostId}' AND action = 'session.end'`)).trim())
+    const startSeq = endSeq - 1
+    // A host login ships the real session.end body with another action column and drops the recording; it also hides
+    // the session.start from a filtered export with another user.
+    await pg.sql(`UPDATE portcullis.records SET action = 'session.noop' WHERE host_id = '${hostId}' AND seq = ${endSeq}`)
+    await pg.sql(`UPDATE portcullis.records SET user_name = 'bob' WHERE host_id = '${hostId}' AND seq = ${startSeq}`)
+    await pg.sql(`DELETE FROM portcullis.recording_chunks WHERE host_id = '${hostId}'`)
+    const client = await connectFleet(target)
+    try {
+      const [verdict] = await verifyFleet(client, { hostId })
+      expect(verdict).toMatchObject({
+        ok: false,
+        firstBad: null,
+        badColumns: [{ seq: startSeq, columns: ['user_name'] }, { seq: endSeq, columns: ['action'] }],
+        recordings: 0,
+        badRecordings: [{ session: host.session, seq: endSeq, problem: expect.stringContaining('is not in the database') }]
+      })
+    } finally {
+      await client.end()
+    }
   })
 })
