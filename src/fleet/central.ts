@@ -116,7 +116,7 @@ export async function verifyFleet (client: pg.Client, options: { hostId?: string
 }
 
 async function verifyHost (client: pg.Client, hostId: string, name: string, publicKeyPem: string): Promise<HostVerdict> {
-  const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badColumns: [], badCheckpoints: [], recordings: 0, badRecordings: [], alarms: [] }
+  const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badColumns: [], badCheckpoints: [], recordings: 0, badRecordings: [], pendingRecordings: [], alarms: [] }
   let verifier: ChainVerifier | null = null
   const ends: VouchedRecording[] = []
   let after = 0

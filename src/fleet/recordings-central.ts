@@ -43,7 +43,14 @@ export interface RecordingVerdict {
   recordings: number
   /** A recording missing, with a gap, or other bytes than its session.end (record `seq`) vouches for. */
   badRecordings: Array<{ session: string, seq: number, problem: string }>
+  /** Recordings still being shipped: the database holds a start of them with no gap, and the host's last report,
+   * younger than RECORDING_REPORT_FRESH_MS, says it has bytes left to ship. Not a failure. */
+  pendingRecordings: Array<{ session: string, seq: number, pendingBytes: number }>
 }
+
+/** How recent a host's last recording report must be for a recording it has not shipped whole to count as still
+ * being shipped: a shipper with bytes left reports at least every 10 s while they go; one silent longer has stopped. */
+const RECORDING_REPORT_FRESH_MS = 60_000
 
 /** A recording a session.end (record `seq`) vouches for. */
 export interface VouchedRecording {
@@ -55,10 +62,18 @@ export interface VouchedRecording {
 /** Checks the recording of every session.end the chain walk found in the verified bodies (never picked by the
  * host-written kind/action columns, which a host login can set to anything). */
 export async function verifyRecordings (client: pg.Client, hostId: string, ends: readonly VouchedRecording[]): Promise<RecordingVerdict> {
-  const verdict: RecordingVerdict = { recordings: 0, badRecordings: [] }
+  const verdict: RecordingVerdict = { recordings: 0, badRecordings: [], pendingRecordings: [] }
+  if (ends.length === 0) return verdict
+  const report = await client.query<{ lag_bytes: string, fresh: boolean }>(
+    `SELECT lag_bytes, at > now() - make_interval(secs => $2) AS fresh FROM ${S}.recording_reports WHERE host_id = $1 ORDER BY id DESC LIMIT 1`, [hostId, RECORDING_REPORT_FRESH_MS / 1000])
+  const stillShipping = report.rows[0] !== undefined && report.rows[0].fresh && Number(report.rows[0].lag_bytes) > 0
   for (const { seq, session, recording } of ends) {
     let gap: string | null = null
-    const { summary } = await scanRecordingBytes(recordingPieces(client, hostId, session, (from, to) => { gap = `bytes ${from} to ${to} are missing` }))
+    const { summary, invalid } = await scanRecordingBytes(recordingPieces(client, hostId, session, (from, to) => { gap = `bytes ${from} to ${to} are missing` }))
+    if (gap === null && invalid === null && summary.bytes < recording.bytes && stillShipping) {
+      verdict.pendingRecordings.push({ session, seq, pendingBytes: recording.bytes - summary.bytes })
+      continue
+    }
     const problem = gap !== null
       ? `the recording of session ${session} has a gap: ${gap as string}`
       : summary.bytes === 0

@@ -20,7 +20,7 @@ import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.j
 import { migrateFleetSchema } from '../../src/fleet/migrate.js'
 import { RecordingShipper } from '../../src/fleet/recording-shipper.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
-import { removeDirSync } from '../helpers/index.js'
+import { removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
 
@@ -59,7 +59,7 @@ async function shippedHost (): Promise<{ identity: HostIdentity, session: string
   const identity = newIdentity()
   const store = await AuditStore.open(path.join(root, `store-${hosts}`))
   const records = new FleetShipper({ target, identity, source: shipSource(store), logger, version: 'test', policyDigest: () => 'digest', heartbeatMs: 200 })
-  const recordings = new RecordingShipper({ target, identity, source: recordingShipSource(store), logger, intervalMs: 20 })
+  const recordings = new RecordingShipper({ target, identity, source: recordingShipSource(store), logger, chunkBytes: 1024, intervalMs: 20 })
   records.start()
   recordings.start()
   const session = nextSession()
@@ -225,6 +225,36 @@ describe('recording shipping after the security review', () => {
         recordings: 0,
         badRecordings: [{ session: host.session, seq: endSeq, problem: expect.stringContaining('is not in the database') }]
       })
+    } finally {
+      await client.end()
+    }
+  })
+
+  it('fleet verify reports a recording still being shipped as pending, not failed, while its host reports bytes left; a host that stopped reporting fails', { timeout: 60_000 }, async () => {
+    const host = await shippedHost()
+    const hostId = host.identity.hostId
+    // The database holds a start of it (as while it ships): the last pieces are not there yet.
+    await pg.sql(`DELETE FROM portcullis.recording_chunks WHERE host_id = '${hostId}' AND byte_offset >= 2048`)
+    const held = await heldBytes(hostId, host.session)
+    expect(held).toBe(2048)
+    await pg.sql(`INSERT INTO portcullis.recording_reports (host_id, lag_bytes, pending) VALUES ('${hostId}', ${host.bytes - held}, 1)`)
+    const client = await connectFleet(target)
+    try {
+      const [pending] = await verifyFleet(client, { hostId })
+      expect(pending).toMatchObject({ ok: true, recordings: 0, badRecordings: [], pendingRecordings: [{ session: host.session, pendingBytes: host.bytes - held }] })
+      const cli = await runPortcullisCli(['fleet', 'verify', '--fleet', pg.adminUrl, '--host', hostId])
+      expect(cli).toMatchObject({ code: 0, stdout: expect.stringContaining(`recording of session ${host.session} (session.end at record ${pending!.pendingRecordings[0]!.seq}): pending (${host.bytes - held} bytes not shipped yet)`) })
+      // Its last report is old: it stopped shipping, and the recording is a failure again.
+      await pg.sql(`UPDATE portcullis.recording_reports SET at = now() - interval '2 minutes' WHERE host_id = '${hostId}'`)
+      const [stale] = await verifyFleet(client, { hostId })
+      expect(stale).toMatchObject({ ok: false, pendingRecordings: [], badRecordings: [{ session: host.session, problem: expect.stringContaining('does not match the sha256') }] })
+      // A fresh report of nothing left to ship: what is missing will not come.
+      await pg.sql(`INSERT INTO portcullis.recording_reports (host_id, lag_bytes, pending) VALUES ('${hostId}', 0, 0)`)
+      expect((await verifyFleet(client, { hostId }))[0]).toMatchObject({ ok: false, pendingRecordings: [] })
+      // A piece missing inside what is held is no prefix of it: a gap fails even while the host reports a lag.
+      await pg.sql(`INSERT INTO portcullis.recording_reports (host_id, lag_bytes, pending) VALUES ('${hostId}', 5, 1)`)
+      await pg.sql(`DELETE FROM portcullis.recording_chunks WHERE host_id = '${hostId}' AND byte_offset = 0`)
+      expect((await verifyFleet(client, { hostId }))[0]).toMatchObject({ ok: false, pendingRecordings: [], badRecordings: [{ problem: expect.stringContaining('has a gap') }] })
     } finally {
       await client.end()
     }
