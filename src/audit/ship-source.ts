@@ -3,14 +3,14 @@
 // the recording shipper reads: the recording files, how much of each is durable, and its own shipped marks.
 
 import { constants } from 'node:fs'
-import { lstat, open } from 'node:fs/promises'
+import { lstat, open, readdir } from 'node:fs/promises'
 import type { Checkpoint } from './checkpoint-format.js'
 import { vouchedSummaries } from './chain-verifier.js'
 import { readCheckpoints } from './checkpoints.js'
 import { recordingShippedKey } from './keys.js'
 import type { StoredRecord } from './query.js'
 import type { AuditHead, AuditInput, AuditRecord } from './record.js'
-import { listRecordingFiles, recordingPath } from './recordings.js'
+import { classifyRecordingNames, recordingPath, recordingsDir } from './recordings.js'
 import { auditDatabase, type AuditStore } from './store.js'
 
 export interface ShipSource {
@@ -36,8 +36,8 @@ export function shipSource (store: AuditStore): ShipSource {
 
 /** What the fleet's recording shipper (src/fleet/recording-shipper.ts) reads session recordings from. */
 export interface RecordingShipSource {
-  /** The sessions with a recording file in the store. */
-  sessions: () => string[]
+  /** The sessions with a recording file in the store (read without blocking the event loop). */
+  sessions: () => Promise<string[]>
   /** How many bytes of the session's recording are durable, and whether it is still being written; null: no file. */
   progress: (sessionId: string) => Promise<{ bytes: number, open: boolean } | null>
   /** The file's bytes from `offset`, at most `length` (fewer at its end). */
@@ -56,7 +56,14 @@ export interface RecordingShipSource {
 export function recordingShipSource (store: AuditStore): RecordingShipSource {
   const marks = store.keySpace('fleet')
   return {
-    sessions: () => listRecordingFiles(store.dir).sessions,
+    sessions: async () => {
+      try {
+        return classifyRecordingNames(await readdir(recordingsDir(store.dir))).sessions
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'ENOENT') return []
+        throw err
+      }
+    },
     progress: async (sessionId) => {
       const open = store.openRecordingBytes(sessionId)
       if (open !== null) return { bytes: open, open: true }

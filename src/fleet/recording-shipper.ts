@@ -169,7 +169,7 @@ export class RecordingShipper {
       this.#done.clear()
       const source = this.#options.source
       const unmarked: string[] = []
-      for (const session of this.#heldByOther() ? [] : source.sessions()) {
+      for (const session of this.#heldByOther() ? [] : await source.sessions()) {
         if (await source.shipped(session) === null) unmarked.push(session)
         else this.#done.add(session)
       }
@@ -200,7 +200,7 @@ export class RecordingShipper {
     let batchBytes = 0
     let pending = 0
     let lagBytes = 0
-    for (const session of source.sessions()) {
+    for (const session of await source.sessions()) {
       if (this.#done.has(session)) continue
       const progress = await source.progress(session)
       if (progress === null) continue
