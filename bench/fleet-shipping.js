@@ -10,9 +10,11 @@
 //      time from its start until every host has caught up (a lag under 100 records: one second of its load)
 //
 // Options: --hosts 20, --backlog-seconds 3 (load per host for figure 2, at c=16), --steady-seconds 30, --outage 60,
-// --skip-outage. Everything runs under one temp dir and is stopped by pid at the end.
+// --skip-outage, --on-off-only (figure 1 alone), --pin (PostgreSQL on CPU 1, all else on CPU 0: a database on a
+// machine of its own, as in production). Everything runs under one temp dir and is stopped by pid at the end.
 
-import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
@@ -22,7 +24,7 @@ import { parseArgs } from 'node:util'
 import { startLoadGenerator, measureWindow } from './authz-load.js'
 import { pluginHttpRequest } from './authz-request.js'
 import { runAllCleanups } from './cleanup.js'
-import { cli, get, prepareHost, startFleetDatabase, startHost, TOKEN_HEADER } from './fleet-hosts.js'
+import { get, prepareHost, startFleetDatabase, startHost, TOKEN_HEADER } from './fleet-hosts.js'
 import { ms } from './stats.js'
 
 const { values: args } = parseArgs({
@@ -32,7 +34,11 @@ const { values: args } = parseArgs({
     'steady-seconds': { type: 'string', default: '30' },
     outage: { type: 'string', default: '60' },
     'skip-outage': { type: 'boolean', default: false },
-    repeat: { type: 'string', default: '3' }
+    repeat: { type: 'string', default: '3' },
+    'on-off-only': { type: 'boolean', default: false },
+    // PostgreSQL on CPU 1, this process, serve and the load on CPU 0: stands in for a database on its own machine, so
+    // the on/off ratio measures what shipping costs serve rather than what the database takes from it.
+    pin: { type: 'boolean', default: false }
   }
 })
 const HOSTS = Number(args.hosts)
@@ -43,18 +49,17 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'portcullis-bench-fleet-'))
 let exitCode = 0
 try {
   const pg = await startFleetDatabase(path.join(dir, 'pg'))
+  if (args.pin) pinApart(pg.pid)
   const password = path.join(dir, 'host.pw')
   writeFileSync(password, 'host-secret\n', { mode: 0o600 })
   const fleetArgs = ['--fleet', pg.url('fleet_hosts'), '--fleet-password-file', password]
 
   await shippingOnOff(dir, fleetArgs)
-  const hosts = await ingest(dir, pg, fleetArgs)
-  const load = steadyLoad(hosts)
-  await steadyLag(pg, hosts)
-  if (!args['skip-outage']) await recovery(pg, hosts)
-  await load.stop()
-  await Promise.all(hosts.map(async (host) => await host.serve.stop()))
-  await pg.stop()
+  if (args['on-off-only']) {
+    await pg.stop()
+  } else {
+    await otherFigures(dir, pg, fleetArgs)
+  }
 } catch (err) {
   progress(`failed: ${err.stack ?? err}`)
   exitCode = 1
@@ -63,6 +68,26 @@ try {
   await rm(dir, { recursive: true, force: true })
 }
 process.exit(exitCode)
+
+async function otherFigures (dir, pg, fleetArgs) {
+  const hosts = await ingest(dir, pg, fleetArgs)
+  const load = steadyLoad(hosts)
+  await steadyLag(pg, hosts)
+  if (!args['skip-outage']) await recovery(pg, hosts)
+  await load.stop()
+  await Promise.all(hosts.map(async (host) => await host.serve.stop()))
+  await pg.stop()
+}
+
+/** PostgreSQL's processes (the postmaster and its children; later ones inherit) to CPU 1, the rest to CPU 0. */
+function pinApart (postmasterPid) {
+  const children = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((pid) => {
+    try { return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(postmasterPid) } catch { return false }
+  })
+  for (const pid of [String(postmasterPid), ...children]) execFileSync('taskset', ['-a', '-p', '-c', '1', pid], { stdio: 'ignore' })
+  execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
+  progress(`pinned: PostgreSQL (${1 + children.length} processes) on CPU 1; this process, serve and the load on CPU 0`)
+}
 
 function requestFor (token) {
   return pluginHttpRequest({ RequestMethod: 'GET', RequestUri: '/v1.41/containers/json', RequestHeaders: { [TOKEN_HEADER]: token } })
@@ -136,10 +161,12 @@ async function ingest (root, pg, fleetArgs) {
   return hosts
 }
 
-/** The seq of a stopped host's last record: its stop record. */
+/** The seq of a stopped host's last record (its stop record): the store's head, as serve wrote it down at its stop
+ * (HEAD.json), without reading the store. */
 function stoppedHead (host) {
-  const last = cli(['audit', 'export', '--data', host.data, '--action', 'portcullis.stop']).trim().split('\n').pop()
-  return JSON.parse(last).seq
+  const head = JSON.parse(readFileSync(path.join(host.data, 'HEAD.json'), 'utf8'))
+  if (head.event !== 'stop') throw new Error(`${host.data}: HEAD.json is from its ${head.event}, not its stop`)
+  return head.seq
 }
 
 /** 100 decisions/s per host, paced, on keep-alive connections, until stop(). */

@@ -10,6 +10,8 @@ export const ERRORS = {
   PORTCULLIS_KEYS_EXIST: 'Keys already exist in %s. Remove them first if you really want new ones (every issued token stops working).',
   PORTCULLIS_TOKEN_TTL: 'Cannot read the TTL %s: use a number of seconds or a duration like 30m, 8h, 7d.',
   PORTCULLIS_TOKEN_TTL_TOO_LONG: 'A token may be valid for at most %s (tokens.maxLifetime in %s); pass --ttl %s or less, or raise tokens.maxLifetime in the policy.',
+  PORTCULLIS_TOKEN_USER: 'Cannot issue a token for %s: a user name is letters, digits and _ . @ - starting with a letter or digit, as in the policy.',
+  PORTCULLIS_TOKEN_DAEMON_CONFIG: 'token issue --admin-socket uses the running daemon\'s keys and policy (its tokens.maxLifetime); drop %s, or drop --admin-socket to issue offline from the key file (which the daemon cannot record).',
   PORTCULLIS_URI_INVALID: 'The request URI cannot be decoded: %s.',
   PORTCULLIS_ADMIN_UNREACHABLE: 'Cannot reach the portcullis admin socket %s (%s). Is `portcullis serve` running? Pass --admin-socket if it listens elsewhere.',
   PORTCULLIS_ADMIN_REQUEST: 'The admin socket answered %s: %s',
@@ -123,6 +125,9 @@ export type ErrorCode = keyof typeof ERRORS
 
 /** The HTTP status the admin socket and the elevation API answer an error with; 500 for a code not named here. */
 export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  PORTCULLIS_TOKEN_TTL: 400,
+  PORTCULLIS_TOKEN_TTL_TOO_LONG: 400,
+  PORTCULLIS_TOKEN_USER: 400,
   PORTCULLIS_SESSION_ID_INVALID: 400,
   PORTCULLIS_SESSION_NOT_FOUND: 404,
   PORTCULLIS_SESSION_NO_RECORDING: 404,

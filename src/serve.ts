@@ -43,6 +43,7 @@ import type { TokenVerifier } from './identity/tokens.js'
 import { Adoption } from './docker/adopt.js'
 import { OwnershipRegistry } from './ownership/registry.js'
 import { PolicySource, type ReloadOutcome } from './policy/source.js'
+import { recordedChanges, summarizeChanges } from './policy/policy-diff.js'
 import { createPluginServer, shutdownPluginServer } from './protocol/server.js'
 import { listenUnixSocket } from './protocol/unix-socket.js'
 import { KNOWN_ACTIONS } from './routes/table.js'
@@ -295,7 +296,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
             action: outcome.ok ? 'policy.reload' : 'policy.reload-failed',
             reason: reloadReason(policy, outcome),
             ...(outcome.code !== undefined ? { code: outcome.code } : {}),
-            fields: { policyDigest: outcome.digest, ...revision }
+            fields: { policyDigest: outcome.digest, ...revision, ...(outcome.ok ? recordedChanges(outcome.changes ?? []) : {}) }
           }).catch((err: unknown) => logger.error({ err }, 'could not record the policy reload'))
         })
         if (followerOptions !== null) {
@@ -338,7 +339,8 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 },
       fleet: () => shipper?.status() ?? null,
       fleetRecordings: () => recordingShipper?.status() ?? null,
-      elevation
+      elevation,
+      keys: options.keys
     }), options.adminSocket)),
     {
       name: 'look-ups',
@@ -438,9 +440,10 @@ function serverComponent (name: string, listen: () => Promise<http.Server | null
 }
 
 function reloadReason (policy: PolicySource, outcome: ReloadOutcome): string {
-  if (outcome.revision === undefined) return outcome.ok ? `policy reloaded from ${policy.path}` : `policy edit refused, last good policy kept: ${outcome.error ?? ''}`
+  const changed = `: ${summarizeChanges(outcome.changes ?? [])}`
+  if (outcome.revision === undefined) return outcome.ok ? `policy reloaded from ${policy.path}${changed}` : `policy edit refused, last good policy kept: ${outcome.error ?? ''}`
   const published = `policy revision ${outcome.revision} (published by ${outcome.publisher ?? '?'})`
-  return outcome.ok ? `${published} applied from the ${policy.path}` : `${published} refused, revision ${policy.revision?.revision ?? '?'} stays in force: ${outcome.error ?? ''}`
+  return outcome.ok ? `${published} applied from the ${policy.path}${changed}` : `${published} refused, revision ${policy.revision?.revision ?? '?'} stays in force: ${outcome.error ?? ''}`
 }
 
 /** The start verification as a record's fields: the range and count checked, and what was found. */

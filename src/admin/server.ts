@@ -16,6 +16,7 @@ import { addAuditIntegrityRoutes } from './audit-integrity.js'
 import { addAuditExportRoute } from './audit-export-route.js'
 import { addAuditBundleRoutes } from './audit-bundle-routes.js'
 import { addElevationRoutes } from './elevation-routes.js'
+import { addTokenRoutes } from './token-routes.js'
 import type { ElevationService } from '../elevation/service.js'
 import type { PolicySource } from '../policy/source.js'
 import type { RecordingShipperStatus } from '../fleet/recording-shipper.js'
@@ -31,6 +32,8 @@ export interface AdminDeps {
   bridge?: () => BridgeStatus | null
   /** Signs checkpoints; verify checks them against its public half. Null when the daemon has none. */
   auditKey?: AuditSigningKey | null
+  /** The token key directory (serve --keys): `token issue --admin-socket` signs with it. Unset: no token route. */
+  keys?: string
   /** Elevation requests and grants (routes under /v1/elevation); null or unset: none. */
   elevation?: ElevationService | null
   /** Shipping to the fleet database: its state and lag; null when the host does not ship. */
@@ -143,6 +146,7 @@ export function createAdminApp (deps: AdminDeps): express.Express {
   addAuditIntegrityRoutes(app, deps)
   addAuditBundleRoutes(app, deps)
   addElevationRoutes(app, deps)
+  addTokenRoutes(app, deps)
 
   // A coded error (a storage failure, say) keeps its code, so the CLI shows it rather than a bare message.
   app.use(errorHandler(deps.logger, 'admin'))

@@ -17,7 +17,8 @@ export interface ShipSource {
   head: () => AuditHead
   queryStored: (filter: { fromSeq: number, toSeq: number }) => AsyncIterable<StoredRecord>
   checkpoints: (fromSeq: number, toSeq: number) => AsyncIterable<Checkpoint>
-  subscribe: (listener: (record: AuditRecord) => void) => () => void
+  /** Hands over each record as it becomes durable, with the text stored for it: what queryStored would read back. */
+  subscribe: (listener: (row: StoredRecord) => void) => () => void
   append: (input: AuditInput) => Promise<AuditRecord>
   /** Notes locally how far the database holds the chain, so retention keeps what is not shipped. */
   markShipped: (seq: number) => Promise<unknown>
@@ -28,7 +29,7 @@ export function shipSource (store: AuditStore): ShipSource {
     head: () => store.head(),
     queryStored: (filter) => store.queryStored(filter),
     checkpoints: (fromSeq, toSeq) => readCheckpoints(auditDatabase(store), { fromSeq, toSeq }),
-    subscribe: (listener) => store.subscribe(listener),
+    subscribe: (listener) => store.subscribe((record, text) => { listener({ record, text }) }),
     append: async (input) => await store.append(input),
     markShipped: async (seq) => await store.markShipped(seq)
   }

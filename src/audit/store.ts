@@ -85,7 +85,8 @@ interface PendingAppend {
   reject: (err: Error) => void
 }
 
-type Listener = (record: AuditRecord) => void
+/** Called with each record once it is durable, and the exact text stored for it. */
+type Listener = (record: AuditRecord, text: string) => void
 
 interface BatchPut { type: 'put', key: string, value: string }
 
@@ -311,7 +312,7 @@ export class AuditStore implements AuditLog, RecordingStore {
       this.#stats.records += batch.length
       if (batch.length > this.#stats.largestBatch) this.#stats.largestBatch = batch.length
       for (const pending of batch) pending.resolve(pending.record)
-      if (this.#listeners.size > 0) for (const pending of batch) this.#notify(pending.record)
+      if (this.#listeners.size > 0) for (const pending of batch) this.#notify(pending.record, pending.text)
     }
     this.#flushing = null
   }
@@ -458,10 +459,10 @@ export class AuditStore implements AuditLog, RecordingStore {
     this.#logger.warn({ ...gap, dir: this.dir }, 'audit writes work again: portcullis takes calls again')
   }
 
-  #notify (record: AuditRecord): void {
+  #notify (record: AuditRecord, text: string): void {
     for (const listener of this.#listeners) {
       try {
-        listener(record)
+        listener(record, text)
       } catch (err) {
         this.#logger.warn({ err, seq: record.seq }, 'an audit subscriber threw; it stays subscribed')
       }
@@ -517,7 +518,7 @@ export class AuditStore implements AuditLog, RecordingStore {
     return { ...this.#stats }
   }
 
-  /** Calls `listener` with every record once it is durable, in seq order. Returns the unsubscribe function. */
+  /** Calls `listener` with every record once it is durable, in seq order, and its stored text. Returns the unsubscribe function. */
   subscribe (listener: Listener): () => void {
     this.#listeners.add(listener)
     return () => { this.#listeners.delete(listener) }

@@ -28,6 +28,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('audit verify-bundle', async () => (await import('./audit-bundle.js')).auditVerifyBundleCommand),
   entry('policy validate', async () => (await import('./policy.js')).policyValidateCommand),
   entry('policy schema', async () => (await import('./policy.js')).policySchemaCommand),
+  entry('policy diff', async () => (await import('./policy.js')).policyDiffCommand),
   entry('policy reload', async () => (await import('./policy.js')).policyReloadCommand),
   entry('policy keygen', async () => (await import('./policy.js')).policyKeygenCommand),
   entry('policy publish', async () => (await import('./policy.js')).policyPublishCommand),

@@ -4,6 +4,7 @@ import { imageRuleWarnings } from '../core/image-rules.js'
 import { shadowedAllowWarnings } from '../policy/warnings.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
 import type { CompiledPolicy } from '../policy/compile.js'
+import { describeChange, diffPolicies, summarizeChanges, type PolicyChange } from '../policy/policy-diff.js'
 import { compilePolicyBytes, loadPolicyFile } from '../policy/source.js'
 import { makePolicyKeys, policySha256, readPolicySigningKey, signPolicy } from '../policy/signed.js'
 import { checkSchema, connectFleet, fleetError, fleetTarget, PASSWORD_ENV } from '../fleet/connection.js'
@@ -81,10 +82,34 @@ export const policyReloadCommand = defineCommand({
   options: { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } },
   help: { '--admin-socket PATH': `the daemon's admin socket (default ${DEFAULTS.adminSocket})` },
   async run (values) {
-    const { status, body } = await adminJson<{ ok: boolean, error?: string, digest: string }>(values['admin-socket'], 'POST', '/v1/policy/reload', [200, 422])
-    if (status === 200) process.stdout.write(`policy reloaded (sha256 ${body.digest.slice(0, 12)})\n`)
+    const { status, body } = await adminJson<{ ok: boolean, error?: string, digest: string, changes?: PolicyChange[] }>(values['admin-socket'], 'POST', '/v1/policy/reload', [200, 422])
+    // A fleet host answers before the newest revision is fetched: it has no changes to tell yet.
+    const changes = body.changes === undefined ? '' : `: ${summarizeChanges(body.changes)}`
+    if (status === 200) process.stdout.write(`policy reloaded (sha256 ${body.digest.slice(0, 12)})${visible(changes)}\n`)
     else process.stderr.write(`policy refused, the daemon keeps the last good one:\n${visibleLines(body.error ?? '')}\n`)
     return status === 200 ? 0 : 1
+  }
+})
+
+export const policyDiffCommand = defineCommand({
+  name: 'policy diff',
+  summary: 'Print what changed from one policy file to another, as the `policy.reload` record lists it: members added, removed or moved, ' +
+    'role patterns and rules, projects, SSH keys (fingerprints), elevation rules, every other setting by its path. Exit 0 when equal, 1 when they differ, 2 when a file is invalid.',
+  usage: 'policy diff [--json] OLD NEW',
+  options: { json: { type: 'boolean', default: false } },
+  help: { OLD: 'the policy before', NEW: 'the policy after', '--json': 'print the changes as a JSON array (one object per change)' },
+  async run (values, positionals) {
+    if (positionals.length !== 2) throw new PortcullisError('PORTCULLIS_USAGE', `give two policy files, OLD and NEW, not ${positionals.length}`, 'policy diff')
+    const [before, after] = positionals.map((file) => loadPolicyFile(file, KNOWN_ACTIONS))
+    const changes = diffPolicies(before!.document, after!.document)
+    if (values.json) process.stdout.write(JSON.stringify(changes) + '\n')
+    else if (changes.length === 0) process.stdout.write('no change\n')
+    else {
+      // The policy's names and values reach the terminal: nothing in them may drive it.
+      for (const change of changes) process.stdout.write(`${visible(describeChange(change))}\n`)
+      process.stdout.write(`${summarizeChanges(changes)}\n`)
+    }
+    return changes.length === 0 ? 0 : 1
   }
 })
 

@@ -121,12 +121,15 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
   const ends: VouchedRecording[] = []
   let after = 0
   walk: for (;;) {
+    // Every column, so the verified body can be held against what filters select on; the first row's prev_hash is
+    // the verifier's start, so no body is parsed but by the verifier.
     const page = await client.query<RecordRow>(
       `SELECT seq, time, kind, user_name, project, action, decision, hash, prev_hash, body FROM ${S}.records WHERE host_id = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [hostId, after])
     for (const row of page.rows) {
       const seq = Number(row.seq)
       // The first row the database holds is trusted as a start, as `audit verify` trusts the record before its base.
-      verifier ??= new ChainVerifier({ seq, prevHash: prevHashOf(row.body) })
+      // Its prev_hash column is what the host shipped as the body's prevHash; a row whose two differ is `unlinked`.
+      verifier ??= new ChainVerifier({ seq, prevHash: row.prev_hash })
       verdict.fromSeq ??= seq
       const result = verifier.next({ seq, text: row.body })
       if (isChainFault(result)) {
@@ -208,15 +211,6 @@ function columnsDisagreeing (row: RecordRow, record: AuditRecord): string[] {
     ['prev_hash', row.prev_hash, record.prevHash]
   ]
   return expected.filter(([, column, body]) => column !== body).map(([name]) => name)
-}
-
-function prevHashOf (body: string): string {
-  try {
-    const value = JSON.parse(body) as { prevHash?: unknown }
-    return typeof value.prevHash === 'string' ? value.prevHash : ''
-  } catch {
-    return ''
-  }
 }
 
 function describeFault (fault: ChainFault, seq: number): string {

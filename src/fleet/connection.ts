@@ -111,9 +111,10 @@ function secretIn (url: string): string | null {
   const scheme = url.indexOf('://')
   if (scheme === -1) return null
   const afterScheme = url.slice(scheme + 3)
-  const netloc = /^[^/?#]*/.exec(afterScheme)![0]
-  const at = netloc.lastIndexOf('@')
-  if (at !== -1 && decoded(netloc.slice(0, at)).includes(':')) return 'in the user part, USER:PASSWORD@'
+  // Up to the last @ of the whole string, not of the authority alone: a password may hold /, ? or #, which would
+  // otherwise end the authority early and leave the password's tail to be read as a path, query or fragment.
+  const at = afterScheme.lastIndexOf('@')
+  if (at !== -1 && decoded(afterScheme.slice(0, at)).includes(':')) return 'in the user part, USER:PASSWORD@'
   const queryAt = afterScheme.indexOf('?')
   const hashAt = afterScheme.indexOf('#')
   const query = queryAt === -1 ? '' : afterScheme.slice(queryAt + 1, hashAt > queryAt ? hashAt : undefined)

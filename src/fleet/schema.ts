@@ -172,7 +172,8 @@ export const MIGRATIONS: readonly Migration[] = [
         RETURN NEW;
       END $$;
       CREATE TRIGGER alarms_author BEFORE INSERT ON ${S}.alarms FOR EACH ROW EXECUTE FUNCTION ${S}.alarm_author();
-      CREATE POLICY ingest_report_host_key ON ${S}.alarms FOR INSERT TO ${INGEST_ROLE} WITH CHECK (kind = 'host-key');
+      CREATE POLICY ingest_report_host_key ON ${S}.alarms FOR INSERT TO ${INGEST_ROLE}
+        WITH CHECK (kind = 'host-key' AND seq IS NULL AND NOT ${S}.own_host(host_id) AND length(detail) <= 1000);
     `
   }
 ]
@@ -199,7 +200,17 @@ export const GRANTS_SQL = `
   REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM PUBLIC;
   GRANT USAGE ON SCHEMA ${S} TO ${INGEST_ROLE}, ${READER_ROLE}, ${PUBLISHER_ROLE};
   REVOKE ALL ON ALL TABLES IN SCHEMA ${S} FROM ${INGEST_ROLE}, ${PUBLISHER_ROLE};
-  GRANT SELECT, INSERT ON ${S}.hosts, ${S}.records, ${S}.checkpoints, ${S}.heartbeats, ${S}.alarms, ${S}.recording_chunks, ${S}.recording_reports TO ${INGEST_ROLE};
+  GRANT SELECT ON ${S}.hosts, ${S}.records, ${S}.checkpoints, ${S}.heartbeats, ${S}.alarms, ${S}.recording_chunks, ${S}.recording_reports TO ${INGEST_ROLE};
+  -- Hosts insert only the columns they are the source of; the database sets the rest (row ids, receipt and
+  -- registration times, the registering login), so no host can take an id ahead of a sequence (making another host's
+  -- next insert fail, or its own row the newest), backdate a receipt, or name another login.
+  GRANT INSERT (host_id, name, key_id, public_key) ON ${S}.hosts TO ${INGEST_ROLE};
+  GRANT INSERT (host_id, seq, time, kind, user_name, project, action, decision, hash, prev_hash, body) ON ${S}.records TO ${INGEST_ROLE};
+  GRANT INSERT (host_id, seq, body) ON ${S}.checkpoints TO ${INGEST_ROLE};
+  GRANT INSERT (host_id, head_seq, shipped_seq, policy_digest, policy_revision, version) ON ${S}.heartbeats TO ${INGEST_ROLE};
+  GRANT INSERT (host_id, kind, seq, detail) ON ${S}.alarms TO ${INGEST_ROLE};
+  GRANT INSERT (host_id, session_id, byte_offset, bytes) ON ${S}.recording_chunks TO ${INGEST_ROLE};
+  GRANT INSERT (host_id, lag_bytes, pending) ON ${S}.recording_reports TO ${INGEST_ROLE};
   GRANT SELECT ON ${S}.schema_migrations, ${S}.policy_revisions TO ${INGEST_ROLE};
   GRANT SELECT, INSERT ON ${S}.policy_revisions TO ${PUBLISHER_ROLE};
   GRANT SELECT ON ${S}.schema_migrations TO ${PUBLISHER_ROLE};

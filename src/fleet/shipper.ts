@@ -60,6 +60,8 @@ export interface ShipperOptions {
   /** Lag at which a `fleet.lagging` record is written (and `fleet.caught-up` once it is back to zero). */
   lagRecords?: number
   lagSeconds?: number
+  /** Records kept in memory as they become durable; beyond it they are dropped and read back from the store. */
+  bufferRecords?: number
 }
 
 const RETRY_MIN_MS = 500
@@ -67,6 +69,8 @@ const RETRY_MAX_MS = 10_000
 /** A batch that did not fill waits this long for more records before it is read: fewer, fuller round trips. */
 const LINGER_MS = 50
 const IDLE_MS = 1_000
+/** The shipped mark is written at least this often while records are shipped (and at once a batch's worth ahead). */
+const MARK_EVERY_MS = 1_000
 
 export class FleetShipper {
   readonly #options: ShipperOptions
@@ -85,7 +89,17 @@ export class FleetShipper {
   #lastHeartbeat = 0
   /** The policy digest the last heartbeat told. */
   #toldDigest = ''
+  /** The newest seq whose shipped mark was written locally, the one being written, and the newest asked for. */
   #markedSeq = 0
+  #marking: Promise<void> | null = null
+  #markWanted = 0
+  #lastMarkAt = 0
+  /** Records handed over by the store as they became durable, in seq order, not yet shipped: what the next batch
+   * takes instead of reading them back. Emptied when it passes its cap; the store is then read up to the first. */
+  #buffer: StoredRecord[] = []
+  /** Index of the first buffered record not yet shipped (the array is compacted now and then, not per batch). */
+  #bufferStart = 0
+  readonly #bufferCap: number
   #lagging = false
   /** Since when the database could not be reached (null while connected or before the first try). */
   #downSince: number | null = null
@@ -98,12 +112,25 @@ export class FleetShipper {
     this.#options = options
     this.#batchSize = options.batchSize ?? 1_000
     this.#heartbeatMs = options.heartbeatMs ?? 10_000
+    this.#bufferCap = options.bufferRecords ?? 5 * this.#batchSize
   }
 
   start (): void {
-    // One boolean per record on the hot path: the loop reads the records itself, in batches.
-    this.#unsubscribe = this.#options.source.subscribe(() => { this.#wake?.() })
+    // Subscribed before the first read of the store, so no record falls between the two: one that both hold is
+    // taken once, by seq (see #nextRows).
+    this.#unsubscribe = this.#options.source.subscribe((row) => { this.#buffered(row) })
     this.#loop = this.#run()
+  }
+
+  /** On the hot path, once per durable record: keep it for the next batch, within the cap. */
+  #buffered (row: StoredRecord): void {
+    if (this.#buffer.length - this.#bufferStart >= this.#bufferCap) {
+      // A long outage: memory stays bounded, and what was dropped is read back from the store.
+      this.#buffer = []
+      this.#bufferStart = 0
+    }
+    this.#buffer.push(row)
+    this.#wake?.()
   }
 
   status (): ShipperStatus {
@@ -134,6 +161,14 @@ export class FleetShipper {
     this.#stopping = true
     this.#wake?.()
     await this.#loop
+    // The last mark, so retention knows what the database holds (the store closes after this).
+    await this.#marking
+    if (this.#markWanted > this.#markedSeq) {
+      this.#markShipped(this.#markWanted, true)
+      await this.#marking
+    }
+    this.#buffer = []
+    this.#bufferStart = 0
     this.#state = 'stopped'
   }
 
@@ -243,11 +278,12 @@ export class FleetShipper {
     const head = this.#options.source.head()
     if (head.seq <= this.#central.seq) {
       this.#oldestUnshipped = null
+      this.#markShipped(this.#central.seq, true)
       await this.#noteLag()
       return 0
     }
     const fromSeq = this.#central.seq + 1
-    const rows = await this.#readLocal(fromSeq, Math.min(head.seq, this.#central.seq + this.#batchSize))
+    const rows = await this.#nextRows(fromSeq, Math.min(head.seq, this.#central.seq + this.#batchSize))
     this.#oldestUnshipped = rows[0]?.record.time ?? null
     // Nothing shipped yet: the chain goes from the first record the store holds (older ones may have expired
     // before the host joined the fleet; the database's chain is then trusted from there, as the store's own is).
@@ -264,20 +300,23 @@ export class FleetShipper {
       prevHash = record.hash
     }
     const hostId = this.#options.identity.hostId
-    const inserted = await client.query<{ seq: string }>(
+    // The stored texts go as one parameter, a line each (a record is stored as one line of JSON, as the journal
+    // holds it), not as an array the client would escape character by character on this thread; a text with a line
+    // break in it (a store edited by hand) goes as an array. No RETURNING: the count of rows inserted tells whether
+    // any seq was already there, without a row per record to parse here.
+    const oneLine = !rows.some((r) => r.text.includes('\n'))
+    const inserted = await client.query(
       `INSERT INTO ${FLEET_SCHEMA}.records (host_id, seq, time, kind, user_name, project, action, decision, hash, prev_hash, body)
-       SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-       ON CONFLICT (host_id, seq) DO NOTHING RETURNING seq`,
+       SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], ${oneLine ? 'string_to_array($11::text, E\'\\n\')' : '$11::text[]'})
+       ON CONFLICT (host_id, seq) DO NOTHING`,
       [hostId, rows.map((r) => r.record.seq), rows.map((r) => r.record.time), rows.map((r) => r.record.kind), rows.map((r) => r.record.user),
         rows.map((r) => r.record.project), rows.map((r) => r.record.action), rows.map((r) => r.record.decision), rows.map((r) => r.record.hash),
-        rows.map((r) => r.record.prevHash), rows.map((r) => r.text)])
-    if (inserted.rows.length < rows.length) {
-      // Someone else wrote these seqs for this host ID. The same hash: nothing lost. Another: never overwrite.
-      const fresh = new Set(inserted.rows.map((r) => Number(r.seq)))
-      const others = rows.filter((r) => !fresh.has(r.record.seq))
-      const stored = await client.query<{ seq: string, hash: string }>(`SELECT seq, hash FROM ${FLEET_SCHEMA}.records WHERE host_id = $1 AND seq = ANY($2::bigint[])`, [hostId, others.map((r) => r.record.seq)])
+        rows.map((r) => r.record.prevHash), oneLine ? rows.map((r) => r.text).join('\n') : rows.map((r) => r.text)])
+    if ((inserted.rowCount ?? 0) < rows.length) {
+      // Someone else wrote some of these seqs for this host ID. The same hash: nothing lost. Another: never overwrite.
+      const stored = await client.query<{ seq: string, hash: string }>(`SELECT seq, hash FROM ${FLEET_SCHEMA}.records WHERE host_id = $1 AND seq = ANY($2::bigint[])`, [hostId, rows.map((r) => r.record.seq)])
       const held = new Map(stored.rows.map((r) => [Number(r.seq), r.hash]))
-      const differing = others.find((r) => held.get(r.record.seq) !== r.record.hash)
+      const differing = rows.find((r) => held.get(r.record.seq) !== r.record.hash)
       if (differing !== undefined) {
         await this.#alarm('conflict', differing.record.seq, `the database holds another record ${differing.record.seq} for this host (hash ${String(held.get(differing.record.seq)).slice(0, 12)}…, here ${differing.record.hash.slice(0, 12)}…); it was not overwritten`)
         return 0
@@ -287,12 +326,49 @@ export class FleetShipper {
     this.#central = { seq: last.seq, hash: last.hash }
     this.#lastShippedAt = new Date().toISOString()
     await this.#shipCheckpoints()
-    if (this.#central.seq - this.#markedSeq >= this.#batchSize || this.#central.seq === head.seq) {
-      await this.#options.source.markShipped(this.#central.seq)
-      this.#markedSeq = this.#central.seq
-    }
+    this.#markShipped(this.#central.seq, this.#central.seq - this.#markedSeq >= this.#batchSize || Date.now() - this.#lastMarkAt >= MARK_EVERY_MS)
     await this.#noteLag()
     return rows.length
+  }
+
+  /** Records `fromSeq` to `toSeq` as stored: from the buffer when it holds `fromSeq`, else (a backlog: the start,
+   * after an outage or an overflow) read back from the store, up to where the buffer takes over. */
+  async #nextRows (fromSeq: number, toSeq: number): Promise<StoredRecord[]> {
+    const buffer = this.#buffer
+    let start = this.#bufferStart
+    while (start < buffer.length && buffer[start]!.record.seq < fromSeq) start++
+    this.#bufferStart = start
+    if (start > 1_024 && start * 2 > buffer.length) {
+      this.#buffer = buffer.slice(start)
+      this.#bufferStart = 0
+      return await this.#nextRows(fromSeq, toSeq)
+    }
+    if (start < buffer.length && buffer[start]!.record.seq === fromSeq) {
+      // Only a run without a hole: a record the store holds but did not hand over (none should) is read back.
+      const rows: StoredRecord[] = []
+      for (let i = start, seq = fromSeq; i < buffer.length && seq <= toSeq && buffer[i]!.record.seq === seq; i++, seq++) rows.push(buffer[i]!)
+      return rows
+    }
+    const firstBuffered = start < buffer.length ? buffer[start]!.record.seq : Infinity
+    return await this.#readLocal(fromSeq, Math.min(toSeq, Math.max(fromSeq, firstBuffered - 1)))
+  }
+
+  /** Writes the shipped mark without waiting for it (the store's queue may be busy with an expiry): at most one
+   * write at a time, the newest seq asked for when one ends; only seqs the database holds are asked for. A write
+   * that fails is logged, and the next shipped batch asks again. */
+  #markShipped (seq: number, due: boolean): void {
+    this.#markWanted = Math.max(this.#markWanted, seq)
+    if (!due || this.#marking !== null || this.#markWanted <= this.#markedSeq) return
+    const marked = this.#markWanted
+    this.#lastMarkAt = Date.now()
+    this.#marking = this.#options.source.markShipped(marked).then(() => {
+      this.#markedSeq = Math.max(this.#markedSeq, marked)
+      this.#marking = null
+      this.#markShipped(this.#markWanted, this.#markWanted - this.#markedSeq >= this.#batchSize)
+    }, (err: unknown) => {
+      this.#marking = null
+      if (!hasPortcullisCode(err) || err.code !== 'PORTCULLIS_AUDIT_CLOSED') this.#options.logger.warn({ err, seq: marked }, 'fleet: could not note locally how far the database holds the chain; the next batch tries again')
+    })
   }
 
   async #shipCheckpoints (): Promise<void> {

@@ -32,14 +32,22 @@ export type TokenVerdict = { ok: true, claims: TokenClaims } | { ok: false, reas
 
 /** Signs a token; `token issue` has checked `ttlSeconds` against the policy's tokens.maxLifetime. */
 export function issueToken (privateKey: string, settings: TokenSettings, user: string, ttlSeconds: number): string {
-  return jwt.sign({}, privateKey, {
+  return issueTokenWithId(privateKey, settings, user, ttlSeconds).token
+}
+
+/** A new token and what a record may say of it: its ID (jti) and expiry, never the token. */
+export function issueTokenWithId (privateKey: string, settings: TokenSettings, user: string, ttlSeconds: number): { token: string, tokenId: string, expiresAt: string } {
+  const tokenId = randomUUID()
+  const token = jwt.sign({}, privateKey, {
     algorithm: settings.algorithm,
     issuer: settings.issuer,
     audience: settings.audience,
     subject: user,
     expiresIn: ttlSeconds,
-    jwtid: randomUUID()
+    jwtid: tokenId
   })
+  const { exp } = jwt.decode(token) as { exp: number }
+  return { token, tokenId, expiresAt: new Date(exp * 1000).toISOString() }
 }
 
 /**

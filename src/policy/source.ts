@@ -8,6 +8,7 @@ import { basename, dirname, resolve } from 'node:path'
 import { hasPortcullisCode, PortcullisError } from '../errors.js'
 import { compilePolicy, PolicyValidationError, type CompiledPolicy } from './compile.js'
 import { findJsonSyntaxError } from './json-syntax.js'
+import { diffPolicies, type PolicyChange } from './policy-diff.js'
 
 export function loadPolicyFile (path: string, knownActions?: readonly string[]): CompiledPolicy {
   return compilePolicyText(path, readPolicyText(path), knownActions)
@@ -90,6 +91,8 @@ export interface ReloadOutcome {
   /** The refusal's code (PORTCULLIS_POLICY_READ, _NOT_FILE, _INVALID). */
   code?: string
   changed: boolean
+  /** What the applied policy changed from the one before it (src/policy/policy-diff.ts); empty when nothing did. */
+  changes?: PolicyChange[]
   /** From the fleet: the revision applied or refused, and who published it. */
   revision?: number
   publisher?: string
@@ -169,11 +172,12 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
       return this.refuseRevision(revision, hasPortcullisCode(err) ? err.code : 'PORTCULLIS_POLICY_INVALID', (err as Error).message)
     }
     const changed = next.digest !== this.policy.digest || revision.revision !== this.revision?.revision
+    const changes = diffPolicies(this.policy.document, next.document)
     this.policy = next
     this.revision = revision
     this.lastText = text
     this.loadedAt = new Date()
-    const outcome: ReloadOutcome = { ok: true, digest: next.digest, changed, revision: revision.revision, publisher: revision.publisher }
+    const outcome: ReloadOutcome = { ok: true, digest: next.digest, changed, changes, revision: revision.revision, publisher: revision.publisher }
     this.emit('reload', outcome)
     return outcome
   }
@@ -208,9 +212,10 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
       this.lastText = text
       const next = compilePolicyText(this.path, text, this.knownActions)
       const changed = next.digest !== this.policy.digest
+      const changes = diffPolicies(this.policy.document, next.document)
       this.policy = next
       this.loadedAt = new Date()
-      outcome = { ok: true, digest: next.digest, changed }
+      outcome = { ok: true, digest: next.digest, changed, changes }
     } catch (err) {
       outcome = { ok: false, digest: this.policy.digest, error: (err as Error).message, ...(hasPortcullisCode(err) ? { code: err.code } : {}), changed: false }
     }

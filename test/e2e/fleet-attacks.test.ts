@@ -95,11 +95,20 @@ describe('no role can rewrite history', () => {
     const attempts: Record<string, string[]> = {
       records: [`UPDATE portcullis.records SET body = 'forged' WHERE host_id = ${h}`, `DELETE FROM portcullis.records WHERE host_id = ${h}`, 'TRUNCATE portcullis.records CASCADE',
         `INSERT INTO portcullis.records SELECT * FROM portcullis.records WHERE host_id = ${h} ON CONFLICT (host_id, seq) DO UPDATE SET body = 'forged'`, 'DROP TABLE portcullis.records'],
+      received: [`INSERT INTO portcullis.records (host_id, seq, time, kind, hash, prev_hash, body, received_at) VALUES (${h}, 99, now(), 'x', 'x', 'x', 'x', '2001-01-01')`,
+        `INSERT INTO portcullis.hosts (host_id, name, key_id, public_key, registered_at) VALUES ('h-00000000000000ff', 'x', 'x', 'x', '2001-01-01')`,
+        `INSERT INTO portcullis.hosts (host_id, name, key_id, public_key, db_user) VALUES ('h-00000000000000fe', 'x', 'x', 'x', 'reviewer')`],
       checkpoints: ['UPDATE portcullis.checkpoints SET body = \'forged\'', 'DELETE FROM portcullis.checkpoints', 'TRUNCATE portcullis.checkpoints', 'DROP TABLE portcullis.checkpoints'],
       hosts: [`UPDATE portcullis.hosts SET key_id = 'forged' WHERE host_id = ${h}`, `DELETE FROM portcullis.hosts WHERE host_id = ${h}`, 'TRUNCATE portcullis.hosts CASCADE',
         `INSERT INTO portcullis.hosts (host_id, name, key_id, public_key) VALUES (${h}, 'x', 'forged', 'x') ON CONFLICT (host_id) DO UPDATE SET key_id = 'forged'`, 'DROP TABLE portcullis.hosts CASCADE'],
-      heartbeats: ['UPDATE portcullis.heartbeats SET head_seq = 0', 'DELETE FROM portcullis.heartbeats', 'TRUNCATE portcullis.heartbeats'],
-      alarms: ['UPDATE portcullis.alarms SET detail = \'nothing\'', 'DELETE FROM portcullis.alarms', 'TRUNCATE portcullis.alarms', 'DROP TABLE portcullis.alarms'],
+      heartbeats: ['UPDATE portcullis.heartbeats SET head_seq = 0', 'DELETE FROM portcullis.heartbeats', 'TRUNCATE portcullis.heartbeats',
+        `INSERT INTO portcullis.heartbeats (id, host_id, head_seq, shipped_seq, version) VALUES (9223372036854775807, ${h}, 1, 1, 'x')`,
+        `INSERT INTO portcullis.heartbeats (host_id, head_seq, shipped_seq, version, at) VALUES (${h}, 1, 1, 'x', '2001-01-01')`],
+      alarms: ['UPDATE portcullis.alarms SET detail = \'nothing\'', 'DELETE FROM portcullis.alarms', 'TRUNCATE portcullis.alarms', 'DROP TABLE portcullis.alarms',
+        // The database sets ids and times: an id ahead of the sequence would make another host's next alarm fail, or
+        // a row the newest; a backdated time would hide it.
+        `INSERT INTO portcullis.alarms (id, host_id, kind, seq, detail) VALUES (9223372036854775807, ${h}, 'gap', 1, 'x')`,
+        `INSERT INTO portcullis.alarms (host_id, kind, seq, detail, at) VALUES (${h}, 'gap', 1, 'x', '2001-01-01')`],
       policy_revisions: ['UPDATE portcullis.policy_revisions SET publisher = \'forged\'', 'DELETE FROM portcullis.policy_revisions', 'TRUNCATE portcullis.policy_revisions',
         'INSERT INTO portcullis.policy_revisions SELECT * FROM portcullis.policy_revisions ON CONFLICT (revision) DO UPDATE SET publisher = \'forged\'', 'DROP TABLE portcullis.policy_revisions']
     }
@@ -177,9 +186,13 @@ describe('host-ID squatting with separate logins', () => {
     // overruled, and an alarm of another kind on an ID it does not own is refused.
     const web1 = await connectFleet(target('web1'))
     try {
-      await web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail, reported_by) VALUES ($1, 'host-key', null, 'again', 'squatter')`, [real.hostId])
+      await expect(web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail, reported_by) VALUES ($1, 'host-key', null, 'again', 'squatter')`, [real.hostId]))
+        .rejects.toThrow(/permission denied/)
+      await web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail) VALUES ($1, 'host-key', null, 'again')`, [real.hostId])
       expect(await db.sql('SELECT reported_by FROM portcullis.alarms WHERE detail = \'again\'')).toBe('web1\n')
       await expect(web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail) VALUES ($1, 'gap', 1, 'forged')`, [real.hostId])).rejects.toThrow(/row-level security/)
+      await expect(web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail) VALUES ($1, 'host-key', 7, 'forged')`, [real.hostId])).rejects.toThrow(/row-level security/)
+      await expect(web1.query(`INSERT INTO portcullis.alarms (host_id, kind, seq, detail) VALUES ($1, 'host-key', null, $2)`, [real.hostId, 'x'.repeat(1001)])).rejects.toThrow(/row-level security/)
     } finally {
       await web1.end()
     }

@@ -157,7 +157,8 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
     const asIntruder = (statement: string): Promise<string> => psql('intruder', 'intruder-secret', statement)
     expect((await asIntruder('SELECT count(*) FROM portcullis.records')).trim()).toBe('0')
     expect(await asIntruder(`INSERT INTO portcullis.records (host_id, seq, time, kind, hash, prev_hash, body) VALUES ('${victim}', 999999, now(), 'decision', 'x', 'y', '{}')`)).toContain('row-level security')
-    expect(await asIntruder(`INSERT INTO portcullis.hosts (host_id, name, key_id, public_key, db_user) VALUES ('h-00000000000000aa', 'x', 'k', 'p', 'fleet_hosts')`)).toContain('row-level security')
+    // The registering login is the database's to set (no column grant), so naming another is refused outright.
+    expect(await asIntruder(`INSERT INTO portcullis.hosts (host_id, name, key_id, public_key, db_user) VALUES ('h-00000000000000aa', 'x', 'k', 'p', 'fleet_hosts')`)).toContain('permission denied')
     expect(await asIntruder(`INSERT INTO portcullis.alarms (host_id, kind, detail) VALUES ('${victim}', 'fork', 'forged')`)).toContain('row-level security')
   })
 })

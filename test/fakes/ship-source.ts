@@ -8,7 +8,7 @@ import type { ShipSource } from '../../src/audit/ship-source.js'
 export class MemoryChain implements ShipSource {
   readonly rows: SealedRecord[] = []
   shipped = 0
-  readonly #listeners = new Set<(record: AuditRecord) => void>()
+  readonly #listeners = new Set<(row: SealedRecord) => void>()
   readonly #first: number
   readonly #firstPrevHash: string
 
@@ -34,7 +34,7 @@ export class MemoryChain implements ShipSource {
 
   async * checkpoints (_fromSeq: number, _toSeq: number): AsyncIterable<Checkpoint> {}
 
-  subscribe (listener: (record: AuditRecord) => void): () => void {
+  subscribe (listener: (row: SealedRecord) => void): () => void {
     this.#listeners.add(listener)
     return () => { this.#listeners.delete(listener) }
   }
@@ -43,7 +43,7 @@ export class MemoryChain implements ShipSource {
     const head = this.head()
     const sealed = sealRecord(input, head.seq + 1, new Date().toISOString(), head.hash)
     this.rows.push(sealed)
-    for (const listener of this.#listeners) listener(sealed.record)
+    for (const listener of this.#listeners) listener(sealed)
     return sealed.record
   }
 
