@@ -78,6 +78,11 @@ export function listRecordingFiles (storeDir: string): { sessions: string[], oth
     if ((err as { code?: unknown }).code === 'ENOENT') return { sessions: [], others: [] }
     throw err
   }
+  return classifyRecordingNames(names)
+}
+
+/** The sessions and the other entries among the names in a recordings directory, sorted. */
+export function classifyRecordingNames (names: string[]): { sessions: string[], others: string[] } {
   const sessions: string[] = []
   const others: string[] = []
   for (const name of names.sort()) {

@@ -155,8 +155,8 @@ async function removeSegment (db: AuditDb, segment: SeqRange, options: ExpireOpt
   // Throws PORTCULLIS_AUDIT_CHAIN_BROKEN when the chain up to it does not verify: nothing is removed then.
   const checkpoint = await signCheckpointNow(db, options.key, { seq: segment.toSeq, ...(options.logger !== undefined ? { logger: options.logger } : {}) })
   const ops: Array<{ type: 'del', key: string } | { type: 'put', key: string, value: string }> = []
-  /** Recording files of the sessions whose session.end goes: removed once the records are. */
-  const files: string[] = []
+  /** Sessions whose session.end goes with a recording file: the file and its shipped mark go once the records are. */
+  const recorded: string[] = []
   for await (const [key, value] of db.iterator({ gte: recordKey(segment.fromSeq), lte: recordKey(segment.toSeq) })) {
     ops.push({ type: 'del', key })
     const record = parseRecord(value)
@@ -165,7 +165,7 @@ async function removeSegment (db: AuditDb, segment: SeqRange, options: ExpireOpt
     const session = record.fields?.session
     if (record.kind === 'session' && record.action === 'session.end' && isSessionId(session)) {
       for await (const chunkKey of db.keys(castRange(session))) ops.push({ type: 'del', key: chunkKey })
-      if (record.fields?.recording !== undefined) files.push(recordingPath(db.location, session))
+      if (record.fields?.recording !== undefined) recorded.push(session)
     }
   }
   // Checkpoints of removed records vouch for nothing any more; the one at the new base is what verify needs.
@@ -174,7 +174,11 @@ async function removeSegment (db: AuditDb, segment: SeqRange, options: ExpireOpt
   await db.batch(ops, { sync: true })
   // After the records: a crash in between leaves files `audit verify` reports as extra, never a session.end
   // without its recording.
-  for (const file of files) await rm(file, { force: true })
+  const marks = sublevelOf(db, 'fleet')
+  for (const session of recorded) {
+    await rm(recordingPath(db.location, session), { force: true })
+    await marks.del(recordingShippedKey(session))
+  }
   return checkpoint
 }
 

@@ -3,13 +3,14 @@
 // the recording shipper reads: the recording files, how much of each is durable, and its own shipped marks.
 
 import { constants } from 'node:fs'
-import { lstat, open } from 'node:fs/promises'
+import { lstat, open, readdir } from 'node:fs/promises'
 import type { Checkpoint } from './checkpoint-format.js'
+import { vouchedSummaries } from './chain-verifier.js'
 import { readCheckpoints } from './checkpoints.js'
 import { recordingShippedKey } from './keys.js'
 import type { StoredRecord } from './query.js'
 import type { AuditHead, AuditInput, AuditRecord } from './record.js'
-import { listRecordingFiles, recordingPath } from './recordings.js'
+import { classifyRecordingNames, recordingPath, recordingsDir } from './recordings.js'
 import { auditDatabase, type AuditStore } from './store.js'
 
 export interface ShipSource {
@@ -36,8 +37,8 @@ export function shipSource (store: AuditStore): ShipSource {
 
 /** What the fleet's recording shipper (src/fleet/recording-shipper.ts) reads session recordings from. */
 export interface RecordingShipSource {
-  /** The sessions with a recording file in the store. */
-  sessions: () => string[]
+  /** The sessions with a recording file in the store (read without blocking the event loop). */
+  sessions: () => Promise<string[]>
   /** How many bytes of the session's recording are durable, and whether it is still being written; null: no file. */
   progress: (sessionId: string) => Promise<{ bytes: number, open: boolean } | null>
   /** The file's bytes from `offset`, at most `length` (fewer at its end). */
@@ -46,13 +47,24 @@ export interface RecordingShipSource {
   markShipped: (sessionId: string, bytes: number) => Promise<void>
   /** What markShipped noted for the session, or null. */
   shipped: (sessionId: string) => Promise<number | null>
+  /** The bytes of the recording the session's durable session.end vouches for, or null when none does (yet). */
+  vouched: (sessionId: string) => Promise<number | null>
+  /** The newest durable seq: a session.end that was not there may be once it moved. */
+  headSeq: () => number
   append: (input: AuditInput) => Promise<AuditRecord>
 }
 
 export function recordingShipSource (store: AuditStore): RecordingShipSource {
   const marks = store.keySpace('fleet')
   return {
-    sessions: () => listRecordingFiles(store.dir).sessions,
+    sessions: async () => {
+      try {
+        return classifyRecordingNames(await readdir(recordingsDir(store.dir))).sessions
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'ENOENT') return []
+        throw err
+      }
+    },
     progress: async (sessionId) => {
       const open = store.openRecordingBytes(sessionId)
       if (open !== null) return { bytes: open, open: true }
@@ -67,7 +79,9 @@ export function recordingShipSource (store: AuditStore): RecordingShipSource {
       }
       // Opened meanwhile: only what its sink made durable.
       const opened = store.openRecordingBytes(sessionId)
-      return opened !== null ? { bytes: Math.min(size, opened), open: true } : { bytes: size, open: false }
+      if (opened !== null) return { bytes: Math.min(size, opened), open: true }
+      // No sink, but its marker: finished, its session.end not durable yet (or a run died in it): not closed.
+      return { bytes: size, open: await store.hasSessionMarker(sessionId) }
     },
     read: async (sessionId, offset, length) => {
       const handle = await open(recordingPath(store.dir, sessionId), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
@@ -89,6 +103,14 @@ export function recordingShipSource (store: AuditStore): RecordingShipSource {
       const raw = await marks.get(recordingShippedKey(sessionId))
       return raw === undefined || !Number.isSafeInteger(Number(raw)) ? null : Number(raw)
     },
+    vouched: async (sessionId) => {
+      for await (const record of store.query({ session: sessionId, action: 'session.end' })) {
+        const recording = vouchedSummaries(record)?.recording
+        if (recording !== undefined) return recording.bytes
+      }
+      return null
+    },
+    headSeq: () => store.head().seq,
     append: async (input) => await store.append(input)
   }
 }

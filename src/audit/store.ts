@@ -138,6 +138,8 @@ export class AuditStore implements AuditLog, RecordingStore {
   #closing: Promise<void> | null = null
   /** Recordings still being written: close() lets them write what they hold first. */
   readonly #sinks = new Set<CastSink | RecordingSink>()
+  /** Sessions whose recording openRecording is opening (file made, sink not yet in #sinks). */
+  readonly #opening = new Set<string>()
   /** Recording writes and marker deletions not yet settled: close() waits for them. */
   readonly #castOperations = new Set<Promise<void>>()
   #dbClosed = false
@@ -588,22 +590,28 @@ export class AuditStore implements AuditLog, RecordingStore {
     if (this.#closing !== null) throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
     if (!isSessionId(sessionId)) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`${JSON.stringify(sessionId)} is not a session ID (s- and 16 lowercase hex digits)`])
     if (!Number.isSafeInteger(startSeq) || startSeq < 1) throw new AuditError('PORTCULLIS_AUDIT_INVALID_INPUT', [`the session.start seq ${String(startSeq)} is not a record seq`])
-    const file = await createRecordingFile(this.dir, sessionId, header)
-    const sink = new RecordingSink(this.#recordingStorage, sessionId, startSeq, file, options)
+    // Open from before its file exists to when its sink is in #sinks: the fleet must not take the file for closed.
+    this.#opening.add(sessionId)
     try {
-      await this.#castOperation(() => this.#db.put(markerKey(sessionId), encodeMarker(startSeq), { sync: true }))
-    } catch (err) {
-      // Nothing ran: the file holds only its header, and no session.end will vouch for it.
-      await sink.finish().catch(() => {})
-      await rm(file.path, { force: true }).catch(() => {})
-      throw err
+      const file = await createRecordingFile(this.dir, sessionId, header)
+      const sink = new RecordingSink(this.#recordingStorage, sessionId, startSeq, file, options)
+      try {
+        await this.#castOperation(() => this.#db.put(markerKey(sessionId), encodeMarker(startSeq), { sync: true }))
+      } catch (err) {
+        // Nothing ran: the file holds only its header, and no session.end will vouch for it.
+        await sink.finish().catch(() => {})
+        await rm(file.path, { force: true }).catch(() => {})
+        throw err
+      }
+      if (this.#closing !== null) {
+        await sink.close()
+        throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
+      }
+      this.#sinks.add(sink)
+      return sink
+    } finally {
+      this.#opening.delete(sessionId)
     }
-    if (this.#closing !== null) {
-      await sink.close()
-      throw new AuditError('PORTCULLIS_AUDIT_CLOSED')
-    }
-    this.#sinks.add(sink)
-    return sink
   }
 
   /** A session's recording as asciicast text, in pieces of whole lines, streamed in constant memory: rendered
@@ -625,9 +633,11 @@ export class AuditStore implements AuditLog, RecordingStore {
     return readRecordingChunks(path)
   }
 
-  /** The durable bytes of a session's recording while this store writes it (the fleet ships no further), or null
-   * when no sink of this store has it open. */
+  /** The durable bytes of a session's recording while this store writes it (the fleet ships no further; 0 while
+   * openRecording is still opening it), or null when no sink of this store has it open or is opening it. */
   openRecordingBytes (sessionId: string): number | null {
+    // Being opened: its header is not vouched durable to anyone yet.
+    if (this.#opening.has(sessionId)) return 0
     for (const sink of this.#sinks) if (sink instanceof RecordingSink && sink.sessionId === sessionId) return sink.summary().bytes
     return null
   }
@@ -636,6 +646,13 @@ export class AuditStore implements AuditLog, RecordingStore {
    * died in (see recoverInterruptedSessions). */
   openSessionMarkers (): Promise<SessionMarker[]> {
     return readSessionMarkers(this.#db)
+  }
+
+  /** Whether the session's open-session marker is there: its recording was opened and its session.end is not
+   * (yet) durable. */
+  async hasSessionMarker (sessionId: string): Promise<boolean> {
+    if (!isSessionId(sessionId)) return false
+    return await this.#db.get(markerKey(sessionId)) !== undefined
   }
 
   deleteSessionMarker (sessionId: string): Promise<void> {

@@ -167,8 +167,10 @@ function formatVerdicts (verdicts: HostVerdict[]): string {
     const head = `${v.ok ? 'ok  ' : 'FAIL'} ${v.hostId}  ${visible(v.name)}: records ${v.fromSeq ?? '-'} to ${v.toSeq ?? '-'} (${v.records}), ${v.checkpoints} checkpoint(s), ${v.recordings} recording(s) hold`
     const problems = [
       ...(v.firstBad !== null ? [`  first bad record ${v.firstBad.seq}: ${v.firstBad.problem}`] : []),
+      ...v.badColumns.map((c) => `  record ${c.seq}: its ${c.columns.join(', ')} column(s) say otherwise than its body (a filtered export or query would miss or misfile it)`),
       ...v.badCheckpoints.map((c) => `  checkpoint ${c.seq}: ${c.problem}`),
       ...v.badRecordings.map((r) => `  recording of session ${r.session} (session.end at record ${r.seq}): ${r.problem}`),
+      ...v.pendingRecordings.map((r) => `  recording of session ${r.session} (session.end at record ${r.seq}): pending (${r.pendingBytes} bytes not shipped yet)`),
       ...v.alarms.map((a) => `  alarm ${a.kind} at record ${a.seq ?? '-'} (${a.at}${a.reportedBy !== null ? `, raised by login ${visible(a.reportedBy)}` : ''}): ${visible(a.detail)}`)
     ]
     return [head, ...problems].join('\n')

@@ -17,6 +17,7 @@ import type pg from 'pg'
 import { writeBundle, type BundleSource } from '../audit/bundle.js'
 import { FLEET_HOSTS_DIR, type FleetBundleHost, type FleetBundleManifest } from '../audit/bundle-verify-fleet.js'
 import { checkpointSignatureProblem, parseCheckpoint, type Checkpoint } from '../audit/checkpoint-format.js'
+import { vouchedSummaries } from '../audit/chain-verifier.js'
 import { AuditError, messageOf } from '../audit/errors.js'
 import type { StoredRecord } from '../audit/query.js'
 import { parseRecord } from '../audit/record.js'
@@ -129,16 +130,20 @@ async function writeHostPart (client: pg.Client, dir: string, host: HostRow, opt
 }
 
 /** Why the database cannot give every recording a session.end in fromSeq..toSeq vouches for, or null when it can:
- * one recorded in the store's old chunks (never shipped), or one not (yet) shipped whole. */
+ * one recorded in the store's old chunks (never shipped), or one not (yet) shipped whole. Each body is read here,
+ * not cast in SQL: a body that is not a record fails this host's part, named, and no other host's. */
 async function recordingsNotWhole (client: pg.Client, hostId: string, fromSeq: number, toSeq: number): Promise<string | null> {
-  const { rows } = await client.query<{ session: string | null, cast: boolean, bytes: string | null, held: string | null }>(
-    `SELECT e.body::jsonb #>> '{fields,session}' AS session, e.body::jsonb #> '{fields,cast}' IS NOT NULL AS cast,
-            e.body::jsonb #>> '{fields,recording,bytes}' AS bytes,
-            (SELECT sum(length(c.bytes)) FROM ${S}.recording_chunks c WHERE c.host_id = e.host_id AND c.session_id = e.body::jsonb #>> '{fields,session}') AS held
-     FROM ${S}.records e WHERE e.host_id = $1 AND e.seq BETWEEN $2 AND $3 AND e.kind = 'session' AND e.action = 'session.end'`, [hostId, fromSeq, toSeq])
+  const { rows } = await client.query<{ seq: string, body: string }>(
+    `SELECT seq, body FROM ${S}.records WHERE host_id = $1 AND seq BETWEEN $2 AND $3 AND kind = 'session' AND action = 'session.end' ORDER BY seq`, [hostId, fromSeq, toSeq])
   for (const row of rows) {
-    if (row.cast && row.bytes === null) return `session ${row.session ?? '?'} was recorded in the store's chunks, which are not shipped (\`portcullis audit bundle\` on the host holds it)`
-    if (row.bytes !== null && Number(row.held ?? 0) < Number(row.bytes)) return `the database does not hold the whole recording of session ${row.session ?? '?'} yet (bundle again once \`fleet status\` shows no recording lag)`
+    const record = parseRecord(row.body)
+    if (record === null) throw new PortcullisError('PORTCULLIS_FLEET_BUNDLE_HOST', hostId, `row ${row.seq} is not an audit record`, hostId)
+    const vouched = vouchedSummaries(record)
+    if (vouched === null) continue
+    if (record.fields?.cast !== undefined && vouched.recording === undefined) return `session ${vouched.session} was recorded in the store's chunks, which are not shipped (\`portcullis audit bundle\` on the host holds it)`
+    if (vouched.recording === undefined) continue
+    const held = await client.query<{ held: string | null }>(`SELECT sum(length(bytes)) AS held FROM ${S}.recording_chunks WHERE host_id = $1 AND session_id = $2`, [hostId, vouched.session])
+    if (Number(held.rows[0]?.held ?? 0) < vouched.recording.bytes) return `the database does not hold the whole recording of session ${vouched.session} yet (bundle again once \`fleet status\` shows no recording lag)`
   }
   return null
 }

@@ -3,10 +3,11 @@
 // checkpoint against the public key the host registered, and each shipped recording (recordings-central.ts).
 
 import type pg from 'pg'
-import { ChainVerifier, checkpointFault, isChainFault, type ChainFault } from '../audit/chain-verifier.js'
+import { ChainVerifier, checkpointFault, isChainFault, vouchedSummaries, type ChainFault } from '../audit/chain-verifier.js'
 import { parseCheckpoint } from '../audit/checkpoint-format.js'
+import type { AuditRecord } from '../audit/record.js'
 import { parseAuditPublicKey } from '../audit/signing-key.js'
-import { recordingTotals, verifyRecordings, type RecordingVerdict } from './recordings-central.js'
+import { recordingTotals, verifyRecordings, type RecordingVerdict, type VouchedRecording } from './recordings-central.js'
 import { FLEET_SCHEMA } from './schema.js'
 
 const S = FLEET_SCHEMA
@@ -97,6 +98,9 @@ export interface HostVerdict extends RecordingVerdict {
   checkpoints: number
   /** The first record that does not check out, and why. */
   firstBad: { seq: number, problem: string } | null
+  /** Rows whose filter columns (what `fleet export` and queries select on) say otherwise than their verified body:
+   * the columns that differ. */
+  badColumns: Array<{ seq: number, columns: string[] }>
   badCheckpoints: Array<{ seq: number, problem: string }>
   alarms: Array<{ kind: string, seq: number | null, detail: string, at: string, reportedBy: string | null }>
 }
@@ -112,19 +116,20 @@ export async function verifyFleet (client: pg.Client, options: { hostId?: string
 }
 
 async function verifyHost (client: pg.Client, hostId: string, name: string, publicKeyPem: string): Promise<HostVerdict> {
-  const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badCheckpoints: [], recordings: 0, badRecordings: [], alarms: [] }
+  const verdict: HostVerdict = { hostId, name, ok: true, fromSeq: null, toSeq: null, records: 0, checkpoints: 0, firstBad: null, badColumns: [], badCheckpoints: [], recordings: 0, badRecordings: [], pendingRecordings: [], alarms: [] }
   let verifier: ChainVerifier | null = null
+  const ends: VouchedRecording[] = []
   let after = 0
   walk: for (;;) {
-    // The first page brings the first row's prev_hash column too: the verifier's start, so no body is parsed but
-    // by the verifier.
-    const page: pg.QueryResult<{ seq: string, body: string, prev_hash?: string }> = await client.query(
-      `SELECT seq, body${verifier === null ? ', prev_hash' : ''} FROM ${S}.records WHERE host_id = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [hostId, after])
+    // Every column, so the verified body can be held against what filters select on; the first row's prev_hash is
+    // the verifier's start, so no body is parsed but by the verifier.
+    const page = await client.query<RecordRow>(
+      `SELECT seq, time, kind, user_name, project, action, decision, hash, prev_hash, body FROM ${S}.records WHERE host_id = $1 AND seq > $2 ORDER BY seq LIMIT ${PAGE}`, [hostId, after])
     for (const row of page.rows) {
       const seq = Number(row.seq)
       // The first row the database holds is trusted as a start, as `audit verify` trusts the record before its base.
       // Its prev_hash column is what the host shipped as the body's prevHash; a row whose two differ is `unlinked`.
-      verifier ??= new ChainVerifier({ seq, prevHash: row.prev_hash ?? '' })
+      verifier ??= new ChainVerifier({ seq, prevHash: row.prev_hash })
       verdict.fromSeq ??= seq
       const result = verifier.next({ seq, text: row.body })
       if (isChainFault(result)) {
@@ -133,6 +138,11 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
       }
       verdict.toSeq = seq
       verdict.records++
+      const columns = columnsDisagreeing(row, result)
+      if (columns.length > 0) verdict.badColumns.push({ seq, columns })
+      // The recordings are checked against the session.end records of the verified bodies, whatever the columns say.
+      const vouched = vouchedSummaries(result)
+      if (vouched?.recording !== undefined) ends.push({ seq, session: vouched.session, recording: vouched.recording })
     }
     if (page.rows.length < PAGE) break
     after = Number(page.rows[page.rows.length - 1]!.seq)
@@ -166,13 +176,41 @@ async function verifyHost (client: pg.Client, hostId: string, name: string, publ
     else verdict.badCheckpoints.push({ seq, problem: fault.fault === 'forged' ? `forged: ${fault.why}` : fault.fault === 'mismatch' ? 'it signs another hash than the record the database holds' : 'the database holds no record it signs' })
   }
 
-  Object.assign(verdict, await verifyRecordings(client, hostId, verdict.toSeq ?? 0))
+  Object.assign(verdict, await verifyRecordings(client, hostId, ends))
 
   const alarms = await client.query<{ kind: string, seq: string | null, detail: string, at: Date, reported_by: string | null }>(
     `SELECT kind, seq, detail, at, reported_by FROM ${S}.alarms WHERE host_id = $1 ORDER BY id`, [hostId])
   verdict.alarms = alarms.rows.map((a) => ({ kind: a.kind, seq: a.seq === null ? null : Number(a.seq), detail: a.detail, at: a.at.toISOString(), reportedBy: a.reported_by }))
-  verdict.ok = verdict.firstBad === null && verdict.badCheckpoints.length === 0 && verdict.badRecordings.length === 0 && verdict.alarms.length === 0
+  verdict.ok = verdict.firstBad === null && verdict.badColumns.length === 0 && verdict.badCheckpoints.length === 0 && verdict.badRecordings.length === 0 && verdict.alarms.length === 0
   return verdict
+}
+
+interface RecordRow {
+  seq: string
+  time: Date
+  kind: string
+  user_name: string | null
+  project: string | null
+  action: string | null
+  decision: string | null
+  hash: string
+  prev_hash: string
+  body: string
+}
+
+/** The columns of a row the host wrote beside its body that say otherwise than the (verified) record. */
+function columnsDisagreeing (row: RecordRow, record: AuditRecord): string[] {
+  const expected: Array<[string, unknown, unknown]> = [
+    ['time', row.time.getTime(), Date.parse(record.time)],
+    ['kind', row.kind, record.kind],
+    ['user_name', row.user_name, record.user ?? null],
+    ['project', row.project, record.project ?? null],
+    ['action', row.action, record.action ?? null],
+    ['decision', row.decision, record.decision ?? null],
+    ['hash', row.hash, record.hash],
+    ['prev_hash', row.prev_hash, record.prevHash]
+  ]
+  return expected.filter(([, column, body]) => column !== body).map(([name]) => name)
 }
 
 function describeFault (fault: ChainFault, seq: number): string {

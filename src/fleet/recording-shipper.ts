@@ -69,6 +69,8 @@ export class RecordingShipper {
   #unchecked = new Map<string, { offset: number, length: number, digest: Buffer }>()
   /** Closed recordings the database holds whole and the store has marked: not looked at again. */
   readonly #done = new Set<string>()
+  /** Closed recordings no session.end vouched for as held, with the durable seq then: not asked again before it moves. */
+  readonly #unvouched = new Map<string, number>()
   #pending = 0
   #lagBytes = 0
   #shippedBytes = 0
@@ -125,7 +127,7 @@ export class RecordingShipper {
       try {
         if (this.#client === null) await this.#connect()
         const shipped = this.#halted === null ? await this.#pass() : 0
-        await this.#reportIfDue()
+        if (!this.#heldByOther()) await this.#reportIfDue()
         retryMs = RETRY_MIN_MS
         if (shipped < this.#batchBytes) await this.#sleep(this.#intervalMs)
       } catch (err) {
@@ -155,19 +157,30 @@ export class RecordingShipper {
       await client.query(`INSERT INTO ${FLEET_SCHEMA}.hosts (host_id, name, key_id, public_key) VALUES ($1, $2, $3, $4) ON CONFLICT (host_id) DO NOTHING`,
         [identity.hostId, identity.name, identity.key.keyId, identity.key.publicKeyPem])
       const registered = await client.query<{ key_id: string }>(`SELECT key_id FROM ${FLEET_SCHEMA}.hosts WHERE host_id = $1`, [identity.hostId])
-      if (registered.rows[0]?.key_id !== identity.key.keyId) {
-        // The FleetShipper raises this alarm; recordings stop with the records.
+      if (registered.rows[0]?.key_id !== identity.key.keyId && this.#halted?.kind !== 'host-key') {
+        // The FleetShipper raises this alarm; recordings stop with the records, and nothing (not even a lag report,
+        // which the database refuses under another login's registration) is written under this host ID.
         this.#halt({ kind: 'host-key', seq: null, detail: `the database has another key for host ${identity.hostId}`, at: new Date().toISOString() })
+        this.#options.logger.error({ hostId: identity.hostId, url: target.url }, 'fleet: the database has another key for this host ID: no recording is shipped or reported until an operator acts (see the host-key alarm)')
       }
-      const held = await client.query<{ session_id: string, end: string }>(
-        `SELECT session_id, max(byte_offset + length(bytes)) AS end FROM ${FLEET_SCHEMA}.recording_chunks WHERE host_id = $1 GROUP BY session_id`, [identity.hostId])
-      this.#cursor = new Map(held.rows.map((row) => [row.session_id, Number(row.end)]))
-      // The last piece of each: before a recording is shipped further, the bytes here must still be those.
-      const last = await client.query<{ session_id: string, byte_offset: string, length: number, digest: Buffer }>(
-        `SELECT DISTINCT ON (session_id) session_id, byte_offset, length(bytes) AS length, sha256(bytes) AS digest
-         FROM ${FLEET_SCHEMA}.recording_chunks WHERE host_id = $1 ORDER BY session_id, byte_offset DESC`, [identity.hostId])
-      this.#unchecked = new Map(last.rows.map((row) => [row.session_id, { offset: Number(row.byte_offset), length: row.length, digest: row.digest }]))
+      // Only recordings here not yet marked shipped whole are looked up, and of each only its last piece (where it
+      // ends, and its digest: before it is shipped further, the bytes here must still be those): a connect costs the
+      // same whatever the host shipped before.
       this.#done.clear()
+      const source = this.#options.source
+      const unmarked: string[] = []
+      for (const session of this.#heldByOther() ? [] : await source.sessions()) {
+        if (await source.shipped(session) === null) unmarked.push(session)
+        else this.#done.add(session)
+      }
+      const last = await client.query<{ session_id: string, byte_offset: string, length: number, digest: Buffer }>(
+        `SELECT s.session_id, l.byte_offset, length(l.bytes) AS length, sha256(l.bytes) AS digest
+         FROM unnest($2::text[]) AS s(session_id)
+         CROSS JOIN LATERAL (SELECT byte_offset, bytes FROM ${FLEET_SCHEMA}.recording_chunks c
+                             WHERE c.host_id = $1 AND c.session_id = s.session_id ORDER BY byte_offset DESC LIMIT 1) l`, [identity.hostId, unmarked])
+      this.#cursor = new Map(last.rows.map((row) => [row.session_id, Number(row.byte_offset) + row.length]))
+      this.#unchecked = new Map(last.rows.map((row) => [row.session_id, { offset: Number(row.byte_offset), length: row.length, digest: row.digest }]))
+      this.#unvouched.clear()
     } catch (err) {
       await client.end().catch(() => {})
       throw err
@@ -187,7 +200,7 @@ export class RecordingShipper {
     let batchBytes = 0
     let pending = 0
     let lagBytes = 0
-    for (const session of source.sessions()) {
+    for (const session of await source.sessions()) {
       if (this.#done.has(session)) continue
       const progress = await source.progress(session)
       if (progress === null) continue
@@ -272,10 +285,22 @@ export class RecordingShipper {
     this.#toldLag = this.#lagBytes
   }
 
-  /** A closed recording the database holds whole: marked for retention, then left alone. */
+  /** A closed recording the database holds as far as the file goes: marked for retention and left alone only when
+   * its durable session.end vouches for exactly those bytes; else looked at again once the chain has moved on. */
   async #closed (session: string, bytes: number): Promise<void> {
     const source = this.#options.source
-    if ((await source.shipped(session)) !== bytes) await source.markShipped(session, bytes)
+    const headSeq = source.headSeq()
+    if (this.#unvouched.get(session) === headSeq) return
+    if ((await source.shipped(session)) === bytes) {
+      this.#done.add(session)
+      return
+    }
+    if (await source.vouched(session) !== bytes) {
+      this.#unvouched.set(session, headSeq)
+      return
+    }
+    this.#unvouched.delete(session)
+    await source.markShipped(session, bytes)
     this.#done.add(session)
   }
 
@@ -290,6 +315,11 @@ export class RecordingShipper {
     this.#downSince = Date.now()
     // The FleetShipper records the outage; a log line says the recordings wait too.
     this.#options.logger.warn({ err: coded, url: this.#options.target.url }, 'fleet: recordings are kept here and shipped when the database can be reached')
+  }
+
+  /** Whether another key is registered under this host ID: nothing may be written under it. */
+  #heldByOther (): boolean {
+    return this.#halted?.kind === 'host-key'
   }
 
   #halt (alarm: FleetAlarm): void {

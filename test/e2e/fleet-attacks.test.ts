@@ -12,9 +12,12 @@ import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordingShipSource } from '../../src/audit/ship-source.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
+import { AuditStore } from '../../src/audit/store.js'
 import { connectFleet, fleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
+import { RecordingShipper } from '../../src/fleet/recording-shipper.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
 import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
@@ -193,6 +196,42 @@ describe('host-ID squatting with separate logins', () => {
     } finally {
       await web1.end()
     }
+  })
+
+  it('the recording shipper of a host whose ID another login registered ships and reports nothing under it, and says so once', { timeout: 60_000 }, async () => {
+    const real = newIdentity('web-3')
+    const squatter: HostIdentity = { hostId: real.hostId, name: 'web-3', key: ensureAuditKey(path.join(root, 'squatter-key')).key }
+    const forged = new MemoryChain()
+    await forged.add(1, 'mallory')
+    await shipAll('squatter', squatter, forged)
+
+    // The real host has a recording to ship, ended and vouched for.
+    const store = await AuditStore.open(path.join(root, 'store-web-3'))
+    const session = 's-00000000000000a3'
+    const start = await store.append({ kind: 'session', user: 'alice', action: 'session.start', project: 'shop', resource: 'web-1', decision: 'allow', fields: { session } })
+    const sink = await store.openRecording(session, start.seq, { version: 2, width: 80, height: 24 })
+    sink.output(Buffer.alloc(5_000, 0x64))
+    const recording = await sink.finish()
+    await store.append({ kind: 'session', user: 'alice', action: 'session.end', project: 'shop', resource: 'web-1', fields: { session, startSeq: start.seq, recording } })
+    await sink.release()
+    const lines: Array<{ level: number, msg: string }> = []
+    const captured = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as { level: number, msg: string }) } })
+    const shipper = new RecordingShipper({ target: target('web1'), identity: real, source: recordingShipSource(store), logger: captured, intervalMs: 20, reportMs: 50 })
+    shipper.start()
+    try {
+      await waitUntil('halted on the host key', () => shipper.status().state === 'halted')
+      expect(shipper.status().halted).toMatchObject({ kind: 'host-key' })
+      // Time itself is under test: several passes (and what were reconnects) must write and log nothing more.
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      expect(shipper.status()).toMatchObject({ state: 'halted', lastError: null, shippedBytes: 0 })
+    } finally {
+      await shipper.stop()
+      await store.close()
+    }
+    expect(await db.sql(`SELECT count(*) FROM portcullis.recording_chunks WHERE host_id = '${real.hostId}'`)).toBe('0\n')
+    expect(await db.sql(`SELECT count(*) FROM portcullis.recording_reports WHERE host_id = '${real.hostId}'`)).toBe('0\n')
+    // Said once (an error naming the cause), and no warning of a reconnect.
+    expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([expect.stringContaining('another key for this host ID')])
   })
 })
 

@@ -119,7 +119,7 @@ describe('expiry on a host that ships to a fleet database', { timeout: 60_000 },
 })
 
 describe('expiry keeps a recording the fleet database does not hold whole', { timeout: 60_000 }, () => {
-  it('holds the segment of a session.end whose recording is not shipped, and the later ones; removes it and the file once the recording shipper marks it', async () => {
+  it('holds the segment of a session.end whose recording is not shipped, and the later ones; removes it, the file and the mark once the recording shipper marks it', async () => {
     const store = await AuditStore.open(fresh('shipping-recording'))
     await fillTo(store, 100)
     await recordFileSession(store, 7)
@@ -143,6 +143,9 @@ describe('expiry keeps a recording the fleet database does not hold whole', { ti
     expect(result).toMatchObject({ removed: { fromSeq: 1, toSeq: 20_000 }, held: null })
     expect(result.recordingNotShipped).toBeUndefined()
     expect(existsSync(file)).toBe(false)
+    // Its shipped mark goes with it: no mark outlives its recording.
+    expect(await source.shipped(sessionId(7))).toBe(null)
+    expect(await source.sessions()).toEqual([])
     await store.close()
   })
 
