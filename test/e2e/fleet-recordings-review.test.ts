@@ -2,12 +2,11 @@
 // store: a recording being opened is never taken for a closed one; a recording is marked shipped (and left alone)
 // only when its durable session.end vouches for exactly the bytes the database holds.
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync } from 'node:fs'
-import os from 'node:os'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { signCheckpointNow } from '../../src/audit/checkpoints.js'
 import { recordingShipSource, shipSource } from '../../src/audit/ship-source.js'
 import { recordingPath } from '../../src/audit/recordings.js'
@@ -15,13 +14,13 @@ import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { writeFleetBundle } from '../../src/fleet/bundle.js'
 import { fleetStatus, verifyFleet } from '../../src/fleet/central.js'
-import { connectFleet, fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
+import { connectFleet, type FleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
-import { migrateFleetSchema } from '../../src/fleet/migrate.js'
 import { RecordingShipper } from '../../src/fleet/recording-shipper.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
-import { removeDirSync, runPortcullisCli } from '../helpers/index.js'
-import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { runPortcullisCli } from '../helpers/index.js'
+import { type Postgres } from '../helpers/postgres.js'
+import { useMigratedFleet } from '../helpers/migrated-fleet.js'
 import { waitUntil } from '../helpers/wait.js'
 
 let root: string
@@ -29,19 +28,7 @@ let pg: Postgres
 let target: FleetTarget
 const logger = pino({ level: 'silent' })
 
-beforeAll(async () => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'portcullis-fleet-recordings-review-'))
-  pg = await startPostgres(root)
-  target = fleetTarget(pg.adminUrl)
-  const client = await connectFleet(target)
-  await migrateFleetSchema(client, target)
-  await client.end()
-}, 120_000)
-
-afterAll(async () => {
-  await pg?.stop()
-  if (root !== undefined) removeDirSync(root)
-}, 60_000)
+useMigratedFleet('portcullis-fleet-recordings-review-', (fleet) => ({ root, pg, target } = fleet))
 
 let hosts = 0
 function newIdentity (): HostIdentity {

@@ -3,11 +3,10 @@
 // bytes arrive while it runs and the whole file once it ends; a restart or an outage resumes from the database's own
 // end of each recording, with no gap and no duplicate; fleet verify checks each recording against its session.end and
 // names a changed piece; other bytes at an offset the database holds are an alarm, never an overwrite.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { recordingFilePath } from '../../src/audit/bundle.js'
 import { verifyAnyBundle, type FleetBundleVerifyReport } from '../../src/audit/bundle-verify-fleet.js'
 import { signCheckpointNow } from '../../src/audit/checkpoints.js'
@@ -17,13 +16,12 @@ import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { AuditStore, auditDatabase } from '../../src/audit/store.js'
 import { writeFleetBundle } from '../../src/fleet/bundle.js'
 import { fleetStatus, verifyFleet } from '../../src/fleet/central.js'
-import { connectFleet, fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
+import { connectFleet, type FleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
-import { migrateFleetSchema } from '../../src/fleet/migrate.js'
 import { RecordingShipper } from '../../src/fleet/recording-shipper.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
-import { removeDirSync } from '../helpers/index.js'
-import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { type Postgres } from '../helpers/postgres.js'
+import { useMigratedFleet } from '../helpers/migrated-fleet.js'
 import { waitUntil } from '../helpers/wait.js'
 
 let root: string
@@ -31,19 +29,7 @@ let pg: Postgres
 let target: FleetTarget
 const logger = pino({ level: 'silent' })
 
-beforeAll(async () => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'portcullis-fleet-recordings-'))
-  pg = await startPostgres(root)
-  target = fleetTarget(pg.adminUrl)
-  const client = await connectFleet(target)
-  await migrateFleetSchema(client, target)
-  await client.end()
-}, 120_000)
-
-afterAll(async () => {
-  await pg?.stop()
-  if (root !== undefined) removeDirSync(root)
-}, 60_000)
+useMigratedFleet('portcullis-fleet-recordings-', (fleet) => ({ root, pg, target } = fleet))
 
 let hosts = 0
 function newIdentity (): { identity: HostIdentity, keysDir: string } {

@@ -2,20 +2,17 @@
 // continues what the database holds (rewritten, restored from an older copy, written by a second machine with a
 // copy of the keys) raises an alarm (a central row, a local `fleet.alarm` record, `status`) and ships nothing more,
 // and the database keeps what it had. A store whose oldest records expired before it joined ships from its first.
-import { mkdtempSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
-import { fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
+import { type FleetTarget } from '../../src/fleet/connection.js'
 import { connectFleet } from '../../src/fleet/connection.js'
 import { verifyFleet } from '../../src/fleet/central.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
-import { migrateFleetSchema } from '../../src/fleet/migrate.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
-import { removeDirSync } from '../helpers/index.js'
-import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { type Postgres } from '../helpers/postgres.js'
+import { useMigratedFleet } from '../helpers/migrated-fleet.js'
 import { waitUntil } from '../helpers/wait.js'
 import { MemoryChain } from '../fakes/ship-source.js'
 
@@ -24,19 +21,7 @@ let pg: Postgres
 let target: FleetTarget
 const logger = pino({ level: 'silent' })
 
-beforeAll(async () => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'portcullis-fleet-alarms-'))
-  pg = await startPostgres(root)
-  target = fleetTarget(pg.adminUrl)
-  const client = await connectFleet(target)
-  await migrateFleetSchema(client, target)
-  await client.end()
-}, 120_000)
-
-afterAll(async () => {
-  await pg?.stop()
-  if (root !== undefined) removeDirSync(root)
-}, 60_000)
+useMigratedFleet('portcullis-fleet-alarms-', (fleet) => ({ root, pg, target } = fleet))
 
 let hosts = 0
 /** A fresh host identity: its own host ID and audit key. */

@@ -3,11 +3,9 @@
 // a real PostgreSQL: what is handed over is byte for byte what the store holds, records made before the shipper
 // started, while it read its backlog and past the buffer's cap each reach the database once, and an expiry holding
 // the store's queue does not hold shipping up (the shipped mark is written when the queue frees).
-import { mkdtempSync } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { readShippedSeq } from '../../src/audit/bundled.js'
 import { bodyTextOf, chainHash, withHash } from '../../src/audit/chain.js'
 import { parseRecord } from '../../src/audit/record.js'
@@ -15,33 +13,18 @@ import type { StoredRecord } from '../../src/audit/query.js'
 import { shipSource, type ShipSource } from '../../src/audit/ship-source.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { AuditStore, auditDatabase } from '../../src/audit/store.js'
-import { connectFleet, fleetTarget, type FleetTarget } from '../../src/fleet/connection.js'
+import { connectFleet, type FleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
-import { migrateFleetSchema } from '../../src/fleet/migrate.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
-import { removeDirSync } from '../helpers/index.js'
-import { startPostgres, type Postgres } from '../helpers/postgres.js'
+import { useMigratedFleet } from '../helpers/migrated-fleet.js'
 import { waitUntil } from '../helpers/wait.js'
 import { MemoryChain } from '../fakes/ship-source.js'
 
 let root: string
-let pg: Postgres
 let target: FleetTarget
 const logger = pino({ level: 'silent' })
 
-beforeAll(async () => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'portcullis-fleet-buffer-'))
-  pg = await startPostgres(root)
-  target = fleetTarget(pg.adminUrl)
-  const client = await connectFleet(target)
-  await migrateFleetSchema(client, target)
-  await client.end()
-}, 120_000)
-
-afterAll(async () => {
-  await pg?.stop()
-  if (root !== undefined) removeDirSync(root)
-}, 60_000)
+useMigratedFleet('portcullis-fleet-buffer-', (fleet) => ({ root, target } = fleet))
 
 let hosts = 0
 function newHost (): { identity: HostIdentity, data: string } {
