@@ -7,7 +7,6 @@
 // - a superuser who deletes the newest policy revisions takes a host with no last good copy back to the older, still
 //   signed one: the host records that it started from the database without a copy, and --policy-min-revision refuses.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
@@ -19,7 +18,7 @@ import { connectFleet, fleetTarget } from '../../src/fleet/connection.js'
 import { ensureHostId, type HostIdentity } from '../../src/fleet/host-identity.js'
 import { RecordingShipper } from '../../src/fleet/recording-shipper.js'
 import { FleetShipper } from '../../src/fleet/shipper.js'
-import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
+import { adminGet, makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -258,17 +257,6 @@ describe('newer policy revisions deleted from the database', () => {
 
   async function publish (file: string, ...extra: string[]): Promise<number> {
     return (JSON.parse(await portcullisCliOk(['policy', 'publish', ...publisherArgs, ...extra, file])) as { revision: number }).revision
-  }
-
-  function adminGet (host: FleetHost, uri: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      http.get({ socketPath: host.adminSocket, path: uri, agent: false }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () => resolve(Buffer.concat(chunks).toString()))
-        res.on('error', reject)
-      }).on('error', reject)
-    })
   }
 
   async function records (host: FleetHost): Promise<StoredRecord[]> {

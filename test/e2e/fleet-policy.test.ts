@@ -4,13 +4,12 @@
 // refused by each host, recorded with their code, and never change what it runs; a signed rollback is applied; a
 // host started while PostgreSQL is stopped runs its last good copy, and one without a copy refuses to start.
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
-import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
+import { adminGet, makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
 import { fleetLogin, startPostgres, type FleetLogin, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
 import { readPolicySigningKey, signPolicy } from '../../src/policy/signed.js'
@@ -58,18 +57,6 @@ afterAll(async () => {
 
 async function publish (file: string, ...extra: string[]): Promise<{ revision: number, rollback: boolean }> {
   return JSON.parse(await portcullisCliOk(['policy', 'publish', ...publisherArgs, '--json', ...extra, file])) as { revision: number, rollback: boolean }
-}
-
-/** A GET on the host's admin socket, as `portcullis status` and `audit tail` make it (without a process each). */
-function adminGet (host: FleetHost, uri: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ socketPath: host.adminSocket, path: uri, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => resolve(Buffer.concat(chunks).toString()))
-      res.on('error', reject)
-    }).on('error', reject)
-  })
 }
 
 async function policyStatus (host: FleetHost): Promise<PolicyStatus> {

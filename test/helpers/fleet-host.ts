@@ -3,6 +3,7 @@
 // socket the way dockerd posts them.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
+import http from 'node:http'
 import path from 'node:path'
 import { postAuthzReq } from './authz-request.js'
 import { adminJson } from '../../src/admin/client.js'
@@ -96,4 +97,16 @@ export async function makeFleetHost (root: string, name: string, policyFile: str
     log: () => output
   }
   return host
+}
+
+/** A GET on the host's admin socket, as `portcullis status` and `audit tail` make it (without a process each): the body. */
+export function adminGet (host: FleetHost, uri: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ socketPath: host.adminSocket, path: uri, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()))
+      res.on('error', reject)
+    }).on('error', reject)
+  })
 }
