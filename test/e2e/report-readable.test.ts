@@ -26,6 +26,7 @@ let page: Page
 let nonPtySession: string
 let ptySession: string
 let requestId: string
+const errors: string[] = []
 
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'portcullis-report-'))
@@ -86,10 +87,13 @@ beforeAll(async () => {
   page = await context.newPage()
   const requests: string[] = []
   page.on('request', (r) => { if (!/^(file|data|blob):/.test(r.url())) requests.push(r.url()) })
-  const errors: string[] = []
   page.on('pageerror', (err) => errors.push(err.message))
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()) })
   await page.goto('file://' + reportFile)
   expect(errors).toEqual([])
+  // Only the page's own two scripts may run: named by hash, no 'unsafe-inline'.
+  const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')
+  expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+' 'sha256-[A-Za-z0-9+/=]+' 'wasm-unsafe-eval';/)
   expect(requests).toEqual([])
 })
 
@@ -273,6 +277,7 @@ describe('report.html in headless Chromium', () => {
     console.log(`report.html screenshot (player of a session without a pty): ${shot}`)
     const withPty = await linesOf(ptySession, 'pty-')
     expect(withPty.map((l) => l.trimEnd()).filter((l) => /^pty-/.test(l))).toEqual(['pty-one', 'pty-two'])
+    expect(errors, 'no script refused by the page\'s Content-Security-Policy, no error').toEqual([])
     await page.screenshot({ path: path.join(OUTPUT, 'report-full.png'), fullPage: true })
     console.log(`report.html full-page screenshot: ${path.join(OUTPUT, 'report-full.png')}`)
   })

@@ -9,7 +9,7 @@ import { longCell, proseCell, table, timeCell, wordCell } from './cells.js'
 import { escapeHtml } from './html.js'
 
 /** Rows a page shows unless the reader picks another size. */
-export const RECORDS_PAGE_SIZE = 100
+const RECORDS_PAGE_SIZE = 100
 
 export function recordsSection (c: ReportCollector): string {
   const rows = c.tableRows
