@@ -17,6 +17,7 @@ const CHROMIUM = '/usr/bin/chromium'
 const OUTPUT = path.resolve('test-output/report-readable')
 /** Raw API calls by alice: each one a decision, a ping-free response: more rows than one page holds. */
 const LISTS = 130
+const DENIALS = 110
 
 let stack: Stack
 let scratch: string
@@ -48,6 +49,11 @@ beforeAll(async () => {
   for (let i = 0; i < LISTS; i++) {
     const answer = await daemonRequest(stack.dockerd.socket, { method: 'GET', path: '/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22portcullis.project%3Dpayments%22%5D%7D', headers: { [TOKEN_HEADER]: stack.tokens.alice! } })
     expect(answer.status).toBe(200)
+  }
+  // More refusals than a page holds: the denied table pages too.
+  for (let i = 0; i < DENIALS; i++) {
+    const answer = await daemonRequest(stack.dockerd.socket, { method: 'POST', path: '/v1.41/containers/pay-1/kill', headers: { [TOKEN_HEADER]: stack.tokens.mallory! } })
+    expect(answer.status).toBe(403)
   }
   await stack.docker('bob', ['stop', 'pay-1']) // denied: viewer
   await stack.docker('mallory', ['exec', 'pay-1', 'id']) // denied: no role
@@ -182,7 +188,7 @@ describe('report.html in headless Chromium', () => {
 
   it('paging moves through the rows, and the filter narrows them', async () => {
     const first = (await visibleRecordRows()).map((r) => r.seq)
-    await page.getByRole('button', { name: 'Next page' }).click()
+    await page.locator('#record-pager').getByRole('button', { name: 'Next page' }).click()
     const second = (await visibleRecordRows()).map((r) => r.seq)
     expect(second.length).toBeGreaterThan(0)
     expect(second.filter((seq) => first.includes(seq))).toEqual([])
@@ -216,11 +222,23 @@ describe('report.html in headless Chromium', () => {
     await field('size').selectOption('100')
   })
 
+  it('the denied attempts page too', async () => {
+    const visible = async (): Promise<number> => await page.$$eval('table.deny tbody tr', (rows) => rows.filter((r) => (r as HTMLElement).offsetParent !== null).length)
+    expect(await page.locator('table.deny tbody tr').count()).toBeGreaterThan(DENIALS)
+    expect(await visible()).toBe(100)
+    const pager = page.locator('#denied nav.pager')
+    await pager.getByRole('button', { name: 'Next page' }).click()
+    expect(await visible()).toBe(await page.locator('table.deny tbody tr').count() - 100)
+    await pager.getByRole('button', { name: 'Previous page' }).click()
+    expect(await visible()).toBe(100)
+  })
+
   it('printing shows every row the filter keeps, whatever page is on screen', async () => {
     await page.emulateMedia({ media: 'print' })
     const printed = await visibleRecordRows()
     expect(printed.length).toBeGreaterThan(100)
     expect(printed.some((r) => r.own)).toBe(false)
+    expect(await page.$$eval('table.deny tbody tr', (rows) => rows.filter((r) => (r as HTMLElement).offsetParent !== null).length)).toBeGreaterThan(DENIALS)
     await page.emulateMedia({ media: 'screen' })
   })
 

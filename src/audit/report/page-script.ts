@@ -84,6 +84,37 @@ function recordsTable () {
   show()
 }
 
+// The denied and elevated tables can hold thousands of rows too: pages of 100, no filters (the records table has them).
+function longTables () {
+  document.querySelectorAll('table.deny, table.elevated').forEach(function (table) {
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows)
+    if (rows.length <= 100) return
+    var page = 0
+    var nav = document.createElement('nav')
+    nav.className = 'pager'
+    nav.setAttribute('aria-label', 'Pages of ' + (table.closest('section').querySelector('h2').textContent))
+    var prev = document.createElement('button')
+    var next = document.createElement('button')
+    var label = document.createElement('span')
+    prev.type = next.type = 'button'
+    prev.textContent = 'Previous page'
+    next.textContent = 'Next page'
+    nav.append(prev, ' ', label, ' ', next)
+    table.parentNode.after(nav)
+    function show () {
+      var slice = pageSlice(rows.length, page, 100)
+      page = slice.page
+      rows.forEach(function (row, i) { row.classList.toggle('off-page', i < slice.start || i >= slice.end) })
+      label.textContent = 'rows ' + (slice.start + 1) + ' to ' + slice.end + ' of ' + rows.length + ', page ' + (slice.page + 1) + ' of ' + slice.pages
+      prev.disabled = slice.page === 0
+      next.disabled = slice.page >= slice.pages - 1
+    }
+    prev.addEventListener('click', function () { page--; show() })
+    next.addEventListener('click', function () { page++; show() })
+    show()
+  })
+}
+
 function expandable () {
   function toggle (event) {
     var clip = event.target.closest && event.target.closest('.clip')
@@ -120,6 +151,7 @@ function players () {
 
 localTimes()
 recordsTable()
+longTables()
 expandable()
 players()
 `
