@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { ReportCollector } from '../../src/audit/report/collect.js'
 import { displayCast, pageSlice, rowMatches, type RowFacts, type RowFilter } from '../../src/audit/report/page-logic.js'
 import { PAGE_SCRIPT } from '../../src/audit/report/page-script.js'
+import { recordsSection } from '../../src/audit/report/records-section.js'
 import type { AuditRecord } from '../../src/audit/record.js'
 
 let seq = 0
@@ -136,5 +137,31 @@ describe('the page script', () => {
     for (const name of ['function formatLocalTime', 'function rowMatches', 'function pageSlice', 'function displayCast']) expect(PAGE_SCRIPT).toContain(name)
     expect(PAGE_SCRIPT).not.toMatch(/\bimport\b|\brequire\(/)
     expect(() => new Function(PAGE_SCRIPT)).not.toThrow()
+  })
+})
+
+describe('the records table\'s markup', () => {
+  it('values from callers stay text in cells, titles and data- attributes', () => {
+    const hostile = '"><script>alert(1)</script><x a="'
+    const c = new ReportCollector()
+    c.add(record({ user: hostile, authMethod: 'jwt', action: hostile, project: hostile, resource: hostile.repeat(2), decision: 'deny', reason: hostile, code: 'ROLE_DENIES' }))
+    const html = recordsSection(c)
+    expect(html).not.toContain('<script')
+    expect(html).not.toContain('<x ')
+    expect(html).toContain('data-user="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;x a=&quot;"')
+    expect(html).toContain(`title="${'&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;x a=&quot;'.repeat(2)}"`)
+  })
+
+  it('a decision row carries its response\'s status; own look-ups are marked for the page to hide', () => {
+    const c = new ReportCollector()
+    const call = record({ user: 'alice', authMethod: 'jwt', action: 'container.list', decision: 'allow' })
+    c.add(call)
+    c.add(record({ kind: 'response', reqSeq: call.seq, status: 200 }))
+    c.add(record({ user: 'portcullis', authMethod: 'internal', action: 'container.inspect', decision: 'allow' }))
+    const html = recordsSection(c)
+    expect(html.match(/<tr data-/g)).toHaveLength(2)
+    expect(html).toMatch(/data-action="container\.list"[^>]*>.*<td class="word">200<\/td>/)
+    expect(html).toMatch(/data-action="container\.inspect"[^>]*data-own="1"/)
+    expect(html).toContain("portcullis's own look-ups and pings (1)")
   })
 })

@@ -43,7 +43,7 @@ function responseText (r: AuditRecord, responses: ReadonlyMap<number, number | n
 
 function rowAttributes (r: AuditRecord): string {
   const t = Date.parse(r.time)
-  return ` data-user="${escapeHtml(r.user ?? '')}" data-decision="${r.decision ?? 'none'}" data-action="${escapeHtml(r.action ?? '')}"` +
+  return ` data-user="${escapeHtml(r.user ?? '')}" data-decision="${escapeHtml(r.decision ?? 'none')}" data-action="${escapeHtml(r.action ?? '')}"` +
     ` data-kind="${escapeHtml(r.kind)}" data-t="${Number.isNaN(t) ? 0 : t}"${isHousekeeping(r) ? ' data-own="1" class="own"' : ''}` +
     (r.decision === 'deny' ? ' data-deny="1"' : '')
 }
