@@ -1,9 +1,11 @@
 // What report.html shows, gathered in one pass over the bundled records: counts and time series for the charts,
 // and the first rows of each table (a range can hold millions of records; the tables are capped and the page
-// points to records.csv for the rest).
+// points to records.csv for the rest). Responses are folded into the decision they answer, and portcullis's own
+// look-ups and pings are counted apart, so neither buries what people did.
 
 import type { AuditRecord } from '../record.js'
 import { isSessionId } from '../keys.js'
+import { addElevationStep, type ElevationStory } from './elevations.js'
 
 /** Most rows any one table of the report holds. */
 const REPORT_TABLE_ROWS = 5000
@@ -37,7 +39,19 @@ export interface ReportSession {
   endedBy: string | null
   /** The session was refused before it started (session.denied). */
   denied: boolean
+  /** Whether it had a pty (its session.start says); null when its start is outside the range. */
+  tty: boolean | null
   reason: string | null
+}
+
+/** portcullis's own look-ups (made while it judges a call), the SSH bridge's look-ups of its own execs, and pings:
+ * recorded, but not what people did. */
+export function isHousekeeping (record: AuditRecord): boolean {
+  return isOwnLookup(record) || record.action === 'system.ping'
+}
+
+function isOwnLookup (record: AuditRecord): boolean {
+  return record.authMethod === 'internal' || record.authMethod === 'bridge-housekeeping'
 }
 
 export class ReportCollector {
@@ -46,7 +60,10 @@ export class ReportCollector {
   lastTime: string | null = null
   readonly byKind = new Map<string, number>()
   readonly decisions: AllowDeny = { allow: 0, deny: 0 }
-  /** Per UTC hour (`2026-11-23T15`). */
+  /** Decisions that are portcullis's own look-ups, and pings (not its own): left out of the charts. */
+  ownLookups = 0
+  pings = 0
+  /** Per UTC hour (`2026-11-23T15`); this and the three below leave out own look-ups and pings. */
   readonly byHour = new Map<string, AllowDeny>()
   readonly byUser = new Map<string, AllowDeny>()
   readonly byProject = new Map<string, AllowDeny>()
@@ -55,15 +72,20 @@ export class ReportCollector {
   deniedTotal = 0
   readonly elevated: AuditRecord[] = []
   elevatedTotal = 0
-  readonly firstRecords: AuditRecord[] = []
+  /** The records table: every kind but responses, first come; a response whose decision is not in it is a row. */
+  readonly tableRows: AuditRecord[] = []
+  /** The status each table decision was answered with, by the decision's seq (null: no response recorded). */
+  readonly responses = new Map<number, number | null>()
+  foldedResponses = 0
   readonly sessions = new Map<string, ReportSession>()
+  readonly elevations = new Map<string, ElevationStory>()
 
   add (record: AuditRecord): void {
     this.records++
     this.firstTime ??= record.time
     this.lastTime = record.time
     this.byKind.set(record.kind, (this.byKind.get(record.kind) ?? 0) + 1)
-    if (this.firstRecords.length < REPORT_TABLE_ROWS) this.firstRecords.push(record)
+    this.#addToTable(record)
     if (record.decision === 'allow' || record.decision === 'deny') this.#countDecision(record, record.decision)
     if (record.decision === 'deny') {
       this.deniedTotal++
@@ -73,12 +95,32 @@ export class ReportCollector {
       this.elevatedTotal++
       if (this.elevated.length < REPORT_TABLE_ROWS) this.elevated.push(record)
     }
+    if (record.kind === 'elevation') addElevationStep(this.elevations, record)
     const session = record.fields?.session
     if (isSessionId(session)) this.#addToSession(session, record)
   }
 
+  #addToTable (record: AuditRecord): void {
+    if (record.kind === 'response' && record.reqSeq !== undefined && this.responses.has(record.reqSeq)) {
+      this.responses.set(record.reqSeq, record.status ?? null)
+      this.foldedResponses++
+      return
+    }
+    if (this.tableRows.length >= REPORT_TABLE_ROWS) return
+    this.tableRows.push(record)
+    if (record.kind === 'decision' && record.decision === 'allow') this.responses.set(record.seq, null)
+  }
+
   #countDecision (record: AuditRecord, decision: 'allow' | 'deny'): void {
     this.decisions[decision]++
+    if (isOwnLookup(record)) {
+      this.ownLookups++
+      return
+    }
+    if (record.action === 'system.ping') {
+      this.pings++
+      return
+    }
     bump(this.byHour, record.time.slice(0, 13), decision)
     bump(this.byUser, record.user ?? '(anonymous)', decision)
     bump(this.byProject, record.project ?? '(no project)', decision)
@@ -103,6 +145,7 @@ export class ReportCollector {
         signal: null,
         endedBy: null,
         denied: false,
+        tty: null,
         reason: null
       }
       this.sessions.set(id, session)
@@ -116,6 +159,7 @@ export class ReportCollector {
       session.startedAt = record.time
       session.startSeq = record.seq
       if (Array.isArray(fields.command)) session.command = fields.command.map(String)
+      if (typeof fields.tty === 'boolean') session.tty = fields.tty
       if (record.action === 'session.denied') {
         session.denied = true
         session.reason = record.reason
