@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino'
 import type { OutputSource } from '../audit/ship-source.js'
+import { hasPortcullisCode } from '../errors.js'
 import type { PolicySource } from '../policy/source.js'
 import { RecordOutput } from './record-output.js'
 import type { RecordSink } from './record-sink.js'
@@ -30,6 +31,14 @@ export async function startOutputs (policy: PolicySource, source: OutputSource, 
     }
   } catch (err) {
     await Promise.all(started.map(async (output) => { await output.stop(0) }))
+    // The refused start is in the chain too, naming the output and why.
+    await source.append({
+      kind: 'system',
+      action: 'output.failed',
+      reason: `start refused: a SIEM output cannot start: ${err instanceof Error ? err.message : String(err)}`,
+      ...(hasPortcullisCode(err) ? { code: err.code } : {}),
+      fields: { output: sinks[started.length]?.name ?? null }
+    }).catch((e: unknown) => logger.error({ err: e }, 'could not record the refused start of a SIEM output'))
     throw err
   }
   const configured = JSON.stringify(settings)
