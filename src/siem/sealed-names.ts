@@ -19,7 +19,7 @@ export function sealedName (firstSeq: number, lastSeq: number): string {
 }
 
 /** The seqs a sealed file's name carries, or null for any other name. */
-export function parseSealedName (name: string): SealedName | null {
+function parseSealedName (name: string): SealedName | null {
   const match = SEALED_PATTERN.exec(name)
   if (match === null) return null
   const firstSeq = Number(match[1])

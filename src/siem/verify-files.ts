@@ -10,7 +10,7 @@ import { ChainVerifier, isChainFault, type ChainFault } from '../audit/chain-ver
 import { parseRecord } from '../audit/record.js'
 import { OPEN_FILE, sealedFiles } from './sealed-names.js'
 
-export interface FilesProblem {
+interface FilesProblem {
   file: string
   /** 1-based line in the file, when the problem is one line's. */
   line?: number
@@ -50,7 +50,7 @@ export async function verifySealedFiles (dir: string, recordHash: (seq: number) 
       problem({
         file: file.name,
         detail: file.firstSeq > previous.lastSeq + 1
-          ? `records ${previous.lastSeq + 1} to ${file.firstSeq - 1} are in no file (after ${previous.name}): a file was removed`
+          ? `records ${previous.lastSeq + 1} to ${file.firstSeq - 1} are in no file (after ${previous.name}): a file was removed, or a forced expiry removed them before they were written (then an output.gap record says so)`
           : `it starts at record ${file.firstSeq}, which ${previous.name} already holds: records are in two files`
       })
       verifier = null
