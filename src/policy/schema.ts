@@ -357,7 +357,7 @@ export const POLICY_SCHEMA = {
         },
         retention: {
           ...duration,
-          description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them; checked daily. Unset: kept forever.'
+          description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them (and a SIEM output, `outputs`, has written them); checked daily. Unset: kept forever.'
         }
       }
     },
