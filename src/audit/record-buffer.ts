@@ -1,4 +1,4 @@
-// The records a chain reader (a SIEM output, src/siem/record-output.ts) was handed as they became durable and has not
+// The records a chain reader (the fleet shipper, a SIEM output) was handed as they became durable and has not
 // taken yet, in seq order, so that it reads the store only for a backlog. Bounded: past its cap it is emptied, and
 // what was dropped is read back from the store.
 

@@ -7,6 +7,7 @@
 
 import type { Logger } from 'pino'
 import type { StoredRecord } from '../audit/query.js'
+import { ReaderPause } from '../audit/reader-pause.js'
 import { RecordBuffer } from '../audit/record-buffer.js'
 import type { AuditInput } from '../audit/record.js'
 import type { OutputSource } from '../audit/ship-source.js'
@@ -63,8 +64,7 @@ export class RecordOutput {
   #halted: OutputStatus['halted'] = null
   readonly #gaps: OutputStatus['gaps'] = []
   #failingSince: number | null = null
-  #stopping = false
-  #wake: (() => void) | null = null
+  readonly #pause = new ReaderPause()
   #loop: Promise<void> | null = null
   #unsubscribe: (() => void) | null = null
 
@@ -86,7 +86,7 @@ export class RecordOutput {
     // Subscribed before the sink is opened and the store read, so no record falls between the two.
     this.#unsubscribe = this.#source.subscribe((row) => {
       this.#buffer.push(row)
-      this.#wake?.()
+      this.#pause.wake()
     })
     try {
       await this.#open()
@@ -119,11 +119,10 @@ export class RecordOutput {
     this.#unsubscribe?.()
     const deadline = Date.now() + drainMs
     while (this.#opened && this.#halted === null && this.#source.head().seq > this.#written.seq && Date.now() < deadline) {
-      this.#wake?.()
+      this.#pause.wake()
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
-    this.#stopping = true
-    this.#wake?.()
+    this.#pause.stop()
     await this.#loop
     if (this.#opened) {
       try {
@@ -139,11 +138,11 @@ export class RecordOutput {
 
   async #run (): Promise<void> {
     let retryMs = RETRY_MIN_MS
-    while (!this.#stopping) {
+    while (!this.#pause.stopping) {
       try {
         if (!this.#opened) await this.#open()
         if (this.#halted !== null) {
-          await this.#sleep(IDLE_MS)
+          await this.#pause.sleep(IDLE_MS)
           continue
         }
         const written = await this.#writeBatch()
@@ -152,30 +151,17 @@ export class RecordOutput {
         await this.#recovered()
         retryMs = RETRY_MIN_MS
         if (written < this.#batchSize) {
-          if (written === 0) await this.#sleep(IDLE_MS)
-          if (!this.#stopping) await this.#sleep(LINGER_MS, false)
+          if (written === 0) await this.#pause.sleep(IDLE_MS)
+          if (!this.#pause.stopping) await this.#pause.sleep(LINGER_MS, false)
         }
       } catch (err) {
         await this.#failed(err)
         await this.#sink.abandon()
         this.#opened = false
-        await this.#sleep(retryMs, false)
+        await this.#pause.sleep(retryMs, false)
         retryMs = Math.min(RETRY_MAX_MS, retryMs * 2)
       }
     }
-  }
-
-  /** Waits `ms`, or (when `wakeable`) until a record becomes durable or stop() is called. */
-  async #sleep (ms: number, wakeable = true): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done (): void {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wake = wakeable ? done : () => { if (this.#stopping) done() }
-    })
-    this.#wake = null
   }
 
   /** Opens the sink and takes its position as the cursor; a sink ahead of the store, or holding another record at
