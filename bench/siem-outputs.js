@@ -12,11 +12,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { startLoadGenerator, measureWindow } from './authz-load.js'
-import { pluginHttpRequest } from './authz-request.js'
+import { startLoadGenerator } from './authz-load.js'
 import { runAllCleanups } from './cleanup.js'
-import { get, prepareHost, startHost, TOKEN_HEADER } from './fleet-hosts.js'
-import { ms } from './stats.js'
+import { get, prepareHost, startHost } from './fleet-hosts.js'
+import { measureOnOff, onOffLine } from './on-off.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -54,41 +53,19 @@ try {
 }
 process.exit(exitCode)
 
-function requestFor (token) {
-  return pluginHttpRequest({ RequestMethod: 'GET', RequestUri: '/v1.41/containers/json', RequestHeaders: { [TOKEN_HEADER]: token } })
-}
-
 /** The same load on a serve with the outputs on and one without, in turns. */
 async function outputsOnOff (root) {
-  const on = prepareHost(path.join(root, 'on'))
-  const off = prepareHost(path.join(root, 'off'))
-  const policy = JSON.parse(readFileSync(on.policy, 'utf8'))
-  policy.outputs = Object.fromEntries(outputs.map((name) => [name, OUTPUT_POLICY[name](on.dir)]))
-  writeFileSync(on.policy, JSON.stringify(policy))
-  const servers = { on: await startHost(on), off: await startHost(off) }
+  const hosts = { on: prepareHost(path.join(root, 'on')), off: prepareHost(path.join(root, 'off')) }
+  const policy = JSON.parse(readFileSync(hosts.on.policy, 'utf8'))
+  policy.outputs = Object.fromEntries(outputs.map((name) => [name, OUTPUT_POLICY[name](hosts.on.dir)]))
+  writeFileSync(hosts.on.policy, JSON.stringify(policy))
+  const servers = { on: await startHost(hosts.on), off: await startHost(hosts.off) }
   const generator = startLoadGenerator()
-  const windows = { on: [], off: [] }
   try {
-    for (let i = 0; i < Number(args.repeat); i++) {
-      for (const [name, host] of [['on', on], ['off', off]]) {
-        const result = await measureWindow(generator, {
-          socket: host.socket, request: requestFor(host.token), connections: 64, warmupMs: 2_000, durationMs: Number(args.duration) * 1000,
-          plugin: { pid: servers[name].pid, adminSocket: host.admin }, isLoadRecord: (record) => record.action === 'container.list', progress
-        })
-        windows[name].push(result)
-      }
-    }
-    const status = JSON.parse(await get(on.admin, '/v1/status')).outputs
-    const median = (list) => [...list].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(list.length / 2)]
-    const ratios = windows.on.map((w, i) => w.perSecond / windows.off[i].perSecond).sort((a, b) => a - b)
-    const onMedian = median(windows.on)
-    const offMedian = median(windows.off)
-    const ratio = onMedian.perSecond / offMedian.perSecond
-    const files = outputs.includes('files') ? readdirSync(path.join(on.dir, 'siem')).filter((name) => name.endsWith('.jsonl')).length : 0
-    figure(`SIEM outputs (${outputs.join(', ')}) on vs off, decisions/s c=64: ${Math.round(onMedian.perSecond)} vs ${Math.round(offMedian.perSecond)} = ${ratio.toFixed(2)}× ` +
-      `(target ≥ 0.9: ${ratio >= 0.9 ? 'met' : 'MISSED'}; window pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}; p99 ${ms(onMedian.latencyMs.p99)} vs ${ms(offMedian.latencyMs.p99)} ms; ` +
-      `serve CPU ${Math.round(onMedian.cpu.serve * 100)} % vs ${Math.round(offMedian.cpu.serve * 100)} % of a core; ` +
-      `${status.map((o) => `${o.name} ${o.state}, lag ${o.lag}`).join('; ')} at the end${outputs.includes('files') ? `, ${files} sealed file(s)` : ''})`)
+    const result = await measureOnOff(generator, { hosts, servers, repeat: Number(args.repeat), durationMs: Number(args.duration) * 1000, progress })
+    const status = JSON.parse(await get(hosts.on.admin, '/v1/status')).outputs
+    const files = outputs.includes('files') ? `, ${readdirSync(path.join(hosts.on.dir, 'siem')).filter((name) => name.endsWith('.jsonl')).length} sealed file(s)` : ''
+    figure(`${onOffLine(`SIEM outputs (${outputs.join(', ')})`, result, 0.9)}; ${status.map((o) => `${o.name} ${o.state}, lag ${o.lag}`).join('; ')} at the end${files})`)
   } finally {
     await generator.stop()
     await servers.on.stop()
