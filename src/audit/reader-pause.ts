@@ -2,6 +2,14 @@
 // once when a record becomes durable (wake) or the reader stops. A pause that is not wakeable (a linger to fill the
 // next batch, a back-off before a retry) ends early only when the reader stops.
 
+/** After a failed batch the reader waits RETRY_MIN_MS, doubling up to RETRY_MAX_MS while it keeps failing. */
+export const RETRY_MIN_MS = 500
+export const RETRY_MAX_MS = 10_000
+/** A batch that did not fill waits this long for more records: fewer, fuller batches. */
+export const LINGER_MS = 50
+/** How long an idle reader waits for a record (it looks at its timers then). */
+export const IDLE_MS = 1_000
+
 export class ReaderPause {
   #wake: (() => void) | null = null
   #stopping = false

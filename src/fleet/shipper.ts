@@ -9,7 +9,7 @@
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { StoredRecord } from '../audit/query.js'
-import { ReaderPause } from '../audit/reader-pause.js'
+import { IDLE_MS, LINGER_MS, ReaderPause, RETRY_MAX_MS, RETRY_MIN_MS } from '../audit/reader-pause.js'
 import { RecordBuffer } from '../audit/record-buffer.js'
 import type { ShipSource } from '../audit/ship-source.js'
 import { encodeCheckpoint, type Checkpoint } from '../audit/checkpoint-format.js'
@@ -66,11 +66,6 @@ export interface ShipperOptions {
   bufferRecords?: number
 }
 
-const RETRY_MIN_MS = 500
-const RETRY_MAX_MS = 10_000
-/** A batch that did not fill waits this long for more records before it is read: fewer, fuller round trips. */
-const LINGER_MS = 50
-const IDLE_MS = 1_000
 /** The shipped mark is written at least this often while records are shipped (and at once a batch's worth ahead). */
 const MARK_EVERY_MS = 1_000
 

@@ -7,7 +7,7 @@
 
 import type { Logger } from 'pino'
 import type { StoredRecord } from '../audit/query.js'
-import { ReaderPause } from '../audit/reader-pause.js'
+import { IDLE_MS, LINGER_MS, ReaderPause, RETRY_MAX_MS, RETRY_MIN_MS } from '../audit/reader-pause.js'
 import { RecordBuffer } from '../audit/record-buffer.js'
 import type { AuditInput } from '../audit/record.js'
 import type { OutputSource } from '../audit/ship-source.js'
@@ -42,13 +42,6 @@ export interface RecordOutputOptions {
   /** Records kept in memory as they become durable; beyond it they are dropped and read back from the store. */
   bufferRecords?: number
 }
-
-const RETRY_MIN_MS = 500
-const RETRY_MAX_MS = 10_000
-/** A batch that did not fill waits this long for more records: fewer, larger writes. */
-const LINGER_MS = 50
-/** How often an idle output looks at the sink's age thresholds. */
-const IDLE_MS = 1_000
 
 export class RecordOutput {
   readonly #sink: RecordSink
