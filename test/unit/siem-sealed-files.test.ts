@@ -1,7 +1,8 @@
 // What the sealed-file sink keeps of an open file a crash left behind: whole lines that continue the chain after the
 // newest sealed file; it cuts the file at the first line that does not (torn, changed, out of order), and drops an
-// open file that holds nothing after the sealed seq. The position it reports is where the output resumes.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+// open file that holds nothing after the sealed seq. The position it reports is where the output resumes. And which
+// sealed files keepBytes and keepFor remove: the oldest, never the newest, never the open file.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -61,5 +62,41 @@ describe('a leftover open file', () => {
     expect(existsSync(join(repeated.dir, OPEN_FILE))).toBe(false)
     const unlinked = await recover(lines(6, 6).replace(/"prevHash":"[0-9a-f]+"/, `"prevHash":"${'0'.repeat(64)}"`))
     expect(unlinked.position.seq).toBe(5)
+  })
+})
+
+describe('removing old sealed files (keepBytes, keepFor)', () => {
+  it('keepBytes removes the oldest sealed files while they are together larger, never the newest nor the open file', async () => {
+    const dir = join(root, `case-${++cases}`)
+    const sink = new SealedFileSink(compileOutputs({ files: { dir, maxBytes: 4096, maxAge: '1h', keepBytes: 1 } }).files!, logger)
+    await sink.open(null)
+    // One record a file: a tick an hour on seals each (maxAge).
+    for (const row of rows.slice(0, 6)) {
+      await sink.write([row])
+      await sink.tick(Date.now() + 3_600_000)
+    }
+    await sink.write([rows[6]!])
+    expect(readdirSync(dir).sort()).toEqual([OPEN_FILE, sealedName(6, 6)].sort())
+    await sink.close()
+    expect(readdirSync(dir)).toEqual([sealedName(7, 7)])
+  })
+
+  it('keepFor removes sealed files sealed longer ago than that; unset, nothing is removed', async () => {
+    const dir = join(root, `case-${++cases}`)
+    const keep = new SealedFileSink(compileOutputs({ files: { dir, maxAge: '1h' } }).files!, logger)
+    await keep.open(null)
+    for (const row of rows.slice(0, 3)) {
+      await keep.write([row])
+      await keep.tick(Date.now() + 3_600_000)
+    }
+    expect(readdirSync(dir).sort()).toEqual([sealedName(1, 1), sealedName(2, 2), sealedName(3, 3)])
+    const old = new Date(Date.now() - 2 * 86_400_000)
+    utimesSync(join(dir, sealedName(1, 1)), old, old)
+    utimesSync(join(dir, sealedName(2, 2)), old, old)
+    const prune = new SealedFileSink(compileOutputs({ files: { dir, maxAge: '1h', keepFor: '1d' } }).files!, logger)
+    expect(await prune.open(null)).toMatchObject({ seq: 3 })
+    await prune.write([rows[3]!])
+    await prune.close()
+    expect(readdirSync(dir).sort()).toEqual([sealedName(3, 3), sealedName(4, 4)])
   })
 })
