@@ -21,10 +21,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { startLoadGenerator, measureWindow } from './authz-load.js'
-import { pluginHttpRequest } from './authz-request.js'
+import { startLoadGenerator } from './authz-load.js'
 import { runAllCleanups } from './cleanup.js'
 import { get, prepareHost, startFleetDatabase, startHost, TOKEN_HEADER } from './fleet-hosts.js'
+import { listRequest, measureOnOff, onOffLine } from './on-off.js'
 import { ms } from './stats.js'
 
 const { values: args } = parseArgs({
@@ -89,36 +89,15 @@ function pinApart (postmasterPid) {
   progress(`pinned: PostgreSQL (${1 + children.length} processes) on CPU 1; this process, serve and the load on CPU 0`)
 }
 
-function requestFor (token) {
-  return pluginHttpRequest({ RequestMethod: 'GET', RequestUri: '/v1.41/containers/json', RequestHeaders: { [TOKEN_HEADER]: token } })
-}
-
 /** Figure 1: the same load on a shipping and a non-shipping serve, in turns. */
 async function shippingOnOff (root, fleetArgs) {
-  const on = prepareHost(path.join(root, 'on'))
-  const off = prepareHost(path.join(root, 'off'))
-  const servers = { on: await startHost(on, fleetArgs), off: await startHost(off) }
+  const hosts = { on: prepareHost(path.join(root, 'on')), off: prepareHost(path.join(root, 'off')) }
+  const servers = { on: await startHost(hosts.on, fleetArgs), off: await startHost(hosts.off) }
   const generator = startLoadGenerator()
-  const windows = { on: [], off: [] }
   try {
-    for (let i = 0; i < Number(args.repeat); i++) {
-      for (const [name, host] of [['on', on], ['off', off]]) {
-        const result = await measureWindow(generator, {
-          socket: host.socket, request: requestFor(host.token), connections: 64, warmupMs: 2_000, durationMs: 5_000,
-          plugin: { pid: servers[name].pid, adminSocket: host.admin }, isLoadRecord: (record) => record.action === 'container.list', progress
-        })
-        windows[name].push(result)
-      }
-    }
-    const status = JSON.parse(await get(on.admin, '/v1/status')).fleet
-    const median = (list) => [...list].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(list.length / 2)]
-    const ratios = windows.on.map((w, i) => w.perSecond / windows.off[i].perSecond).sort((a, b) => a - b)
-    const onMedian = median(windows.on)
-    const offMedian = median(windows.off)
-    const ratio = onMedian.perSecond / offMedian.perSecond
-    figure(`fleet shipping on vs off, decisions/s c=64: ${Math.round(onMedian.perSecond)} vs ${Math.round(offMedian.perSecond)} = ${ratio.toFixed(2)}× ` +
-      `(target ≥ 0.95: ${ratio >= 0.95 ? 'met' : 'MISSED'}; window pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}; p99 ${ms(onMedian.latencyMs.p99)} vs ${ms(offMedian.latencyMs.p99)} ms; ` +
-      `serve CPU ${Math.round(onMedian.cpu.serve * 100)} % vs ${Math.round(offMedian.cpu.serve * 100)} % of a core; shipping state ${status.state}, lag ${status.lag} at the end)`)
+    const result = await measureOnOff(generator, { hosts, servers, repeat: Number(args.repeat), progress })
+    const status = JSON.parse(await get(hosts.on.admin, '/v1/status')).fleet
+    figure(`${onOffLine('fleet shipping', result, 0.95)}; shipping state ${status.state}, lag ${status.lag} at the end)`)
   } finally {
     await generator.stop()
     await servers.on.stop()
@@ -135,7 +114,7 @@ async function ingest (root, pg, fleetArgs) {
   for (let i = 1; i <= HOSTS; i++) {
     const host = prepareHost(path.join(root, `host-${i}`))
     const serve = await startHost(host)
-    await generator.run({ socket: host.socket, request: requestFor(host.token), connections: 16, durationMs: Number(args['backlog-seconds']) * 1000 })
+    await generator.run({ socket: host.socket, request: listRequest(host.token), connections: 16, durationMs: Number(args['backlog-seconds']) * 1000 })
     await serve.stop()
     backlog += stoppedHead(host)
     hosts.push(host)

@@ -12,7 +12,7 @@ import { recoverInterruptedSessions } from './audit/sessions.js'
 import { startDamagedError, verifyAtStart, type StartVerification } from './audit/start-verify.js'
 import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
-import { recordingShipSource, shipSource } from './audit/ship-source.js'
+import { outputSource, recordingShipSource, shipSource } from './audit/ship-source.js'
 import { AuditError } from './audit/errors.js'
 import { fleetTarget } from './fleet/connection.js'
 import { hostIdentity } from './fleet/host-identity.js'
@@ -47,6 +47,8 @@ import { recordedChanges, summarizeChanges } from './policy/policy-diff.js'
 import { createPluginServer, shutdownPluginServer } from './protocol/server.js'
 import { listenUnixSocket } from './protocol/unix-socket.js'
 import { KNOWN_ACTIONS } from './routes/table.js'
+import { startOutputs } from './siem/outputs.js'
+import type { RecordOutput } from './siem/record-output.js'
 import { VERSION } from './version.js'
 
 export interface ServeOptions {
@@ -111,6 +113,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   let upkeep: AuditUpkeep | null = null
   let shipper: FleetShipper | null = null
   let recordingShipper: RecordingShipper | null = null
+  let outputs: RecordOutput[] = []
   let verified: StartVerification | null = null
   let owners!: OwnershipRegistry
   let adoption!: Adoption
@@ -206,6 +209,12 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         recordingShipper.start()
       },
       stop: async () => { await Promise.all([shipper?.stop(), recordingShipper?.stop()]) }
+    },
+    {
+      name: 'SIEM outputs',
+      // Like fleet shipping: before anything else appends, so its stop writes what is left, the stop record too.
+      start: async () => { outputs = await startOutputs(policy, outputSource(audit), logger) },
+      stop: async () => { await Promise.all(outputs.map(async (output) => { await output.stop() })) }
     },
     {
       name: 'audit checkpoints',
@@ -339,6 +348,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       bridge: () => bridgeStatus === null ? null : { ...bridgeStatus, sessions: bridge?.sessions ?? 0 },
       fleet: () => shipper?.status() ?? null,
       fleetRecordings: () => recordingShipper?.status() ?? null,
+      outputs: () => outputs.map((output) => output.status()),
       elevation,
       keys: options.keys
     }), options.adminSocket)),

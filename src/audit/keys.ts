@@ -147,8 +147,19 @@ export const KEY_SPACES = {
   ownership: { legacyPrefix: 'w!' },
   /** Fleet shipping (src/fleet/recording-shipper.ts): `rec!<session>` → the bytes of a closed session's recording the
    * fleet database holds whole; retention keeps a recording until it does. New in layout 2: nothing to move. */
-  fleet: { legacyPrefix: null }
+  fleet: { legacyPrefix: null },
+  /** SIEM outputs (src/siem): `delivered!<output>` → the last seq the output has made durable where the SIEM's agent
+   * reads it; retention keeps every record after it. New in layout 2: nothing to move. */
+  outputs: { legacyPrefix: null }
 } as const
+
+const OUTPUT_DELIVERED_PREFIX = 'delivered!'
+export const OUTPUT_DELIVERED_RANGE = prefixRange(OUTPUT_DELIVERED_PREFIX)
+
+/** `delivered!<output>` in the `outputs` key space. */
+export function outputDeliveredKey (output: string): string {
+  return OUTPUT_DELIVERED_PREFIX + output
+}
 
 /** `rec!<session>` in the `fleet` key space. */
 export function recordingShippedKey (sessionId: string): string {

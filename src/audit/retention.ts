@@ -1,7 +1,7 @@
 // Retention: removes the oldest records once they are older than `audit.retention`, whole segments of
 // SEGMENT_SIZE records at a time, and only those kept elsewhere, unless forced: in an evidence bundle (`s!bundled`),
 // or on a host that ships to a fleet database, in the database (`s!shipped`, and for a session's recording file the
-// recording shipper's mark).
+// recording shipper's mark); and never one a SIEM output has not yet delivered (its mark in the `outputs` key space).
 // What remains still verifies: before a segment goes, its last record is signed and that checkpoint kept, and
 // `s!base` names the record, so the chain is checked from the one after it, anchored to a signature.
 
@@ -15,7 +15,7 @@ import { AuditError } from './errors.js'
 import { indexKeysOf } from './indexes.js'
 import type { AuditDb } from './level.js'
 import { vouchedSummaries } from './chain-verifier.js'
-import { BASE_KEY, CHECKPOINT_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey, recordingShippedKey } from './keys.js'
+import { BASE_KEY, CHECKPOINT_RANGE, OUTPUT_DELIVERED_RANGE, castRange, checkpointKey, decodeHead, encodeHead, isSessionId, recordKey, recordingShippedKey } from './keys.js'
 import { sublevelOf } from './key-space.js'
 import { parseRecord, type AuditRecord } from './record.js'
 import { recordingPath } from './recordings.js'
@@ -56,6 +56,8 @@ export interface ExpiryResult {
   bundledSeq: number
   /** The highest seq the fleet database holds, when this store ships to one (null: it never did). */
   shippedSeq: number | null
+  /** The lowest seq a SIEM output has delivered, when one is configured (null: none is). */
+  deliveredSeq?: number | null
   /** On a shipping host, the first session whose recording the fleet database does not yet hold whole: its segment
    * and every later one are held. */
   recordingNotShipped?: string
@@ -91,7 +93,11 @@ async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions
   const result: ExpiryResult = { dryRun, cutoff: cutoff.toISOString(), removed: null, held: null, bundledSeq, shippedSeq }
   // A record may go once a copy of it is kept elsewhere: in the fleet database for a store that ships to one (which
   // then never loses a record the database does not hold), else in an evidence bundle.
-  const keptAfter = shippedSeq ?? bundledSeq
+  // A SIEM output's copy does not count as kept (its agent may not have read it), but what the output has not
+  // written yet stays for it, unless forced: the output then records the gap it finds (src/siem/record-output.ts).
+  const deliveredSeq = await readDeliveredSeq(db)
+  result.deliveredSeq = deliveredSeq
+  const keptAfter = Math.min(shippedSeq ?? bundledSeq, options.force === true ? Infinity : (deliveredSeq ?? Infinity))
 
   const base = await readBase(db)
   const head = store.head()
@@ -195,6 +201,16 @@ async function recordingNotShipped (db: AuditDb, range: SeqRange): Promise<strin
     if (mark === undefined || Number(mark) < vouched.recording.bytes) return vouched.session
   }
   return null
+}
+
+/** The lowest seq the SIEM outputs (src/siem) noted as delivered, or null when no output keeps a mark. */
+async function readDeliveredSeq (db: AuditDb): Promise<number | null> {
+  let lowest: number | null = null
+  for await (const value of sublevelOf(db, 'outputs').values(OUTPUT_DELIVERED_RANGE)) {
+    const seq = Number(value)
+    lowest = Math.min(lowest ?? Infinity, Number.isSafeInteger(seq) && seq >= 0 ? seq : 0)
+  }
+  return lowest
 }
 
 /** The seq of the last expired record; 0 when none was. */

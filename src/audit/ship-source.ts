@@ -1,13 +1,14 @@
 // What the fleet shipper (src/fleet/shipper.ts) reads a host's chain from and records its own events into: the
 // store's durable records as stored, its checkpoints, its appends, and the shipped mark retention keeps to; and what
-// the recording shipper reads: the recording files, how much of each is durable, and its own shipped marks.
+// the recording shipper reads: the recording files, how much of each is durable, and its own shipped marks; and what a
+// SIEM output (src/siem/record-output.ts) reads the same chain through, with its delivered mark.
 
 import { constants } from 'node:fs'
 import { lstat, open, readdir } from 'node:fs/promises'
 import type { Checkpoint } from './checkpoint-format.js'
 import { vouchedSummaries } from './chain-verifier.js'
 import { readCheckpoints } from './checkpoints.js'
-import { recordingShippedKey } from './keys.js'
+import { outputDeliveredKey, recordingShippedKey } from './keys.js'
 import type { StoredRecord } from './query.js'
 import type { AuditHead, AuditInput, AuditRecord } from './record.js'
 import { classifyRecordingNames, recordingPath, recordingsDir } from './recordings.js'
@@ -32,6 +33,33 @@ export function shipSource (store: AuditStore): ShipSource {
     subscribe: (listener) => store.subscribe((record, text) => { listener({ record, text }) }),
     append: async (input) => await store.append(input),
     markShipped: async (seq) => await store.markShipped(seq)
+  }
+}
+
+/** What a SIEM output reads the chain from: the records as the shipper reads them, and its own delivered mark. */
+export interface OutputSource extends Pick<ShipSource, 'head' | 'queryStored' | 'subscribe' | 'append'> {
+  /** The last seq the output noted as delivered, or null when it never did. */
+  delivered: (output: string) => Promise<number | null>
+  /** Notes (synced) that the output holds every record up to `seq` where its reader takes it: retention keeps later ones. */
+  markDelivered: (output: string, seq: number) => Promise<void>
+  /** Drops the output's mark (it is no longer configured), so retention no longer keeps records for it. */
+  forget: (output: string) => Promise<void>
+}
+
+export function outputSource (store: AuditStore): OutputSource {
+  const { head, queryStored, subscribe, append } = shipSource(store)
+  const marks = store.keySpace('outputs')
+  return {
+    head,
+    queryStored,
+    subscribe,
+    append,
+    delivered: async (output) => {
+      const raw = await marks.get(outputDeliveredKey(output))
+      return raw === undefined || !Number.isSafeInteger(Number(raw)) ? null : Number(raw)
+    },
+    markDelivered: async (output, seq) => { await marks.put(outputDeliveredKey(output), String(seq)) },
+    forget: async (output) => { await marks.del(outputDeliveredKey(output)) }
   }
 }
 

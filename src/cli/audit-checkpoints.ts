@@ -69,7 +69,9 @@ export function formatExpiry (result: ExpiryResult & { retention: string | null 
     }
   }
   if (result.held !== null) {
-    const why = result.shippedSeq === null
+    const why = typeof result.deliveredSeq === 'number' && result.held.toSeq > result.deliveredSeq
+      ? `a SIEM output (policy outputs) has not written them yet (delivered up to seq ${result.deliveredSeq}); \`portcullis status\` shows its lag`
+      : result.shippedSeq === null
       ? `no evidence bundle holds them (bundled up to seq ${result.bundledSeq}). Run \`portcullis audit bundle\` for them first`
       : result.recordingNotShipped !== undefined
         ? `the fleet database does not hold the whole recording of session ${result.recordingNotShipped} yet; \`portcullis status\` shows the recordings' lag (fleetRecordings)`

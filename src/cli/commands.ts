@@ -26,6 +26,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('audit expire', async () => (await import('./audit-checkpoints.js')).auditExpireCommand),
   entry('audit bundle', async () => (await import('./audit-bundle.js')).auditBundleCommand),
   entry('audit verify-bundle', async () => (await import('./audit-bundle.js')).auditVerifyBundleCommand),
+  entry('audit verify-files', async () => (await import('./audit-verify-files.js')).auditVerifyFilesCommand),
   entry('policy validate', async () => (await import('./policy.js')).policyValidateCommand),
   entry('policy schema', async () => (await import('./policy.js')).policySchemaCommand),
   entry('policy diff', async () => (await import('./policy.js')).policyDiffCommand),

@@ -5,7 +5,7 @@ import { DEFAULTS } from './defaults.js'
 
 export const statusCommand = defineCommand({
   name: 'status',
-  summary: 'Show the running daemon: version, policy digest and load time (and the fleet revision in force, with --policy-from fleet), the audit store\'s state, head and group-commit counters, the SSH bridge and its live sessions. Exits 1 while the audit store cannot be written (every call is then denied).',
+  summary: 'Show the running daemon: version, policy digest and load time (and the fleet revision in force, with --policy-from fleet), the audit store\'s state, head and group-commit counters, the SSH bridge and its live sessions, fleet shipping and each SIEM output (policy outputs) with its cursor and lag. Exits 1 while the audit store cannot be written (every call is then denied).',
   usage: 'status [--admin-socket PATH]',
   options: { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } },
   help: { '--admin-socket PATH': `the daemon's admin socket (default ${DEFAULTS.adminSocket})` },

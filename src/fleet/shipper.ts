@@ -9,6 +9,8 @@
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { StoredRecord } from '../audit/query.js'
+import { IDLE_MS, LINGER_MS, ReaderPause, RETRY_MAX_MS, RETRY_MIN_MS } from '../audit/reader-pause.js'
+import { RecordBuffer } from '../audit/record-buffer.js'
 import type { ShipSource } from '../audit/ship-source.js'
 import { encodeCheckpoint, type Checkpoint } from '../audit/checkpoint-format.js'
 import type { AuditHead, AuditInput } from '../audit/record.js'
@@ -64,11 +66,6 @@ export interface ShipperOptions {
   bufferRecords?: number
 }
 
-const RETRY_MIN_MS = 500
-const RETRY_MAX_MS = 10_000
-/** A batch that did not fill waits this long for more records before it is read: fewer, fuller round trips. */
-const LINGER_MS = 50
-const IDLE_MS = 1_000
 /** The shipped mark is written at least this often while records are shipped (and at once a batch's worth ahead). */
 const MARK_EVERY_MS = 1_000
 
@@ -94,17 +91,13 @@ export class FleetShipper {
   #marking: Promise<void> | null = null
   #markWanted = 0
   #lastMarkAt = 0
-  /** Records handed over by the store as they became durable, in seq order, not yet shipped: what the next batch
-   * takes instead of reading them back. Emptied when it passes its cap; the store is then read up to the first. */
-  #buffer: StoredRecord[] = []
-  /** Index of the first buffered record not yet shipped (the array is compacted now and then, not per batch). */
-  #bufferStart = 0
-  readonly #bufferCap: number
+  /** Records handed over by the store as they became durable, not yet shipped: what the next batch takes instead of
+   * reading them back. */
+  readonly #buffer: RecordBuffer
   #lagging = false
   /** Since when the database could not be reached (null while connected or before the first try). */
   #downSince: number | null = null
-  #stopping = false
-  #wake: (() => void) | null = null
+  readonly #pause = new ReaderPause()
   #loop: Promise<void> | null = null
   #unsubscribe: (() => void) | null = null
 
@@ -112,25 +105,18 @@ export class FleetShipper {
     this.#options = options
     this.#batchSize = options.batchSize ?? 1_000
     this.#heartbeatMs = options.heartbeatMs ?? 10_000
-    this.#bufferCap = options.bufferRecords ?? 5 * this.#batchSize
+    this.#buffer = new RecordBuffer(options.bufferRecords ?? 5 * this.#batchSize)
   }
 
   start (): void {
     // Subscribed before the first read of the store, so no record falls between the two: one that both hold is
     // taken once, by seq (see #nextRows).
-    this.#unsubscribe = this.#options.source.subscribe((row) => { this.#buffered(row) })
+    this.#unsubscribe = this.#options.source.subscribe((row) => {
+      // On the hot path, once per durable record. A long outage: memory stays bounded, what was dropped is read back.
+      this.#buffer.push(row)
+      this.#pause.wake()
+    })
     this.#loop = this.#run()
-  }
-
-  /** On the hot path, once per durable record: keep it for the next batch, within the cap. */
-  #buffered (row: StoredRecord): void {
-    if (this.#buffer.length - this.#bufferStart >= this.#bufferCap) {
-      // A long outage: memory stays bounded, and what was dropped is read back from the store.
-      this.#buffer = []
-      this.#bufferStart = 0
-    }
-    this.#buffer.push(row)
-    this.#wake?.()
   }
 
   status (): ShipperStatus {
@@ -155,11 +141,10 @@ export class FleetShipper {
     this.#unsubscribe?.()
     const deadline = Date.now() + drainMs
     while (this.#client !== null && this.#halted === null && this.#options.source.head().seq > this.#central.seq && Date.now() < deadline) {
-      this.#wake?.()
+      this.#pause.wake()
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
-    this.#stopping = true
-    this.#wake?.()
+    this.#pause.stop()
     await this.#loop
     // The last mark, so retention knows what the database holds (the store closes after this).
     await this.#marking
@@ -167,33 +152,32 @@ export class FleetShipper {
       this.#markShipped(this.#markWanted, true)
       await this.#marking
     }
-    this.#buffer = []
-    this.#bufferStart = 0
+    this.#buffer.clear()
     this.#state = 'stopped'
   }
 
   async #run (): Promise<void> {
     let retryMs = RETRY_MIN_MS
-    while (!this.#stopping) {
+    while (!this.#pause.stopping) {
       try {
         if (this.#client === null) await this.#connect()
         if (this.#halted !== null) {
           // Under an ID another key holds, this host may write nothing but the alarm (row-level security refuses it).
           if (this.#halted.kind !== 'host-key') await this.#heartbeatIfDue()
-          await this.#sleep(IDLE_MS)
+          await this.#pause.sleep(IDLE_MS)
           continue
         }
         const shipped = await this.#shipBatch()
         await this.#heartbeatIfDue()
         retryMs = RETRY_MIN_MS
         if (shipped < this.#batchSize) {
-          if (shipped === 0) await this.#sleep(IDLE_MS)
-          if (!this.#stopping) await this.#sleep(LINGER_MS, false)
+          if (shipped === 0) await this.#pause.sleep(IDLE_MS)
+          if (!this.#pause.stopping) await this.#pause.sleep(LINGER_MS, false)
         }
       } catch (err) {
         await this.#failed(err)
         await this.#noteLag()
-        await this.#sleep(retryMs, false)
+        await this.#pause.sleep(retryMs, false)
         retryMs = Math.min(RETRY_MAX_MS, retryMs * 2)
       }
     }
@@ -202,19 +186,6 @@ export class FleetShipper {
     if (this.#client !== null && this.#halted === null) await this.#shipCheckpoints().catch((err: unknown) => this.#options.logger.warn({ err }, 'fleet: could not ship the last checkpoints'))
     await this.#client?.end().catch(() => {})
     this.#client = null
-  }
-
-  /** Waits `ms`, or (when `wakeable`) until a record becomes durable or stop() is called. */
-  async #sleep (ms: number, wakeable = true): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done (): void {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wake = wakeable ? done : () => { if (this.#stopping) done() }
-    })
-    this.#wake = null
   }
 
   async #connect (): Promise<void> {
@@ -334,23 +305,9 @@ export class FleetShipper {
   /** Records `fromSeq` to `toSeq` as stored: from the buffer when it holds `fromSeq`, else (a backlog: the start,
    * after an outage or an overflow) read back from the store, up to where the buffer takes over. */
   async #nextRows (fromSeq: number, toSeq: number): Promise<StoredRecord[]> {
-    const buffer = this.#buffer
-    let start = this.#bufferStart
-    while (start < buffer.length && buffer[start]!.record.seq < fromSeq) start++
-    this.#bufferStart = start
-    if (start > 1_024 && start * 2 > buffer.length) {
-      this.#buffer = buffer.slice(start)
-      this.#bufferStart = 0
-      return await this.#nextRows(fromSeq, toSeq)
-    }
-    if (start < buffer.length && buffer[start]!.record.seq === fromSeq) {
-      // Only a run without a hole: a record the store holds but did not hand over (none should) is read back.
-      const rows: StoredRecord[] = []
-      for (let i = start, seq = fromSeq; i < buffer.length && seq <= toSeq && buffer[i]!.record.seq === seq; i++, seq++) rows.push(buffer[i]!)
-      return rows
-    }
-    const firstBuffered = start < buffer.length ? buffer[start]!.record.seq : Infinity
-    return await this.#readLocal(fromSeq, Math.min(toSeq, Math.max(fromSeq, firstBuffered - 1)))
+    const taken = this.#buffer.take(fromSeq, toSeq)
+    if ('rows' in taken) return taken.rows
+    return await this.#readLocal(fromSeq, Math.min(toSeq, Math.max(fromSeq, taken.readFrom - 1)))
   }
 
   /** Writes the shipped mark without waiting for it (the store's queue may be busy with an expiry): at most one

@@ -15,6 +15,7 @@ import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLi
 import { checkSshKeys } from './ssh-keys.js'
 import { RESERVED_USERS } from '../core/reserved-users.js'
 import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
+import { checkOutputs, compileOutputs, type OutputSettings, type OutputsDocument } from './outputs.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -31,6 +32,7 @@ export interface PolicyDocument {
   audit?: AuditDocument
   elevation?: ElevationDocument
   tokens?: TokensDocument
+  outputs?: OutputsDocument
 }
 
 interface AuditDocument {
@@ -117,6 +119,8 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly audit: AuditSettings
   /** How long tokens may be valid (src/policy/tokens.ts). */
   readonly tokens: TokenPolicy
+  /** Copies of the records for a SIEM (src/policy/outputs.ts). */
+  readonly outputs: OutputSettings
   /** Image repositories by project and the registry allowlist (src/core/image-rules.ts). */
   readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
@@ -165,6 +169,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   check(() => checkBridge(document.bridge, problems))
   check(() => checkAudit(document.audit, problems))
   check(() => checkTokens(document.tokens, problems))
+  check(() => checkOutputs(document.outputs, problems))
   check(() => checkElevation(document, problems))
   check(() => checkProjectGrants(document.projects, problems))
   check(() => checkSshKeys(document.users, problems))
@@ -211,6 +216,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     bridge: compileBridge(document.bridge ?? {}),
     audit: compileAudit(document.audit ?? {}),
     tokens: compileTokens(document.tokens),
+    outputs: compileOutputs(document.outputs),
     images: compileImageRules(document.projects, document.images),
     membershipsOf,
     ...compileElevation(document, roles, projects, global, users)

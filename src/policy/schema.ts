@@ -357,7 +357,7 @@ export const POLICY_SCHEMA = {
         },
         retention: {
           ...duration,
-          description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them; checked daily. Unset: kept forever.'
+          description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them (and a SIEM output, `outputs`, has written them); checked daily. Unset: kept forever.'
         }
       }
     },
@@ -407,6 +407,31 @@ export const POLICY_SCHEMA = {
           sshKeys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'OpenSSH authorized_keys lines, one key each. Options: from=, command=, expiry-time=, restrict, pty, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc; any other option is an error.' }
         }
       }
+    },
+    outputs: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Copies of the audit records for a SIEM, written by `portcullis serve` from the chain in seq order, each record exactly as the store holds it (with its seq and hash), so the copy can be checked against the chain. Changing them needs a restart. See docs/siem.md.',
+      properties: {
+        files: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['dir'],
+          description: 'Sealed files for a file-reading agent (Fluent Bit `tail`, Vector `file`): JSON lines appended to `<dir>/portcullis-open.tmp`, which is synced and renamed to `portcullis-<first seq>-<last seq>.jsonl` (20 digits each, so names sort in seq order) once it reaches maxBytes or maxAge, and at shutdown. Point the agent at `<dir>/*.jsonl` only. Retention keeps every record until it is in a sealed file.',
+          properties: {
+            dir: { type: 'string', pattern: '^/', description: 'An absolute directory path; made (0700, or 0750 with `group`) when missing. Give each serve its own directory.' },
+            maxBytes: { type: 'integer', minimum: 4096, default: 16777216, description: 'Seal the open file before it would pass this many bytes (a single larger record gets a file of its own).' },
+            maxAge: { ...duration, default: '1m', description: 'Seal the open file this long after its first record was written: the most a record waits before the agent can read it.' },
+            group: {
+              type: 'string',
+              pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$',
+              description: 'A group name or number that may read the files (the agent\'s, e.g. `fluent-bit`): the directory becomes 0750 and the files 0640, owned by that group. Unset: 0700 and 0600, readable only by the user serve runs as.'
+            },
+            keepFor: { ...duration, description: 'Remove sealed files older than this (by the time they were sealed). Unset: never; the agent or the operator removes them. The newest sealed file always stays.' },
+            keepBytes: { type: 'integer', minimum: 1, description: 'Remove the oldest sealed files while all of them together are larger than this. Unset: no limit. The newest sealed file always stays.' }
+          }
+        }
+      }
     }
   }
 } as const
@@ -423,3 +448,4 @@ export const BRIDGE_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.bridge.proper
 export const AUDIT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.audit.properties)
 export const TOKEN_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.tokens.properties)
 export const ELEVATION_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.elevation.properties)
+export const FILES_OUTPUT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.outputs.properties.files.properties)

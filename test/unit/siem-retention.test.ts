@@ -1,0 +1,58 @@
+// Retention never removes a record a SIEM output (src/siem) has not yet delivered: the output's delivered mark holds
+// it back as the fleet's shipped mark does, unless the expiry is forced; an output no longer configured gives its
+// mark up.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { AuditRecord } from '../../src/audit/record.js'
+import { expireRecords, type ExpireOptions } from '../../src/audit/retention.js'
+import { outputSource } from '../../src/audit/ship-source.js'
+import { ensureAuditKey } from '../../src/audit/signing-key.js'
+import { AuditStore } from '../../src/audit/store.js'
+import { formatExpiry } from '../../src/cli/audit-checkpoints.js'
+
+const root = mkdtempSync(join(tmpdir(), 'portcullis-siem-retention-'))
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+const { key } = ensureAuditKey(join(root, 'keys'))
+const DAY = 86_400_000
+const expire = (store: AuditStore, options: Partial<ExpireOptions> = {}): ReturnType<typeof expireRecords> =>
+  expireRecords(store, { retentionMs: DAY, key, now: new Date(Date.now() + 2 * DAY), ...options })
+
+async function fillTo (store: AuditStore, to: number): Promise<void> {
+  const pending: Array<Promise<AuditRecord>> = []
+  for (let seq = store.head().seq + 1; seq <= to; seq++) pending.push(store.append({ kind: 'decision', user: 'alice', action: 'container.start', project: 'web', decision: 'allow', reason: `call ${seq}` }))
+  await Promise.all(pending)
+}
+
+describe('expiry with a SIEM output', { timeout: 60_000 }, () => {
+  it('keeps what the output has not delivered, bundled or not; removes what it delivered; forced, removes it anyway', async () => {
+    const store = await AuditStore.open(join(root, 'store'))
+    const source = outputSource(store)
+    await fillTo(store, 21_000)
+    await store.markBundled(21_000)
+    await source.markDelivered('files', 5_000)
+    const held = await expire(store)
+    expect(held).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 20_000 }, deliveredSeq: 5_000 })
+    expect(formatExpiry({ ...held, retention: '1d' })).toContain('a SIEM output (policy outputs) has not written them yet (delivered up to seq 5000)')
+
+    await source.markDelivered('files', 12_000)
+    expect(await expire(store)).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: { fromSeq: 10_001, toSeq: 20_000 } })
+    expect(await expire(store, { force: true })).toMatchObject({ removed: { fromSeq: 10_001, toSeq: 20_000 } })
+    await store.close()
+  })
+
+  it('an output that gives its mark up (no longer configured) holds nothing back', async () => {
+    const store = await AuditStore.open(join(root, 'forgotten'))
+    const source = outputSource(store)
+    await fillTo(store, 11_000)
+    await store.markBundled(11_000)
+    await source.markDelivered('files', 10)
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 10_000 } })
+    await source.forget('files')
+    expect(await source.delivered('files')).toBeNull()
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: null, deliveredSeq: null })
+    await store.close()
+  })
+})
