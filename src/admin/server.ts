@@ -21,6 +21,7 @@ import type { ElevationService } from '../elevation/service.js'
 import type { PolicySource } from '../policy/source.js'
 import type { RecordingShipperStatus } from '../fleet/recording-shipper.js'
 import type { ShipperStatus } from '../fleet/shipper.js'
+import type { AlertsStatus } from '../alerts/alerts.js'
 
 export interface AdminDeps {
   audit: AuditStore
@@ -40,6 +41,8 @@ export interface AdminDeps {
   fleet?: () => ShipperStatus | null
   /** Shipping session recordings to the fleet database: its state and lag in bytes; null when the host does not ship. */
   fleetRecordings?: () => RecordingShipperStatus | null
+  /** The alert sinks (last delivery, failures, queue) and the conditions that last now. */
+  alerts?: () => AlertsStatus | null
 }
 
 export interface BridgeStatus {
@@ -64,7 +67,8 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       audit: { state: auditState(deps.audit), head: deps.audit.head(), ...deps.audit.stats(), outage: deps.audit.outage() },
       bridge: deps.bridge?.() ?? null,
       fleet: deps.fleet?.() ?? null,
-      fleetRecordings: deps.fleetRecordings?.() ?? null
+      fleetRecordings: deps.fleetRecordings?.() ?? null,
+      alerts: deps.alerts?.() ?? null
     })
   })
 

@@ -15,6 +15,7 @@ import { maxStartupsProblem, parseMaxStartups, parseNetBlockSize, type StartupLi
 import { checkSshKeys } from './ssh-keys.js'
 import { RESERVED_USERS } from '../core/reserved-users.js'
 import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
+import { checkAlerts, compileAlerts, type AlertSettings, type AlertsDocument } from './alerts.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -31,12 +32,14 @@ export interface PolicyDocument {
   audit?: AuditDocument
   elevation?: ElevationDocument
   tokens?: TokensDocument
+  alerts?: AlertsDocument
 }
 
 interface AuditDocument {
   checkpointInterval?: string
   checkpointRecords?: number
   retention?: string
+  verifyInterval?: string
 }
 
 /** The audit settings with defaults filled in and durations in milliseconds. */
@@ -46,6 +49,8 @@ export interface AuditSettings {
   readonly checkpointRecords: number
   /** null: records are kept forever. */
   readonly retentionMs: number | null
+  /** How often serve verifies its trail from the newest good checkpoint to the head. */
+  readonly verifyIntervalMs: number
 }
 
 interface BridgeDocument {
@@ -117,6 +122,7 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly audit: AuditSettings
   /** How long tokens may be valid (src/policy/tokens.ts). */
   readonly tokens: TokenPolicy
+  readonly alerts: AlertSettings
   /** Image repositories by project and the registry allowlist (src/core/image-rules.ts). */
   readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
@@ -165,6 +171,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   check(() => checkBridge(document.bridge, problems))
   check(() => checkAudit(document.audit, problems))
   check(() => checkTokens(document.tokens, problems))
+  check(() => checkAlerts(document.alerts, problems))
   check(() => checkElevation(document, problems))
   check(() => checkProjectGrants(document.projects, problems))
   check(() => checkSshKeys(document.users, problems))
@@ -211,6 +218,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     bridge: compileBridge(document.bridge ?? {}),
     audit: compileAudit(document.audit ?? {}),
     tokens: compileTokens(document.tokens),
+    alerts: compileAlerts(document.alerts),
     images: compileImageRules(document.projects, document.images),
     membershipsOf,
     ...compileElevation(document, roles, projects, global, users)
@@ -438,7 +446,7 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
 }
 
 function checkAudit (audit: AuditDocument | undefined, problems: PolicyProblem[]): void {
-  for (const key of ['checkpointInterval', 'retention'] as const) {
+  for (const key of ['checkpointInterval', 'retention', 'verifyInterval'] as const) {
     if (audit?.[key] !== undefined && durationMs(audit[key]) <= 0) problems.push({ path: `$.audit.${key}`, message: 'must be longer than 0' })
   }
 }
@@ -447,7 +455,8 @@ function compileAudit (audit: AuditDocument): AuditSettings {
   return Object.freeze({
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? AUDIT_DEFAULTS.checkpointInterval),
     checkpointRecords: audit.checkpointRecords ?? AUDIT_DEFAULTS.checkpointRecords,
-    retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
+    retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null,
+    verifyIntervalMs: durationMs(audit.verifyInterval ?? AUDIT_DEFAULTS.verifyInterval)
   })
 }
 
