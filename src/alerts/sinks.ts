@@ -8,7 +8,7 @@ import { formatSyslog, type Facility } from '../siem/syslog-format.js'
 import { SyslogClient, type SyslogStatus } from '../siem/syslog.js'
 import type { Alert } from './kinds.js'
 
-export interface WebhookSinkStatus {
+interface WebhookSinkStatus {
   sink: 'webhook'
   url: string
   delivered: number

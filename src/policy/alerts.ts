@@ -32,7 +32,7 @@ export interface AlertSettings {
 const UNIT_BYTES = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 } as const
 
 /** `1GiB`, `500MiB`, `5%` (the schema has checked the shape). */
-export function parseDiskThreshold (text: string): DiskThreshold {
+function parseDiskThreshold (text: string): DiskThreshold {
   const match = /^([0-9]+(?:\.[0-9]+)?)(B|KiB|MiB|GiB|TiB|%)$/.exec(text)
   if (match === null) return { bytes: 0 }
   const value = Number(match[1])

@@ -2,19 +2,19 @@
 // RFC 6587's octet-counting frame for stream transports. Pure: no I/O, so it is checked against the RFC's grammar alone.
 
 /** RFC 5424 §6.2.1, table 1. */
-export const FACILITIES = {
+const FACILITIES = {
   kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
   ntp: 12, security: 13, console: 14, solaris_cron: 15, local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23
 } as const
 export type Facility = keyof typeof FACILITIES
 
 /** RFC 5424 §6.2.1, table 2. */
-export const SEVERITIES = { emerg: 0, alert: 1, crit: 2, err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const
+const SEVERITIES = { emerg: 0, alert: 1, crit: 2, err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const
 export type Severity = keyof typeof SEVERITIES
 
 /** portcullis's structured-data ID: an enterprise-style name at 32473, the PEN RFC 5612 sets aside for documentation. */
 export const SD_ID = 'portcullis@32473'
-export const APP_NAME = 'portcullis'
+const APP_NAME = 'portcullis'
 
 const NILVALUE = '-'
 /** UTF-8's byte order mark: RFC 5424 §6.4 marks a message as UTF-8 with it. */

@@ -49,7 +49,7 @@ afterAll(async () => {
   if (scratch !== undefined) removeDirSync(scratch)
 })
 
-interface AlertBody { event: string, time: string, alert: { kind: string, state: string, severity: string, detail: string, code?: string, host: string, since: string } }
+interface AlertBody { event: string, time: string, alert: { kind: string, state: string, severity: string, detail: string, code?: string, host: string, since: string, time: string } }
 
 const hookAlert = (kind: string, state: string): Promise<AlertBody> =>
   waitFor(`webhook alert ${kind} ${state}`, () => (hook.bodies as AlertBody[]).find((b) => b.event === `alert.${kind}` && b.alert.state === state), { timeoutMs: 20_000 })

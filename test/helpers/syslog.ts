@@ -12,7 +12,7 @@ import { signalAndWait } from './process.js'
 import { onProcessEnd } from './safety-net.js'
 import { waitUntil } from './wait.js'
 
-export const RSYSLOGD = '/usr/sbin/rsyslogd'
+const RSYSLOGD = '/usr/sbin/rsyslogd'
 
 /** One message as rsyslog parsed it. */
 export interface ReceivedSyslog {
