@@ -2,19 +2,12 @@
 // written; a syslog address portcullis cannot use, a share of 100% or more and a zero interval are refused with
 // their path.
 import { describe, expect, it } from 'vitest'
-import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
+import { compilePolicy } from '../../src/policy/compile.js'
+import { policyProblems } from '../helpers/policy-problems.js'
 
 const minimal = { roles: { viewer: { allow: ['container.list'] } }, projects: {} }
 
-function problems (alerts: object): string[] {
-  try {
-    compilePolicy({ ...minimal, alerts })
-  } catch (err) {
-    if (err instanceof PolicyValidationError) return err.problems.map((p) => `${p.path}: ${p.message}`)
-    throw err
-  }
-  return []
-}
+const problems = (alerts: object): string[] => policyProblems({ ...minimal, alerts })
 
 describe('the policy\'s alerts', () => {
   it('without the section: no sinks, 1 GiB free, a look every 30 s, a reminder every hour', () => {
