@@ -61,7 +61,8 @@ export class PeriodicVerify {
     if (this.#closed || store.failure !== null || head === this.#checkedTo) return null
     let result: StartVerification
     try {
-      result = await verifyAtStart(store, keys)
+      // One at a time with expiry, which removes records from the start of the range a check may walk.
+      result = await store.exclusive(async () => await verifyAtStart(store, keys))
     } catch (err) {
       // A full disk or a spent descriptor limit: the host's state, which the write-failure and disk alerts cover.
       logger.warn({ err }, `the periodic audit verify could not run: ${messageOf(err)}`)
