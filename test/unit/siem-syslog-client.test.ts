@@ -146,3 +146,15 @@ async function readyLine (child: ChildProcess): Promise<void> {
     child.once('exit', (code) => reject(new Error(`python3 exited ${String(code)}`)))
   })
 }
+
+describe('the syslog client at a high rate', () => {
+  it('delivers 20,000 messages sent at once, in order, none dropped', async () => {
+    const { server, messages } = receiver()
+    await listen(server, 0)
+    const sender = client(`tcp:127.0.0.1:${(server.address() as net.AddressInfo).port}`, 20_000)
+    for (let i = 0; i < 20_000; i++) sender.send(`<134>1 - - portcullis - - [portcullis@32473 seq="${i}"]`)
+    await waitUntil('every message received', () => messages.length === 20_000, { timeoutMs: 30_000 })
+    expect(messages.every((m, i) => m.endsWith(`seq="${i}"]`))).toBe(true)
+    expect(sender.status()).toMatchObject({ sent: 20_000, dropped: 0, queued: 0 })
+  })
+})
