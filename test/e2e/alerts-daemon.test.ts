@@ -106,7 +106,7 @@ describe('alerts from the daemon', () => {
     expect(records.filter((r) => r.action === 'alert.policy-reload-failed').map((r) => r.fields?.state)).toEqual(['raised', 'resolved'])
   }, 60_000)
 
-  it('the periodic verify finds a record changed (and the checkpoints removed) and raises verify-failed; each run is recorded', async () => {
+  it('the periodic verify finds a record changed (and the checkpoints removed) and raises verify-failed, each run recorded; checkpoints fail over it', async () => {
     const dataDir = path.join(scratch, 'verify', 'data')
     const first = await serveWith('verify', {}, [], dataDir)
     for (let i = 0; i < 3; i++) await call(first)
@@ -118,7 +118,7 @@ describe('alerts from the daemon', () => {
       await db.put(key, JSON.stringify({ ...record, reason: 'nothing happened' }))
       await db.clear(CHECKPOINT_RANGE)
     })
-    const plugin = await serveWith('verify', { verifyInterval: '1s' }, ['--accept-damaged-audit'], dataDir)
+    const plugin = await serveWith('verify', { verifyInterval: '1s', checkpointInterval: '1s' }, ['--accept-damaged-audit'], dataDir)
     await call(plugin)
     const raised = await hookAlert(plugin, 'verify-failed', 'raised')
     expect(raised.alert.severity).toBe('alert')
@@ -129,6 +129,10 @@ describe('alerts from the daemon', () => {
       return all.some((r) => r.action === 'alert.verify-failed') ? all : undefined
     })
     expect(records.find((r) => r.action === 'audit.verify')).toMatchObject({ kind: 'system', fields: { periodic: true, ok: false, from: 1, firstBad: { seq: 2 } } })
+    // A checkpoint cannot be signed over the broken chain either: checkpoint-failed, with the chain's code.
+    const unsigned = await hookAlert(plugin, 'checkpoint-failed', 'raised')
+    expect(unsigned.alert).toMatchObject({ severity: 'err', code: 'PORTCULLIS_AUDIT_CHAIN_BROKEN' })
+    expect(unsigned.alert.detail).toMatch(/the chain is broken at record 2/)
   }, 60_000)
 
   it('serve stopped by SIGTERM sends plugin-stopped to both sinks before it exits', async () => {
