@@ -96,6 +96,8 @@ it('alerts on low disk space before writes fail, on the write failure while call
   expect(shown.alerts.active.map((a) => a.kind).sort()).toEqual(['audit-write-failed', 'disk-low'])
   expect(shown.alerts.sinks).toEqual([expect.objectContaining({ sink: 'webhook', delivered: 2 }), expect.objectContaining({ sink: 'syslog', connected: true, sent: 2, dropped: 0 })])
   expect(shown.alerts.unrecorded).toBeGreaterThanOrEqual(1)
+  expect(status.stderr).toMatch(/^portcullis: alert audit-write-failed since \S+: .*No space left on device/m)
+  expect(status.stderr).toMatch(/^portcullis: alert disk-low since /m)
 
   // Space returns: writes work again by themselves, and both conditions are resolved on both sinks.
   await rm(fullFiller)
