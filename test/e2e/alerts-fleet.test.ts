@@ -7,10 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
+import { makeFleetHost, shippedAll, type FleetHost } from '../helpers/fleet-host.js'
 import { portcullisCliOk, REPO_ROOT, removeDirSync } from '../helpers/index.js'
 import { fleetLogin, startPostgres, type Postgres } from '../helpers/postgres.js'
-import { waitFor, waitUntil } from '../helpers/wait.js'
+import { waitFor } from '../helpers/wait.js'
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js'
 
 let root: string
@@ -31,13 +31,6 @@ afterAll(async () => {
   await pg?.stop()
   if (root !== undefined) removeDirSync(root)
 }, 60_000)
-
-async function shippedAll (fleetHost: FleetHost): Promise<void> {
-  await waitUntil(`${fleetHost.name} to ship every record`, async () => {
-    const status = await fleetHost.fleetStatus()
-    return status.state === 'shipping' && status.lag === 0
-  }, { timeoutMs: 30_000, detail: async () => JSON.stringify(await fleetHost.fleetStatus()) })
-}
 
 it('a store restored from an older copy than it shipped raises the fleet alarm as an alert on the webhook and in the trail', async () => {
   const policy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8')) as Record<string, unknown>
