@@ -195,6 +195,8 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         alerts = new Alerts({ audit, settings: () => policy.current.alerts, logger, host: hostname() })
         monitors = new AlertMonitors({ alerts, audit, policy, logger })
         monitors.start()
+        // No key (it could be neither read nor made): no checkpoint will ever be signed in this run.
+        if (auditKey === null) alerts.raise('checkpoint-failed', `no audit signing key in ${options.keys}: no checkpoint is signed while this serve runs; see the log for why, fix it and restart`, { code: 'PORTCULLIS_AUDIT_NO_SIGNING_KEY' })
       },
       stop: async (cause: StopCause) => {
         monitors.stop()

@@ -47,6 +47,7 @@ async function serveWith (name: string, audit: Record<string, unknown>, extraArg
   await writeFile(policyFile, JSON.stringify(policyFor(name, audit)))
   const plugin = await startPortcullis({ dir, policyFile, keysDir, dockerSocket: path.join(dir, 'no-dockerd.sock'), logLevel: 'info', extraArgs, ...(dataDir !== undefined ? { dataDir } : {}) })
   running.push(plugin)
+  caseOf.set(plugin, name)
   return plugin
 }
 
@@ -54,15 +55,16 @@ function policyFor (name: string, audit: Record<string, unknown>): object {
   return { ...examplePolicy, audit, alerts: { webhook: { url: `${hook.url}?case=${name}`, retries: 2 }, syslog: { address: syslog.unixAddress, facility: 'local5' } } }
 }
 
+/** Each case's serve posts to the hook with `?case=NAME`. */
+const caseOf = new Map<Portcullis, string>()
 const hookAlert = (plugin: Portcullis, kind: string, state: string): Promise<AlertBody> =>
-  waitFor(`webhook alert ${kind} ${state}`, () => (hook.bodies as AlertBody[]).find((b) => b.event === `alert.${kind}` && b.alert.state === state && sentBy(b, plugin)), { timeoutMs: 20_000 })
+  waitFor(`webhook alert ${kind} ${state}`, () => (hook.bodies as AlertBody[]).find((b, i) => b.event === `alert.${kind}` && b.alert.state === state && hook.paths[i]!.endsWith(`case=${caseOf.get(plugin)!}`)), { timeoutMs: 20_000 })
 
 const syslogAlert = (plugin: Portcullis, kind: string, state: string): Promise<ReceivedSyslog> =>
   waitFor(`syslog alert ${kind} ${state}`, () => syslog.received().find((m) => m.msgid === `alert.${kind}` && m.sd.includes(`state="${state}"`) && m.procid === String(plugin.pid ?? stoppedPids.get(plugin))), { timeoutMs: 20_000 })
 
-/** Each serve's alerts carry its pid (PROCID in syslog; in the webhook, the records' fields or the stop's). */
+/** Each serve's syslog messages carry its pid as PROCID; a stopped one's is kept here. */
 const stoppedPids = new Map<Portcullis, number>()
-const sentBy = (body: AlertBody, plugin: Portcullis): boolean => body.alert.fields.pid === undefined || body.alert.fields.pid === (plugin.pid ?? stoppedPids.get(plugin))
 
 const call = async (plugin: Portcullis): Promise<void> => { await postAuthzReq(plugin.socket, '/v1.41/version') }
 
@@ -73,7 +75,7 @@ describe('alerts from the daemon', () => {
     const keyFile = path.join(plugin.keysDir, 'audit_ed25519.key')
     await rename(keyFile, `${keyFile}.away`)
     await call(plugin)
-    const raised = await waitFor('checkpoint-key on the webhook', () => (hook.bodies as AlertBody[]).find((b) => b.event === 'alert.checkpoint-key' && b.alert.state === 'raised'), { timeoutMs: 20_000 })
+    const raised = await hookAlert(plugin, 'checkpoint-key', 'raised')
     expect(raised.alert).toMatchObject({ severity: 'crit', code: 'PORTCULLIS_ALERT_CHECKPOINT_KEY' })
     expect(raised.alert.detail).toContain(`${keyFile} is gone`)
     expect(raised.alert.detail).toContain('restore the file from a backup')
@@ -82,17 +84,28 @@ describe('alerts from the daemon', () => {
 
     await rename(`${keyFile}.away`, keyFile)
     await call(plugin)
-    await waitFor('checkpoint-key resolved', () => (hook.bodies as AlertBody[]).find((b) => b.event === 'alert.checkpoint-key' && b.alert.state === 'resolved'), { timeoutMs: 20_000 })
+    await hookAlert(plugin, 'checkpoint-key', 'resolved')
     await syslogAlert(plugin, 'checkpoint-key', 'resolved')
     const records = await auditRecords(plugin)
     expect(records.filter((r) => r.action === 'alert.checkpoint-key').map((r) => r.fields?.state)).toEqual(['raised', 'resolved'])
+  }, 60_000)
+
+  it('a signing key that cannot be read at start raises checkpoint-failed at once: no checkpoint will be signed in that run', async () => {
+    const keysDir = path.join(scratch, 'no-key', 'keys')
+    await portcullisCliOk(['keys', 'init', '--keys', keysDir])
+    await writeFile(path.join(keysDir, 'audit_ed25519.key'), 'not a key\n')
+    const plugin = await serveWith('no-key', {})
+    const raised = await hookAlert(plugin, 'checkpoint-failed', 'raised')
+    expect(raised.alert).toMatchObject({ severity: 'err', code: 'PORTCULLIS_AUDIT_NO_SIGNING_KEY' })
+    expect(raised.alert.detail).toContain(`no audit signing key in ${keysDir}`)
+    await syslogAlert(plugin, 'checkpoint-failed', 'raised')
   }, 60_000)
 
   it('a refused policy reload raises policy-reload-failed once, however often it is retried, and a good reload resolves it', async () => {
     const plugin = await serveWith('reload', {})
     const good = await readFile(plugin.policyFile, 'utf8')
     await writeFile(plugin.policyFile, '{ "roles": ')
-    const raised = await waitFor('policy-reload-failed on the webhook', () => (hook.bodies as AlertBody[]).find((b) => b.event === 'alert.policy-reload-failed' && b.alert.state === 'raised'), { timeoutMs: 20_000 })
+    const raised = await hookAlert(plugin, 'policy-reload-failed', 'raised')
     expect(raised.alert.severity).toBe('err')
     expect(raised.alert.detail).toContain(plugin.policyFile)
     await syslogAlert(plugin, 'policy-reload-failed', 'raised')
@@ -100,8 +113,8 @@ describe('alerts from the daemon', () => {
     plugin.reload()
     await plugin.waitForLog(/policy reload refused/, { timeoutMs: 10_000 })
     await writeFile(plugin.policyFile, good)
-    await waitFor('policy-reload-failed resolved', () => (hook.bodies as AlertBody[]).find((b) => b.event === 'alert.policy-reload-failed' && b.alert.state === 'resolved'), { timeoutMs: 20_000 })
-    expect((hook.bodies as AlertBody[]).filter((b) => b.event === 'alert.policy-reload-failed' && b.alert.state === 'raised')).toHaveLength(1)
+    await hookAlert(plugin, 'policy-reload-failed', 'resolved')
+    expect((hook.bodies as AlertBody[]).filter((b, i) => b.event === 'alert.policy-reload-failed' && b.alert.state === 'raised' && hook.paths[i]!.endsWith('case=reload'))).toHaveLength(1)
     const records = await auditRecords(plugin)
     expect(records.filter((r) => r.action === 'alert.policy-reload-failed').map((r) => r.fields?.state)).toEqual(['raised', 'resolved'])
   }, 60_000)

@@ -6,13 +6,15 @@ export interface WebhookReceiver {
   url: string
   /** The JSON bodies received, in order. */
   bodies: unknown[]
+  /** The path (with query) each body was POSTed to, in the same order. */
+  paths: string[]
   /** While set, every POST is answered with this status and its body is not kept. */
   failWith: number | null
   close: () => Promise<void>
 }
 
 export async function startWebhookReceiver (): Promise<WebhookReceiver> {
-  const receiver: WebhookReceiver = { url: '', bodies: [], failWith: null, close: async () => {} }
+  const receiver: WebhookReceiver = { url: '', bodies: [], paths: [], failWith: null, close: async () => {} }
   const server = http.createServer((req, res) => {
     let body = ''
     req.on('data', (chunk: Buffer) => { body += chunk.toString() })
@@ -22,6 +24,7 @@ export async function startWebhookReceiver (): Promise<WebhookReceiver> {
         return
       }
       receiver.bodies.push(JSON.parse(body))
+      receiver.paths.push(req.url ?? '')
       res.writeHead(204).end()
     })
   })
