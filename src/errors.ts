@@ -121,7 +121,10 @@ export const ERRORS = {
   PORTCULLIS_POLICY_FLEET_UNAVAILABLE: 'No policy to start with: the fleet database gave none (%s) and there is no last good copy at %s. Start serve once while the fleet database is reachable and holds a revision (`portcullis policy publish`), or serve from a file with --config.',
   PORTCULLIS_POLICY_COPY_INVALID: 'The last good fleet policy copy %s cannot be used: %s. Move it away and start serve while the fleet database is reachable: it fetches the newest revision and writes a new copy.',
   PORTCULLIS_POLICY_PUBLISH: 'Publishing to the fleet database %s failed: %s. Nothing was published; run `portcullis policy publish` again.',
-  PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.'
+  PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.',
+  PORTCULLIS_SYSLOG_ADDRESS: 'The syslog address %s cannot be used: write tcp:HOST:PORT (tcp:127.0.0.1:514, tcp:[::1]:514) or unix:/absolute/path of a stream socket.',
+  PORTCULLIS_SYSLOG_DATAGRAM_SOCKET: 'The syslog socket %s is a datagram socket (like /dev/log), which portcullis cannot write (Node has no unix datagram sockets): nothing is sent there. Give the receiver a stream socket (rsyslog: imptcp with path=; syslog-ng: unix-stream()) or a TCP listener on loopback, and point alerts.syslog.address at it.',
+  PORTCULLIS_ALERT_CHECKPOINT_KEY: 'The audit signing key file %s %s. Checkpoints are still signed with the key this serve read at start, but a restart would find no key (and make a new one that no reviewer has): restore the file from a backup now.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

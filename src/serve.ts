@@ -20,7 +20,10 @@ import { RecordingShipper } from './fleet/recording-shipper.js'
 import { FleetShipper } from './fleet/shipper.js'
 import { PolicyFollower, POLICY_COPY_FILE, startingPolicy, type PolicyFollowerOptions, type StartingPolicy } from './fleet/policy-follower.js'
 import { readPolicyPublicKey } from './policy/signed.js'
-import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
+import { AuditUpkeep, loadAuditSigningKey, type CheckpointOutcome } from './audit/upkeep.js'
+import { PeriodicVerify } from './audit/periodic-verify.js'
+import { Alerts } from './alerts/alerts.js'
+import { AlertMonitors } from './alerts/monitors.js'
 import { noteHead } from './audit/head-file.js'
 import { Authorizer } from './authz/authorizer.js'
 import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.js'
@@ -36,7 +39,7 @@ import { ResourceResolver } from './docker/resolver.js'
 import { GrantSessions } from './elevation/grant-sessions.js'
 import { createElevationApp, DEFAULT_ELEVATION_LISTEN, isLoopback, listenElevation, parseListen } from './elevation/http-api.js'
 import { ElevationService } from './elevation/service.js'
-import { hasPortcullisCode } from './errors.js'
+import { hasPortcullisCode, PortcullisError } from './errors.js'
 import { BridgeGrants } from './identity/bridge-grants.js'
 import { IdentityResolver } from './identity/resolve.js'
 import type { TokenVerifier } from './identity/tokens.js'
@@ -115,6 +118,9 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   let recordingShipper: RecordingShipper | null = null
   let outputs: RecordOutput[] = []
   let verified: StartVerification | null = null
+  let alerts!: Alerts
+  let monitors!: AlertMonitors
+  let periodicVerify: PeriodicVerify | null = null
   let owners!: OwnershipRegistry
   let adoption!: Adoption
   let elevation!: ElevationService
@@ -186,6 +192,23 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       }
     },
     {
+      name: 'alerts',
+      // Before anything that raises one; stopped after every record, so the stop alert has time to go out.
+      start: () => {
+        alerts = new Alerts({ audit, settings: () => policy.current.alerts, logger, host: hostname() })
+        monitors = new AlertMonitors({ alerts, audit, policy, logger })
+        monitors.start()
+        // No key (it could be neither read nor made): no checkpoint will ever be signed in this run.
+        if (auditKey === null) alerts.raise('checkpoint-failed', `no audit signing key in ${options.keys}: no checkpoint is signed while this serve runs; see the log for why, fix it and restart`, { code: 'PORTCULLIS_AUDIT_NO_SIGNING_KEY' })
+      },
+      stop: async (cause: StopCause) => {
+        monitors.stop()
+        // A start that failed never reached the stop alert's part (the last one): say it here.
+        if (cause.failedAt !== undefined) raiseStopped(alerts, `the start failed at the ${cause.failedAt} (${describe(cause.error)})`)
+        await alerts.close(STOP_ALERT_WAIT_MS)
+      }
+    },
+    {
       name: 'fleet shipping',
       // Before anything else appends, so it stops after them all: its stop ships what is left, the stop record too.
       start: () => {
@@ -219,7 +242,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
     {
       name: 'audit checkpoints',
       start: () => {
-        upkeep = auditKey === null ? null : new AuditUpkeep({ store: audit, key: auditKey, settings: () => policy.current.audit, logger })
+        upkeep = auditKey === null ? null : new AuditUpkeep({ store: audit, key: auditKey, settings: () => policy.current.audit, logger, onCheckpoint: (outcome) => checkpointAlerts(alerts, outcome, auditKey!.path) })
         upkeep?.start()
       },
       // Signs the stop record too, so the trail ends on a signature.
@@ -268,6 +291,24 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
         // The stop checkpoint (when there is a signing key) writes it again, signed.
         noteHead(audit.dir, audit.head(), 'stop', logger)
       }
+    },
+    {
+      name: 'periodic verify',
+      // After the start record and stopped before the stop record, so no run lands after it.
+      start: () => {
+        periodicVerify = new PeriodicVerify({
+          store: audit,
+          keys: auditKey === null ? undefined : [auditKey],
+          intervalMs: () => policy.current.audit.verifyIntervalMs,
+          logger,
+          onResult: (result) => {
+            if (result.ok) alerts.resolve('verify-failed', `records ${result.from} to ${result.to} verify`)
+            else alerts.raise('verify-failed', result.damage.join('; '), { fields: { from: result.from, to: result.to, ...(result.firstBad !== undefined ? { firstBadSeq: result.firstBad.seq } : {}) } })
+          }
+        })
+        periodicVerify.start()
+      },
+      stop: async () => { await periodicVerify?.close() }
     },
     {
       name: 'elevation store',
@@ -350,7 +391,8 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       fleetRecordings: () => recordingShipper?.status() ?? null,
       outputs: () => outputs.map((output) => output.status()),
       elevation,
-      keys: options.keys
+      keys: options.keys,
+      alerts: () => alerts.status()
     }), options.adminSocket)),
     {
       name: 'look-ups',
@@ -421,8 +463,34 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       logger.info({ address: listening.address.address, port: listening.address.port }, 'elevation API listening')
       if (!isLoopback(elevationListen.host)) logger.warn({ host: elevationListen.host }, 'the elevation API listens beyond loopback over plain HTTP: tokens would cross the network in clear; put TLS in front of it or listen on 127.0.0.1')
       return listening.server
-    })
+    }),
+    {
+      name: 'stop alert',
+      // Stopped first: the sinks hear of the stop at once, and the alerts part waits (bounded) for it to go out.
+      // Its record is portcullis.stop.
+      start: () => {},
+      stop: () => { raiseStopped(alerts, 'a stop signal (docker plugin disable, systemctl stop, SIGTERM)') }
+    }
   ]
+}
+
+/** How long a stopping serve waits for the stop alert (and any other) to reach the sinks. */
+const STOP_ALERT_WAIT_MS = 3000
+
+function raiseStopped (alerts: Alerts, why: string): void {
+  alerts.raise('plugin-stopped', `portcullis serve (pid ${process.pid}) is stopping: ${why}; until it runs again Docker refuses every call (managed plugin) or stops asking (a host whose dockerd no longer names it)`, { record: false, fields: { pid: process.pid } })
+}
+
+/** A checkpoint run's outcome as alerts: the key file going away, and signing failing, each raised and resolved. */
+function checkpointAlerts (alerts: Alerts, outcome: CheckpointOutcome, keyPath: string): void {
+  if (outcome.keyProblem !== undefined) {
+    const error = new PortcullisError('PORTCULLIS_ALERT_CHECKPOINT_KEY', keyPath, outcome.keyProblem)
+    alerts.raise('checkpoint-key', error.message, { code: error.code, fields: { seq: outcome.seq } })
+  } else {
+    alerts.resolve('checkpoint-key', 'the audit signing key file holds the key in use again')
+  }
+  if (outcome.signed === null) alerts.raise('checkpoint-failed', `record ${outcome.seq}: ${describe(outcome.error)}`, { ...(hasPortcullisCode(outcome.error) ? { code: outcome.error.code } : {}), fields: { seq: outcome.seq } })
+  else alerts.resolve('checkpoint-failed', `checkpoint signed at record ${outcome.signed.seq}`, { seq: outcome.signed.seq })
 }
 
 /** The plugin socket: 0660 from the first instant; on stop it drains (see shutdownPluginServer) before anything it uses goes. */

@@ -22,6 +22,7 @@ import type { PolicySource } from '../policy/source.js'
 import type { RecordingShipperStatus } from '../fleet/recording-shipper.js'
 import type { ShipperStatus } from '../fleet/shipper.js'
 import type { OutputStatus } from '../siem/record-output.js'
+import type { AlertsStatus } from '../alerts/alerts.js'
 
 export interface AdminDeps {
   audit: AuditStore
@@ -43,6 +44,8 @@ export interface AdminDeps {
   fleetRecordings?: () => RecordingShipperStatus | null
   /** The SIEM outputs (policy `outputs`): each one's cursor and lag. */
   outputs?: () => OutputStatus[]
+  /** The alert sinks (last delivery, failures, queue) and the conditions that last now. */
+  alerts?: () => AlertsStatus | null
 }
 
 export interface BridgeStatus {
@@ -68,7 +71,8 @@ export function createAdminApp (deps: AdminDeps): express.Express {
       bridge: deps.bridge?.() ?? null,
       fleet: deps.fleet?.() ?? null,
       fleetRecordings: deps.fleetRecordings?.() ?? null,
-      outputs: deps.outputs?.() ?? []
+      outputs: deps.outputs?.() ?? [],
+      alerts: deps.alerts?.() ?? null
     })
   })
 

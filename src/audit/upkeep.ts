@@ -3,6 +3,8 @@
 // few minutes), when records came in since, and once more when it stops, and expire old records daily when `audit.retention`
 // is set. Both read the policy at each run, so a reload applies from the next one.
 
+import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../core/clock.js'
 import type { AuditSettings } from '../policy/compile.js'
@@ -11,7 +13,7 @@ import { signCheckpoint } from './checkpoints.js'
 import { messageOf } from './errors.js'
 import { noteHead } from './head-file.js'
 import { expireRecords, type ExpiryResult } from './retention.js'
-import { ensureAuditKey, type AuditSigningKey } from './signing-key.js'
+import { ensureAuditKey, readAuditSigningKey, type AuditSigningKey } from './signing-key.js'
 import type { AuditStore } from './store.js'
 
 export interface AuditUpkeepOptions {
@@ -22,6 +24,17 @@ export interface AuditUpkeepOptions {
   logger: Logger
   /** When a checkpoint is due is counted on it; default the system clock. */
   clock?: Clock
+  /** Told after each checkpoint run that had a record to sign (the alerts listen). */
+  onCheckpoint?: (outcome: CheckpointOutcome) => void
+}
+
+/** One checkpoint run: what was signed, or why not, and whether the key file still holds the key in use. */
+export interface CheckpointOutcome {
+  seq: number
+  signed: Checkpoint | null
+  error?: unknown
+  /** Set when audit_ed25519.key is gone, unreadable or another key: the next start would have no key (or a new one). */
+  keyProblem?: string
 }
 
 const DAY_MS = 86_400_000
@@ -91,13 +104,21 @@ export class AuditUpkeep {
     const head = store.head()
     if (head.seq === 0 || head.seq === this.#signedSeq) return null
     this.#last = { at: this.#clock.now(), seq: head.seq }
+    // Signing goes on with the key read at start; a key file that went away is for an operator to restore now.
+    const keyProblem = keyFileProblem(key)
+    if (keyProblem !== null) logger.error({ path: key.path, keyId: key.keyId }, `the audit signing key file ${keyProblem}`)
+    const report = (outcome: Omit<CheckpointOutcome, 'seq' | 'keyProblem'>): void => {
+      this.#options.onCheckpoint?.({ seq: head.seq, ...outcome, ...(keyProblem !== null ? { keyProblem } : {}) })
+    }
     try {
       const checkpoint = await signCheckpoint(store, key, { seq: head.seq, logger })
       this.#signedSeq = checkpoint.seq
       noteHead(store.dir, { seq: checkpoint.seq, hash: checkpoint.hash }, this.#closed ? 'stop' : 'checkpoint', logger)
+      report({ signed: checkpoint })
       return checkpoint
     } catch (err) {
       logger.error({ err, seq: head.seq }, 'could not sign an audit checkpoint')
+      report({ signed: null, error: err })
       return null
     }
   }
@@ -142,6 +163,16 @@ export class AuditUpkeep {
       logger.error({ err }, 'audit expiry failed; nothing was removed past the last segment reported')
       return null
     }
+  }
+}
+
+/** Why the key file no longer holds `key` (`is gone`, `cannot be read: …`, `holds another key …`), or null when it does. */
+function keyFileProblem (key: AuditSigningKey): string | null {
+  try {
+    const onDisk = readAuditSigningKey(dirname(key.path))
+    return onDisk.keyId === key.keyId ? null : `holds another key (${onDisk.keyId}) than the one in use (${key.keyId})`
+  } catch (err) {
+    return existsSync(key.path) ? `cannot be read: ${messageOf(err)}` : 'is gone'
   }
 }
 

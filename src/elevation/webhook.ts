@@ -1,18 +1,22 @@
 // Tells a project's webhook about each elevation event: POST JSON `{event, request, time}`. Sent in the
 // background and retried with backoff; it never holds up a request, a decision or shutdown, and a hook that stays
-// down costs a few log lines, nothing else.
+// down costs a few log lines, nothing else. The alert sink (src/alerts/sinks.ts) sends its alerts through it too.
 
 import type { Logger } from 'pino'
 import type { ElevationRequest } from './request.js'
 import { isHttpUrl } from '../policy/elevation.js'
 
 export interface WebhookPayload {
-  /** `elevation.request`, `elevation.approve`, `elevation.deny`, `elevation.expire`, `elevation.revoke`, `elevation.end`. */
+  /** `elevation.request`, `elevation.approve`, `elevation.deny`, `elevation.expire`, `elevation.revoke`, `elevation.end`; `alert.<kind>`. */
   event: string
-  request: ElevationRequest
+  request?: ElevationRequest
   /** ISO 8601. */
   time: string
+  [field: string]: unknown
 }
+
+/** What became of one delivery: null when the hook answered 2xx, else the last problem and the tries made. */
+export type DeliveryOutcome = { ok: true, attempts: number } | { ok: false, attempts: number, problem: string }
 
 export interface WebhookOptions {
   logger: Logger
@@ -20,6 +24,8 @@ export interface WebhookOptions {
   timeoutMs?: number
   /** The waits between attempts; their count + 1 is the number of tries. Default 1, 2, 4, 8 s (5 tries). */
   retryDelaysMs?: readonly number[]
+  /** How log lines name the hook. Default `elevation webhook`. */
+  name?: string
 }
 
 const DEFAULT_TIMEOUT_MS = 5000
@@ -29,6 +35,7 @@ export class Webhook {
   readonly #logger: Logger
   readonly #timeoutMs: number
   readonly #retryDelaysMs: readonly number[]
+  readonly #name: string
   /** Deliveries still trying, so close() can stop them and tests can wait for them. */
   readonly #inFlight = new Set<Promise<void>>()
   readonly #stop = new AbortController()
@@ -37,16 +44,18 @@ export class Webhook {
     this.#logger = options.logger
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     this.#retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS
+    this.#name = options.name ?? 'elevation webhook'
   }
 
   /** Starts delivering `payload` to `url` and returns at once. */
-  send (url: string, payload: WebhookPayload): void {
+  send (url: string, payload: WebhookPayload, done?: (outcome: DeliveryOutcome) => void): void {
     if (this.#stop.signal.aborted) return
     if (!isHttpUrl(url)) {
-      this.#logger.warn({ url, event: payload.event }, 'elevation webhook skipped: only http:// and https:// URLs are called')
+      this.#logger.warn({ url, event: payload.event }, `${this.#name} skipped: only http:// and https:// URLs are called`)
+      done?.({ ok: false, attempts: 0, problem: 'not an http(s) URL' })
       return
     }
-    const delivery = this.#deliver(url, JSON.stringify(payload), payload)
+    const delivery = this.#deliver(url, JSON.stringify(payload), payload).then((outcome) => done?.(outcome))
     this.#inFlight.add(delivery)
     void delivery.finally(() => this.#inFlight.delete(delivery))
   }
@@ -61,30 +70,30 @@ export class Webhook {
     this.#stop.abort()
   }
 
-  async #deliver (url: string, body: string, payload: WebhookPayload): Promise<void> {
+  async #deliver (url: string, body: string, payload: WebhookPayload): Promise<DeliveryOutcome> {
     const tries = this.#retryDelaysMs.length + 1
-    const context = { url, event: payload.event, request: payload.request.id }
+    const context = { url, event: payload.event, ...(payload.request !== undefined ? { request: payload.request.id } : {}) }
+    let problem = ''
     for (let attempt = 1; attempt <= tries; attempt++) {
-      const problem = await this.#post(url, body)
-      if (problem === null) {
-        if (attempt > 1) this.#logger.info({ ...context, attempt }, 'elevation webhook delivered after retrying')
-        return
+      problem = await this.#post(url, body) ?? ''
+      if (problem === '') {
+        if (attempt > 1) this.#logger.info({ ...context, attempt }, `${this.#name} delivered after retrying`)
+        return { ok: true, attempts: attempt }
       }
       if (this.#stop.signal.aborted) {
-        this.#logger.warn({ ...context, attempt, problem }, 'elevation webhook given up: portcullis is stopping')
-        return
+        this.#logger.warn({ ...context, attempt, problem }, `${this.#name} given up: portcullis is stopping`)
+        return { ok: false, attempts: attempt, problem }
       }
-      if (attempt === tries) {
-        this.#logger.error({ ...context, attempts: tries, problem }, 'elevation webhook failed; giving up on this event')
-        return
-      }
+      if (attempt === tries) break
       const wait = this.#retryDelaysMs[attempt - 1]!
-      this.#logger.warn({ ...context, attempt, problem, retryInMs: wait }, 'elevation webhook failed; will retry')
+      this.#logger.warn({ ...context, attempt, problem, retryInMs: wait }, `${this.#name} failed; will retry`)
       if (!await this.#sleep(wait)) {
-        this.#logger.warn({ ...context, attempt, problem }, 'elevation webhook given up: portcullis is stopping')
-        return
+        this.#logger.warn({ ...context, attempt, problem }, `${this.#name} given up: portcullis is stopping`)
+        return { ok: false, attempts: attempt, problem }
       }
     }
+    this.#logger.error({ ...context, attempts: tries, problem }, `${this.#name} failed; giving up on this event`)
+    return { ok: false, attempts: tries, problem }
   }
 
   /** One attempt: null when the hook answered 2xx, else what went wrong. */
@@ -96,7 +105,7 @@ export class Webhook {
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'portcullis-elevation' },
+        headers: { 'content-type': 'application/json', 'user-agent': this.#name === 'elevation webhook' ? 'portcullis-elevation' : 'portcullis' },
         body,
         // A hook that redirects is misconfigured; following it would send the event somewhere the policy never named.
         redirect: 'manual',

@@ -16,6 +16,7 @@ import { checkSshKeys } from './ssh-keys.js'
 import { RESERVED_USERS } from '../core/reserved-users.js'
 import { checkTokens, compileTokens, type TokenPolicy, type TokensDocument } from './tokens.js'
 import { checkOutputs, compileOutputs, type OutputSettings, type OutputsDocument } from './outputs.js'
+import { checkAlerts, compileAlerts, type AlertSettings, type AlertsDocument } from './alerts.js'
 
 // ajv ships CommonJS with a default export; under NodeNext the class sits on `.default`.
 const Ajv = AjvModule.default ?? AjvModule
@@ -33,12 +34,14 @@ export interface PolicyDocument {
   elevation?: ElevationDocument
   tokens?: TokensDocument
   outputs?: OutputsDocument
+  alerts?: AlertsDocument
 }
 
 interface AuditDocument {
   checkpointInterval?: string
   checkpointRecords?: number
   retention?: string
+  verifyInterval?: string
 }
 
 /** The audit settings with defaults filled in and durations in milliseconds. */
@@ -48,6 +51,8 @@ export interface AuditSettings {
   readonly checkpointRecords: number
   /** null: records are kept forever. */
   readonly retentionMs: number | null
+  /** How often serve verifies its trail from the newest good checkpoint to the head. */
+  readonly verifyIntervalMs: number
 }
 
 interface BridgeDocument {
@@ -121,6 +126,7 @@ export interface CompiledPolicy extends ElevationQueries {
   readonly tokens: TokenPolicy
   /** Copies of the records for a SIEM (src/policy/outputs.ts). */
   readonly outputs: OutputSettings
+  readonly alerts: AlertSettings
   /** Image repositories by project and the registry allowlist (src/core/image-rules.ts). */
   readonly images: ImageRules
   /** Every membership a user holds, project ones first. */
@@ -170,6 +176,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
   check(() => checkAudit(document.audit, problems))
   check(() => checkTokens(document.tokens, problems))
   check(() => checkOutputs(document.outputs, problems))
+  check(() => checkAlerts(document.alerts, problems))
   check(() => checkElevation(document, problems))
   check(() => checkProjectGrants(document.projects, problems))
   check(() => checkSshKeys(document.users, problems))
@@ -217,6 +224,7 @@ export function compilePolicy (input: unknown, knownActions?: readonly string[])
     audit: compileAudit(document.audit ?? {}),
     tokens: compileTokens(document.tokens),
     outputs: compileOutputs(document.outputs),
+    alerts: compileAlerts(document.alerts),
     images: compileImageRules(document.projects, document.images),
     membershipsOf,
     ...compileElevation(document, roles, projects, global, users)
@@ -444,7 +452,7 @@ function compileBridge (bridge: BridgeDocument): BridgeSettings {
 }
 
 function checkAudit (audit: AuditDocument | undefined, problems: PolicyProblem[]): void {
-  for (const key of ['checkpointInterval', 'retention'] as const) {
+  for (const key of ['checkpointInterval', 'retention', 'verifyInterval'] as const) {
     if (audit?.[key] !== undefined && durationMs(audit[key]) <= 0) problems.push({ path: `$.audit.${key}`, message: 'must be longer than 0' })
   }
 }
@@ -453,7 +461,8 @@ function compileAudit (audit: AuditDocument): AuditSettings {
   return Object.freeze({
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? AUDIT_DEFAULTS.checkpointInterval),
     checkpointRecords: audit.checkpointRecords ?? AUDIT_DEFAULTS.checkpointRecords,
-    retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
+    retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null,
+    verifyIntervalMs: durationMs(audit.verifyInterval ?? AUDIT_DEFAULTS.verifyInterval)
   })
 }
 

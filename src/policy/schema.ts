@@ -358,6 +358,11 @@ export const POLICY_SCHEMA = {
         retention: {
           ...duration,
           description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them (and a SIEM output, `outputs`, has written them); checked daily. Unset: kept forever.'
+        },
+        verifyInterval: {
+          ...duration,
+          default: '1h',
+          description: 'How often `portcullis serve` verifies its own trail while it runs: from the newest signed checkpoint that still matches its record to the head (what changed since the last checkpoint, so it stays cheap), recorded as `audit.verify` when records came in since the last run. Damage found raises the `verify-failed` alert (see `alerts`).'
         }
       }
     },
@@ -432,6 +437,43 @@ export const POLICY_SCHEMA = {
           }
         }
       }
+    },
+    alerts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Where portcullis raises an alert when its auditing fails (PCI DSS 10.7.2): a write to the audit store failed, free disk space is low, a checkpoint could not be signed, a policy reload was refused, its periodic verify found damage, serve stopped, fleet shipping lags or raised an integrity alarm. Each alert is also an audit record (`alert.<kind>`); the same condition alerts once, then every `reminderInterval` while it lasts, and once more when it ends. See docs/alerts.md.',
+      properties: {
+        webhook: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          description: 'An http(s) URL that gets a JSON POST for each alert (`{event: "alert.<kind>", time, alert: {…}}`), retried with backoff like the elevation webhook.',
+          properties: {
+            url: { type: 'string', pattern: '^https?://', description: 'Where alerts are POSTed.' },
+            retries: { type: 'integer', minimum: 0, maximum: 10, default: 4, description: 'Tries after the first, 1 s apart, then 2, 4, 8 … s.' },
+            timeout: { ...duration, default: '5s', description: 'How long one try waits for an answer.' }
+          }
+        },
+        syslog: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address'],
+          description: 'A syslog receiver that gets each alert as an RFC 5424 message (structured data `portcullis@32473`), framed by octet counting (RFC 6587).',
+          properties: {
+            address: { type: 'string', description: '`tcp:HOST:PORT` or `unix:/path` of a stream socket. A datagram socket such as /dev/log cannot be written (PORTCULLIS_SYSLOG_DATAGRAM_SOCKET).' },
+            facility: { type: 'string', enum: ['auth', 'authpriv', 'daemon', 'security', 'syslog', 'user', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'], default: 'local0', description: 'The syslog facility of every alert; the severity comes from the alert.' }
+          }
+        },
+        diskFreeBelow: {
+          type: 'string',
+          pattern: '^[0-9]+(\\.[0-9]+)?(B|KiB|MiB|GiB|TiB|%)$',
+          default: '1GiB',
+          description: 'Raise `disk-low` when the free space of the audit store\'s file system falls below this (`1GiB`, `500MiB`, `5%`), before writes fail.'
+        },
+        diskCheckInterval: { ...duration, default: '30s', description: 'How often the free disk space is looked at (one statfs call).' },
+        reminderInterval: { ...duration, default: '1h', description: 'While a condition lasts, it is alerted again this often.' }
+      }
     }
   }
 } as const
@@ -449,3 +491,4 @@ export const AUDIT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.audit.properti
 export const TOKEN_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.tokens.properties)
 export const ELEVATION_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.elevation.properties)
 export const FILES_OUTPUT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.outputs.properties.files.properties)
+export const ALERT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.alerts.properties)

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk, REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { centralChain, localChain, withChangedRow } from '../helpers/fleet-chain.js'
-import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
+import { makeFleetHost, shippedAll, type FleetHost } from '../helpers/fleet-host.js'
 import { fleetLogin, startPostgres, type Postgres } from '../helpers/postgres.js'
 import { waitUntil } from '../helpers/wait.js'
 
@@ -42,13 +42,6 @@ afterAll(async () => {
 /** The host's local chain as stored (serve stopped), and its rows in the database, in seq order. */
 async function chains (host: FleetHost): Promise<{ local: string[], central: string[] }> {
   return { local: await localChain(host.data), central: await centralChain(pg, host.hostId) }
-}
-
-async function shippedAll (host: FleetHost): Promise<void> {
-  await waitUntil(`${host.name} to ship every record`, async () => {
-    const status = await host.fleetStatus()
-    return status.state === 'shipping' && status.lag === 0
-  }, { timeoutMs: 30_000, detail: async () => JSON.stringify(await host.fleetStatus()) })
 }
 
 describe('serve --fleet ships its chain to PostgreSQL', () => {

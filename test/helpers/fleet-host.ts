@@ -110,3 +110,11 @@ export function adminGet (host: FleetHost, uri: string): Promise<string> {
     }).on('error', reject)
   })
 }
+
+/** Resolves once the host ships and has nothing left to ship (at most 30 s). */
+export async function shippedAll (host: FleetHost): Promise<void> {
+  await waitUntil(`${host.name} to ship every record`, async () => {
+    const status = await host.fleetStatus()
+    return status.state === 'shipping' && status.lag === 0
+  }, { timeoutMs: 30_000, detail: async () => JSON.stringify(await host.fleetStatus()) })
+}

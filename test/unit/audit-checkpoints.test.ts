@@ -280,7 +280,7 @@ describe('the checkpoint cadence', () => {
 describe('the daemon', () => {
   it('signs well before the interval once checkpointRecords records came in', async () => {
     const store = await AuditStore.open(fresh('store'))
-    const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 3_600_000, checkpointRecords: 50, retentionMs: null }), logger: pino({ enabled: false }) })
+    const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 3_600_000, checkpointRecords: 50, retentionMs: null, verifyIntervalMs: 3_600_000 }), logger: pino({ enabled: false }) })
     upkeep.start()
     try {
       await fill(store, 1, 49)
@@ -306,7 +306,7 @@ describe('the daemon', () => {
   it('signs once checkpointInterval has passed on its clock, with no records more', async () => {
     const store = await AuditStore.open(fresh('store'))
     const clock = new ManualClock()
-    const upkeep = new AuditUpkeep({ store, key, clock, settings: () => ({ checkpointIntervalMs: 3_600_000, checkpointRecords: 10_000, retentionMs: null }), logger: pino({ enabled: false }) })
+    const upkeep = new AuditUpkeep({ store, key, clock, settings: () => ({ checkpointIntervalMs: 3_600_000, checkpointRecords: 10_000, retentionMs: null, verifyIntervalMs: 3_600_000 }), logger: pino({ enabled: false }) })
     upkeep.start()
     try {
       await fill(store, 1, 3)
@@ -323,7 +323,7 @@ describe('the daemon', () => {
 
   it('signs when records came in, not otherwise, and once more when it stops', async () => {
     const store = await AuditStore.open(fresh('store'))
-    const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 60_000, checkpointRecords: 10_000, retentionMs: null }), logger: pino({ enabled: false }) })
+    const upkeep = new AuditUpkeep({ store, key, settings: () => ({ checkpointIntervalMs: 60_000, checkpointRecords: 10_000, retentionMs: null, verifyIntervalMs: 3_600_000 }), logger: pino({ enabled: false }) })
     await fill(store, 1, 3)
     expect((await upkeep.checkpoint())?.seq).toBe(3)
     expect(await upkeep.checkpoint()).toBeNull()

@@ -32,7 +32,7 @@ describe('parseDuration', () => {
       for (const [child, value] of Object.entries(node)) walk(value, child)
     }
     walk(POLICY_SCHEMA, '$')
-    expect([...found.keys()].sort()).toEqual(['checkpointInterval', 'idleTimeout', 'keepFor', 'loginGraceTime', 'maxAge', 'maxLifetime', 'maxSession', 'maxTtl', 'requestTtl', 'retention'])
+    expect([...found.keys()].sort()).toEqual(['checkpointInterval', 'diskCheckInterval', 'idleTimeout', 'keepFor', 'loginGraceTime', 'maxAge', 'maxLifetime', 'maxSession', 'maxTtl', 'reminderInterval', 'requestTtl', 'retention', 'timeout', 'verifyInterval'])
     for (const [key, pattern] of found) expect(pattern, key).toBe(POLICY_DURATION_PATTERN)
   })
 

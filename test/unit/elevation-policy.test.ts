@@ -7,7 +7,8 @@ import { Authorizer } from '../../src/authz/authorizer.js'
 import type { Identity, RequestFacts, ResourceFacts } from '../../src/core/types.js'
 import { MemoryAuditLog } from '../fakes/audit-log.js'
 import { IdentityResolver } from '../../src/identity/resolve.js'
-import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
+import { compilePolicy } from '../../src/policy/compile.js'
+import { policyProblems } from '../helpers/policy-problems.js'
 import { durationText } from '../../src/core/duration.js'
 import { decide } from '../../src/core/decide.js'
 import type { Grant } from '../../src/core/grant.js'
@@ -32,15 +33,7 @@ const variant = (change: (doc: any) => void) => {
   return compilePolicy(doc)
 }
 
-function problemsOf (doc: unknown): string[] {
-  try {
-    compilePolicy(doc)
-  } catch (err) {
-    if (err instanceof PolicyValidationError) return err.problems.map((p) => `${p.path}: ${p.message}`)
-    throw err
-  }
-  return []
-}
+const problemsOf = (doc: unknown): string[] => policyProblems(doc)
 
 describe('elevation settings', () => {
   it('come from the top level of the example', () => {

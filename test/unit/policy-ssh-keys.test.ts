@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
+import { policyProblems } from '../helpers/policy-problems.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-policy-keys-'))
 execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'alice@laptop', '-f', join(dir, 'id')])
@@ -14,13 +14,7 @@ const privateKey = readFileSync(join(dir, 'id'), 'utf8')
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 function problemsOf (users: Record<string, { sshKeys: string[] }>, roles: Record<string, unknown> = { dev: {} }): string[] {
-  try {
-    compilePolicy({ roles, projects: {}, users })
-  } catch (err) {
-    if (err instanceof PolicyValidationError) return err.problems.map((p) => `${p.path}: ${p.message}`)
-    throw err
-  }
-  return []
+  return policyProblems({ roles, projects: {}, users })
 }
 
 describe('policy validation of SSH keys', () => {

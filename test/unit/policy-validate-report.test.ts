@@ -4,22 +4,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
+import { compilePolicy } from '../../src/policy/compile.js'
+import { policyProblems } from '../helpers/policy-problems.js'
 import { closest } from '../../src/policy/did-you-mean.js'
 import { findJsonSyntaxError } from '../../src/policy/json-syntax.js'
 import { loadPolicyFile } from '../../src/policy/source.js'
 import { shadowedAllowWarnings } from '../../src/policy/warnings.js'
 import { KNOWN_ACTIONS } from '../../src/routes/table.js'
 
-function problemsOf (doc: unknown): string[] {
-  try {
-    compilePolicy(doc, KNOWN_ACTIONS)
-  } catch (err) {
-    if (err instanceof PolicyValidationError) return err.problems.map((p) => `${p.path}: ${p.message}`)
-    throw err
-  }
-  return []
-}
+const problemsOf = (doc: unknown): string[] => policyProblems(doc, KNOWN_ACTIONS)
 
 const warningsOf = (doc: unknown): string[] => shadowedAllowWarnings(compilePolicy(doc, KNOWN_ACTIONS), KNOWN_ACTIONS).map((w) => `${w.path}: ${w.message}`)
 

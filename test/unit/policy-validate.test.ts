@@ -1,18 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { compilePolicy, PolicyValidationError } from '../../src/policy/compile.js'
+import { compilePolicy } from '../../src/policy/compile.js'
+import { policyProblems } from '../helpers/policy-problems.js'
 
 const example = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 
-function problemsOf (doc: unknown, known?: string[]): string[] {
-  try {
-    compilePolicy(doc, known)
-  } catch (err) {
-    if (err instanceof PolicyValidationError) return err.problems.map((p) => `${p.path}: ${p.message}`)
-    throw err
-  }
-  return []
-}
+const problemsOf = policyProblems
 
 describe('policy validation', () => {
   it('accepts the shipped example policy', () => {
