@@ -13,7 +13,7 @@ export const ERRORS = {
   PORTCULLIS_TOKEN_USER: 'Cannot issue a token for %s: a user name is letters, digits and _ . @ - starting with a letter or digit, as in the policy.',
   PORTCULLIS_TOKEN_DAEMON_CONFIG: 'token issue --admin-socket uses the running daemon\'s keys and policy (its tokens.maxLifetime); drop %s, or drop --admin-socket to issue offline from the key file (which the daemon cannot record).',
   PORTCULLIS_URI_INVALID: 'The request URI cannot be decoded: %s.',
-  PORTCULLIS_ADMIN_UNREACHABLE: 'Cannot reach the portcullis admin socket %s (%s). Is `portcullis serve` running? Pass --admin-socket if it listens elsewhere.',
+  PORTCULLIS_ADMIN_UNREACHABLE: 'Cannot reach the portcullis admin socket %s (%s). Is `portcullis serve` running? If it listens elsewhere, pass --admin-socket, set $PORTCULLIS_ADMIN_SOCKET or adminSocket in the profile (`portcullis config` shows which is used).',
   PORTCULLIS_ADMIN_REQUEST: 'The admin socket answered %s: %s',
   PORTCULLIS_DOCKER_LOOKUP: 'Looking up %s %s in the Docker daemon failed: %s.',
   PORTCULLIS_SOCKET_IN_USE: 'Another process is already listening on %s. Stop it, or pass --socket/--admin-socket with another path.',
@@ -121,7 +121,10 @@ export const ERRORS = {
   PORTCULLIS_POLICY_FLEET_UNAVAILABLE: 'No policy to start with: the fleet database gave none (%s) and there is no last good copy at %s. Start serve once while the fleet database is reachable and holds a revision (`portcullis policy publish`), or serve from a file with --config.',
   PORTCULLIS_POLICY_COPY_INVALID: 'The last good fleet policy copy %s cannot be used: %s. Move it away and start serve while the fleet database is reachable: it fetches the newest revision and writes a new copy.',
   PORTCULLIS_POLICY_PUBLISH: 'Publishing to the fleet database %s failed: %s. Nothing was published; run `portcullis policy publish` again.',
-  PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.'
+  PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.',
+  PORTCULLIS_UNKNOWN_COMMAND: 'Unknown command "%s"%s. Run `portcullis%s --help` for the list.',
+  PORTCULLIS_PROFILE_INVALID: 'The profile %s cannot be used: %s. Fix or remove it: it may hold only adminSocket, url, dockerConfig and tokenFile, each a string (`portcullis config` shows where each value comes from).',
+  PORTCULLIS_DOCKER_CONFIG_INVALID: 'The docker CLI config %s cannot be updated: %s. Fix the file (it must be a JSON object), or pass --docker-config with another directory; nothing was written.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

@@ -35,6 +35,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('policy publish', async () => (await import('./policy.js')).policyPublishCommand),
   entry('actions', async () => (await import('./actions.js')).actionsCommand),
   entry('status', async () => (await import('./status.js')).statusCommand),
+  entry('config', async () => (await import('./config.js')).configCommand),
   entry('request create', async () => (await import('./request.js')).requestCreateCommand),
   entry('request list', async () => (await import('./request.js')).requestListCommand),
   entry('request approve', async () => (await import('./request.js')).requestApproveCommand),
