@@ -17,6 +17,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('check', async () => (await import('./check.js')).checkCommand),
   entry('keys init', async () => (await import('./keys.js')).keysInitCommand),
   entry('token issue', async () => (await import('./token.js')).tokenIssueCommand),
+  entry('whoami', async () => (await import('./whoami.js')).whoamiCommand),
   entry('audit tail', async () => (await import('./audit-tail.js')).auditTailCommand),
   entry('audit export', async () => (await import('./audit-export-command.js')).auditExportCommand),
   entry('audit verify', async () => (await import('./audit-verify.js')).auditVerifyCommand),
