@@ -89,7 +89,7 @@ export const ERRORS = {
   PORTCULLIS_ELEVATION_NOT_REVOCABLE: '%s is %s, so there is nothing to revoke.',
   PORTCULLIS_ELEVATION_UNAVAILABLE: 'The elevation request could not be recorded (%s), so nothing changed. An operator must check the portcullis log.',
   PORTCULLIS_ELEVATION_LISTEN: 'The elevation API cannot listen on %s: %s. Pass `portcullis serve --elevation-listen HOST:PORT` with a free address, or `off`.',
-  PORTCULLIS_ELEVATION_UNREACHABLE: 'Cannot reach the elevation API at %s (%s). Is `portcullis serve` running with --elevation-listen? Pass --url if it listens elsewhere.',
+  PORTCULLIS_ELEVATION_UNREACHABLE: 'Cannot reach the elevation API at %s (%s). Is `portcullis serve` running with --elevation-listen? If it listens elsewhere, pass --url, set $PORTCULLIS_URL or url in the profile (`portcullis config` shows which is used).',
   PORTCULLIS_ELEVATION_NO_TOKEN: 'No token to send: pass --token, set $PORTCULLIS_TOKEN, or put it in %s as {"HttpHeaders": {"X-Portcullis-Token": "<token>"}} (`portcullis token issue --user YOU` makes one). Root on the host may use --admin-socket PATH --as USER instead.',
   PORTCULLIS_ELEVATION_API: 'The elevation API answered %s: %s',
   PORTCULLIS_ELEVATION_NO_ROUTE: 'There is no elevation API route %s. The routes are %s.',

@@ -6,13 +6,17 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decisions, headSeq } from '../helpers/audit.js'
+import { freeTcpPort } from '../helpers/tls.js'
 import { runCli, runPortcullisCli, startStack, type Stack } from '../helpers/index.js'
 
 const policy = JSON.parse(readFileSync(new URL('../../examples/policy.json', import.meta.url), 'utf8'))
 let stack: Stack
+let elevationUrl: string
 
 beforeAll(async () => {
-  stack = await startStack({ policy, users: ['alice', 'ops'], importAs: 'ops' })
+  const port = await freeTcpPort()
+  elevationUrl = `http://127.0.0.1:${port}`
+  stack = await startStack({ policy, users: ['alice', 'ops'], importAs: 'ops', elevationListen: `127.0.0.1:${port}` })
 }, 120_000)
 
 afterAll(async () => {
@@ -49,6 +53,15 @@ describe('a token written into a docker CLI config', () => {
     expect(whoami.code, whoami.stderr).toBe(0)
     expect(whoami.stdout).toMatch(/^alice, token ID [0-9a-f-]{36}, valid until \d{4}-.*\(\d+m left\)/)
     expect(whoami.stdout).not.toContain(token.split('.')[2]!)
+
+    // The user side, with nothing typed but the command: the API from $PORTCULLIS_URL, the token from the docker
+    // config the profile names.
+    const profile = path.join(stack.dir, 'alice-profile.json')
+    writeFileSync(profile, JSON.stringify({ dockerConfig: dir }))
+    const userEnv = { PATH: process.env.PATH, HOME: stack.dir, PORTCULLIS_PROFILE: profile, PORTCULLIS_URL: elevationUrl }
+    const requests = await runPortcullisCli(['request', 'list', '--json'], { env: userEnv })
+    expect(requests.code, requests.stderr).toBe(0)
+    expect(JSON.parse(requests.stdout)).toEqual(expect.any(Array))
   })
 
   it('a docker config that is not JSON is refused with a code and left as it was', async () => {
