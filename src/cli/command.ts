@@ -3,7 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { PortcullisError } from '../errors.js'
 import { closest } from '../policy/did-you-mean.js'
-import { isLocationOption, LocationResolver, type LocationOption } from './locations.js'
+import { isLocationOption, LOCATIONS, LocationResolver, type LocationOption } from './locations.js'
 
 export type Options = NonNullable<ParseArgsConfig['options']>
 
@@ -76,6 +76,11 @@ function helpText (command: Command<Options>): string {
   const lines = [`Usage: portcullis ${command.usage}`, '', command.summary, '', 'Options:']
   for (const [flag, text] of Object.entries(command.help)) lines.push(`  ${flag.padEnd(width)}${text}`)
   lines.push(`  ${'--help'.padEnd(width)}show this help`)
+  const remembered = rememberedOptions(command)
+  if (remembered.length > 0) {
+    lines.push('', 'Not given, ' + remembered.map((name) => `--${name} comes from $${LOCATIONS[name].env}, else the profile's ${LOCATIONS[name].profileKey}`).join('; ') +
+      ', else the default. `portcullis config` shows which is used (docs/cli.md).')
+  }
   return lines.join('\n') + '\n'
 }
 

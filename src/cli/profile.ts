@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { PortcullisError } from '../errors.js'
 import { closest } from '../policy/did-you-mean.js'
 
-export const PROFILE_KEYS = ['adminSocket', 'url', 'dockerConfig', 'tokenFile'] as const
+const PROFILE_KEYS = ['adminSocket', 'url', 'dockerConfig', 'tokenFile'] as const
 export type ProfileKey = typeof PROFILE_KEYS[number]
 export type Profile = Partial<Record<ProfileKey, string>>
 
