@@ -60,7 +60,7 @@ export const tokenIssueCommand = defineCommand({
 
 /** A token for a user the policy does not name is valid but gets every call refused: likely a typo in --user. */
 function warnNotInPolicy (user: string, source: string): void {
-  process.stderr.write(`portcullis: warning: ${user} is in no project and holds no global role in ${source}: every docker call with this token will be denied until the policy names them.\n`)
+  process.stderr.write(`portcullis: warning: ${user} is in no project and holds no global role in ${source}: every docker call with this token is denied until the policy names them or an elevation request is granted (check the spelling of --user).\n`)
 }
 
 /** Prints the token, or writes it into the docker CLI config and says where, for whom and until when (never the token). */

@@ -80,7 +80,7 @@ describe('a token for a user the policy does not name', () => {
     const dir = path.join(stack.dir, 'mallory-docker')
     const issued = await runPortcullisCli(['token', 'issue', '--user', 'mallroy', '--keys', stack.keysDir, '--config', stack.policyFile, '--docker-config', dir])
     expect(issued.code, issued.stderr).toBe(0)
-    expect(issued.stderr).toBe(`portcullis: warning: mallroy is in no project and holds no global role in ${stack.policyFile}: every docker call with this token will be denied until the policy names them.\n`)
+    expect(issued.stderr).toBe(`portcullis: warning: mallroy is in no project and holds no global role in ${stack.policyFile}: every docker call with this token is denied until the policy names them or an elevation request is granted (check the spelling of --user).\n`)
     const since = await headSeq(stack.plugin)
     const ps = await dockerWith(dir, ['ps'])
     expect(ps.code).not.toBe(0)
