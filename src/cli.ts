@@ -5,25 +5,24 @@ import { hasPortcullisCode } from './errors.js'
 import { visibleLines } from './audit/terminal-text.js'
 import { runCommand } from './cli/command.js'
 import { COMMANDS } from './cli/commands.js'
+import { commandList, groupUsage, route } from './cli/router.js'
 import { VERSION } from './version.js'
 
 async function usage (): Promise<string> {
-  const commands = await Promise.all(COMMANDS.map(async (entry) => await entry.load()))
-  const width = Math.max(...commands.map((c) => c.name.length)) + 2
   return [
     `portcullis ${VERSION}: Docker authorization by project role, with a tamper-evident audit trail.`,
     '',
     'Usage: portcullis COMMAND [options]',
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary.split('. ')[0]!.replace(/\.$/, '')}`),
+    ...await commandList(COMMANDS),
     '',
     'Run `portcullis COMMAND --help` for its options.'
   ].join('\n') + '\n'
 }
 
 async function main (argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || (argv[0] === 'help' && argv.length === 1)) {
     process.stdout.write(await usage())
     return 0
   }
@@ -31,16 +30,14 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(VERSION + '\n')
     return 0
   }
-  // Two-word commands ("audit tail") first, then one-word ones.
-  const entry = COMMANDS.find((c) => c.name === `${argv[0]} ${argv[1] ?? ''}`) ?? COMMANDS.find((c) => c.name === argv[0])
-  if (entry === undefined) {
-    const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `))
-    process.stderr.write(group.length > 0
-      ? `portcullis ${argv[0]}: say which one: ${group.map((c) => c.name).join(', ')}\n`
-      : `portcullis: unknown command "${argv[0]}". Run \`portcullis --help\` for the list.\n`)
-    return 2
+  const found = route(COMMANDS, argv[0] === 'help' ? argv.slice(1).concat('--help') : argv)
+  if (found.kind === 'group') {
+    // Like git: asked for, the group's commands on stdout and 0; a group named alone is a usage error (2).
+    const text = await groupUsage(COMMANDS, found.group)
+    ;(found.help ? process.stdout : process.stderr).write(text)
+    return found.help ? 0 : 2
   }
-  return await runCommand(await entry.load(), argv.slice(entry.name.split(' ').length))
+  return await runCommand(await found.entry.load(), found.rest)
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {

@@ -13,7 +13,7 @@ export const ERRORS = {
   PORTCULLIS_TOKEN_USER: 'Cannot issue a token for %s: a user name is letters, digits and _ . @ - starting with a letter or digit, as in the policy.',
   PORTCULLIS_TOKEN_DAEMON_CONFIG: 'token issue --admin-socket uses the running daemon\'s keys and policy (its tokens.maxLifetime); drop %s, or drop --admin-socket to issue offline from the key file (which the daemon cannot record).',
   PORTCULLIS_URI_INVALID: 'The request URI cannot be decoded: %s.',
-  PORTCULLIS_ADMIN_UNREACHABLE: 'Cannot reach the portcullis admin socket %s (%s). Is `portcullis serve` running? Pass --admin-socket if it listens elsewhere.',
+  PORTCULLIS_ADMIN_UNREACHABLE: 'Cannot reach the portcullis admin socket %s (%s). Is `portcullis serve` running? If it listens elsewhere, pass --admin-socket, set $PORTCULLIS_ADMIN_SOCKET or adminSocket in the profile (`portcullis config` shows which is used).',
   PORTCULLIS_ADMIN_REQUEST: 'The admin socket answered %s: %s',
   PORTCULLIS_DOCKER_LOOKUP: 'Looking up %s %s in the Docker daemon failed: %s.',
   PORTCULLIS_SOCKET_IN_USE: 'Another process is already listening on %s. Stop it, or pass --socket/--admin-socket with another path.',
@@ -89,7 +89,7 @@ export const ERRORS = {
   PORTCULLIS_ELEVATION_NOT_REVOCABLE: '%s is %s, so there is nothing to revoke.',
   PORTCULLIS_ELEVATION_UNAVAILABLE: 'The elevation request could not be recorded (%s), so nothing changed. An operator must check the portcullis log.',
   PORTCULLIS_ELEVATION_LISTEN: 'The elevation API cannot listen on %s: %s. Pass `portcullis serve --elevation-listen HOST:PORT` with a free address, or `off`.',
-  PORTCULLIS_ELEVATION_UNREACHABLE: 'Cannot reach the elevation API at %s (%s). Is `portcullis serve` running with --elevation-listen? Pass --url if it listens elsewhere.',
+  PORTCULLIS_ELEVATION_UNREACHABLE: 'Cannot reach the elevation API at %s (%s). Is `portcullis serve` running with --elevation-listen? If it listens elsewhere, pass --url, set $PORTCULLIS_URL or url in the profile (`portcullis config` shows which is used).',
   PORTCULLIS_ELEVATION_NO_TOKEN: 'No token to send: pass --token, set $PORTCULLIS_TOKEN, or put it in %s as {"HttpHeaders": {"X-Portcullis-Token": "<token>"}} (`portcullis token issue --user YOU` makes one). Root on the host may use --admin-socket PATH --as USER instead.',
   PORTCULLIS_ELEVATION_API: 'The elevation API answered %s: %s',
   PORTCULLIS_ELEVATION_NO_ROUTE: 'There is no elevation API route %s. The routes are %s.',
@@ -124,7 +124,10 @@ export const ERRORS = {
   PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.',
   PORTCULLIS_SYSLOG_ADDRESS: 'The syslog address %s cannot be used: write tcp:HOST:PORT (tcp:127.0.0.1:514, tcp:[::1]:514) or unix:/absolute/path of a stream socket.',
   PORTCULLIS_SYSLOG_DATAGRAM_SOCKET: 'The syslog socket %s is a datagram socket (like /dev/log), which portcullis cannot write (Node has no unix datagram sockets): nothing is sent there. Give the receiver a stream socket (rsyslog: imptcp with path=; syslog-ng: unix-stream()) or a TCP listener on loopback, and point alerts.syslog.address at it.',
-  PORTCULLIS_ALERT_CHECKPOINT_KEY: 'The audit signing key file %s %s. Checkpoints are still signed with the key this serve read at start, but a restart would find no key (and make a new one that no reviewer has): restore the file from a backup now.'
+  PORTCULLIS_ALERT_CHECKPOINT_KEY: 'The audit signing key file %s %s. Checkpoints are still signed with the key this serve read at start, but a restart would find no key (and make a new one that no reviewer has): restore the file from a backup now.',
+  PORTCULLIS_UNKNOWN_COMMAND: 'Unknown command "%s"%s. Run `portcullis%s --help` for the list.',
+  PORTCULLIS_PROFILE_INVALID: 'The profile %s cannot be used: %s. Fix or remove it: it may hold only adminSocket, url, dockerConfig and tokenFile, each a string (`portcullis config` shows where each value comes from).',
+  PORTCULLIS_DOCKER_CONFIG_INVALID: 'The docker CLI config %s cannot be updated: %s. Fix the file (it must be a JSON object), or pass --docker-config with another directory; nothing was written.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

@@ -38,6 +38,8 @@ export function addTokenRoutes (app: express.Express, deps: { audit: AuditStore,
       reason: `token ${issued.tokenId} issued for ${user} through the admin socket, valid until ${issued.expiresAt}`,
       fields: { expiresAt: issued.expiresAt, ttlSeconds, via: 'admin-socket', requestedBy: claimed }
     })
-    res.json({ token: issued.token, tokenId: issued.tokenId, user, expiresAt: issued.expiresAt })
+    // Whether the policy in force names the user (a project or a global role): the CLI warns about a token for nobody.
+    const inPolicy = deps.policy.current.membershipsOf(user).length > 0
+    res.json({ token: issued.token, tokenId: issued.tokenId, user, expiresAt: issued.expiresAt, inPolicy })
   })
 }

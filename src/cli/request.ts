@@ -9,45 +9,55 @@ import { durationText } from '../core/duration.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { defineCommand, required } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { LocationResolver, type LocationOption } from './locations.js'
+import { readTokenFile } from './token-file.js'
 
 const DEFAULT_URL = `http://${DEFAULT_ELEVATION_LISTEN}`
 
 const CONNECTION = {
   url: { type: 'string', default: DEFAULT_URL },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   'admin-socket': { type: 'string' },
   as: { type: 'string' },
   json: { type: 'boolean', default: false }
 } as const
 
 const CONNECTION_HELP = {
-  '--url URL': `the elevation API of \`portcullis serve\` (default ${DEFAULT_URL})`,
-  '--token TOKEN': 'your portcullis token (default: $PORTCULLIS_TOKEN, else the X-Portcullis-Token in your docker CLI config)',
-  '--admin-socket PATH': `root on the host: go through the admin socket instead (${DEFAULTS.adminSocket})`,
+  '--url URL': `the elevation API of \`portcullis serve\` (default: $PORTCULLIS_URL, else the profile's url, else ${DEFAULT_URL})`,
+  '--token TOKEN': 'your portcullis token (default: --token-file, $PORTCULLIS_TOKEN, else the X-Portcullis-Token in your docker CLI config: $DOCKER_CONFIG or the profile\'s dockerConfig, else ~/.docker)',
+  '--token-file FILE': 'read your token from FILE (default: $PORTCULLIS_TOKEN_FILE, else the profile\'s tokenFile)',
+  '--admin-socket PATH': `root on the host: go through the admin socket instead (with --as alone: $PORTCULLIS_ADMIN_SOCKET, the profile's adminSocket, else ${DEFAULTS.adminSocket})`,
   '--as USER': 'with the admin socket: act for this user (recorded as such)',
   '--json': 'print the answer as JSON'
 }
 
+/** A remembered URL and token file apply to every request command; a remembered admin socket never switches one to
+ * the admin socket (that takes --admin-socket or --as on the command line). */
+const REMEMBERS: readonly LocationOption[] = ['url', 'token-file']
+
 interface ConnectionValues {
   url?: string
   token?: string
+  'token-file'?: string
   'admin-socket'?: string
   as?: string
 }
 
-function endpointOf (values: ConnectionValues): ElevationEndpoint {
+function endpointOf (values: ConnectionValues, resolver = new LocationResolver()): ElevationEndpoint {
   if (values['admin-socket'] !== undefined || values.as !== undefined) {
-    return { kind: 'admin', socketPath: values['admin-socket'] ?? DEFAULTS.adminSocket, as: values.as ?? null }
+    return { kind: 'admin', socketPath: resolver.resolveWithDefault('admin-socket', values['admin-socket']).value!, as: values.as ?? null }
   }
-  const token = findToken(values.token)
-  if (token === null) throw new PortcullisError('PORTCULLIS_ELEVATION_NO_TOKEN', dockerConfigPath())
+  const env = { ...process.env, DOCKER_CONFIG: resolver.resolveWithDefault('docker-config', undefined).value }
+  const token = findToken(values.token ?? (values['token-file'] !== undefined ? readTokenFile(values['token-file']) : undefined), env)
+  if (token === null) throw new PortcullisError('PORTCULLIS_ELEVATION_NO_TOKEN', dockerConfigPath(env))
   return { kind: 'http', url: values.url ?? DEFAULT_URL, token }
 }
 
 export const requestCreateCommand = defineCommand({
   name: 'request create',
   summary: 'Ask for a role in a project for a while. An approver decides, unless the policy approves it at once.',
-  usage: 'request create --project NAME --role ROLE --ttl DURATION --reason TEXT [--url URL] [--token TOKEN] [--json]',
+  usage: 'request create --project NAME --role ROLE --ttl DURATION --reason TEXT [--url URL] [--token TOKEN | --token-file FILE] [--json]',
   options: {
     project: { type: 'string' },
     role: { type: 'string' },
@@ -55,6 +65,7 @@ export const requestCreateCommand = defineCommand({
     reason: { type: 'string' },
     ...CONNECTION
   },
+  remembers: REMEMBERS,
   help: {
     '--project NAME': 'the project (required)',
     '--role ROLE': 'the role you need there (required); a refused docker command names the one to ask for',
@@ -88,8 +99,9 @@ export const requestCreateCommand = defineCommand({
 export const requestListCommand = defineCommand({
   name: 'request list',
   summary: 'List your elevation requests, and those you may decide (pending) or revoke (active) in projects you approve.',
-  usage: 'request list [--url URL] [--token TOKEN] [--json]',
+  usage: 'request list [--url URL] [--token TOKEN | --token-file FILE] [--json]',
   options: { ...CONNECTION },
+  remembers: REMEMBERS,
   help: { ...CONNECTION_HELP },
   async run (values) {
     const { body } = await callElevation(endpointOf(values), 'GET', '/requests')
@@ -103,8 +115,9 @@ export const requestListCommand = defineCommand({
 export const requestApproveCommand = defineCommand({
   name: 'request approve',
   summary: 'Approve a pending request in a project you approve; the grant starts now. Your own requests need another approver.',
-  usage: 'request approve ID [--reason TEXT] [--url URL] [--token TOKEN] [--json]',
+  usage: 'request approve ID [--reason TEXT] [--url URL] [--token TOKEN | --token-file FILE] [--json]',
   options: { reason: { type: 'string' }, ...CONNECTION },
+  remembers: REMEMBERS,
   help: { '--reason TEXT': 'a note for the requester and the audit trail', ...CONNECTION_HELP },
   async run (values, positionals) {
     const id = required(positionals[0], 'the request ID', 'request approve')
@@ -119,8 +132,9 @@ export const requestApproveCommand = defineCommand({
 export const requestDenyCommand = defineCommand({
   name: 'request deny',
   summary: 'Deny a pending request in a project you approve, saying why.',
-  usage: 'request deny ID --reason TEXT [--url URL] [--token TOKEN] [--json]',
+  usage: 'request deny ID --reason TEXT [--url URL] [--token TOKEN | --token-file FILE] [--json]',
   options: { reason: { type: 'string' }, ...CONNECTION },
+  remembers: REMEMBERS,
   help: { '--reason TEXT': 'why (required): the requester reads it', ...CONNECTION_HELP },
   async run (values, positionals) {
     const id = required(positionals[0], 'the request ID', 'request deny')
@@ -136,8 +150,9 @@ export const requestDenyCommand = defineCommand({
 export const requestRevokeCommand = defineCommand({
   name: 'request revoke',
   summary: 'Withdraw a pending request, or end a grant early: your own, or any in a project you approve.',
-  usage: 'request revoke ID [--reason TEXT] [--url URL] [--token TOKEN] [--json]',
+  usage: 'request revoke ID [--reason TEXT] [--url URL] [--token TOKEN | --token-file FILE] [--json]',
   options: { reason: { type: 'string' }, ...CONNECTION },
+  remembers: REMEMBERS,
   help: { '--reason TEXT': 'a note for the audit trail', ...CONNECTION_HELP },
   async run (values, positionals) {
     const id = required(positionals[0], 'the request ID', 'request revoke')

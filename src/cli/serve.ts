@@ -10,6 +10,8 @@ export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the authorization plugin: answer the daemon on the plugin socket, record every decision, serve the admin socket.',
   usage: 'serve [--config FILE] [--socket PATH] [--data DIR] [--admin-socket PATH] [--keys DIR] [--allow-anonymous] [--accept-damaged-audit] [--docker-host URL] [--elevation-listen HOST:PORT|off] [--fleet URL [--fleet-password-file FILE]] [--policy-from file|fleet --policy-key FILE.pub [--policy-min-revision N]]',
+  // Where the daemon listens is its unit file's business: no $PORTCULLIS_ADMIN_SOCKET or profile of whoever starts it.
+  remembers: [],
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     socket: { type: 'string', default: DEFAULTS.socket },

@@ -68,7 +68,8 @@ async function writeConfigDir(configRoot: string, token: string | undefined): Pr
   return dir
 }
 
-function runCli(args: string[], options: DockerRunOptions): Promise<DockerResult> {
+/** Runs the docker CLI with exactly these arguments (a test that brings its own --config). */
+export function runCli(args: string[], options: DockerRunOptions): Promise<DockerResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(DOCKER_CLI, args, {
       env: cliEnvironment(),

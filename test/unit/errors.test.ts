@@ -17,7 +17,7 @@ function sources (dir: string): string[] {
 }
 
 // The environment variables portcullis reads: PORTCULLIS_ names too, but settings, not error codes.
-const ENVIRONMENT = ['PORTCULLIS_ALLOCATOR', 'PORTCULLIS_FLEET_PASSWORD', 'PORTCULLIS_LOG_LEVEL', 'PORTCULLIS_TOKEN']
+const ENVIRONMENT = ['PORTCULLIS_ALLOCATOR', 'PORTCULLIS_FLEET_PASSWORD', 'PORTCULLIS_LOG_LEVEL', 'PORTCULLIS_TOKEN', 'PORTCULLIS_ADMIN_SOCKET', 'PORTCULLIS_URL', 'PORTCULLIS_TOKEN_FILE', 'PORTCULLIS_PROFILE']
 
 describe('error codes', () => {
   const src = new URL('../../src', import.meta.url).pathname
