@@ -41,6 +41,7 @@ interface Run { code: number | null, stdout: string, stderr: string }
 
 const PLUGIN = `portcullis-quickstart-${randomBytes(4).toString('hex')}`
 let dir: string
+let readme: string
 let dockerd: Dockerd | undefined
 let run: Run
 let servePid: number | undefined
@@ -66,7 +67,8 @@ beforeAll(async () => {
   // The image the quickstart runs, as `docker run busybox` would pull it (the test has no registry).
   await importBusyboxImage(createDocker({ socket: dockerd.socket, configRoot: path.join(dir, 'docker-config') }), { tag: 'busybox:latest' })
 
-  const script = withValues(quickstartScript(await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')), {
+  readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8')
+  const script = withValues(quickstartScript(readme), {
     PORTCULLIS_DIR: path.join(dir, 'etc'),
     PORTCULLIS_DATA: path.join(dir, 'data'),
     PORTCULLIS_RUN: path.join(dir, 'run'),
@@ -105,8 +107,9 @@ afterAll(async () => {
 describe('the README quickstart, run as written against a real dockerd', () => {
   const output = (): string => `--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`
 
-  it('runs to its end: the policy is valid and serve is left running', () => {
+  it('runs to its end without a portcullis error or a missing command; the policy is valid; serve is left running', () => {
     expect(run.code, output()).toBe(0)
+    expect(run.stderr, output()).not.toMatch(/\[PORTCULLIS_[A-Z_]+\]|command not found|No such file/)
     expect(run.stdout, output()).toMatch(/valid \(2 roles, 2 projects/)
     expect(servePid, output()).toBeDefined()
     expect(isAlive(servePid!)).toBe(true)
@@ -118,7 +121,10 @@ describe('the README quickstart, run as written against a real dockerd', () => {
 
   it('alice is refused a container in the other team\'s project, with the documented message', () => {
     expect(run.stdout, output()).not.toContain('hello from web')
-    expect(run.stderr, output()).toContain(`authorization denied by plugin ${PLUGIN}: alice is not a member of project web`)
+    const refusal = 'alice is not a member of project web'
+    expect(run.stderr, output()).toContain(`authorization denied by plugin ${PLUGIN}: ${refusal}`)
+    // "What you should see" under the block quotes it.
+    expect(readme.replace(/\s+/g, ' ')).toContain(`authorization denied by plugin portcullis: ${refusal}`)
   })
 
   it('audit tail shows both container.create decisions, allowed and denied', () => {
