@@ -81,7 +81,7 @@ test-e2e: deps build
 demo: deps build
 	bash scripts/demo.sh
 
-# Three hosts shipping to one private PostgreSQL and running one signed policy (README, "A fleet").
+# Three hosts shipping to one private PostgreSQL and running one signed policy (docs/fleet.md).
 demo-fleet: deps build
 	node scripts/demo-fleet.mjs
 

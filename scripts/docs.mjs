@@ -1,13 +1,15 @@
-// npm run docs: regenerate the README's reference sections and docs/request-allowlist.md from the code (after `npm run build`).
+// npm run docs: regenerate the reference sections of the docs/ pages and docs/request-allowlist.md from the code (after `npm run build`).
 import { readFileSync, writeFileSync } from 'node:fs'
-import { renderGeneratedSections } from '../dist/docs/reference.js'
+import { GENERATED_PAGES, renderGeneratedSections } from '../dist/docs/reference.js'
 import { allowlistMarkdown } from '../dist/docs/allowlist.js'
 
-const path = new URL('../README.md', import.meta.url)
-const before = readFileSync(path, 'utf8')
-const after = renderGeneratedSections(before)
-if (after !== before) writeFileSync(path, after)
-console.log(after === before ? 'README.md is current' : 'README.md reference sections regenerated')
+for (const page of Object.keys(GENERATED_PAGES)) {
+  const path = new URL(`../${page}`, import.meta.url)
+  const before = readFileSync(path, 'utf8')
+  const after = renderGeneratedSections(before)
+  if (after !== before) writeFileSync(path, after)
+  console.log(after === before ? `${page} is current` : `${page} reference sections regenerated`)
+}
 
 const allowlistPath = new URL('../docs/request-allowlist.md', import.meta.url)
 let allowlistBefore = ''

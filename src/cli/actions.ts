@@ -1,5 +1,5 @@
 // `portcullis actions`: the action table the plugin runs (every Engine API route and the action it is judged as),
-// so a policy author can write allow and deny patterns without reading the source or the README.
+// so a policy author can write allow and deny patterns without reading the source or docs/actions.md.
 
 import { GlobSet } from '../core/glob.js'
 import { ROUTES, type Route } from '../routes/table.js'

@@ -45,7 +45,7 @@ export function allowlistMarkdown (): string {
     '',
     '## Query parameters',
     '',
-    'Routes as in the action table (README), in dockerd\'s matching order. A route with no row takes no parameter.',
+    'Routes as in the action table (docs/actions.md), in dockerd\'s matching order. A route with no row takes no parameter.',
     '',
     '| Route | Parameter | Rule | Note |',
     '| --- | --- | --- | --- |'

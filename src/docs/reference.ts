@@ -1,5 +1,5 @@
-// The README's reference sections, generated from the code that enforces them so the two cannot drift:
-// `npm run docs` rewrites them, and test/unit/readme.test.ts fails when the README is stale.
+// The reference sections of the docs/ pages, generated from the code that enforces them so the two cannot drift:
+// `npm run docs` rewrites them, and test/unit/generated-docs.test.ts fails when a page is stale.
 
 import { ERRORS } from '../errors.js'
 import { DENY_CODES } from '../core/decision.js'
@@ -63,9 +63,16 @@ export const GENERATED_SECTIONS: Record<string, () => string> = {
   'deny-codes': denyCodesMarkdown
 }
 
+/** The pages that hold the generated sections, each section in exactly one of them. */
+export const GENERATED_PAGES: Record<string, readonly string[]> = {
+  'docs/actions.md': ['actions'],
+  'docs/policy.md': ['policy-reference'],
+  'docs/errors.md': ['error-codes', 'deny-codes']
+}
+
 /** Replace each `<!-- NAME:start -->…<!-- NAME:end -->` block with freshly generated text. */
-export function renderGeneratedSections (readme: string): string {
-  let out = readme
+export function renderGeneratedSections (page: string): string {
+  let out = page
   for (const [name, render] of Object.entries(GENERATED_SECTIONS)) {
     const start = `<!-- ${name}:start -->`
     const end = `<!-- ${name}:end -->`

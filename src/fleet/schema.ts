@@ -6,7 +6,7 @@
 // its own or another's; with a login of its own (row-level security, below) a host can neither write rows under
 // another host's ID. Reviewers read through the reader role. Publishers of the fleet's policy write through the
 // publisher role, which may only INSERT and SELECT policy revisions; hosts may only read them. All three are NOLOGIN
-// groups: the operator grants them to login roles (README, "A fleet").
+// groups: the operator grants them to login roles (docs/fleet.md).
 
 export const FLEET_SCHEMA = 'portcullis'
 export const INGEST_ROLE = 'portcullis_ingest'

@@ -1,4 +1,4 @@
-// The policy file's JSON Schema: the single source of truth for validation, defaults and the README reference
+// The policy file's JSON Schema: the single source of truth for validation, defaults and the policy reference (docs/policy.md)
 // (`portcullis policy schema` prints it). Checks a schema cannot express (role references, cycles) live in
 // compile.ts.
 
@@ -481,7 +481,7 @@ export const POLICY_SCHEMA = {
 type DefaultsOf<P> = { readonly [K in keyof P as P[K] extends { default: unknown } ? K : never]: P[K] extends { default: infer D } ? D : never }
 
 /** The `default` of each setting in one section of the schema: what a policy that leaves the setting out gets. The
- * compiled policy takes its defaults from here, so the schema (and the README reference made from it) is their one source. */
+ * compiled policy takes its defaults from here, so the schema (and the reference in docs/policy.md made from it) is their one source. */
 function defaultsOf<P extends Record<string, object>> (properties: P): DefaultsOf<P> {
   return Object.freeze(Object.fromEntries(Object.entries(properties).flatMap(([key, setting]) => 'default' in setting ? [[key, setting.default]] : []))) as DefaultsOf<P>
 }

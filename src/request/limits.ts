@@ -1,5 +1,5 @@
-// What one request may make portcullis read, hold and look up. Every limit is documented in the README
-// ("Limits") and is far above what the docker CLI sends: its longest honest URIs are `docker build` with build
+// What one request may make portcullis read, hold and look up. Every limit is documented in docs/policy.md
+// ("Limits", under "How a call is judged") and is far above what the docker CLI sends: its longest honest URIs are `docker build` with build
 // args and labels, `docker ps --filter …` and `docker save a b c …`, all a few KiB.
 
 /** Longest RequestUri judged; longer ones are refused before any parsing (dockerd itself takes up to ~1 MiB). */

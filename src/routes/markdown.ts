@@ -1,4 +1,4 @@
-// Renders the route table for the README, so the documentation is the table the plugin runs.
+// Renders the route table for docs/actions.md, so the documentation is the table the plugin runs.
 
 import { ROUTES, type Route } from './table.js'
 

@@ -1,5 +1,5 @@
 // Attacks on the fleet database, against a real PostgreSQL (Debian's server, initdb'd into a temp dir), each login a
-// role of its own as the README's setup makes them:
+// role of its own as docs/fleet.md's setup makes them:
 // - no login of the three roles (ingest, reader, publisher) can rewrite history: UPDATE, DELETE, TRUNCATE, an upsert
 //   and DROP on every table are refused, and every row is as it was;
 // - a second login that registers a host's ID first (squatting) gets nothing of the real host: the real host raises a
