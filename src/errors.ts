@@ -118,7 +118,10 @@ export const ERRORS = {
   PORTCULLIS_POLICY_FLEET_UNAVAILABLE: 'No policy to start with: the fleet database gave none (%s) and there is no last good copy at %s. Start serve once while the fleet database is reachable and holds a revision (`portcullis policy publish`), or serve from a file with --config.',
   PORTCULLIS_POLICY_COPY_INVALID: 'The last good fleet policy copy %s cannot be used: %s. Move it away and start serve while the fleet database is reachable: it fetches the newest revision and writes a new copy.',
   PORTCULLIS_POLICY_PUBLISH: 'Publishing to the fleet database %s failed: %s. Nothing was published; run `portcullis policy publish` again.',
-  PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.'
+  PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.',
+  PORTCULLIS_ADMIN_PEER_UNKNOWN: 'portcullis cannot tell which process is on the other end of the admin socket (%s), so it will not hand out audit records it could not say were read by whom. Install iproute2 (`ss`) on the host (in the managed plugin it is bundled), and call from a process that stays until the answer comes.',
+  PORTCULLIS_AUDIT_UNAUTHENTICATED: 'Not signed in to read the audit trail: %s. Send your portcullis token as `Authorization: Bearer <token>` (`portcullis audit … --url URL --token-file FILE`); an admin issues one with `portcullis token issue --user YOU --admin-socket …`.',
+  PORTCULLIS_AUDIT_NOT_AUDITOR: '%s does not hold the auditor role, so the audit trail is not theirs to read through the API; the refusal is recorded. An admin adds auditors in the policy (audit.auditors); root on the host reads through the admin socket.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
@@ -152,7 +155,10 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   PORTCULLIS_ELEVATION_DUPLICATE: 409,
   PORTCULLIS_ELEVATION_NOT_PENDING: 409,
   PORTCULLIS_ELEVATION_NOT_REVOCABLE: 409,
-  PORTCULLIS_ELEVATION_UNAVAILABLE: 503
+  PORTCULLIS_ELEVATION_UNAVAILABLE: 503,
+  PORTCULLIS_ADMIN_PEER_UNKNOWN: 403,
+  PORTCULLIS_AUDIT_UNAUTHENTICATED: 401,
+  PORTCULLIS_AUDIT_NOT_AUDITOR: 403
 }
 
 /** The base of every error portcullis raises: a declared code, the registry's message filled in, an HTTP status. */

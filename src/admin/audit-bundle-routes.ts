@@ -4,7 +4,7 @@
 
 import { pipeline } from 'node:stream/promises'
 import type express from 'express'
-import type { Request, Response } from 'express'
+import type { Request, RequestHandler, Response, Router } from 'express'
 import type { Logger } from 'pino'
 import { archiveName, bundleSourceOf, prepareBundle } from '../audit/bundle-store.js'
 import type { BundleOptions } from '../audit/bundle.js'
@@ -12,6 +12,7 @@ import { parseTimeBound } from '../audit/query.js'
 import type { AuditSigningKey } from '../audit/signing-key.js'
 import type { AuditStore } from '../audit/store.js'
 import { PortcullisError } from '../errors.js'
+import type { ReadHandler } from './audit-read-record.js'
 
 export interface AuditBundleDeps {
   audit: AuditStore
@@ -47,9 +48,10 @@ const STATUS_OF: Record<string, number> = {
   PORTCULLIS_AUDIT_REPORT_ASSETS: 503
 }
 
-export function addAuditBundleRoutes (app: express.Express, deps: AuditBundleDeps): void {
+/** POST /bundle: a read of the trail, served to root and to auditors alike. */
+export function addAuditBundleRoute (router: Router, deps: AuditBundleDeps, recorded: (route: string, handler: ReadHandler) => RequestHandler): void {
   // ?since=&until= (ISO 8601 or 7d-style), ?fromSeq=&toSeq=, ?name= (the archive's top directory).
-  app.post('/v1/audit/bundle', async (req, res) => {
+  router.post('/bundle', recorded('bundle', async (req, res, count) => {
     if (deps.auditKey == null) {
       refuse(res, 503, new PortcullisError('PORTCULLIS_AUDIT_NO_SIGNING_KEY', 'the daemon log says why'))
       return
@@ -84,10 +86,14 @@ export function addAuditBundleRoutes (app: express.Express, deps: AuditBundleDep
       deps.logger.warn({ err, bundle: summary }, 'audit bundle not sent in full')
       if (!res.destroyed) res.destroy()
     } finally {
+      count.records = result.records
       await prepared.dispose()
     }
-  })
+  }))
+}
 
+/** POST /v1/audit/bundled: root's only. An auditor's bundle is theirs and does not let retention remove records. */
+export function addAuditBundledRoute (app: express.Express, deps: { audit: AuditStore }): void {
   // The CLI has written the bundle of records up to ?toSeq=N: retention may now remove them once they are old.
   app.post('/v1/audit/bundled', async (req, res) => {
     const toSeq = stringParam(req, 'toSeq')

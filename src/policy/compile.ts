@@ -37,6 +37,7 @@ interface AuditDocument {
   checkpointInterval?: string
   checkpointRecords?: number
   retention?: string
+  auditors?: string[]
 }
 
 /** The audit settings with defaults filled in and durations in milliseconds. */
@@ -46,6 +47,8 @@ export interface AuditSettings {
   readonly checkpointRecords: number
   /** null: records are kept forever. */
   readonly retentionMs: number | null
+  /** Users who may read the audit trail with their token (audit.auditors). */
+  readonly auditors: ReadonlySet<string>
 }
 
 interface BridgeDocument {
@@ -447,7 +450,8 @@ function compileAudit (audit: AuditDocument): AuditSettings {
   return Object.freeze({
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? AUDIT_DEFAULTS.checkpointInterval),
     checkpointRecords: audit.checkpointRecords ?? AUDIT_DEFAULTS.checkpointRecords,
-    retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null
+    retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null,
+    auditors: new Set(audit.auditors ?? [])
   })
 }
 

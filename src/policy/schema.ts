@@ -358,6 +358,13 @@ export const POLICY_SCHEMA = {
         retention: {
           ...duration,
           description: 'Records older than this (`400d`) are removed, 10,000 at a time and only once an `audit bundle` holds them; checked daily. Unset: kept forever.'
+        },
+        auditors: {
+          type: 'array',
+          items: name,
+          uniqueItems: true,
+          default: [],
+          description: 'Users who hold the auditor role (separation of duties): with their own token they read, export, replay, verify and bundle the audit trail through the elevation API (`portcullis audit … --url`), without root on the host. The role grants nothing else: no policy change, no token, no approval, no removal of records. Every read, theirs or root\'s, is recorded (`audit.read`). See docs/audit-access.md.'
         }
       }
     },
