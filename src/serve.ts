@@ -296,7 +296,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
             action: outcome.ok ? 'policy.reload' : 'policy.reload-failed',
             reason: reloadReason(policy, outcome),
             ...(outcome.code !== undefined ? { code: outcome.code } : {}),
-            fields: { policyDigest: outcome.digest, ...revision, ...(outcome.ok ? recordedChanges(outcome.changes ?? []) : {}) }
+            fields: { policyDigest: outcome.digest, ...revision, ...(outcome.ok ? recordedChanges(outcome.changes ?? []) : {}), ...(outcome.requestedBy !== undefined ? { requestedBy: outcome.requestedBy } : {}) }
           }).catch((err: unknown) => logger.error({ err }, 'could not record the policy reload'))
         })
         if (followerOptions !== null) {
@@ -407,7 +407,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
     },
     serverComponent('elevation API', async () => {
       if (elevationListen === null) return null
-      const listening = await listenElevation(createElevationApp(elevation, tokens, logger), elevationListen.host, elevationListen.port)
+      const listening = await listenElevation(createElevationApp(elevation, tokens, logger, { audit, policy, logger, version: VERSION, auditKey }), elevationListen.host, elevationListen.port)
       logger.info({ address: listening.address.address, port: listening.address.port }, 'elevation API listening')
       if (!isLoopback(elevationListen.host)) logger.warn({ host: elevationListen.host }, 'the elevation API listens beyond loopback over plain HTTP: tokens would cross the network in clear; put TLS in front of it or listen on 127.0.0.1')
       return listening.server

@@ -29,7 +29,7 @@ export interface ReaderClaim {
 export type Identified = { ok: true, reader: AuditReader } | { ok: false, error: PortcullisError, claim: ReaderClaim }
 
 /** Tells who sent a request to an audit route. */
-export type IdentifyReader = (req: Request) => Promise<Identified>
+export type IdentifyReader = (req: Request) => Identified | Promise<Identified>
 
 /** What a route reports about what it sent, beyond the bytes the wrapper counts. */
 export interface ReadCount {

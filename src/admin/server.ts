@@ -11,7 +11,7 @@ import type { AuditSigningKey } from '../audit/signing-key.js'
 import { addAuditIntegrityRoutes } from './audit-integrity.js'
 import { addAuditBundledRoute } from './audit-bundle-routes.js'
 import { auditReadRouter } from './audit-read-routes.js'
-import { identifyAdminPeer } from './peer-identity.js'
+import { adminCallerFields, identifyAdminPeer } from './peer-identity.js'
 import { addElevationRoutes } from './elevation-routes.js'
 import { addTokenRoutes } from './token-routes.js'
 import type { ElevationService } from '../elevation/service.js'
@@ -65,8 +65,9 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     })
   })
 
-  app.post('/v1/policy/reload', (_req, res) => {
-    const outcome = deps.policy.reload()
+  app.post('/v1/policy/reload', async (req, res) => {
+    // The policy.reload record names who asked: the admin socket's peer, as the kernel reports it.
+    const outcome = deps.policy.reload({ via: 'admin-socket', ...await adminCallerFields(req) })
     res.status(outcome.ok ? 200 : 422).json(outcome)
   })
 
