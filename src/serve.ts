@@ -287,7 +287,8 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       name: 'policy watch',
       start: async () => {
         policy.on('reload', (outcome) => {
-          if (outcome.ok && !outcome.changed) return
+          // An unchanged reload is not news, unless someone on the admin socket asked for it: who asked is recorded.
+          if (outcome.ok && !outcome.changed && outcome.requestedBy === undefined) return
           const revision = outcome.revision !== undefined ? { policyRevision: outcome.revision, policyPublisher: outcome.publisher } : {}
           if (outcome.ok) logger.info({ digest: outcome.digest, ...revision }, 'policy reloaded')
           else logger.error({ error: outcome.error, code: outcome.code, ...revision }, 'policy reload refused; keeping the last good policy')

@@ -75,6 +75,7 @@ export function addAuditBundleRoute (router: Router, deps: AuditBundleDeps, reco
       casts: result.casts,
       checkpoint: { seq: result.checkpoint.seq, time: result.checkpoint.time, keyId: result.checkpoint.keyId, hash: result.checkpoint.hash }
     }
+    count.records = result.records
     try {
       res.status(200)
       res.setHeader('Content-Type', 'application/gzip')
@@ -86,7 +87,6 @@ export function addAuditBundleRoute (router: Router, deps: AuditBundleDeps, reco
       deps.logger.warn({ err, bundle: summary }, 'audit bundle not sent in full')
       if (!res.destroyed) res.destroy()
     } finally {
-      count.records = result.records
       await prepared.dispose()
     }
   }))
