@@ -1,6 +1,6 @@
 // `portcullis audit tail`: the latest records from the running daemon, and with --follow the new ones as they come.
 import { createInterface } from 'node:readline'
-import { adminRequest } from '../admin/client.js'
+import { adminRequest, answerError } from '../admin/client.js'
 import type { AuditRecord } from '../audit/record.js'
 import { terminalSafeJson } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
@@ -17,6 +17,8 @@ export const auditTailCommand = defineCommand({
   async run (values) {
     if (!/^\d+$/.test(values.lines)) throw new PortcullisError('PORTCULLIS_USAGE', '-n takes a whole number', 'audit tail')
     const res = await adminRequest(auditEndpoint(values), 'GET', `/v1/audit/tail?n=${values.lines}&follow=${values.follow}`)
+    // A refusal (no peer, not an auditor, the store failing) is a coded error, never printed as if it were a record.
+    if (res.statusCode !== 200) throw await answerError(res)
     const lines = createInterface({ input: res, crlfDelay: Infinity })
     for await (const line of lines) {
       if (line === '') continue
