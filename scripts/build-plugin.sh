@@ -42,6 +42,21 @@ else
   echo "build-plugin: WARNING: no libjemalloc.so.2 on this machine (apt-get install libjemalloc2, or \`make plugin\`): the plugin runs on glibc's malloc, whose memory grows under sustained load" >&2
 fi
 
+# iproute2's ss and its libraries: serve asks it (sock_diag) which process is on the other end of the admin socket,
+# and refuses audit reads when it cannot tell (docs/audit-access.md). config.json grants CAP_SYS_PTRACE for its /proc reads.
+SS=$(command -v ss || true)
+if [ -n "$SS" ]; then
+  mkdir -p "$ROOTFS/usr/bin"
+  cp "$(readlink -f "$SS")" "$ROOTFS/usr/bin/ss"
+  ldd "$SS" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
+    [ -e "$ROOTFS$lib" ] && continue
+    mkdir -p "$ROOTFS$(dirname "$lib")"
+    cp "$(readlink -f "$lib")" "$ROOTFS$lib"
+  done
+else
+  echo "build-plugin: WARNING: no ss on this machine (apt-get install iproute2): the plugin refuses audit reads through the admin socket, since it cannot tell who reads" >&2
+fi
+
 # The code and its production dependencies only, installed from the lock file.
 cp package.json package-lock.json "$STAGE/"
 cp -r dist "$STAGE/dist"
