@@ -23,6 +23,8 @@ import { readPolicyPublicKey } from './policy/signed.js'
 import { AuditUpkeep, loadAuditSigningKey } from './audit/upkeep.js'
 import { noteHead } from './audit/head-file.js'
 import { Authorizer } from './authz/authorizer.js'
+import { auditReadRouter } from './admin/audit-read-routes.js'
+import { identifyAuditor } from './admin/auditor-identity.js'
 import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.js'
 import { ensureHostKey } from './bridge/host-key.js'
 import { BridgeServer } from './bridge/server.js'
@@ -408,7 +410,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
     },
     serverComponent('elevation API', async () => {
       if (elevationListen === null) return null
-      const listening = await listenElevation(createElevationApp(elevation, tokens, logger, { audit, policy, logger, version: VERSION, auditKey }), elevationListen.host, elevationListen.port)
+      const listening = await listenElevation(createElevationApp(elevation, tokens, logger, auditReadRouter({ audit, logger, version: VERSION, auditKey }, identifyAuditor(tokens, policy))), elevationListen.host, elevationListen.port)
       logger.info({ address: listening.address.address, port: listening.address.port }, 'elevation API listening')
       if (!isLoopback(elevationListen.host)) logger.warn({ host: elevationListen.host }, 'the elevation API listens beyond loopback over plain HTTP: tokens would cross the network in clear; put TLS in front of it or listen on 127.0.0.1')
       return listening.server

@@ -12,12 +12,12 @@ import type { PortcullisError } from '../errors.js'
 import { describePeer, peerFields, type Peer } from './peer.js'
 
 /** Who reads: root (or whoever can open the admin socket) as the kernel tells it, or an auditor by token. */
-export type AuditReader =
+type AuditReader =
   | { via: 'admin-socket', peer: Peer }
   | { via: 'http', user: string, tokenId: string | null }
 
 /** Who asked, even when refused: what the refusal record can say about them. */
-export interface ReaderClaim {
+interface ReaderClaim {
   via: AuditReader['via']
   user?: string | null
   tokenId?: string | null
@@ -32,7 +32,7 @@ export type Identified = { ok: true, reader: AuditReader } | { ok: false, error:
 export type IdentifyReader = (req: Request) => Identified | Promise<Identified>
 
 /** What a route reports about what it sent, beyond the bytes the wrapper counts. */
-export interface ReadCount {
+interface ReadCount {
   /** Records (or sessions, for a session list) sent; null when the answer is not a list of them. */
   records: number | null
 }

@@ -17,7 +17,7 @@ export function identifyAuditor (tokens: TokenVerifier | null, policy: PolicySou
     }
     const { user, tokenId } = signedIn
     // The policy in force at this request: a reload that removes an auditor takes their access away at once.
-    if (!policy.current.audit.auditors.has(user)) {
+    if (policy.current.audit.auditors?.has(user) !== true) {
       return { ok: false, error: new PortcullisError('PORTCULLIS_AUDIT_NOT_AUDITOR', user), claim: { via: 'http', user, tokenId, detail: `${user} is not in audit.auditors` } }
     }
     return { ok: true, reader: { via: 'http', user, tokenId } }

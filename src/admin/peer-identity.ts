@@ -7,7 +7,7 @@ import type { Identified } from './audit-read-record.js'
 import { peerOf, peerFields, type Peer } from './peer.js'
 
 /** The peer of the connection a request came on; null when the kernel's answer cannot be had. */
-export async function adminPeer (req: Request): Promise<Peer | null> {
+async function adminPeer (req: Request): Promise<Peer | null> {
   return await peerOf(req.socket)
 }
 

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process'
 import { readFileSync, readlinkSync } from 'node:fs'
 import type { Socket } from 'node:net'
 
-export interface PeerProcess {
+interface PeerProcess {
   pid: number
   /** The kernel's name for it (comm, at most 15 bytes; the process may have set it), from /proc/PID/status. */
   name: string
@@ -32,7 +32,7 @@ export interface Peer {
 }
 
 /** A holder of a unix socket as `ss -p` lists it: users:(("name",pid=N,fd=N),…). */
-export interface SocketHolder {
+interface SocketHolder {
   name: string
   pid: number
   fd: number
@@ -97,7 +97,7 @@ function holdsSocket (holder: SocketHolder, inode: number): boolean {
 }
 
 /** The inode of an accepted socket (`socket:[N]` in /proc/self/fd), or null when it cannot be read. */
-export function socketInode (socket: Socket): number | null {
+function socketInode (socket: Socket): number | null {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd
   if (typeof fd !== 'number' || fd < 0) return null
   try {
@@ -118,7 +118,7 @@ function runSs (): Promise<string | null> {
 }
 
 /** A process as /proc shows it; null when it is gone or not ours to read. */
-export function readProcess (pid: number): PeerProcess | null {
+function readProcess (pid: number): PeerProcess | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
     const ids = (field: string): number[] => (new RegExp(`^${field}:\\s+(\\d+)\\s+(\\d+)`, 'm').exec(status) ?? []).slice(1).map(Number)

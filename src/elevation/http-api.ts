@@ -9,24 +9,20 @@ import type { Logger } from 'pino'
 import { PortcullisError } from '../errors.js'
 import type { TokenVerifier } from '../identity/tokens.js'
 import { errorHandler, sendError } from '../http-errors.js'
-import type { AuditReadDeps } from '../admin/audit-read-routes.js'
-import { auditReadRouter } from '../admin/audit-read-routes.js'
-import { identifyAuditor } from '../admin/auditor-identity.js'
 import { readBearer } from '../identity/bearer.js'
-import type { PolicySource } from '../policy/source.js'
 import { ElevationError } from './errors.js'
 import { elevationRouter, type Caller } from './routes.js'
 import type { ElevationService } from './service.js'
 
 export const DEFAULT_ELEVATION_LISTEN = '127.0.0.1:2224'
 
-/** The elevation API; with `audit`, also the audit read routes for auditors under /v1/audit (docs/audit-access.md). */
-export function createElevationApp (service: ElevationService, tokens: TokenVerifier | null, logger: Logger, audit?: AuditReadDeps & { policy: PolicySource }): express.Express {
+/** The elevation API; with `auditRoutes`, also the audit read routes for auditors under /v1/audit (docs/audit-access.md). */
+export function createElevationApp (service: ElevationService, tokens: TokenVerifier | null, logger: Logger, auditRoutes?: express.Router): express.Express {
   const app = express()
   app.disable('x-powered-by')
   // First: the elevation router answers every other path under /v1 (404), so an auditor has no route but these.
-  if (audit !== undefined) {
-    app.use('/v1/audit', auditReadRouter(audit, identifyAuditor(tokens, audit.policy)))
+  if (auditRoutes !== undefined) {
+    app.use('/v1/audit', auditRoutes)
     app.use('/v1/audit', errorHandler(logger, 'audit API'))
   }
   app.use('/v1', elevationRouter(service, (req) => bearer(req, tokens), logger))

@@ -47,8 +47,8 @@ export interface AuditSettings {
   readonly checkpointRecords: number
   /** null: records are kept forever. */
   readonly retentionMs: number | null
-  /** Users who may read the audit trail with their token (audit.auditors). */
-  readonly auditors: ReadonlySet<string>
+  /** Users who may read the audit trail with their token (audit.auditors); compiled policies always have it. */
+  readonly auditors?: ReadonlySet<string>
 }
 
 interface BridgeDocument {
