@@ -289,14 +289,15 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       name: 'policy watch',
       start: async () => {
         policy.on('reload', (outcome) => {
-          // An unchanged reload is not news, unless someone on the admin socket asked for it: who asked is recorded.
-          if (outcome.ok && !outcome.changed && outcome.requestedBy === undefined) return
+          // An unchanged reload is not a policy.reload; one asked for on the admin socket still says who asked.
+          const unchanged = outcome.ok && !outcome.changed
+          if (unchanged && outcome.requestedBy === undefined) return
           const revision = outcome.revision !== undefined ? { policyRevision: outcome.revision, policyPublisher: outcome.publisher } : {}
-          if (outcome.ok) logger.info({ digest: outcome.digest, ...revision }, 'policy reloaded')
-          else logger.error({ error: outcome.error, code: outcome.code, ...revision }, 'policy reload refused; keeping the last good policy')
+          if (outcome.ok && !unchanged) logger.info({ digest: outcome.digest, ...revision }, 'policy reloaded')
+          if (!outcome.ok) logger.error({ error: outcome.error, code: outcome.code, ...revision }, 'policy reload refused; keeping the last good policy')
           audit.append({
             kind: 'system',
-            action: outcome.ok ? 'policy.reload' : 'policy.reload-failed',
+            action: unchanged ? 'policy.reload-requested' : outcome.ok ? 'policy.reload' : 'policy.reload-failed',
             reason: reloadReason(policy, outcome),
             ...(outcome.code !== undefined ? { code: outcome.code } : {}),
             fields: { policyDigest: outcome.digest, ...revision, ...(outcome.ok ? recordedChanges(outcome.changes ?? []) : {}), ...(outcome.requestedBy !== undefined ? { requestedBy: outcome.requestedBy } : {}) }
