@@ -102,6 +102,32 @@ describe('reads through the admin socket are recorded with the kernel\'s peer', 
     expect(readOf(all, replay.pid, 'session').end).toMatchObject({ status: 404 } as Partial<Rec>)
   })
 
+  it('a followed tail shows its own read once, and when the reader goes away its end record says it was cut off', { timeout: 60_000 }, async () => {
+    const child = spawn(process.execPath, [PORTCULLIS_CLI, 'audit', 'tail', '-n', '1', '-f', '--json', '--admin-socket', paths.admin], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    try {
+      await waitUntil('the tail\'s own audit.read', () => out.includes('"action":"audit.read"'), { timeoutMs: 20_000 })
+      // Other reads go on while it follows: each shows up once, and nothing loops.
+      expect((await cliAs(null, ['audit', 'sessions', '--admin-socket', paths.admin])).code).toBe(0)
+      await waitUntil('the sessions read, followed', () => out.includes('"route":"sessions"'), { timeoutMs: 20_000 })
+    } finally {
+      child.kill('SIGTERM')
+    }
+    await new Promise((resolve) => child.once('close', resolve))
+    let end: Rec | undefined
+    await waitUntil('the followed tail\'s audit.read.end', async () => {
+      const all = await records()
+      end = all.find((r) => r.action === 'audit.read.end' && r.fields?.readSeq === readOf(all, child.pid!, 'tail').read.seq)
+      return end !== undefined
+    }, { timeoutMs: 10_000 })
+    expect(end).toMatchObject({ fields: { route: 'tail', complete: false } })
+    expect(end!.fields!.records).toBeGreaterThanOrEqual(2)
+    expect(end!.reason).toContain('cut off after')
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Rec)
+    expect(lines.filter((r) => r.action === 'audit.read' && r.fields?.route === 'tail' && r.fields?.peer?.pids?.includes(child.pid))).toHaveLength(1)
+  })
+
   it('another uid that can reach the socket is recorded as that uid, whatever the client says about itself', { timeout: 60_000 }, async () => {
     // Only this test opens the socket to others: the directories on the way and the socket itself.
     for (const dir of [workspace.root, paths.dir, path.dirname(paths.admin)]) chmodSync(dir, 0o711)
