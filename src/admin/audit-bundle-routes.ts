@@ -13,6 +13,7 @@ import type { AuditSigningKey } from '../audit/signing-key.js'
 import type { AuditStore } from '../audit/store.js'
 import { PortcullisError } from '../errors.js'
 import type { ReadHandler } from './audit-read-record.js'
+import { adminCallerFields } from './peer-identity.js'
 
 export interface AuditBundleDeps {
   audit: AuditStore
@@ -102,7 +103,15 @@ export function addAuditBundledRoute (app: express.Express, deps: { audit: Audit
       return
     }
     try {
-      res.json({ bundledSeq: await deps.audit.markBundled(Number(toSeq)) })
+      const bundledSeq = await deps.audit.markBundled(Number(toSeq))
+      // Marking lets retention remove these records once old: the trail says who marked them, before the answer.
+      await deps.audit.append({
+        kind: 'system',
+        action: 'audit.bundled',
+        reason: `records up to ${bundledSeq} marked as held by a bundle, through the admin socket`,
+        fields: { toSeq: Number(toSeq), bundledSeq, via: 'admin-socket', ...await adminCallerFields(req) }
+      })
+      res.json({ bundledSeq })
     } catch (err) {
       const code = (err as { code?: unknown }).code
       if (code !== 'PORTCULLIS_AUDIT_INVALID_INPUT') throw err

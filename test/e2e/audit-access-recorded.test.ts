@@ -100,6 +100,8 @@ describe('reads through the admin socket are recorded with the kernel\'s peer', 
     expect(readOf(all, bundle.pid, 'bundle').end!.fields!.records).toBeGreaterThan(5)
     expect(readOf(all, bundle.pid, 'bundle').end!.fields!.bytes).toBeGreaterThan(1000)
     expect(readOf(all, replay.pid, 'session').end).toMatchObject({ status: 404 } as Partial<Rec>)
+    // Root's bundle marks its records bundled (retention may then remove them once old): recorded, with who.
+    expect(all.find((r) => r.action === 'audit.bundled')).toMatchObject({ kind: 'system', fields: { via: 'admin-socket', peer: { uid: 0, pids: [bundle.pid] } } })
   })
 
   it('a followed tail shows its own read once, and when the reader goes away its end record says it was cut off', { timeout: 60_000 }, async () => {
