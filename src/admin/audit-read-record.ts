@@ -96,6 +96,8 @@ export function recordedRead (deps: { audit: AuditStore, logger: Logger }, ident
     }
     res.once('finish', end)
     res.once('close', end)
+    // The reader may have gone while audit.read was being written: its end is recorded now, as cut off.
+    if (res.destroyed) end()
     await handler(req, res, count)
   }
 }
