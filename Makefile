@@ -1,6 +1,6 @@
 # portcullis: `make test` and `make demo` work on a fresh Debian machine (as root): they install what they need.
 
-APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2 postgresql rsyslog
+APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2 postgresql rsyslog iproute2
 NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: all deps system-deps jemalloc sshd-reference build plugin install uninstall test test-unit test-e2e demo demo-fleet bench clean
@@ -21,6 +21,7 @@ system-deps:
 	ldconfig -p | grep -q 'libjemalloc\.so\.2 ' || missing="$$missing libjemalloc2"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -x /usr/sbin/rsyslogd ] || missing="$$missing rsyslog"; \
+	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \

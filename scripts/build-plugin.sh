@@ -25,6 +25,15 @@ ldd "$NODE" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }
   cp "$real" "$ROOTFS$lib"
 done
 
+# The shared libraries a program links that the rootfs does not hold yet, at the same paths.
+copy_missing_libs () {
+  ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | while read -r lib; do
+    [ -e "$ROOTFS$lib" ] && continue
+    mkdir -p "$ROOTFS$(dirname "$lib")"
+    cp "$(readlink -f "$lib")" "$ROOTFS$lib"
+  done
+}
+
 # jemalloc, which config.json preloads (LD_PRELOAD) in place of glibc's malloc, whose fragmentation lets serve's
 # memory grow without bound under load. Without it the plugin still runs, on glibc's malloc, and serve warns at start.
 JEMALLOC=$( (ldconfig -p 2>/dev/null || true) | awk '$1 == "libjemalloc.so.2" { print $NF; exit }')
@@ -33,13 +42,20 @@ if [ -n "$JEMALLOC" ]; then
   mkdir -p "$ROOTFS$(dirname "$PRELOAD")"
   cp "$(readlink -f "$JEMALLOC")" "$ROOTFS$PRELOAD"
   # Its own libraries beyond node's (none on Debian's build, but a library it needs and lacks would fail every start).
-  ldd "$JEMALLOC" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | while read -r lib; do
-    [ -e "$ROOTFS$lib" ] && continue
-    mkdir -p "$ROOTFS$(dirname "$lib")"
-    cp "$(readlink -f "$lib")" "$ROOTFS$lib"
-  done
+  copy_missing_libs "$JEMALLOC"
 else
   echo "build-plugin: WARNING: no libjemalloc.so.2 on this machine (apt-get install libjemalloc2, or \`make plugin\`): the plugin runs on glibc's malloc, whose memory grows under sustained load" >&2
+fi
+
+# iproute2's ss and its libraries: serve asks it (sock_diag) which process is on the other end of the admin socket,
+# and refuses audit reads when it cannot tell (docs/audit-access.md). config.json grants CAP_SYS_PTRACE for its /proc reads.
+SS=$(command -v ss || true)
+if [ -n "$SS" ]; then
+  mkdir -p "$ROOTFS/usr/bin"
+  cp "$(readlink -f "$SS")" "$ROOTFS/usr/bin/ss"
+  copy_missing_libs "$SS"
+else
+  echo "build-plugin: WARNING: no ss on this machine (apt-get install iproute2): the plugin refuses audit reads through the admin socket, since it cannot tell who reads" >&2
 fi
 
 # The code and its production dependencies only, installed from the lock file.

@@ -128,6 +128,7 @@ EOF
     [ "$jemalloc" = none ] || say "WARNING: no jemalloc library found (apt-get install libjemalloc2, or set JEMALLOC=/path/to/libjemalloc.so.2): the unit runs serve on glibc's malloc, whose memory grows under sustained load"
     preload='/^Environment=LD_PRELOAD=/d'
   fi
+  command -v ss >/dev/null 2>&1 || say "WARNING: no ss (apt-get install iproute2): serve refuses audit reads through the admin socket, since it cannot tell who reads"
   mkdir -p "$DESTDIR$(dirname "$UNIT")"
   sed -e "s#/usr/local/bin/portcullis#$BIN#g" \
       -e "s#$DEFAULT_SOCKET#$SOCKET#g" \

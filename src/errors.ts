@@ -127,7 +127,10 @@ export const ERRORS = {
   PORTCULLIS_ALERT_CHECKPOINT_KEY: 'The audit signing key file %s %s. Checkpoints are still signed with the key this serve read at start, but a restart would find no key (and make a new one that no reviewer has): restore the file from a backup now.',
   PORTCULLIS_UNKNOWN_COMMAND: 'Unknown command "%s"%s. Run `portcullis%s --help` for the list.',
   PORTCULLIS_PROFILE_INVALID: 'The profile %s cannot be used: %s. Fix or remove it: it may hold only adminSocket, url, dockerConfig and tokenFile, each a string (`portcullis config` shows where each value comes from).',
-  PORTCULLIS_DOCKER_CONFIG_INVALID: 'The docker CLI config %s cannot be updated: %s. Fix the file (it must be a JSON object), or pass --docker-config with another directory; nothing was written.'
+  PORTCULLIS_DOCKER_CONFIG_INVALID: 'The docker CLI config %s cannot be updated: %s. Fix the file (it must be a JSON object), or pass --docker-config with another directory; nothing was written.',
+  PORTCULLIS_ADMIN_PEER_UNKNOWN: 'portcullis cannot tell which process is on the other end of the admin socket (%s), so it will not hand out audit records it could not say were read by whom. Install iproute2 (`ss`) on the host (in the managed plugin it is bundled), and call from a process that stays until the answer comes.',
+  PORTCULLIS_AUDIT_UNAUTHENTICATED: 'Not signed in to read the audit trail: %s. Send your portcullis token as `Authorization: Bearer <token>` (`portcullis audit tail --url URL --token-file FILE`, and the same for export, sessions, replay, verify and bundle); an admin issues one with `portcullis token issue --user YOU --admin-socket …`.',
+  PORTCULLIS_AUDIT_NOT_AUDITOR: '%s does not hold the auditor role, so the audit trail is not theirs to read through the API; the refusal is recorded. An admin adds auditors in the policy (audit.auditors); root on the host reads through the admin socket.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
@@ -161,7 +164,10 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   PORTCULLIS_ELEVATION_DUPLICATE: 409,
   PORTCULLIS_ELEVATION_NOT_PENDING: 409,
   PORTCULLIS_ELEVATION_NOT_REVOCABLE: 409,
-  PORTCULLIS_ELEVATION_UNAVAILABLE: 503
+  PORTCULLIS_ELEVATION_UNAVAILABLE: 503,
+  PORTCULLIS_ADMIN_PEER_UNKNOWN: 403,
+  PORTCULLIS_AUDIT_UNAUTHENTICATED: 401,
+  PORTCULLIS_AUDIT_NOT_AUDITOR: 403
 }
 
 /** The base of every error portcullis raises: a declared code, the registry's message filled in, an HTTP status. */

@@ -26,6 +26,8 @@ import { Alerts } from './alerts/alerts.js'
 import { AlertMonitors } from './alerts/monitors.js'
 import { noteHead } from './audit/head-file.js'
 import { Authorizer } from './authz/authorizer.js'
+import { auditReadRouter } from './admin/audit-read-routes.js'
+import { identifyAuditor } from './admin/auditor-identity.js'
 import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.js'
 import { ensureHostKey } from './bridge/host-key.js'
 import { BridgeServer } from './bridge/server.js'
@@ -337,16 +339,18 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       name: 'policy watch',
       start: async () => {
         policy.on('reload', (outcome) => {
-          if (outcome.ok && !outcome.changed) return
+          // An unchanged reload is not a policy.reload; one asked for on the admin socket still says who asked.
+          const unchanged = outcome.ok && !outcome.changed
+          if (unchanged && outcome.requestedBy === undefined) return
           const revision = outcome.revision !== undefined ? { policyRevision: outcome.revision, policyPublisher: outcome.publisher } : {}
-          if (outcome.ok) logger.info({ digest: outcome.digest, ...revision }, 'policy reloaded')
-          else logger.error({ error: outcome.error, code: outcome.code, ...revision }, 'policy reload refused; keeping the last good policy')
+          if (outcome.ok && !unchanged) logger.info({ digest: outcome.digest, ...revision }, 'policy reloaded')
+          if (!outcome.ok) logger.error({ error: outcome.error, code: outcome.code, ...revision }, 'policy reload refused; keeping the last good policy')
           audit.append({
             kind: 'system',
-            action: outcome.ok ? 'policy.reload' : 'policy.reload-failed',
+            action: unchanged ? 'policy.reload-requested' : outcome.ok ? 'policy.reload' : 'policy.reload-failed',
             reason: reloadReason(policy, outcome),
             ...(outcome.code !== undefined ? { code: outcome.code } : {}),
-            fields: { policyDigest: outcome.digest, ...revision, ...(outcome.ok ? recordedChanges(outcome.changes ?? []) : {}) }
+            fields: { policyDigest: outcome.digest, ...revision, ...(outcome.ok ? recordedChanges(outcome.changes ?? []) : {}), ...(outcome.requestedBy !== undefined ? { requestedBy: outcome.requestedBy } : {}) }
           }).catch((err: unknown) => logger.error({ err }, 'could not record the policy reload'))
         })
         if (followerOptions !== null) {
@@ -459,7 +463,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
     },
     serverComponent('elevation API', async () => {
       if (elevationListen === null) return null
-      const listening = await listenElevation(createElevationApp(elevation, tokens, logger), elevationListen.host, elevationListen.port)
+      const listening = await listenElevation(createElevationApp(elevation, tokens, logger, auditReadRouter({ audit, logger, version: VERSION, auditKey }, identifyAuditor(tokens, policy))), elevationListen.host, elevationListen.port)
       logger.info({ address: listening.address.address, port: listening.address.port }, 'elevation API listening')
       if (!isLoopback(elevationListen.host)) logger.warn({ host: elevationListen.host }, 'the elevation API listens beyond loopback over plain HTTP: tokens would cross the network in clear; put TLS in front of it or listen on 127.0.0.1')
       return listening.server

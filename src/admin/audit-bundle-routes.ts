@@ -4,7 +4,7 @@
 
 import { pipeline } from 'node:stream/promises'
 import type express from 'express'
-import type { Request, Response } from 'express'
+import type { Request, RequestHandler, Response, Router } from 'express'
 import type { Logger } from 'pino'
 import { archiveName, bundleSourceOf, prepareBundle } from '../audit/bundle-store.js'
 import type { BundleOptions } from '../audit/bundle.js'
@@ -12,6 +12,8 @@ import { parseTimeBound } from '../audit/query.js'
 import type { AuditSigningKey } from '../audit/signing-key.js'
 import type { AuditStore } from '../audit/store.js'
 import { PortcullisError } from '../errors.js'
+import type { ReadHandler } from './audit-read-record.js'
+import { adminCallerFields } from './peer-identity.js'
 
 export interface AuditBundleDeps {
   audit: AuditStore
@@ -47,9 +49,10 @@ const STATUS_OF: Record<string, number> = {
   PORTCULLIS_AUDIT_REPORT_ASSETS: 503
 }
 
-export function addAuditBundleRoutes (app: express.Express, deps: AuditBundleDeps): void {
+/** POST /bundle: a read of the trail, served to root and to auditors alike. */
+export function addAuditBundleRoute (router: Router, deps: AuditBundleDeps, recorded: (route: string, handler: ReadHandler) => RequestHandler): void {
   // ?since=&until= (ISO 8601 or 7d-style), ?fromSeq=&toSeq=, ?name= (the archive's top directory).
-  app.post('/v1/audit/bundle', async (req, res) => {
+  router.post('/bundle', recorded('bundle', async (req, res, count) => {
     if (deps.auditKey == null) {
       refuse(res, 503, new PortcullisError('PORTCULLIS_AUDIT_NO_SIGNING_KEY', 'the daemon log says why'))
       return
@@ -73,6 +76,7 @@ export function addAuditBundleRoutes (app: express.Express, deps: AuditBundleDep
       casts: result.casts,
       checkpoint: { seq: result.checkpoint.seq, time: result.checkpoint.time, keyId: result.checkpoint.keyId, hash: result.checkpoint.hash }
     }
+    count.records = result.records
     try {
       res.status(200)
       res.setHeader('Content-Type', 'application/gzip')
@@ -86,8 +90,11 @@ export function addAuditBundleRoutes (app: express.Express, deps: AuditBundleDep
     } finally {
       await prepared.dispose()
     }
-  })
+  }))
+}
 
+/** POST /v1/audit/bundled: root's only. An auditor's bundle is theirs and does not let retention remove records. */
+export function addAuditBundledRoute (app: express.Express, deps: { audit: AuditStore }): void {
   // The CLI has written the bundle of records up to ?toSeq=N: retention may now remove them once they are old.
   app.post('/v1/audit/bundled', async (req, res) => {
     const toSeq = stringParam(req, 'toSeq')
@@ -96,7 +103,15 @@ export function addAuditBundleRoutes (app: express.Express, deps: AuditBundleDep
       return
     }
     try {
-      res.json({ bundledSeq: await deps.audit.markBundled(Number(toSeq)) })
+      const bundledSeq = await deps.audit.markBundled(Number(toSeq))
+      // Marking lets retention remove these records once old: the trail says who marked them, before the answer.
+      await deps.audit.append({
+        kind: 'system',
+        action: 'audit.bundled',
+        reason: `records up to ${bundledSeq} marked as held by a bundle, through the admin socket`,
+        fields: { toSeq: Number(toSeq), bundledSeq, via: 'admin-socket', ...await adminCallerFields(req) }
+      })
+      res.json({ bundledSeq })
     } catch (err) {
       const code = (err as { code?: unknown }).code
       if (code !== 'PORTCULLIS_AUDIT_INVALID_INPUT') throw err

@@ -5,8 +5,7 @@
 // Query parameters: format (jsonl, the default, or csv), since, until (ISO 8601 or 90s/15m/8h/7d/4w back from
 // now), user, project, container, action (glob), decision (allow|deny), session, fromSeq, toSeq.
 
-import type express from 'express'
-import type { Request, Response } from 'express'
+import type { Request, RequestHandler, Response, Router } from 'express'
 import { AuditError } from '../audit/errors.js'
 import { EXPORT_CONTENT_TYPES, drained, isExportFormat, writeExport } from '../audit/export.js'
 import { isSessionId } from '../audit/keys.js'
@@ -14,13 +13,14 @@ import { FILTER_PARAMS, filterFromParams, type AuditFilter, type FilterParam } f
 import { findSession } from '../audit/sessions.js'
 import type { AuditStore } from '../audit/store.js'
 import { PortcullisError } from '../errors.js'
+import type { ReadHandler } from './audit-read-record.js'
 
 /** Set on every record export, so a client can tell its filter was applied (a daemon from before filters
  * would ignore the parameters and send everything). */
 export const EXPORT_FILTER_HEADER = 'Portcullis-Export-Filter'
 
-export function addAuditExportRoute (app: express.Express, deps: { audit: AuditStore }): void {
-  app.get('/v1/audit/export', async (req, res) => {
+export function addAuditExportRoute (router: Router, deps: { audit: AuditStore }, recorded: (route: string, handler: ReadHandler) => RequestHandler): void {
+  router.get('/export', recorded('export', async (req, res, count) => {
     const format = typeof req.query.format === 'string' && req.query.format !== '' ? req.query.format : 'jsonl'
     if (format === 'asciicast') {
       await sendCast(deps.audit, req, res)
@@ -40,9 +40,9 @@ export function addAuditExportRoute (app: express.Express, deps: { audit: AuditS
     }
     res.setHeader('Content-Type', EXPORT_CONTENT_TYPES[format])
     res.setHeader(EXPORT_FILTER_HEADER, '1')
-    await writeExport(deps.audit.queryStored(filter), format, res)
+    count.records = await writeExport(deps.audit.queryStored(filter), format, res)
     if (!res.destroyed) res.end()
-  })
+  }))
 }
 
 function queryParams (req: Request): Partial<Record<FilterParam, string>> {

@@ -9,6 +9,7 @@ import type { AuditSigningKey } from '../audit/signing-key.js'
 import type { AuditStore } from '../audit/store.js'
 import { PortcullisError } from '../errors.js'
 import type { PolicySource } from '../policy/source.js'
+import { adminCallerFields } from './peer-identity.js'
 
 export interface AuditIntegrityDeps {
   audit: AuditStore
@@ -48,7 +49,8 @@ export function addAuditIntegrityRoutes (app: express.Express, deps: AuditIntegr
     const { retentionMs } = deps.policy.current.audit
     await answer(res, async () => ({
       retention: deps.policy.current.document.audit?.retention ?? null,
-      ...await expireRecords(deps.audit, { retentionMs, key, dryRun: flag(req, 'dryRun'), force: flag(req, 'force'), logger: deps.logger })
+      // audit.expired names who asked (the socket's peer), above all for --force.
+      ...await expireRecords(deps.audit, { retentionMs, key, dryRun: flag(req, 'dryRun'), force: flag(req, 'force'), logger: deps.logger, requestedBy: { via: 'admin-socket', ...await adminCallerFields(req) } })
     }))
   })
 }

@@ -2,19 +2,16 @@
 // process). A unix socket readable by root alone; the routes are versioned so the CLI and daemon can differ.
 
 import http from 'node:http'
-import express, { type Request, type Response } from 'express'
+import express from 'express'
 import type { Logger } from 'pino'
 import type { AuditStore } from '../audit/store.js'
-import type { AuditRecord } from '../audit/record.js'
-import { isSessionId } from '../audit/keys.js'
-import { findSession, listSessions, openSessionIds } from '../audit/sessions.js'
-import { PortcullisError } from '../errors.js'
-import { errorHandler, sendError } from '../http-errors.js'
+import { errorHandler } from '../http-errors.js'
 import { listenUnixSocket } from '../protocol/unix-socket.js'
 import type { AuditSigningKey } from '../audit/signing-key.js'
 import { addAuditIntegrityRoutes } from './audit-integrity.js'
-import { addAuditExportRoute } from './audit-export-route.js'
-import { addAuditBundleRoutes } from './audit-bundle-routes.js'
+import { addAuditBundledRoute } from './audit-bundle-routes.js'
+import { auditReadRouter } from './audit-read-routes.js'
+import { adminCallerFields, identifyAdminPeer } from './peer-identity.js'
 import { addElevationRoutes } from './elevation-routes.js'
 import { addTokenRoutes } from './token-routes.js'
 import type { ElevationService } from '../elevation/service.js'
@@ -76,83 +73,15 @@ export function createAdminApp (deps: AdminDeps): express.Express {
     })
   })
 
-  app.post('/v1/policy/reload', (_req, res) => {
-    const outcome = deps.policy.reload()
+  app.post('/v1/policy/reload', async (req, res) => {
+    // The policy.reload record names who asked: the admin socket's peer, as the kernel reports it.
+    const outcome = deps.policy.reload({ via: 'admin-socket', ...await adminCallerFields(req) })
     res.status(outcome.ok ? 200 : 422).json(outcome)
   })
 
-  app.get('/v1/audit/tail', async (req, res) => {
-    const n = intParam(req, 'n', 20)
-    const follow = req.query.follow === 'true' || req.query.follow === '1'
-    res.type('application/x-ndjson')
-    const recent = await deps.audit.tail(n)
-    for (const record of recent) res.write(JSON.stringify(record) + '\n')
-    if (!follow) {
-      res.end()
-      return
-    }
-    let last = recent.at(-1)?.seq ?? deps.audit.head().seq
-    const unsubscribe = deps.audit.subscribe((record: AuditRecord) => {
-      if (record.seq <= last) return
-      last = record.seq
-      res.write(JSON.stringify(record) + '\n')
-    })
-    res.on('close', unsubscribe)
-  })
-
-  addAuditExportRoute(app, deps)
-
-  app.get('/v1/audit/verify', async (_req, res) => {
-    res.json(await deps.audit.verify(deps.auditKey != null ? { publicKeys: [deps.auditKey] } : {}))
-  })
-
-  app.get('/v1/audit/sessions', async (req, res) => {
-    const user = stringParam(req, 'user')
-    const container = stringParam(req, 'container')
-    res.json(await listSessions(deps.audit, {
-      limit: Math.min(intParam(req, 'limit', 50), MAX_SESSIONS),
-      ...(user !== undefined ? { user } : {}),
-      ...(container !== undefined ? { container } : {}),
-      openSessions: await openSessionIds(deps.audit)
-    }))
-  })
-
-  app.get('/v1/audit/sessions/:id', async (req, res) => {
-    const id = sessionParam(req, res)
-    if (id === null) return
-    const session = await findSession(deps.audit, id, await openSessionIds(deps.audit))
-    if (session === null) sendError(res, new PortcullisError('PORTCULLIS_SESSION_NOT_FOUND', id))
-    else res.json(session)
-  })
-
-  // The recording exactly as stored, chunk after chunk, at the pace the client reads it.
-  app.get('/v1/audit/sessions/:id/cast', async (req, res) => {
-    const id = sessionParam(req, res)
-    if (id === null) return
-    const chunks = deps.audit.readCast(id)[Symbol.asyncIterator]()
-    const first = await chunks.next()
-    if (first.done === true) {
-      const known = await findSession(deps.audit, id)
-      sendError(res, new PortcullisError(known === null ? 'PORTCULLIS_SESSION_NOT_FOUND' : 'PORTCULLIS_SESSION_NO_RECORDING', id))
-      return
-    }
-    res.setHeader('Content-Type', CAST_CONTENT_TYPE)
-    let next: IteratorResult<string> = first
-    try {
-      while (next.done !== true) {
-        if (res.destroyed) return
-        if (!res.write(next.value)) await drained(res)
-        next = await chunks.next()
-      }
-      res.end()
-    } finally {
-      // The client went away (or a read failed): close the LevelDB iterator now rather than at garbage collection.
-      if (next.done !== true) await chunks.return?.()
-    }
-  })
-
+  app.use('/v1/audit', auditReadRouter(deps, identifyAdminPeer))
+  addAuditBundledRoute(app, deps)
   addAuditIntegrityRoutes(app, deps)
-  addAuditBundleRoutes(app, deps)
   addElevationRoutes(app, deps)
   addTokenRoutes(app, deps)
 
@@ -165,37 +94,6 @@ export function createAdminApp (deps: AdminDeps): express.Express {
 function auditState (audit: AuditStore): 'ok' | 'failing' | 'broken' {
   if (audit.failure === null) return 'ok'
   return audit.outage()?.state ?? 'failing'
-}
-
-/** asciinema's media type for asciicast files. */
-const CAST_CONTENT_TYPE = 'application/x-asciicast'
-const MAX_SESSIONS = 10_000
-
-/** Resolves when the response can take more, or is gone. */
-function drained (res: Response): Promise<void> {
-  return new Promise<void>((resolve) => {
-    res.once('drain', resolve)
-    res.once('close', resolve)
-  })
-}
-
-/** The `:id` of a sessions route, or null after answering 400 when it is not a session ID. */
-function sessionParam (req: Request, res: Response): string | null {
-  const id = req.params.id
-  if (isSessionId(id)) return id
-  sendError(res, new PortcullisError('PORTCULLIS_SESSION_ID_INVALID', String(id)))
-  return null
-}
-
-function stringParam (req: Request, name: string): string | undefined {
-  const raw = req.query[name]
-  return typeof raw === 'string' && raw !== '' ? raw : undefined
-}
-
-function intParam (req: Request, name: string, fallback: number): number {
-  const raw = req.query[name]
-  if (typeof raw !== 'string' || !/^\d+$/.test(raw)) return fallback
-  return Number(raw)
 }
 
 /** Listens on the admin socket, mode 0600 from the first instant (root only), in a 0700 directory when it makes one. */

@@ -9,6 +9,7 @@ import { PortcullisError } from '../errors.js'
 import { readKey, readTokenSettings } from '../identity/keys.js'
 import { issueTokenWithId } from '../identity/tokens.js'
 import type { PolicySource } from '../policy/source.js'
+import { adminCallerFields } from './peer-identity.js'
 
 /** A user name as the policy spells one (src/policy/schema.ts). */
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/
@@ -27,8 +28,9 @@ export function addTokenRoutes (app: express.Express, deps: { audit: AuditStore,
     const maxLifetimeMs = deps.policy.current.tokens.maxLifetimeMs
     if (ttlSeconds * 1000 > maxLifetimeMs) throw new PortcullisError('PORTCULLIS_TOKEN_TTL_TOO_LONG', durationText(maxLifetimeMs), 'the policy in force', durationText(maxLifetimeMs))
     const issued = issueTokenWithId(readKey(keys, 'privateKey'), readTokenSettings(keys), user, ttlSeconds)
-    // The socket is root's: the daemon knows the caller could open it, and only what the client claims beyond that.
+    // What the client claims (its login, sudo's user) is kept as a claim; who it is, is the kernel's word (peer).
     const claimed = typeof req.query.requestedBy === 'string' ? req.query.requestedBy.slice(0, MAX_CLAIM) : null
+    const caller = await adminCallerFields(req)
     // Recorded before the answer: a token the trail does not hold is never handed out.
     await deps.audit.append({
       kind: 'system',
@@ -36,7 +38,7 @@ export function addTokenRoutes (app: express.Express, deps: { audit: AuditStore,
       user,
       tokenId: issued.tokenId,
       reason: `token ${issued.tokenId} issued for ${user} through the admin socket, valid until ${issued.expiresAt}`,
-      fields: { expiresAt: issued.expiresAt, ttlSeconds, via: 'admin-socket', requestedBy: claimed }
+      fields: { expiresAt: issued.expiresAt, ttlSeconds, via: 'admin-socket', requestedBy: claimed, ...caller }
     })
     // Whether the policy in force names the user (a project or a global role): the CLI warns about a token for nobody.
     const inPolicy = deps.policy.current.membershipsOf(user).length > 0

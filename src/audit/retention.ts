@@ -37,6 +37,8 @@ export interface ExpireOptions {
   force?: boolean
   now?: Date
   logger?: Logger
+  /** Who asked for this run (the admin socket's peer), recorded in audit.expired; unset for the daily run. */
+  requestedBy?: Record<string, unknown>
 }
 
 interface SeqRange {
@@ -148,7 +150,8 @@ async function expireNow (store: AuditStore, db: AuditDb, options: ExpireOptions
       bundledSeq,
       ...(shippedSeq !== null ? { shippedSeq } : {}),
       forced,
-      checkpoint: { seq: result.checkpoint!.seq, hash: result.checkpoint!.hash, keyId: result.checkpoint!.keyId }
+      checkpoint: { seq: result.checkpoint!.seq, hash: result.checkpoint!.hash, keyId: result.checkpoint!.keyId },
+      ...(options.requestedBy !== undefined ? { requestedBy: options.requestedBy } : {})
     }
   })
   result.recordSeq = record.seq

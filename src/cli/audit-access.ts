@@ -14,6 +14,7 @@ import type { VerifyReport } from '../audit/verify.js'
 import { PortcullisError } from '../errors.js'
 import { LocalAudit } from './audit-local.js'
 import { RemoteAudit } from './audit-remote.js'
+import { auditEndpoint, type EndpointFlags } from './audit-options.js'
 import { DEFAULTS } from './defaults.js'
 
 export interface BundleRequest {
@@ -44,7 +45,7 @@ export interface AuditAccess {
   close: () => Promise<void>
 }
 
-export interface AuditAccessFlags {
+export interface AuditAccessFlags extends EndpointFlags {
   'admin-socket': string
   /** A store directory no daemon owns: read it directly. */
   data?: string | undefined
@@ -54,7 +55,7 @@ export interface AuditAccessFlags {
 
 /** The daemon's admin socket, or with --data the store itself. Opens nothing until a method is called. */
 export function openAuditAccess (flags: AuditAccessFlags): AuditAccess {
-  return flags.data !== undefined ? new LocalAudit(flags.data, flags.keys ?? DEFAULTS.keys) : new RemoteAudit(flags['admin-socket'])
+  return flags.data !== undefined ? new LocalAudit(flags.data, flags.keys ?? DEFAULTS.keys) : new RemoteAudit(auditEndpoint(flags))
 }
 
 /** Opens the access, runs `use`, and closes it whatever happened. */

@@ -13,6 +13,7 @@ import { readAuditPublicKey } from '../audit/signing-key.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { withAuditAccess } from './audit-access.js'
+import { ADMIN_HELP, ADMIN_OPTION } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 
@@ -21,9 +22,9 @@ const ARCHIVE_SUFFIX = /\.(tar\.gz|tgz)$/
 export const auditBundleCommand = defineCommand({
   name: 'audit bundle',
   summary: 'Write an evidence bundle for a time range: every record in it (JSON lines and CSV), the session recordings, a checkpoint signed for it, the public key, and report.html. Check it with `portcullis audit verify-bundle`.',
-  usage: 'audit bundle --out DIR|FILE.tar.gz [--since TIME] [--until TIME] [--from-seq N] [--to-seq N] [--admin-socket PATH | --data DIR [--keys DIR]]',
+  usage: 'audit bundle --out DIR|FILE.tar.gz [--since TIME] [--until TIME] [--from-seq N] [--to-seq N] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR [--keys DIR]]',
   options: {
-    'admin-socket': { type: 'string', default: DEFAULTS.adminSocket },
+    ...ADMIN_OPTION,
     data: { type: 'string' },
     keys: { type: 'string', default: DEFAULTS.keys },
     out: { type: 'string' },
@@ -38,7 +39,7 @@ export const auditBundleCommand = defineCommand({
     '--until TIME': 'records before TIME (same forms); default: up to the newest record',
     '--from-seq N': 'first record by sequence number',
     '--to-seq N': 'last record by sequence number',
-    '--admin-socket PATH': `the running daemon's admin socket (default ${DEFAULTS.adminSocket})`,
+    ...ADMIN_HELP,
     '--data DIR': 'bundle a store directly, when no daemon owns it (it signs a checkpoint and notes the bundle in the store)',
     '--keys DIR': `with --data: the keys directory holding audit_ed25519.key (default ${DEFAULTS.keys})`
   },

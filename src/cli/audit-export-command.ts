@@ -12,8 +12,8 @@ export const auditExportCommand = defineCommand({
   name: 'audit export',
   summary: 'Stream audit records as JSON lines or CSV, filtered by time, user, project, container, action, decision or session (constant memory), or one session\'s recording as an asciicast file.',
   usage: 'audit export [--format jsonl|csv] [--since TIME] [--until TIME] [--user USER] [--project NAME] [--container NAME|ID]\n' +
-    '       [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE] [--admin-socket PATH | --data DIR]\n' +
-    '       portcullis audit export --session ID [--format asciicast] [--out FILE] [--admin-socket PATH | --data DIR]',
+    '       [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]\n' +
+    '       portcullis audit export --session ID [--format asciicast] [--out FILE] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
   options: {
     ...ADMIN_OPTION,
     ...EXPORT_FILTER_OPTIONS,

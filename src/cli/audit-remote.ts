@@ -1,4 +1,4 @@
-// The audit commands' access to the running daemon, through its admin socket (src/admin/client.ts).
+// The audit commands' access to the running daemon, through its admin socket or, for auditors, its API (src/admin/client.ts).
 
 import { createWriteStream } from 'node:fs'
 import type http from 'node:http'
@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { BUNDLE_SUMMARY_HEADER, type BundleSummary } from '../admin/audit-bundle-routes.js'
 import { EXPORT_FILTER_HEADER } from '../admin/audit-export-route.js'
-import { adminJson, adminRequest, answerError } from '../admin/client.js'
+import { adminJson, adminRequest, answerError, type AdminEndpoint } from '../admin/client.js'
 import { messageOf } from '../audit/errors.js'
 import { drained, type ExportFormat } from '../audit/export.js'
 import { filterToParams, filtersRecords, type AuditFilter } from '../audit/query.js'
@@ -21,7 +21,7 @@ import { removingOnFailure, writeFileAtomically } from './bundle-out.js'
 import { ExportRecordCounter } from './export-progress.js'
 
 export class RemoteAudit implements AuditAccess {
-  constructor (private readonly socket: string) {}
+  constructor (private readonly socket: AdminEndpoint) {}
 
   async exportRecords (filter: AuditFilter, format: ExportFormat, out: Writable, onProgress?: (records: number) => void): Promise<number> {
     const params = filterToParams(filter)
@@ -98,7 +98,8 @@ export class RemoteAudit implements AuditAccess {
     } else {
       await removingOnFailure(out, async () => await extractTar(res.pipe(createGunzip()), out, { stripTopDirectory: true }))
     }
-    await adminJson(this.socket, 'POST', `/v1/audit/bundled?toSeq=${summary.toSeq}`)
+    // Only root's bundles let retention remove records: an auditor's copy is theirs, outside the host's custody.
+    if (typeof this.socket === 'string') await adminJson(this.socket, 'POST', `/v1/audit/bundled?toSeq=${summary.toSeq}`)
     return summary
   }
 

@@ -17,7 +17,7 @@ import { playCast, type ReplayResult } from './replay-player.js'
 export const auditReplayCommand = defineCommand({
   name: 'audit replay',
   summary: 'Play a recorded SSH session in this terminal at the speed it happened (what the user saw; keystrokes are not shown). Sequences that act beyond the screen (clipboard, title, terminal queries) are removed unless --raw.',
-  usage: 'audit replay ID [--speed 1] [--idle-limit SECONDS] [--raw] [--admin-socket PATH | --data DIR]',
+  usage: 'audit replay ID [--speed 1] [--idle-limit SECONDS] [--raw] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
   options: { ...ADMIN_OPTION, data: { type: 'string' }, speed: { type: 'string', default: '1' }, 'idle-limit': { type: 'string' }, raw: { type: 'boolean', default: false } },
   help: {
     ...ADMIN_HELP,

@@ -10,7 +10,7 @@ import { defineCommand } from './command.js'
 export const auditSessionsCommand = defineCommand({
   name: 'audit sessions',
   summary: 'List recorded SSH sessions, newest first: who, where, what ran, how long, how it ended.',
-  usage: 'audit sessions [-n 50] [--user USER] [--container NAME] [--json] [--admin-socket PATH | --data DIR]',
+  usage: 'audit sessions [-n 50] [--user USER] [--container NAME] [--json] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
   options: { ...ADMIN_OPTION, data: { type: 'string' }, lines: { type: 'string', short: 'n', default: '50' }, user: { type: 'string' }, container: { type: 'string' }, json: { type: 'boolean', default: false } },
   help: {
     ...ADMIN_HELP,

@@ -14,7 +14,7 @@ import { DEFAULTS } from './defaults.js'
 export const auditVerifyCommand = defineCommand({
   name: 'audit verify',
   summary: 'Check the audit hash chain and its signed checkpoints, name the first record that was changed, removed or inserted, and the checkpoint the verdict rests on. Exit 0 when intact, 1 when not.',
-  usage: 'audit verify [--admin-socket PATH] [--data DIR [--public-key FILE | --keys DIR]] [--checkpoints FILE] [--json]',
+  usage: 'audit verify [--admin-socket PATH | --url URL [--token-file FILE]] [--data DIR [--public-key FILE | --keys DIR]] [--checkpoints FILE] [--json]',
   options: { ...ADMIN_OPTION, data: { type: 'string' }, 'public-key': { type: 'string' }, keys: { type: 'string' }, checkpoints: { type: 'string' }, json: { type: 'boolean', default: false } },
   help: {
     ...ADMIN_HELP,

@@ -1,7 +1,7 @@
 import { PortcullisError } from '../errors.js'
 import { visible, visibleLines } from '../audit/terminal-text.js'
 import { imageRuleWarnings } from '../core/image-rules.js'
-import { shadowedAllowWarnings } from '../policy/warnings.js'
+import { auditorDutyWarnings, shadowedAllowWarnings } from '../policy/warnings.js'
 import { POLICY_SCHEMA } from '../policy/schema.js'
 import type { CompiledPolicy } from '../policy/compile.js'
 import { describeChange, diffPolicies, summarizeChanges, type PolicyChange } from '../policy/policy-diff.js'
@@ -46,7 +46,7 @@ export const policyValidateCommand = defineCommand({
 /** The warnings `policy validate` prints (stderr); returns them. */
 function printWarnings (policy: CompiledPolicy): string[] {
   const warnings = [
-    ...shadowedAllowWarnings(policy, KNOWN_ACTIONS).map((w) => `${w.path}: ${w.message}`),
+    ...[...shadowedAllowWarnings(policy, KNOWN_ACTIONS), ...auditorDutyWarnings(policy)].map((w) => `${w.path}: ${w.message}`),
     ...imageRuleWarnings(policy.document.projects)
   ]
   for (const warning of warnings) process.stderr.write(`warning: ${visible(warning)}\n`)

@@ -8,32 +8,34 @@ import express, { type Request } from 'express'
 import type { Logger } from 'pino'
 import { PortcullisError } from '../errors.js'
 import type { TokenVerifier } from '../identity/tokens.js'
-import { sendError } from '../http-errors.js'
+import { errorHandler, sendError } from '../http-errors.js'
+import { readBearer } from '../identity/bearer.js'
 import { ElevationError } from './errors.js'
 import { elevationRouter, type Caller } from './routes.js'
 import type { ElevationService } from './service.js'
 
 export const DEFAULT_ELEVATION_LISTEN = '127.0.0.1:2224'
 
-export function createElevationApp (service: ElevationService, tokens: TokenVerifier | null, logger: Logger): express.Express {
+/** The elevation API; with `auditRoutes`, also the audit read routes for auditors under /v1/audit (docs/audit-access.md). */
+export function createElevationApp (service: ElevationService, tokens: TokenVerifier | null, logger: Logger, auditRoutes?: express.Router): express.Express {
   const app = express()
   app.disable('x-powered-by')
+  // First: the elevation router answers every other path under /v1 (404), so an auditor has no route but these.
+  if (auditRoutes !== undefined) {
+    app.use('/v1/audit', auditRoutes)
+    app.use('/v1/audit', errorHandler(logger, 'audit API'))
+  }
   app.use('/v1', elevationRouter(service, (req) => bearer(req, tokens), logger))
   app.use((req, res) => {
-    sendError(res, new ElevationError('PORTCULLIS_ELEVATION_NO_ROUTE', [`${req.method} ${req.path}`, 'under /v1/requests']))
+    sendError(res, new ElevationError('PORTCULLIS_ELEVATION_NO_ROUTE', [`${req.method} ${req.path}`, 'under /v1/requests and /v1/audit']))
   })
   return app
 }
 
 function bearer (req: Request, tokens: TokenVerifier | null): Caller {
-  const header = req.get('authorization')
-  if (header === undefined || header.trim() === '') throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', ['the request has no Authorization header'])
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-  if (match === null) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', ['the Authorization header is not "Bearer <token>"'])
-  if (tokens === null) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', ['tokens are not enabled on this daemon (no keys: an admin runs `portcullis keys init`)'])
-  const verdict = tokens.verify(match[1]!)
-  if (!verdict.ok) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', [verdict.reason])
-  return { actor: { user: verdict.claims.user, via: 'http', tokenId: verdict.claims.tokenId } }
+  const signedIn = readBearer(req, tokens)
+  if (!signedIn.ok) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', [signedIn.reason])
+  return { actor: { user: signedIn.user, via: 'http', tokenId: signedIn.tokenId } }
 }
 
 /** `127.0.0.1:2224`, `[::1]:2224` → host and port; `off` → null. Throws PORTCULLIS_USAGE otherwise. */

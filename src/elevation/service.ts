@@ -23,6 +23,8 @@ export interface Actor {
   /** `http`: the user API with a token; `admin-socket`: root on the host acting as `user`. */
   via?: 'http' | 'admin-socket'
   tokenId?: string
+  /** On the admin socket: who really acted, as the kernel reports the socket's peer (src/admin/peer.ts). */
+  peer?: Record<string, unknown> | null
 }
 
 export interface ElevationServiceOptions {
@@ -407,7 +409,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
         ...(request.decisionReason !== undefined ? { decisionReason: request.decisionReason } : {}),
         autoApproved: request.autoApproved === true,
         by: actor.user,
-        ...(actor.via !== undefined ? { via: actor.via } : {})
+        ...(actor.via !== undefined ? { via: actor.via } : {}),
+        ...(actor.peer !== undefined ? { peer: actor.peer } : {})
       }
     }
   }

@@ -42,6 +42,7 @@ interface AuditDocument {
   checkpointRecords?: number
   retention?: string
   verifyInterval?: string
+  auditors?: string[]
 }
 
 /** The audit settings with defaults filled in and durations in milliseconds. */
@@ -53,6 +54,8 @@ export interface AuditSettings {
   readonly retentionMs: number | null
   /** How often serve verifies its trail from the newest good checkpoint to the head. */
   readonly verifyIntervalMs: number
+  /** Users who may read the audit trail with their token (audit.auditors); compiled policies always have it. */
+  readonly auditors?: ReadonlySet<string>
 }
 
 interface BridgeDocument {
@@ -462,7 +465,8 @@ function compileAudit (audit: AuditDocument): AuditSettings {
     checkpointIntervalMs: durationMs(audit.checkpointInterval ?? AUDIT_DEFAULTS.checkpointInterval),
     checkpointRecords: audit.checkpointRecords ?? AUDIT_DEFAULTS.checkpointRecords,
     retentionMs: audit.retention !== undefined ? durationMs(audit.retention) : null,
-    verifyIntervalMs: durationMs(audit.verifyInterval ?? AUDIT_DEFAULTS.verifyInterval)
+    verifyIntervalMs: durationMs(audit.verifyInterval ?? AUDIT_DEFAULTS.verifyInterval),
+    auditors: new Set(audit.auditors ?? [])
   })
 }
 

@@ -363,6 +363,13 @@ export const POLICY_SCHEMA = {
           ...duration,
           default: '1h',
           description: 'How often `portcullis serve` verifies its own trail while it runs: from the newest signed checkpoint that still matches its record to the head (what changed since the last checkpoint, so it stays cheap), recorded as `audit.verify` when records came in since the last run. Damage found raises the `verify-failed` alert (see `alerts`).'
+        },
+        auditors: {
+          type: 'array',
+          items: name,
+          uniqueItems: true,
+          default: [],
+          description: 'Users who hold the auditor role (separation of duties): with their own token they read, export, replay, verify and bundle the audit trail through the elevation API (`portcullis audit export --url URL`, and the other audit commands), without root on the host. The role grants nothing else: no policy change, no token, no approval, no removal of records. Every read, theirs or root\'s, is recorded (`audit.read`). See docs/audit-access.md.'
         }
       }
     },

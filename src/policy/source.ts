@@ -96,6 +96,8 @@ export interface ReloadOutcome {
   /** From the fleet: the revision applied or refused, and who published it. */
   revision?: number
   publisher?: string
+  /** Who asked for this reload, when it was asked for on the admin socket: its peer as the kernel reports it. */
+  requestedBy?: Record<string, unknown>
 }
 
 /** The fleet revision a policy came from. */
@@ -147,12 +149,12 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
   }
 
   /** Reload now (SIGHUP, `portcullis policy reload`): always reports. From the fleet: asks for the newest revision. */
-  reload (): ReloadOutcome {
+  reload (requestedBy?: Record<string, unknown>): ReloadOutcome {
     if (this.revision !== null) {
       this.fetchNow?.()
       return { ok: true, digest: this.policy.digest, changed: false, revision: this.revision.revision, publisher: this.revision.publisher }
     }
-    return this.load(undefined)
+    return this.load(undefined, requestedBy)
   }
 
   /** Fleet mode: what reload() asks for. */
@@ -205,7 +207,7 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
     if (text !== this.lastText) this.load(text)
   }
 
-  private load (given: string | undefined): ReloadOutcome {
+  private load (given: string | undefined, requestedBy?: Record<string, unknown>): ReloadOutcome {
     let outcome: ReloadOutcome
     try {
       const text = given ?? readPolicyText(this.path)
@@ -219,6 +221,7 @@ export class PolicySource extends EventEmitter<{ reload: [ReloadOutcome] }> impl
     } catch (err) {
       outcome = { ok: false, digest: this.policy.digest, error: (err as Error).message, ...(hasPortcullisCode(err) ? { code: err.code } : {}), changed: false }
     }
+    if (requestedBy !== undefined) outcome.requestedBy = requestedBy
     this.watchDirs()
     this.emit('reload', outcome)
     return outcome

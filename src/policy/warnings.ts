@@ -45,3 +45,18 @@ function sources (found: readonly DenySource[], role: string): string {
 function key (name: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`
 }
+
+/** Separation of duties (等保 三权分立): an auditor who also holds a role could change what they audit. */
+export function auditorDutyWarnings (policy: CompiledPolicy): PolicyProblem[] {
+  const warnings: PolicyProblem[] = []
+  const { document } = policy
+  ;(document.audit?.auditors ?? []).forEach((user, i) => {
+    const held = [
+      ...Object.entries(document.projects).filter(([, p]) => p.members[user] !== undefined).map(([name, p]) => `${p.members[user]!} in ${name}`),
+      ...(document.global?.members?.[user] !== undefined ? [`${document.global.members[user]} globally`] : [])
+    ]
+    if (held.length === 0) return
+    warnings.push({ path: `$.audit.auditors[${i}]`, message: `auditor "${user}" also holds ${held.join(', ')}: separation of duties wants auditors who administer nothing they audit` })
+  })
+  return warnings
+}

@@ -135,7 +135,9 @@ describe('scripts/install.sh with DESTDIR', () => {
     expect(unit.get('RuntimeDirectory')).toEqual([path.basename(path.dirname(DEFAULTS.adminSocket))])
     expect(unit.get('ReadWritePaths')).toEqual([path.dirname(socket)])
     expect(unit.get('ExecStartPost')?.[0]).toContain(`[ -S ${socket} ]`)
-    expect(unit.get('CapabilityBoundingSet')).toEqual([''])
+    // One capability, for naming the admin socket's peer (ss -x -p, /proc): audit reads are refused without it.
+    expect(unit.get('CapabilityBoundingSet')).toEqual(['CAP_SYS_PTRACE'])
+    expect(unit.get('RestrictAddressFamilies')?.[0]?.split(' ')).toContain('AF_NETLINK')
     expect(unit.get('NoNewPrivileges')).toEqual(['yes'])
 
     // The template itself carries exactly the defaults of src/cli/defaults.ts.

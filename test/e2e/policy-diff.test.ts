@@ -66,7 +66,8 @@ describe('policy.reload records what changed', () => {
       // Never the key material.
       expect(JSON.stringify(record)).not.toContain(keyLine.split(' ')[1]!.slice(20))
 
-      // Asked again with nothing changed: the command says so and nothing more is recorded.
+      // Asked again with nothing changed: the command says so, and no policy.reload is added (only who asked:
+      // policy.reload-requested, docs/audit-access.md).
       const again = await runPortcullisCli(['policy', 'reload', '--admin-socket', paths.admin])
       expect(again.stdout).toMatch(/: no change\n$/)
     } finally {

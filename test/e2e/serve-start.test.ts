@@ -161,7 +161,8 @@ describe('a start that fails undoes what started and exits with the code', () =>
       await writeFile(bridgePolicy, JSON.stringify(examplePolicy))
       const again = await startPortcullis({ dir: paths.dir, policyFile: bridgePolicy, keysDir: workspace.keysDir, dockerSocket: path.join(paths.dir, 'no-dockerd.sock'), dataDir: paths.data })
       try {
-        const records = await auditRecords(again)
+        // Less the audit.read of this very read (docs/audit-access.md).
+        const records = (await auditRecords(again)).filter((r) => r.action?.startsWith('audit.read') !== true)
         expect(records.map((r) => r.action)).toEqual(['portcullis.start', 'portcullis.stop', 'portcullis.start'])
         expect(records[1]).toMatchObject({ code: 'PORTCULLIS_SSH_LISTEN' })
       } finally {

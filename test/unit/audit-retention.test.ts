@@ -298,8 +298,8 @@ describe('the policy\'s audit settings', () => {
   const minimal = { roles: { dev: { allow: ['container.*'] } }, projects: {} }
 
   it('default to a checkpoint every 5 minutes and no retention', () => {
-    expect(compilePolicy(minimal).audit).toEqual({ checkpointIntervalMs: 300_000, checkpointRecords: 100_000, retentionMs: null, verifyIntervalMs: 3_600_000 })
-    expect(compilePolicy({ ...minimal, audit: { checkpointInterval: '30s', checkpointRecords: 500, retention: '400d', verifyInterval: '10m' } }).audit).toEqual({ checkpointIntervalMs: 30_000, checkpointRecords: 500, retentionMs: 400 * DAY, verifyIntervalMs: 600_000 })
+    expect(compilePolicy(minimal).audit).toEqual({ checkpointIntervalMs: 300_000, checkpointRecords: 100_000, retentionMs: null, verifyIntervalMs: 3_600_000, auditors: new Set() })
+    expect(compilePolicy({ ...minimal, audit: { checkpointInterval: '30s', checkpointRecords: 500, retention: '400d', verifyInterval: '10m', auditors: ['dana'] } }).audit).toEqual({ checkpointIntervalMs: 30_000, checkpointRecords: 500, retentionMs: 400 * DAY, verifyIntervalMs: 600_000, auditors: new Set(['dana']) })
   })
 
   it('refuse durations of zero, other shapes and unknown fields', () => {

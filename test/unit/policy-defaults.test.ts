@@ -60,7 +60,7 @@ describe('policy defaults come from the schema', () => {
 
   it('a policy without audit or tokens sections gets the schema\'s checkpoint interval, checkpoint size, no retention and token lifetime', () => {
     const policy = compilePolicy(minimal)
-    expect(policy.audit).toEqual({ checkpointIntervalMs: durationMs(AUDIT_DEFAULTS.checkpointInterval), checkpointRecords: AUDIT_DEFAULTS.checkpointRecords, retentionMs: null, verifyIntervalMs: durationMs(AUDIT_DEFAULTS.verifyInterval) })
+    expect(policy.audit).toEqual({ checkpointIntervalMs: durationMs(AUDIT_DEFAULTS.checkpointInterval), checkpointRecords: AUDIT_DEFAULTS.checkpointRecords, retentionMs: null, verifyIntervalMs: durationMs(AUDIT_DEFAULTS.verifyInterval), auditors: new Set() })
     expect(policy.tokens.maxLifetimeMs).toBe(durationMs(TOKEN_DEFAULTS.maxLifetime))
   })
 

@@ -9,7 +9,7 @@ import { policyProblems } from '../helpers/policy-problems.js'
 import { closest } from '../../src/policy/did-you-mean.js'
 import { findJsonSyntaxError } from '../../src/policy/json-syntax.js'
 import { loadPolicyFile } from '../../src/policy/source.js'
-import { shadowedAllowWarnings } from '../../src/policy/warnings.js'
+import { auditorDutyWarnings, shadowedAllowWarnings } from '../../src/policy/warnings.js'
 import { KNOWN_ACTIONS } from '../../src/routes/table.js'
 
 const problemsOf = (doc: unknown): string[] => policyProblems(doc, KNOWN_ACTIONS)
@@ -136,5 +136,20 @@ describe('deny wins over allow, across inheritance, and validate warns where tha
     expect(policy.roles.get('developer')!.deniedBy('container.remove')).toEqual({ pattern: 'container.remove', role: 'developer' })
     expect(policy.roles.get('developer')!.deniedBy('container.start')).toEqual({ pattern: 'container.*', role: 'viewer' })
     expect(policy.roles.get('developer')!.deniedBy('image.list')).toBeNull()
+  })
+})
+
+describe('separation of duties for auditors', () => {
+  it('warns about an auditor who holds a role in a project or globally, and not about one who holds none', () => {
+    const doc = {
+      roles: { developer: { allow: ['container.start'] }, admin: { allow: ['*'], unsafe: true } },
+      projects: { pay: { members: { alice: 'developer', carol: 'developer' } } },
+      global: { members: { carol: 'admin' } },
+      audit: { auditors: ['dana', 'carol'] }
+    }
+    expect(auditorDutyWarnings(compilePolicy(doc, KNOWN_ACTIONS)).map((w) => `${w.path}: ${w.message}`)).toEqual([
+      '$.audit.auditors[1]: auditor "carol" also holds developer in pay, admin globally: separation of duties wants auditors who administer nothing they audit'
+    ])
+    expect(problemsOf({ ...doc, audit: { auditors: ['not a name'] } })).toEqual([expect.stringContaining('$.audit.auditors[0]')])
   })
 })
