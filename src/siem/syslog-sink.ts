@@ -92,17 +92,20 @@ export class SyslogRecordSink implements RecordSink {
         data: { seq, hash: row.record.hash, prevHash: row.record.prevHash, kind: row.record.kind, decision: row.record.decision ?? undefined },
         message: row.text
       }))
-      // The callback runs once the kernel took the frame, in write order: the cursor follows it.
+      // The callback runs once the kernel took the frame, in write order: the cursor follows it. Only the batch's
+      // last write is awaited (a promise for each would cost on the hot path).
       let more = true
-      lastTaken = new Promise((resolve) => {
-        more = socket.write(frame, (err) => {
-          if (err === undefined || err === null) {
-            this.#deliveredSeq = Math.max(this.#deliveredSeq, seq)
-            this.#sent++
-          }
-          resolve()
-        })
-      })
+      const taken = (err?: Error | null): void => {
+        if (err === undefined || err === null) {
+          this.#deliveredSeq = Math.max(this.#deliveredSeq, seq)
+          this.#sent++
+        }
+      }
+      if (row === rows.at(-1)) {
+        lastTaken = new Promise((resolve) => { more = socket.write(frame, (err) => { taken(err); resolve() }) })
+      } else {
+        more = socket.write(frame, taken)
+      }
       if (!more) {
         socket.uncork()
         // A receiver that does not read stops the output here (the store keeps the records), never a decision.
