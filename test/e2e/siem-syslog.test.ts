@@ -131,6 +131,9 @@ describe('serve sends every record to a syslog receiver, driven by seq', () => {
     const actions = chain.map((line) => (JSON.parse(line) as { action: string }).action)
     expect(actions).toContain('output.failed')
     expect(actions).toContain('output.recovered')
+    // The outage is an alert (output-failing), raised and then resolved.
+    const alerts = chain.map((line) => JSON.parse(line) as { action: string, fields?: { state?: string } }).filter((r) => r.action === 'alert.output-failing').map((r) => r.fields?.state)
+    expect(alerts).toEqual(['raised', 'resolved'])
   })
 
   it('serve SIGKILLed mid-load resumes at its saved cursor: every seq arrives, in order, and only the last batch before the kill may arrive twice', { timeout: 90_000 }, async () => {
