@@ -55,4 +55,17 @@ describe('expiry with a SIEM output', { timeout: 60_000 }, () => {
     expect(await expire(store, { dryRun: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: null, deliveredSeq: null })
     await store.close()
   })
+
+  it('the syslog output\'s cursor holds records back beside the files\' mark: the lower of the two counts', async () => {
+    const store = await AuditStore.open(join(root, 'syslog'))
+    const source = outputSource(store)
+    await fillTo(store, 11_000)
+    await store.markBundled(11_000)
+    await source.markDelivered('files', 11_000)
+    await source.markDelivered('syslog', 10)
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 10_000 }, deliveredSeq: 10 })
+    await source.markDelivered('syslog', 11_000)
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: null })
+    await store.close()
+  })
 })
