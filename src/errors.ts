@@ -123,7 +123,7 @@ export const ERRORS = {
   PORTCULLIS_POLICY_PUBLISH: 'Publishing to the fleet database %s failed: %s. Nothing was published; run `portcullis policy publish` again.',
   PORTCULLIS_INTERNAL: 'portcullis failed on this request (%s); an operator must check its log.',
   PORTCULLIS_SYSLOG_ADDRESS: 'The syslog address %s cannot be used: write tcp:HOST:PORT (tcp:127.0.0.1:514, tcp:[::1]:514) or unix:/absolute/path of a stream socket.',
-  PORTCULLIS_SYSLOG_DATAGRAM_SOCKET: 'The syslog socket %s is a datagram socket (like /dev/log), which portcullis cannot write (Node has no unix datagram sockets): nothing is sent there. Give the receiver a stream socket (rsyslog: imptcp with path=; syslog-ng: unix-stream()) or a TCP listener on loopback, and point alerts.syslog.address at it.',
+  PORTCULLIS_SYSLOG_DATAGRAM_SOCKET: 'The syslog socket %s is a datagram socket (like /dev/log), which portcullis cannot write (Node has no unix datagram sockets): nothing is sent there. Give the receiver a stream socket (rsyslog: imptcp with path=; syslog-ng: unix-stream()) or a TCP listener on loopback, and point alerts.syslog.address (or outputs.syslog.address) at it.',
   PORTCULLIS_ALERT_CHECKPOINT_KEY: 'The audit signing key file %s %s. Checkpoints are still signed with the key this serve read at start, but a restart would find no key (and make a new one that no reviewer has): restore the file from a backup now.',
   PORTCULLIS_UNKNOWN_COMMAND: 'Unknown command "%s"%s. Run `portcullis%s --help` for the list.',
   PORTCULLIS_PROFILE_INVALID: 'The profile %s cannot be used: %s. Fix or remove it: it may hold only adminSocket, url, dockerConfig and tokenFile, each a string (`portcullis config` shows where each value comes from).',

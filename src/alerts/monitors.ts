@@ -1,6 +1,6 @@
 // What the daemon watches to raise alerts: the audit store's write failure (polled each second, so the sinks hear
 // of it while the store cannot record it), free disk space of the store's file system (statfs, every
-// alerts.diskCheckInterval), policy reloads, and the fleet shippers' lag and alarm records.
+// alerts.diskCheckInterval), policy reloads, the fleet shippers' lag and alarm records, and the SIEM outputs' failures.
 
 import { statfs } from 'node:fs/promises'
 import type { Logger } from 'pino'
@@ -105,6 +105,8 @@ export class AlertMonitors {
     if (record.action === 'fleet.lagging') alerts.raise('fleet-lagging', record.reason ?? '', { fields })
     else if (record.action === 'fleet.caught-up') alerts.resolve('fleet-lagging', record.reason ?? '', fields)
     else if (record.action === 'fleet.alarm') alerts.raise('fleet-alarm', record.reason ?? '', { ...(record.code !== null && record.code !== undefined ? { code: record.code } : {}), fields })
+    else if (record.action === 'output.failed') alerts.raise('output-failing', record.reason ?? '', { ...(record.code !== null && record.code !== undefined ? { code: record.code } : {}), fields })
+    else if (record.action === 'output.recovered') alerts.resolve('output-failing', record.reason ?? '', fields)
   }
 }
 

@@ -2,11 +2,14 @@
 // filled in and durations in milliseconds.
 
 import { durationMs } from '../core/duration.js'
-import { FILES_OUTPUT_DEFAULTS } from './schema.js'
+import { hasPortcullisCode } from '../errors.js'
+import { FILES_OUTPUT_DEFAULTS, SYSLOG_OUTPUT_DEFAULTS } from './schema.js'
 import type { PolicyProblem } from './compile.js'
+import { parseSyslogAddress } from './syslog-address.js'
 
 export interface OutputsDocument {
   files?: FilesOutputDocument
+  syslog?: { address: string, facility?: SyslogOutputSettings['facility'], hostname?: string }
 }
 
 interface FilesOutputDocument {
@@ -30,9 +33,19 @@ export interface FilesOutputSettings {
   readonly keepBytes: number | null
 }
 
+/** The syslog output (src/siem/syslog-sink.ts). */
+export interface SyslogOutputSettings {
+  readonly address: string
+  readonly facility: 'auth' | 'authpriv' | 'daemon' | 'security' | 'syslog' | 'user' | 'local0' | 'local1' | 'local2' | 'local3' | 'local4' | 'local5' | 'local6' | 'local7'
+  /** null: this host's name. */
+  readonly hostname: string | null
+}
+
 export interface OutputSettings {
   /** null: no sealed files. */
   readonly files: FilesOutputSettings | null
+  /** null: no syslog output. */
+  readonly syslog: SyslogOutputSettings | null
 }
 
 export function checkOutputs (outputs: OutputsDocument | undefined, problems: PolicyProblem[]): void {
@@ -40,11 +53,23 @@ export function checkOutputs (outputs: OutputsDocument | undefined, problems: Po
     const value = outputs?.files?.[key]
     if (value !== undefined && durationMs(value) <= 0) problems.push({ path: `$.outputs.files.${key}`, message: 'must be longer than 0' })
   }
+  if (outputs?.syslog !== undefined) {
+    try {
+      parseSyslogAddress(outputs.syslog.address)
+    } catch (err) {
+      if (!hasPortcullisCode(err)) throw err
+      problems.push({ path: '$.outputs.syslog.address', message: err.message })
+    }
+  }
 }
 
 export function compileOutputs (outputs: OutputsDocument | undefined): OutputSettings {
   const files = outputs?.files
+  const syslog = outputs?.syslog
   return Object.freeze({
+    syslog: syslog === undefined
+      ? null
+      : Object.freeze({ address: syslog.address, facility: syslog.facility ?? SYSLOG_OUTPUT_DEFAULTS.facility, hostname: syslog.hostname ?? null }),
     files: files === undefined
       ? null
       : Object.freeze({

@@ -442,6 +442,17 @@ export const POLICY_SCHEMA = {
             keepFor: { ...duration, description: 'Remove sealed files older than this (by the time they were sealed). Unset: never; the agent or the operator removes them. The newest sealed file always stays.' },
             keepBytes: { type: 'integer', minimum: 1, description: 'Remove the oldest sealed files while all of them together are larger than this. Unset: no limit. The newest sealed file always stays.' }
           }
+        },
+        syslog: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address'],
+          description: 'A syslog receiver that gets every record as one RFC 5424 message, framed by octet counting (RFC 6587): MSG is the record exactly as the store holds it, structured data `portcullis@32473` carries its seq, hash, prevHash, kind and decision; severity: alert records their alert\'s, denials notice, the rest info. Its cursor (the last record handed to the kernel) is kept in the store and holds retention back; a restart resumes there. Syslog has no acknowledgement: what the receiver held in its own buffers when it crashed is lost to it (the sealed files are the durable hand-off). See docs/siem.md.',
+          properties: {
+            address: { type: 'string', description: '`tcp:HOST:PORT` or `unix:/path` of a stream socket (as alerts.syslog.address). A datagram socket such as /dev/log cannot be written (PORTCULLIS_SYSLOG_DATAGRAM_SOCKET).' },
+            facility: { type: 'string', enum: ['auth', 'authpriv', 'daemon', 'security', 'syslog', 'user', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'], default: 'local0', description: 'The syslog facility of every record; the severity comes from the record.' },
+            hostname: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$', description: 'HOSTNAME of every message. Unset: this host\'s name.' }
+          }
         }
       }
     },
@@ -498,4 +509,5 @@ export const AUDIT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.audit.properti
 export const TOKEN_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.tokens.properties)
 export const ELEVATION_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.elevation.properties)
 export const FILES_OUTPUT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.outputs.properties.files.properties)
+export const SYSLOG_OUTPUT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.outputs.properties.syslog.properties)
 export const ALERT_DEFAULTS = defaultsOf(POLICY_SCHEMA.properties.alerts.properties)

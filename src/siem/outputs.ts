@@ -1,5 +1,5 @@
-// The SIEM outputs the policy configures (`outputs`), started with serve: the sealed files now, syslog next (a sink
-// of its own beside SealedFileSink, fed by the same RecordOutput). An output the policy no longer names gives up its
+// The SIEM outputs the policy configures (`outputs`), started with serve: the sealed files and syslog, each a sink fed
+// by a RecordOutput of its own. An output the policy no longer names gives up its
 // delivered mark, so retention no longer keeps records for it.
 
 import type { Logger } from 'pino'
@@ -9,14 +9,16 @@ import type { PolicySource } from '../policy/source.js'
 import { RecordOutput } from './record-output.js'
 import type { RecordSink } from './record-sink.js'
 import { SealedFileSink } from './sealed-files.js'
+import { SyslogRecordSink } from './syslog-sink.js'
 
 /** Every output name a sink may have: an unconfigured one's mark is dropped at start. */
-const OUTPUT_NAMES = ['files'] as const
+const OUTPUT_NAMES = ['files', 'syslog'] as const
 
 export async function startOutputs (policy: PolicySource, source: OutputSource, logger: Logger): Promise<RecordOutput[]> {
   const settings = policy.current.outputs
   const sinks: RecordSink[] = []
   if (settings.files !== null) sinks.push(new SealedFileSink(settings.files, logger))
+  if (settings.syslog !== null) sinks.push(new SyslogRecordSink(settings.syslog))
   for (const name of OUTPUT_NAMES) {
     if (sinks.some((sink) => sink.name === name) || (await source.delivered(name)) === null) continue
     await source.forget(name)

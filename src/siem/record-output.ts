@@ -116,6 +116,7 @@ export class RecordOutput {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     this.#pause.stop()
+    this.#sink.interrupt?.()
     await this.#loop
     if (this.#opened) {
       try {
@@ -148,7 +149,8 @@ export class RecordOutput {
           if (!this.#pause.stopping) await this.#pause.sleep(LINGER_MS, false)
         }
       } catch (err) {
-        await this.#failed(err)
+        // A write the stop interrupted is not a failure of the output.
+        if (!this.#pause.stopping) await this.#failed(err)
         await this.#sink.abandon()
         this.#opened = false
         await this.#pause.sleep(retryMs, false)

@@ -1,4 +1,4 @@
-// What a record output (record-output.ts) writes to: the sealed files now, a syslog stream next. A sink knows what it
+// What a record output (record-output.ts) writes to: the sealed files or a syslog stream. A sink knows what it
 // has durably written; the output feeds it the chain from there, in seq order.
 
 import type { StoredRecord } from '../audit/query.js'
@@ -24,6 +24,8 @@ export interface RecordSink {
   readonly deliveredSeq: number
   /** Forgets what is in flight after a failed write; open() is called again before the next one. */
   abandon: () => Promise<void>
+  /** Ends at once a write that waits on its receiver (shutdown), for a sink whose writes can wait without end. */
+  interrupt?: () => void
   /** Hands over what is left (shutdown). */
   close: () => Promise<void>
   status: () => object

@@ -24,8 +24,8 @@ export interface FleetHost {
   /** SIGTERM and wait (serve ships what is left before it exits, for up to 3 s). */
   stop: () => Promise<void>
   kill: () => Promise<void>
-  /** Posts `calls` AuthZReqs, `workers` at a time; resolves with how many were allowed. */
-  load: (calls: number, workers?: number) => Promise<number>
+  /** Posts `calls` AuthZReqs, `workers` at a time (the nth to `uriOf(n)`, by default a container list); resolves with how many were allowed. */
+  load: (calls: number, workers?: number, uriOf?: (n: number) => string) => Promise<number>
   /** The `fleet` part of the admin socket's status, what `portcullis status` prints (read without a CLI process:
    * tests poll it, twenty hosts at a time). */
   fleetStatus: () => Promise<{ state: string, lag: number, shippedSeq: number, headSeq: number, alarms: unknown[], halted: unknown, lastError: { code: string, message: string } | null }>
@@ -80,13 +80,13 @@ export async function makeFleetHost (root: string, name: string, policyFile: str
       await signalAndWait(running, 'SIGKILL', 5_000)
       cancel()
     },
-    async load (calls, workers = 8) {
+    async load (calls, workers = 8, uriOf = (n) => `/v1.41/containers/json?limit=${n}`) {
       let next = 0
       let allowed = 0
       await Promise.all(Array.from({ length: workers }, async () => {
         while (next < calls) {
           next++
-          if ((await postAuthzReq(socket, `/v1.41/containers/json?limit=${next}`, { token }))?.Allow === true) allowed++
+          if ((await postAuthzReq(socket, uriOf(next), { token }))?.Allow === true) allowed++
         }
       }))
       return allowed

@@ -35,6 +35,10 @@ export interface Rsyslog {
   received: () => ReceivedSyslog[]
   /** The RFC 5424 lines rsyslog wrote. */
   rfc5424Lines: () => string[]
+  /** Stops rsyslogd and keeps what it wrote: the address refuses connections until resume(). */
+  pause: () => Promise<void>
+  /** Starts it again on the same port and socket, appending to the same files. */
+  resume: () => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -75,23 +79,35 @@ ruleset(name="received") {
 input(type="imptcp" address="127.0.0.1" port="${port}" ruleset="received" supportOctetCountedFraming="on")
 input(type="imptcp" path="${socketPath}" unlink="on" ruleset="received" supportOctetCountedFraming="on")
 `)
-  const child: ChildProcess = spawn(RSYSLOGD, ['-n', '-f', conf, '-i', pidFile], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let child: ChildProcess
   let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const cancelSafetyNet = onProcessEnd(() => child.kill('SIGKILL'))
-  await waitUntil('rsyslogd listening on its port and socket', async () => {
-    if (child.exitCode !== null) throw new Error(`rsyslogd exited ${child.exitCode}: ${stderr}`)
-    return existsSync(socketPath) && await canConnect(port)
-  }, { detail: () => stderr })
+  let cancelSafetyNet = (): void => {}
+  const launch = async (): Promise<void> => {
+    const started: ChildProcess = spawn(RSYSLOGD, ['-n', '-f', conf, '-i', pidFile], { stdio: ['ignore', 'ignore', 'pipe'] })
+    child = started
+    stderr = ''
+    started.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    cancelSafetyNet = onProcessEnd(() => started.kill('SIGKILL'))
+    await waitUntil('rsyslogd listening on its port and socket', async () => {
+      if (started.exitCode !== null) throw new Error(`rsyslogd exited ${started.exitCode}: ${stderr}`)
+      return existsSync(socketPath) && await canConnect(port)
+    }, { detail: () => stderr })
+  }
+  const halt = async (): Promise<void> => {
+    if (!await signalAndWait(child, 'SIGTERM', 5000)) await signalAndWait(child, 'SIGKILL', 5000)
+    cancelSafetyNet()
+  }
+  await launch()
   const lines = (file: string): string[] => existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []
   return {
     tcpAddress: `tcp:127.0.0.1:${port}`,
     unixAddress: `unix:${socketPath}`,
     received: () => lines(jsonFile).map((line) => JSON.parse(line) as ReceivedSyslog),
     rfc5424Lines: () => lines(rfcFile),
+    pause: halt,
+    resume: launch,
     stop: async () => {
-      if (!await signalAndWait(child, 'SIGTERM', 5000)) await signalAndWait(child, 'SIGKILL', 5000)
-      cancelSafetyNet()
+      await halt()
       await rm(dir, { recursive: true, force: true })
     }
   }

@@ -55,6 +55,16 @@ describe('alert monitors', () => {
     monitors.stop()
   })
 
+  it('raise output-failing when a SIEM output cannot write and resolve it once it writes again', async () => {
+    const { store, monitors } = await watched()
+    await store.append({ kind: 'system', action: 'output.failed', reason: 'the syslog output cannot write: refused; records wait in the store', code: 'PORTCULLIS_OUTPUT', fields: { output: 'syslog', writtenSeq: 3, error: 'PORTCULLIS_OUTPUT' } })
+    await store.append({ kind: 'system', action: 'output.recovered', reason: 'the syslog output writes again after 12 s', fields: { output: 'syslog', writtenSeq: 3, downSeconds: 12 } })
+    expect(await alertRecords(store, 2)).toEqual(['alert.output-failing:raised', 'alert.output-failing:resolved'])
+    const raised = (await allRecords(store)).find((r) => r.action === 'alert.output-failing')!
+    expect(raised).toMatchObject({ code: 'PORTCULLIS_OUTPUT', fields: { severity: 'warning', output: 'syslog' } })
+    monitors.stop()
+  })
+
   it('raise policy-reload-failed for a refused reload and resolve it on a good one', async () => {
     const { store, policy, monitors, policyFile } = await watched()
     writeFileSync(policyFile, '{ "roles": ')

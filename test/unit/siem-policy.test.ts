@@ -1,4 +1,4 @@
-// The policy's `outputs`: the example validates, defaults come from the schema, durations are in milliseconds, and a
+// The policy's `outputs`: the example validates (sealed files and syslog), defaults come from the schema, durations are in milliseconds, and a
 // policy without outputs has none.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -7,26 +7,34 @@ import { compilePolicy } from '../../src/policy/compile.js'
 const read = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../../examples/${name}`, import.meta.url), 'utf8'))
 
 describe('policy outputs', () => {
-  it('examples/policy-siem.json compiles to sealed files with its settings', () => {
+  it('examples/policy-siem.json compiles to sealed files and syslog with their settings', () => {
     expect(compilePolicy(read('policy-siem.json')).outputs).toEqual({
-      files: { dir: '/var/log/portcullis/siem', maxBytes: 16_777_216, maxAgeMs: 60_000, group: 'fluent-bit', keepForMs: 30 * 86_400_000, keepBytes: null }
+      files: { dir: '/var/log/portcullis/siem', maxBytes: 16_777_216, maxAgeMs: 60_000, group: 'fluent-bit', keepForMs: 30 * 86_400_000, keepBytes: null },
+      syslog: { address: 'tcp:127.0.0.1:514', facility: 'authpriv', hostname: null }
     })
   })
 
   it('unset settings take the schema\'s defaults; no outputs: none', () => {
     const policy = read('policy.json')
-    expect(compilePolicy(policy).outputs).toEqual({ files: null })
+    expect(compilePolicy(policy).outputs).toEqual({ files: null, syslog: null })
+    expect(compilePolicy({ ...policy, outputs: { syslog: { address: 'unix:/run/siem.sock' } } }).outputs.syslog).toEqual({ address: 'unix:/run/siem.sock', facility: 'local0', hostname: null })
     expect(compilePolicy({ ...policy, outputs: { files: { dir: '/srv/siem' } } }).outputs.files).toEqual({ dir: '/srv/siem', maxBytes: 16_777_216, maxAgeMs: 60_000, group: null, keepForMs: null, keepBytes: null })
   })
 
   it('refuses a relative directory, a tiny maxBytes, a zero keepFor and unknown settings, all at once', () => {
-    const policy = { ...read('policy.json'), outputs: { files: { dir: 'siem', maxBytes: 10, keepFor: '0', rotate: true }, syslog: {} } }
+    const policy = { ...read('policy.json'), outputs: { files: { dir: 'siem', maxBytes: 10, keepFor: '0', rotate: true }, syslog: {}, kafka: {} } }
     let message = ''
     try {
       compilePolicy(policy)
     } catch (err) {
       message = (err as Error).message
     }
-    for (const path of ['$.outputs.files.dir', '$.outputs.files.maxBytes', '$.outputs.files.keepFor', 'rotate', 'syslog']) expect(message).toContain(path)
+    for (const path of ['$.outputs.files.dir', '$.outputs.files.maxBytes', '$.outputs.files.keepFor', 'rotate', 'kafka', 'address']) expect(message).toContain(path)
+  })
+
+  it('refuses a syslog address it could never send to, naming the setting', () => {
+    for (const address of ['udp:127.0.0.1:514', 'tcp:127.0.0.1', 'tcp:host:70000', 'unix:relative.sock', '/dev/log']) {
+      expect(() => compilePolicy({ ...read('policy.json'), outputs: { syslog: { address } } }), address).toThrow(/\$\.outputs\.syslog\.address: .*tcp:HOST:PORT/)
+    }
   })
 })

@@ -26,12 +26,17 @@ async function fillTo (store: AuditStore, to: number): Promise<void> {
   await Promise.all(pending)
 }
 
+/** A store of `records` records, all of them in a bundle, and its output source. */
+async function bundledStore (name: string, records: number): Promise<{ store: AuditStore, source: ReturnType<typeof outputSource> }> {
+  const store = await AuditStore.open(join(root, name))
+  await fillTo(store, records)
+  await store.markBundled(records)
+  return { store, source: outputSource(store) }
+}
+
 describe('expiry with a SIEM output', { timeout: 60_000 }, () => {
   it('keeps what the output has not delivered, bundled or not; removes what it delivered; forced, removes it anyway', async () => {
-    const store = await AuditStore.open(join(root, 'store'))
-    const source = outputSource(store)
-    await fillTo(store, 21_000)
-    await store.markBundled(21_000)
+    const { store, source } = await bundledStore('store', 21_000)
     await source.markDelivered('files', 5_000)
     const held = await expire(store)
     expect(held).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 20_000 }, deliveredSeq: 5_000 })
@@ -44,15 +49,22 @@ describe('expiry with a SIEM output', { timeout: 60_000 }, () => {
   })
 
   it('an output that gives its mark up (no longer configured) holds nothing back', async () => {
-    const store = await AuditStore.open(join(root, 'forgotten'))
-    const source = outputSource(store)
-    await fillTo(store, 11_000)
-    await store.markBundled(11_000)
+    const { store, source } = await bundledStore('forgotten', 11_000)
     await source.markDelivered('files', 10)
     expect(await expire(store, { dryRun: true })).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 10_000 } })
     await source.forget('files')
     expect(await source.delivered('files')).toBeNull()
     expect(await expire(store, { dryRun: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: null, deliveredSeq: null })
+    await store.close()
+  })
+
+  it('the syslog output\'s cursor holds records back beside the files\' mark: the lower of the two counts', async () => {
+    const { store, source } = await bundledStore('syslog', 11_000)
+    await source.markDelivered('files', 11_000)
+    await source.markDelivered('syslog', 10)
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 10_000 }, deliveredSeq: 10 })
+    await source.markDelivered('syslog', 11_000)
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: null })
     await store.close()
   })
 })
