@@ -24,7 +24,7 @@ interface PeerProcess {
 }
 
 export interface Peer {
-  /** The effective uid of the first process holding the client's socket: the one the kernel checked at connect. */
+  /** The effective uid of the first process ss lists as holding the client's socket (every holder is in pids). */
   uid: number
   gid: number
   pids: number[]
@@ -155,8 +155,8 @@ export async function resolvePeer (socket: Socket): Promise<Peer | null> {
   if (inode === null) return null
   const output = await runSs()
   if (output === null) return null
-  const client = parseSsUnix(output).find((line) => line.peerInode === inode)
-  if (client === undefined) return null
+  const client = clientLine(parseSsUnix(output), inode)
+  if (client === null) return null
   const processes = client.holders
     .filter((h) => holdsSocket(h, client.inode))
     .map((h) => readProcess(h.pid))
@@ -166,16 +166,26 @@ export async function resolvePeer (socket: Socket): Promise<Peer | null> {
   return { uid: first.euid, gid: first.egid, pids: processes.map((p) => p.pid), processes }
 }
 
-const resolved = new WeakMap<Socket, Promise<Peer | null>>()
+/**
+ * The client's line: the peer of our own socket's line, which must name ours back. A process chooses its abstract
+ * socket's name and ss prints it as it is, so a name holding a newline can forge whole lines, with any inodes: more
+ * than one line for either socket is a forgery, and the reader is refused (null) rather than named from it.
+ */
+export function clientLine (lines: readonly UnixSocketLine[], inode: number): UnixSocketLine | null {
+  const own = lines.filter((line) => line.inode === inode)
+  if (own.length !== 1) return null
+  const claimants = lines.filter((line) => line.inode === own[0]!.peerInode)
+  if (claimants.length !== 1 || claimants[0]!.peerInode !== inode) return null
+  return claimants[0]!
+}
 
-/** resolvePeer, once per connection: every request on a kept-alive connection has the same peer. */
-export function peerOf (socket: Socket): Promise<Peer | null> {
-  let peer = resolved.get(socket)
-  if (peer === undefined) {
-    peer = resolvePeer(socket)
-    resolved.set(socket, peer)
-  }
-  return peer
+/**
+ * resolvePeer for each request, not once per connection: a connected socket can be handed to another process
+ * (SCM_RIGHTS) between two requests on a kept-alive connection. The admin socket also closes the connection after
+ * every answer (src/admin/server.ts).
+ */
+export async function peerOf (socket: Socket): Promise<Peer | null> {
+  return await resolvePeer(socket)
 }
 
 /** `uid 0 (pid 123 portcullis)`: one line for a record's reason. */

@@ -56,6 +56,12 @@ export interface BridgeStatus {
 export function createAdminApp (deps: AdminDeps): express.Express {
   const app = express()
   app.disable('x-powered-by')
+  // One request per connection: who is reading is asked of the kernel for each request, and a kept-alive connection
+  // could change hands (SCM_RIGHTS) between two of them.
+  app.use((_req, res, next) => {
+    res.setHeader('Connection', 'close')
+    next()
+  })
 
   app.get('/v1/status', (_req, res) => {
     res.json({

@@ -81,6 +81,7 @@ export class RecordOutput {
       this.#buffer.push(row)
       this.#pause.wake()
     })
+    await this.#holdFromTheStart()
     try {
       await this.#open()
     } catch (err) {
@@ -231,6 +232,16 @@ export class RecordOutput {
   async #firstHeldFrom (fromSeq: number, toSeq: number): Promise<number | null> {
     for await (const row of this.#source.queryStored({ fromSeq, toSeq })) return row.record.seq
     return null
+  }
+
+  /** A new output holds every record from its first start on, before its sink ever opens: retention counts only
+   * outputs with a mark, and one whose receiver never took a record would otherwise let the records it owes go. */
+  async #holdFromTheStart (): Promise<void> {
+    try {
+      if (await this.#source.delivered(this.name) === null) await this.#source.markDelivered(this.name, 0)
+    } catch (err) {
+      this.#logger.error({ err, output: this.name }, 'SIEM output: could not note its start in the store; retention may remove records it has not written')
+    }
   }
 
   /** Notes in the store (synced) how far the sink has handed over, so retention keeps every later record. */

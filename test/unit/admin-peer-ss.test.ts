@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { parseSsUnix, resolvePeer } from '../../src/admin/peer.js'
+import { clientLine, parseSsUnix, resolvePeer } from '../../src/admin/peer.js'
 
 describe('parseSsUnix', () => {
   it('reads the inodes and the holder of an unnamed client socket', () => {
@@ -65,5 +65,31 @@ describe('resolvePeer', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('clientLine', () => {
+  const real = [
+    'u_str ESTAB 0 0 /run/portcullis/admin.sock 5000 * 5001',
+    'u_str ESTAB 0 0 * 5001 * 5000 users:(("portcullis",pid=10,fd=3))'
+  ]
+
+  it('is the peer of our own socket\'s line, naming ours back', () => {
+    expect(clientLine(parseSsUnix(real.join('\n')), 5000)?.inode).toBe(5001)
+  })
+
+  it('refuses when a socket name forges a second line claiming our socket as its peer', () => {
+    // An abstract socket named "x\nu_str ESTAB 0 0 * 6666 * 5000 users:((…))" prints as a line of its own.
+    const forged = [...real, 'u_str ESTAB 0 0 * 6666 * 5000 users:(("mallory",pid=66,fd=4))']
+    expect(clientLine(parseSsUnix(forged.join('\n')), 5000)?.inode).toBe(5001)
+    const forgedOwn = [...real, 'u_str ESTAB 0 0 /run/portcullis/admin.sock 5000 * 6666', 'u_str ESTAB 0 0 * 6666 * 5000 users:(("mallory",pid=66,fd=4))']
+    expect(clientLine(parseSsUnix(forgedOwn.join('\n')), 5000)).toBeNull()
+    const forgedClient = [...real, 'u_str ESTAB 0 0 * 5001 * 5000 users:(("mallory",pid=66,fd=4))']
+    expect(clientLine(parseSsUnix(forgedClient.join('\n')), 5000)).toBeNull()
+  })
+
+  it('refuses when our socket\'s line is missing or its peer does not name us back', () => {
+    expect(clientLine(parseSsUnix(real[1]!), 5000)).toBeNull()
+    expect(clientLine(parseSsUnix([real[0], 'u_str ESTAB 0 0 * 5001 * 7777'].join('\n')), 5000)).toBeNull()
   })
 })

@@ -11,6 +11,9 @@ import { outputSource } from '../../src/audit/ship-source.js'
 import { ensureAuditKey } from '../../src/audit/signing-key.js'
 import { AuditStore } from '../../src/audit/store.js'
 import { formatExpiry } from '../../src/cli/audit-checkpoints.js'
+import { RecordOutput } from '../../src/siem/record-output.js'
+import type { RecordSink } from '../../src/siem/record-sink.js'
+import { pino } from 'pino'
 
 const root = mkdtempSync(join(tmpdir(), 'portcullis-siem-retention-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -65,6 +68,25 @@ describe('expiry with a SIEM output', { timeout: 60_000 }, () => {
     expect(await expire(store, { dryRun: true })).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 10_000 }, deliveredSeq: 10 })
     await source.markDelivered('syslog', 11_000)
     expect(await expire(store, { dryRun: true })).toMatchObject({ removed: { fromSeq: 1, toSeq: 10_000 }, held: null })
+    await store.close()
+  })
+
+  it('an output whose receiver never took a record holds every record from its first start on', async () => {
+    const { store, source } = await bundledStore('never-delivered', 11_000)
+    const unreachable: RecordSink = {
+      name: 'syslog',
+      deliveredSeq: 0,
+      open: async () => ({ seq: 0, hash: null }),
+      write: async () => { throw new Error('connect ECONNREFUSED 127.0.0.1:5514') },
+      tick: async () => {},
+      abandon: async () => {},
+      close: async () => {},
+      status: () => ({})
+    }
+    const output = new RecordOutput({ sink: unreachable, source, logger: pino({ level: 'silent' }) })
+    await output.start()
+    expect(await expire(store, { dryRun: true })).toMatchObject({ removed: null, held: { fromSeq: 1, toSeq: 10_000 }, deliveredSeq: 0 })
+    await output.stop(0)
     await store.close()
   })
 })
