@@ -2,7 +2,6 @@
 // through the AuditAccess the command chose (the running daemon, or with --data a store no daemon owns). Either
 // way the records stream through in constant memory.
 
-import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import type { ExportFormat } from '../audit/export.js'
 import { filterFromParams, type AuditFilter } from '../audit/query.js'

@@ -52,19 +52,14 @@ export const auditTailCommand = defineCommand({
     // A refusal (no peer, not an auditor, the store failing) is a coded error, never printed as if it were a record.
     if (res.statusCode !== 200) throw await answerError(res)
     const hidden = Number(res.headers['x-portcullis-hidden'] ?? 0)
-    let footerDue = process.stdout.isTTY && hidden > 0
-    const footer = (): void => {
-      if (!footerDue) return
-      footerDue = false
-      process.stdout.write(`(${hidden} own look-up, housekeeping or ping record(s) hidden among these; --all shows them)\n`)
-    }
     const lines = createInterface({ input: res, crlfDelay: Infinity })
     for await (const line of lines) {
       if (line === '') continue
       // The JSON stays the same JSON; only what a terminal would act on is spelled as an escape.
       process.stdout.write((format === 'json' ? terminalSafeJson(line) : formatRecord(JSON.parse(line) as AuditRecord)) + '\n')
     }
-    footer()
+    // For a person: what was left out, and how to see it (the daemon counted it among the records it read back).
+    if (process.stdout.isTTY && format === 'table' && hidden > 0) process.stdout.write(`(${hidden} own look-up, housekeeping or ping record(s) hidden among these; --all shows them)\n`)
     return 0
   }
 })

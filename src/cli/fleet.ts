@@ -16,17 +16,18 @@ import { isHostId } from '../fleet/host-identity.js'
 import { migrateFleetSchema } from '../fleet/migrate.js'
 import { INGEST_ROLE, READER_ROLE } from '../fleet/schema.js'
 import { defineCommand, required } from './command.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 const FLEET_OPTIONS = {
   fleet: { type: 'string' },
   'fleet-password-file': { type: 'string' },
-  json: { type: 'boolean', default: false }
+  ...OUTPUT_OPTION
 } as const
 
 export const FLEET_HELP = {
   '--fleet URL': 'the fleet database, postgresql://USER@HOST:PORT/DATABASE (no password in it)',
   '--fleet-password-file FILE': `the password of USER (default $${PASSWORD_ENV}, else none)`,
-  '--json': 'print the result as JSON'
+  ...outputHelp('print the result as JSON')
 }
 
 export async function withFleet<T> (values: { fleet?: string, 'fleet-password-file'?: string }, command: string, work: (client: pg.Client, target: FleetTarget) => Promise<T>): Promise<T> {
@@ -44,12 +45,12 @@ export async function withFleet<T> (values: { fleet?: string, 'fleet-password-fi
 export const fleetInitDbCommand = defineCommand({
   name: 'fleet init-db',
   summary: `Make (or upgrade) the fleet's tables in PostgreSQL, and the roles ${INGEST_ROLE} (hosts: INSERT and SELECT only, so no host can delete or rewrite history) and ${READER_ROLE} (reviewers: SELECT). Run it as the database's owner; running it again changes nothing.`,
-  usage: 'fleet init-db --fleet URL [--fleet-password-file FILE] [--json]',
+  usage: 'fleet init-db --fleet URL [--fleet-password-file FILE] [-o table|json]',
   options: FLEET_OPTIONS,
   help: FLEET_HELP,
   async run (values) {
     const result = await withFleet(values, 'fleet init-db', migrateFleetSchema)
-    if (values.json) process.stdout.write(JSON.stringify(result) + '\n')
+    if (wantsJson(values, 'fleet init-db')) process.stdout.write(JSON.stringify(result) + '\n')
     else {
       process.stdout.write(result.applied.length === 0
         ? `the fleet schema is at version ${result.to}: nothing to do\n`
@@ -63,7 +64,7 @@ export const fleetInitDbCommand = defineCommand({
 export const fleetStatusCommand = defineCommand({
   name: 'fleet status',
   summary: 'List the fleet\'s hosts: when each was last seen, the policy it runs, how far its audit chain is shipped and how far behind it is, and its alarms. Exits 1 when a host has an alarm.',
-  usage: 'fleet status --fleet URL [--fleet-password-file FILE] [--json]',
+  usage: 'fleet status --fleet URL [--fleet-password-file FILE] [-o table|json]',
   options: FLEET_OPTIONS,
   help: FLEET_HELP,
   async run (values) {
@@ -71,7 +72,7 @@ export const fleetStatusCommand = defineCommand({
       await checkSchema(client, target)
       return await fleetStatus(client)
     })
-    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(hosts, null, 2)) + '\n' : formatStatus(hosts))
+    process.stdout.write(wantsJson(values, 'fleet status') ? terminalSafeJson(JSON.stringify(hosts, null, 2)) + '\n' : formatStatus(hosts))
     return hosts.some((h) => h.alarms > 0) ? 1 : 0
   }
 })
@@ -79,7 +80,7 @@ export const fleetStatusCommand = defineCommand({
 export const fleetVerifyCommand = defineCommand({
   name: 'fleet verify',
   summary: 'Check every host\'s audit chain as the fleet database holds it, with the verifier `audit verify` uses, each checkpoint against the key the host registered, and each shipped recording against the size and sha256 its session.end holds; names the host and the first bad record or the session. Exit 0 when all hold, 1 when not.',
-  usage: 'fleet verify --fleet URL [--fleet-password-file FILE] [--host HOST_ID] [--json]',
+  usage: 'fleet verify --fleet URL [--fleet-password-file FILE] [--host HOST_ID] [-o table|json]',
   options: { ...FLEET_OPTIONS, host: { type: 'string' } },
   help: { ...FLEET_HELP, '--host HOST_ID': 'check only this host (h- and 16 hex digits, as `fleet status` lists them)' },
   async run (values) {
@@ -90,7 +91,7 @@ export const fleetVerifyCommand = defineCommand({
       if (values.host !== undefined && found.length === 0) throw new PortcullisError('PORTCULLIS_FLEET_NO_HOST', target.url, values.host)
       return found
     })
-    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify({ ok: verdicts.every((v) => v.ok), hosts: verdicts }, null, 2)) + '\n' : formatVerdicts(verdicts))
+    process.stdout.write(wantsJson(values, 'fleet verify') ? terminalSafeJson(JSON.stringify({ ok: verdicts.every((v) => v.ok), hosts: verdicts }, null, 2)) + '\n' : formatVerdicts(verdicts))
     return verdicts.every((v) => v.ok) ? 0 : 1
   }
 })

@@ -39,3 +39,8 @@ export function renderFields (fields: ReadonlyArray<readonly [string, string]>):
   const width = Math.max(...fields.map(([label]) => label.length)) + 2
   return fields.map(([label, value]) => `${(label + ':').padEnd(width)}${visible(value)}`).join('\n') + '\n'
 }
+
+/** outputFormat(…) === 'json', for commands whose table view is their existing text. */
+export function wantsJson (values: { output?: string | undefined, json?: boolean | undefined }, command: string): boolean {
+  return outputFormat(values, command) === 'json'
+}

@@ -176,7 +176,7 @@ describe('`portcullis check` decides one request with no daemon', () => {
       await writeFile(file, typeof body === 'string' ? body : JSON.stringify(body))
       bodyArgs.push('--body', file)
     }
-    const result = await runPortcullisCli(['check', '--config', EXAMPLE_POLICY, ...args, ...bodyArgs])
+    const result = await runPortcullisCli(['check', '-o', 'json', '--config', EXAMPLE_POLICY, ...args, ...bodyArgs])
     expect([0, 1], result.stdout + result.stderr).toContain(result.code)
     const output = JSON.parse(result.stdout) as CheckOutput
     expect(result.code).toBe(output.decision === 'allow' ? 0 : 1)
