@@ -82,7 +82,7 @@ describe('with the plugin running (through the admin socket)', () => {
   })
 
   it('`audit tail` shows allowed and denied calls, one line each', async () => {
-    const result = await stack.plugin.cli(['audit', 'tail', '-n', '100', '--admin-socket', stack.plugin.adminSocket])
+    const result = await stack.plugin.cli(['audit', 'tail', '--all', '-n', '100', '--admin-socket', stack.plugin.adminSocket])
     expect(result.code, result.stderr).toBe(0)
     const line = (decision: string, who: string): RegExp =>
       new RegExp(`^\\d+ \\S+ ${decision} ${who} container\\.list GET /v1\\.\\d+/containers/json — .+$`, 'm')
