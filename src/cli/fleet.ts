@@ -1,9 +1,6 @@
 // `portcullis fleet init-db|status|verify`: the fleet's PostgreSQL, made ready and read. Hosts ship to it from
 // `serve --fleet URL`; these commands talk to it directly, from any machine that can reach it.
 
-import { once } from 'node:events'
-import { createWriteStream } from 'node:fs'
-import type { Writable } from 'node:stream'
 import type pg from 'pg'
 import { isExportFormat, writeExport } from '../audit/export.js'
 import { fleetRecords } from '../fleet/export.js'
@@ -16,6 +13,7 @@ import { isHostId } from '../fleet/host-identity.js'
 import { migrateFleetSchema } from '../fleet/migrate.js'
 import { INGEST_ROLE, READER_ROLE } from '../fleet/schema.js'
 import { defineCommand, required } from './command.js'
+import { describeExport, FORCE_HELP, FORCE_OPTION, openOutFile } from './out-file.js'
 import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 const FLEET_OPTIONS = {
@@ -100,14 +98,15 @@ export const fleetExportCommand = defineCommand({
   name: 'fleet export',
   summary: 'Stream the records of every host (or one) from the fleet database, host by host in seq order, with the filters of `audit export`: JSON lines that wrap each record exactly as its host stored it ({"host","hostName","record"}), or CSV with host columns.',
   usage: 'fleet export --fleet URL [--fleet-password-file FILE] [--host HOST_ID] [--format jsonl|csv] [--since TIME] [--until TIME] [--user USER]\n' +
-    '       [--project NAME] [--container NAME|ID] [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE]',
+    '       [--project NAME] [--container NAME|ID] [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE [--force]]',
   options: {
     fleet: { type: 'string' },
     'fleet-password-file': { type: 'string' },
     host: { type: 'string' },
     format: { type: 'string', default: 'jsonl' },
     ...EXPORT_FILTER_OPTIONS,
-    out: { type: 'string' }
+    out: { type: 'string' },
+    ...FORCE_OPTION
   },
   help: {
     '--fleet URL': FLEET_HELP['--fleet URL'],
@@ -116,38 +115,30 @@ export const fleetExportCommand = defineCommand({
     '--format FORMAT': 'jsonl (the default) or csv',
     ...EXPORT_FILTER_HELP,
     '--session ID': 'only the records of this SSH session',
-    '--out FILE': 'write to FILE instead of stdout'
+    '--out FILE': 'write to FILE (mode 600) instead of stdout, and say on stderr what was written',
+    ...FORCE_HELP
   },
   async run (values) {
     if (values.host !== undefined && !isHostId(values.host)) throw new PortcullisError('PORTCULLIS_USAGE', `--host ${values.host} is not a host ID (h- and 16 hex digits)`, 'fleet export')
     if (!isExportFormat(values.format)) throw new PortcullisError('PORTCULLIS_USAGE', `unknown --format ${values.format}; use jsonl or csv`, 'fleet export')
     const format = values.format
     const filter = exportFilterFromFlags(values)
-    const out = values.out === undefined ? process.stdout : await newFile(values.out)
+    const out = values.out === undefined ? process.stdout : await openOutFile(values.out, values.force, 0o600)
     const tally = { unreadable: 0 }
+    let written = 0
     try {
       await withFleet(values, 'fleet export', async (client, target) => {
         await checkSchema(client, target)
-        await writeExport(fleetRecords(client, filter, tally, values.host), format, out, { hostOf: (row) => ({ host: row.host, name: row.hostName }) })
+        written = await writeExport(fleetRecords(client, filter, tally, values.host), format, out, { hostOf: (row) => ({ host: row.host, name: row.hostName }) })
       })
     } finally {
       if (values.out !== undefined) await new Promise<void>((resolve) => out.end(() => resolve()))
     }
+    if (values.out !== undefined) process.stderr.write(await describeExport(values.out, written, format, false))
     if (tally.unreadable > 0) process.stderr.write(`portcullis: ${tally.unreadable} row(s) of the database are not audit records and were left out: run \`portcullis fleet verify\`\n`)
     return tally.unreadable > 0 ? 1 : 0
   }
 })
-
-/** A new private file: an export never overwrites one. */
-async function newFile (path: string): Promise<Writable> {
-  const out = createWriteStream(path, { flags: 'wx', mode: 0o600 })
-  try {
-    await once(out, 'open')
-  } catch (err) {
-    throw new PortcullisError('PORTCULLIS_OUTPUT', path, (err as Error).message)
-  }
-  return out
-}
 
 function formatStatus (hosts: HostStatus[]): string {
   if (hosts.length === 0) return 'no host has shipped to this database yet\n'

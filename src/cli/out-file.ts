@@ -11,8 +11,8 @@ export const FORCE_OPTION = { force: { type: 'boolean', default: false } } as co
 export const FORCE_HELP = { '--force': 'with --out: overwrite the file if it exists (without it, an existing file is refused)' }
 
 /** Opens `path` for writing: created new, or with `force` truncated. PORTCULLIS_OUTPUT_EXISTS when it exists. */
-export async function openOutFile (path: string, force: boolean): Promise<WriteStream> {
-  const out = createWriteStream(path, { flags: force ? 'w' : 'wx' })
+export async function openOutFile (path: string, force: boolean, mode = 0o666): Promise<WriteStream> {
+  const out = createWriteStream(path, { flags: force ? 'w' : 'wx', mode })
   try {
     await once(out, 'open')
   } catch (err) {
@@ -22,10 +22,11 @@ export async function openOutFile (path: string, force: boolean): Promise<WriteS
   return out
 }
 
-/** `wrote FILE: N records, B bytes, seq A..Z` for a JSON-lines or CSV export. */
-export async function describeExport (path: string, records: number, format: string): Promise<string> {
+/** `wrote FILE: N records, B bytes, seq A..Z` for a JSON-lines or CSV export of one store (`seqs`: false for a
+ * fleet export, whose records come host by host, so its first and last seq are no range). */
+export async function describeExport (path: string, records: number, format: string, seqs = true): Promise<string> {
   const bytes = (await stat(path)).size
-  const range = records > 0 ? await seqRange(path, format, bytes) : null
+  const range = records > 0 && seqs ? await seqRange(path, format, bytes) : null
   return `wrote ${visible(path)}: ${records} record(s), ${bytes} bytes${range !== null ? `, seq ${range[0]}..${range[1]}` : ''}\n`
 }
 
