@@ -30,7 +30,7 @@ const MAX_SESSIONS = 10_000
 /** How far back a filtered tail reads looking for n matching records. */
 const MAX_TAIL_SCAN = 100_000
 /** How many records the tail's filter hid (own look-ups, housekeeping, pings) among those it read. */
-export const HIDDEN_HEADER = 'X-Portcullis-Hidden'
+const HIDDEN_HEADER = 'X-Portcullis-Hidden'
 
 /** The read routes, to mount under /v1/audit. */
 export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader): express.Router {

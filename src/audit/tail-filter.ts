@@ -17,7 +17,7 @@ export interface TailFilter {
 export type TailVerdict = 'show' | 'hidden' | 'filtered'
 
 /** Records the daemon makes about itself (its own look-ups, the bridge's housekeeping) and pings. */
-export function isHousekeeping (record: AuditRecord): boolean {
+function isHousekeeping (record: AuditRecord): boolean {
   return record.authMethod === 'internal' || record.authMethod === 'bridge-housekeeping' || record.action === 'system.ping'
 }
 
