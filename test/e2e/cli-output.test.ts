@@ -1,11 +1,13 @@
 // The CLI's habits, run as a user runs them (the built CLI against a real serve and dockerd): `-o json|table` on the
 // commands that list or show, `status`'s human view, `audit tail`'s filters applied by the daemon (with a refusal
 // and one of the plugin's own look-ups in the store), and `audit export --out` refusing to overwrite without --force.
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectFailedWith } from '../helpers/serve-workspace.js'
+import { PORTCULLIS_CLI } from '../helpers/portcullis.js'
 import { expectDenied, expectOk, REPO_ROOT, startStack, TEST_IMAGE, type Stack } from '../helpers/index.js'
 
 const EXAMPLE_POLICY = path.join(REPO_ROOT, 'examples', 'policy.json')
@@ -68,6 +70,15 @@ describe('audit tail', () => {
     await tail('--user', 'mallory', '--decision', 'deny')
     const reads = (await tail('--action', 'audit.read')).filter((r) => r.action === 'audit.read') as Array<Line & { fields?: { query?: Record<string, string> } }>
     expect(reads.some((r) => r.fields?.query?.user === 'mallory' && r.fields.query.decision === 'deny' && r.fields.query.all === 'false')).toBe(true)
+  })
+
+  it('on a terminal, a footer says how many records were hidden and how to see them; a pipe gets no footer', async () => {
+    // `script` gives the CLI a pseudo-terminal as stdout, as an operator's shell does.
+    const command = [process.execPath, PORTCULLIS_CLI, 'audit', 'tail', '-n', '500', ...admin].map((arg) => `'${arg}'`).join(' ')
+    const onTerminal = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' })
+    expect(onTerminal.status, onTerminal.stderr).toBe(0)
+    expect(onTerminal.stdout).toMatch(/\(\d+ own look-up, housekeeping or ping record\(s\) hidden among these; --all shows them\)/)
+    expect((await cli(['audit', 'tail', '-n', '500', ...admin])).stdout).not.toContain('hidden among these')
   })
 
   it('-o table prints one line per record; a bad --decision or -o is a usage error', async () => {
