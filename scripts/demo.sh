@@ -10,8 +10,21 @@ NAME="portcullis-demo-$$"
 SPEC="/etc/docker/plugins/$NAME.spec"
 PC=(node "$PWD/dist/cli.js")
 
-bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '\033[36m$ %s\033[0m\n' "$*"; }
+# What the demo leaves behind when it is done: the evidence bundle, with its report.html.
+KEEP=$(mktemp -d /tmp/portcullis-demo-report.XXXXXX)
+
+# Colour only on a terminal, and never with NO_COLOR set (https://no-color.org).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then BOLD=$'\033[1m' CYAN=$'\033[36m' RESET=$'\033[0m'; else BOLD='' CYAN='' RESET=''; fi
+bold() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$RESET"; }
+show() { printf '%s$ %s%s\n' "$CYAN" "$*" "$RESET"; }
+# quoted ARG...: the arguments as a shell would need them typed, so a shown command can be pasted.
+quoted() {
+  local out='' arg
+  for arg in "$@"; do
+    if [[ $arg =~ ^[A-Za-z0-9_./:=@+,%-]+$ ]]; then out+="$arg "; else out+="'${arg//\'/\'\\\'\'}' "; fi
+  done
+  printf '%s' "${out% }"
+}
 
 cleanup() {
   set +e
@@ -27,7 +40,7 @@ trap cleanup EXIT
 # as USER: run the docker CLI with USER's token in its config (no token for "anonymous").
 as() {
   local user=$1; shift
-  show "docker $* (as $user)"
+  show "$(quoted docker "$@")      # as $user"
   "$DOCKER" --config "$DIR/cli-$user" --host "unix://$DIR/docker.sock" "$@" 2>&1 | sed 's/^/    /' || true
 }
 
@@ -137,21 +150,30 @@ request ops revoke "$REQUEST" 2>&1 | sed 's/^/    /' || true
 bold "a caller without a token: told how to get one"
 as anonymous ps
 
-bold "the audit trail (portcullis audit tail, through the daemon's admin socket)"
-show "portcullis audit tail -n 40"
-"${PC[@]}" audit tail -n 40 --admin-socket "$DIR/admin.sock" | grep -v ' response ' | cut -c1-220 | sed 's/^/    /'
+bold "the refusals this demo just caused, from the audit trail (its store is new: seq 1..$("${PC[@]}" status -o json --admin-socket "$DIR/admin.sock" | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>console.log(JSON.parse(t).audit.head.seq))") are all this run's)"
+show "portcullis audit tail --decision deny -n 200"
+"${PC[@]}" audit tail --decision deny -n 200 --admin-socket "$DIR/admin.sock" | cut -c1-220 | sed 's/^/    /'
+show "portcullis audit tail --user alice --action 'container.*' -n 5"
+"${PC[@]}" audit tail --user alice --action 'container.*' -n 5 --admin-socket "$DIR/admin.sock" | grep -v ' response ' | cut -c1-220 | sed 's/^/    /'
 
 bold "a signed checkpoint, then an evidence bundle a reviewer checks with nothing but the bundle"
 show "portcullis audit checkpoint"
 "${PC[@]}" audit checkpoint --admin-socket "$DIR/admin.sock" | sed 's/^/    /'
-show "portcullis audit bundle --since 1h --out evidence.tar.gz"
-"${PC[@]}" audit bundle --since 1h --out "$DIR/evidence.tar.gz" --admin-socket "$DIR/admin.sock" | sed 's/^/    /'
-show "portcullis audit verify-bundle evidence.tar.gz   (anywhere: no daemon, no store)"
-"${PC[@]}" audit verify-bundle "$DIR/evidence.tar.gz" | sed 's/^/    /'
+show "portcullis audit bundle --since 1h --out $KEEP/evidence"
+"${PC[@]}" audit bundle --since 1h --out "$KEEP/evidence" --admin-socket "$DIR/admin.sock" | sed 's/^/    /'
+show "portcullis audit verify-bundle $KEEP/evidence   (anywhere: no daemon, no store)"
+"${PC[@]}" audit verify-bundle "$KEEP/evidence" | sed 's/^/    /'
 
 bold "the hash chain is intact"
 show "portcullis audit verify"
 "${PC[@]}" audit verify --admin-socket "$DIR/admin.sock" | sed 's/^/    /'
 
 as ops rm -f pay-1 >/dev/null
-bold "done: everything stopped and removed"
+bold "done: the daemons are stopped and their files removed; the evidence bundle stays"
+echo "the report: $KEEP/evidence/report.html   (open it in a browser; it needs no network)"
+echo
+echo "what next:"
+echo "  - your own host, two teams, 15 minutes: the quickstart in README.md"
+echo "  - every action a policy can allow or deny: \`portcullis actions\`; the rest of the reference is linked from README.md"
+echo "  - the CLI's habits (-o json, audit tail filters, --out/--force): docs/cli.md"
+echo "  - what portcullis defends against, and what it does not: docs/security-model.md"

@@ -51,6 +51,7 @@ export const ERRORS = {
   PORTCULLIS_AUDIT_FILTER_INVALID: 'Cannot select audit records by %s: %s.',
   PORTCULLIS_AUDIT_EXPORT_CUT: 'The export stopped after %s records (%s): the output is incomplete. The portcullis log says why; run the export again.',
   PORTCULLIS_OUTPUT: 'Cannot write %s: %s.',
+  PORTCULLIS_OUTPUT_EXISTS: '%s already exists: add --force to overwrite it, or give --out a new file.',
   PORTCULLIS_AUDIT_CAST_WRITE_FAILED: 'Writing the recording of session %s to the audit store failed: %s. The session is ended; free disk space: new sessions start again once the audit store takes records (`portcullis status` shows when).',
   PORTCULLIS_AUDIT_RECORDING_INVALID: 'The session recording %s is not a portcullis recording from byte %s on (%s). Run `portcullis audit verify` to check it against the digest its session.end holds, and keep a copy of the store for investigation.',
   PORTCULLIS_AUDIT_RECORDING_UNSAFE: 'The recordings directory %s cannot be used (%s): portcullis writes session recordings only into a private directory of its own. Move it away (keep it for investigation) and start portcullis again; it makes a new one.',

@@ -11,6 +11,7 @@ import type { AuditStore } from '../audit/store.js'
 import { findSession, listSessions, openSessionIds } from '../audit/sessions.js'
 import { PortcullisError } from '../errors.js'
 import { sendError } from '../http-errors.js'
+import { tailFilterFromQuery, tailMatcher } from '../audit/tail-filter.js'
 import { addAuditBundleRoute } from './audit-bundle-routes.js'
 import { addAuditExportRoute } from './audit-export-route.js'
 import { recordedRead, type IdentifyReader } from './audit-read-record.js'
@@ -26,6 +27,10 @@ export interface AuditReadDeps {
 /** asciinema's media type for asciicast files. */
 const CAST_CONTENT_TYPE = 'application/x-asciicast'
 const MAX_SESSIONS = 10_000
+/** How far back a filtered tail reads looking for n matching records. */
+const MAX_TAIL_SCAN = 100_000
+/** How many records the tail's filter hid (own look-ups, housekeeping, pings) among those it read. */
+const HIDDEN_HEADER = 'X-Portcullis-Hidden'
 
 /** The read routes, to mount under /v1/audit. */
 export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader): express.Router {
@@ -35,8 +40,29 @@ export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader):
   router.get('/tail', recorded('tail', async (req, res, count) => {
     const n = intParam(req, 'n', 20)
     const follow = req.query.follow === 'true' || req.query.follow === '1'
+    const filter = tailFilterFromQuery(req.query)
+    if (typeof filter === 'string') {
+      sendError(res, new PortcullisError('PORTCULLIS_AUDIT_FILTER_INVALID', 'decision', filter))
+      return
+    }
+    const verdict = tailMatcher(filter)
+    // The newest n records the filter shows, read backwards; how many were hidden among them goes in a header.
+    const recent: AuditRecord[] = []
+    let hidden = 0
+    let scanned = 0
+    let newest: number | undefined
+    if (n > 0) {
+      for await (const record of deps.audit.read({ reverse: true })) {
+        newest ??= record.seq
+        const seen = verdict(record)
+        if (seen === 'show') recent.push(record)
+        if (seen === 'hidden') hidden++
+        if (recent.length >= n || ++scanned >= MAX_TAIL_SCAN) break
+      }
+    }
+    recent.reverse()
+    res.setHeader(HIDDEN_HEADER, String(hidden))
     res.type('application/x-ndjson')
-    const recent = await deps.audit.tail(n)
     count.records = 0
     for (const record of recent) {
       res.write(JSON.stringify(record) + '\n')
@@ -46,10 +72,11 @@ export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader):
       res.end()
       return
     }
-    let last = recent.at(-1)?.seq ?? deps.audit.head().seq
+    let last = newest ?? deps.audit.head().seq
     const unsubscribe = deps.audit.subscribe((record: AuditRecord) => {
       if (record.seq <= last) return
       last = record.seq
+      if (verdict(record) !== 'show') return
       res.write(JSON.stringify(record) + '\n')
       count.records = (count.records ?? 0) + 1
     })

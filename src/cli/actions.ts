@@ -4,6 +4,7 @@
 import { GlobSet } from '../core/glob.js'
 import { ROUTES, type Route } from '../routes/table.js'
 import { defineCommand } from './command.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 interface ActionRow {
   action: string
@@ -16,9 +17,9 @@ export const actionsCommand = defineCommand({
   name: 'actions',
   summary: 'List the actions allow and deny patterns match, each with the Docker API routes it covers. ' +
     'PATTERN (a glob such as \'container.*\') keeps the actions it matches.',
-  usage: 'actions [PATTERN] [--json]',
-  options: { json: { type: 'boolean', default: false } },
-  help: { PATTERN: 'show only actions this allow/deny pattern matches, e.g. \'container.*\'', '--json': 'one JSON object per action' },
+  usage: 'actions [PATTERN] [-o table|json]',
+  options: { ...OUTPUT_OPTION },
+  help: { PATTERN: 'show only actions this allow/deny pattern matches, e.g. \'container.*\'', ...outputHelp('one JSON object per action') },
   async run (values, positionals) {
     const pattern = positionals[0]
     const rows = actionRows().filter((row) => pattern === undefined || new GlobSet([pattern]).matches(row.action))
@@ -26,7 +27,7 @@ export const actionsCommand = defineCommand({
       process.stderr.write(`portcullis actions: no action matches ${JSON.stringify(pattern)}; run \`portcullis actions\` for all of them\n`)
       return 1
     }
-    if (values.json) {
+    if (wantsJson(values, 'actions')) {
       for (const row of rows) process.stdout.write(JSON.stringify(row) + '\n')
     } else {
       const width = Math.max(6, ...rows.map((r) => r.action.length)) + 2

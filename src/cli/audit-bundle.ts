@@ -16,6 +16,7 @@ import { withAuditAccess } from './audit-access.js'
 import { ADMIN_HELP, ADMIN_OPTION } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 const ARCHIVE_SUFFIX = /\.(tar\.gz|tgz)$/
 
@@ -74,18 +75,18 @@ export const auditBundleCommand = defineCommand({
 export const auditVerifyBundleCommand = defineCommand({
   name: 'audit verify-bundle',
   summary: 'Check an evidence bundle with nothing but the bundle: every record\'s hash and link, the checkpoint on its last record, each recording, each file; a fleet bundle host by host, naming the host and its first bad record. Exit 0 when intact, 1 when not.',
-  usage: 'audit verify-bundle DIR|FILE.tar.gz [--public-key FILE] [--json]',
-  options: { 'public-key': { type: 'string' }, json: { type: 'boolean', default: false } },
+  usage: 'audit verify-bundle DIR|FILE.tar.gz [--public-key FILE] [-o table|json]',
+  options: { 'public-key': { type: 'string' }, ...OUTPUT_OPTION },
   help: {
     '--public-key FILE': 'the audit_ed25519.pub published for the host: the bundle must be signed with it (without it, compare the key ID printed with the published one)',
-    '--json': 'print the report as JSON'
+    ...outputHelp('print the report as JSON')
   },
   async run (values, positionals) {
     if (positionals.length !== 1) throw new PortcullisError('PORTCULLIS_USAGE', 'give one bundle: a directory or a .tar.gz', 'audit verify-bundle')
     const publicKey = values['public-key'] !== undefined ? readAuditPublicKey(values['public-key']) : undefined
     const report = await verifyAnyBundle(positionals[0]!, publicKey !== undefined ? { publicKey } : {})
     const text = 'kind' in report ? formatFleetBundleReport(report) : formatBundleReport(report, publicKey !== undefined)
-    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : text)
+    process.stdout.write(wantsJson(values, 'audit verify-bundle') ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : text)
     return report.ok ? 0 : 1
   }
 })

@@ -12,6 +12,7 @@ import { visible } from '../audit/terminal-text.js'
 import { errorFromAnswer, PortcullisError } from '../errors.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 const adminOption = { 'admin-socket': { type: 'string', default: DEFAULTS.adminSocket } } as const
 const adminHelp = { '--admin-socket PATH': `the running daemon's admin socket (default ${DEFAULTS.adminSocket})` }
@@ -21,13 +22,13 @@ const REFUSALS = [400, 404, 409, 503]
 export const auditCheckpointCommand = defineCommand({
   name: 'audit checkpoint',
   summary: 'Have the running daemon sign the newest audit record (or --seq N) now, after checking the chain up to it, and print the checkpoint.',
-  usage: 'audit checkpoint [--seq N] [--json] [--admin-socket PATH]',
-  options: { ...adminOption, seq: { type: 'string' }, json: { type: 'boolean', default: false } },
-  help: { ...adminHelp, '--seq N': 'sign this record (default: the newest)', '--json': 'print the checkpoint as stored: one JSON line' },
+  usage: 'audit checkpoint [--seq N] [-o table|json] [--admin-socket PATH]',
+  options: { ...adminOption, seq: { type: 'string' }, ...OUTPUT_OPTION },
+  help: { ...adminHelp, '--seq N': 'sign this record (default: the newest)', ...outputHelp('print the checkpoint as stored: one JSON line') },
   async run (values) {
     if (values.seq !== undefined && !/^\d+$/.test(values.seq)) throw new PortcullisError('PORTCULLIS_USAGE', '--seq takes a record sequence number', 'audit checkpoint')
     const checkpoint = await adminPost<Checkpoint>(values['admin-socket'], `/v1/audit/checkpoint${values.seq !== undefined ? `?seq=${values.seq}` : ''}`)
-    process.stdout.write(values.json
+    process.stdout.write(wantsJson(values, 'audit checkpoint')
       ? JSON.stringify(checkpoint) + '\n'
       : `signed record ${checkpoint.seq} (${checkpoint.hash}) at ${checkpoint.time} with key ${checkpoint.keyId}\n`)
     return 0
@@ -37,18 +38,18 @@ export const auditCheckpointCommand = defineCommand({
 export const auditExpireCommand = defineCommand({
   name: 'audit expire',
   summary: `Remove audit records older than the policy's audit.retention now (the daemon also does it daily), ${SEGMENT_SIZE.toLocaleString('en')} at a time, and only those an evidence bundle holds. Exit 1 when old records were kept for want of a bundle.`,
-  usage: 'audit expire [--dry-run] [--force] [--json] [--admin-socket PATH]',
-  options: { ...adminOption, 'dry-run': { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+  usage: 'audit expire [--dry-run] [--force] [-o table|json] [--admin-socket PATH]',
+  options: { ...adminOption, 'dry-run': { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, ...OUTPUT_OPTION },
   help: {
     ...adminHelp,
     '--dry-run': 'say what would be removed; remove nothing',
     '--force': 'remove old records even when no `audit bundle` holds them (they are then gone for good)',
-    '--json': 'print the result as JSON'
+    ...outputHelp('print the result as JSON')
   },
   async run (values) {
     const query = new URLSearchParams({ dryRun: String(values['dry-run']), force: String(values.force) })
     const result = await adminPost<ExpiryResult & { retention: string | null }>(values['admin-socket'], `/v1/audit/expire?${query.toString()}`)
-    process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatExpiry(result))
+    process.stdout.write(wantsJson(values, 'audit expire') ? JSON.stringify(result, null, 2) + '\n' : formatExpiry(result))
     return result.held !== null && !result.dryRun ? 1 : 0
   }
 })

@@ -2,15 +2,13 @@
 // through the AuditAccess the command chose (the running daemon, or with --data a store no daemon owns). Either
 // way the records stream through in constant memory.
 
-import { once } from 'node:events'
-import { createWriteStream } from 'node:fs'
-import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import type { ExportFormat } from '../audit/export.js'
 import { filterFromParams, type AuditFilter } from '../audit/query.js'
 import { messageOf } from '../audit/errors.js'
 import { PortcullisError } from '../errors.js'
 import type { AuditAccess } from './audit-access.js'
+import { describeExport, openOutFile } from './out-file.js'
 import { ExportProgress } from './export-progress.js'
 
 /** The command's filter flags, as parseArgs gives them. */
@@ -76,11 +74,13 @@ export interface ExportRecordsOptions {
   access: AuditAccess
   /** Write here instead of stdout. */
   out?: string | undefined
+  /** Overwrite an existing --out. */
+  force?: boolean
 }
 
 /** Writes the matching records to --out or stdout; resolves with how many were written. */
 export async function exportRecords (options: ExportRecordsOptions): Promise<number> {
-  const out = options.out === undefined ? process.stdout : await openOutput(options.out)
+  const out = options.out === undefined ? process.stdout : await openOutFile(options.out, options.force === true)
   // A failed write is reported once the export stops; meanwhile it must not crash the process.
   let failure: Error | null = null
   const onError = (err: Error): void => { failure ??= err }
@@ -106,15 +106,6 @@ export async function exportRecords (options: ExportRecordsOptions): Promise<num
   const err = failure as Error | null
   // A reader that stops early (`| head`) is not an error.
   if (err !== null && (err as NodeJS.ErrnoException).code !== 'EPIPE') throw new PortcullisError('PORTCULLIS_OUTPUT', options.out ?? 'to standard output', messageOf(err))
+  if (options.out !== undefined) process.stderr.write(await describeExport(options.out, written, options.format))
   return written
-}
-
-async function openOutput (path: string): Promise<Writable> {
-  const out = createWriteStream(path)
-  try {
-    await once(out, 'open')
-  } catch (err) {
-    throw new PortcullisError('PORTCULLIS_OUTPUT', path, messageOf(err))
-  }
-  return out
 }

@@ -4,6 +4,7 @@ import type { AuditRecord } from '../audit/record.js'
 import type { SessionSummary } from '../audit/sessions.js'
 import { visible } from '../audit/terminal-text.js'
 import { formatElapsed } from '../core/duration.js'
+import { renderTable } from './output.js'
 
 const SESSION_COLUMNS = ['ID', 'START (UTC)', 'USER', 'PROJECT', 'CONTAINER', 'COMMAND', 'DURATION', 'EXIT', 'ENDED BY'] as const
 const COMMAND_WIDTH = 40
@@ -19,10 +20,8 @@ export function formatSessionTable (sessions: SessionSummary[]): string {
     s.durationMs !== undefined ? formatElapsed(s.durationMs) : '-',
     s.exitCode != null ? String(s.exitCode) : s.signal ?? '-',
     s.endedBy ?? s.state
-  ].map(visible))
-  const widths = SESSION_COLUMNS.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: readonly string[]): string => cells.map((cell, i) => i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)).join('  ')
-  return [line(SESSION_COLUMNS), ...rows.map(line)].join('\n') + '\n'
+  ])
+  return renderTable(SESSION_COLUMNS, rows)
 }
 
 /** `2026-11-23 15:00:00` from an ISO time, in UTC like the records. */

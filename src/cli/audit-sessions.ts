@@ -6,19 +6,20 @@ import { formatSessionTable } from './audit-format.js'
 import { withAuditAccess } from './audit-access.js'
 import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
 import { defineCommand } from './command.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 export const auditSessionsCommand = defineCommand({
   name: 'audit sessions',
   summary: 'List recorded SSH sessions, newest first: who, where, what ran, how long, how it ended.',
-  usage: 'audit sessions [-n 50] [--user USER] [--container NAME] [--json] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
-  options: { ...ADMIN_OPTION, data: { type: 'string' }, lines: { type: 'string', short: 'n', default: '50' }, user: { type: 'string' }, container: { type: 'string' }, json: { type: 'boolean', default: false } },
+  usage: 'audit sessions [-n 50] [--user USER] [--container NAME] [-o table|json] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
+  options: { ...ADMIN_OPTION, data: { type: 'string' }, lines: { type: 'string', short: 'n', default: '50' }, user: { type: 'string' }, container: { type: 'string' }, ...OUTPUT_OPTION },
   help: {
     ...ADMIN_HELP,
     ...DATA_HELP,
     '-n, --lines N': 'how many sessions (default 50)',
     '--user USER': 'only this user\'s sessions',
     '--container NAME': 'only sessions in this container (its name, or an ID of 12 digits or more)',
-    '--json': 'print the sessions as a JSON array'
+    ...outputHelp('print the sessions as a JSON array')
   },
   async run (values) {
     if (!/^\d+$/.test(values.lines)) throw new PortcullisError('PORTCULLIS_USAGE', '-n takes a whole number', 'audit sessions')
@@ -26,7 +27,7 @@ export const auditSessionsCommand = defineCommand({
     if (values.user !== undefined) options.user = values.user
     if (values.container !== undefined) options.container = values.container
     const sessions = await withAuditAccess(values, async (access) => await access.sessions(options))
-    if (values.json) process.stdout.write(terminalSafeJson(JSON.stringify(sessions, null, 2)) + '\n')
+    if (wantsJson(values, 'audit sessions')) process.stdout.write(terminalSafeJson(JSON.stringify(sessions, null, 2)) + '\n')
     else process.stdout.write(sessions.length === 0 ? 'No sessions recorded' + (values.user !== undefined || values.container !== undefined ? ' that match.\n' : '.\n') : formatSessionTable(sessions))
     return 0
   }

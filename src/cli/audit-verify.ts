@@ -10,19 +10,20 @@ import { formatVerifyReport, verifyPublicKeys } from './audit-checkpoints.js'
 import { ADMIN_HELP, ADMIN_OPTION } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 export const auditVerifyCommand = defineCommand({
   name: 'audit verify',
   summary: 'Check the audit hash chain and its signed checkpoints, name the first record that was changed, removed or inserted, and the checkpoint the verdict rests on. Exit 0 when intact, 1 when not.',
-  usage: 'audit verify [--admin-socket PATH | --url URL [--token-file FILE]] [--data DIR [--public-key FILE | --keys DIR]] [--checkpoints FILE] [--json]',
-  options: { ...ADMIN_OPTION, data: { type: 'string' }, 'public-key': { type: 'string' }, keys: { type: 'string' }, checkpoints: { type: 'string' }, json: { type: 'boolean', default: false } },
+  usage: 'audit verify [--admin-socket PATH | --url URL [--token-file FILE]] [--data DIR [--public-key FILE | --keys DIR]] [--checkpoints FILE] [-o table|json]',
+  options: { ...ADMIN_OPTION, data: { type: 'string' }, 'public-key': { type: 'string' }, keys: { type: 'string' }, checkpoints: { type: 'string' }, ...OUTPUT_OPTION },
   help: {
     ...ADMIN_HELP,
     '--data DIR': 'verify a store directly, when no daemon owns it (stopped daemon, copied store)',
     '--public-key FILE': 'check checkpoint signatures with this audit_ed25519.pub (the one published for the host)',
     '--keys DIR': `with --data: the keys directory holding audit_ed25519.pub (default ${DEFAULTS.keys}, when it has one)`,
     '--checkpoints FILE': 'also check the checkpoint copies in FILE (the daemon\'s log, or checkpoints as JSON lines): they still hold when the store\'s own were deleted',
-    '--json': 'print the report as JSON'
+    ...outputHelp('print the report as JSON')
   },
   async run (values) {
     if (values.data === undefined && values.keys !== undefined) {
@@ -43,7 +44,7 @@ export const auditVerifyCommand = defineCommand({
       }
       return report
     })
-    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : formatVerifyReport(report) + formatCopies(report.checkpointCopies))
+    process.stdout.write(wantsJson(values, 'audit verify') ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : formatVerifyReport(report) + formatCopies(report.checkpointCopies))
     return report.ok ? 0 : 1
   }
 })

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import type { Decision } from '../core/decision.js'
 import type { AuthZRequest, Identity, ResolvedResource, ResourceRef } from '../core/types.js'
 import { readRequest } from '../authz/read-request.js'
 import { terminalSafeJson } from '../audit/terminal-text.js'
@@ -8,11 +9,12 @@ import { loadPolicyFile } from '../policy/source.js'
 import { KNOWN_ACTIONS } from '../routes/table.js'
 import { defineCommand, required } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { OUTPUT_OPTION, outputFormat, outputHelp, renderFields } from './output.js'
 
 export const checkCommand = defineCommand({
   name: 'check',
-  summary: 'Dry-run one request against a policy, with no daemon: prints the decision, action and reason as JSON. Exit 0 on allow, 1 on deny.',
-  usage: 'check --config FILE [--user NAME] --method METHOD --uri URI [--body FILE|-] [--target-project NAME|none] [--ref KIND:REF=PROJECT]...',
+  summary: 'Dry-run one request against a policy, with no daemon: prints the decision, action, project, role and reason (-o json: the whole verdict as JSON). Exit 0 on allow, 1 on deny.',
+  usage: 'check --config FILE [--user NAME] --method METHOD --uri URI [--body FILE|-] [--target-project NAME|none] [--ref KIND:REF=PROJECT]... [-o table|json]',
   options: {
     config: { type: 'string', default: DEFAULTS.config },
     user: { type: 'string' },
@@ -22,7 +24,8 @@ export const checkCommand = defineCommand({
     'target-project': { type: 'string' },
     ref: { type: 'string', multiple: true, default: [] },
     channel: { type: 'string', default: 'docker' },
-    'plugin-name': { type: 'string', default: DEFAULTS.pluginName }
+    'plugin-name': { type: 'string', default: DEFAULTS.pluginName },
+    ...OUTPUT_OPTION
   },
   help: {
     '--config FILE': 'the policy to check against',
@@ -33,9 +36,11 @@ export const checkCommand = defineCommand({
     '--target-project NAME': 'the project label of the existing object the call acts on ("none": it has no label); without it the object is taken not to exist',
     '--ref KIND:REF=PROJECT': 'the project of another object the body names, e.g. container:db=payments (repeatable)',
     '--channel docker|bridge': 'judge as a docker API call (default) or an SSH bridge session',
-    '--plugin-name NAME': 'the name portcullis runs under (default portcullis)'
+    '--plugin-name NAME': 'the name portcullis runs under (default portcullis)',
+    ...outputHelp('the decision with every field (escapes, assumptions, deniedBy, firstRole)')
   },
   async run (values) {
+    const format = outputFormat(values, 'check')
     const policy = loadPolicyFile(values.config, KNOWN_ACTIONS)
     const uri = required(values.uri, '--uri', 'check')
     const body = values.body === undefined ? undefined : readBody(values.body)
@@ -73,8 +78,10 @@ export const checkCommand = defineCommand({
       pluginName: values['plugin-name'],
       channel: values.channel === 'bridge' ? 'bridge' : 'docker'
     })
-    // The reason quotes the request (names, commands): what JSON leaves raw and a terminal acts on is escaped.
-    process.stdout.write(terminalSafeJson(JSON.stringify({ ...decision, decision: decision.allow ? 'allow' : 'deny', escapes: facts.escapes, assumptions }, null, 2)) + '\n')
+    const verdict = { ...decision, decision: decision.allow ? 'allow' : 'deny', escapes: facts.escapes, assumptions }
+    // The reason quotes the request (names, commands): what JSON leaves raw and a terminal acts on is escaped
+    // (renderFields shows every value through visible()).
+    process.stdout.write(format === 'json' ? terminalSafeJson(JSON.stringify(verdict, null, 2)) + '\n' : renderFields(checkFields(verdict)))
     return decision.allow ? 0 : 1
   }
 })
@@ -85,4 +92,21 @@ function readBody (path: string): Buffer {
   } catch (err) {
     throw new PortcullisError('PORTCULLIS_INPUT', path, (err as Error).message)
   }
+}
+
+/** The lines `check` shows by default: what was decided and why, then only what is there. */
+function checkFields (v: Decision & { decision: string, assumptions: string[] }): Array<[string, string]> {
+  const fields: Array<[string, string]> = [
+    ['decision', v.decision],
+    ['action', v.action ?? '-'],
+    ['project', v.project ?? '-'],
+    ['role', v.role ?? '-'],
+    ['reason', v.reason]
+  ]
+  if (v.code !== null) fields.push(['code', v.code])
+  if (v.deniedBy !== undefined) fields.push(['denied by', `${v.deniedBy.pattern} (role ${v.deniedBy.role})`])
+  if (v.firstRole !== undefined) fields.push(['would need', v.firstRole])
+  if (v.grant !== undefined) fields.push(['grant', v.grant])
+  for (const assumption of v.assumptions) fields.push(['assumed', assumption])
+  return fields
 }

@@ -1,9 +1,6 @@
 // `portcullis fleet init-db|status|verify`: the fleet's PostgreSQL, made ready and read. Hosts ship to it from
 // `serve --fleet URL`; these commands talk to it directly, from any machine that can reach it.
 
-import { once } from 'node:events'
-import { createWriteStream } from 'node:fs'
-import type { Writable } from 'node:stream'
 import type pg from 'pg'
 import { isExportFormat, writeExport } from '../audit/export.js'
 import { fleetRecords } from '../fleet/export.js'
@@ -16,17 +13,19 @@ import { isHostId } from '../fleet/host-identity.js'
 import { migrateFleetSchema } from '../fleet/migrate.js'
 import { INGEST_ROLE, READER_ROLE } from '../fleet/schema.js'
 import { defineCommand, required } from './command.js'
+import { describeExport, FORCE_HELP, FORCE_OPTION, openOutFile } from './out-file.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 const FLEET_OPTIONS = {
   fleet: { type: 'string' },
   'fleet-password-file': { type: 'string' },
-  json: { type: 'boolean', default: false }
+  ...OUTPUT_OPTION
 } as const
 
 export const FLEET_HELP = {
   '--fleet URL': 'the fleet database, postgresql://USER@HOST:PORT/DATABASE (no password in it)',
   '--fleet-password-file FILE': `the password of USER (default $${PASSWORD_ENV}, else none)`,
-  '--json': 'print the result as JSON'
+  ...outputHelp('print the result as JSON')
 }
 
 export async function withFleet<T> (values: { fleet?: string, 'fleet-password-file'?: string }, command: string, work: (client: pg.Client, target: FleetTarget) => Promise<T>): Promise<T> {
@@ -44,12 +43,12 @@ export async function withFleet<T> (values: { fleet?: string, 'fleet-password-fi
 export const fleetInitDbCommand = defineCommand({
   name: 'fleet init-db',
   summary: `Make (or upgrade) the fleet's tables in PostgreSQL, and the roles ${INGEST_ROLE} (hosts: INSERT and SELECT only, so no host can delete or rewrite history) and ${READER_ROLE} (reviewers: SELECT). Run it as the database's owner; running it again changes nothing.`,
-  usage: 'fleet init-db --fleet URL [--fleet-password-file FILE] [--json]',
+  usage: 'fleet init-db --fleet URL [--fleet-password-file FILE] [-o table|json]',
   options: FLEET_OPTIONS,
   help: FLEET_HELP,
   async run (values) {
     const result = await withFleet(values, 'fleet init-db', migrateFleetSchema)
-    if (values.json) process.stdout.write(JSON.stringify(result) + '\n')
+    if (wantsJson(values, 'fleet init-db')) process.stdout.write(JSON.stringify(result) + '\n')
     else {
       process.stdout.write(result.applied.length === 0
         ? `the fleet schema is at version ${result.to}: nothing to do\n`
@@ -63,7 +62,7 @@ export const fleetInitDbCommand = defineCommand({
 export const fleetStatusCommand = defineCommand({
   name: 'fleet status',
   summary: 'List the fleet\'s hosts: when each was last seen, the policy it runs, how far its audit chain is shipped and how far behind it is, and its alarms. Exits 1 when a host has an alarm.',
-  usage: 'fleet status --fleet URL [--fleet-password-file FILE] [--json]',
+  usage: 'fleet status --fleet URL [--fleet-password-file FILE] [-o table|json]',
   options: FLEET_OPTIONS,
   help: FLEET_HELP,
   async run (values) {
@@ -71,7 +70,7 @@ export const fleetStatusCommand = defineCommand({
       await checkSchema(client, target)
       return await fleetStatus(client)
     })
-    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify(hosts, null, 2)) + '\n' : formatStatus(hosts))
+    process.stdout.write(wantsJson(values, 'fleet status') ? terminalSafeJson(JSON.stringify(hosts, null, 2)) + '\n' : formatStatus(hosts))
     return hosts.some((h) => h.alarms > 0) ? 1 : 0
   }
 })
@@ -79,7 +78,7 @@ export const fleetStatusCommand = defineCommand({
 export const fleetVerifyCommand = defineCommand({
   name: 'fleet verify',
   summary: 'Check every host\'s audit chain as the fleet database holds it, with the verifier `audit verify` uses, each checkpoint against the key the host registered, and each shipped recording against the size and sha256 its session.end holds; names the host and the first bad record or the session. Exit 0 when all hold, 1 when not.',
-  usage: 'fleet verify --fleet URL [--fleet-password-file FILE] [--host HOST_ID] [--json]',
+  usage: 'fleet verify --fleet URL [--fleet-password-file FILE] [--host HOST_ID] [-o table|json]',
   options: { ...FLEET_OPTIONS, host: { type: 'string' } },
   help: { ...FLEET_HELP, '--host HOST_ID': 'check only this host (h- and 16 hex digits, as `fleet status` lists them)' },
   async run (values) {
@@ -90,7 +89,7 @@ export const fleetVerifyCommand = defineCommand({
       if (values.host !== undefined && found.length === 0) throw new PortcullisError('PORTCULLIS_FLEET_NO_HOST', target.url, values.host)
       return found
     })
-    process.stdout.write(values.json ? terminalSafeJson(JSON.stringify({ ok: verdicts.every((v) => v.ok), hosts: verdicts }, null, 2)) + '\n' : formatVerdicts(verdicts))
+    process.stdout.write(wantsJson(values, 'fleet verify') ? terminalSafeJson(JSON.stringify({ ok: verdicts.every((v) => v.ok), hosts: verdicts }, null, 2)) + '\n' : formatVerdicts(verdicts))
     return verdicts.every((v) => v.ok) ? 0 : 1
   }
 })
@@ -99,14 +98,15 @@ export const fleetExportCommand = defineCommand({
   name: 'fleet export',
   summary: 'Stream the records of every host (or one) from the fleet database, host by host in seq order, with the filters of `audit export`: JSON lines that wrap each record exactly as its host stored it ({"host","hostName","record"}), or CSV with host columns.',
   usage: 'fleet export --fleet URL [--fleet-password-file FILE] [--host HOST_ID] [--format jsonl|csv] [--since TIME] [--until TIME] [--user USER]\n' +
-    '       [--project NAME] [--container NAME|ID] [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE]',
+    '       [--project NAME] [--container NAME|ID] [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE [--force]]',
   options: {
     fleet: { type: 'string' },
     'fleet-password-file': { type: 'string' },
     host: { type: 'string' },
     format: { type: 'string', default: 'jsonl' },
     ...EXPORT_FILTER_OPTIONS,
-    out: { type: 'string' }
+    out: { type: 'string' },
+    ...FORCE_OPTION
   },
   help: {
     '--fleet URL': FLEET_HELP['--fleet URL'],
@@ -115,38 +115,30 @@ export const fleetExportCommand = defineCommand({
     '--format FORMAT': 'jsonl (the default) or csv',
     ...EXPORT_FILTER_HELP,
     '--session ID': 'only the records of this SSH session',
-    '--out FILE': 'write to FILE instead of stdout'
+    '--out FILE': 'write to FILE (mode 600) instead of stdout, and say on stderr what was written',
+    ...FORCE_HELP
   },
   async run (values) {
     if (values.host !== undefined && !isHostId(values.host)) throw new PortcullisError('PORTCULLIS_USAGE', `--host ${values.host} is not a host ID (h- and 16 hex digits)`, 'fleet export')
     if (!isExportFormat(values.format)) throw new PortcullisError('PORTCULLIS_USAGE', `unknown --format ${values.format}; use jsonl or csv`, 'fleet export')
     const format = values.format
     const filter = exportFilterFromFlags(values)
-    const out = values.out === undefined ? process.stdout : await newFile(values.out)
+    const out = values.out === undefined ? process.stdout : await openOutFile(values.out, values.force, 0o600)
     const tally = { unreadable: 0 }
+    let written = 0
     try {
       await withFleet(values, 'fleet export', async (client, target) => {
         await checkSchema(client, target)
-        await writeExport(fleetRecords(client, filter, tally, values.host), format, out, { hostOf: (row) => ({ host: row.host, name: row.hostName }) })
+        written = await writeExport(fleetRecords(client, filter, tally, values.host), format, out, { hostOf: (row) => ({ host: row.host, name: row.hostName }) })
       })
     } finally {
       if (values.out !== undefined) await new Promise<void>((resolve) => out.end(() => resolve()))
     }
+    if (values.out !== undefined) process.stderr.write(await describeExport(values.out, written, format, false))
     if (tally.unreadable > 0) process.stderr.write(`portcullis: ${tally.unreadable} row(s) of the database are not audit records and were left out: run \`portcullis fleet verify\`\n`)
     return tally.unreadable > 0 ? 1 : 0
   }
 })
-
-/** A new private file: an export never overwrites one. */
-async function newFile (path: string): Promise<Writable> {
-  const out = createWriteStream(path, { flags: 'wx', mode: 0o600 })
-  try {
-    await once(out, 'open')
-  } catch (err) {
-    throw new PortcullisError('PORTCULLIS_OUTPUT', path, (err as Error).message)
-  }
-  return out
-}
 
 function formatStatus (hosts: HostStatus[]): string {
   if (hosts.length === 0) return 'no host has shipped to this database yet\n'

@@ -16,6 +16,7 @@ import { KNOWN_ACTIONS } from '../routes/table.js'
 import { adminJson } from '../admin/client.js'
 import { defineCommand, required } from './command.js'
 import { DEFAULTS } from './defaults.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 export const policyValidateCommand = defineCommand({
   name: 'policy validate',
@@ -95,14 +96,14 @@ export const policyDiffCommand = defineCommand({
   name: 'policy diff',
   summary: 'Print what changed from one policy file to another, as the `policy.reload` record lists it: members added, removed or moved, ' +
     'role patterns and rules, projects, SSH keys (fingerprints), elevation rules, every other setting by its path. Exit 0 when equal, 1 when they differ, 2 when a file is invalid.',
-  usage: 'policy diff [--json] OLD NEW',
-  options: { json: { type: 'boolean', default: false } },
-  help: { OLD: 'the policy before', NEW: 'the policy after', '--json': 'print the changes as a JSON array (one object per change)' },
+  usage: 'policy diff [-o table|json] OLD NEW',
+  options: { ...OUTPUT_OPTION },
+  help: { OLD: 'the policy before', NEW: 'the policy after', ...outputHelp('print the changes as a JSON array (one object per change)') },
   async run (values, positionals) {
     if (positionals.length !== 2) throw new PortcullisError('PORTCULLIS_USAGE', `give two policy files, OLD and NEW, not ${positionals.length}`, 'policy diff')
     const [before, after] = positionals.map((file) => loadPolicyFile(file, KNOWN_ACTIONS))
     const changes = diffPolicies(before!.document, after!.document)
-    if (values.json) process.stdout.write(JSON.stringify(changes) + '\n')
+    if (wantsJson(values, 'policy diff')) process.stdout.write(JSON.stringify(changes) + '\n')
     else if (changes.length === 0) process.stdout.write('no change\n')
     else {
       // The policy's names and values reach the terminal: nothing in them may drive it.
@@ -137,7 +138,7 @@ export const policyPublishCommand = defineCommand({
     key: { type: 'string' },
     publisher: { type: 'string' },
     rollback: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false }
+    ...OUTPUT_OPTION
   },
   help: {
     FILE: 'the policy to publish, byte for byte',
@@ -146,7 +147,7 @@ export const policyPublishCommand = defineCommand({
     '--key FILE': 'the policy-signing private key (policy_ed25519.key from `portcullis policy keygen`)',
     '--publisher NAME': 'who publishes, signed into the revision and recorded by every host (default USER@HOSTNAME)',
     '--rollback': 'hosts apply this revision even when it is not newer than the one they run (a database restored from an older backup); signed into the revision',
-    '--json': 'print the revision as JSON'
+    ...outputHelp('print the revision as JSON')
   },
   async run (values, positionals) {
     if (positionals.length !== 1) throw new PortcullisError('PORTCULLIS_USAGE', `give one policy file, not ${positionals.length}`, 'policy publish')
@@ -181,7 +182,7 @@ export const policyPublishCommand = defineCommand({
     }
     const sha256 = policySha256(bytes)
     const summary = { revision: signed.revision, sha256, keyId: signed.keyId, publisher: signed.publisher, publishedAt: signed.publishedAt, rollback: signed.rollback }
-    process.stdout.write(values.json
+    process.stdout.write(wantsJson(values, 'policy publish')
       ? JSON.stringify(summary) + '\n'
       : `published ${visible(file)} as revision ${signed.revision}${signed.rollback ? ' (rollback)' : ''} (sha256 ${sha256.slice(0, 12)}, key ${signed.keyId}, by ${visible(signed.publisher)})\n`)
     return 0

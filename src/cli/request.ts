@@ -11,6 +11,7 @@ import { defineCommand, required } from './command.js'
 import { DEFAULTS } from './defaults.js'
 import { LocationResolver, type LocationOption } from './locations.js'
 import { readTokenFile } from './token-file.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 const DEFAULT_URL = `http://${DEFAULT_ELEVATION_LISTEN}`
 
@@ -20,7 +21,7 @@ const CONNECTION = {
   'token-file': { type: 'string' },
   'admin-socket': { type: 'string' },
   as: { type: 'string' },
-  json: { type: 'boolean', default: false }
+  ...OUTPUT_OPTION
 } as const
 
 const CONNECTION_HELP = {
@@ -29,7 +30,7 @@ const CONNECTION_HELP = {
   '--token-file FILE': 'read your token from FILE (default: $PORTCULLIS_TOKEN_FILE, else the profile\'s tokenFile)',
   '--admin-socket PATH': `root on the host: go through the admin socket instead (with --as alone: $PORTCULLIS_ADMIN_SOCKET, the profile's adminSocket, else ${DEFAULTS.adminSocket})`,
   '--as USER': 'with the admin socket: act for this user (recorded as such)',
-  '--json': 'print the answer as JSON'
+  ...outputHelp('print the answer as JSON')
 }
 
 /** A remembered URL and token file apply to every request command; a remembered admin socket never switches one to
@@ -57,7 +58,7 @@ function endpointOf (values: ConnectionValues, resolver = new LocationResolver()
 export const requestCreateCommand = defineCommand({
   name: 'request create',
   summary: 'Ask for a role in a project for a while. An approver decides, unless the policy approves it at once.',
-  usage: 'request create --project NAME --role ROLE --ttl DURATION --reason TEXT [--url URL] [--token TOKEN | --token-file FILE] [--json]',
+  usage: 'request create --project NAME --role ROLE --ttl DURATION --reason TEXT [--url URL] [--token TOKEN | --token-file FILE] [-o table|json]',
   options: {
     project: { type: 'string' },
     role: { type: 'string' },
@@ -83,7 +84,7 @@ export const requestCreateCommand = defineCommand({
     }
     const { body } = await callElevation(endpointOf(values), 'POST', '/requests', input)
     const request = shownRequest(body as RequestView)
-    if (values.json === true) return printJson(body)
+    if (wantsJson(values, 'request create')) return printJson(body)
     if (request.state === 'approved' && request.grant !== undefined) {
       process.stdout.write(`Granted at once: ${request.user} is ${request.role} in ${request.project} until ${iso(request.grant.expiresAt)} ` +
         `(grant ${request.grant.id}, request ${request.id}).\nYour docker commands use it now; \`portcullis request revoke ${request.id}\` ends it early.\n`)
@@ -99,14 +100,14 @@ export const requestCreateCommand = defineCommand({
 export const requestListCommand = defineCommand({
   name: 'request list',
   summary: 'List your elevation requests, and those you may decide (pending) or revoke (active) in projects you approve.',
-  usage: 'request list [--url URL] [--token TOKEN | --token-file FILE] [--json]',
+  usage: 'request list [--url URL] [--token TOKEN | --token-file FILE] [-o table|json]',
   options: { ...CONNECTION },
   remembers: REMEMBERS,
   help: { ...CONNECTION_HELP },
   async run (values) {
     const { body } = await callElevation(endpointOf(values), 'GET', '/requests')
     const requests = (body as { requests: RequestView[] }).requests
-    if (values.json === true) return printJson(requests)
+    if (wantsJson(values, 'request list')) return printJson(requests)
     process.stdout.write(formatRequestTable(requests))
     return 0
   }
@@ -115,7 +116,7 @@ export const requestListCommand = defineCommand({
 export const requestApproveCommand = defineCommand({
   name: 'request approve',
   summary: 'Approve a pending request in a project you approve; the grant starts now. Your own requests need another approver.',
-  usage: 'request approve ID [--reason TEXT] [--url URL] [--token TOKEN | --token-file FILE] [--json]',
+  usage: 'request approve ID [--reason TEXT] [--url URL] [--token TOKEN | --token-file FILE] [-o table|json]',
   options: { reason: { type: 'string' }, ...CONNECTION },
   remembers: REMEMBERS,
   help: { '--reason TEXT': 'a note for the requester and the audit trail', ...CONNECTION_HELP },
@@ -123,7 +124,7 @@ export const requestApproveCommand = defineCommand({
     const id = required(positionals[0], 'the request ID', 'request approve')
     const { body } = await callElevation(endpointOf(values), 'POST', `/requests/${encodeURIComponent(id)}/approve`, reasonBody(values.reason))
     const request = shownRequest(body as RequestView)
-    if (values.json === true) return printJson(body)
+    if (wantsJson(values, 'request approve')) return printJson(body)
     process.stdout.write(`Approved ${request.id}: ${request.user} is ${request.role} in ${request.project} until ${iso(request.grant!.expiresAt)} (grant ${request.grant!.id}).\n`)
     return 0
   }
@@ -132,7 +133,7 @@ export const requestApproveCommand = defineCommand({
 export const requestDenyCommand = defineCommand({
   name: 'request deny',
   summary: 'Deny a pending request in a project you approve, saying why.',
-  usage: 'request deny ID --reason TEXT [--url URL] [--token TOKEN | --token-file FILE] [--json]',
+  usage: 'request deny ID --reason TEXT [--url URL] [--token TOKEN | --token-file FILE] [-o table|json]',
   options: { reason: { type: 'string' }, ...CONNECTION },
   remembers: REMEMBERS,
   help: { '--reason TEXT': 'why (required): the requester reads it', ...CONNECTION_HELP },
@@ -141,7 +142,7 @@ export const requestDenyCommand = defineCommand({
     const reason = required(values.reason, '--reason', 'request deny')
     const { body } = await callElevation(endpointOf(values), 'POST', `/requests/${encodeURIComponent(id)}/deny`, { reason })
     const request = shownRequest(body as RequestView)
-    if (values.json === true) return printJson(body)
+    if (wantsJson(values, 'request deny')) return printJson(body)
     process.stdout.write(`Denied ${request.id} (${request.role} in ${request.project} for ${request.user}).\n`)
     return 0
   }
@@ -150,7 +151,7 @@ export const requestDenyCommand = defineCommand({
 export const requestRevokeCommand = defineCommand({
   name: 'request revoke',
   summary: 'Withdraw a pending request, or end a grant early: your own, or any in a project you approve.',
-  usage: 'request revoke ID [--reason TEXT] [--url URL] [--token TOKEN | --token-file FILE] [--json]',
+  usage: 'request revoke ID [--reason TEXT] [--url URL] [--token TOKEN | --token-file FILE] [-o table|json]',
   options: { reason: { type: 'string' }, ...CONNECTION },
   remembers: REMEMBERS,
   help: { '--reason TEXT': 'a note for the audit trail', ...CONNECTION_HELP },
@@ -158,7 +159,7 @@ export const requestRevokeCommand = defineCommand({
     const id = required(positionals[0], 'the request ID', 'request revoke')
     const { body } = await callElevation(endpointOf(values), 'POST', `/requests/${encodeURIComponent(id)}/revoke`, reasonBody(values.reason))
     const request = shownRequest(body as RequestView)
-    if (values.json === true) return printJson(body)
+    if (wantsJson(values, 'request revoke')) return printJson(body)
     process.stdout.write(request.grant !== undefined
       ? `Revoked grant ${request.grant.id}: ${request.user} is no longer ${request.role} in ${request.project} by this request.\n`
       : `Withdrew ${request.id} (${request.role} in ${request.project}) before it was decided.\n`)

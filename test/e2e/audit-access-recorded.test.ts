@@ -63,7 +63,7 @@ afterAll(async () => {
 describe('reads through the admin socket are recorded with the kernel\'s peer', () => {
   it('root\'s tail, export, verify, sessions, replay and bundle each leave audit.read (uid 0, the CLI\'s pid) and audit.read.end', { timeout: 90_000 }, async () => {
     const admin = ['--admin-socket', paths.admin]
-    const tail = await cliAs(null, ['audit', 'tail', '-n', '3', '--json', ...admin])
+    const tail = await cliAs(null, ['audit', 'tail', '--all', '-n', '3', '--json', ...admin])
     expect(tail.code, tail.stderr).toBe(0)
     // The read is written before the answer, so the tail already holds its own audit.read.
     expect(tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec).at(-1)).toMatchObject({ action: 'audit.read', fields: { route: 'tail', peer: { uid: 0 } } })
@@ -105,7 +105,7 @@ describe('reads through the admin socket are recorded with the kernel\'s peer', 
   })
 
   it('a followed tail shows its own read once, and when the reader goes away its end record says it was cut off', { timeout: 60_000 }, async () => {
-    const child = spawn(process.execPath, [PORTCULLIS_CLI, 'audit', 'tail', '-n', '1', '-f', '--json', '--admin-socket', paths.admin], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [PORTCULLIS_CLI, 'audit', 'tail', '--all', '-n', '1', '-f', '--json', '--admin-socket', paths.admin], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (c: Buffer) => { out += c.toString() })
     try {
@@ -135,7 +135,7 @@ describe('reads through the admin socket are recorded with the kernel\'s peer', 
     for (const dir of [workspace.root, paths.dir, path.dirname(paths.admin)]) chmodSync(dir, 0o711)
     chmodSync(paths.admin, 0o666)
     try {
-      const tail = await cliAs(NOBODY, ['audit', 'tail', '-n', '1', '--json', '--admin-socket', paths.admin])
+      const tail = await cliAs(NOBODY, ['audit', 'tail', '--all', '-n', '1', '--json', '--admin-socket', paths.admin])
       expect(tail.code, tail.stderr).toBe(0)
       // A client that claims to be root (a query parameter and headers of its own): the kernel's word is recorded.
       const script = `const http = require('node:http'); http.get({ socketPath: ${JSON.stringify(paths.admin)}, path: '/v1/audit/sessions?requestedBy=root@host&user=root', ` +

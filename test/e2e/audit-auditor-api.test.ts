@@ -48,7 +48,7 @@ afterAll(async () => {
 
 describe('an auditor reads the trail with their token', () => {
   it('tails, exports, lists sessions, verifies, replays and bundles; each read names the auditor and the token', { timeout: 90_000 }, async () => {
-    const tail = await as('dana', ['audit', 'tail', '-n', '5', '--json'])
+    const tail = await as('dana', ['audit', 'tail', '--all', '-n', '5', '--json'])
     expect(tail.code, tail.stderr).toBe(0)
     expect(tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec).at(-1)).toMatchObject({ action: 'audit.read', user: 'dana', tokenId: tokens.dana!.id })
     const exported = await as('dana', ['audit', 'export', '--format', 'csv'])

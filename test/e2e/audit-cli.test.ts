@@ -82,7 +82,7 @@ describe('with the plugin running (through the admin socket)', () => {
   })
 
   it('`audit tail` shows allowed and denied calls, one line each', async () => {
-    const result = await stack.plugin.cli(['audit', 'tail', '-n', '100', '--admin-socket', stack.plugin.adminSocket])
+    const result = await stack.plugin.cli(['audit', 'tail', '--all', '-n', '100', '--admin-socket', stack.plugin.adminSocket])
     expect(result.code, result.stderr).toBe(0)
     const line = (decision: string, who: string): RegExp =>
       new RegExp(`^\\d+ \\S+ ${decision} ${who} container\\.list GET /v1\\.\\d+/containers/json — .+$`, 'm')
@@ -176,7 +176,7 @@ describe('`portcullis check` decides one request with no daemon', () => {
       await writeFile(file, typeof body === 'string' ? body : JSON.stringify(body))
       bodyArgs.push('--body', file)
     }
-    const result = await runPortcullisCli(['check', '--config', EXAMPLE_POLICY, ...args, ...bodyArgs])
+    const result = await runPortcullisCli(['check', '-o', 'json', '--config', EXAMPLE_POLICY, ...args, ...bodyArgs])
     expect([0, 1], result.stdout + result.stderr).toContain(result.code)
     const output = JSON.parse(result.stdout) as CheckOutput
     expect(result.code).toBe(output.decision === 'allow' ? 0 : 1)

@@ -124,7 +124,7 @@ it('denies calls while descriptors run out, alerts, and takes calls again by its
   expect(child.exitCode).toBeNull()
   expect(other, 'every answer is an allow or an audit refusal').toBe(0)
 
-  const status = await runPortcullisCli(['status', '--admin-socket', path.join(root, 'run', 'admin.sock')])
+  const status = await runPortcullisCli(['status', '-o', 'json', '--admin-socket', path.join(root, 'run', 'admin.sock')])
   expect(status.code, status.stderr).toBe(0)
   expect(JSON.parse(status.stdout)).toMatchObject({ audit: { state: 'ok', outage: null } })
 

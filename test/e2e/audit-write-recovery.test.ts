@@ -56,7 +56,7 @@ it('denies every call while the disk is full, shows it in status, and takes call
     denied++
   }
 
-  const status = await stack.plugin.cli(['status', '--admin-socket', stack.plugin.adminSocket])
+  const status = await stack.plugin.cli(['status', '-o', 'json', '--admin-socket', stack.plugin.adminSocket])
   expect(status.code, status.stderr).toBe(1)
   expect(status.stderr).toMatch(/the audit store is failing since .*PORTCULLIS_AUDIT_WRITE_FAILED.*No space left on device/)
   const failing = JSON.parse(status.stdout) as { audit: { state: string, outage: { code: string, deniedCalls: number, attempts: number, since: string } } }
@@ -80,7 +80,7 @@ it('denies every call while the disk is full, shows it in status, and takes call
   for (let i = 0; i < 3; i++) expectOk(await ps())
   expect(stack.plugin.pid).toBe(pid)
 
-  const healthy = await stack.plugin.cli(['status', '--admin-socket', stack.plugin.adminSocket])
+  const healthy = await stack.plugin.cli(['status', '-o', 'json', '--admin-socket', stack.plugin.adminSocket])
   expect(healthy.code, healthy.stderr).toBe(0)
   expect(JSON.parse(healthy.stdout)).toMatchObject({ audit: { state: 'ok', outage: null } })
 

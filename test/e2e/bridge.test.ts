@@ -471,7 +471,7 @@ describe('status', () => {
   it('shows where the bridge listens, its host key and the live sessions', async () => {
     const pending = runSsh(ssh('alice+pay-1', 'alice'), 'sleep 8')
     await waitUntil('sleep 8 running', async () => (await processes('pay-1')).includes('sleep 8'), POLL)
-    const status = await runPortcullisCli(['status', '--admin-socket', stack.plugin.adminSocket])
+    const status = await runPortcullisCli(['status', '-o', 'json', '--admin-socket', stack.plugin.adminSocket])
     expect(status.code, status.stderr).toBe(0)
     const hostKey = (await readFile(path.join(stack.keysDir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1]!
     const { createHash: hash } = await import('node:crypto')

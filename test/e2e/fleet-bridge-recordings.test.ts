@@ -106,7 +106,7 @@ it('a running session\'s output is in the database before it ends, the whole rec
   const fleet = await runPortcullisCli(['fleet', 'status', ...reviewerArgs])
   expect(fleet.stdout).toContain(`recordings: ${(await localFile(session)).length} bytes held; 0 bytes behind at its last report\n`)
   expect(JSON.parse((await runPortcullisCli(['fleet', 'status', ...reviewerArgs, '--json'])).stdout)[0]).toMatchObject({ recordingLag: 0, recordingMissing: 0 })
-  const status = await runPortcullisCli(['status', '--admin-socket', stack.plugin.adminSocket])
+  const status = await runPortcullisCli(['status', '-o', 'json', '--admin-socket', stack.plugin.adminSocket])
   expect(JSON.parse(status.stdout).fleetRecordings).toMatchObject({ state: 'shipping', lagBytes: 0, halted: null })
 })
 

@@ -161,7 +161,7 @@ describe('serve --policy-from fleet follows the signed policy revisions', () => 
 
     const fresh = await makeFleetHost(root, 'fresh', path.join(root, 'fresh', 'policy.json'), hostArgs)
     // Status as the CLI shows it: the revision in force.
-    expect(JSON.parse(await portcullisCliOk(['status', '--admin-socket', host.adminSocket])).policy.revision).toMatchObject({ revision: 2 })
+    expect(JSON.parse(await portcullisCliOk(['status', '-o', 'json', '--admin-socket', host.adminSocket])).policy.revision).toMatchObject({ revision: 2 })
     const serveFresh = async (args: string[]): Promise<{ code: number | null, stderr: string }> => await runPortcullisCli(['serve', '--config', path.join(fresh.dir, 'policy.json'),
       '--socket', path.join(fresh.dir, 'plugin.sock'), '--admin-socket', fresh.adminSocket, '--data', fresh.data, '--keys', fresh.keysDir,
       '--docker-host', `unix://${path.join(fresh.dir, 'no-dockerd.sock')}`, '--elevation-listen', 'off', '--log-level', 'warn', ...args], { timeoutMs: 30_000 })

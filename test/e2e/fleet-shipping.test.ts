@@ -107,7 +107,7 @@ describe('serve --fleet ships its chain to PostgreSQL', () => {
       return status.state === 'unreachable' && status.lag >= 300
     })
     // What an operator sees: `portcullis status` reports the outage and the lag.
-    const shown = JSON.parse(await portcullisCliOk(['status', '--admin-socket', host.adminSocket])) as { fleet: { state: string, lag: number } }
+    const shown = JSON.parse(await portcullisCliOk(['status', '-o', 'json', '--admin-socket', host.adminSocket])) as { fleet: { state: string, lag: number } }
     expect(shown.fleet.state).toBe('unreachable')
     expect(shown.fleet.lag).toBeGreaterThanOrEqual(300)
     await pg.start()

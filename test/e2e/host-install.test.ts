@@ -282,7 +282,7 @@ describe('the installed portcullis serves a real dockerd, found through the spec
   })
 
   it('records both decisions, and the chain verifies', async () => {
-    const tail = await cli(['audit', 'tail', '-n', '1000', '--json', '--admin-socket', adminSocket])
+    const tail = await cli(['audit', 'tail', '--all', '-n', '1000', '--json', '--admin-socket', adminSocket])
     expect(tail.code, tail.stderr).toBe(0)
     const records = tail.stdout.trim().split('\n').map((line) => JSON.parse(line) as AuditRecord)
     expect(records[0]).toMatchObject({ kind: 'system', action: 'portcullis.start' })

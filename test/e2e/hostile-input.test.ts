@@ -76,13 +76,13 @@ describe('the auditor\'s terminal', () => {
     const denied = all.find((r) => r.action === 'session.denied' && r.code === 'SSH_LOGIN_FAILED')
     expect(denied?.fields?.login).toContain(`mallory${OSC52}`)
 
-    const tail = await admin('audit', 'tail', '-n', '100')
+    const tail = await admin('audit', 'tail', '--all', '-n', '100')
     expect(tail.code, tail.stderr).toBe(0)
     expect(tail.stdout).not.toMatch(ACTIVE)
     expect(tail.stdout).not.toMatch(/^9999 /m)
     expect(tail.stdout).toMatch(/^\d+ \S+ session +unknown session\.denied — SSH login as "mallory\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b]0;root@prod\\x07\\x0d9999 2026.* failed: /m)
 
-    const json = await admin('audit', 'tail', '-n', '100', '--json')
+    const json = await admin('audit', 'tail', '--all', '-n', '100', '--json')
     expect(json.stdout).not.toMatch(ACTIVE)
     const records = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as { fields?: { login?: string } })
     expect(records.some((r) => r.fields?.login?.includes(OSC52) === true)).toBe(true)

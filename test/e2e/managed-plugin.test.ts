@@ -140,7 +140,7 @@ describe('installed from a registry as a managed plugin', () => {
   })
 
   it('its audit trail is read from the host through the run mount', async () => {
-    const lines = (await adminCli(['audit', 'tail', '-n', '200', '--json'])).trim().split('\n').map((l) => JSON.parse(l))
+    const lines = (await adminCli(['audit', 'tail', '--all', '-n', '200', '--json'])).trim().split('\n').map((l) => JSON.parse(l))
     expect(lines.some((r) => r.user === 'alice' && r.action === 'container.exec' && r.decision === 'allow')).toBe(true)
     expect(lines.some((r) => r.user === 'bob' && r.action === 'container.stop' && r.decision === 'deny')).toBe(true)
     expect(await adminCli(['audit', 'verify'])).toMatch(/audit chain intact/)
@@ -181,7 +181,7 @@ describe('the plugin protects itself', () => {
   })
 
   it('each attempt is on record', async () => {
-    const lines = (await adminCli(['audit', 'tail', '-n', '100', '--json'])).trim().split('\n').map((l) => JSON.parse(l))
+    const lines = (await adminCli(['audit', 'tail', '--all', '-n', '100', '--json'])).trim().split('\n').map((l) => JSON.parse(l))
     const pats = lines.filter((r) => r.user === 'pat' && r.kind === 'decision' && r.decision === 'deny').map((r) => r.action)
     expect(pats).toEqual(expect.arrayContaining(['plugin.disable', 'plugin.remove', 'plugin.set', 'plugin.upgrade', 'plugin.push']))
     expect(lines.find((r) => r.user === 'pat' && r.action === 'plugin.disable')).toMatchObject({ code: 'SELF_PROTECTION' })
@@ -198,7 +198,7 @@ describe('upgrade', () => {
     expectOk(await as('ops', ['plugin', 'push', `${repo}:2`], 120_000))
     expectOk(await as('ops', ['plugin', 'rm', `${repo}:2`]))
 
-    const before = JSON.parse((await adminCli(['audit', 'tail', '-n', '1', '--json'])).trim())
+    const before = JSON.parse((await adminCli(['audit', 'tail', '--all', '-n', '1', '--json'])).trim())
     // Disabling a managed authorization plugin switches authorization off in dockerd until it is enabled
     // again and the daemon's configuration reloaded: that is why only unsafe roles may do it.
     expectOk(await as('ops', ['plugin', 'disable', 'portcullis']))

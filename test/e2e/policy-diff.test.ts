@@ -53,7 +53,7 @@ describe('policy.reload records what changed', () => {
       // The file watcher may apply the edit before the command does: either way one record holds it.
       let reloads: AuditRecord[] = []
       await waitUntil('the policy.reload record', async () => {
-        const tail = await runPortcullisCli(['audit', 'tail', '-n', '200', '--json', '--admin-socket', paths.admin])
+        const tail = await runPortcullisCli(['audit', 'tail', '--all', '-n', '200', '--json', '--admin-socket', paths.admin])
         reloads = tail.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord).filter((r) => r.action === 'policy.reload')
         return reloads.length > 0
       }, { timeoutMs: 15_000, intervalMs: 200 })

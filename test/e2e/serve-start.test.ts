@@ -116,7 +116,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
       expect([exists(second.socket), exists(second.admin)]).toEqual([false, false])
       expect(processesMentioning(second.dir)).toEqual([])
       // The owner still answers and its trail has no trace of the failed attempt.
-      const status = await owner.cli(['status', '--admin-socket', owner.adminSocket])
+      const status = await owner.cli(['status', '-o', 'json', '--admin-socket', owner.adminSocket])
       expect(status.code, status.stderr).toBe(0)
       expect((await auditRecords(owner)).filter((r) => r.action === 'portcullis.start')).toHaveLength(1)
     } finally {
@@ -183,7 +183,7 @@ describe('a start that fails undoes what started and exits with the code', () =>
     try {
       const failed = (await auditRecords(plugin)).find((r) => r.action === 'bridge.failed')
       expect(failed).toMatchObject({ kind: 'system', code: 'PORTCULLIS_SSH_LISTEN' })
-      const status = await plugin.cli(['status', '--admin-socket', plugin.adminSocket])
+      const status = await plugin.cli(['status', '-o', 'json', '--admin-socket', plugin.adminSocket])
       expect(status.stdout).toContain('EADDRINUSE')
     } finally {
       await plugin.stop()

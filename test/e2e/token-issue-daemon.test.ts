@@ -33,7 +33,7 @@ describe('token issue through the running daemon', () => {
       expectFailedWith(await runPortcullisCli(['token', 'issue', '--user', 'al ice', '--admin-socket', paths.admin]), 'PORTCULLIS_TOKEN_USER')
       expectFailedWith(await runPortcullisCli(['token', 'issue', '--user', 'alice', '--config', workspace.policyFile, '--admin-socket', paths.admin]), 'PORTCULLIS_TOKEN_DAEMON_CONFIG')
 
-      const tail = await runPortcullisCli(['audit', 'tail', '-n', '200', '--json', '--admin-socket', paths.admin])
+      const tail = await runPortcullisCli(['audit', 'tail', '--all', '-n', '200', '--json', '--admin-socket', paths.admin])
       expect(tail.code, tail.stderr).toBe(0)
       const records = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRecord)
       const issues = records.filter((r) => r.action === 'token.issue')

@@ -8,7 +8,7 @@ import type { Portcullis } from './portcullis.js'
 export type Record = AuditRecord
 
 export async function auditRecords (plugin: Portcullis, lines = 100_000): Promise<Record[]> {
-  const result = await plugin.cli(['audit', 'tail', '-n', String(lines), '--json', '--admin-socket', plugin.adminSocket])
+  const result = await plugin.cli(['audit', 'tail', '--all', '-n', String(lines), '--json', '--admin-socket', plugin.adminSocket])
   expect(result.code, result.stderr).toBe(0)
   return result.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record)
 }

@@ -117,7 +117,7 @@ describe('portcullis check', () => {
     const written: string[] = []
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { written.push(String(chunk)); return true })
     const bodyFile = row.body === undefined ? undefined : writeBody(row.body)
-    const argv = ['--config', POLICY_FILE, '--method', row.method, '--uri', row.uri]
+    const argv = ['-o', 'json', '--config', POLICY_FILE, '--method', row.method, '--uri', row.uri]
     if (row.user !== null) argv.push('--user', row.user)
     if (bodyFile !== undefined) argv.push('--body', bodyFile)
     if (row.target !== undefined) argv.push('--target-project', row.target ?? 'none')
