@@ -29,6 +29,10 @@ const CAST_CONTENT_TYPE = 'application/x-asciicast'
 const MAX_SESSIONS = 10_000
 /** How far back a filtered tail reads looking for n matching records. */
 const MAX_TAIL_SCAN = 100_000
+/** The most records one tail returns at once (`-n`); more is an export's job. */
+const MAX_TAIL = 10_000
+/** A follower that reads slower than records come in is cut off once this much waits for it, not buffered without end. */
+const MAX_FOLLOW_BACKLOG = 8 * 1024 * 1024
 /** How many records the tail's filter hid (own look-ups, housekeeping, pings) among those it read. */
 const HIDDEN_HEADER = 'X-Portcullis-Hidden'
 
@@ -38,7 +42,7 @@ export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader):
   const recorded = recordedRead(deps, identify)
 
   router.get('/tail', recorded('tail', async (req, res, count) => {
-    const n = intParam(req, 'n', 20)
+    const n = Math.min(intParam(req, 'n', 20), MAX_TAIL)
     const follow = req.query.follow === 'true' || req.query.follow === '1'
     const filter = tailFilterFromQuery(req.query)
     if (typeof filter === 'string') {
@@ -77,6 +81,11 @@ export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader):
       if (record.seq <= last) return
       last = record.seq
       if (verdict(record) !== 'show') return
+      if (res.writableLength > MAX_FOLLOW_BACKLOG) {
+        // Its end record says the read was cut off (complete: false).
+        res.destroy()
+        return
+      }
       res.write(JSON.stringify(record) + '\n')
       count.records = (count.records ?? 0) + 1
     })

@@ -14,7 +14,8 @@ export const ALERT_KINDS = {
   'plugin-stopped': { severity: 'warning', condition: false, summary: 'portcullis serve stopped: Docker calls are no longer judged by it' },
   'fleet-lagging': { severity: 'warning', condition: true, summary: 'audit records are not reaching the fleet database' },
   'fleet-alarm': { severity: 'crit', condition: false, summary: 'fleet shipping raised an integrity alarm and stopped' },
-  'output-failing': { severity: 'warning', condition: true, summary: 'a SIEM output (policy outputs) cannot write; its records wait in the store' }
+  'output-failing': { severity: 'warning', condition: true, summary: 'a SIEM output (policy outputs) cannot write; its records wait in the store' },
+  'output-alarm': { severity: 'crit', condition: false, summary: 'a SIEM output stopped because its copy does not match the chain, or records were removed before it took them' }
 } as const satisfies Record<string, { severity: Severity, condition: boolean, summary: string }>
 
 export type AlertKind = keyof typeof ALERT_KINDS

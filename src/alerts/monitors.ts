@@ -22,6 +22,8 @@ const TICK_MS = 1000
 export class AlertMonitors {
   readonly #options: AlertMonitorsOptions
   #timer: NodeJS.Timeout | null = null
+  /** The SIEM outputs whose last record is output.failed. */
+  readonly #failingOutputs = new Set<string>()
   #lastDiskCheck = 0
   #diskChecking = false
   #unsubscribe: (() => void) | null = null
@@ -105,8 +107,16 @@ export class AlertMonitors {
     if (record.action === 'fleet.lagging') alerts.raise('fleet-lagging', record.reason ?? '', { fields })
     else if (record.action === 'fleet.caught-up') alerts.resolve('fleet-lagging', record.reason ?? '', fields)
     else if (record.action === 'fleet.alarm') alerts.raise('fleet-alarm', record.reason ?? '', { ...(record.code !== null && record.code !== undefined ? { code: record.code } : {}), fields })
-    else if (record.action === 'output.failed') alerts.raise('output-failing', record.reason ?? '', { ...(record.code !== null && record.code !== undefined ? { code: record.code } : {}), fields })
-    else if (record.action === 'output.recovered') alerts.resolve('output-failing', record.reason ?? '', fields)
+    else if (record.action === 'output.failed') {
+      this.#failingOutputs.add(String(record.fields?.output))
+      alerts.raise('output-failing', record.reason ?? '', { ...(record.code !== null && record.code !== undefined ? { code: record.code } : {}), fields })
+    } else if (record.action === 'output.recovered') {
+      // One condition for every output: it ends when the last failing one writes again, not the first.
+      this.#failingOutputs.delete(String(record.fields?.output))
+      if (this.#failingOutputs.size === 0) alerts.resolve('output-failing', record.reason ?? '', fields)
+    } else if (record.action === 'output.alarm' || record.action === 'output.gap') {
+      alerts.raise('output-alarm', record.reason ?? '', { ...(record.code !== null && record.code !== undefined ? { code: record.code } : {}), fields })
+    }
   }
 }
 

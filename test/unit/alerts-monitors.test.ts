@@ -65,6 +65,18 @@ describe('alert monitors', () => {
     monitors.stop()
   })
 
+  it('keep output-failing while any output still fails, and raise output-alarm for an output stopped or skipping records', async () => {
+    const { store, monitors } = await watched()
+    await store.append({ kind: 'system', action: 'output.failed', reason: 'files cannot write', fields: { output: 'files' } })
+    await store.append({ kind: 'system', action: 'output.failed', reason: 'syslog cannot write', fields: { output: 'syslog' } })
+    await store.append({ kind: 'system', action: 'output.recovered', reason: 'syslog writes again', fields: { output: 'syslog' } })
+    await store.append({ kind: 'system', action: 'output.alarm', reason: 'the files output holds another record 7', fields: { output: 'files' } })
+    expect(await alertRecords(store, 2)).toEqual(['alert.output-failing:raised', 'alert.output-alarm:raised'])
+    await store.append({ kind: 'system', action: 'output.recovered', reason: 'files writes again', fields: { output: 'files' } })
+    expect(await alertRecords(store, 3)).toEqual(['alert.output-failing:raised', 'alert.output-alarm:raised', 'alert.output-failing:resolved'])
+    monitors.stop()
+  })
+
   it('raise policy-reload-failed for a refused reload and resolve it on a good one', async () => {
     const { store, policy, monitors, policyFile } = await watched()
     writeFileSync(policyFile, '{ "roles": ')
