@@ -51,7 +51,7 @@ interface StatusBody {
 export function statusFields (s: StatusBody, now = new Date()): Array<[string, string]> {
   const started = s.startedAt !== undefined ? Date.parse(s.startedAt) : NaN
   const uptime = Number.isNaN(started) ? '' : `, up ${formatElapsed(Math.max(0, now.getTime() - started))}`
-  const fields: Array<[string, string]> = [['daemon', `portcullis ${s.version ?? '?'}, pid ${s.pid ?? '?'}${uptime}`]]
+  const fields: Array<[string, string]> = [['daemon', `version ${s.version ?? '?'}, pid ${s.pid ?? '?'}${uptime}`]]
   const p = s.policy
   if (p !== undefined) {
     const revision = p.revision != null ? `, fleet revision ${typeof p.revision === 'object' ? String((p.revision as { revision?: unknown }).revision ?? JSON.stringify(p.revision)) : String(p.revision)}` : ''

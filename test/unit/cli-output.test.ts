@@ -49,7 +49,7 @@ describe('`status` without -o json', () => {
       fleet: { state: 'shipping', hostId: 'web1', lag: 0, alarms: [], lastError: null }
     }, new Date('2026-12-06T11:30:00.000Z')))
     const lines = text.trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^daemon: +portcullis 1\.2\.3, pid 42, up 1h ?30m/)
+    expect(lines[0]).toMatch(/^daemon: +version 1\.2\.3, pid 42, up 1h ?30m/)
     expect(text).toContain('digest abcdef012345, fleet revision 7')
     expect(text).toContain('head seq 99 (ffffffffffff)')
     expect(text).toContain('listening on 0.0.0.0:2222, 1 live session(s)')
