@@ -94,7 +94,7 @@ describe('status', () => {
   it('shows a few aligned lines by default, and the whole document with -o json (or --json)', async () => {
     const human = await cli(['status', ...admin])
     expect(human.code, human.stderr).toBe(0)
-    expect(human.stdout).toMatch(/^daemon: +portcullis \S+, pid \d+, up /)
+    expect(human.stdout).toMatch(/^daemon: +version \S+, pid \d+, up /)
     expect(human.stdout).toMatch(/^policy: +\S+ \(digest [0-9a-f]{12}/m)
     expect(human.stdout).toMatch(/^audit: +ok, head seq \d+/m)
     expect(human.stdout).toMatch(/^bridge: /m)
