@@ -13,7 +13,7 @@ import { readAuditPublicKey } from '../audit/signing-key.js'
 import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { withAuditAccess } from './audit-access.js'
-import { ADMIN_HELP, ADMIN_OPTION } from './audit-options.js'
+import { ADMIN_HELP, ADMIN_OPTION, AUDIT_REMEMBERS } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
@@ -24,6 +24,7 @@ export const auditBundleCommand = defineCommand({
   name: 'audit bundle',
   summary: 'Write an evidence bundle for a time range: every record in it (JSON lines and CSV), the session recordings, a checkpoint signed for it, the public key, and report.html. Check it with `portcullis audit verify-bundle`.',
   usage: 'audit bundle --out DIR|FILE.tar.gz [--since TIME] [--until TIME] [--from-seq N] [--to-seq N] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR [--keys DIR]]',
+  remembers: AUDIT_REMEMBERS,
   options: {
     ...ADMIN_OPTION,
     data: { type: 'string' },

@@ -3,7 +3,7 @@
 import { isExportFormat } from '../audit/export.js'
 import { PortcullisError } from '../errors.js'
 import { EXPORT_FILTER_HELP, EXPORT_FILTER_OPTIONS, exportFilterFromFlags, exportRecords } from './audit-export.js'
-import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
+import { ADMIN_HELP, ADMIN_OPTION, AUDIT_REMEMBERS, DATA_HELP } from './audit-options.js'
 import { requireSessionId, withAuditAccess } from './audit-access.js'
 import { exportCast } from './cast-export.js'
 import { defineCommand } from './command.js'
@@ -15,6 +15,7 @@ export const auditExportCommand = defineCommand({
   usage: 'audit export [--format jsonl|csv] [--since TIME] [--until TIME] [--user USER] [--project NAME] [--container NAME|ID]\n' +
     '       [--action GLOB] [--decision allow|deny] [--session ID] [--from-seq N] [--to-seq N] [--out FILE [--force]] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]\n' +
     '       portcullis audit export --session ID [--format asciicast] [--out FILE [--force]] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
+  remembers: AUDIT_REMEMBERS,
   options: {
     ...ADMIN_OPTION,
     ...EXPORT_FILTER_OPTIONS,

@@ -12,6 +12,10 @@ export const ADMIN_OPTION = {
   token: { type: 'string' },
   'token-file': { type: 'string' }
 } as const
+/** Remembered from $PORTCULLIS_ADMIN_SOCKET, $PORTCULLIS_TOKEN_FILE or the profile (src/cli/locations.ts). Not the
+ * URL: --url switches from root's admin socket to an auditor's token, and a profile's url (there for `portcullis
+ * request`) must not make root's `audit tail` knock on the API with a token that is not an auditor's. */
+export const AUDIT_REMEMBERS = ['admin-socket', 'token-file'] as const
 export const ADMIN_HELP = {
   '--admin-socket PATH': `the running daemon's admin socket (default ${DEFAULTS.adminSocket})`,
   '--url URL': 'an auditor without root: the daemon\'s API (`serve --elevation-listen`, e.g. http://127.0.0.1:2224), with your token',

@@ -10,7 +10,7 @@ import { formatElapsed } from '../core/duration.js'
 import { PortcullisError } from '../errors.js'
 import { formatTime } from './audit-format.js'
 import { openAuditAccess, requireSessionId } from './audit-access.js'
-import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
+import { ADMIN_HELP, ADMIN_OPTION, AUDIT_REMEMBERS, DATA_HELP } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { playCast, type ReplayResult } from './replay-player.js'
 
@@ -18,6 +18,7 @@ export const auditReplayCommand = defineCommand({
   name: 'audit replay',
   summary: 'Play a recorded SSH session in this terminal at the speed it happened (what the user saw; keystrokes are not shown). Sequences that act beyond the screen (clipboard, title, terminal queries) are removed unless --raw.',
   usage: 'audit replay ID [--speed 1] [--idle-limit SECONDS] [--raw] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
+  remembers: AUDIT_REMEMBERS,
   options: { ...ADMIN_OPTION, data: { type: 'string' }, speed: { type: 'string', default: '1' }, 'idle-limit': { type: 'string' }, raw: { type: 'boolean', default: false } },
   help: {
     ...ADMIN_HELP,

@@ -4,7 +4,7 @@ import { terminalSafeJson } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { formatSessionTable } from './audit-format.js'
 import { withAuditAccess } from './audit-access.js'
-import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
+import { ADMIN_HELP, ADMIN_OPTION, AUDIT_REMEMBERS, DATA_HELP } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
@@ -12,6 +12,7 @@ export const auditSessionsCommand = defineCommand({
   name: 'audit sessions',
   summary: 'List recorded SSH sessions, newest first: who, where, what ran, how long, how it ended.',
   usage: 'audit sessions [-n 50] [--user USER] [--container NAME] [-o table|json] [--admin-socket PATH | --url URL [--token-file FILE] | --data DIR]',
+  remembers: AUDIT_REMEMBERS,
   options: { ...ADMIN_OPTION, data: { type: 'string' }, lines: { type: 'string', short: 'n', default: '50' }, user: { type: 'string' }, container: { type: 'string' }, ...OUTPUT_OPTION },
   help: {
     ...ADMIN_HELP,

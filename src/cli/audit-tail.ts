@@ -5,7 +5,7 @@ import type { AuditRecord } from '../audit/record.js'
 import { tailFilterToParams, type TailFilter } from '../audit/tail-filter.js'
 import { terminalSafeJson } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
-import { ADMIN_HELP, ADMIN_OPTION, auditEndpoint } from './audit-options.js'
+import { ADMIN_HELP, ADMIN_OPTION, AUDIT_REMEMBERS, auditEndpoint } from './audit-options.js'
 import { formatRecord } from './audit-format.js'
 import { defineCommand } from './command.js'
 import { OUTPUT_OPTION, outputFormat, outputHelp } from './output.js'
@@ -14,6 +14,7 @@ export const auditTailCommand = defineCommand({
   name: 'audit tail',
   summary: 'Show the latest audit records from the running daemon; --follow keeps printing new ones. The plugin\'s own look-ups, the bridge\'s housekeeping calls and system.ping are hidden unless --all; the filters are applied by the daemon.',
   usage: 'audit tail [-n 20] [--follow] [--user NAME] [--decision allow|deny] [--action GLOB] [--all] [-o table|json] [--admin-socket PATH | --url URL [--token-file FILE]]',
+  remembers: AUDIT_REMEMBERS,
   options: {
     ...ADMIN_OPTION,
     ...OUTPUT_OPTION,

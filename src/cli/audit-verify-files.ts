@@ -3,13 +3,14 @@ import { terminalSafeJson, visible } from '../audit/terminal-text.js'
 import { PortcullisError } from '../errors.js'
 import { verifySealedFiles, type FilesVerifyReport } from '../siem/verify-files.js'
 import { withAuditAccess } from './audit-access.js'
-import { ADMIN_HELP, ADMIN_OPTION, DATA_HELP } from './audit-options.js'
+import { ADMIN_HELP, ADMIN_OPTION, AUDIT_REMEMBERS, DATA_HELP } from './audit-options.js'
 import { defineCommand } from './command.js'
 
 export const auditVerifyFilesCommand = defineCommand({
   name: 'audit verify-files',
   summary: 'Check a SIEM sealed-file output directory (policy outputs.files.dir) against the chain: every record from the first file\'s to the last file\'s once and in order, each line unchanged (its hash, linked to the line before), each file\'s last record the one the store holds. Exit 0 when it holds, 1 when not.',
   usage: 'audit verify-files DIR [--admin-socket PATH | --data DIR] [--json]',
+  remembers: AUDIT_REMEMBERS,
   options: { ...ADMIN_OPTION, data: { type: 'string' }, json: { type: 'boolean', default: false } },
   help: { ...ADMIN_HELP, ...DATA_HELP, '--json': 'print the report as JSON' },
   async run (values, positionals) {

@@ -7,7 +7,7 @@ import type { VerifyReport } from '../audit/verify.js'
 import { PortcullisError } from '../errors.js'
 import { withAuditAccess, type AuditAccess } from './audit-access.js'
 import { formatVerifyReport, verifyPublicKeys } from './audit-checkpoints.js'
-import { ADMIN_HELP, ADMIN_OPTION } from './audit-options.js'
+import { ADMIN_HELP, ADMIN_OPTION, AUDIT_REMEMBERS } from './audit-options.js'
 import { defineCommand } from './command.js'
 import { DEFAULTS } from './defaults.js'
 import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
@@ -16,6 +16,7 @@ export const auditVerifyCommand = defineCommand({
   name: 'audit verify',
   summary: 'Check the audit hash chain and its signed checkpoints, name the first record that was changed, removed or inserted, and the checkpoint the verdict rests on. Exit 0 when intact, 1 when not.',
   usage: 'audit verify [--admin-socket PATH | --url URL [--token-file FILE]] [--data DIR [--public-key FILE | --keys DIR]] [--checkpoints FILE] [-o table|json]',
+  remembers: AUDIT_REMEMBERS,
   options: { ...ADMIN_OPTION, data: { type: 'string' }, 'public-key': { type: 'string' }, keys: { type: 'string' }, checkpoints: { type: 'string' }, ...OUTPUT_OPTION },
   help: {
     ...ADMIN_HELP,

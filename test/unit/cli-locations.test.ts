@@ -50,6 +50,14 @@ describe('remembered locations: flag > environment > profile > default', () => {
     expect(parse(list, ['--url', 'http://flag:3'], { PORTCULLIS_PROFILE: profile, PORTCULLIS_URL: 'http://env:1' }).url).toBe('http://flag:3')
   })
 
+  it('audit commands remember the token file for --url, but never the URL itself: --url is the auditor\'s switch', async () => {
+    const env = { PORTCULLIS_PROFILE: profile, PORTCULLIS_URL: 'http://env:1' }
+    for (const name of ['audit tail', 'audit export', 'audit verify', 'audit sessions', 'audit replay', 'audit bundle', 'audit verify-files']) {
+      expect(parse(await command(name), [], env), name).toMatchObject({ 'admin-socket': '/profile/admin.sock', 'token-file': '/profile/token' })
+      expect(parse(await command(name), [], env).url, name).toBeUndefined()
+    }
+  })
+
   it('a remembered admin socket does not switch request or token issue to the admin socket', async () => {
     const env = { PORTCULLIS_PROFILE: profile, PORTCULLIS_ADMIN_SOCKET: '/env/admin.sock' }
     expect(parse(await command('request list'), [], env)['admin-socket']).toBeUndefined()
