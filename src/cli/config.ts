@@ -4,20 +4,21 @@
 import { terminalSafeJson } from '../audit/terminal-text.js'
 import { defineCommand } from './command.js'
 import { LOCATIONS, LocationResolver, type LocationOption } from './locations.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 import { profilePath } from './profile.js'
 
 export const configCommand = defineCommand({
   name: 'config',
   summary: 'Show where the CLI finds the daemon (admin socket, elevation API URL, docker CLI config, token file) and where each value comes from: a flag, an environment variable, the profile file, or the default.',
-  usage: 'config [--json]',
-  options: { json: { type: 'boolean', default: false } },
-  help: { '--json': 'print it as JSON' },
+  usage: 'config [-o table|json]',
+  options: { ...OUTPUT_OPTION },
+  help: { ...outputHelp('the profile and each location with its source') },
   remembers: [],
   async run (values) {
     const resolver = new LocationResolver()
     const profile = resolver.loaded()
     const rows = (Object.keys(LOCATIONS) as LocationOption[]).map((name) => ({ option: `--${name}`, env: `$${LOCATIONS[name].env}`, profileKey: LOCATIONS[name].profileKey, ...resolver.resolveWithDefault(name, undefined) }))
-    if (values.json) {
+    if (wantsJson(values, 'config')) {
       process.stdout.write(terminalSafeJson(JSON.stringify({ profile: { path: profile.path, found: profile.found }, locations: rows }, null, 2)) + '\n')
       return 0
     }

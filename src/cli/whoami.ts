@@ -8,27 +8,28 @@ import { findToken } from '../elevation/client.js'
 import { TOKEN_HEADER } from '../identity/resolve.js'
 import { defineCommand } from './command.js'
 import { LOCATIONS } from './locations.js'
+import { OUTPUT_OPTION, outputHelp, wantsJson } from './output.js'
 
 interface Claims { user: string, tokenId: string | null, issuedAt: string | null, expiresAt: string | null, expired: boolean }
 
 export const whoamiCommand = defineCommand({
   name: 'whoami',
   summary: 'Show the portcullis token your docker CLI sends (its user, token ID and expiry, read locally; never the token) and how to get a new one. Exits 1 when there is none or it has expired.',
-  usage: 'whoami [--docker-config DIR] [--json]',
+  usage: 'whoami [--docker-config DIR] [-o table|json]',
   options: {
     'docker-config': { type: 'string', default: LOCATIONS['docker-config'].fallback() },
-    json: { type: 'boolean', default: false }
+    ...OUTPUT_OPTION
   },
   help: {
     '--docker-config DIR': 'the docker CLI config directory to read (default: $DOCKER_CONFIG, else the profile\'s dockerConfig, else ~/.docker)',
-    '--json': 'print it as JSON'
+    ...outputHelp('the config file and the token\'s claims')
   },
   async run (values) {
     const file = join(values['docker-config'], 'config.json')
     // The header the docker CLI sends, matched as the plugin matches it (any case); no $PORTCULLIS_TOKEN here.
     const token = findToken(undefined, { DOCKER_CONFIG: values['docker-config'] })
     const claims = token === null ? null : claimsOf(token)
-    if (values.json) {
+    if (wantsJson(values, 'whoami')) {
       process.stdout.write(terminalSafeJson(JSON.stringify({ file, token: claims }, null, 2)) + '\n')
     } else if (claims === null) {
       process.stdout.write(`No portcullis token in ${file} (${token === null ? `no ${TOKEN_HEADER} header` : 'the header is not a token'}).\n${newTokenHint(values['docker-config'], 'YOU')}`)
