@@ -31,8 +31,11 @@ export function loadProfile (env: NodeJS.ProcessEnv = process.env): LoadedProfil
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    // Only the default place may be empty; a file named by $PORTCULLIS_PROFILE that is not there is a mistake.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !nonEmpty(env.PORTCULLIS_PROFILE)) return { path, found: false, values: {} }
+    // Only the default place may be empty; a file named by $PORTCULLIS_PROFILE that is not there is a mistake. A
+    // default place this user may not enter (another user's home: a command run with setpriv or sudo -u keeps
+    // HOME) is no profile of theirs either.
+    const code = (err as NodeJS.ErrnoException).code
+    if ((code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR') && !nonEmpty(env.PORTCULLIS_PROFILE)) return { path, found: false, values: {} }
     throw new PortcullisError('PORTCULLIS_PROFILE_INVALID', path, `it cannot be read (${(err as Error).message})`)
   }
   return { path, found: true, values: parseProfile(text, path) }

@@ -91,7 +91,7 @@ it('alerts on low disk space before writes fail, on the write failure while call
   expect((await version()).Allow).toBe(false)
 
   // The status shows the sinks and the conditions.
-  const status = await plugin.cli(['status', '--admin-socket', plugin.adminSocket])
+  const status = await plugin.cli(['status', '-o', 'json', '--admin-socket', plugin.adminSocket])
   const shown = JSON.parse(status.stdout) as { alerts: { sinks: Array<{ sink: string, delivered?: number, sent?: number, connected?: boolean }>, active: Array<{ kind: string }>, unrecorded: number } }
   expect(shown.alerts.active.map((a) => a.kind).sort()).toEqual(['audit-write-failed', 'disk-low'])
   expect(shown.alerts.sinks).toEqual([expect.objectContaining({ sink: 'webhook', delivered: 2 }), expect.objectContaining({ sink: 'syslog', connected: true, sent: 2, dropped: 0 })])

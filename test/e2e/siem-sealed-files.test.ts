@@ -87,7 +87,7 @@ describe('serve writes its chain to sealed files for a SIEM', () => {
     expect(await host.load(150, 8)).toBe(150)
     await waitUntil('the output to write every record', async () => (await outputStatus(host)).lag === 0)
     // SIEM lag is part of `portcullis status`.
-    const status = JSON.parse((await runPortcullisCli(['status', '--admin-socket', host.adminSocket])).stdout) as { outputs: Array<{ name: string, lag: number }> }
+    const status = JSON.parse((await runPortcullisCli(['status', '-o', 'json', '--admin-socket', host.adminSocket])).stdout) as { outputs: Array<{ name: string, lag: number }> }
     expect(status.outputs).toMatchObject([{ name: 'files', lag: 0 }])
     // SIGTERM seals the open file.
     await host.stop()

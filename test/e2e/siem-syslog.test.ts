@@ -82,7 +82,7 @@ describe('serve sends every record to a syslog receiver, driven by seq', () => {
     // Values a naive SD or MSG encoder would break: a quote, a backslash, a closing bracket.
     await host.load(6, 2, (n) => `/v1.41/containers/json?filters={"name":["x\\\\y]${n}"]}`)
     await waitUntil('the output to send every record', async () => (await outputStatus(host)).lag === 0)
-    const status = JSON.parse((await runPortcullisCli(['status', '--admin-socket', host.adminSocket])).stdout) as { outputs: SyslogOutputStatus[] }
+    const status = JSON.parse((await runPortcullisCli(['status', '-o', 'json', '--admin-socket', host.adminSocket])).stdout) as { outputs: SyslogOutputStatus[] }
     expect(status.outputs[0]).toMatchObject({ name: 'syslog', state: 'writing', lag: 0, sink: { connected: true, address: rsyslog.tcpAddress } })
     await host.stop()
 
