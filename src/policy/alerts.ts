@@ -3,9 +3,7 @@
 
 import type { PolicyProblem } from './compile.js'
 import { durationMs } from '../core/duration.js'
-import { hasPortcullisCode } from '../errors.js'
-import { parseSyslogAddress } from './syslog-address.js'
-
+import { checkSyslogAddress } from './syslog-address.js'
 import { ALERT_DEFAULTS } from './schema.js'
 
 /** The facilities the policy offers (its schema's enum): a subset of RFC 5424's. */
@@ -43,14 +41,7 @@ function parseDiskThreshold (text: string): DiskThreshold {
 }
 
 export function checkAlerts (alerts: AlertsDocument | undefined, problems: PolicyProblem[]): void {
-  if (alerts?.syslog?.address !== undefined) {
-    try {
-      parseSyslogAddress(alerts.syslog.address)
-    } catch (err) {
-      if (!hasPortcullisCode(err)) throw err
-      problems.push({ path: '$.alerts.syslog.address', message: err.message })
-    }
-  }
+  checkSyslogAddress(alerts?.syslog?.address, '$.alerts.syslog.address', problems)
   const threshold = alerts?.diskFreeBelow === undefined ? null : parseDiskThreshold(alerts.diskFreeBelow)
   if (threshold !== null && 'percent' in threshold && threshold.percent >= 100) problems.push({ path: '$.alerts.diskFreeBelow', message: 'a share must be below 100%' })
   for (const key of ['diskCheckInterval', 'reminderInterval'] as const) {

@@ -2,10 +2,9 @@
 // filled in and durations in milliseconds.
 
 import { durationMs } from '../core/duration.js'
-import { hasPortcullisCode } from '../errors.js'
 import { FILES_OUTPUT_DEFAULTS, SYSLOG_OUTPUT_DEFAULTS } from './schema.js'
 import type { PolicyProblem } from './compile.js'
-import { parseSyslogAddress } from './syslog-address.js'
+import { checkSyslogAddress } from './syslog-address.js'
 
 export interface OutputsDocument {
   files?: FilesOutputDocument
@@ -53,14 +52,7 @@ export function checkOutputs (outputs: OutputsDocument | undefined, problems: Po
     const value = outputs?.files?.[key]
     if (value !== undefined && durationMs(value) <= 0) problems.push({ path: `$.outputs.files.${key}`, message: 'must be longer than 0' })
   }
-  if (outputs?.syslog !== undefined) {
-    try {
-      parseSyslogAddress(outputs.syslog.address)
-    } catch (err) {
-      if (!hasPortcullisCode(err)) throw err
-      problems.push({ path: '$.outputs.syslog.address', message: err.message })
-    }
-  }
+  checkSyslogAddress(outputs?.syslog?.address, '$.outputs.syslog.address', problems)
 }
 
 export function compileOutputs (outputs: OutputsDocument | undefined): OutputSettings {

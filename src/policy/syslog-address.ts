@@ -1,7 +1,8 @@
 // A syslog receiver's address as the policy writes it (alerts.syslog.address, outputs.syslog.address): checked when
 // the policy is loaded, so a bad one is a policy problem rather than a sink that never connects.
 
-import { PortcullisError } from '../errors.js'
+import { hasPortcullisCode, PortcullisError } from '../errors.js'
+import type { PolicyProblem } from './compile.js'
 
 export type SyslogAddress = { transport: 'tcp', host: string, port: number } | { transport: 'unix', path: string }
 
@@ -11,4 +12,15 @@ export function parseSyslogAddress (text: string): SyslogAddress {
   const tcp = /^tcp:(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(text)
   if (tcp !== null && Number(tcp[2]) > 0 && Number(tcp[2]) < 65536) return { transport: 'tcp', host: tcp[1]!.replace(/^\[|\]$/g, ''), port: Number(tcp[2]) }
   throw new PortcullisError('PORTCULLIS_SYSLOG_ADDRESS', text)
+}
+
+/** A policy problem at `path` when `address` is not one parseSyslogAddress reads (alerts.syslog, outputs.syslog). */
+export function checkSyslogAddress (address: string | undefined, path: string, problems: PolicyProblem[]): void {
+  if (address === undefined) return
+  try {
+    parseSyslogAddress(address)
+  } catch (err) {
+    if (!hasPortcullisCode(err)) throw err
+    problems.push({ path, message: err.message })
+  }
 }
