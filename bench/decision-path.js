@@ -22,7 +22,8 @@ const { values: args } = parseArgs({
 })
 const CALLS = Number(args.calls)
 const ROUNDS = Number(args.rounds)
-const policyDocument = JSON.parse(readFileSync(new URL('../examples/policy.json', import.meta.url), 'utf8'))
+/** Each build with its own example policy: an older build refuses fields added since. */
+const policyOf = (dist) => JSON.parse(readFileSync(path.resolve(dist, '..', 'examples', 'policy.json'), 'utf8'))
 
 async function authorizerOf (dist) {
   const load = (file) => import(pathToFileURL(path.resolve(dist, file)).href)
@@ -39,7 +40,7 @@ async function authorizerOf (dist) {
   const resources = { resolve: (facts) => Promise.resolve({ target: { ...target, ref: facts.target }, references: [] }) }
   let seq = 0
   const audit = { failure: null, closing: false, append: () => Promise.resolve({ seq: ++seq }) }
-  const authorizer = new Authorizer({ current: compilePolicy(policyDocument) }, identities, resources, audit, pino({ enabled: false }), { pluginName: 'portcullis' })
+  const authorizer = new Authorizer({ current: compilePolicy(policyOf(dist)) }, identities, resources, audit, pino({ enabled: false }), { pluginName: 'portcullis' })
   const document = JSON.stringify(execCreateRequest({ container: 'bench-target', token }))
   const first = await authorizer.authorizeRequest(JSON.parse(document))
   if (!first.Allow) throw new Error(`${dist}: the bench request is refused: ${first.Msg}`)
