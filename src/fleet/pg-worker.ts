@@ -49,7 +49,9 @@ port.on('message', (ask: WorkerAsk) => {
     post({ type: 'result', id: ask.id, ok: false, error: { message: 'the fleet connection is not open' } })
     return
   }
-  client.query(ask.text, ask.values).then(
+  // A Buffer arrives as a plain Uint8Array: made a Buffer again, or the client would send it as JSON, not as bytes.
+  const values = ask.values.map((value) => value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value)
+  client.query(ask.text, values).then(
     (result) => post({ type: 'result', id: ask.id, ok: true, rows: result.rows, rowCount: result.rowCount }),
     (err: unknown) => post({ type: 'result', id: ask.id, ok: false, error: failureOf(err) })
   )
