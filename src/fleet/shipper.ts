@@ -13,6 +13,7 @@ import { RecordBuffer } from '../audit/record-buffer.js'
 import type { ShipSource } from '../audit/ship-source.js'
 import { encodeCheckpoint, type Checkpoint } from '../audit/checkpoint-format.js'
 import type { AuditHead, AuditInput } from '../audit/record.js'
+import { textLines } from '../audit/text-lines.js'
 import { hasPortcullisCode } from '../errors.js'
 import { checkSchema, fleetError, type FleetTarget } from './connection.js'
 import type { HostIdentity } from './host-identity.js'
@@ -283,7 +284,7 @@ export class FleetShipper {
        ON CONFLICT (host_id, seq) DO NOTHING`,
       [hostId, rows.map((r) => r.record.seq), rows.map((r) => r.record.time), rows.map((r) => r.record.kind), rows.map((r) => r.record.user),
         rows.map((r) => r.record.project), rows.map((r) => r.record.action), rows.map((r) => r.record.decision), rows.map((r) => r.record.hash),
-        rows.map((r) => r.record.prevHash), oneLine ? linesOf(rows) : rows.map((r) => r.text)])
+        rows.map((r) => r.record.prevHash), oneLine ? textLines(rows, false) : rows.map((r) => r.text)])
     if ((inserted.rowCount ?? 0) < rows.length) {
       // Someone else wrote some of these seqs for this host ID. The same hash: nothing lost. Another: never overwrite.
       const stored = await client.query<{ seq: string, hash: string }>(`SELECT seq, hash FROM ${FLEET_SCHEMA}.records WHERE host_id = $1 AND seq = ANY($2::bigint[])`, [hostId, rows.map((r) => r.record.seq)])
@@ -413,15 +414,3 @@ export class FleetShipper {
   }
 }
 
-/** The rows' stored texts as UTF-8, one line each (a text parameter sent as bytes). */
-function linesOf (rows: StoredRecord[]): Buffer {
-  let size = rows.length - 1
-  for (const row of rows) size += Buffer.byteLength(row.text)
-  const lines = Buffer.allocUnsafe(size)
-  let at = 0
-  for (let i = 0; i < rows.length; i++) {
-    if (i > 0) lines[at++] = 0x0a
-    at += lines.write(rows[i]!.text, at, 'utf8')
-  }
-  return lines
-}

@@ -12,6 +12,7 @@ import type { Logger } from 'pino'
 import { ChainVerifier, isChainFault } from '../audit/chain-verifier.js'
 import type { StoredRecord } from '../audit/query.js'
 import { parseRecord } from '../audit/record.js'
+import { textLines } from '../audit/text-lines.js'
 import { PortcullisError } from '../errors.js'
 import type { FilesOutputSettings } from '../policy/outputs.js'
 import { groupId } from './group.js'
@@ -68,24 +69,23 @@ export class SealedFileSink implements RecordSink {
   }
 
   async write (rows: readonly StoredRecord[]): Promise<void> {
-    let pending: string[] = []
+    let pending: StoredRecord[] = []
     let pendingBytes = 0
     for (const row of rows) {
-      const line = row.text + '\n'
-      const bytes = Buffer.byteLength(line)
+      const bytes = Buffer.byteLength(row.text) + 1
       const follows = row.record.seq === this.#lastSeq + 1
       if ((this.#handle !== null || pending.length > 0) && (!follows || this.#bytes + pendingBytes + bytes > this.#settings.maxBytes)) {
-        await this.#append(pending.join(''), pendingBytes)
+        await this.#append(textLines(pending, true), pendingBytes)
         pending = []
         pendingBytes = 0
         await this.#seal()
       }
       if (this.#handle === null) await this.#create(row.record.seq)
-      pending.push(line)
+      pending.push(row)
       pendingBytes += bytes
       this.#lastSeq = row.record.seq
     }
-    if (pending.length > 0) await this.#append(pending.join(''), pendingBytes)
+    if (pending.length > 0) await this.#append(textLines(pending, true), pendingBytes)
     if (this.#handle !== null && this.#bytes >= this.#settings.maxBytes) await this.#seal()
   }
 
@@ -209,9 +209,9 @@ export class SealedFileSink implements RecordSink {
     this.#openedAt = Date.now()
   }
 
-  async #append (text: string, bytes: number): Promise<void> {
+  async #append (lines: Buffer, bytes: number): Promise<void> {
     if (bytes === 0) return
-    await this.#handle!.appendFile(text)
+    await this.#handle!.appendFile(lines)
     this.#bytes += bytes
   }
 
