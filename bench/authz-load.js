@@ -6,7 +6,7 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { killPids, onProcessEnd } from './cleanup.js'
-import { auditHeadSeq, countAuditRecords } from './portcullis.js'
+import { auditHeadSeq, auditWriteStats, countAuditRecords } from './portcullis.js'
 import { cpuSecondsOf, machineBusyOver, machineCpuSeconds, mainThreadCpuSecondsOf } from '../scripts/lib/procfs.js'
 
 const WORKER = fileURLToPath(new URL('./load-worker.js', import.meta.url))
@@ -64,6 +64,7 @@ export async function measureWindow (generator, { socket, request, connections, 
   // A reference plugin with no audit store (the no-op plugin) has no admin socket: nothing to count.
   const audited = plugin.adminSocket !== undefined
   const seqBefore = audited ? await auditHeadSeq(plugin.adminSocket) : 0
+  const writesBefore = audited ? await auditWriteStats(plugin.adminSocket) : null
   const serveCpuBefore = cpuSecondsOf(plugin.pid)
   const serveMainBefore = mainThreadCpuSecondsOf(plugin.pid)
   const machineBefore = machineCpuSeconds()
@@ -73,6 +74,7 @@ export async function measureWindow (generator, { socket, request, connections, 
   const machineAfter = machineCpuSeconds()
   const serveCpu = cpuSecondsOf(plugin.pid) - serveCpuBefore
   const serveMainCpu = mainThreadCpuSecondsOf(plugin.pid) - serveMainBefore
+  const writesAfter = audited ? await auditWriteStats(plugin.adminSocket) : null
   const seqAfter = audited ? await auditHeadSeq(plugin.adminSocket) : 0
   const counts = seqAfter > seqBefore
     ? await countAuditRecords(plugin.adminSocket, seqBefore + 1, seqAfter, (record) => isLoadRecord(record) ? 'load' : 'other')
@@ -81,7 +83,15 @@ export async function measureWindow (generator, { socket, request, connections, 
   const machineCores = (machineAfter.busy - machineBefore.busy) / wallSeconds
   return {
     ...result,
-    audit: { growth: seqAfter - seqBefore, loadRecords: counts.load ?? 0, otherRecords: counts.other ?? 0 },
+    audit: {
+      growth: seqAfter - seqBefore,
+      loadRecords: counts.load ?? 0,
+      otherRecords: counts.other ?? 0,
+      // Records per durable write (group commit): fewer means each decision bears more of a write's fixed cost.
+      perBatch: writesBefore !== null && writesAfter !== null && writesAfter.batches > writesBefore.batches
+        ? (writesAfter.records - writesBefore.records) / (writesAfter.batches - writesBefore.batches)
+        : null
+    },
     cpu: {
       // Shares of one core over the run; the machine's is a share of all its cores.
       serve: serveCpu / wallSeconds,

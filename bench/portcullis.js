@@ -54,6 +54,24 @@ export async function auditHeadSeq (adminSocket) {
   return last ? JSON.parse(last).seq : 0
 }
 
+/** The store's write counters from `status` (batches and records since start), or null when the build has none. */
+export function auditWriteStats (adminSocket) {
+  return new Promise((resolve) => {
+    http.get({ socketPath: adminSocket, path: '/v1/status', agent: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => { body += chunk })
+      res.on('end', () => {
+        try {
+          const audit = JSON.parse(body).audit
+          resolve(typeof audit?.batches === 'number' && typeof audit?.records === 'number' ? { batches: audit.batches, records: audit.records } : null)
+        } catch {
+          resolve(null)
+        }
+      })
+    }).on('error', () => resolve(null))
+  })
+}
+
 /**
  * Streams audit records fromSeq..toSeq through `audit export` and counts them by `kindOf(record)`, in
  * constant memory (a load run leaves tens of thousands of records).

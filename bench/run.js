@@ -372,6 +372,11 @@ function buildOf (cli) {
   return cli === PORTCULLIS_CLI ? `${commit}, dist ${built}` : `${cli} (${built}; checkout ${commit})`
 }
 
+/** Records per durable write in a window, when the build counts its writes. */
+function batchText (window) {
+  return window.audit.perBatch == null ? '' : `; ${window.audit.perBatch.toFixed(1)} records per durable write`
+}
+
 /** The window with the median decisions/s. */
 function medianWindow (windows) {
   const sorted = [...windows].sort((a, b) => a.perSecond - b.perSecond)
@@ -407,7 +412,7 @@ function decisionsLine (connections, windows, { label = '', host } = {}) {
   }
   return `authz decisions/s c=${connections}${label === '' ? '' : ` ${label}`}: ${Math.round(median.perSecond)} (p50 ${ms(latency.p50)} ms, p99 ${ms(latency.p99)} ms)${comparison}${spread}` +
     `; ${calls} calls, ${errors} errors${firstError ? ` (first: ${firstError.slice(0, 160)})` : ''}` +
-    `, audit +${sum((w) => w.audit.growth)} (${loadRecords} of them these calls' decisions${otherRecords > 0 ? `, ${otherRecords} portcullis look-ups` : ''}: ${auditOk ? 'ok' : 'MISMATCH'})` +
+    `, audit +${sum((w) => w.audit.growth)} (${loadRecords} of them these calls' decisions${otherRecords > 0 ? `, ${otherRecords} portcullis look-ups` : ''}: ${auditOk ? 'ok' : 'MISMATCH'}${batchText(median)})` +
     `; CPU serve ${percent(cpu.serve)} (main thread ${percent(cpu.serveMain)}) + generator ${percent(cpu.generator)} + rest ${percent(cpu.others)} of a core, machine ${percent(cpu.machine)} busy${cpu.steal >= 0.01 ? `, ${percent(cpu.steal)} stolen` : ''}` +
     (windows.some((w) => w.cpu.others > DISTURBED_ABOVE) ? ' (DISTURBED by other work on the machine)' : '') +
     (targets.length > 0 ? ` [${targets.join('; ')}]` : '')
@@ -428,7 +433,7 @@ function baselineLine (connections, host, baseline, label) {
   const before = medianWindow(baseline)
   return `authz decisions/s c=${connections} ${label}: ${Math.round(before.perSecond)} (p50 ${ms(before.latencyMs.p50)} ms, p99 ${ms(before.latencyMs.p99)} ms); ` +
     `this build ${Math.round(now.perSecond)}/s = ${(now.perSecond / before.perSecond).toFixed(2)}× the baseline, p99 ${ms(now.latencyMs.p99)} vs ${ms(before.latencyMs.p99)} ms${pairedRatios(host, baseline)}; ` +
-    `CPU per decision, serve (its main thread), median over windows: ${cpuPerDecision(host)} µs this build, ${cpuPerDecision(baseline)} µs the baseline`
+    `CPU per decision, serve (its main thread), median over windows: ${cpuPerDecision(host)} µs this build, ${cpuPerDecision(baseline)} µs the baseline${batchText(before).replace(';', '; the baseline:')}`
 }
 
 /** serve's CPU per decision in µs, all threads and the main thread, each the median over `windows`: less moved by
