@@ -14,9 +14,9 @@ import { sendError } from '../http-errors.js'
 import { tailFilterFromQuery, tailMatcher } from '../audit/tail-filter.js'
 import { addAuditBundleRoute } from './audit-bundle-routes.js'
 import { addAuditExportRoute } from './audit-export-route.js'
-import { recordedRead, type IdentifyReader } from './audit-read-record.js'
+import { recordedRead, type IdentifyReader, type RecordedReadDeps } from './audit-read-record.js'
 
-export interface AuditReadDeps {
+export interface AuditReadDeps extends RecordedReadDeps {
   audit: AuditStore
   logger: Logger
   version: string
