@@ -54,7 +54,7 @@ async function atOnce (requests: string[]): Promise<Array<{ status: number, body
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), body: text })
     })
   }))
-  sockets.forEach((socket, i) => socket.write(requests[i]))
+  sockets.forEach((socket, i) => socket.write(requests[i]!))
   return await Promise.all(answers)
 }
 

@@ -36,9 +36,11 @@ afterAll(async () => {
 })
 
 /** 500 refused reads: no token, a forged token, and a token of a user who is no auditor. */
-function floodRequests (): Array<{ route: string, headers: Record<string, string>, status: number }> {
+interface FloodRequest { route: string, headers: Record<string, string>, status: number }
+
+function floodRequests (): FloodRequest[] {
   const forged = `${tokens.dana!.slice(0, -4)}AAAA`
-  return Array.from({ length: 500 }, (_, i) => {
+  return Array.from({ length: 500 }, (_, i): FloodRequest => {
     if (i % 5 < 2) return { route: 'tail?n=50', headers: {}, status: 401 }
     if (i % 5 < 4) return { route: 'export', headers: { authorization: `Bearer ${forged}` }, status: 401 }
     return { route: 'sessions', headers: { authorization: `Bearer ${tokens.bob!}` }, status: 403 }
