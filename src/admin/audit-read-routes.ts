@@ -76,6 +76,9 @@ export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader):
       res.end()
       return
     }
+    // Gone while the recent records were read (the client left, or a reload ended the read): its close has been
+    // and gone, so a subscription now would never be undone.
+    if (res.destroyed) return
     let last = newest ?? deps.audit.head().seq
     const unsubscribe = deps.audit.subscribe((record: AuditRecord) => {
       if (record.seq <= last) return
