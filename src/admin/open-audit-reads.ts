@@ -14,7 +14,7 @@ export interface AuditReadLimits {
   bundles: number
 }
 
-export const DEFAULT_AUDIT_READ_LIMITS: AuditReadLimits = { perAuditor: 4, bundlesPerAuditor: 1, bundles: 2 }
+const DEFAULT_AUDIT_READ_LIMITS: AuditReadLimits = { perAuditor: 4, bundlesPerAuditor: 1, bundles: 2 }
 
 /** Why an open read was ended by the daemon (its audit.read.end says so in fields.endedBy). */
 export type EndedBy = 'auditor-removed' | 'token-expired'

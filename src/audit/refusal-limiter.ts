@@ -18,7 +18,7 @@ export interface RefusalLimits {
   maxNamed: number
 }
 
-export const DEFAULT_REFUSAL_LIMITS: RefusalLimits = { windowMs: 60_000, perKey: 3, perWindow: 30, maxNamed: 20 }
+const DEFAULT_REFUSAL_LIMITS: RefusalLimits = { windowMs: 60_000, perKey: 3, perWindow: 30, maxNamed: 20 }
 
 export interface Refusal {
   /** The reason's code, e.g. PORTCULLIS_AUDIT_UNAUTHENTICATED. */
