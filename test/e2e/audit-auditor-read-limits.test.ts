@@ -1,13 +1,12 @@
 // An auditor cannot exhaust the daemon's disk and CPU with audit reads (issue 15 review): one bundle of theirs in
 // the making at a time and a few reads open at once, whichever of their tokens they use. A read over the limit is
 // refused with PORTCULLIS_AUDIT_READS_BUSY (429, Retry-After) and the refusal recorded.
-import { existsSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk } from '../helpers/index.js'
 import { serveWorkspace, type ServePaths, type StartedServe } from '../helpers/serve-workspace.js'
-import { freeTcpPort } from '../helpers/tls.js'
+import { issueUserToken, startServeWithApi } from '../helpers/audit-api.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const workspace = serveWorkspace('portcullis-auditor-limits-')
@@ -18,9 +17,7 @@ let paths: ServePaths
 let serve: StartedServe
 let port: number
 
-async function issue (user: string): Promise<string> {
-  return (await portcullisCliOk(['token', 'issue', '--keys', workspace.keysDir, '--user', user, '--ttl', '1h'])).trim()
-}
+const issue = async (user: string): Promise<string> => (await issueUserToken(workspace, user)).token
 
 async function records (): Promise<Rec[]> {
   const out = await portcullisCliOk(['audit', 'export', '--admin-socket', paths.admin])
@@ -60,10 +57,7 @@ async function atOnce (requests: string[]): Promise<Array<{ status: number, body
 
 beforeAll(async () => {
   paths = workspace.pathsIn('limits')
-  port = await freeTcpPort()
-  serve = await workspace.startServe(paths.dir, paths.data, { extra: ['--elevation-listen', `127.0.0.1:${port}`] })
-  await waitUntil('the admin socket', () => existsSync(paths.admin), { timeoutMs: 30_000 })
-  await waitUntil('the API', () => fetch(`http://127.0.0.1:${port}/v1/requests`).then(() => true, () => false), { timeoutMs: 30_000 })
+  ;({ serve, port } = await startServeWithApi(workspace, paths))
 }, 60_000)
 
 afterAll(async () => {

@@ -2,12 +2,12 @@
 // review): a `tail --follow` opened before the reload is cut off then, whichever of their tokens opened it, and its
 // audit.read.end says so (fields.endedBy: auditor-removed). Another auditor's follow and root's on the admin socket
 // go on.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk } from '../helpers/index.js'
 import { serveWorkspace, type ServePaths, type StartedServe } from '../helpers/serve-workspace.js'
-import { freeTcpPort } from '../helpers/tls.js'
+import { issueUserToken, startServeWithApi } from '../helpers/audit-api.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const workspace = serveWorkspace('portcullis-auditor-removed-')
@@ -53,11 +53,6 @@ function follow (options: http.RequestOptions): Promise<Follow> {
 
 const asUser = (token: string): http.RequestOptions => ({ host: '127.0.0.1', port, headers: { authorization: `Bearer ${token}` } })
 
-async function issue (user: string): Promise<{ token: string, id: string }> {
-  const token = (await portcullisCliOk(['token', 'issue', '--keys', workspace.keysDir, '--user', user, '--ttl', '1h'])).trim()
-  return { token, id: JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).jti }
-}
-
 async function records (): Promise<Rec[]> {
   const out = await portcullisCliOk(['audit', 'export', '--admin-socket', paths.admin])
   return out.trim().split('\n').map((l) => JSON.parse(l) as Rec)
@@ -65,13 +60,10 @@ async function records (): Promise<Rec[]> {
 
 beforeAll(async () => {
   paths = workspace.pathsIn('removed')
-  port = await freeTcpPort()
   const policy = JSON.parse(readFileSync(workspace.policyFile, 'utf8'))
   policy.audit = { ...policy.audit, auditors: ['dana', 'erin'] }
   writeFileSync(workspace.policyFile, JSON.stringify(policy))
-  serve = await workspace.startServe(paths.dir, paths.data, { extra: ['--elevation-listen', `127.0.0.1:${port}`] })
-  await waitUntil('the admin socket', () => existsSync(paths.admin), { timeoutMs: 30_000 })
-  await waitUntil('the API', () => fetch(`http://127.0.0.1:${port}/v1/requests`).then(() => true, () => false), { timeoutMs: 30_000 })
+  ;({ serve, port } = await startServeWithApi(workspace, paths))
 }, 60_000)
 
 afterAll(async () => {
@@ -80,7 +72,7 @@ afterAll(async () => {
 
 describe('an auditor taken out of the policy', () => {
   it('has every follow of theirs ended by the reload, with either token, and the end record says why', { timeout: 60_000 }, async () => {
-    const [dana1, dana2, erin] = [await issue('dana'), await issue('dana'), await issue('erin')]
+    const [dana1, dana2, erin] = [await issueUserToken(workspace, 'dana'), await issueUserToken(workspace, 'dana'), await issueUserToken(workspace, 'erin')]
     const danaFollows = [await follow(asUser(dana1.token)), await follow(asUser(dana2.token))]
     const erinFollow = await follow(asUser(erin.token))
     const rootFollow = await follow({ socketPath: paths.admin })

@@ -1,13 +1,10 @@
 // A flood of refused audit reads is not a flood of records (issue 15 review): anyone who can reach the loopback port
 // could otherwise write records at line rate. The first refusals of each kind and claimant are recorded whole, the
 // rest counted into a summary (written at the latest when serve stops), and the counts add up: none is lost.
-import { existsSync, writeFileSync } from 'node:fs'
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk } from '../helpers/index.js'
 import { serveWorkspace, type ServePaths, type StartedServe } from '../helpers/serve-workspace.js'
-import { freeTcpPort } from '../helpers/tls.js'
-import { waitUntil } from '../helpers/wait.js'
+import { issueUserToken, startServeWithApi } from '../helpers/audit-api.js'
 
 const workspace = serveWorkspace('portcullis-refusal-flood-')
 
@@ -20,15 +17,8 @@ const tokens: Record<string, string> = {}
 
 beforeAll(async () => {
   paths = workspace.pathsIn('flood')
-  const port = await freeTcpPort()
-  url = `http://127.0.0.1:${port}`
-  for (const user of ['dana', 'bob']) {
-    tokens[user] = (await portcullisCliOk(['token', 'issue', '--keys', workspace.keysDir, '--user', user, '--ttl', '1h'])).trim()
-    writeFileSync(path.join(workspace.root, `${user}.token`), tokens[user] + '\n', { mode: 0o600 })
-  }
-  serve = await workspace.startServe(paths.dir, paths.data, { extra: ['--elevation-listen', `127.0.0.1:${port}`] })
-  await waitUntil('the admin socket', () => existsSync(paths.admin), { timeoutMs: 30_000 })
-  await waitUntil('the API', () => fetch(`${url}/v1/requests`).then(() => true, () => false), { timeoutMs: 30_000 })
+  for (const user of ['dana', 'bob']) tokens[user] = (await issueUserToken(workspace, user)).token
+  ;({ serve, url } = await startServeWithApi(workspace, paths))
 }, 60_000)
 
 afterAll(async () => {
