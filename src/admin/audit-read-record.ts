@@ -20,7 +20,15 @@ import { describePeer, peerFields, type Peer } from './peer.js'
 /** Who reads: root (or whoever can open the admin socket) as the kernel tells it, or an auditor by token. */
 type AuditReader =
   | { via: 'admin-socket', peer: Peer }
-  | { via: 'http', user: string, tokenId: string | null, /** The token's end, ms since the epoch. */ expiresAt?: number | null }
+  | {
+    via: 'http'
+    user: string
+    tokenId: string | null
+    /** The token's end, ms since the epoch. */
+    expiresAt?: number | null
+    /** Whether the token still passes verification (asked again after a policy reload: tokens.maxLifetime may have fallen). */
+    tokenStillGood?: () => boolean
+  }
 
 /** Who asked, even when refused: what the refusal record can say about them. */
 interface ReaderClaim {
@@ -145,7 +153,8 @@ export function recordedRead (deps: RecordedReadDeps, identify: IdentifyReader):
 
 const ENDED_BY_TEXT: Record<EndedBy, string> = {
   'auditor-removed': 'the reader is no longer in audit.auditors (policy reload)',
-  'token-expired': 'the reader\'s token expired'
+  'token-expired': 'the reader\'s token expired',
+  'token-invalid': 'the reader\'s token no longer passes verification under the policy in force (tokens.maxLifetime)'
 }
 
 /** The record of refusals counted rather than recorded one by one (see audit/refusal-limiter.ts). */

@@ -21,14 +21,18 @@ export function identifyAuditor (tokens: TokenVerifier | null, policy: PolicySou
     if (!isAuditor(policy, user)) {
       return { ok: false, error: new PortcullisError('PORTCULLIS_AUDIT_NOT_AUDITOR', user), claim: { via: 'http', user, tokenId, detail: `${user} is not in audit.auditors` } }
     }
-    return { ok: true, reader: { via: 'http', user, tokenId, expiresAt: expiresAt * 1000 } }
+    return { ok: true, reader: { via: 'http', user, tokenId, expiresAt: expiresAt * 1000, tokenStillGood: () => readBearer(req, tokens).ok } }
   }
 }
 
 /** Whether an auditor's open read may go on under the policy in force (asked again after each reload): whichever
- * token it was opened with, it ends once its user is no longer in audit.auditors. */
+ * token it was opened with, it ends once its user is no longer in audit.auditors, or once that token would no
+ * longer be taken (a lowered tokens.maxLifetime). */
 export function auditorStanding (policy: PolicySource): ReaderStanding {
-  return (read) => isAuditor(policy, read.user) ? null : 'auditor-removed'
+  return (read) => {
+    if (!isAuditor(policy, read.user)) return 'auditor-removed'
+    return read.tokenStillGood?.() === false ? 'token-invalid' : null
+  }
 }
 
 function isAuditor (policy: PolicySource, user: string): boolean {

@@ -17,14 +17,20 @@ export interface AuditReadLimits {
 const DEFAULT_AUDIT_READ_LIMITS: AuditReadLimits = { perAuditor: 4, bundlesPerAuditor: 1, bundles: 2 }
 
 /** Why an open read was ended by the daemon (its audit.read.end says so in fields.endedBy). */
-export type EndedBy = 'auditor-removed' | 'token-expired'
+export type EndedBy = 'auditor-removed' | 'token-expired' | 'token-invalid'
 
-/** Null while `user` may still read; otherwise why not. */
-export type ReaderStanding = (read: { user: string, tokenId: string | null }) => EndedBy | null
+/** Who holds an open read, as the standing check sees them. */
+interface Holder {
+  user: string
+  tokenId: string | null
+  /** Whether the token the read was opened with would still be taken. */
+  tokenStillGood?: () => boolean
+}
 
-export interface OpenAuditRead {
-  readonly user: string
-  readonly tokenId: string | null
+/** Null while the holder may still read; otherwise why not. */
+export type ReaderStanding = (read: Holder) => EndedBy | null
+
+export interface OpenAuditRead extends Readonly<Holder> {
   readonly route: string
   /** Set when the daemon ended the read. */
   endedBy: EndedBy | null
@@ -58,7 +64,7 @@ export class OpenAuditReads {
    * `release` has been called and `res` has closed. `expiresAt` (ms since the epoch): the token's end, when the read
    * is ended if still open.
    */
-  admit (reader: { user: string, tokenId: string | null, expiresAt?: number | null }, route: string, res: Response): { ok: true, read: OpenAuditRead, release: () => void } | { ok: false, error: PortcullisError, detail: string } {
+  admit (reader: Holder & { expiresAt?: number | null }, route: string, res: Response): { ok: true, read: OpenAuditRead, release: () => void } | { ok: false, error: PortcullisError, detail: string } {
     const mine = [...this.#open].filter((read) => read.user === reader.user)
     const busy = mine.length >= this.#limits.perAuditor
       ? `${reader.user} already has ${mine.length} audit reads open (${describe(mine)}), the most one auditor may have at once`
@@ -74,7 +80,7 @@ export class OpenAuditReads {
       error.retryAfterSeconds = RETRY_AFTER_SECONDS
       return { ok: false, error, detail: busy }
     }
-    const entry: Entry = { user: reader.user, tokenId: reader.tokenId, route, endedBy: null, res, holds: 2, cancelExpiry: null }
+    const entry: Entry = { user: reader.user, tokenId: reader.tokenId, ...(reader.tokenStillGood !== undefined ? { tokenStillGood: reader.tokenStillGood } : {}), route, endedBy: null, res, holds: 2, cancelExpiry: null }
     this.#open.add(entry)
     const letGo = (): void => {
       if (--entry.holds > 0) return

@@ -1,14 +1,14 @@
 // Taking an auditor out of audit.auditors ends their reads in progress, not just their next request (issue 15
 // review): a `tail --follow` opened before the reload is cut off then, whichever of their tokens opened it, and its
 // audit.read.end says so (fields.endedBy: auditor-removed). Another auditor's follow and root's on the admin socket
-// go on.
+// go on. A reload after which the token would be refused (tokens.maxLifetime lowered) ends its reads the same way.
 import { readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk } from '../helpers/index.js'
 import { serveWorkspace, type ServePaths, type StartedServe } from '../helpers/serve-workspace.js'
 import { issueUserToken, startServeWithApi } from '../helpers/audit-api.js'
-import { waitUntil } from '../helpers/wait.js'
+import { waitFor, waitUntil } from '../helpers/wait.js'
 
 const workspace = serveWorkspace('portcullis-auditor-removed-')
 
@@ -70,8 +70,8 @@ afterAll(async () => {
   await serve?.stop()
 })
 
-describe('an auditor taken out of the policy', () => {
-  it('has every follow of theirs ended by the reload, with either token, and the end record says why', { timeout: 60_000 }, async () => {
+describe('a reader who loses the right to read', () => {
+  it('an auditor taken out of audit.auditors has every follow of theirs ended by the reload, with either token, and the end record says why', { timeout: 60_000 }, async () => {
     const [dana1, dana2, erin] = [await issueUserToken(workspace, 'dana'), await issueUserToken(workspace, 'dana'), await issueUserToken(workspace, 'erin')]
     const danaFollows = [await follow(asUser(dana1.token)), await follow(asUser(dana2.token))]
     const erinFollow = await follow(asUser(erin.token))
@@ -105,5 +105,20 @@ describe('an auditor taken out of the policy', () => {
     for (const end of ends) expect(end.seq).toBeGreaterThan(reload.seq)
     erinFollow.close()
     rootFollow.close()
+  })
+
+  it('a follow opened with a token the reloaded policy no longer takes (tokens.maxLifetime lowered) is ended too', { timeout: 60_000 }, async () => {
+    const erin = await issueUserToken(workspace, 'erin')
+    const erinFollow = await follow(asUser(erin.token))
+    await waitUntil('the follow is open', async () => (await records()).some((r) => r.action === 'audit.read' && r.tokenId === erin.id), { timeoutMs: 20_000 })
+    const policy = JSON.parse(readFileSync(workspace.policyFile, 'utf8'))
+    // The token is valid for an hour: more than the policy allows now.
+    policy.tokens = { ...policy.tokens, maxLifetime: '30m' }
+    writeFileSync(workspace.policyFile, JSON.stringify(policy))
+    await portcullisCliOk(['policy', 'reload', '--admin-socket', paths.admin])
+    await erinFollow.done
+    const end = await waitFor('the end record', async () => (await records()).find((r) => r.action === 'audit.read.end' && r.tokenId === erin.id), { timeoutMs: 20_000 })
+    expect(end).toMatchObject({ user: 'erin', fields: { route: 'tail', complete: false, endedBy: 'token-invalid' } })
+    expect(end.reason).toMatch(/no longer passes verification/)
   })
 })
