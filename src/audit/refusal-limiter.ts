@@ -12,7 +12,9 @@ export interface RefusalLimits {
   windowMs: number
   /** Refusals of one key recorded whole in a window. */
   perKey: number
-  /** Refusals recorded whole in a window, all keys together (an attacker varies the claimed user). */
+  /** Refusals recorded whole in a window, all keys together (an attacker varies the claimed user or the peer). Counted
+   * apart for refusals that name a user and those that name none, so a flood without a token (from many loopback
+   * addresses) cannot crowd out the whole record of a known user's refusal. */
   perWindow: number
   /** Distinct users, peers and codes a summary names; the rest are counted without a name. */
   maxNamed: number
@@ -59,9 +61,10 @@ export class RefusalLimiter {
   readonly #clock: Clock
   readonly #limits: RefusalLimits
   #windowStart: number | null = null
-  /** Recorded whole in this window, by key: holds at most perWindow keys. */
+  /** Recorded whole in this window, by key: holds at most twice perWindow keys. */
   readonly #recorded = new Map<string, number>()
-  #recordedTotal = 0
+  /** Recorded whole in this window: of refusals that named a user, and of those that named none. */
+  readonly #recordedTotal = { user: 0, peer: 0 }
   #counted: Counted | null = null
 
   constructor (clock: Clock, limits: Partial<RefusalLimits> = {}) {
@@ -84,11 +87,12 @@ export class RefusalLimiter {
     let closed: RefusalSummary | null = null
     if (this.#windowStart !== null && now >= this.#windowStart + this.#limits.windowMs) closed = this.#close()
     this.#windowStart ??= now
-    const key = `${refusal.code}\u0000${refusal.user != null ? `u:${refusal.user}` : `p:${refusal.peer ?? ''}`}`
+    const kind = refusal.user != null ? 'user' : 'peer'
+    const key = `${refusal.code}\u0000${kind === 'user' ? `u:${refusal.user}` : `p:${refusal.peer ?? ''}`}`
     const ofKey = this.#recorded.get(key) ?? 0
-    if (ofKey < this.#limits.perKey && this.#recordedTotal < this.#limits.perWindow) {
+    if (ofKey < this.#limits.perKey && this.#recordedTotal[kind] < this.#limits.perWindow) {
       this.#recorded.set(key, ofKey + 1)
-      this.#recordedTotal++
+      this.#recordedTotal[kind]++
       return { record: true, closed }
     }
     this.#count(refusal, now)
@@ -117,7 +121,8 @@ export class RefusalLimiter {
     const start = this.#windowStart!
     this.#windowStart = null
     this.#recorded.clear()
-    this.#recordedTotal = 0
+    this.#recordedTotal.user = 0
+    this.#recordedTotal.peer = 0
     this.#counted = null
     if (counted === null) return null
     return {

@@ -51,6 +51,16 @@ describe('the refusal limiter', () => {
     expect(summaries[0]!.unnamed).toBe(9950)
   })
 
+  it('a flood that names no user, from many addresses, does not crowd out the whole record of a known user\'s refusal', () => {
+    const limiter = new RefusalLimiter(new ManualClock(), LIMITS)
+    let recorded = 0
+    for (let i = 0; i < 1000; i++) if (limiter.note({ code: 'PORTCULLIS_AUDIT_UNAUTHENTICATED', peer: `127.0.${i >> 8}.${i & 255}` }).record) recorded++
+    expect(recorded).toBe(30)
+    // Same window: the anonymous budget is spent, the known users' is not.
+    expect(limiter.note({ code: 'PORTCULLIS_AUDIT_NOT_AUDITOR', user: 'bob' }).record).toBe(true)
+    expect(limiter.note({ code: 'PORTCULLIS_AUDIT_UNAUTHENTICATED', peer: '127.9.9.9' }).record).toBe(false)
+  })
+
   it('a window that ends closes with the next refusal, and the next window records whole again', () => {
     const clock = new ManualClock()
     const limiter = new RefusalLimiter(clock, LIMITS)
