@@ -94,12 +94,12 @@ export function recordedRead (deps: RecordedReadDeps, identify: IdentifyReader):
       throw error
     }
     const identified = await identify(req)
-    if (!identified.ok) await refuse(identified.claim, identified.error)
-    const { reader } = identified as Extract<Identified, { ok: true }>
+    if (!identified.ok) return await refuse(identified.claim, identified.error)
+    const { reader } = identified
     // An auditor's place among the reads open now: taken at once, so two requests at the same instant cannot both
     // pass the limit.
     const admitted = reader.via === 'http' && deps.reads != null ? deps.reads.admit(reader, route, res) : null
-    if (reader.via === 'http' && admitted?.ok === false) await refuse({ via: 'http', user: reader.user, tokenId: reader.tokenId, detail: admitted.detail }, admitted.error)
+    if (reader.via === 'http' && admitted?.ok === false) return await refuse({ via: 'http', user: reader.user, tokenId: reader.tokenId, detail: admitted.detail }, admitted.error)
     const place = admitted?.ok === true ? admitted : null
     let opened: { seq: number }
     try {
