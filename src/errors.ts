@@ -131,7 +131,8 @@ export const ERRORS = {
   PORTCULLIS_DOCKER_CONFIG_INVALID: 'The docker CLI config %s cannot be updated: %s. Fix the file (it must be a JSON object), or pass --docker-config with another directory; nothing was written.',
   PORTCULLIS_ADMIN_PEER_UNKNOWN: 'portcullis cannot tell which process is on the other end of the admin socket (%s), so it will not hand out audit records it could not say were read by whom. Install iproute2 (`ss`) on the host (in the managed plugin it is bundled), and call from a process that stays until the answer comes.',
   PORTCULLIS_AUDIT_UNAUTHENTICATED: 'Not signed in to read the audit trail: %s. Send your portcullis token as `Authorization: Bearer <token>` (`portcullis audit tail --url URL --token-file FILE`, and the same for export, sessions, replay, verify and bundle); an admin issues one with `portcullis token issue --user YOU --admin-socket …`.',
-  PORTCULLIS_AUDIT_NOT_AUDITOR: '%s does not hold the auditor role, so the audit trail is not theirs to read through the API; the refusal is recorded. An admin adds auditors in the policy (audit.auditors); root on the host reads through the admin socket.'
+  PORTCULLIS_AUDIT_NOT_AUDITOR: '%s does not hold the auditor role, so the audit trail is not theirs to read through the API; the refusal is recorded. An admin adds auditors in the policy (audit.auditors); root on the host reads through the admin socket.',
+  PORTCULLIS_AUDIT_READS_BUSY: 'Too many audit reads at once: %s. Wait for one to end (stop an `audit tail -f` you no longer watch) and try again; the refusal is recorded. Root on the host reads through the admin socket without this limit.'
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
@@ -168,7 +169,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   PORTCULLIS_ELEVATION_UNAVAILABLE: 503,
   PORTCULLIS_ADMIN_PEER_UNKNOWN: 403,
   PORTCULLIS_AUDIT_UNAUTHENTICATED: 401,
-  PORTCULLIS_AUDIT_NOT_AUDITOR: 403
+  PORTCULLIS_AUDIT_NOT_AUDITOR: 403,
+  PORTCULLIS_AUDIT_READS_BUSY: 429
 }
 
 /** The base of every error portcullis raises: a declared code, the registry's message filled in, an HTTP status. */

@@ -14,6 +14,7 @@ import type { AuditSigningKey } from './audit/signing-key.js'
 import { AuditStore } from './audit/store.js'
 import { outputSource, recordingShipSource, shipSource } from './audit/ship-source.js'
 import { AuditError } from './audit/errors.js'
+import { RefusalRecords } from './audit/refusal-records.js'
 import { fleetTarget } from './fleet/connection.js'
 import { hostIdentity } from './fleet/host-identity.js'
 import { RecordingShipper } from './fleet/recording-shipper.js'
@@ -27,7 +28,9 @@ import { AlertMonitors } from './alerts/monitors.js'
 import { noteHead } from './audit/head-file.js'
 import { Authorizer } from './authz/authorizer.js'
 import { auditReadRouter } from './admin/audit-read-routes.js'
-import { identifyAuditor } from './admin/auditor-identity.js'
+import { refusedReadsSummary } from './admin/audit-read-record.js'
+import { auditorStanding, identifyAuditor } from './admin/auditor-identity.js'
+import { OpenAuditReads } from './admin/open-audit-reads.js'
 import { createAdminApp, listenAdmin, type BridgeStatus } from './admin/server.js'
 import { ensureHostKey } from './bridge/host-key.js'
 import { BridgeServer } from './bridge/server.js'
@@ -131,6 +134,39 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
   let bridge: BridgeServer | null = null
   let bridgeStatus: BridgeStatus | null = null
   const onHup = (): void => { policy.reload() }
+
+  /** The elevation API, with the auditors' audit routes: their refusals through the limiter (summaries written at
+   * stop), their open reads limited and ended by a reload that takes an auditor out (docs/audit-access.md). */
+  const elevationApi = (): Component => {
+    let server: http.Server | null = null
+    let refusals: RefusalRecords | null = null
+    let onReload: ((outcome: ReloadOutcome) => void) | null = null
+    return {
+      name: 'elevation API',
+      start: async () => {
+        if (elevationListen === null) return
+        refusals = new RefusalRecords({ audit, logger, summary: refusedReadsSummary })
+        const reads = new OpenAuditReads(auditorStanding(policy))
+        onReload = (outcome) => {
+          if (!outcome.ok) return
+          const ended = reads.recheck()
+          if (ended > 0) logger.warn({ ended }, 'ended open audit reads of users no longer in audit.auditors')
+        }
+        policy.on('reload', onReload)
+        const auditRoutes = auditReadRouter({ audit, logger, version: VERSION, auditKey, refusals, reads }, identifyAuditor(tokens, policy))
+        const listening = await listenElevation(createElevationApp(elevation, tokens, logger, auditRoutes), elevationListen.host, elevationListen.port)
+        server = listening.server
+        logger.info({ address: listening.address.address, port: listening.address.port }, 'elevation API listening')
+        if (!isLoopback(elevationListen.host)) logger.warn({ host: elevationListen.host }, 'the elevation API listens beyond loopback over plain HTTP: tokens would cross the network in clear; put TLS in front of it or listen on 127.0.0.1')
+      },
+      stop: async () => {
+        if (onReload !== null) policy.off('reload', onReload)
+        if (server !== null) await closeServer(server)
+        // After the last request: every refusal counted so far is in a summary before the store closes.
+        await refusals?.close()
+      }
+    }
+  }
 
   return [
     {
@@ -461,13 +497,7 @@ function daemonComponents (options: ServeOptions, logger: Logger): Component[] {
       // Sessions end first, while the daemon and the plugin socket can still stop their processes and judge calls.
       stop: async () => { await bridge?.close() }
     },
-    serverComponent('elevation API', async () => {
-      if (elevationListen === null) return null
-      const listening = await listenElevation(createElevationApp(elevation, tokens, logger, auditReadRouter({ audit, logger, version: VERSION, auditKey }, identifyAuditor(tokens, policy))), elevationListen.host, elevationListen.port)
-      logger.info({ address: listening.address.address, port: listening.address.port }, 'elevation API listening')
-      if (!isLoopback(elevationListen.host)) logger.warn({ host: elevationListen.host }, 'the elevation API listens beyond loopback over plain HTTP: tokens would cross the network in clear; put TLS in front of it or listen on 127.0.0.1')
-      return listening.server
-    }),
+    elevationApi(),
     {
       name: 'stop alert',
       // Stopped first: the sinks hear of the stop at once, and the alerts part waits (bounded) for it to go out.

@@ -14,9 +14,9 @@ import { sendError } from '../http-errors.js'
 import { tailFilterFromQuery, tailMatcher } from '../audit/tail-filter.js'
 import { addAuditBundleRoute } from './audit-bundle-routes.js'
 import { addAuditExportRoute } from './audit-export-route.js'
-import { recordedRead, type IdentifyReader } from './audit-read-record.js'
+import { recordedRead, type IdentifyReader, type RecordedReadDeps } from './audit-read-record.js'
 
-export interface AuditReadDeps {
+export interface AuditReadDeps extends RecordedReadDeps {
   audit: AuditStore
   logger: Logger
   version: string
@@ -76,6 +76,9 @@ export function auditReadRouter (deps: AuditReadDeps, identify: IdentifyReader):
       res.end()
       return
     }
+    // Gone while the recent records were read (the client left, or a reload ended the read): its close has been
+    // and gone, so a subscription now would never be undone.
+    if (res.destroyed) return
     let last = newest ?? deps.audit.head().seq
     const unsubscribe = deps.audit.subscribe((record: AuditRecord) => {
       if (record.seq <= last) return

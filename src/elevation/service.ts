@@ -6,6 +6,8 @@
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
 import type { AuditInput } from '../audit/record.js'
+import type { RefusalSummary } from '../audit/refusal-limiter.js'
+import { RefusalRecords } from '../audit/refusal-records.js'
 import type { AuditStore } from '../audit/store.js'
 import type { AuthMethod } from '../core/types.js'
 import { durationText } from '../core/duration.js'
@@ -38,8 +40,8 @@ export interface ElevationServiceOptions {
 
 export type ElevationAction = 'elevation.request' | 'elevation.approve' | 'elevation.deny' | 'elevation.expire' | 'elevation.revoke' | 'elevation.end'
 
-/** Refusals worth a record, recorded at most once per user per this long (with how many were not). */
-const REFUSAL_RECORD_INTERVAL_MS = 60_000
+/** Rate-limit refusals: one recorded whole per user a minute (30 in all), the rest counted into a summary. */
+const RATE_REFUSAL_LIMITS = { windowMs: 60_000, perKey: 1, perWindow: 30 }
 const HOUR_MS = 3_600_000
 /** How often finished requests past the retention are looked for. */
 const SWEEP_INTERVAL_MS = HOUR_MS
@@ -69,8 +71,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
   readonly #deadlines = new Map<string, () => void>()
   /** user → when their requests of the last hour were made, oldest first (elevation.requestsPerHour). */
   readonly #recentCreates = new Map<string, number[]>()
-  /** user → when their last rate-limit refusal was recorded, and how many came after it unrecorded. */
-  readonly #refusalNotes = new Map<string, { recordedAt: number, unrecorded: number }>()
+  /** Rate-limit refusals, through the limiter the audit API's refusals use: a flood is counted, not recorded. */
+  readonly #rateRefusals: RefusalRecords
   #cancelSweep: (() => void) | null = null
   /** Steps run one at a time, so two approvers (or an approver and a deadline) never both win. */
   #tail: Promise<unknown> = Promise.resolve()
@@ -85,6 +87,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
     this.#logger = options.logger ?? pino({ enabled: false })
     this.#clock = options.clock ?? systemClock
     this.#webhook = new Webhook({ ...options.webhook, logger: this.#logger })
+    this.#rateRefusals = new RefusalRecords({ audit: this.#audit, logger: this.#logger, clock: this.#clock, limits: RATE_REFUSAL_LIMITS, summary: rateLimitedSummary })
     for (const request of requests) {
       this.#requests.set(request.id, request)
       const grant = activeGrantOf(request, this.#clock.now())
@@ -278,6 +281,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
     for (const cancel of this.#deadlines.values()) cancel()
     this.#deadlines.clear()
     this.#webhook.close()
+    // What was counted is written before the store closes.
+    await this.#rateRefusals.close()
   }
 
   async #approve (request: ElevationRequest, actor: Actor, reason: string | undefined, autoApproved: boolean): Promise<ElevationRequest> {
@@ -434,31 +439,24 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
     }).catch((err: unknown) => this.#logger.error({ err, request: id }, 'an elevation deadline failed'))
   }
 
-  /** Refuses a user who made requestsPerHour requests in the last hour (withdrawn ones count), recording the
-   * refusal once a minute per user with the number refused meanwhile, so a flood of attempts is not a flood of
-   * records. */
+  /** Refuses a user who made requestsPerHour requests in the last hour (withdrawn ones counted). The refusal is
+   * recorded once a minute per user; the others are counted into a summary a minute (RefusalRecords), so a flood
+   * of attempts is not a flood of records and none goes unrecorded. */
   async #checkRate (actor: Actor, limit: number, now: number): Promise<void> {
     const recent = this.#recentIn(actor.user, now)
     if (recent.length < limit) return
     const retryAfterSeconds = Math.max(1, Math.ceil((recent[recent.length - limit]! + HOUR_MS - now) / 1000))
-    const note = this.#refusalNotes.get(actor.user)
-    if (note !== undefined && now - note.recordedAt < REFUSAL_RECORD_INTERVAL_MS) {
-      note.unrecorded++
-    } else {
-      const unrecorded = note?.unrecorded ?? 0
-      this.#refusalNotes.set(actor.user, { recordedAt: now, unrecorded: 0 })
-      const authMethod: AuthMethod | null = actor.via === 'http' ? 'jwt' : null
-      await this.#audit.append({
-        kind: 'elevation',
-        user: actor.user,
-        authMethod,
-        tokenId: actor.tokenId ?? null,
-        action: 'elevation.rate-limited',
-        reason: `${actor.user} made ${recent.length} requests in the last hour (elevation.requestsPerHour ${limit}); refused for ${retryAfterSeconds} s` +
-          (unrecorded > 0 ? `; ${unrecorded} more refused since the last such record` : ''),
-        fields: { limit, recent: recent.length, retryAfterSeconds, unrecordedSincePrevious: unrecorded, by: actor.user, ...(actor.via !== undefined ? { via: actor.via } : {}) }
-      }).catch((err: unknown) => this.#logger.error({ err, user: actor.user }, 'could not record a rate-limited elevation request'))
-    }
+    const authMethod: AuthMethod | null = actor.via === 'http' ? 'jwt' : null
+    await this.#rateRefusals.refuse({ code: 'PORTCULLIS_ELEVATION_RATE_LIMITED', user: actor.user }, () => ({
+      kind: 'elevation',
+      user: actor.user,
+      authMethod,
+      tokenId: actor.tokenId ?? null,
+      action: 'elevation.rate-limited',
+      code: 'PORTCULLIS_ELEVATION_RATE_LIMITED',
+      reason: `${actor.user} made ${recent.length} requests in the last hour (elevation.requestsPerHour ${limit}); refused for ${retryAfterSeconds} s`,
+      fields: { limit, recent: recent.length, retryAfterSeconds, by: actor.user, ...(actor.via !== undefined ? { via: actor.via } : {}) }
+    }))
     const error = new ElevationError('PORTCULLIS_ELEVATION_RATE_LIMITED', [String(recent.length), String(retryAfterSeconds)])
     error.retryAfterSeconds = retryAfterSeconds
     throw error
@@ -542,4 +540,16 @@ function optionalReason (reason: string | undefined): string | undefined {
 /** `2026-05-01T14:05:00Z`: second precision reads better in messages. */
 function iso (ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+/** The record of rate-limit refusals counted rather than recorded one by one. */
+function rateLimitedSummary (summary: RefusalSummary): AuditInput {
+  return {
+    kind: 'elevation',
+    action: 'elevation.rate-limited.summary',
+    code: 'PORTCULLIS_ELEVATION_RATE_LIMITED',
+    reason: `${summary.refused} more elevation requests refused by elevation.requestsPerHour from ${summary.first} to ${summary.last}, ` +
+      `counted rather than recorded one by one${summary.users.length > 0 ? `: ${summary.users.join(', ')}` : ''}${summary.unnamed > 0 ? ` and ${summary.unnamed} unnamed` : ''}`,
+    fields: { ...summary }
+  }
 }

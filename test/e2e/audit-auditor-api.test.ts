@@ -7,8 +7,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { portcullisCliOk, runPortcullisCli } from '../helpers/index.js'
 import { expectFailedWith, serveWorkspace, type ServePaths, type StartedServe } from '../helpers/serve-workspace.js'
-import { freeTcpPort } from '../helpers/tls.js'
-import { waitUntil } from '../helpers/wait.js'
+import { issueUserToken, startServeWithApi } from '../helpers/audit-api.js'
 
 const workspace = serveWorkspace('portcullis-auditor-')
 
@@ -28,18 +27,13 @@ const as = (user: string, args: string[]) => runPortcullisCli([...args, '--url',
 
 beforeAll(async () => {
   paths = workspace.pathsIn('auditor')
-  const port = await freeTcpPort()
-  url = `http://127.0.0.1:${port}`
   for (const user of ['dana', 'bob']) {
-    const token = (await portcullisCliOk(['token', 'issue', '--keys', workspace.keysDir, '--user', user, '--ttl', '1h'])).trim()
+    const { token, id } = await issueUserToken(workspace, user)
     const file = path.join(workspace.root, `${user}.token`)
     writeFileSync(file, token + '\n', { mode: 0o600 })
-    tokens[user] = { file, token, id: JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).jti }
+    tokens[user] = { file, token, id }
   }
-  serve = await workspace.startServe(paths.dir, paths.data, { extra: ['--elevation-listen', `127.0.0.1:${port}`] })
-  await waitUntil('the admin socket', () => existsSync(paths.admin), { timeoutMs: 30_000 })
-  // Asked without a token on an elevation route: an answer, and no audit refusal in the trail.
-  await waitUntil('the API', () => fetch(`${url}/v1/requests`).then(() => true, () => false), { timeoutMs: 30_000 })
+  ;({ serve, url } = await startServeWithApi(workspace, paths))
 }, 60_000)
 
 afterAll(async () => {

@@ -448,7 +448,7 @@ describe('elevation limits and what refusals tell', () => {
     await expect(ask(service, 'bob')).rejects.toThrow(/You may ask for: developer, auditor/)
   })
 
-  it('refuses more than requestsPerHour requests from one user, withdrawn ones counted, with a time to retry; recorded once a minute with a count', async () => {
+  it('refuses more than requestsPerHour requests from one user, withdrawn ones counted, with a time to retry; recorded once a minute, the rest counted in a summary', async () => {
     const { service, store, clock } = await harness({ policy: policyDocument({ requestsPerHour: 3 }) })
     for (let i = 0; i < 3; i++) {
       const request = await ask(service, 'alice')
@@ -463,18 +463,34 @@ describe('elevation limits and what refusals tell', () => {
 
     let limited = (await elevationRecords(store)).filter((r) => r.action === 'elevation.rate-limited')
     expect(limited).toHaveLength(1)
-    expect(limited[0]).toMatchObject({ user: 'alice', fields: expect.objectContaining({ limit: 3, recent: 3, retryAfterSeconds: 3420, unrecordedSincePrevious: 0 }) })
+    expect(limited[0]).toMatchObject({ user: 'alice', code: 'PORTCULLIS_ELEVATION_RATE_LIMITED', fields: expect.objectContaining({ limit: 3, recent: 3, retryAfterSeconds: 3420 }) })
     clock.advance(MINUTE)
     await expect(ask(service, 'alice')).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_RATE_LIMITED' })
-    limited = (await elevationRecords(store)).filter((r) => r.action === 'elevation.rate-limited')
+    const records = await elevationRecords(store)
+    limited = records.filter((r) => r.action === 'elevation.rate-limited')
     expect(limited).toHaveLength(2)
-    expect(limited[1]!.fields).toMatchObject({ unrecordedSincePrevious: 10 })
-    expect(limited[1]!.reason).toContain('10 more refused since the last such record')
+    // The ten refused in the minute between are counted in one summary, written before the next whole record.
+    const summary = records.filter((r) => r.action === 'elevation.rate-limited.summary')
+    expect(summary).toHaveLength(1)
+    expect(summary[0]!.fields).toMatchObject({ refused: 10, users: ['alice'], codes: { PORTCULLIS_ELEVATION_RATE_LIMITED: 10 } })
+    expect(summary[0]!.reason).toContain('10 more elevation requests refused by elevation.requestsPerHour')
+    expect(summary[0]!.seq).toBeLessThan(limited[1]!.seq)
     // Nothing was asked for while refused.
     expect((await elevationRecords(store)).filter((r) => r.action === 'elevation.request' && r.user === 'alice')).toHaveLength(3)
 
     clock.advance(HOUR)
     await expect(ask(service, 'alice')).resolves.toMatchObject({ state: 'pending' })
+  })
+
+  it('rate-limit refusals counted but not yet summarized are written when the service closes: none goes unrecorded', async () => {
+    const { service, store } = await harness({ policy: policyDocument({ requestsPerHour: 1 }) })
+    await ask(service, 'alice')
+    for (let i = 0; i < 5; i++) await expect(ask(service, 'alice')).rejects.toMatchObject({ code: 'PORTCULLIS_ELEVATION_RATE_LIMITED' })
+    expect((await elevationRecords(store)).filter((r) => r.action === 'elevation.rate-limited.summary')).toEqual([])
+    await service.close()
+    const records = await elevationRecords(store)
+    expect(records.filter((r) => r.action === 'elevation.rate-limited')).toHaveLength(1)
+    expect(records.filter((r) => r.action === 'elevation.rate-limited.summary').map((r) => r.fields)).toEqual([expect.objectContaining({ refused: 4, users: ['alice'] })])
   })
 
   it('bounds the undecided requests of one user (maxPending)', async () => {
