@@ -12,7 +12,7 @@
 /** TXNRs count 1..999,999,999 in a session and then start at 1 again; 0 is the server's hints. */
 export const RELP_MAX_TXNR = 999_999_999
 /** The largest answer a receiver may send (an open's offers, an error text): far above any real one. */
-export const RELP_MAX_ANSWER_BYTES = 64 * 1024
+const RELP_MAX_ANSWER_BYTES = 64 * 1024
 const MAX_HEADER_BYTES = 9 + 1 + 32 + 1 + 9 + 1
 
 export interface RelpFrame {
