@@ -6,15 +6,14 @@
 // status ever called delivered, and once it is back every seq from 1 to the head arrives (copies only of what was
 // in flight at the kill). A restart of serve resumes from the acknowledged seq.
 import { mkdtemp } from 'node:fs/promises'
-import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adminJson } from '../../src/admin/client.js'
-import { REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
+import { removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { localChain } from '../helpers/fleet-chain.js'
-import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
+import type { FleetHost } from '../helpers/fleet-host.js'
 import { startRsyslog, type Rsyslog } from '../helpers/syslog.js'
+import { firstOutputStatus, receivedFrom as receivedFromHost, syslogOutputHost, type OutputStatusOf } from '../helpers/syslog-output-host.js'
 import { waitUntil } from '../helpers/wait.js'
 
 /** RELP commands in flight at most (relp-sink.ts): all that a lost session may send again. */
@@ -35,39 +34,16 @@ afterAll(async () => {
   if (root !== undefined) removeDirSync(root)
 }, 60_000)
 
+type RelpOutputStatus = OutputStatusOf<{ delivery: string, connected: boolean, sentSeq: number, acknowledgedSeq: number, inFlight: number, sessions: number, address: string }>
+
 async function relpHost (name: string): Promise<FleetHost> {
-  const policy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8')) as Record<string, unknown>
-  policy.outputs = { syslog: { address: rsyslog.relpAddress, facility: 'local3', hostname: `host-${name}` } }
-  const policyFile = path.join(root, `${name}-policy.json`)
-  writeFileSync(policyFile, JSON.stringify(policy))
-  const host = await makeFleetHost(root, name, policyFile, [])
+  const host = await syslogOutputHost(root, name, rsyslog.relpAddress)
   hosts.push(host)
   return host
 }
 
-interface RelpOutputStatus {
-  name: string
-  state: string
-  lag: number
-  writtenSeq: number
-  deliveredSeq: number
-  headSeq: number
-  sink: { delivery: string, connected: boolean, sentSeq: number, acknowledgedSeq: number, inFlight: number, sessions: number, address: string }
-}
-
-async function outputStatus (host: FleetHost): Promise<RelpOutputStatus> {
-  const { body } = await adminJson<{ outputs: RelpOutputStatus[] }>(host.adminSocket, 'GET', '/v1/status')
-  return body.outputs[0]!
-}
-
-/** The seqs rsyslog wrote for one host, in the order it wrote them, with MSG (the stored line). */
-function receivedFrom (host: string): Array<{ seq: number, hash: string, msg: string }> {
-  return rsyslog.received().filter((m) => m.hostname === `host-${host}`).map((m) => ({
-    seq: Number(/ seq="(\d+)"/.exec(m.sd)?.[1]),
-    hash: / hash="([0-9a-f]{64})"/.exec(m.sd)?.[1] ?? '',
-    msg: m.msg.replace(/^\uFEFF/, '')
-  }))
-}
+const outputStatus = firstOutputStatus<RelpOutputStatus>
+const receivedFrom = (host: string): ReturnType<typeof receivedFromHost> => receivedFromHost(rsyslog, host)
 
 /** Seqs from 1 to `upTo` that rsyslog has not written for `host`. */
 function missing (host: string, upTo: number): number[] {
@@ -75,15 +51,20 @@ function missing (host: string, upTo: number): number[] {
   return Array.from({ length: upTo }, (_, i) => i + 1).filter((seq) => !held.has(seq))
 }
 
+/** Resolves once every record up to the head was written and acknowledged (after a receiver came back: its retry pause too). */
+async function allAcknowledged (host: FleetHost): Promise<void> {
+  await waitUntil('every record acknowledged', async () => {
+    const status = await outputStatus(host)
+    return status.state === 'writing' && status.lag === 0 && status.deliveredSeq === status.headSeq
+  }, { timeoutMs: 30_000 })
+}
+
 describe('the syslog output over RELP: delivered means acknowledged', () => {
   it('every record reaches rsyslog once, in seq order, with its seq and hash; status tells sent from acknowledged', { timeout: 60_000 }, async () => {
     const host = await relpHost('plain')
     await host.start()
     expect(await host.load(60, 4)).toBe(60)
-    await waitUntil('every record acknowledged', async () => {
-      const status = await outputStatus(host)
-      return status.lag === 0 && status.deliveredSeq === status.headSeq
-    })
+    await allAcknowledged(host)
     const status = await outputStatus(host)
     expect(status).toMatchObject({ name: 'syslog', state: 'writing', sink: { delivery: 'acknowledged by the RELP receiver', connected: true, address: rsyslog.relpAddress, inFlight: 0, sessions: 1 } })
     expect(status.sink.acknowledgedSeq).toBe(status.deliveredSeq)
@@ -114,29 +95,30 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
       }
     })()
     const load = host.load(1500, 8)
-    await waitUntil('records acknowledged', async () => (await outputStatus(host)).deliveredSeq > 300)
-    // Frozen first, so records are in flight (sent, in its socket or its memory, not acknowledged) when it dies.
-    rsyslog.freeze()
-    await waitUntil('a full window in flight', async () => (await outputStatus(host)).sink.inFlight === WINDOW, { detail: async () => JSON.stringify(await outputStatus(host)) })
-    await rsyslog.crash()
-    const atKill = await outputStatus(host)
-    const deliveredAtKill = atKill.deliveredSeq
-    expect(atKill.sink.sentSeq).toBe(deliveredAtKill + WINDOW)
-    // Every record acknowledged before the kill was written before it was acknowledged.
-    expect(missing('crash', deliveredAtKill)).toEqual([])
+    let deliveredAtKill: number
     try {
-      await waitUntil('the output to fail with the receiver gone', async () => (await outputStatus(host)).state === 'failing')
-      expect((await outputStatus(host)).deliveredSeq).toBe(deliveredAtKill)
+      await waitUntil('records acknowledged', async () => (await outputStatus(host)).deliveredSeq > 300)
+      // Frozen first, so records are in flight (sent, in its socket or its memory, not acknowledged) when it dies.
+      rsyslog.freeze()
+      await waitUntil('a full window in flight', async () => (await outputStatus(host)).sink.inFlight === WINDOW, { detail: async () => JSON.stringify(await outputStatus(host)) })
+      await rsyslog.crash()
+      const atKill = await outputStatus(host)
+      deliveredAtKill = atKill.deliveredSeq
+      expect(atKill.sink.sentSeq).toBe(deliveredAtKill + WINDOW)
+      // Every record acknowledged before the kill was written before it was acknowledged.
+      expect(missing('crash', deliveredAtKill)).toEqual([])
+      try {
+        await waitUntil('the output to fail with the receiver gone', async () => (await outputStatus(host)).state === 'failing')
+        expect((await outputStatus(host)).deliveredSeq).toBe(deliveredAtKill)
+      } finally {
+        await rsyslog.resume()
+      }
+      expect(await load).toBe(1500)
+      await allAcknowledged(host)
     } finally {
-      await rsyslog.resume()
+      watching = false
+      await watch
     }
-    expect(await load).toBe(1500)
-    await waitUntil('the output to catch up', async () => {
-      const status = await outputStatus(host)
-      return status.state === 'writing' && status.lag === 0 && status.deliveredSeq === status.headSeq
-    }, { timeoutMs: 30_000 })
-    watching = false
-    await watch
     await host.stop()
     expect(ahead).toEqual([])
 
@@ -154,10 +136,7 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
     const host = await relpHost('restart')
     await host.start()
     expect(await host.load(40, 4)).toBe(40)
-    await waitUntil('every record acknowledged', async () => {
-      const status = await outputStatus(host)
-      return status.lag === 0 && status.deliveredSeq === status.headSeq
-    })
+    await allAcknowledged(host)
     const acknowledged = (await outputStatus(host)).deliveredSeq
     await rsyslog.crash()
     try {
@@ -170,10 +149,7 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
     const logBefore = host.log().length
     await host.start()
     expect(await host.load(10, 2)).toBe(10)
-    await waitUntil('the output to catch up', async () => {
-      const status = await outputStatus(host)
-      return status.lag === 0 && status.deliveredSeq === status.headSeq
-    }, { timeoutMs: 30_000 })
+    await allAcknowledged(host)
     await host.stop()
 
     const chain = await localChain(host.data)
