@@ -18,9 +18,11 @@ export interface RelpSessionOptions {
   address: string
   /** Called for each command the receiver answered 200, in the order they were sent, with the tag send() got. */
   onAck: (tag: number) => void
+  /** How long the receiver may leave commands unanswered before the session is given up. Default ANSWER_TIMEOUT_MS. */
+  answerTimeoutMs?: number
 }
 
-/** How long a connect may take before it fails (the output then retries with backoff). */
+/** How long connecting and the answer to `open` may take before the session fails (the output retries with backoff). */
 const CONNECT_TIMEOUT_MS = 5_000
 /** How long the receiver may leave commands unanswered before the session is given up (librelp's own default). */
 const ANSWER_TIMEOUT_MS = 90_000
@@ -61,7 +63,7 @@ export class RelpSession {
 
   /** Resolves once the receiver accepted the `open` and offers `syslog`; rejects (and the session is failed) otherwise. */
   async start (): Promise<void> {
-    const timer = setTimeout(() => this.fail(this.#lost(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS)
+    const timer = setTimeout(() => this.fail(this.#lost(`no session within ${CONNECT_TIMEOUT_MS / 1000} s (connected and its open answered)`)), CONNECT_TIMEOUT_MS)
     try {
       await new Promise<void>((resolve, reject) => {
         this.#socket.once('connect', resolve)
@@ -95,7 +97,8 @@ export class RelpSession {
     this.#txnr = nextTxnr(this.#txnr)
     this.#waiting.push({ txnr: this.#txnr, command: 'syslog', tag })
     this.#socket.write(encodeRelpFrame(this.#txnr, 'syslog', message))
-    this.#armAnswerTimer()
+    // The silence is counted from the oldest unanswered command (or the last answer), not from the newest send.
+    if (this.#waiting.length === 1) this.#armAnswerTimer()
   }
 
   cork (): void {
@@ -168,7 +171,7 @@ export class RelpSession {
       this.#waiting.push({ txnr: this.#txnr, command, tag: -1, answered: (err, body) => { if (err === null) resolve(body); else reject(err) } })
     })
     this.#socket.write(encodeRelpFrame(this.#txnr, command, data))
-    this.#armAnswerTimer()
+    if (this.#waiting.length === 1) this.#armAnswerTimer()
     return await answer
   }
 
@@ -232,7 +235,8 @@ export class RelpSession {
     if (this.#answerTimer !== null) clearTimeout(this.#answerTimer)
     this.#answerTimer = null
     if (this.#waiting.length === 0 || this.#failure !== null) return
-    this.#answerTimer = setTimeout(() => this.fail(this.#protocol(`${this.#waiting.length} command(s) had no answer for ${ANSWER_TIMEOUT_MS / 1000} s`)), ANSWER_TIMEOUT_MS)
+    const timeoutMs = this.#options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS
+    this.#answerTimer = setTimeout(() => this.fail(this.#protocol(`${this.#waiting.length} command(s) had no answer for ${timeoutMs / 1000} s`)), timeoutMs)
     this.#answerTimer.unref()
   }
 

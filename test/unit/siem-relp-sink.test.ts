@@ -6,6 +6,7 @@ import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { StoredRecord } from '../../src/audit/query.js'
 import { encodeRelpFrame, RelpFrameReader, type RelpFrame } from '../../src/siem/relp.js'
+import { RelpSession } from '../../src/siem/relp-session.js'
 import { RelpRecordSink } from '../../src/siem/relp-sink.js'
 import { waitUntil } from '../helpers/wait.js'
 
@@ -159,6 +160,19 @@ describe('RELP record sink', () => {
     await waitUntil('the session to end', () => !second.status().connected)
     await expect(second.tick()).rejects.toMatchObject({ code: 'PORTCULLIS_OUTPUT', message: expect.stringContaining('serverclose') })
     expect(second.deliveredSeq).toBe(0)
+  })
+
+  it('a receiver that leaves commands unanswered for the answer timeout loses the session (PORTCULLIS_RELP_PROTOCOL); nothing is acknowledged', async () => {
+    const r = await receiver(scripted(() => {}))
+    const [, host, port] = r.address.split(':')
+    const acks: number[] = []
+    // The timer itself is under test: 300 ms here, 90 s by default.
+    const session = new RelpSession({ host: host!, port: Number(port), address: r.address, onAck: (tag) => acks.push(tag), answerTimeoutMs: 300 })
+    cleanups.push(() => { session.fail(new Error('test over')) })
+    await session.start()
+    session.send(Buffer.from('<134>1 - h a - - - one'), 1)
+    await expect(session.whenBelow(1)).rejects.toMatchObject({ code: 'PORTCULLIS_RELP_PROTOCOL', message: expect.stringContaining('1 command(s) had no answer for 0.3 s') })
+    expect(acks).toEqual([])
   })
 
   it('a receiver that is not RELP (plain syslog, HTTP) or takes no syslog command fails the open with a coded error', async () => {
