@@ -4,7 +4,9 @@
 // receiver's `rsp 200`. The receiver here is a real rsyslogd with imrelp (test/helpers/syslog.ts), its main queue
 // direct so what it acknowledges is already written: killed with SIGKILL while records flow, it holds every record
 // status ever called delivered, and once it is back every seq from 1 to the head arrives (copies only of what was
-// in flight at the kill). A restart of serve resumes from the acknowledged seq.
+// in flight at the kill). A restart of serve resumes from the acknowledged seq, and so does one that switched the
+// output from tcp: to relp:.
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -51,9 +53,10 @@ function missing (host: string, upTo: number): number[] {
   return Array.from({ length: upTo }, (_, i) => i + 1).filter((seq) => !held.has(seq))
 }
 
-/** Resolves once every record up to the head was written and acknowledged (after a receiver came back: its retry pause too). */
-async function allAcknowledged (host: FleetHost): Promise<void> {
-  await waitUntil('every record acknowledged', async () => {
+/** Resolves once every record up to the head was delivered: acknowledged over RELP, handed to the kernel over TCP
+ * (after a receiver came back: its retry pause too). */
+async function allDelivered (host: FleetHost): Promise<void> {
+  await waitUntil('every record delivered', async () => {
     const status = await outputStatus(host)
     return status.state === 'writing' && status.lag === 0 && status.deliveredSeq === status.headSeq
   }, { timeoutMs: 30_000 })
@@ -64,7 +67,7 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
     const host = await relpHost('plain')
     await host.start()
     expect(await host.load(60, 4)).toBe(60)
-    await allAcknowledged(host)
+    await allDelivered(host)
     const status = await outputStatus(host)
     expect(status).toMatchObject({ name: 'syslog', state: 'writing', sink: { delivery: 'acknowledged by the RELP receiver', connected: true, address: rsyslog.relpAddress, inFlight: 0, sessions: 1 } })
     expect(status.sink.acknowledgedSeq).toBe(status.deliveredSeq)
@@ -114,7 +117,7 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
         await rsyslog.resume()
       }
       expect(await load).toBe(1500)
-      await allAcknowledged(host)
+      await allDelivered(host)
     } finally {
       watching = false
       await watch
@@ -136,7 +139,7 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
     const host = await relpHost('restart')
     await host.start()
     expect(await host.load(40, 4)).toBe(40)
-    await allAcknowledged(host)
+    await allDelivered(host)
     const acknowledged = (await outputStatus(host)).deliveredSeq
     await rsyslog.crash()
     try {
@@ -149,7 +152,7 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
     const logBefore = host.log().length
     await host.start()
     expect(await host.load(10, 2)).toBe(10)
-    await allAcknowledged(host)
+    await allDelivered(host)
     await host.stop()
 
     const chain = await localChain(host.data)
@@ -158,5 +161,26 @@ describe('the syslog output over RELP: delivered means acknowledged', () => {
     const received = receivedFrom('restart')
     expect(received.map((m) => m.seq)).toEqual(chain.map((_, i) => i + 1))
     expect(received.map((m) => m.msg)).toEqual(chain)
+  })
+  it('an output switched from tcp: to relp: keeps its delivered mark: the restart goes on after it, no record twice', { timeout: 60_000 }, async () => {
+    const host = await syslogOutputHost(root, 'switch', rsyslog.tcpAddress)
+    hosts.push(host)
+    await host.start()
+    expect(await host.load(20, 4)).toBe(20)
+    await allDelivered(host)
+    await host.stop()
+    const policyFile = path.join(root, 'switch-policy.json')
+    const policy = JSON.parse(readFileSync(policyFile, 'utf8')) as { outputs: { syslog: { address: string } } }
+    policy.outputs.syslog.address = rsyslog.relpAddress
+    writeFileSync(policyFile, JSON.stringify(policy))
+    await host.start()
+    expect(await host.load(10, 2)).toBe(10)
+    await allDelivered(host)
+    expect((await outputStatus(host)).sink.delivery).toBe('acknowledged by the RELP receiver')
+    await host.stop()
+
+    const chain = await localChain(host.data)
+    await waitUntil('rsyslog to write every record', () => receivedFrom('switch').length >= chain.length)
+    expect(receivedFrom('switch').map((m) => m.seq)).toEqual(chain.map((_, i) => i + 1))
   })
 })
