@@ -1,6 +1,6 @@
 # portcullis: `make test` and `make demo` work on a fresh Debian machine (as root): they install what they need.
 
-APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2 postgresql rsyslog iproute2
+APT_PACKAGES := docker.io busybox-static openssh-client tmux expect docker-registry asciinema chromium libjemalloc2 postgresql rsyslog rsyslog-relp iproute2
 NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: all deps system-deps jemalloc sshd-reference build plugin install uninstall test test-unit test-e2e demo demo-fleet bench clean

@@ -43,7 +43,7 @@ interface StatusBody {
   bridge?: { listen?: string, sessions?: number, error?: string } | null
   fleet?: { state?: string, hostId?: string, lag?: number, alarms?: unknown[], lastError?: { code?: string } | null } | null
   fleetRecordings?: { state?: string } | null
-  outputs?: Array<{ name?: string, state?: string, lag?: number }>
+  outputs?: Array<{ name?: string, state?: string, lag?: number, deliveredSeq?: number, sink?: { delivery?: string, inFlight?: number } }>
   alerts?: { active?: Array<{ kind?: unknown }> } | null
 }
 
@@ -68,7 +68,12 @@ export function statusFields (s: StatusBody, now = new Date()): Array<[string, s
     if (Array.isArray(f.alarms) && f.alarms.length > 0) fields.push(['alarms', `${f.alarms.length} (see -o json)`])
   }
   if (s.fleetRecordings != null) fields.push(['recordings', `shipping: ${s.fleetRecordings.state ?? '?'}`])
-  for (const output of s.outputs ?? []) fields.push([`output ${output.name ?? '?'}`, `${output.state ?? '?'}, ${output.lag ?? '?'} record(s) behind`])
+  for (const output of s.outputs ?? []) {
+    // What "delivered" means differs by sink (handed to the kernel, acknowledged by a RELP receiver, sealed): said.
+    const delivered = output.deliveredSeq !== undefined ? `, delivered up to seq ${output.deliveredSeq}${output.sink?.delivery !== undefined ? ` (${output.sink.delivery})` : ''}` : ''
+    const inFlight = output.sink?.inFlight !== undefined && output.sink.inFlight > 0 ? `, ${output.sink.inFlight} sent and not yet acknowledged` : ''
+    fields.push([`output ${output.name ?? '?'}`, `${output.state ?? '?'}, ${output.lag ?? '?'} record(s) behind${delivered}${inFlight}`])
+  }
   if (s.alerts != null) fields.push(['alerts', (s.alerts.active ?? []).length === 0 ? 'none in force' : (s.alerts.active ?? []).map((a) => String(a.kind)).join(', ')])
   return fields
 }

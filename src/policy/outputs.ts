@@ -4,7 +4,7 @@
 import { durationMs } from '../core/duration.js'
 import { FILES_OUTPUT_DEFAULTS, SYSLOG_OUTPUT_DEFAULTS } from './schema.js'
 import type { PolicyProblem } from './compile.js'
-import { checkSyslogAddress } from './syslog-address.js'
+import { checkSyslogAddress, parseOutputAddress } from './syslog-address.js'
 
 export interface OutputsDocument {
   files?: FilesOutputDocument
@@ -52,7 +52,7 @@ export function checkOutputs (outputs: OutputsDocument | undefined, problems: Po
     const value = outputs?.files?.[key]
     if (value !== undefined && durationMs(value) <= 0) problems.push({ path: `$.outputs.files.${key}`, message: 'must be longer than 0' })
   }
-  checkSyslogAddress(outputs?.syslog?.address, '$.outputs.syslog.address', problems)
+  checkSyslogAddress(outputs?.syslog?.address, '$.outputs.syslog.address', problems, parseOutputAddress)
 }
 
 export function compileOutputs (outputs: OutputsDocument | undefined): OutputSettings {

@@ -447,9 +447,9 @@ export const POLICY_SCHEMA = {
           type: 'object',
           additionalProperties: false,
           required: ['address'],
-          description: 'A syslog receiver that gets every record as one RFC 5424 message, framed by octet counting (RFC 6587): MSG is the record exactly as the store holds it, structured data `portcullis@32473` carries its seq, hash, prevHash, kind and decision; severity: alert records their alert\'s, denials notice, the rest info. Its cursor (the last record handed to the kernel) is kept in the store and holds retention back; a restart resumes there. Syslog has no acknowledgement: what the receiver held in its own buffers when it crashed is lost to it (the sealed files are the durable hand-off). See docs/siem.md.',
+          description: 'A syslog receiver that gets every record as one RFC 5424 message, framed by octet counting (RFC 6587): MSG is the record exactly as the store holds it, structured data `portcullis@32473` carries its seq, hash, prevHash, kind and decision; severity: alert records their alert\'s, denials notice, the rest info. Its cursor is kept in the store and holds retention back; a restart resumes there. Over `tcp:` and `unix:` the cursor is the last record handed to the kernel: syslog has no acknowledgement, so what the receiver held in its own buffers when it crashed is lost to it. Over `relp:` (RELP, rsyslog\'s imrelp) the cursor is the last record the receiver acknowledged (`rsp 200`), and what was sent and not acknowledged when a session is lost is sent again (at least once: deduplicate on seq). See docs/siem.md.',
           properties: {
-            address: { type: 'string', description: '`tcp:HOST:PORT` or `unix:/path` of a stream socket (as alerts.syslog.address). A datagram socket such as /dev/log cannot be written (PORTCULLIS_SYSLOG_DATAGRAM_SOCKET).' },
+            address: { type: 'string', description: '`tcp:HOST:PORT` or `unix:/path` of a stream socket (as alerts.syslog.address; delivered means handed to the kernel), or `relp:HOST:PORT` of a RELP receiver (rsyslog imrelp; delivered means acknowledged: configure the receiver to acknowledge only what it wrote, docs/siem.md). A datagram socket such as /dev/log cannot be written (PORTCULLIS_SYSLOG_DATAGRAM_SOCKET).' },
             facility: { type: 'string', enum: ['auth', 'authpriv', 'daemon', 'security', 'syslog', 'user', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'], default: 'local0', description: 'The syslog facility of every record; the severity comes from the record.' },
             hostname: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$', description: 'HOSTNAME of every message. Unset: this host\'s name.' }
           }
@@ -479,7 +479,7 @@ export const POLICY_SCHEMA = {
           required: ['address'],
           description: 'A syslog receiver that gets each alert as an RFC 5424 message (structured data `portcullis@32473`), framed by octet counting (RFC 6587).',
           properties: {
-            address: { type: 'string', description: '`tcp:HOST:PORT` or `unix:/path` of a stream socket. A datagram socket such as /dev/log cannot be written (PORTCULLIS_SYSLOG_DATAGRAM_SOCKET).' },
+            address: { type: 'string', description: '`tcp:HOST:PORT` or `unix:/path` of a stream socket. A datagram socket such as /dev/log cannot be written (PORTCULLIS_SYSLOG_DATAGRAM_SOCKET). Alerts are plain syslog: `relp:` is for outputs.syslog (which carries the alert records too, acknowledged).' },
             facility: { type: 'string', enum: ['auth', 'authpriv', 'daemon', 'security', 'syslog', 'user', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'], default: 'local0', description: 'The syslog facility of every alert; the severity comes from the alert.' }
           }
         },

@@ -8,6 +8,8 @@ import { hasPortcullisCode } from '../errors.js'
 import type { PolicySource } from '../policy/source.js'
 import { RecordOutput } from './record-output.js'
 import type { RecordSink } from './record-sink.js'
+import { parseOutputAddress } from '../policy/syslog-address.js'
+import { RelpRecordSink } from './relp-sink.js'
 import { SealedFileSink } from './sealed-files.js'
 import { SyslogRecordSink } from './syslog-sink.js'
 
@@ -18,7 +20,8 @@ export async function startOutputs (policy: PolicySource, source: OutputSource, 
   const settings = policy.current.outputs
   const sinks: RecordSink[] = []
   if (settings.files !== null) sinks.push(new SealedFileSink(settings.files, logger))
-  if (settings.syslog !== null) sinks.push(new SyslogRecordSink(settings.syslog))
+  // relp: and tcp:/unix: share the name (and so the delivered mark): switching one for the other resumes there.
+  if (settings.syslog !== null) sinks.push(parseOutputAddress(settings.syslog.address).transport === 'relp' ? new RelpRecordSink(settings.syslog) : new SyslogRecordSink(settings.syslog))
   for (const name of OUTPUT_NAMES) {
     if (sinks.some((sink) => sink.name === name) || (await source.delivered(name)) === null) continue
     await source.forget(name)

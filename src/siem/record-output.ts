@@ -119,13 +119,12 @@ export class RecordOutput {
     this.#pause.stop()
     this.#sink.interrupt?.()
     await this.#loop
-    if (this.#opened) {
-      try {
-        await this.#sink.close()
-        await this.#noteDelivered()
-      } catch (err) {
-        this.#logger.error({ err, output: this.name }, 'SIEM output: could not hand over the last records at shutdown; the next start writes them again from the store')
-      }
+    try {
+      if (this.#opened) await this.#sink.close()
+      // Also after a failed write: what the sink delivered before it (a RELP receiver acknowledged) stays delivered.
+      await this.#noteDelivered()
+    } catch (err) {
+      this.#logger.error({ err, output: this.name }, 'SIEM output: could not hand over the last records at shutdown; the next start writes them again from the store')
     }
     this.#buffer.clear()
     this.#state = 'stopped'
@@ -152,6 +151,8 @@ export class RecordOutput {
       } catch (err) {
         // A write the stop interrupted is not a failure of the output.
         if (!this.#pause.stopping) await this.#failed(err)
+        // What the sink delivered before the failure (e.g. acknowledged over RELP) is noted, so a restart does not send it again.
+        await this.#noteDelivered().catch((e: unknown) => this.#logger.warn({ err: e, output: this.name }, 'SIEM output: could not note its delivered mark; a restart may send those records again'))
         await this.#sink.abandon()
         this.#opened = false
         await this.#pause.sleep(retryMs, false)

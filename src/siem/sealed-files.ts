@@ -20,6 +20,8 @@ import type { RecordSink, SinkPosition } from './record-sink.js'
 import { OPEN_FILE, sealedFiles, sealedName } from './sealed-names.js'
 
 export interface SealedFileStatus {
+  /** What the delivered seq means here (each sink says; `portcullis status` shows it). */
+  delivery: 'sealed in a file'
   dir: string
   /** The last seq in a sealed file (or the delivered mark, when the sealed files were removed). */
   sealedSeq: number
@@ -107,6 +109,7 @@ export class SealedFileSink implements RecordSink {
   status (): SealedFileStatus {
     return {
       dir: this.#settings.dir,
+      delivery: 'sealed in a file',
       sealedSeq: this.#sealedSeq,
       openRecords: this.#handle === null ? 0 : this.#lastSeq - this.#firstSeq + 1,
       openBytes: this.#bytes,

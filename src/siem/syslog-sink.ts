@@ -15,10 +15,12 @@ import { PortcullisError } from '../errors.js'
 import type { SyslogOutputSettings } from '../policy/outputs.js'
 import { parseSyslogAddress, type SyslogAddress } from '../policy/syslog-address.js'
 import type { RecordSink, SinkPosition } from './record-sink.js'
-import { formatSyslog, frameOctetCounted, type Severity } from './syslog-format.js'
+import { formatSyslog, frameOctetCounted, type Facility, type Severity } from './syslog-format.js'
 
 export interface SyslogSinkStatus {
   address: string
+  /** What the delivered seq means here: syslog has no acknowledgement (relp: addresses have one, relp-sink.ts). */
+  delivery: 'handed to the kernel'
   connected: boolean
   /** When the receiver was last reached, or stopped being reachable (null: not yet). */
   connectedSince: string | null
@@ -41,6 +43,22 @@ export function recordSeverity (record: StoredRecord['record']): Severity {
   const alertSeverity = record.fields?.severity
   if (record.action?.startsWith('alert.') === true && typeof alertSeverity === 'string' && SEVERITIES.has(alertSeverity)) return alertSeverity as Severity
   return record.decision === 'deny' ? 'notice' : 'info'
+}
+
+/** One record as an RFC 5424 message: MSG the stored line, the structured data its seq, hash, prevHash, kind and
+ * decision (the RELP sink sends the same). */
+export function recordMessage (row: StoredRecord, facility: Facility, hostname: string): string {
+  const { record } = row
+  return formatSyslog({
+    facility,
+    severity: recordSeverity(record),
+    time: new Date(record.time),
+    hostname,
+    procId: process.pid,
+    msgId: record.kind,
+    data: { seq: record.seq, hash: record.hash, prevHash: record.prevHash, kind: record.kind, decision: record.decision ?? undefined },
+    message: row.text
+  })
 }
 
 class Interrupted extends Error {}
@@ -82,16 +100,7 @@ export class SyslogRecordSink implements RecordSink {
     socket.cork()
     for (const row of rows) {
       const seq = row.record.seq
-      const frame = frameOctetCounted(formatSyslog({
-        facility: this.#settings.facility,
-        severity: recordSeverity(row.record),
-        time: new Date(row.record.time),
-        hostname: this.#hostname,
-        procId: process.pid,
-        msgId: row.record.kind,
-        data: { seq, hash: row.record.hash, prevHash: row.record.prevHash, kind: row.record.kind, decision: row.record.decision ?? undefined },
-        message: row.text
-      }))
+      const frame = frameOctetCounted(recordMessage(row, this.#settings.facility, this.#hostname))
       // The callback runs once the kernel took the frame, in write order: the cursor follows it. Only the batch's
       // last write is awaited (a promise for each would cost on the hot path).
       let more = true
@@ -145,6 +154,7 @@ export class SyslogRecordSink implements RecordSink {
   status (): SyslogSinkStatus {
     return {
       address: this.#settings.address,
+      delivery: 'handed to the kernel',
       connected: this.#socket !== null && !this.#socket.destroyed,
       connectedSince: this.#connectedSince,
       disconnectedSince: this.#disconnectedSince,

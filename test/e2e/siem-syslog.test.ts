@@ -6,16 +6,15 @@
 // and what the kernel had taken (at most one batch, 1,000 records), never skip one. A receiver that accepts and
 // never reads does not slow decisions: the output waits, and status shows its lag.
 import { mkdtemp } from 'node:fs/promises'
-import { readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adminJson } from '../../src/admin/client.js'
-import { REPO_ROOT, removeDirSync, runPortcullisCli } from '../helpers/index.js'
+import { removeDirSync, runPortcullisCli } from '../helpers/index.js'
 import { localChain } from '../helpers/fleet-chain.js'
-import { makeFleetHost, type FleetHost } from '../helpers/fleet-host.js'
-import { startRsyslog, type ReceivedSyslog, type Rsyslog } from '../helpers/syslog.js'
+import type { FleetHost } from '../helpers/fleet-host.js'
+import { startRsyslog, type Rsyslog } from '../helpers/syslog.js'
+import { firstOutputStatus, receivedFrom as receivedFromHost, syslogOutputHost, type OutputStatusOf } from '../helpers/syslog-output-host.js'
 import { waitUntil } from '../helpers/wait.js'
 
 /** The records the output may send again after a SIGKILL: one batch (RecordOutput's batchSize). */
@@ -36,43 +35,17 @@ afterAll(async () => {
   if (root !== undefined) removeDirSync(root)
 }, 60_000)
 
+type SyslogOutputStatus = OutputStatusOf<{ connected: boolean, sentSeq: number, pendingBytes: number, address: string }>
+
 /** A serve (no dockerd: AuthZReqs are posted to its plugin socket) whose policy sends every record to `address`. */
 async function syslogHost (name: string, address: string): Promise<FleetHost> {
-  const policy = JSON.parse(readFileSync(path.join(REPO_ROOT, 'examples', 'policy.json'), 'utf8')) as Record<string, unknown>
-  policy.outputs = { syslog: { address, facility: 'local3', hostname: `host-${name}` } }
-  const policyFile = path.join(root, `${name}-policy.json`)
-  writeFileSync(policyFile, JSON.stringify(policy))
-  const host = await makeFleetHost(root, name, policyFile, [])
+  const host = await syslogOutputHost(root, name, address)
   hosts.push(host)
   return host
 }
 
-interface SyslogOutputStatus {
-  name: string
-  state: string
-  lag: number
-  writtenSeq: number
-  deliveredSeq: number
-  headSeq: number
-  lastError: { code: string } | null
-  sink: { connected: boolean, sentSeq: number, pendingBytes: number, address: string }
-}
-
-async function outputStatus (host: FleetHost): Promise<SyslogOutputStatus> {
-  const { body } = await adminJson<{ outputs: SyslogOutputStatus[] }>(host.adminSocket, 'GET', '/v1/status')
-  return body.outputs[0]!
-}
-
-/** The messages rsyslog received from one host, as (seq, hash, MSG) in arrival order. */
-function receivedFrom (host: string): Array<{ seq: number, hash: string, msg: string, message: ReceivedSyslog }> {
-  return rsyslog.received().filter((m) => m.hostname === `host-${host}`).map((message) => ({
-    seq: Number(/ seq="(\d+)"/.exec(message.sd)?.[1]),
-    hash: / hash="([0-9a-f]{64})"/.exec(message.sd)?.[1] ?? '',
-    // RFC 5424 marks a UTF-8 MSG with a BOM; the record is what follows it.
-    msg: message.msg.replace(/^\uFEFF/, ''),
-    message
-  }))
-}
+const outputStatus = firstOutputStatus<SyslogOutputStatus>
+const receivedFrom = (host: string): ReturnType<typeof receivedFromHost> => receivedFromHost(rsyslog, host)
 
 describe('serve sends every record to a syslog receiver, driven by seq', () => {
   it('every record of real decisions reaches rsyslog once, in seq order, MSG the stored line, seq and hash in the structured data, values with ", \\ and ] intact', { timeout: 90_000 }, async () => {

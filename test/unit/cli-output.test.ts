@@ -58,6 +58,19 @@ describe('`status` without -o json', () => {
     expect(new Set(lines.map((line) => line.search(/(?<=: +)\S/))).size).toBe(1)
   })
 
+  it('says for each SIEM output what its delivered seq means: handed to the kernel, acknowledged by a RELP receiver (and what is in flight), sealed', () => {
+    const text = renderFields(statusFields({
+      version: '1',
+      pid: 1,
+      outputs: [
+        { name: 'syslog', state: 'writing', lag: 3, deliveredSeq: 90, sink: { delivery: 'acknowledged by the RELP receiver', inFlight: 7 } },
+        { name: 'files', state: 'writing', lag: 0, deliveredSeq: 80, sink: { delivery: 'sealed in a file' } }
+      ]
+    }))
+    expect(text).toContain('output syslog: writing, 3 record(s) behind, delivered up to seq 90 (acknowledged by the RELP receiver), 7 sent and not yet acknowledged')
+    expect(text).toContain('output files:  writing, 0 record(s) behind, delivered up to seq 80 (sealed in a file)\n')
+  })
+
   it('says the bridge is off and leaves the fleet out when the daemon has neither', () => {
     const text = renderFields(statusFields({ version: '1', pid: 1, audit: { state: 'failing', head: { seq: 3 } }, bridge: null, fleet: null }))
     expect(text).toMatch(/bridge: +off/)

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { compilePolicy } from '../../src/policy/compile.js'
+import { parseOutputAddress, parseSyslogAddress } from '../../src/policy/syslog-address.js'
 
 const read = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../../examples/${name}`, import.meta.url), 'utf8'))
 
@@ -36,5 +37,21 @@ describe('policy outputs', () => {
     for (const address of ['udp:127.0.0.1:514', 'tcp:127.0.0.1', 'tcp:host:70000', 'unix:relative.sock', '/dev/log']) {
       expect(() => compilePolicy({ ...read('policy.json'), outputs: { syslog: { address } } }), address).toThrow(/\$\.outputs\.syslog\.address: .*tcp:HOST:PORT/)
     }
+  })
+
+  it('outputs.syslog takes relp:HOST:PORT (TCP only) for acknowledged delivery; a bad one is refused naming the form', () => {
+    expect(compilePolicy({ ...read('policy.json'), outputs: { syslog: { address: 'relp:siem.example:2514' } } }).outputs.syslog).toEqual({ address: 'relp:siem.example:2514', facility: 'local0', hostname: null })
+    expect(compilePolicy({ ...read('policy.json'), outputs: { syslog: { address: 'relp:[::1]:2514' } } }).outputs.syslog?.address).toBe('relp:[::1]:2514')
+    for (const address of ['relp:siem.example', 'relp:unix:/run/relp.sock', 'relp:/run/relp.sock', 'relp:host:0', 'RELP:host:2514']) {
+      expect(() => compilePolicy({ ...read('policy.json'), outputs: { syslog: { address } } }), address).toThrow(/\$\.outputs\.syslog\.address: The syslog address \S+ cannot be used: .*relp:HOST:PORT \(a RELP receiver, for acknowledged delivery\)/)
+    }
+  })
+
+  it('alerts.syslog stays plain syslog: a relp: address there is refused with its own code and message', () => {
+    expect(() => compilePolicy({ ...read('policy.json'), alerts: { syslog: { address: 'relp:127.0.0.1:2514' } } })).toThrow(/\$\.alerts\.syslog\.address: The syslog address relp:127\.0\.0\.1:2514 is a RELP receiver, which only outputs\.syslog\.address speaks/)
+    expect(() => parseSyslogAddress('relp:127.0.0.1:2514')).toThrow(expect.objectContaining({ code: 'PORTCULLIS_SYSLOG_ADDRESS_RELP' }))
+    expect(parseOutputAddress('relp:127.0.0.1:2514')).toEqual({ transport: 'relp', host: '127.0.0.1', port: 2514 })
+    expect(parseOutputAddress('tcp:127.0.0.1:514')).toEqual({ transport: 'tcp', host: '127.0.0.1', port: 514 })
+    expect(() => parseOutputAddress('relp:host')).toThrow(expect.objectContaining({ code: 'PORTCULLIS_SYSLOG_ADDRESS' }))
   })
 })
