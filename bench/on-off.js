@@ -30,10 +30,19 @@ export async function measureOnOff (generator, { hosts, servers, repeat, duratio
   return { on, off, ratio: on.perSecond / off.perSecond, ratios: windows.on.map((w, i) => w.perSecond / windows.off[i].perSecond).sort((a, b) => a - b) }
 }
 
+/** serve's CPU per decision in µs, all threads (the main thread). */
+function perDecision (window) {
+  const us = (share) => (share / window.perSecond * 1e6).toFixed(1)
+  return `${us(window.cpu.serve)} (${us(window.cpu.serveMain)})`
+}
+
 /** One line for a figure: decisions/s on vs off, the ratio against `target`, the window pairs, p99s and serve's CPU. */
 export function onOffLine (what, result, target) {
   const { on, off, ratio, ratios } = result
   return `${what} on vs off, decisions/s c=64: ${Math.round(on.perSecond)} vs ${Math.round(off.perSecond)} = ${ratio.toFixed(2)}× ` +
     `(target ≥ ${target}: ${ratio >= target ? 'met' : 'MISSED'}; window pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}; p99 ${ms(on.latencyMs.p99)} vs ${ms(off.latencyMs.p99)} ms; ` +
-    `serve CPU ${Math.round(on.cpu.serve * 100)} % vs ${Math.round(off.cpu.serve * 100)} % of a core`
+    `serve CPU ${Math.round(on.cpu.serve * 100)} % vs ${Math.round(off.cpu.serve * 100)} % of a core; ` +
+    // Per decision, and the main thread apart: what the change costs the thread that decides, less moved by other
+    // work on the machine than decisions/s.
+    `CPU per decision, serve (its main thread), median windows: ${perDecision(on)} µs on, ${perDecision(off)} µs off`
 }

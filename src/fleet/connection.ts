@@ -11,11 +11,6 @@ import { FLEET_SCHEMA, SCHEMA_VERSION } from './schema.js'
 /** The environment variable `--fleet-password-file` stands in for. */
 export const PASSWORD_ENV = 'PORTCULLIS_FLEET_PASSWORD'
 
-/** What a fleet command or the shipper needs of a connection: pg.Client, or WorkerFleetClient (worker-client.ts). */
-export interface FleetQueryable {
-  query: <R = Record<string, unknown>>(text: string, values?: unknown[]) => Promise<{ rows: R[], rowCount: number | null }>
-}
-
 export interface FleetTarget {
   /** The URL as given, without a password: safe to log and record. */
   url: string
@@ -193,7 +188,7 @@ export function fleetError (err: unknown, target: FleetTarget): PortcullisError 
 }
 
 /** Checks that init-db made the tables this build writes: the schema at exactly this build's version. */
-export async function checkSchema (client: FleetQueryable, target: FleetTarget): Promise<void> {
+export async function checkSchema (client: pg.Client, target: FleetTarget): Promise<void> {
   let version: number | null
   try {
     const result = await client.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${FLEET_SCHEMA}.schema_migrations`)

@@ -7,6 +7,7 @@
 // shipping: the shipper never overwrites, skips or papers over. Decisions never wait on it.
 
 import type { Logger } from 'pino'
+import type pg from 'pg'
 import type { StoredRecord } from '../audit/query.js'
 import { IDLE_MS, LINGER_MS, ReaderPause, RETRY_MAX_MS, RETRY_MIN_MS } from '../audit/reader-pause.js'
 import { RecordBuffer } from '../audit/record-buffer.js'
@@ -15,10 +16,9 @@ import { encodeCheckpoint, type Checkpoint } from '../audit/checkpoint-format.js
 import type { AuditHead, AuditInput } from '../audit/record.js'
 import { textLines } from '../audit/text-lines.js'
 import { hasPortcullisCode } from '../errors.js'
-import { checkSchema, fleetError, type FleetTarget } from './connection.js'
+import { checkSchema, connectFleet, fleetError, type FleetTarget } from './connection.js'
 import type { HostIdentity } from './host-identity.js'
 import { FLEET_SCHEMA } from './schema.js'
-import { WorkerFleetClient } from './worker-client.js'
 
 export type ShipperState = 'connecting' | 'shipping' | 'unreachable' | 'halted' | 'stopped'
 
@@ -74,7 +74,7 @@ export class FleetShipper {
   readonly #options: ShipperOptions
   readonly #batchSize: number
   readonly #heartbeatMs: number
-  #client: WorkerFleetClient | null = null
+  #client: pg.Client | null = null
   #state: ShipperState = 'connecting'
   /** The database's high-water mark for this host: its last seq and hash. */
   #central: AuditHead = { seq: 0, hash: '' }
@@ -192,7 +192,7 @@ export class FleetShipper {
   async #connect (): Promise<void> {
     const { target, identity } = this.#options
     this.#state = this.#downSince === null && this.#lastError === null ? 'connecting' : this.#state
-    const client = await WorkerFleetClient.connect(target)
+    const client = await connectFleet(target)
     try {
       await checkSchema(client, target)
       await client.query(`INSERT INTO ${FLEET_SCHEMA}.hosts (host_id, name, key_id, public_key) VALUES ($1, $2, $3, $4) ON CONFLICT (host_id) DO NOTHING`,
@@ -413,4 +413,3 @@ export class FleetShipper {
     })
   }
 }
-
