@@ -13,7 +13,7 @@ import type { SyslogOutputSettings } from '../policy/outputs.js'
 import { parseOutputAddress } from '../policy/syslog-address.js'
 import { RelpSession } from './relp-session.js'
 import type { RecordSink, SinkPosition } from './record-sink.js'
-import { recordMessage } from './syslog-sink.js'
+import { RecordFrames } from './record-frames.js'
 
 /** Commands in flight before the sink waits for answers: librelp's own default window. */
 const WINDOW = 128
@@ -45,7 +45,7 @@ export class RelpRecordSink implements RecordSink {
   readonly #settings: SyslogOutputSettings
   readonly #host: string
   readonly #port: number
-  readonly #hostname: string
+  readonly #frames: RecordFrames
   #session: RelpSession | null = null
   #acknowledgedSeq = 0
   #sentSeq = 0
@@ -62,7 +62,7 @@ export class RelpRecordSink implements RecordSink {
     this.#settings = settings
     this.#host = target.host
     this.#port = target.port
-    this.#hostname = settings.hostname ?? os.hostname()
+    this.#frames = new RecordFrames(settings.facility, settings.hostname ?? os.hostname())
   }
 
   get deliveredSeq (): number {
@@ -89,7 +89,7 @@ export class RelpRecordSink implements RecordSink {
           await session.whenBelow(WINDOW)
           session.cork()
         }
-        session.send(Buffer.from(recordMessage(row, this.#settings.facility, this.#hostname), 'utf8'), row.record.seq)
+        session.send(Buffer.from(this.#frames.message(row), 'utf8'), row.record.seq)
         this.#sentSeq = row.record.seq
         this.#sent++
       }

@@ -36,7 +36,7 @@ export interface SyslogMessage {
 
 /** One RFC 5424 SYSLOG-MSG (no framing). */
 export function formatSyslog (m: SyslogMessage): string {
-  const pri = FACILITIES[m.facility] * 8 + SEVERITIES[m.severity]
+  const pri = priority(m.facility, m.severity)
   const header = [
     `<${pri}>1`,
     m.time.toISOString(),
@@ -55,8 +55,13 @@ export function frameOctetCounted (message: string): Buffer {
   return Buffer.concat([Buffer.from(`${body.length} `, 'ascii'), body])
 }
 
+/** PRI's number (RFC 5424 §6.2.1). */
+export function priority (facility: Facility, severity: Severity): number {
+  return FACILITIES[facility] * 8 + SEVERITIES[severity]
+}
+
 /** PRINTUSASCII (33-126) only, at most `max` characters; empty or null is NILVALUE. */
-function headerField (value: string | null, max: number): string {
+export function headerField (value: string | null, max: number): string {
   if (value === null) return NILVALUE
   const printable = value.replace(/[^\x21-\x7e]/g, '_').slice(0, max)
   return printable === '' ? NILVALUE : printable

@@ -15,7 +15,7 @@ import { PortcullisError } from '../errors.js'
 import type { SyslogOutputSettings } from '../policy/outputs.js'
 import { parseSyslogAddress, type SyslogAddress } from '../policy/syslog-address.js'
 import type { RecordSink, SinkPosition } from './record-sink.js'
-import { formatSyslog, frameOctetCounted, type Facility, type Severity } from './syslog-format.js'
+import { RecordFrames } from './record-frames.js'
 
 export interface SyslogSinkStatus {
   address: string
@@ -36,38 +36,13 @@ export interface SyslogSinkStatus {
 
 /** How long a write waits to reach the receiver before it fails (the output then retries with backoff). */
 const CONNECT_TIMEOUT_MS = 5_000
-const SEVERITIES = new Set<string>(['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'])
-
-/** Alert records carry their alert's severity; a denial is notice; everything else info. */
-export function recordSeverity (record: StoredRecord['record']): Severity {
-  const alertSeverity = record.fields?.severity
-  if (record.action?.startsWith('alert.') === true && typeof alertSeverity === 'string' && SEVERITIES.has(alertSeverity)) return alertSeverity as Severity
-  return record.decision === 'deny' ? 'notice' : 'info'
-}
-
-/** One record as an RFC 5424 message: MSG the stored line, the structured data its seq, hash, prevHash, kind and
- * decision (the RELP sink sends the same). */
-export function recordMessage (row: StoredRecord, facility: Facility, hostname: string): string {
-  const { record } = row
-  return formatSyslog({
-    facility,
-    severity: recordSeverity(record),
-    time: new Date(record.time),
-    hostname,
-    procId: process.pid,
-    msgId: record.kind,
-    data: { seq: record.seq, hash: record.hash, prevHash: record.prevHash, kind: record.kind, decision: record.decision ?? undefined },
-    message: row.text
-  })
-}
-
 class Interrupted extends Error {}
 
 export class SyslogRecordSink implements RecordSink {
   readonly name = 'syslog'
   readonly #settings: SyslogOutputSettings
   readonly #target: SyslogAddress
-  readonly #hostname: string
+  readonly #frames: RecordFrames
   #socket: net.Socket | null = null
   #deliveredSeq = 0
   #sent = 0
@@ -81,7 +56,7 @@ export class SyslogRecordSink implements RecordSink {
   constructor (settings: SyslogOutputSettings) {
     this.#settings = settings
     this.#target = parseSyslogAddress(settings.address)
-    this.#hostname = settings.hostname ?? os.hostname()
+    this.#frames = new RecordFrames(settings.facility, settings.hostname ?? os.hostname())
   }
 
   get deliveredSeq (): number {
@@ -95,36 +70,23 @@ export class SyslogRecordSink implements RecordSink {
   }
 
   async write (rows: readonly StoredRecord[]): Promise<void> {
+    if (rows.length === 0) return
     const socket = this.#socket ?? await this.#connect()
-    let lastTaken: Promise<void> = Promise.resolve()
-    socket.cork()
-    for (const row of rows) {
-      const seq = row.record.seq
-      const frame = frameOctetCounted(recordMessage(row, this.#settings.facility, this.#hostname))
-      // The callback runs once the kernel took the frame, in write order: the cursor follows it. Only the batch's
-      // last write is awaited (a promise for each would cost on the hot path).
-      let more = true
-      const taken = (err?: Error | null): void => {
+    const last = rows[rows.length - 1]!.record.seq
+    // The batch's frames in one write: its callback runs once the kernel took all of them, and the cursor moves to
+    // the batch's last record (a write cut off part way marks none of it: those records are written again).
+    const taken = new Promise<void>((resolve) => {
+      const more = socket.write(this.#frames.frames(rows), (err) => {
         if (err === undefined || err === null) {
-          this.#deliveredSeq = Math.max(this.#deliveredSeq, seq)
-          this.#sent++
+          this.#deliveredSeq = Math.max(this.#deliveredSeq, last)
+          this.#sent += rows.length
         }
-      }
-      if (row === rows.at(-1)) {
-        lastTaken = new Promise((resolve) => { more = socket.write(frame, (err) => { taken(err); resolve() }) })
-      } else {
-        more = socket.write(frame, taken)
-      }
-      if (!more) {
-        socket.uncork()
-        // A receiver that does not read stops the output here (the store keeps the records), never a decision.
-        await this.#until(socket, 'drain')
-        socket.cork()
-      }
-    }
-    socket.uncork()
-    await this.#until(socket, lastTaken)
-    const last = rows.at(-1)?.record.seq ?? 0
+        resolve()
+      })
+      // A receiver that does not read holds the output here (the store keeps the records), never a decision.
+      if (!more) void this.#until(socket, 'drain').catch(() => {})
+    })
+    await this.#until(socket, taken)
     if (this.#deliveredSeq < last) throw this.#lost(socket, 'the connection closed before the kernel took every message')
   }
 

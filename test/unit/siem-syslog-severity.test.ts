@@ -2,7 +2,7 @@
 // denial is notice, everything else info; a record cannot raise its own severity by a field unless it is an alert.
 import { describe, expect, it } from 'vitest'
 import type { AuditRecord } from '../../src/audit/record.js'
-import { recordSeverity } from '../../src/siem/syslog-sink.js'
+import { recordSeverity } from '../../src/siem/record-frames.js'
 
 const record = (fields: Partial<AuditRecord>): AuditRecord => ({ seq: 1, time: '2026-12-06T00:00:00.000Z', kind: 'decision', user: 'alice', authMethod: null, action: 'container.list', project: null, resource: null, method: 'GET', uri: '/containers/json', decision: 'allow', reason: null, prevHash: '0'.repeat(64), hash: '1'.repeat(64), ...fields })
 
