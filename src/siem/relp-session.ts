@@ -9,7 +9,7 @@
 import net from 'node:net'
 import { PortcullisError } from '../errors.js'
 import { VERSION } from '../version.js'
-import { encodeRelpFrame, nextTxnr, openOffers, parseOffers, parseRelpAnswer, RelpFrameError, RelpFrameReader, type RelpFrame } from './relp.js'
+import { encodeRelpFrame, nextTxnr, RELP_MAX_TXNR, openOffers, parseOffers, parseRelpAnswer, RelpFrameError, RelpFrameReader, type RelpFrame } from './relp.js'
 
 export interface RelpSessionOptions {
   host: string
@@ -20,6 +20,8 @@ export interface RelpSessionOptions {
   onAck: (tag: number) => void
   /** How long the receiver may leave commands unanswered before the session is given up. Default ANSWER_TIMEOUT_MS. */
   answerTimeoutMs?: number
+  /** The txnr the session's first command (open) takes; 1 unless a test starts near the wrap. */
+  firstTxnr?: number
 }
 
 /** How long connecting and the answer to `open` may take before the session fails (the output retries with backoff). */
@@ -54,6 +56,7 @@ export class RelpSession {
   /** Connects at once; start() opens the session. fail() ends it at any time, also while it starts. */
   constructor (options: RelpSessionOptions) {
     this.#options = options
+    this.#txnr = (options.firstTxnr ?? 1) - 1
     const socket = net.createConnection({ host: options.host, port: options.port })
     this.#socket = socket
     socket.on('data', (chunk: Buffer) => this.#received(chunk))
@@ -84,6 +87,12 @@ export class RelpSession {
 
   get inFlight (): number {
     return this.#waiting.length
+  }
+
+  /** Commands this session can still number before its txnr would wrap: librelp's server and the RELP spec disagree on
+   * what follows 999,999,999, so a session ends before it gets there and the next one starts again at 1. */
+  get txnrsLeft (): number {
+    return RELP_MAX_TXNR - this.#txnr
   }
 
   get failure (): Error | null {
@@ -185,11 +194,14 @@ export class RelpSession {
       this.fail(this.#protocol(err.message))
       return
     }
+    const waiting = this.#waiting.length
     for (const frame of frames) {
       if (this.#failure !== null) return
       this.#answer(frame)
     }
-    this.#armAnswerTimer()
+    // Only an answer restarts the silence: hints or a frame trickled byte by byte must not keep a session that
+    // answers nothing alive, with records waiting unacknowledged for ever.
+    if (this.#waiting.length < waiting) this.#armAnswerTimer()
     this.#wake()
   }
 

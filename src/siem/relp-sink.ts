@@ -46,6 +46,7 @@ export class RelpRecordSink implements RecordSink {
   readonly #host: string
   readonly #port: number
   readonly #frames: RecordFrames
+  readonly #firstTxnr: number | undefined
   #session: RelpSession | null = null
   #acknowledgedSeq = 0
   #sentSeq = 0
@@ -56,7 +57,9 @@ export class RelpRecordSink implements RecordSink {
   #disconnectedSince: string | null = null
   #interrupted = false
 
-  constructor (settings: SyslogOutputSettings) {
+  /** `firstTxnr`: where the first session starts numbering (tests of the wrap); later sessions start at 1. */
+  constructor (settings: SyslogOutputSettings, testing: { firstTxnr?: number } = {}) {
+    this.#firstTxnr = testing.firstTxnr
     const target = parseOutputAddress(settings.address)
     if (target.transport !== 'relp') throw new TypeError(`${settings.address} is not a relp: address`)
     this.#settings = settings
@@ -80,10 +83,18 @@ export class RelpRecordSink implements RecordSink {
   /** Resolves once every row was sent (not yet acknowledged: the window waits only when WINDOW are unanswered);
    * rejects (the output then reopens at the delivered seq) when the session fails first. */
   async write (rows: readonly StoredRecord[]): Promise<void> {
-    const session = this.#live() ?? await this.#connect()
+    let session = this.#live() ?? await this.#connect()
     session.cork()
     try {
       for (const row of rows) {
+        if (session.txnrsLeft <= 1) {
+          // Its last number, and one for close: every answer, then a new session (at txnr 1).
+          session.uncork()
+          await session.whenBelow(1)
+          await this.#end()?.close()
+          session = await this.#connect()
+          session.cork()
+        }
         if (session.inFlight >= WINDOW) {
           session.uncork()
           await session.whenBelow(WINDOW)
@@ -140,6 +151,7 @@ export class RelpRecordSink implements RecordSink {
       host: this.#host,
       port: this.#port,
       address: this.#settings.address,
+      ...(this.#sessions === 0 && this.#firstTxnr !== undefined ? { firstTxnr: this.#firstTxnr } : {}),
       onAck: (seq) => {
         this.#acknowledgedSeq = Math.max(this.#acknowledgedSeq, seq)
         this.#acknowledged++

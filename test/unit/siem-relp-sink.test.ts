@@ -184,3 +184,46 @@ describe('RELP record sink', () => {
     await expect(sink(badLength.address).write(rows(1, 1))).rejects.toMatchObject({ code: 'PORTCULLIS_RELP_PROTOCOL', message: expect.stringContaining('does not end with LF where its length says') })
   })
 })
+
+describe('RELP sessions over time', () => {
+  for (const [what, talk] of [
+    ['hints (txnr 0) every 100 ms', (socket: net.Socket) => socket.write(encodeRelpFrame(0, 'ping', ''))],
+    ['a frame trickled a byte every 100 ms', (() => { let at = 0; const frame = '7 rsp 6 200 OK\n'; return (socket: net.Socket) => socket.write(frame[at++ % frame.length]!) })()]
+  ] as const) {
+    it(`a receiver that answers nothing but sends ${what} still loses the session at the answer timeout`, async () => {
+      const talking: NodeJS.Timeout[] = []
+      const r = await receiver(scripted((_frame, socket) => { talking.push(setInterval(() => talk(socket), 100)) }))
+      cleanups.push(() => { for (const timer of talking) clearInterval(timer) })
+      const [, host, port] = r.address.split(':')
+      const session = new RelpSession({ host: host!, port: Number(port), address: r.address, onAck: () => {}, answerTimeoutMs: 300 })
+      cleanups.push(() => { session.fail(new Error('test over')) })
+      await session.start()
+      session.send(Buffer.from('<134>1 - h a - - - one'), 1)
+      await expect(session.whenBelow(1)).rejects.toMatchObject({ code: 'PORTCULLIS_RELP_PROTOCOL', message: expect.stringContaining('had no answer for 0.3 s') })
+    })
+  }
+
+  it('a session ends before its txnr would wrap, and the next starts at 1: a receiver that numbers as librelp does loses nothing', async () => {
+    // librelp's server expects txnr + 1 up to 999,999,999 and then 1,000,000,000 (relpEngineNextTXNR); the RELP spec says 1.
+    const expected: number[] = []
+    const r = await receiver((frame, socket, connection) => {
+      const want = expected[connection] ?? frame.txnr
+      if (frame.txnr !== want) {
+        socket.destroy()
+        return
+      }
+      expected[connection] = frame.txnr > 999_999_999 ? 1 : frame.txnr + 1
+      socket.write(encodeRelpFrame(frame.txnr, 'rsp', frame.command === 'open' ? OPEN_ANSWER : frame.command === 'close' ? '' : '200 OK'))
+      if (frame.command === 'close') socket.end(encodeRelpFrame(0, 'serverclose', ''))
+    })
+    const out = new RelpRecordSink({ address: r.address, facility: 'local0', hostname: 'h1' }, { firstTxnr: 999_999_990 })
+    cleanups.push(async () => { await out.abandon() })
+    await out.open(0)
+    for (let seq = 1; seq <= 20; seq += 5) await out.write(rows(seq, 5))
+    await waitUntil('every record acknowledged', () => out.deliveredSeq === 20)
+    expect(r.connections).toHaveLength(2)
+    expect(r.received[0]!.at(-1)![0]).toBeLessThanOrEqual(999_999_999)
+    expect(r.received[1]![0]).toEqual([2, r.received[0]!.length + 1])
+    expect(r.received.flat().map(([, seq]) => seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+  })
+})
