@@ -92,9 +92,17 @@ export class OpenAuditReads {
     if (res.destroyed) letGo()
     else res.once('close', letGo)
     if (reader.expiresAt != null) {
-      const timer = setTimeout(() => this.#end(entry, 'token-expired'), Math.min(MAX_TIMEOUT_MS, Math.max(0, reader.expiresAt - Date.now())))
-      timer.unref()
-      entry.cancelExpiry = () => clearTimeout(timer)
+      const expiresAt = reader.expiresAt
+      // A timer waits at most MAX_TIMEOUT_MS (about 24.8 days), a token may live longer: it waits again for the rest.
+      const wait = (): void => {
+        const timer = setTimeout(() => {
+          if (Date.now() >= expiresAt) this.#end(entry, 'token-expired')
+          else wait()
+        }, Math.min(MAX_TIMEOUT_MS, Math.max(0, expiresAt - Date.now())))
+        timer.unref()
+        entry.cancelExpiry = () => clearTimeout(timer)
+      }
+      wait()
     }
     return {
       ok: true,

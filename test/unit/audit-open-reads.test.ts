@@ -2,7 +2,7 @@
 // tokens they use; a few bundles for all auditors together), and a read whose reader may no longer read is ended.
 import { EventEmitter } from 'node:events'
 import type { Response } from 'express'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { OpenAuditReads, type EndedBy } from '../../src/admin/open-audit-reads.js'
 
 /** Enough of a Response for the registry: destroy() closes it. */
@@ -111,5 +111,22 @@ describe('open audit reads', () => {
     const admitted = reads.admit({ user: 'dana', tokenId: null, expiresAt: Date.now() }, 'tail', asRes(fake))
     await new Promise((resolve) => fake.once('close', resolve))
     expect(admitted.ok && admitted.read.endedBy).toBe('token-expired')
+  })
+
+  describe('a token that lives longer than one timer can wait (about 24.8 days)', () => {
+    afterEach(() => { vi.useRealTimers() })
+
+    it('its read goes on past the timer\'s longest wait, and ends when the token expires', () => {
+      vi.useFakeTimers({ now: 0 })
+      const reads = new OpenAuditReads(always)
+      const fake = res()
+      const day = 24 * 60 * 60 * 1000
+      const admitted = reads.admit({ user: 'dana', tokenId: null, expiresAt: 60 * day }, 'tail', asRes(fake))
+      vi.advanceTimersByTime(30 * day)
+      expect(fake.destroyed).toBe(false)
+      vi.advanceTimersByTime(30 * day)
+      expect(fake.destroyed).toBe(true)
+      expect(admitted.ok && admitted.read.endedBy).toBe('token-expired')
+    })
   })
 })
