@@ -18,9 +18,14 @@ export interface RefusalLimits {
   perWindow: number
   /** Distinct users, peers and codes a summary names; the rest are counted without a name. */
   maxNamed: number
+  /** Counted refusals are written as a summary at most this long after the first of them (or the window's end, if
+   * sooner): what a crash can take from the trail is at most this long's worth. */
+  holdMs: number
+  /** ... or once this many are counted. */
+  holdCount: number
 }
 
-const DEFAULT_REFUSAL_LIMITS: RefusalLimits = { windowMs: 60_000, perKey: 3, perWindow: 30, maxNamed: 20 }
+const DEFAULT_REFUSAL_LIMITS: RefusalLimits = { windowMs: 60_000, perKey: 3, perWindow: 30, maxNamed: 20, holdMs: 10_000, holdCount: 1_000 }
 
 export interface Refusal {
   /** The reason's code, e.g. PORTCULLIS_AUDIT_UNAUTHENTICATED. */
@@ -76,9 +81,18 @@ export class RefusalLimiter {
     return this.#limits.windowMs
   }
 
-  /** When the window that has counted refusals ends (its summary is then due); null when nothing is counted. */
+  /** When the counted refusals' summary is due (the window's end, or holdMs after the first); null when none are counted. */
   get summaryDueAt (): number | null {
-    return this.#counted === null || this.#windowStart === null ? null : this.#windowStart + this.#limits.windowMs
+    if (this.#counted === null || this.#windowStart === null) return null
+    return Math.min(this.#windowStart + this.#limits.windowMs, this.#counted.first + this.#limits.holdMs)
+  }
+
+  /** The summary that is due by now (see summaryDueAt), or null. A window that ended is closed with it. */
+  takeDue (): RefusalSummary | null {
+    const now = this.#clock.now()
+    if (this.#windowStart !== null && now >= this.#windowStart + this.#limits.windowMs) return this.#close()
+    const due = this.summaryDueAt
+    return due !== null && now >= due ? this.#summarize() : null
   }
 
   /** One refusal: record it whole, or count it. O(1) work and memory whatever the key. */
@@ -96,6 +110,8 @@ export class RefusalLimiter {
       return { record: true, closed }
     }
     this.#count(refusal, now)
+    // A flood is summarised as it goes, not only at the window's end: a crash takes at most holdCount of it.
+    if (closed === null && this.#counted!.refused >= this.#limits.holdCount) closed = this.#summarize()
     return { record: false, closed }
   }
 
@@ -116,13 +132,20 @@ export class RefusalLimiter {
     else counted.unnamed++
   }
 
+  /** Ends the window: the summary of what it still counts, and a fresh budget of whole records. */
   #close (): RefusalSummary | null {
-    const counted = this.#counted
-    const start = this.#windowStart!
+    const summary = this.#summarize()
     this.#windowStart = null
     this.#recorded.clear()
     this.#recordedTotal.user = 0
     this.#recordedTotal.peer = 0
+    return summary
+  }
+
+  /** The summary of what is counted so far, which starts counting again; the window and its budget go on. */
+  #summarize (): RefusalSummary | null {
+    const counted = this.#counted
+    const start = this.#windowStart!
     this.#counted = null
     if (counted === null) return null
     return {

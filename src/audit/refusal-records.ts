@@ -21,6 +21,8 @@ export class RefusalRecords {
   readonly #limiter: RefusalLimiter
   #timer: NodeJS.Timeout | null = null
   #closed = false
+  /** Counts of summaries the store refused, carried into the next. */
+  #unwritten: RefusalSummary | null = null
 
   constructor (options: RefusalRecordsOptions) {
     this.#options = options
@@ -54,7 +56,7 @@ export class RefusalRecords {
     this.#closed = true
     this.#disarm()
     const summary = this.#limiter.flush()
-    if (summary !== null) await this.#append(this.#options.summary(summary), 'could not record the summary of refusals')
+    if (summary !== null || this.#unwritten !== null) await this.#appendSummary(summary ?? this.#unwritten!)
   }
 
   /** A timer for the end of the window that counts: its summary goes out even if no refusal follows. */
@@ -64,8 +66,10 @@ export class RefusalRecords {
     const clock = this.#options.clock ?? systemClock
     this.#timer = setTimeout(() => {
       this.#timer = null
-      const summary = this.#limiter.flush()
+      const summary = this.#limiter.takeDue()
       if (summary !== null) this.#writeSummary(summary)
+      // Counted again since (a window that goes on): its own summary is due later.
+      this.#arm()
     }, Math.max(0, due - clock.now()))
     // A stopping serve does not wait for it: close() writes what is left.
     this.#timer.unref()
@@ -77,7 +81,19 @@ export class RefusalRecords {
   }
 
   #writeSummary (summary: RefusalSummary): void {
-    void this.#append(this.#options.summary(summary), 'could not record the summary of refusals')
+    void this.#appendSummary(summary)
+  }
+
+  /** A summary the store refused is not dropped: its counts go into the next one (the log has them too). */
+  async #appendSummary (summary: RefusalSummary): Promise<void> {
+    const whole = this.#unwritten === null ? summary : mergeSummaries(this.#unwritten, summary)
+    this.#unwritten = null
+    try {
+      await this.#options.audit.append(this.#options.summary(whole))
+    } catch (err) {
+      this.#unwritten = this.#unwritten === null ? whole : mergeSummaries(whole, this.#unwritten)
+      this.#options.logger.error({ err, summary: whole }, 'could not record the summary of refusals; its counts go into the next one')
+    }
   }
 
   async #append (input: AuditInput, failure: string): Promise<void> {
@@ -87,5 +103,25 @@ export class RefusalRecords {
       // The log keeps what the trail could not.
       this.#options.logger.error({ err, record: { action: input.action, code: input.code, fields: input.fields } }, failure)
     }
+  }
+}
+
+/** Two summaries as one: counts added, names joined (a name past the bound is counted as unnamed), the span of both. */
+function mergeSummaries (a: RefusalSummary, b: RefusalSummary): RefusalSummary {
+  const codes = { ...a.codes }
+  for (const [code, n] of Object.entries(b.codes)) codes[code] = (codes[code] ?? 0) + n
+  const bound = Math.max(a.users.length, b.users.length, a.peers.length, b.peers.length, 20)
+  const users = [...new Set([...a.users, ...b.users])]
+  const peers = [...new Set([...a.peers, ...b.peers])]
+  return {
+    refused: a.refused + b.refused,
+    codes,
+    users: users.slice(0, bound),
+    peers: peers.slice(0, bound),
+    unnamed: a.unnamed + b.unnamed + Math.max(0, users.length - bound) + Math.max(0, peers.length - bound),
+    first: a.first < b.first ? a.first : b.first,
+    last: a.last > b.last ? a.last : b.last,
+    windowStart: a.windowStart < b.windowStart ? a.windowStart : b.windowStart,
+    windowMs: a.windowMs
   }
 }

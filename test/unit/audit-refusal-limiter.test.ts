@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { RefusalLimiter, type Refusal, type RefusalSummary } from '../../src/audit/refusal-limiter.js'
 import { ManualClock } from '../fakes/clock.js'
 
-const LIMITS = { windowMs: 60_000, perKey: 3, perWindow: 30, maxNamed: 20 }
+// Summaries only at the window's end here (the hold is tested on its own below).
+const LIMITS = { windowMs: 60_000, perKey: 3, perWindow: 30, maxNamed: 20, holdMs: 60_000, holdCount: 1_000_000 }
 
 /** Notes every refusal, and returns how many were recorded whole and the summaries closed (the last by flush). */
 function run (limiter: RefusalLimiter, refusals: Refusal[], clock?: ManualClock, stepMs = 0): { recorded: number, summaries: RefusalSummary[] } {
@@ -91,5 +92,30 @@ describe('the refusal limiter', () => {
     const limiter = new RefusalLimiter(new ManualClock(), { ...LIMITS, perKey: 0, maxNamed: 2 })
     const { summaries } = run(limiter, ['A', 'B', 'C', 'D', 'A'].map((code) => ({ code })))
     expect(summaries[0]).toMatchObject({ refused: 5, codes: { A: 2, B: 1, other: 2 }, unnamed: 5 })
+  })
+
+  describe('counted refusals are not held long: what a crash can take is bounded', () => {
+    it('a summary is due holdMs after the first counted refusal, and the window (and its budget of whole records) goes on', () => {
+      const clock = new ManualClock()
+      const limiter = new RefusalLimiter(clock, { ...LIMITS, holdMs: 10_000 })
+      for (let i = 0; i < 5; i++) limiter.note({ code: 'X', peer: 'p' })
+      expect(limiter.summaryDueAt).toBe(clock.now() + 10_000)
+      clock.advance(9_999)
+      expect(limiter.takeDue()).toBeNull()
+      clock.advance(1)
+      expect(limiter.takeDue()).toMatchObject({ refused: 2 })
+      expect(limiter.summaryDueAt).toBeNull()
+      // Same window: that key's whole records are still spent.
+      expect(limiter.note({ code: 'X', peer: 'p' }).record).toBe(false)
+      expect(limiter.summaryDueAt).toBe(clock.now() + 10_000)
+    })
+
+    it('a flood is summarised every holdCount refusals, and the summaries add up to every refusal counted', () => {
+      const limiter = new RefusalLimiter(new ManualClock(), { ...LIMITS, holdCount: 1_000 })
+      const { recorded, summaries } = run(limiter, Array.from({ length: 10_000 }, () => ({ code: 'X', peer: 'p' })))
+      expect(recorded).toBe(3)
+      expect(summaries.slice(0, -1).map((s) => s.refused)).toEqual(Array(9).fill(1_000))
+      expect(recorded + summaries.reduce((sum, s) => sum + s.refused, 0)).toBe(10_000)
+    })
   })
 })

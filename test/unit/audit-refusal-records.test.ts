@@ -10,12 +10,12 @@ import { waitUntil } from '../helpers/wait.js'
 const refusal = { code: 'PORTCULLIS_AUDIT_UNAUTHENTICATED', peer: '127.0.0.1' }
 const whole = (): AuditInput => ({ kind: 'system', action: 'test.refused', code: refusal.code })
 
-function records (windowMs: number): { audit: MemoryAuditLog, refusals: RefusalRecords } {
+function records (windowMs: number, holdMs = windowMs): { audit: MemoryAuditLog, refusals: RefusalRecords } {
   const audit = new MemoryAuditLog()
   const refusals = new RefusalRecords({
     audit,
     logger: pino({ enabled: false }),
-    limits: { windowMs, perKey: 1 },
+    limits: { windowMs, perKey: 1, holdMs },
     summary: (summary) => ({ kind: 'system', action: 'test.refused.summary', fields: { ...summary } })
   })
   return { audit, refusals }
@@ -46,5 +46,18 @@ describe('refusal records', () => {
     audit.failWith(new Error('disk full'))
     await expect(refusals.refuse(refusal, whole)).resolves.toBeUndefined()
     await refusals.close()
+  })
+
+  it('a summary the store refused is carried into the next one: the counts still add up to every refusal', async () => {
+    const { audit, refusals } = records(3_600_000, 100)
+    for (let i = 0; i < 4; i++) await refusals.refuse(refusal, whole)
+    audit.failWith(new Error('disk full'))
+    // The first summary (3 counted) is refused by the store: nothing of it is in the trail yet.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(audit.records.map((r) => r.action)).toEqual(['test.refused'])
+    audit.failure = null
+    for (let i = 0; i < 2; i++) await refusals.refuse(refusal, whole)
+    await refusals.close()
+    expect(audit.records.map((r) => [r.action, r.fields?.refused])).toEqual([['test.refused', undefined], ['test.refused.summary', 5]])
   })
 })
