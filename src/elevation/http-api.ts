@@ -25,16 +25,20 @@ export function createElevationApp (service: ElevationService, tokens: TokenVeri
     app.use('/v1/audit', auditRoutes)
     app.use('/v1/audit', errorHandler(logger, 'audit API'))
   }
-  app.use('/v1', elevationRouter(service, (req) => bearer(req, tokens), logger))
+  app.use('/v1', elevationRouter(service, (req) => bearer(req, tokens, service), logger))
   app.use((req, res) => {
     sendError(res, new ElevationError('PORTCULLIS_ELEVATION_NO_ROUTE', [`${req.method} ${req.path}`, 'under /v1/requests and /v1/audit']))
   })
   return app
 }
 
-function bearer (req: Request, tokens: TokenVerifier | null): Caller {
+function bearer (req: Request, tokens: TokenVerifier | null, service: ElevationService): Caller {
   const signedIn = readBearer(req, tokens)
-  if (!signedIn.ok) throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', [signedIn.reason])
+  if (!signedIn.ok) {
+    // Refused at once; the record (or the count) follows without holding the answer.
+    void service.refuseSignIn({ detail: signedIn.reason, remote: req.socket.remoteAddress ?? null, method: req.method, path: req.originalUrl })
+    throw new ElevationError('PORTCULLIS_ELEVATION_UNAUTHENTICATED', [signedIn.reason])
+  }
   return { actor: { user: signedIn.user, via: 'http', tokenId: signedIn.tokenId } }
 }
 

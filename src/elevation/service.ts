@@ -42,6 +42,8 @@ export type ElevationAction = 'elevation.request' | 'elevation.approve' | 'eleva
 
 /** Rate-limit refusals: one recorded whole per user a minute (30 in all), the rest counted into a summary. */
 const RATE_REFUSAL_LIMITS = { windowMs: 60_000, perKey: 1, perWindow: 30 }
+/** Sign-in refusals on the API (no token, a bad or expired one): the first few of each peer a minute recorded whole. */
+const SIGN_IN_REFUSAL_LIMITS = { windowMs: 60_000, perKey: 3, perWindow: 30 }
 const HOUR_MS = 3_600_000
 /** How often finished requests past the retention are looked for. */
 const SWEEP_INTERVAL_MS = HOUR_MS
@@ -73,6 +75,8 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
   readonly #recentCreates = new Map<string, number[]>()
   /** Rate-limit refusals, through the limiter the audit API's refusals use: a flood is counted, not recorded. */
   readonly #rateRefusals: RefusalRecords
+  /** Requests the API could not sign in (PCI DSS 10.2.1.4, invalid access attempts), through the same limiter. */
+  readonly #signInRefusals: RefusalRecords
   #cancelSweep: (() => void) | null = null
   /** Steps run one at a time, so two approvers (or an approver and a deadline) never both win. */
   #tail: Promise<unknown> = Promise.resolve()
@@ -88,6 +92,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
     this.#clock = options.clock ?? systemClock
     this.#webhook = new Webhook({ ...options.webhook, logger: this.#logger })
     this.#rateRefusals = new RefusalRecords({ audit: this.#audit, logger: this.#logger, clock: this.#clock, limits: RATE_REFUSAL_LIMITS, summary: rateLimitedSummary })
+    this.#signInRefusals = new RefusalRecords({ audit: this.#audit, logger: this.#logger, clock: this.#clock, limits: SIGN_IN_REFUSAL_LIMITS, summary: signInRefusedSummary })
     for (const request of requests) {
       this.#requests.set(request.id, request)
       const grant = activeGrantOf(request, this.#clock.now())
@@ -283,6 +288,7 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
     this.#webhook.close()
     // What was counted is written before the store closes.
     await this.#rateRefusals.close()
+    await this.#signInRefusals.close()
   }
 
   async #approve (request: ElevationRequest, actor: Actor, reason: string | undefined, autoApproved: boolean): Promise<ElevationRequest> {
@@ -439,6 +445,19 @@ export class ElevationService extends EventEmitter<ElevationEvents> {
     }).catch((err: unknown) => this.#logger.error({ err, request: id }, 'an elevation deadline failed'))
   }
 
+  /** A request to the API that could not be signed in (no token, a bad or expired one): refused by the caller either
+   * way; recorded whole (`elevation.refused`) or counted into a summary, never one record per request of a flood. */
+  async refuseSignIn (attempt: { detail: string, remote: string | null, method: string, path: string }): Promise<void> {
+    await this.#signInRefusals.refuse({ code: 'PORTCULLIS_ELEVATION_UNAUTHENTICATED', peer: attempt.remote }, () => ({
+      kind: 'elevation',
+      user: null,
+      action: 'elevation.refused',
+      code: 'PORTCULLIS_ELEVATION_UNAUTHENTICATED',
+      reason: `a request to the elevation API from ${attempt.remote ?? 'an unknown address'} was refused: ${attempt.detail}`,
+      fields: { method: attempt.method, path: attempt.path.slice(0, 200), remote: attempt.remote, detail: attempt.detail.slice(0, 200) }
+    }))
+  }
+
   /** Refuses a user who made requestsPerHour requests in the last hour (withdrawn ones counted). The refusal is
    * recorded once a minute per user; the others are counted into a summary a minute (RefusalRecords), so a flood
    * of attempts is not a flood of records and none goes unrecorded. */
@@ -550,6 +569,18 @@ function rateLimitedSummary (summary: RefusalSummary): AuditInput {
     code: 'PORTCULLIS_ELEVATION_RATE_LIMITED',
     reason: `${summary.refused} more elevation requests refused by elevation.requestsPerHour from ${summary.first} to ${summary.last}, ` +
       `counted rather than recorded one by one${summary.users.length > 0 ? `: ${summary.users.join(', ')}` : ''}${summary.unnamed > 0 ? ` and ${summary.unnamed} unnamed` : ''}`,
+    fields: { ...summary }
+  }
+}
+
+/** The record of sign-in refusals counted rather than recorded one by one. */
+function signInRefusedSummary (summary: RefusalSummary): AuditInput {
+  return {
+    kind: 'elevation',
+    action: 'elevation.refused.summary',
+    code: 'PORTCULLIS_ELEVATION_UNAUTHENTICATED',
+    reason: `${summary.refused} more requests to the elevation API refused for want of a valid token from ${summary.first} to ${summary.last}, ` +
+      `counted rather than recorded one by one${summary.peers.length > 0 ? `: from ${summary.peers.join(', ')}` : ''}${summary.unnamed > 0 ? ` and ${summary.unnamed} from other addresses` : ''}`,
     fields: { ...summary }
   }
 }

@@ -12,8 +12,8 @@ export async function startServeWithApi (workspace: ServeWorkspace, paths: Serve
   const url = `http://127.0.0.1:${port}`
   const serve = await workspace.startServe(paths.dir, paths.data, { extra: ['--elevation-listen', `127.0.0.1:${port}`] })
   await waitUntil('the admin socket', () => existsSync(paths.admin), { timeoutMs: 30_000 })
-  // Asked without a token on an elevation route: an answer, and no audit refusal in the trail.
-  await waitUntil('the API', () => fetch(`${url}/v1/requests`).then(() => true, () => false), { timeoutMs: 30_000 })
+  // Any answer will do; a path no route takes, so the probe is no refused sign-in on the record.
+  await waitUntil('the API', () => fetch(`${url}/ready`).then(() => true, () => false), { timeoutMs: 30_000 })
   return { serve, port, url }
 }
 
