@@ -159,7 +159,7 @@ const ENDED_BY_TEXT: Record<EndedBy, string> = {
 
 /** The record of refusals counted rather than recorded one by one (see audit/refusal-limiter.ts). */
 export function refusedReadsSummary (summary: RefusalSummary): AuditInput {
-  const names = [...summary.users, ...summary.peers]
+  const names = [...Object.entries(summary.userCounts), ...Object.entries(summary.peerCounts)].map(([name, n]) => `${name} (${n})`)
   return {
     kind: 'system',
     action: 'audit.read.refused.summary',

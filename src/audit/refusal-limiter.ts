@@ -46,6 +46,9 @@ export interface RefusalSummary {
   users: string[]
   /** Peers (of requests that named no user), at most maxNamed. */
   peers: string[]
+  /** How many of the counted refusals each named user and peer made: who flooded, and who only slipped. */
+  userCounts: Record<string, number>
+  peerCounts: Record<string, number>
   /** Counted refusals whose user or peer is not among those named (or that named none). */
   unnamed: number
   /** When the first and the last counted refusal came (ISO 8601). */
@@ -121,14 +124,14 @@ export class RefusalLimiter {
   }
 
   #count (refusal: Refusal, now: number): void {
-    const counted = this.#counted ??= { refused: 0, codes: new Map(), users: new Set(), peers: new Set(), unnamed: 0, first: now, last: now }
+    const counted = this.#counted ??= { refused: 0, codes: new Map(), users: new Map(), peers: new Map(), unnamed: 0, first: now, last: now }
     counted.refused++
     counted.last = now
     const code = counted.codes.has(refusal.code) || counted.codes.size < this.#limits.maxNamed ? refusal.code : 'other'
     counted.codes.set(code, (counted.codes.get(code) ?? 0) + 1)
     const names = refusal.user != null ? counted.users : counted.peers
     const name = refusal.user ?? refusal.peer
-    if (name != null && (names.has(name) || names.size < this.#limits.maxNamed)) names.add(name)
+    if (name != null && (names.has(name) || names.size < this.#limits.maxNamed)) names.set(name, (names.get(name) ?? 0) + 1)
     else counted.unnamed++
   }
 
@@ -151,8 +154,10 @@ export class RefusalLimiter {
     return {
       refused: counted.refused,
       codes: Object.fromEntries(counted.codes),
-      users: [...counted.users],
-      peers: [...counted.peers],
+      users: [...counted.users.keys()],
+      peers: [...counted.peers.keys()],
+      userCounts: Object.fromEntries(counted.users),
+      peerCounts: Object.fromEntries(counted.peers),
       unnamed: counted.unnamed,
       first: new Date(counted.first).toISOString(),
       last: new Date(counted.last).toISOString(),
@@ -165,8 +170,8 @@ export class RefusalLimiter {
 interface Counted {
   refused: number
   codes: Map<string, number>
-  users: Set<string>
-  peers: Set<string>
+  users: Map<string, number>
+  peers: Map<string, number>
   unnamed: number
   first: number
   last: number

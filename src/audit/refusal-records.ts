@@ -108,20 +108,31 @@ export class RefusalRecords {
 
 /** Two summaries as one: counts added, names joined (a name past the bound is counted as unnamed), the span of both. */
 function mergeSummaries (a: RefusalSummary, b: RefusalSummary): RefusalSummary {
-  const codes = { ...a.codes }
-  for (const [code, n] of Object.entries(b.codes)) codes[code] = (codes[code] ?? 0) + n
   const bound = Math.max(a.users.length, b.users.length, a.peers.length, b.peers.length, 20)
-  const users = [...new Set([...a.users, ...b.users])]
-  const peers = [...new Set([...a.peers, ...b.peers])]
+  const userCounts = addCounts(a.userCounts, b.userCounts, bound)
+  const peerCounts = addCounts(a.peerCounts, b.peerCounts, bound)
   return {
     refused: a.refused + b.refused,
-    codes,
-    users: users.slice(0, bound),
-    peers: peers.slice(0, bound),
-    unnamed: a.unnamed + b.unnamed + Math.max(0, users.length - bound) + Math.max(0, peers.length - bound),
+    codes: addCounts(a.codes, b.codes, Infinity).kept,
+    users: Object.keys(userCounts.kept),
+    peers: Object.keys(peerCounts.kept),
+    userCounts: userCounts.kept,
+    peerCounts: peerCounts.kept,
+    unnamed: a.unnamed + b.unnamed + userCounts.dropped + peerCounts.dropped,
     first: a.first < b.first ? a.first : b.first,
     last: a.last > b.last ? a.last : b.last,
     windowStart: a.windowStart < b.windowStart ? a.windowStart : b.windowStart,
     windowMs: a.windowMs
   }
+}
+
+/** The two counts added, at most `bound` names kept; `dropped`: the refusals of the names left out. */
+function addCounts (a: Record<string, number>, b: Record<string, number>, bound: number): { kept: Record<string, number>, dropped: number } {
+  const kept: Record<string, number> = { ...a }
+  let dropped = 0
+  for (const [name, n] of Object.entries(b)) {
+    if (name in kept || Object.keys(kept).length < bound) kept[name] = (kept[name] ?? 0) + n
+    else dropped += n
+  }
+  return { kept, dropped }
 }

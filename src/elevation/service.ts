@@ -568,7 +568,7 @@ function rateLimitedSummary (summary: RefusalSummary): AuditInput {
     action: 'elevation.rate-limited.summary',
     code: 'PORTCULLIS_ELEVATION_RATE_LIMITED',
     reason: `${summary.refused} more elevation requests refused by elevation.requestsPerHour from ${summary.first} to ${summary.last}, ` +
-      `counted rather than recorded one by one${summary.users.length > 0 ? `: ${summary.users.join(', ')}` : ''}${summary.unnamed > 0 ? ` and ${summary.unnamed} unnamed` : ''}`,
+      `counted rather than recorded one by one${summary.users.length > 0 ? `: ${Object.entries(summary.userCounts).map(([user, n]) => `${user} (${n})`).join(', ')}` : ''}${summary.unnamed > 0 ? ` and ${summary.unnamed} unnamed` : ''}`,
     fields: { ...summary }
   }
 }
@@ -580,7 +580,7 @@ function signInRefusedSummary (summary: RefusalSummary): AuditInput {
     action: 'elevation.refused.summary',
     code: 'PORTCULLIS_ELEVATION_UNAUTHENTICATED',
     reason: `${summary.refused} more requests to the elevation API refused for want of a valid token from ${summary.first} to ${summary.last}, ` +
-      `counted rather than recorded one by one${summary.peers.length > 0 ? `: from ${summary.peers.join(', ')}` : ''}${summary.unnamed > 0 ? ` and ${summary.unnamed} from other addresses` : ''}`,
+      `counted rather than recorded one by one${summary.peers.length > 0 ? `: from ${Object.entries(summary.peerCounts).map(([peer, n]) => `${peer} (${n})`).join(', ')}` : ''}${summary.unnamed > 0 ? ` and ${summary.unnamed} from other addresses` : ''}`,
     fields: { ...summary }
   }
 }

@@ -118,4 +118,16 @@ describe('the refusal limiter', () => {
       expect(recorded + summaries.reduce((sum, s) => sum + s.refused, 0)).toBe(10_000)
     })
   })
+
+  it('a summary says how many each named user and peer made: who flooded, and who only slipped', () => {
+    const limiter = new RefusalLimiter(new ManualClock(), { ...LIMITS, perKey: 0 })
+    const refusals = [
+      ...Array.from({ length: 480 }, () => ({ code: 'X', user: 'alice' })),
+      { code: 'X', user: 'mallory' }, { code: 'X', user: 'mallory' },
+      ...Array.from({ length: 7 }, () => ({ code: 'X', peer: '127.0.0.9' }))
+    ]
+    const { summaries } = run(limiter, refusals)
+    expect(summaries[0]).toMatchObject({ refused: 489, userCounts: { alice: 480, mallory: 2 }, peerCounts: { '127.0.0.9': 7 }, users: ['alice', 'mallory'] })
+  })
 })
+
