@@ -64,6 +64,9 @@ export function listenElevation (app: express.Express, host: string, port: numbe
   // Requests are tiny; a client that dawdles is holding a socket for nothing.
   server.requestTimeout = 30_000
   server.headersTimeout = 10_000
+  // An auditor's follow is a long response: a client gone without a word (a host that died, a cut network) is found
+  // by TCP keepalive, and the read's place is freed, instead of being held until its token expires.
+  server.on('connection', (socket) => socket.setKeepAlive(true, 30_000))
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(new PortcullisError('PORTCULLIS_ELEVATION_LISTEN', `${host}:${port}`, err.message))
     server.once('error', onError)
