@@ -83,6 +83,9 @@ const OUTPUT_FLUSH_MS = 5000
 
 export class RecordingUnavailableError extends Error {}
 
+/** How long a client's signal waits for the daemon to name the exec's process. */
+const PID_WAIT_MS = 2_000
+
 export class RecordedExec {
   bytesIn = 0
   bytesOut = 0
@@ -209,7 +212,7 @@ export class RecordedExec {
     void this.#withPid((pid) => {
       const outcome = signalExecProcess(pid, this.#o.container.id, signal)
       this.#log.debug({ signal, outcome }, 'client signal')
-    })
+    }, true)
   }
 
   /** Ends the session from our side: tells the user why (unless they are gone) and stops the process. */
@@ -386,13 +389,30 @@ export class RecordedExec {
     return root
   }
 
-  async #withPid (fn: (pid: number) => void): Promise<void> {
-    if (this.#execId === null || this.#housekeeping === null) return
-    try {
-      const state = await this.#housekeeping.inspect(this.#execId)
-      if (state.Running && state.Pid > 0) fn(state.Pid)
-    } catch (err) {
-      this.#log.debug({ err }, 'could not look up the exec process')
+  /** Calls `fn` with the exec's process ID while it runs. `waitForPid`: the daemon names the process only once its
+   * start returned, and the program may already have written (a client signals right after the first output): ask
+   * again for up to PID_WAIT_MS, so such a signal is sent rather than silently dropped. */
+  async #withPid (fn: (pid: number) => void, waitForPid = false): Promise<void> {
+    const deadline = Date.now() + (waitForPid ? PID_WAIT_MS : 0)
+    for (;;) {
+      if (this.#execId === null || this.#housekeeping === null) {
+        if (!waitForPid || Date.now() >= deadline || this.#endedBy !== null) return
+      } else {
+        try {
+          const state = await this.#housekeeping.inspect(this.#execId)
+          if (state.Running && state.Pid > 0) {
+            fn(state.Pid)
+            return
+          }
+          // It ran and exited: nothing to reach.
+          if (!state.Running && state.Pid > 0) return
+        } catch (err) {
+          this.#log.debug({ err }, 'could not look up the exec process')
+          return
+        }
+        if (Date.now() >= deadline || this.#endedBy !== null) return
+      }
+      await delay(20)
     }
   }
 
